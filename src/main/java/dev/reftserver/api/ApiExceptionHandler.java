@@ -1,0 +1,81 @@
+package dev.reftserver.api;
+
+import dev.reftserver.intervention.BundleRejectedException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.ResponseEntity;
+import org.springframework.http.converter.HttpMessageNotReadableException;
+import org.springframework.web.HttpMediaTypeNotSupportedException;
+import org.springframework.web.HttpRequestMethodNotSupportedException;
+import org.springframework.web.bind.MissingServletRequestParameterException;
+import org.springframework.web.bind.annotation.ExceptionHandler;
+import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.multipart.MaxUploadSizeExceededException;
+import org.springframework.web.multipart.support.MissingServletRequestPartException;
+import org.springframework.web.servlet.resource.NoResourceFoundException;
+
+/** The one place that maps failures to HTTP statuses and OpenAI-shaped error bodies. */
+@RestControllerAdvice
+public class ApiExceptionHandler {
+
+    private static final Logger log = LoggerFactory.getLogger(ApiExceptionHandler.class);
+
+    @ExceptionHandler(ApiException.class)
+    ResponseEntity<ErrorBody> api(ApiException e) {
+        return body(e.status(), e.getMessage(), e.type(), e.param(), e.code());
+    }
+
+    @ExceptionHandler(BundleRejectedException.class)
+    ResponseEntity<ErrorBody> bundleRejected(BundleRejectedException e) {
+        HttpStatus status = e.tooLarge() ? HttpStatus.PAYLOAD_TOO_LARGE : HttpStatus.BAD_REQUEST;
+        return body(status, e.getMessage(), "invalid_request_error", "bundle", e.reason());
+    }
+
+    @ExceptionHandler(HttpMessageNotReadableException.class)
+    ResponseEntity<ErrorBody> unreadable(HttpMessageNotReadableException e) {
+        return body(HttpStatus.BAD_REQUEST, JsonErrors.describe(e), "invalid_request_error", JsonErrors.param(e),
+                null);
+    }
+
+    @ExceptionHandler(MaxUploadSizeExceededException.class)
+    ResponseEntity<ErrorBody> tooLarge(MaxUploadSizeExceededException e) {
+        return body(HttpStatus.PAYLOAD_TOO_LARGE, "upload exceeds the maximum size", "invalid_request_error",
+                "bundle", "too_large");
+    }
+
+    @ExceptionHandler({MissingServletRequestPartException.class, MissingServletRequestParameterException.class})
+    ResponseEntity<ErrorBody> missingPart(Exception e) {
+        return body(HttpStatus.BAD_REQUEST, e.getMessage(), "invalid_request_error", null, null);
+    }
+
+    @ExceptionHandler(HttpMediaTypeNotSupportedException.class)
+    ResponseEntity<ErrorBody> mediaType(HttpMediaTypeNotSupportedException e) {
+        return body(HttpStatus.UNSUPPORTED_MEDIA_TYPE, e.getMessage(), "invalid_request_error", null, null);
+    }
+
+    @ExceptionHandler(HttpRequestMethodNotSupportedException.class)
+    ResponseEntity<ErrorBody> method(HttpRequestMethodNotSupportedException e) {
+        return body(HttpStatus.METHOD_NOT_ALLOWED, e.getMessage(), "invalid_request_error", null, null);
+    }
+
+    @ExceptionHandler(NoResourceFoundException.class)
+    ResponseEntity<ErrorBody> noResource(NoResourceFoundException e) {
+        return body(HttpStatus.NOT_FOUND, "no such endpoint: " + e.getResourcePath(), "invalid_request_error",
+                null, "not_found");
+    }
+
+    @ExceptionHandler(Exception.class)
+    ResponseEntity<ErrorBody> unexpected(Exception e) {
+        log.error("unexpected failure", e);
+        return body(HttpStatus.INTERNAL_SERVER_ERROR, "internal error", "server_error", null, null);
+    }
+
+    static ResponseEntity<ErrorBody> body(HttpStatus status, String message, String type, String param,
+            String code) {
+        return ResponseEntity.status(status)
+                .header(HttpHeaders.CONTENT_TYPE, "application/json")
+                .body(ErrorBody.of(message, type, param, code));
+    }
+}
