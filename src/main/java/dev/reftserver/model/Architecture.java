@@ -1,0 +1,24 @@
+package dev.reftserver.model;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * The math of one block layout (Llama family, GPT-2). {@link TransformerLM} owns the forward loop, the cache and
+ * the hook; an architecture owns its weights and what one block computes.
+ */
+public interface Architecture extends AutoCloseable {
+
+    ModelConfig config();
+
+    /** Token (and, where the model has them, position) embeddings: ids [n, T] int64 to [n, T, d]. */
+    NDArray embed(NDArray ids, AttentionContext ctx);
+
+    /** One transformer block: the residual stream after block {@code layer}. */
+    NDArray block(int layer, NDArray x, AttentionContext ctx);
+
+    /** Final norm and output layer: [m, d] to logits [m, vocab]. */
+    NDArray head(NDArray x);
+
+    @Override
+    void close();
+}

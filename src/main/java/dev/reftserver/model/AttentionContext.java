@@ -1,0 +1,157 @@
+package dev.reftserver.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * Everything one forward call's attention needs, built once per call and shared by all layers: positions,
+ * the additive mask, where new keys/values go in the cache, and how much of the cache to read.
+ *
+ * <p>Prefill: {@code n} right-padded rows of {@code tokens} positions each, starting at position 0; query t of
+ * row i sees keys j &lt;= t with j &lt; len_i. Decode: one new token for each of slots [0, n) at position
+ * len_i; it sees the cached keys [0, len_i] of its own row.
+ */
+public final class AttentionContext {
+
+    private final NDManager step;
+    private final KvCache cache;
+    private final boolean prefill;
+    private final int rows;
+    private final int tokens;
+    private final int keyLength;
+    private final NDArray positions;
+    private final NDArray mask;
+    private final NDArray writeIndex;
+    private final Map<String, NDArray> memo = new HashMap<>();
+
+    private AttentionContext(NDManager step, KvCache cache, boolean prefill, int rows, int tokens, int keyLength,
+            NDArray positions, NDArray mask, NDArray writeIndex) {
+        this.step = step;
+        this.cache = cache;
+        this.prefill = prefill;
+        this.rows = rows;
+        this.tokens = tokens;
+        this.keyLength = keyLength;
+        this.positions = positions;
+        this.mask = mask;
+        this.writeIndex = writeIndex;
+    }
+
+    static AttentionContext prefill(NDManager step, KvCache cache, int[] slots, int[] lengths, int tokens,
+            DataType dtype) {
+        int n = lengths.length;
+        long[] pos = new long[n * tokens];
+        float[] mask = new float[n * tokens * tokens];
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < tokens; t++) {
+                pos[i * tokens + t] = t;
+                for (int j = 0; j < tokens; j++) {
+                    boolean visible = j <= t && j < lengths[i];
+                    mask[(i * tokens + t) * tokens + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+        int kvHeads = cache.kvHeads();
+        long[] write = new long[n * kvHeads * tokens];
+        int w = 0;
+        for (int i = 0; i < n; i++) {
+            for (int h = 0; h < kvHeads; h++) {
+                long base = ((long) slots[i] * kvHeads + h) * cache.maxTokens();
+                for (int t = 0; t < tokens; t++) {
+                    write[w++] = base + t;
+                }
+            }
+        }
+        return new AttentionContext(step, cache, true, n, tokens, tokens,
+                step.create(pos, new Shape(n, tokens)),
+                step.create(mask, new Shape(n, 1, 1, tokens, tokens)).toType(dtype, false),
+                step.create(write));
+    }
+
+    static AttentionContext decode(NDManager step, KvCache cache, int n, DataType dtype) {
+        long[] pos = new long[n];
+        int maxPos = 0;
+        for (int i = 0; i < n; i++) {
+            pos[i] = cache.length(i);
+            maxPos = Math.max(maxPos, cache.length(i));
+        }
+        int keyLength = maxPos + 1;
+        float[] mask = new float[n * keyLength];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < keyLength; j++) {
+                mask[i * keyLength + j] = j <= pos[i] ? 0f : Float.NEGATIVE_INFINITY;
+            }
+        }
+        int kvHeads = cache.kvHeads();
+        long[] write = new long[n * kvHeads];
+        for (int i = 0; i < n; i++) {
+            for (int h = 0; h < kvHeads; h++) {
+                write[i * kvHeads + h] = ((long) i * kvHeads + h) * cache.maxTokens() + pos[i];
+            }
+        }
+        return new AttentionContext(step, cache, false, n, 1, keyLength,
+                step.create(pos, new Shape(n, 1)),
+                step.create(mask, new Shape(n, 1, 1, keyLength)).toType(dtype, false),
+                step.create(write));
+    }
+
+    public NDManager step() {
+        return step;
+    }
+
+    /** Token positions [rows, tokens] (int64). */
+    public NDArray positions() {
+        return positions;
+    }
+
+    public int rows() {
+        return rows;
+    }
+
+    public int tokens() {
+        return tokens;
+    }
+
+    /** Per-call values an architecture derives once and reuses in every layer (e.g. RoPE cos/sin). */
+    public NDArray memo(String key, Supplier<NDArray> compute) {
+        return memo.computeIfAbsent(key, k -> compute.get());
+    }
+
+    /**
+     * Scaled dot-product attention with grouped-query heads, writing this call's keys and values into the cache.
+     *
+     * @param q [n, T, heads, head_dim]
+     * @param k [n, T, kv_heads, head_dim]
+     * @param v [n, T, kv_heads, head_dim]
+     * @return [n, T, heads * head_dim]
+     */
+    public NDArray attend(int layer, NDArray q, NDArray k, NDArray v) {
+        long heads = q.getShape().get(2);
+        long headDim = q.getShape().get(3);
+        long kvHeads = k.getShape().get(2);
+        long group = heads / kvHeads;
+        double scale = 1.0 / Math.sqrt(headDim);
+        NDArray kt = k.transpose(0, 2, 1, 3);
+        NDArray vt = v.transpose(0, 2, 1, 3);
+        cache.write(layer, writeIndex, kt.reshape(-1, headDim), vt.reshape(-1, headDim));
+        if (prefill) {
+            // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
+            NDArray qg = q.transpose(0, 2, 1, 3).mul(scale).reshape(rows, kvHeads, group * tokens, headDim);
+            NDArray scores = qg.matMul(kt.transpose(0, 1, 3, 2))
+                    .reshape(rows, kvHeads, group, tokens, tokens).add(mask).softmax(-1)
+                    .reshape(rows, kvHeads, group * tokens, tokens);
+            return scores.matMul(vt).reshape(rows, heads, tokens, headDim).transpose(0, 2, 1, 3)
+                    .reshape(rows, tokens, heads * headDim);
+        }
+        NDArray keys = cache.keys(step, layer, rows, keyLength);
+        NDArray values = cache.values(step, layer, rows, keyLength);
+        NDArray qg = q.mul(scale).reshape(rows, kvHeads, group, headDim);
+        NDArray scores = qg.matMul(keys.transpose(0, 1, 3, 2)).add(mask).softmax(-1);
+        return scores.matMul(values).reshape(rows, 1, heads * headDim);
+    }
+}

@@ -1,0 +1,37 @@
+package dev.reftserver.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+
+/**
+ * A frozen causal language model with a batched prefill (with a block hook) and a batched single-token decode
+ * over a shared {@link KvCache}. Arrays it returns belong to the caller's {@code step} manager.
+ */
+public interface CausalLM extends AutoCloseable {
+
+    ModelConfig config();
+
+    /** A cache for {@code rows} sequences of up to {@code maxTokens} positions each, on the model's device. */
+    KvCache newCache(int rows, int maxTokens);
+
+    /**
+     * Runs the prompts (BOS included) through the model, rows right-padded to the longest, calling {@code hook}
+     * after every block, and fills their cache slots.
+     *
+     * @return logits at each prompt's last position, [n, vocab], fp32
+     */
+    NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook);
+
+    /**
+     * One decode step for slots [0, n): each takes {@code tokens[i]} at position {@code cache.length(i)}.
+     *
+     * @return next-token logits [n, vocab], fp32
+     */
+    NDArray decode(NDManager step, int[] tokens, KvCache cache);
+
+    /** Logits at every position of one prompt, [T, vocab]; for checks against references. */
+    NDArray logitsAllPositions(NDManager step, int[] prompt);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,139 @@
+package dev.reftserver.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * The forward loop shared by every architecture: embed, run the blocks (calling the hook after each one during
+ * prefill), then the head at the positions that need logits. Decode runs the plain model: hooks never see
+ * generated tokens.
+ */
+public final class TransformerLM implements CausalLM {
+
+    private final NDManager manager;
+    private final Architecture arch;
+    private final ModelConfig config;
+    private final DataType dtype;
+
+    TransformerLM(NDManager manager, Architecture arch, DataType dtype) {
+        this.manager = manager;
+        this.arch = arch;
+        this.config = arch.config();
+        this.dtype = dtype;
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Device device() {
+        return manager.getDevice();
+    }
+
+    public DataType dtype() {
+        return dtype;
+    }
+
+    @Override
+    public KvCache newCache(int rows, int maxTokens) {
+        if (maxTokens > config.maxPositions()) {
+            throw new IllegalArgumentException("cache of " + maxTokens + " tokens exceeds the model's context of "
+                    + config.maxPositions());
+        }
+        return new KvCache(manager, config, rows, maxTokens, dtype);
+    }
+
+    @Override
+    public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook) {
+        int n = prompts.length;
+        int[] lengths = new int[n];
+        int tokens = 0;
+        for (int i = 0; i < n; i++) {
+            lengths[i] = prompts[i].length;
+            if (lengths[i] == 0) {
+                throw new IllegalArgumentException("prompt " + i + " is empty (it needs at least BOS)");
+            }
+            tokens = Math.max(tokens, lengths[i]);
+        }
+        if (tokens > cache.maxTokens()) {
+            throw new IllegalArgumentException("prompt of " + tokens + " tokens exceeds the cache's "
+                    + cache.maxTokens());
+        }
+        long[] ids = new long[n * tokens];
+        long[] last = new long[n];
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < lengths[i]; t++) {
+                ids[i * tokens + t] = prompts[i][t];
+            }
+            last[i] = (long) i * tokens + lengths[i] - 1;
+        }
+        AttentionContext ctx = AttentionContext.prefill(step, cache, slots, lengths, tokens, dtype);
+        NDArray x = arch.embed(step.create(ids, new Shape(n, tokens)), ctx);
+        for (int l = 0; l < config.numLayers(); l++) {
+            x = arch.block(l, x, ctx);
+            if (hook.touches(l)) {
+                x = hook.afterBlock(l, x);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            cache.setLength(slots[i], lengths[i]);
+        }
+        NDArray lastHidden = x.reshape((long) n * tokens, config.hiddenSize())
+                .get(new NDIndex("{}", step.create(last)));
+        return arch.head(lastHidden).toType(DataType.FLOAT32, false);
+    }
+
+    @Override
+    public NDArray decode(NDManager step, int[] tokens, KvCache cache) {
+        int n = tokens.length;
+        for (int i = 0; i < n; i++) {
+            if (cache.length(i) == 0) {
+                throw new IllegalStateException("slot " + i + " was never prefilled");
+            }
+            if (cache.length(i) >= cache.maxTokens()) {
+                throw new IllegalStateException("slot " + i + " is full (" + cache.maxTokens() + " tokens)");
+            }
+        }
+        long[] ids = new long[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = tokens[i];
+        }
+        AttentionContext ctx = AttentionContext.decode(step, cache, n, dtype);
+        NDArray x = arch.embed(step.create(ids, new Shape(n, 1)), ctx);
+        for (int l = 0; l < config.numLayers(); l++) {
+            x = arch.block(l, x, ctx);
+        }
+        for (int i = 0; i < n; i++) {
+            cache.setLength(i, cache.length(i) + 1);
+        }
+        return arch.head(x.reshape(n, config.hiddenSize())).toType(DataType.FLOAT32, false);
+    }
+
+    @Override
+    public NDArray logitsAllPositions(NDManager step, int[] prompt) {
+        try (KvCache cache = newCache(1, prompt.length)) {
+            AttentionContext ctx = AttentionContext.prefill(step, cache, new int[] {0}, new int[] {prompt.length},
+                    prompt.length, dtype);
+            long[] ids = new long[prompt.length];
+            for (int t = 0; t < prompt.length; t++) {
+                ids[t] = prompt[t];
+            }
+            NDArray x = arch.embed(step.create(ids, new Shape(1, prompt.length)), ctx);
+            for (int l = 0; l < config.numLayers(); l++) {
+                x = arch.block(l, x, ctx);
+            }
+            return arch.head(x.reshape(prompt.length, config.hiddenSize())).toType(DataType.FLOAT32, false);
+        }
+    }
+
+    @Override
+    public void close() {
+        arch.close();
+        manager.close();
+    }
+}
