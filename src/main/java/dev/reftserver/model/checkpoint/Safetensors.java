@@ -157,6 +157,40 @@ public final class Safetensors {
         return new TensorData(name, e.shape.clone(), out);
     }
 
+    /** Writes fp32 tensors as a safetensors file (names in iteration order). */
+    public static byte[] writeF32(java.util.Collection<TensorData> tensors) {
+        JsonObject header = new JsonObject();
+        long offset = 0;
+        for (TensorData t : tensors) {
+            JsonObject e = new JsonObject();
+            e.addProperty("dtype", "F32");
+            var shape = new com.google.gson.JsonArray();
+            for (long d : t.shape()) {
+                shape.add(d);
+            }
+            e.add("shape", shape);
+            var off = new com.google.gson.JsonArray();
+            off.add(offset);
+            offset += 4L * t.data().length;
+            off.add(offset);
+            e.add("data_offsets", off);
+            header.add(t.name(), e);
+        }
+        byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
+        int pad = (8 - json.length % 8) % 8;
+        ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(8 + json.length + pad + offset))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(json.length + pad).put(json);
+        for (int i = 0; i < pad; i++) {
+            out.put((byte) ' ');
+        }
+        for (TensorData t : tensors) {
+            out.asFloatBuffer().put(t.data());
+            out.position(out.position() + 4 * t.data().length);
+        }
+        return out.array();
+    }
+
     /** IEEE 754 binary16 to fp32 (Java 17 has no Float.float16ToFloat). */
     public static float halfToFloat(short h) {
         int bits = h & 0xffff;
