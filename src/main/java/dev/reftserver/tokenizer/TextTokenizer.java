@@ -1,6 +1,13 @@
 package dev.reftserver.tokenizer;
 
-/** Text to token ids and back, for one base model's vocabulary. */
+/**
+ * Text to token ids and back, for one base model's vocabulary.
+ *
+ * <p>{@link #decode} follows Hugging Face's {@code decode(ids, skip_special_tokens=True)}: special tokens (BOS, EOS,
+ * unknown) give no text, and a sentencepiece-style vocabulary drops the one leading space of the decoded text (the
+ * dummy prefix). So {@code decode(encode(text))} is {@code text}, and the ids of a continuation decoded on their own
+ * lose their first space; use {@link #newStreamDecoder(int[])} to decode a continuation after its prompt.
+ */
 public interface TextTokenizer {
 
     /** Encodes a prompt the way the reference does: BOS first where the model uses one, no truncation. */
@@ -12,10 +19,31 @@ public interface TextTokenizer {
     /** A decoder for one generation stream that never emits half of a multi-byte character. */
     StreamDecoder newStreamDecoder();
 
+    /**
+     * A stream decoder whose ids continue {@code contextIds} (the prompt): what it emits is the text those ids add
+     * after the context's own text, so a first generated word keeps its leading space and
+     * {@code decode(context) + emitted == decode(context + generated)}. The context's text itself is not emitted.
+     */
+    default StreamDecoder newStreamDecoder(int[] contextIds) {
+        StreamDecoder decoder = newStreamDecoder();
+        for (int id : contextIds) {
+            decoder.next(id);
+        }
+        return decoder;
+    }
+
+    /** The id placed before a prompt, or -1 when the model has none. */
     int bosId();
 
+    /** The id that ends a generation, or -1 when the model has none; the first of {@link #eosIds()}. */
     int eosId();
 
+    /** Every id that ends a generation (some models name several). */
+    default int[] eosIds() {
+        return eosId() < 0 ? new int[0] : new int[] {eosId()};
+    }
+
+    /** Number of ids this tokenizer knows (largest id + 1). */
     int vocabSize();
 
     /** Incremental detokenizer for one stream: feed ids as they come, get the text that became complete. */
