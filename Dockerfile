@@ -72,12 +72,15 @@ COPY --from=model --chown=reft:reft /models /models
 
 # DJL must never reach the network; it extracts libtorch and its JNI library into a writable cache owned by the
 # server user (a volume, so a read-only root filesystem works and restarts reuse the extracted files).
+# Spring Boot turns the liveness/readiness health groups on by itself only on Kubernetes; the HEALTHCHECK below and
+# Docker Compose need them everywhere.
 ENV DJL_OFFLINE=true \
     DJL_CACHE_DIR=/var/cache/djl \
     ENGINE_CACHE_DIR=/var/cache/djl \
     REFT_MODEL_PATH=/models/stories15M/stories15M.bin \
     REFT_STORE_PATH=/data \
     SERVER_PORT=8080 \
+    MANAGEMENT_ENDPOINT_HEALTH_PROBES_ENABLED=true \
     JAVA_TOOL_OPTIONS="-XX:MaxRAMPercentage=50"
 VOLUME ["/data", "/var/cache/djl"]
 

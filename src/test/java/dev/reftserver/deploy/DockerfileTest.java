@@ -87,6 +87,8 @@ class DockerfileTest {
         assertThat(runtime.all("RUN")).extracting(Instruction::arguments)
                 .anyMatch(a -> a.contains("apt-get install") && a.matches(".*\\bcurl\\b.*"));
         assertThat(runtime.all("EXPOSE")).extracting(Instruction::arguments).containsExactly("8080");
+        // Outside Kubernetes Spring Boot serves the probe groups only when asked to.
+        assertThat(runtime.env("MANAGEMENT_ENDPOINT_HEALTH_PROBES_ENABLED")).hasValue("true");
     }
 
     @Test

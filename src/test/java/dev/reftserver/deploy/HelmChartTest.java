@@ -111,7 +111,8 @@ class HelmChartTest {
             assertThat(httpGet(container, "readinessProbe").get("port")).isEqualTo("http");
             Map<String, Object> port = map(list(container.get("ports")).get(0));
             assertThat(port).containsEntry("name", "http").containsEntry("containerPort", 8080);
-            assertThat(render.configData()).containsEntry("SERVER_PORT", "8080");
+            assertThat(render.configData()).containsEntry("SERVER_PORT", "8080")
+                    .containsEntry("MANAGEMENT_ENDPOINT_HEALTH_PROBES_ENABLED", "true");
         }
     }
 
