@@ -1,0 +1,51 @@
+package dev.reftserver.intervention;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * ConsReFT: h + R^T (b - R h) with R = S^T and a learned constant b ({@code learned_source}, a bare [r]
+ * parameter; no activation). pyreft: {@code base + (learned_source - rotate_layer(base)) @ rotate_layer.weight.T}.
+ */
+record ConsreftIntervention(int layer, ApplyTo applyTo, FloatTensor rotate, FloatTensor bias)
+        implements Intervention {
+
+    @Override
+    public ReftType type() {
+        return ReftType.CONSREFT;
+    }
+
+    @Override
+    public int rank() {
+        return rotate.dim(1);
+    }
+
+    @Override
+    public int hiddenSize() {
+        return rotate.dim(0);
+    }
+
+    @Override
+    public Map<String, FloatTensor> tensors() {
+        Map<String, FloatTensor> t = new LinkedHashMap<>();
+        t.put(ReftType.ROTATE, rotate);
+        t.put(ReftType.BIAS, bias);
+        return t;
+    }
+
+    @Override
+    public float[] apply(float[] h) {
+        double[] z = Intervention.columnsTimes(rotate, h);
+        for (int j = 0; j < z.length; j++) {
+            z[j] = bias.data()[j] - z[j];
+        }
+        return Intervention.plusColumns(h, rotate, z);
+    }
+
+    @Override
+    public PackedIntervention pack() {
+        int r = rank();
+        return new PackedIntervention(Activation.LINEAR, r, hiddenSize(), rotate.transpose2d().data(),
+                new float[r * hiddenSize()], bias.data(), new float[r], 1f);
+    }
+}

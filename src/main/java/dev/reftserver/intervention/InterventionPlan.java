@@ -1,0 +1,245 @@
+package dev.reftserver.intervention;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.reftserver.model.BlockHook;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/**
+ * The interventions of one prefill batch: row i (right-padded to T tokens, {@code promptLength} real ones) gets
+ * its own bundle or none. Built once per batch; all index arithmetic happens here in Java, so that after block L
+ * the hook only gathers the intervened (row, position) states, edits them all with a few batched ops and
+ * scatters them into a copy of the hidden states. Work is proportional to intervened positions x rank x hidden,
+ * independent of prompt length.
+ *
+ * <p>Every type is applied in the packed form {@code h' = h + A^T (act(W h + b) - m (A h) - e)} (see
+ * {@link PackedIntervention}) with per-entry parameters gathered from one stack per layer whose ranks are
+ * zero-padded to the largest, which keeps the arithmetic exact. When one bundle applies several interventions to
+ * the same (row, position) at a layer, they run in bundle order, each on the previous one's output, as pyvene's
+ * hooks do.
+ */
+public final class InterventionPlan implements BlockHook {
+
+    /**
+     * One row of the batch.
+     *
+     * @param bundle       its interventions, or null for the base model
+     * @param promptLength its real prompt tokens (BOS included); positions at and past it are padding
+     */
+    public record Row(LoadedBundle bundle, int promptLength) {
+        public Row {
+            if (promptLength < 0) {
+                throw new IllegalArgumentException("negative prompt length " + promptLength);
+            }
+        }
+    }
+
+    /** Entries whose (row, position) pairs are distinct, so one gather-edit-scatter handles them. */
+    private record Round(long[] rows, long[] positions, long[] slots, Activation[] acts, ReftType[] types) {
+    }
+
+    /** A bundle's layer stack placed at slots [offset, offset + k) of the layer's stack. */
+    private record Placement(LoadedBundle bundle, int offset) {
+    }
+
+    private record LayerPlan(List<Placement> placements, int slots, int rank, List<Round> rounds) {
+    }
+
+    private final int batchSize;
+    private final int hiddenSize;
+    private final int longestPrompt;
+    private final Map<Integer, LayerPlan> layers;
+    private final EditNormListener listener;
+
+    public InterventionPlan(List<Row> rows) {
+        this(rows, null);
+    }
+
+    /**
+     * @param rows     the batch's rows, in batch order
+     * @param listener receives relative edit norms, or null to skip computing them
+     */
+    public InterventionPlan(List<Row> rows, EditNormListener listener) {
+        this.batchSize = rows.size();
+        this.listener = listener;
+        int hidden = -1;
+        int longest = 0;
+        Set<Integer> touched = new TreeSet<>();
+        for (Row row : rows) {
+            longest = Math.max(longest, row.promptLength());
+            if (row.bundle() != null) {
+                int d = row.bundle().bundle().hiddenSize();
+                if (hidden >= 0 && hidden != d) {
+                    throw new IllegalArgumentException("bundles for hidden sizes " + hidden + " and " + d
+                            + " in one batch");
+                }
+                hidden = d;
+                row.bundle().bundle().interventions().forEach(iv -> touched.add(iv.layer()));
+            }
+        }
+        this.hiddenSize = hidden;
+        this.longestPrompt = longest;
+        Map<Integer, LayerPlan> plans = new TreeMap<>();
+        for (int layer : touched) {
+            LayerPlan plan = planLayer(rows, layer);
+            if (plan != null) {
+                plans.put(layer, plan);
+            }
+        }
+        this.layers = Collections.unmodifiableMap(plans);
+    }
+
+    private static LayerPlan planLayer(List<Row> rows, int layer) {
+        Map<LoadedBundle, Integer> offsets = new IdentityHashMap<>();
+        List<Placement> placements = new ArrayList<>();
+        int slots = 0;
+        int rank = 0;
+        // per round: row, position, slot, activation, type of every entry
+        List<List<Object[]>> rounds = new ArrayList<>();
+        Map<Long, Integer> seen = new HashMap<>();
+        for (int i = 0; i < rows.size(); i++) {
+            LoadedBundle b = rows.get(i).bundle();
+            LoadedBundle.LayerParams params = b == null ? null : b.layer(layer);
+            if (params == null) {
+                continue;
+            }
+            Integer offset = offsets.get(b);
+            if (offset == null) {
+                offset = slots;
+                offsets.put(b, offset);
+                placements.add(new Placement(b, offset));
+                slots += params.interventions().length;
+                rank = Math.max(rank, params.rank());
+            }
+            ReftBundle bundle = b.bundle();
+            for (int j = 0; j < params.interventions().length; j++) {
+                Intervention iv = bundle.interventions().get(params.interventions()[j]);
+                for (int pos : bundle.positions().positions(iv.applyTo(), rows.get(i).promptLength())) {
+                    int round = seen.merge(((long) i << 32) | pos, 1, Integer::sum) - 1;
+                    while (rounds.size() <= round) {
+                        rounds.add(new ArrayList<>());
+                    }
+                    rounds.get(round).add(new Object[] {(long) i, (long) pos, (long) (offset + j), iv.act(), iv.type()});
+                }
+            }
+        }
+        if (rounds.isEmpty()) {
+            return null;
+        }
+        List<Round> built = new ArrayList<>();
+        for (List<Object[]> entries : rounds) {
+            int n = entries.size();
+            long[] r = new long[n];
+            long[] p = new long[n];
+            long[] s = new long[n];
+            Activation[] acts = new Activation[n];
+            ReftType[] types = new ReftType[n];
+            for (int k = 0; k < n; k++) {
+                Object[] e = entries.get(k);
+                r[k] = (Long) e[0];
+                p[k] = (Long) e[1];
+                s[k] = (Long) e[2];
+                acts[k] = (Activation) e[3];
+                types[k] = (ReftType) e[4];
+            }
+            built.add(new Round(r, p, s, acts, types));
+        }
+        return new LayerPlan(placements, slots, rank, built);
+    }
+
+    /** Whether no row is edited at any layer. */
+    public boolean isEmpty() {
+        return layers.isEmpty();
+    }
+
+    @Override
+    public boolean touches(int layer) {
+        return layers.containsKey(layer);
+    }
+
+    @Override
+    public NDArray afterBlock(int layer, NDArray hidden) {
+        LayerPlan plan = layers.get(layer);
+        if (plan == null) {
+            return hidden;
+        }
+        Shape shape = hidden.getShape();
+        if (shape.dimension() != 3 || shape.get(0) != batchSize || shape.get(2) != hiddenSize
+                || shape.get(1) < longestPrompt) {
+            throw new IllegalArgumentException("hidden states " + shape + " do not fit a plan for " + batchSize
+                    + " rows of up to " + longestPrompt + " tokens and hidden size " + hiddenSize);
+        }
+        int d = hiddenSize;
+        NDArray out = hidden.duplicate();
+        try (NDManager sub = hidden.getManager().newSubManager()) {
+            NDArray stack = sub.zeros(new Shape(plan.slots(), plan.rank(), 2L * d + 3), DataType.FLOAT32);
+            for (Placement pl : plan.placements()) {
+                if (!pl.bundle().device().equals(hidden.getDevice())) {
+                    throw new IllegalArgumentException("bundle on " + pl.bundle().device() + ", hidden states on "
+                            + hidden.getDevice());
+                }
+                LoadedBundle.LayerParams params = pl.bundle().layer(layer);
+                stack.set(new NDIndex("{}:{}, :{}, :", pl.offset(), pl.offset() + params.interventions().length,
+                        params.rank()), params.packed());
+            }
+            for (Round round : plan.rounds()) {
+                applyRound(layer, round, stack, out, sub, hidden.getDataType());
+            }
+        }
+        return out;
+    }
+
+    private void applyRound(int layer, Round round, NDArray stack, NDArray out, NDManager sub, DataType dtype) {
+        int d = hiddenSize;
+        NDIndex at = new NDIndex("{}, {}", sub.create(round.rows()), sub.create(round.positions()));
+        NDArray h = out.get(sub, at).toType(DataType.FLOAT32, false); // [n, d], computed in fp32
+        NDArray params = stack.get(new NDIndex("{}", sub.create(round.slots()))); // [n, r, 2d+3]
+        NDArray a = params.get(new NDIndex(":, :, :{}", d));
+        NDArray w = params.get(new NDIndex(":, :, {}:{}", d, 2 * d));
+        NDArray b = params.get(new NDIndex(":, :, {}", 2 * d));
+        NDArray e = params.get(new NDIndex(":, :, {}", 2 * d + 1));
+        NDArray m = params.get(new NDIndex(":, :, {}", 2 * d + 2));
+        NDArray hv = h.expandDims(2); // [n, d, 1]
+        NDArray u = w.matMul(hv).squeeze(2).add(b); // W h + b, [n, r]
+        NDArray z = activate(u, round.acts(), sub).sub(m.mul(a.matMul(hv).squeeze(2))).sub(e);
+        NDArray delta = a.transpose(0, 2, 1).matMul(z.expandDims(2)).squeeze(2); // A^T z, [n, d]
+        out.set(at, h.add(delta).toType(dtype, false));
+        if (listener != null) {
+            float[] rel = delta.square().sum(new int[] {1}).sqrt()
+                    .div(h.square().sum(new int[] {1}).sqrt()).toFloatArray();
+            for (int k = 0; k < rel.length; k++) {
+                listener.onEdit(round.types()[k].wireName(), layer, rel[k]);
+            }
+        }
+    }
+
+    /** act(u) row by row: one op when the round uses one activation, else a 0/1 mask per activation used. */
+    private static NDArray activate(NDArray u, Activation[] acts, NDManager sub) {
+        Set<Activation> used = new LinkedHashSet<>(List.of(acts));
+        if (used.size() == 1) {
+            return acts[0].apply(u);
+        }
+        NDArray sum = null;
+        for (Activation act : used) {
+            float[] mask = new float[acts.length];
+            for (int k = 0; k < acts.length; k++) {
+                mask[k] = acts[k] == act ? 1f : 0f;
+            }
+            NDArray part = act.apply(u).mul(sub.create(mask, new Shape(acts.length, 1)));
+            sum = sum == null ? part : sum.add(part);
+        }
+        return sum;
+    }
+}

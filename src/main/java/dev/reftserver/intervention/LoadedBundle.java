@@ -1,0 +1,108 @@
+package dev.reftserver.intervention;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.reftserver.model.ModelShape;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * A native bundle made ready for application: validated, and its parameters packed per layer into one fp32 device
+ * array {@code [k, r, 2d + 3]} (rows A | W | b | e | m of {@link PackedIntervention}, ranks zero-padded to the
+ * layer's largest). Owns its own sub-manager; close it to free the device memory.
+ */
+public final class LoadedBundle implements AutoCloseable {
+
+    /** The bundle's interventions at one layer, in bundle order. */
+    record LayerParams(int[] interventions, int rank, NDArray packed) {
+    }
+
+    private final ReftBundle bundle;
+    private final NDManager manager;
+    private final Map<Integer, LayerParams> layers;
+
+    private LoadedBundle(ReftBundle bundle, NDManager manager, Map<Integer, LayerParams> layers) {
+        this.bundle = bundle;
+        this.manager = manager;
+        this.layers = layers;
+    }
+
+    /**
+     * @param nativeZip a {@code reft-bundle/1} zip (as {@link BundleImporter} produced it)
+     * @param shape     the base model it must fit
+     * @param parent    the manager on the model's device; the bundle lives in a sub-manager of it
+     * @throws BundleRejectedException if the bytes are not a valid bundle for {@code shape}
+     */
+    public static LoadedBundle load(byte[] nativeZip, ModelShape shape, NDManager parent) {
+        BundleLimits limits = BundleLimits.defaults();
+        Map<String, byte[]> files = BundleImporter.bundleRoot(SafeZip.read(nativeZip, limits,
+                new SafeZip.Budget(limits.maxTotalUncompressedBytes()), "stored bundle"));
+        ReftBundle bundle = NativeBundleFormat.read(files, "stored bundle");
+        BundleValidator.validate(bundle, shape, "stored bundle");
+        NDManager manager = parent.newSubManager();
+        try {
+            return new LoadedBundle(bundle, manager, pack(bundle, manager));
+        } catch (RuntimeException ex) {
+            manager.close();
+            throw ex;
+        }
+    }
+
+    private static Map<Integer, LayerParams> pack(ReftBundle bundle, NDManager manager) {
+        Map<Integer, List<Integer>> byLayer = new TreeMap<>();
+        List<Intervention> all = bundle.interventions();
+        for (int i = 0; i < all.size(); i++) {
+            byLayer.computeIfAbsent(all.get(i).layer(), l -> new ArrayList<>()).add(i);
+        }
+        int d = bundle.hiddenSize();
+        int width = 2 * d + 3;
+        Map<Integer, LayerParams> out = new TreeMap<>();
+        for (Map.Entry<Integer, List<Integer>> e : byLayer.entrySet()) {
+            List<Integer> idx = e.getValue();
+            int rank = idx.stream().mapToInt(i -> all.get(i).rank()).max().orElseThrow();
+            float[] packed = new float[idx.size() * rank * width];
+            for (int s = 0; s < idx.size(); s++) {
+                PackedIntervention p = all.get(idx.get(s)).pack();
+                for (int j = 0; j < p.rank(); j++) {
+                    int row = (s * rank + j) * width;
+                    System.arraycopy(p.a(), j * d, packed, row, d);
+                    System.arraycopy(p.w(), j * d, packed, row + d, d);
+                    packed[row + 2 * d] = p.b()[j];
+                    packed[row + 2 * d + 1] = p.e()[j];
+                    packed[row + 2 * d + 2] = p.m();
+                }
+            }
+            NDArray array = manager.create(packed, new Shape(idx.size(), rank, width));
+            out.put(e.getKey(), new LayerParams(idx.stream().mapToInt(Integer::intValue).toArray(), rank, array));
+        }
+        return Collections.unmodifiableMap(out);
+    }
+
+    public BundleSummary summary() {
+        return bundle.summary();
+    }
+
+    /** The device its parameters live on. */
+    public Device device() {
+        return manager.getDevice();
+    }
+
+    ReftBundle bundle() {
+        return bundle;
+    }
+
+    /** Its parameters at {@code layer}, or null if it does not intervene there. */
+    LayerParams layer(int layer) {
+        return layers.get(layer);
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

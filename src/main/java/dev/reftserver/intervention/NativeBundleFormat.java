@@ -1,0 +1,196 @@
+package dev.reftserver.intervention;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+import tools.jackson.core.JacksonException;
+import tools.jackson.core.StreamReadFeature;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * The native bundle {@code reft-bundle/1}: a zip of {@code reft.json} (what the interventions are) and
+ * {@code weights.safetensors} (their tensors, named from reft.json). The writer is canonical: the same bundle
+ * always gives the same bytes (fixed entry order, names and timestamps; F32 tensors).
+ */
+final class NativeBundleFormat {
+
+    static final String FORMAT = "reft-bundle/1";
+    static final String MANIFEST = "reft.json";
+    static final String WEIGHTS = "weights.safetensors";
+    static final String COMPONENT = "block_output";
+
+    private static final JsonMapper JSON =
+            JsonMapper.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
+    private static final LocalDateTime ZIP_TIME = LocalDateTime.of(1980, 1, 1, 0, 0);
+
+    private NativeBundleFormat() {
+    }
+
+    /** Parses {@code reft.json} and {@code weights.safetensors} from an archive's files (root already stripped). */
+    static ReftBundle read(Map<String, byte[]> files, String source) {
+        byte[] manifest = files.get(MANIFEST);
+        byte[] weights = files.get(WEIGHTS);
+        if (manifest == null || weights == null) {
+            throw format(source, "a native bundle needs both " + MANIFEST + " and " + WEIGHTS);
+        }
+        String where = source + " " + MANIFEST;
+        JsonNode root;
+        try {
+            root = JSON.readTree(new String(manifest, StandardCharsets.UTF_8));
+        } catch (JacksonException ex) {
+            throw format(where, "is not valid JSON (" + ex.getOriginalMessage() + ")");
+        }
+        if (root == null || !root.isObject()) {
+            throw format(where, "is not a JSON object");
+        }
+        if (!FORMAT.equals(text(root, "format", where))) {
+            throw format(where, "format must be \"" + FORMAT + "\", not \"" + root.path("format").asString("") + "\"");
+        }
+        JsonNode base = root.path("base_model");
+        int hidden = integer(base, "hidden_size", where + " base_model");
+        int layers = integer(base, "num_layers", where + " base_model");
+        PositionSpec positions = PositionSpec.parse(text(root, "prompt_positions", where));
+        JsonNode share = root.path("share_weights");
+        if (!share.isBoolean()) {
+            throw format(where, "share_weights must be true or false");
+        }
+        JsonNode list = root.path("interventions");
+        if (!list.isArray() || list.isEmpty()) {
+            throw format(where, "interventions must be a non-empty list");
+        }
+        if (list.size() > BundleValidator.MAX_INTERVENTIONS) {
+            throw new BundleRejectedException("too_large",
+                    where + ": more than " + BundleValidator.MAX_INTERVENTIONS + " interventions", true);
+        }
+        Map<String, FloatTensor> tensors = Safetensors.read(weights, source + " " + WEIGHTS);
+        List<Intervention> interventions = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            JsonNode n = list.get(i);
+            String iw = where + " intervention " + i;
+            if (!n.isObject()) {
+                throw format(iw, "is not an object");
+            }
+            int layer = integer(n, "layer", iw);
+            String component = text(n, "component", iw);
+            if (!COMPONENT.equals(component)) {
+                throw format(iw, "component '" + component + "' is not supported (only " + COMPONENT + ")");
+            }
+            ReftType type = ReftType.fromWireName(text(n, "type", iw), iw);
+            int rank = integer(n, "rank", iw);
+            ApplyTo applyTo = ApplyTo.fromWireName(text(n, "apply_to", iw), iw);
+            Activation act = n.has("act") ? Activation.fromWireName(text(n, "act", iw), iw) : Activation.LINEAR;
+            JsonNode names = n.path("tensors");
+            if (!names.isObject()) {
+                throw format(iw, "tensors must map roles to tensor names");
+            }
+            List<String> unknown = BundleValidator.unknownRoles(type, names.propertyNames());
+            if (!unknown.isEmpty()) {
+                throw format(iw, "tensor roles " + unknown + " do not belong to " + type.wireName());
+            }
+            Map<String, FloatTensor> roles = new LinkedHashMap<>();
+            for (Map.Entry<String, JsonNode> e : names.properties()) {
+                if (!e.getValue().isString()) {
+                    throw format(iw, "tensor name for '" + e.getKey() + "' is not a string");
+                }
+                FloatTensor t = tensors.get(e.getValue().stringValue());
+                if (t == null) {
+                    throw format(iw, "tensor '" + e.getValue().stringValue() + "' (" + e.getKey() + ") is not in "
+                            + WEIGHTS);
+                }
+                roles.put(e.getKey(), t);
+            }
+            for (String role : type.requiredTensors()) {
+                if (!roles.containsKey(role)) {
+                    throw new BundleRejectedException("tensor_shape", iw + ": tensor role '" + role
+                            + "' is missing for " + type.wireName());
+                }
+            }
+            FloatTensor primary = roles.get(type.hasRotate() ? ReftType.ROTATE : ReftType.PROJ);
+            int actual = primary.rank() != 2 ? -1 : type.hasRotate() ? primary.dim(1) : primary.dim(0);
+            if (actual != rank) {
+                throw new BundleRejectedException("tensor_shape", iw + ": rank is " + rank + " but tensor '"
+                        + (type.hasRotate() ? ReftType.ROTATE : ReftType.PROJ) + "' is " + primary.shapeText());
+            }
+            interventions.add(type.create(layer, applyTo, act, roles));
+        }
+        return new ReftBundle(hidden, layers, positions, share.booleanValue(), interventions);
+    }
+
+    /** The canonical native zip of a validated bundle. */
+    static byte[] write(ReftBundle bundle) {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("format", FORMAT);
+        ObjectNode base = root.putObject("base_model");
+        base.put("hidden_size", bundle.hiddenSize());
+        base.put("num_layers", bundle.numLayers());
+        root.put("prompt_positions", bundle.positions().toString());
+        root.put("share_weights", bundle.shareWeights());
+        ArrayNode list = root.putArray("interventions");
+        Map<String, FloatTensor> tensors = new LinkedHashMap<>();
+        for (int i = 0; i < bundle.interventions().size(); i++) {
+            Intervention iv = bundle.interventions().get(i);
+            ObjectNode n = list.addObject();
+            n.put("layer", iv.layer());
+            n.put("component", COMPONENT);
+            n.put("type", iv.type().wireName());
+            n.put("rank", iv.rank());
+            n.put("apply_to", iv.applyTo().wireName());
+            n.put("act", iv.act().wireName());
+            ObjectNode names = n.putObject("tensors");
+            for (Map.Entry<String, FloatTensor> e : iv.tensors().entrySet()) {
+                String name = i + "." + e.getKey();
+                names.put(e.getKey(), name);
+                tensors.put(name, e.getValue());
+            }
+        }
+        byte[] manifest = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root)
+                .getBytes(StandardCharsets.UTF_8);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
+            put(zip, MANIFEST, manifest);
+            put(zip, WEIGHTS, Safetensors.write(tensors));
+        } catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+        return bytes.toByteArray();
+    }
+
+    private static void put(ZipOutputStream zip, String name, byte[] data) throws IOException {
+        ZipEntry e = new ZipEntry(name);
+        e.setTimeLocal(ZIP_TIME); // DOS time without a zone, so the bytes do not depend on the machine
+        zip.putNextEntry(e);
+        zip.write(data);
+        zip.closeEntry();
+    }
+
+    private static String text(JsonNode n, String field, String where) {
+        JsonNode v = n.path(field);
+        if (!v.isString()) {
+            throw format(where, "'" + field + "' must be a string");
+        }
+        return v.stringValue();
+    }
+
+    private static int integer(JsonNode n, String field, String where) {
+        JsonNode v = n.path(field);
+        if (!v.isIntegralNumber() || !v.canConvertToInt()) {
+            throw format(where, "'" + field + "' must be an integer");
+        }
+        return v.intValue();
+    }
+
+    private static BundleRejectedException format(String where, String what) {
+        return new BundleRejectedException("bundle_format", where + ": " + what);
+    }
+}
