@@ -1,0 +1,95 @@
+package dev.reftserver.config;
+
+import dev.reftserver.engine.EngineMetrics;
+import dev.reftserver.engine.EngineSettings;
+import dev.reftserver.engine.Scheduler;
+import dev.reftserver.intervention.BundleImporter;
+import dev.reftserver.intervention.BundleLimits;
+import dev.reftserver.intervention.EditNormListener;
+import dev.reftserver.model.ModelShape;
+import dev.reftserver.model.TransformerLM;
+import dev.reftserver.model.ModelLoader;
+import dev.reftserver.tokenizer.TextTokenizer;
+import dev.reftserver.tokenizer.TokenizerLoader;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/** Loads the base model and its tokenizer, and starts the engine that owns them. */
+@Configuration(proxyBeanMethods = false)
+public class EngineConfiguration {
+
+    private static final Logger log = LoggerFactory.getLogger(EngineConfiguration.class);
+
+    @Bean(destroyMethod = "close")
+    TransformerLM baseModel(ModelProperties props) {
+        long t0 = System.nanoTime();
+        TransformerLM model = ModelLoader.load(Path.of(props.path()), props.device(), props.dtype());
+        log.info("loaded {} ({} layers, hidden {}, vocab {}) on {} in {} ms", props.path(),
+                model.config().numLayers(), model.config().hiddenSize(), model.config().vocabSize(), model.device(),
+                (System.nanoTime() - t0) / 1_000_000);
+        return model;
+    }
+
+    @Bean
+    TextTokenizer tokenizer(ModelProperties props) {
+        return TokenizerLoader.load(Path.of(props.path()));
+    }
+
+    @Bean
+    BaseModel baseModelInfo(ModelProperties props, TransformerLM model) {
+        String id = props.id();
+        if (id == null || id.isBlank()) {
+            Path p = Path.of(props.path()).toAbsolutePath().normalize();
+            String name = p.getFileName().toString();
+            id = Files.isDirectory(p) || !name.contains(".") ? name : name.substring(0, name.lastIndexOf('.'));
+        }
+        return new BaseModel(id, model.config(), System.currentTimeMillis() / 1000);
+    }
+
+    @Bean
+    ModelShape modelShape(TransformerLM model) {
+        return model.config().shape();
+    }
+
+    @Bean
+    BundleImporter bundleImporter() {
+        return new BundleImporter(BundleLimits.defaults());
+    }
+
+    @Bean
+    EngineMetrics engineMetrics(MeterRegistry registry, TenantTagPolicy tenants) {
+        return new EngineMetrics(registry, tenants);
+    }
+
+    @Bean
+    TenantTagPolicy tenantTagPolicy() {
+        return new TenantTagPolicy(20);
+    }
+
+    /** Histogram of ||h' - h|| / ||h|| per intervention type: how hard each type pushes the residual stream. */
+    @Bean
+    EditNormListener editNormListener(MeterRegistry registry) {
+        return (type, layer, relativeNorm) -> DistributionSummary.builder("reft.intervention.edit.relative.norm")
+                .description("Relative norm of intervention edits ||h' - h|| / ||h||")
+                .tag("type", type)
+                .serviceLevelObjectives(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5)
+                .register(registry)
+                .record(relativeNorm);
+    }
+
+    @Bean(destroyMethod = "close")
+    Scheduler scheduler(TransformerLM model, TextTokenizer tokenizer, EngineProperties props, EngineMetrics metrics,
+            EditNormListener editNorms) {
+        int context = model.config().maxPositions();
+        int kvTokens = props.kvCacheTokens() > 0 ? props.kvCacheTokens() : props.maxBatchSize() * context;
+        return new Scheduler(model, tokenizer, new EngineSettings(props.maxBatchSize(), props.maxQueue(), kvTokens,
+                props.requestTimeout(), props.shutdownGrace()), metrics, editNorms);
+    }
+}

@@ -1,0 +1,12 @@
+package dev.reftserver.engine;
+
+import dev.reftserver.api.ApiException;
+import org.springframework.http.HttpStatus;
+
+/** The engine is draining for shutdown and takes no new rows (503). */
+public class EngineUnavailableException extends ApiException {
+
+    public EngineUnavailableException(String message) {
+        super(HttpStatus.SERVICE_UNAVAILABLE, "server_unavailable", null, "shutting_down", message);
+    }
+}

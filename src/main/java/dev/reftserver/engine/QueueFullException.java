@@ -1,0 +1,20 @@
+package dev.reftserver.engine;
+
+import dev.reftserver.api.ApiException;
+import org.springframework.http.HttpStatus;
+
+/** The waiting queue is at {@code reft.engine.max-queue}: the client should retry later (503, Retry-After). */
+public class QueueFullException extends ApiException {
+
+    private final int retryAfterSeconds;
+
+    public QueueFullException(int waiting, int retryAfterSeconds) {
+        super(HttpStatus.SERVICE_UNAVAILABLE, "server_overloaded", null, "queue_full",
+                "the server is at capacity (" + waiting + " requests waiting); retry later");
+        this.retryAfterSeconds = retryAfterSeconds;
+    }
+
+    public int retryAfterSeconds() {
+        return retryAfterSeconds;
+    }
+}

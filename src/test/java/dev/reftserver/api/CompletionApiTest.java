@@ -1,0 +1,132 @@
+package dev.reftserver.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.reftserver.model.ReferenceFiles;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/** The completions endpoint over real HTTP on the default model. */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
+class CompletionApiTest {
+
+    @LocalServerPort
+    int port;
+
+    @Autowired
+    JsonMapper json;
+
+    final HttpClient http = HttpClient.newHttpClient();
+
+    HttpResponse<String> post(String path, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + path))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void greedyCompletionMatchesReferenceText() throws Exception {
+        JsonNode ref = json.readTree(ReferenceFiles.resource("reference/base/base_reference.json").toFile())
+                .get("prompts").get(0);
+        HttpResponse<String> r = post("/v1/completions", """
+                {"model":"stories15M","prompt":"%s","max_tokens":32,"temperature":0}
+                """.formatted(ref.get("text").asString()));
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.headers().firstValue("X-Reft-Intervention")).contains("none");
+        JsonNode body = json.readTree(r.body());
+        String fullText = ref.get("greedy_32").get("full_text").asString();
+        assertThat(ref.get("text").asString() + body.get("choices").get(0).get("text").asString())
+                .isEqualTo(fullText);
+        assertThat(body.get("choices").get(0).get("finish_reason").asString()).isEqualTo("length");
+        assertThat(body.get("usage").get("completion_tokens").asInt()).isEqualTo(32);
+        assertThat(body.get("usage").get("prompt_tokens").asInt()).isEqualTo(ref.get("ids").size());
+    }
+
+    @Test
+    void streamedDeltasConcatenateToTheFullCompletion() throws Exception {
+        String req = """
+                {"model":"stories15M","prompt":"The little dog","max_tokens":40,"temperature":0%s}""";
+        HttpResponse<String> whole = post("/v1/completions", req.formatted(""));
+        String expected = json.readTree(whole.body()).get("choices").get(0).get("text").asString();
+        HttpResponse<String> sse = post("/v1/completions",
+                req.formatted(",\"stream\":true,\"stream_options\":{\"include_usage\":true}"));
+        assertThat(sse.statusCode()).isEqualTo(200);
+        assertThat(sse.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
+        StringBuilder text = new StringBuilder();
+        List<String> data = new ArrayList<>();
+        for (String line : sse.body().split("\n")) {
+            if (line.startsWith("data: ")) {
+                data.add(line.substring(6));
+            }
+        }
+        assertThat(data.get(data.size() - 1)).isEqualTo("[DONE]");
+        String finish = null;
+        JsonNode usage = null;
+        for (String d : data.subList(0, data.size() - 1)) {
+            JsonNode chunk = json.readTree(d);
+            if (chunk.get("choices").isEmpty()) {
+                usage = chunk.get("usage");
+                continue;
+            }
+            text.append(chunk.get("choices").get(0).get("text").asString());
+            if (!chunk.get("choices").get(0).get("finish_reason").isNull()) {
+                finish = chunk.get("choices").get(0).get("finish_reason").asString();
+            }
+        }
+        assertThat(text.toString()).isEqualTo(expected);
+        assertThat(finish).isEqualTo("length");
+        assertThat(usage.get("completion_tokens").asInt()).isEqualTo(40);
+    }
+
+    @Test
+    void badRequestsAnswer400NamingTheField() throws Exception {
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"\"}"), 400, "prompt");
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"max_tokens\":-1}"), 400,
+                "max_tokens");
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"max_tokens\":100000}"),
+                400, "max_tokens");
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"temperature\":3}"), 400,
+                "temperature");
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"max_tokens\":\"many\"}"),
+                400, "max_tokens");
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"top_p\":0}"), 400,
+                "top_p");
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":{\"a\":1}}"), 400, "prompt");
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"" + "word ".repeat(300) + "\"}"),
+                400, "prompt");
+        assertError(post("/v1/completions", "{\"model\":\"nope\",\"prompt\":\"hi\"}"), 404, "model");
+        assertError(post("/v1/completions", "{not json"), 400, null);
+    }
+
+    private void assertError(HttpResponse<String> r, int status, String param) {
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(status);
+        JsonNode err = json.readTree(r.body()).get("error");
+        assertThat(err.get("message").asString()).isNotBlank();
+        assertThat(err.get("type").asString()).isNotBlank();
+        if (param != null) {
+            assertThat(err.get("param").asString()).isEqualTo(param);
+        }
+    }
+
+    @Test
+    void seededSamplingRepeatsAndModelsListsTheBaseModel() throws Exception {
+        String req = "{\"model\":\"stories15M\",\"prompt\":\"Once upon a time\",\"max_tokens\":20,"
+                + "\"temperature\":0.9,\"top_p\":0.9,\"top_k\":40,\"seed\":7}";
+        String a = json.readTree(post("/v1/completions", req).body()).get("choices").get(0).get("text").asString();
+        String b = json.readTree(post("/v1/completions", req).body()).get("choices").get(0).get("text").asString();
+        assertThat(a).isEqualTo(b).isNotBlank();
+        HttpResponse<String> models = http.send(HttpRequest.newBuilder(
+                URI.create("http://localhost:" + port + "/v1/models")).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(json.readTree(models.body()).get("data").get(0).get("id").asString()).isEqualTo("stories15M");
+    }
+}
