@@ -46,6 +46,10 @@ public final class InterventionPlan implements BlockHook {
         }
     }
 
+    /** One intervened (row, position) at a layer, and which slot of the layer's parameter stack edits it. */
+    private record Entry(int row, int position, int slot, Activation act, ReftType type) {
+    }
+
     /** Entries whose (row, position) pairs are distinct, so one gather-edit-scatter handles them. */
     private record Round(long[] rows, long[] positions, long[] slots, Activation[] acts, ReftType[] types) {
     }
@@ -106,8 +110,7 @@ public final class InterventionPlan implements BlockHook {
         List<Placement> placements = new ArrayList<>();
         int slots = 0;
         int rank = 0;
-        // per round: row, position, slot, activation, type of every entry
-        List<List<Object[]>> rounds = new ArrayList<>();
+        List<List<Entry>> rounds = new ArrayList<>();
         Map<Long, Integer> seen = new HashMap<>();
         for (int i = 0; i < rows.size(); i++) {
             LoadedBundle b = rows.get(i).bundle();
@@ -131,7 +134,7 @@ public final class InterventionPlan implements BlockHook {
                     while (rounds.size() <= round) {
                         rounds.add(new ArrayList<>());
                     }
-                    rounds.get(round).add(new Object[] {(long) i, (long) pos, (long) (offset + j), iv.act(), iv.type()});
+                    rounds.get(round).add(new Entry(i, pos, offset + j, iv.act(), iv.type()));
                 }
             }
         }
@@ -139,22 +142,13 @@ public final class InterventionPlan implements BlockHook {
             return null;
         }
         List<Round> built = new ArrayList<>();
-        for (List<Object[]> entries : rounds) {
-            int n = entries.size();
-            long[] r = new long[n];
-            long[] p = new long[n];
-            long[] s = new long[n];
-            Activation[] acts = new Activation[n];
-            ReftType[] types = new ReftType[n];
-            for (int k = 0; k < n; k++) {
-                Object[] e = entries.get(k);
-                r[k] = (Long) e[0];
-                p[k] = (Long) e[1];
-                s[k] = (Long) e[2];
-                acts[k] = (Activation) e[3];
-                types[k] = (ReftType) e[4];
-            }
-            built.add(new Round(r, p, s, acts, types));
+        for (List<Entry> entries : rounds) {
+            built.add(new Round(
+                    entries.stream().mapToLong(Entry::row).toArray(),
+                    entries.stream().mapToLong(Entry::position).toArray(),
+                    entries.stream().mapToLong(Entry::slot).toArray(),
+                    entries.stream().map(Entry::act).toArray(Activation[]::new),
+                    entries.stream().map(Entry::type).toArray(ReftType[]::new)));
         }
         return new LayerPlan(placements, slots, rank, built);
     }

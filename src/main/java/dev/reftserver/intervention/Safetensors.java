@@ -98,12 +98,14 @@ final class Safetensors {
             }
             float[] data = new float[(int) numel];
             int base = dataStart + (int) begin;
-            for (int i = 0; i < data.length; i++) {
-                data[i] = switch (dtype) {
-                    case "F32" -> buf.getFloat(base + 4 * i);
-                    case "F16" -> TorchDtypes.halfToFloat(buf.getShort(base + 2 * i));
-                    default -> TorchDtypes.bfloat16ToFloat(buf.getShort(base + 2 * i));
-                };
+            if (dtype.equals("F32")) {
+                buf.slice(base, data.length * 4).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(data);
+            } else {
+                boolean half = dtype.equals("F16");
+                for (int i = 0; i < data.length; i++) {
+                    short bits = buf.getShort(base + 2 * i);
+                    data[i] = half ? TorchDtypes.halfToFloat(bits) : TorchDtypes.bfloat16ToFloat(bits);
+                }
             }
             out.put(name, new FloatTensor(shape, data));
         }

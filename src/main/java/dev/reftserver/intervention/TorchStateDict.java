@@ -92,6 +92,11 @@ final class TorchStateDict {
         }
         ByteBuffer buf = ByteBuffer.wrap(raw).order(order);
         int n = (int) numel;
+        if (type == TorchStorageType.FLOAT && isContiguous(size, ref.stride())) {
+            float[] floats = new float[n];
+            buf.slice((int) ref.offset() * 4, n * 4).order(order).asFloatBuffer().get(floats);
+            return new Entry(type, size.clone(), floats, null);
+        }
         float[] floats = type.floating() ? new float[n] : null;
         long[] longs = type.floating() ? null : new long[n];
         int[] idx = new int[size.length];
@@ -117,6 +122,17 @@ final class TorchStateDict {
             }
         }
         return new Entry(type, size.clone(), floats, longs);
+    }
+
+    private static boolean isContiguous(int[] size, long[] stride) {
+        long expected = 1;
+        for (int k = size.length - 1; k >= 0; k--) {
+            if (size[k] != 1 && stride[k] != expected) {
+                return false;
+            }
+            expected *= size[k];
+        }
+        return true;
     }
 
     private static BundleRejectedException bad(String where, String what) {
