@@ -1,5 +1,6 @@
 package dev.reftserver.tenant;
 
+import jakarta.servlet.DispatcherType;
 import jakarta.servlet.http.HttpServletRequest;
 import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.context.annotation.Bean;
@@ -32,6 +33,8 @@ class SecurityConfiguration {
                 .requestCache(r -> r.disable())
                 .addFilterBefore(new BearerAuthenticationFilter(policy, keys), AnonymousAuthenticationFilter.class)
                 .authorizeHttpRequests(a -> a
+                        // the request was authorized on its first dispatch; streams and error pages follow it
+                        .dispatcherTypeMatchers(DispatcherType.ASYNC, DispatcherType.ERROR).permitAll()
                         .requestMatchers("/actuator/health", "/actuator/health/**", "/actuator/prometheus",
                                 "/v3/api-docs", "/v3/api-docs/**", "/swagger-ui.html", "/swagger-ui/**")
                         .permitAll()
