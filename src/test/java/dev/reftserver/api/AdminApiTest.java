@@ -73,6 +73,14 @@ class AdminApiTest extends SecuredApiTestSupport {
     }
 
     @Test
+    void anAuthenticatedStreamRunsToItsEnd() {
+        String name = unique("sse");
+        HttpResponse<String> r = http().get("/v1/test/stream", newTenant(name));
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.body()).isEqualTo("data:" + name + "\n\ndata:[DONE]\n\n");
+    }
+
+    @Test
     void healthAndPrometheusStayOpen() {
         assertThat(http().get("/actuator/health", null).statusCode()).isEqualTo(200);
         assertThat(http().get("/actuator/health/liveness", null).statusCode()).isEqualTo(200);

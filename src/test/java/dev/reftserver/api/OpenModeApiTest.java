@@ -2,15 +2,18 @@ package dev.reftserver.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.reftserver.registry.EmbeddedStore;
 import dev.reftserver.registry.InterventionResolver;
 import dev.reftserver.registry.RateLimits;
 import dev.reftserver.registry.RegistryStore;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.Map;
+import javax.sql.DataSource;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.context.ApplicationContext;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.annotation.Import;
 import org.springframework.test.context.DynamicPropertyRegistry;
@@ -37,6 +40,15 @@ class OpenModeApiTest {
     RegistryStore store;
     @Autowired
     InterventionResolver resolver;
+
+    @Autowired
+    ApplicationContext context;
+
+    @Test
+    void startsWithNoDatabaseAtAll() {
+        assertThat(context.getBeanProvider(DataSource.class).getIfAvailable()).isNull();
+        assertThat(store).isInstanceOf(EmbeddedStore.class);
+    }
 
     @Test
     void servesEveryCallAsTheDefaultTenantUntilATenantExists() {

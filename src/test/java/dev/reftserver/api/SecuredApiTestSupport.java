@@ -10,7 +10,9 @@ import java.util.UUID;
 import dev.reftserver.tenant.RateLimiter;
 import dev.reftserver.tenant.TenantPrincipal;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
+import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.beans.factory.annotation.Autowired;
@@ -54,6 +56,22 @@ abstract class SecuredApiTestSupport {
             limiter.checkTokens(caller.tenant());
             limiter.recordTokens(caller.tenant(), tokens);
             return Map.of("tenant", caller.tenant());
+        }
+
+        /** Streams its caller's tenant back as SSE from another thread, the way completions stream. */
+        @GetMapping("/v1/test/stream")
+        SseEmitter stream(@AuthenticationPrincipal TenantPrincipal caller) {
+            SseEmitter emitter = new SseEmitter();
+            new Thread(() -> {
+                try {
+                    emitter.send(SseEmitter.event().data(caller.tenant()));
+                    emitter.send(SseEmitter.event().data("[DONE]"));
+                    emitter.complete();
+                } catch (IOException e) {
+                    emitter.completeWithError(e);
+                }
+            }).start();
+            return emitter;
         }
     }
 
