@@ -33,6 +33,7 @@ record TestPostgres(String jdbcUrl, String user, String password, AutoCloseable 
         if (System.getenv("CI") != null) {
             fail(why);
         }
+        System.err.println("SKIPPED: " + why);
         Assumptions.abort(why);
         throw new AssertionError("unreachable");
     }
