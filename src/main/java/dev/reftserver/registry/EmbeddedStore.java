@@ -109,7 +109,8 @@ public final class EmbeddedStore implements RegistryStore {
             // held by another store in this process
         }
         ch.close();
-        throw new IllegalStateException("registry store " + root + " is in use by another open store");
+        throw new IllegalStateException("registry store " + root + " is in use by another open store "
+                + "(give each server, or each test application context, its own reft.store.path)");
     }
 
     @Override
