@@ -189,7 +189,9 @@ class TwoReplicaTest {
     private static byte[] zip(String content) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (ZipOutputStream z = new ZipOutputStream(out)) {
-            z.putNextEntry(new ZipEntry("reft.json"));
+            ZipEntry entry = new ZipEntry("reft.json");
+            entry.setTime(0); // same content, same bytes: no clock in the zip
+            z.putNextEntry(entry);
             z.write(content.getBytes(StandardCharsets.UTF_8));
             z.closeEntry();
         }
