@@ -59,7 +59,8 @@ class EmbeddedStoreCrashTest {
                 assertThat(bytes.length).isEqualTo(v.bytes());
                 assertThat(Sha256.hex(bytes)).isEqualTo(v.sha256());
             }
-            assertThat(store.versions("acme").size()).isBetween(40, 41);
+            // the writer may have run ahead of what we read before the kill, never behind
+            assertThat(store.versions("acme").size()).isGreaterThanOrEqualTo(40);
             try (Stream<Path> files = Files.walk(dir)) {
                 assertThat(files.map(Path::toString).filter(f -> f.endsWith(".tmp"))).isEmpty();
             }
