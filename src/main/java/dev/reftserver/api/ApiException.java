@@ -1,5 +1,6 @@
 package dev.reftserver.api;
 
+import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 
 /**
@@ -47,5 +48,10 @@ public class ApiException extends RuntimeException {
 
     public String code() {
         return code;
+    }
+
+    /** Response headers this failure needs (e.g. {@code Retry-After}, {@code WWW-Authenticate}); none by default. */
+    public HttpHeaders headers() {
+        return HttpHeaders.EMPTY;
     }
 }

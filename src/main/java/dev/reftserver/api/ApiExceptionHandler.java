@@ -12,6 +12,7 @@ import org.springframework.web.HttpRequestMethodNotSupportedException;
 import org.springframework.web.bind.MissingServletRequestParameterException;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.method.annotation.MethodArgumentTypeMismatchException;
 import org.springframework.web.multipart.MaxUploadSizeExceededException;
 import org.springframework.web.multipart.support.MissingServletRequestPartException;
 import org.springframework.web.servlet.resource.NoResourceFoundException;
@@ -24,7 +25,10 @@ public class ApiExceptionHandler {
 
     @ExceptionHandler(ApiException.class)
     ResponseEntity<ErrorBody> api(ApiException e) {
-        return body(e.status(), e.getMessage(), e.type(), e.param(), e.code());
+        return ResponseEntity.status(e.status())
+                .headers(e.headers())
+                .header(HttpHeaders.CONTENT_TYPE, "application/json")
+                .body(ErrorBody.of(e.getMessage(), e.type(), e.param(), e.code()));
     }
 
     @ExceptionHandler(BundleRejectedException.class)
@@ -48,6 +52,12 @@ public class ApiExceptionHandler {
     @ExceptionHandler({MissingServletRequestPartException.class, MissingServletRequestParameterException.class})
     ResponseEntity<ErrorBody> missingPart(Exception e) {
         return body(HttpStatus.BAD_REQUEST, e.getMessage(), "invalid_request_error", null, null);
+    }
+
+    @ExceptionHandler(MethodArgumentTypeMismatchException.class)
+    ResponseEntity<ErrorBody> typeMismatch(MethodArgumentTypeMismatchException e) {
+        return body(HttpStatus.BAD_REQUEST, "invalid value for '" + e.getName() + "'", "invalid_request_error",
+                e.getName(), null);
     }
 
     @ExceptionHandler(HttpMediaTypeNotSupportedException.class)

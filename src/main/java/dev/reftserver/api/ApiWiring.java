@@ -1,20 +1,59 @@
 package dev.reftserver.api;
 
-import dev.reftserver.config.BaseModel;
+import ai.djl.ndarray.NDManager;
+import dev.reftserver.intervention.BundleImporter;
+import dev.reftserver.intervention.LoadedBundle;
+import dev.reftserver.model.ModelShape;
+import dev.reftserver.model.TransformerLM;
+import dev.reftserver.registry.BundleCache;
+import dev.reftserver.registry.BundleValidator;
+import dev.reftserver.registry.InterventionResolver;
+import dev.reftserver.registry.RegistryProperties;
+import dev.reftserver.registry.RegistryStore;
+import dev.reftserver.tenant.TenantPrincipal;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.security.core.Authentication;
+import org.springframework.security.core.context.SecurityContextHolder;
 
-/** Default wiring of the API's collaborators for a single-tenant server without a registry. */
+/** Joins the registry, the intervention package and the model for the API. */
 @Configuration(proxyBeanMethods = false)
 class ApiWiring {
 
+    /** Uploads are checked and converted by the importer against the loaded base model. */
     @Bean
-    CompletionTargets completionTargets(BaseModel base) {
-        return new BaseModelTargets(base);
+    BundleValidator bundleValidator(BundleImporter importer, ModelShape shape) {
+        return (zip, positions, shareWeights) -> importer.importZip(zip, shape, positions, shareWeights);
+    }
+
+    /** Parent of every device-resident bundle: on the model's device, freed at shutdown. */
+    @Bean(destroyMethod = "close")
+    NDManager bundleManager(TransformerLM model) {
+        return NDManager.newBaseManager(model.device());
     }
 
     @Bean
+    BundleCache<LoadedBundle> bundleCache(RegistryStore store, RegistryProperties props, NDManager bundleManager,
+            ModelShape shape) {
+        return new BundleCache<>(store, props.cacheMaxBytes().toBytes(),
+                bytes -> LoadedBundle.load(bytes, shape, bundleManager), LoadedBundle::deviceBytes);
+    }
+
+    @Bean
+    CompletionTargets completionTargets(InterventionResolver resolver, BundleCache<LoadedBundle> cache,
+            RegistryStore store) {
+        return new RegistryTargets(resolver, cache, store);
+    }
+
+    /** The tenant the security filter chain authenticated (open mode: {@code default}). */
+    @Bean
     CallerTenant callerTenant() {
-        return () -> "default";
+        return () -> {
+            Authentication auth = SecurityContextHolder.getContext().getAuthentication();
+            if (auth != null && auth.getPrincipal() instanceof TenantPrincipal p) {
+                return p.tenant();
+            }
+            throw new IllegalStateException("no authenticated tenant on a /v1 call");
+        };
     }
 }

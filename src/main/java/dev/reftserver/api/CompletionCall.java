@@ -37,6 +37,7 @@ final class CompletionCall {
     private final AtomicInteger remaining;
     private final List<Generation> rows = new ArrayList<>();
     private volatile FinishReason failure;
+    private volatile java.util.function.IntConsumer onGenerated = n -> { };
 
     CompletionCall(String id, long created, String model, int choices, int n, boolean stream, boolean includeUsage) {
         this.id = id;
@@ -54,6 +55,11 @@ final class CompletionCall {
             texts[i] = new StringBuilder();
         }
         this.remaining = new AtomicInteger(choices);
+    }
+
+    /** Told the call's total generated tokens once every row has finished (for token quotas). */
+    void onGenerated(java.util.function.IntConsumer sink) {
+        this.onGenerated = sink;
     }
 
     void add(Generation g) {
@@ -116,6 +122,15 @@ final class CompletionCall {
     }
 
     private void complete() {
+        int generated = 0;
+        for (int c : completionTokens) {
+            generated += c;
+        }
+        try {
+            onGenerated.accept(generated);
+        } catch (RuntimeException ignored) {
+            // quota accounting must never keep a response from its client
+        }
         FinishReason f = failure;
         if (stream) {
             if (f != null && f != FinishReason.CANCELLED) {

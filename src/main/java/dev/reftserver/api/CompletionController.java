@@ -6,6 +6,7 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import dev.reftserver.tenant.RateLimiter;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -25,9 +26,11 @@ public class CompletionController {
     private final CompletionTargets targets;
     private final CallerTenant caller;
     private final JsonMapper json;
+    private final RateLimiter limits;
 
     public CompletionController(CompletionService completions, CompletionTargets targets, CallerTenant caller,
-            JsonMapper json) {
+            JsonMapper json, RateLimiter limits) {
+        this.limits = limits;
         this.completions = completions;
         this.targets = targets;
         this.caller = caller;
@@ -40,10 +43,12 @@ public class CompletionController {
             throw ApiException.invalidRequest("model", "model is required");
         }
         String tenant = caller.tenant();
+        limits.checkRequest(tenant);
+        limits.checkTokens(tenant);
         CompletionTargets.Target target = targets.resolve(tenant, req);
         CompletionCall call;
         try {
-            call = completions.start(tenant, req, target.bundle());
+            call = completions.start(tenant, req, target.bundle(), n -> limits.recordTokens(tenant, n));
         } catch (RuntimeException e) {
             target.release();
             throw e;

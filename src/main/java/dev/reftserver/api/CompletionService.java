@@ -31,7 +31,8 @@ public class CompletionService {
     /**
      * @param bundle the resolved intervention, or null for the base model; must stay loaded until the call ends
      */
-    CompletionCall start(String tenant, CompletionRequest req, LoadedBundle bundle) {
+    CompletionCall start(String tenant, CompletionRequest req, LoadedBundle bundle,
+            java.util.function.IntConsumer onGenerated) {
         List<String> prompts = prompts(req.prompt());
         int n = req.n() == null ? 1 : req.n();
         if (n < 1 || n * prompts.size() > engine.maxN()) {
@@ -74,6 +75,7 @@ public class CompletionService {
         boolean includeUsage = req.streamOptions() != null && Boolean.TRUE.equals(req.streamOptions().includeUsage());
         CompletionCall call = new CompletionCall("cmpl-" + UUID.randomUUID().toString().replace("-", ""),
                 System.currentTimeMillis() / 1000, req.model(), prompts.size() * n, n, stream, includeUsage);
+        call.onGenerated(onGenerated);
         long timeout = engine.requestTimeout().toNanos();
         int index = 0;
         for (int[] prompt : ids) {

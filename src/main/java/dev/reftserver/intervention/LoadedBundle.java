@@ -87,6 +87,15 @@ public final class LoadedBundle implements AutoCloseable {
         return bundle.summary();
     }
 
+    /** Bytes its packed parameters take on the device (what the bundle cache budgets). */
+    public long deviceBytes() {
+        long total = 0;
+        for (LayerParams p : layers.values()) {
+            total += p.packed().size() * p.packed().getDataType().getNumOfBytes();
+        }
+        return total;
+    }
+
     /** The device its parameters live on. */
     public Device device() {
         return manager.getDevice();

@@ -1,0 +1,103 @@
+package dev.reftserver.api;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.reftserver.registry.Task;
+import dev.reftserver.registry.TaskDefinitions;
+import dev.reftserver.registry.RegistryStore;
+import dev.reftserver.tenant.TenantPrincipal;
+import java.util.ArrayList;
+import java.util.List;
+import org.springframework.http.ResponseEntity;
+import org.springframework.security.core.annotation.AuthenticationPrincipal;
+import org.springframework.web.bind.annotation.DeleteMapping;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PutMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RestController;
+
+/**
+ * A tenant's tasks: names that route completions to intervention versions by weight. A route given without a
+ * version is pinned to the latest version when the task is defined.
+ */
+@RestController
+@RequestMapping("/v1/tasks")
+class TaskController {
+
+    record RouteBody(String intervention, Number weight) {
+    }
+
+    /** Either one {@code intervention} or weighted {@code routes}. */
+    record TaskBody(String intervention, List<RouteBody> routes) {
+    }
+
+    record RouteView(String intervention, int weight) {
+    }
+
+    record TaskView(String object, String name, List<RouteView> routes, @JsonProperty("updated_at") long updatedAt) {
+
+        static TaskView of(Task t) {
+            return new TaskView("task", t.name(),
+                    t.routes().stream().map(r -> new RouteView(r.id(), r.weight())).toList(),
+                    t.updatedAt().getEpochSecond());
+        }
+    }
+
+    private final RegistryStore store;
+    private final TaskDefinitions definitions;
+
+    TaskController(RegistryStore store, TaskDefinitions definitions) {
+        this.store = store;
+        this.definitions = definitions;
+    }
+
+    @PutMapping("/{task}")
+    TaskView put(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String task,
+            @RequestBody TaskBody body) {
+        boolean single = body.intervention() != null;
+        boolean routed = body.routes() != null;
+        if (single == routed) {
+            throw ApiException.invalidRequest(null, "give either 'intervention' or 'routes'");
+        }
+        List<TaskDefinitions.RouteSpec> specs = new ArrayList<>();
+        if (single) {
+            specs.add(new TaskDefinitions.RouteSpec(body.intervention(), 1));
+        } else {
+            for (int i = 0; i < body.routes().size(); i++) {
+                RouteBody r = body.routes().get(i);
+                if (r == null || r.intervention() == null) {
+                    throw ApiException.invalidRequest("routes[" + i + "].intervention", "each route names an intervention");
+                }
+                if (!(r.weight() instanceof Integer w) || w <= 0) {
+                    throw ApiException.invalidRequest("routes[" + i + "].weight",
+                            "each route needs a positive integer weight");
+                }
+                specs.add(new TaskDefinitions.RouteSpec(r.intervention(), w));
+            }
+        }
+        return TaskView.of(definitions.define(caller.tenant(), task, specs));
+    }
+
+    @GetMapping
+    ListView<TaskView> list(@AuthenticationPrincipal TenantPrincipal caller) {
+        return ListView.of(store.tasks(caller.tenant()).stream().map(TaskView::of).toList());
+    }
+
+    @GetMapping("/{task}")
+    TaskView get(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String task) {
+        return store.task(caller.tenant(), task).map(TaskView::of).orElseThrow(() -> notFound(task));
+    }
+
+    @DeleteMapping("/{task}")
+    ResponseEntity<Void> delete(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String task) {
+        if (!store.deleteTask(caller.tenant(), task)) {
+            throw notFound(task);
+        }
+        return ResponseEntity.noContent().build();
+    }
+
+    private static ApiException notFound(String task) {
+        return ApiException.notFound("task", "task '" + task + "' not found");
+    }
+}

@@ -1,0 +1,503 @@
+package dev.reftserver.registry;
+
+import dev.reftserver.intervention.BundleSummary;
+import java.net.URLDecoder;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Timestamp;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import javax.sql.DataSource;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.dao.DataIntegrityViolationException;
+import org.springframework.dao.DuplicateKeyException;
+import org.springframework.jdbc.core.JdbcTemplate;
+import org.springframework.jdbc.core.RowMapper;
+import org.springframework.jdbc.datasource.DataSourceTransactionManager;
+import org.springframework.transaction.support.TransactionTemplate;
+
+/**
+ * The store replicas share: PostgreSQL, schema by Flyway ({@code db/migration}). A version's bundle bytes and
+ * metadata go in one transaction. Version numbers come from an upsert on a per-name row, which serializes
+ * concurrent uploads of one name from any replica. Every change is also sent with {@code pg_notify} in its
+ * transaction; a daemon thread of each replica LISTENs on a dedicated connection and tells this replica's
+ * listeners of other replicas' changes, so their caches drop stale entries within a second.
+ */
+public final class PostgresStore implements RegistryStore {
+
+    private static final Logger log = LoggerFactory.getLogger(PostgresStore.class);
+    static final String CHANNEL = "reft_registry";
+    private static final int POLL_MS = 200;
+
+    private final DataSource dataSource;
+    private final JdbcTemplate jdbc;
+    private final TransactionTemplate tx;
+    private final SecureRandom random = new SecureRandom();
+    private final String origin = UUID.randomUUID().toString();
+    private final List<Consumer<RegistryChange>> listeners = new CopyOnWriteArrayList<>();
+    private final CountDownLatch firstListen = new CountDownLatch(1);
+    private final Thread listenerThread;
+    private volatile boolean running = true;
+
+    /** Expects the schema migrated (see {@link PostgresStoreConfiguration}); starts listening before it returns. */
+    public PostgresStore(DataSource dataSource) {
+        this.dataSource = dataSource;
+        this.jdbc = new JdbcTemplate(dataSource);
+        this.tx = new TransactionTemplate(new DataSourceTransactionManager(dataSource));
+        this.listenerThread = new Thread(this::listen, "registry-notifications");
+        listenerThread.setDaemon(true);
+        listenerThread.start();
+        try {
+            if (!firstListen.await(10, TimeUnit.SECONDS)) {
+                log.warn("not yet listening for registry changes of other replicas; retrying in the background");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    // ---- tenants and keys
+
+    @Override
+    public Tenant createTenant(String name, RateLimits limits) {
+        Tenant tenant = new Tenant(name, EmbeddedStore.now(), limits);
+        try {
+            inTx(() -> {
+                jdbc.update("INSERT INTO tenants (name, created_at, requests_per_minute, tokens_per_minute) "
+                        + "VALUES (?, ?, ?, ?)", name, Timestamp.from(tenant.createdAt()),
+                        limits.requestsPerMinute(), limits.tokensPerMinute());
+                return notifyOthers(new RegistryChange(RegistryChange.Kind.TENANT_CREATED, name, null, 0));
+            });
+        } catch (DuplicateKeyException e) {
+            throw new TenantExistsException(name);
+        }
+        return tenant;
+    }
+
+    @Override
+    public Optional<Tenant> tenant(String name) {
+        return jdbc.query("SELECT * FROM tenants WHERE name = ?", TENANT, name).stream().findFirst();
+    }
+
+    @Override
+    public List<Tenant> tenants() {
+        return jdbc.query("SELECT * FROM tenants ORDER BY name", TENANT);
+    }
+
+    @Override
+    public boolean hasTenants() {
+        return Boolean.TRUE.equals(jdbc.queryForObject("SELECT EXISTS (SELECT 1 FROM tenants)", Boolean.class));
+    }
+
+    @Override
+    public Tenant updateLimits(String name, RateLimits limits) {
+        return inTx(() -> {
+            int n = jdbc.update("UPDATE tenants SET requests_per_minute = ?, tokens_per_minute = ? WHERE name = ?",
+                    limits.requestsPerMinute(), limits.tokensPerMinute(), name);
+            if (n == 0) {
+                throw new UnknownTenantException(name);
+            }
+            notifyOthers(new RegistryChange(RegistryChange.Kind.TENANT_UPDATED, name, null, 0));
+            return tenant(name).orElseThrow();
+        });
+    }
+
+    @Override
+    public boolean deleteTenant(String name) {
+        return inTx(() -> {
+            // Tasks first: their routes pin versions against deletion.
+            jdbc.update("DELETE FROM tasks WHERE tenant = ?", name);
+            jdbc.update("DELETE FROM intervention_names WHERE tenant = ?", name);
+            jdbc.update("DELETE FROM api_keys WHERE tenant = ?", name);
+            boolean existed = jdbc.update("DELETE FROM tenants WHERE name = ?", name) > 0;
+            notifyOthers(new RegistryChange(RegistryChange.Kind.TENANT_DELETED, name, null, 0));
+            return existed;
+        });
+    }
+
+    @Override
+    public ApiKeyRecord addKey(String tenant, byte[] keyHash) {
+        ApiKeyRecord key = new ApiKeyRecord(newKeyId(), tenant, keyHash.clone(), EmbeddedStore.now());
+        return inTx(() -> {
+            if (jdbc.query("SELECT 1 FROM tenants WHERE name = ? FOR KEY SHARE", (rs, i) -> 1, tenant).isEmpty()) {
+                throw new UnknownTenantException(tenant);
+            }
+            jdbc.update("INSERT INTO api_keys (id, tenant, key_hash, created_at) VALUES (?, ?, ?, ?)", key.id(),
+                    tenant, key.keyHash(), Timestamp.from(key.createdAt()));
+            notifyOthers(new RegistryChange(RegistryChange.Kind.KEYS_CHANGED, tenant, key.id(), 0));
+            return key;
+        });
+    }
+
+    @Override
+    public Optional<ApiKeyRecord> keyByHash(byte[] keyHash) {
+        // The lookup is by the hash of the presented key; the caller compares the hashes again in constant time.
+        return jdbc.query("SELECT * FROM api_keys WHERE key_hash = ?", KEY, (Object) keyHash).stream()
+                .findFirst();
+    }
+
+    @Override
+    public List<ApiKeyRecord> keys(String tenant) {
+        return jdbc.query("SELECT * FROM api_keys WHERE tenant = ? ORDER BY created_at, id", KEY, tenant);
+    }
+
+    @Override
+    public boolean deleteKey(String tenant, String keyId) {
+        return inTx(() -> {
+            boolean deleted = jdbc.update("DELETE FROM api_keys WHERE tenant = ? AND id = ?", tenant, keyId) > 0;
+            if (deleted) {
+                notifyOthers(new RegistryChange(RegistryChange.Kind.KEYS_CHANGED, tenant, keyId, 0));
+            }
+            return deleted;
+        });
+    }
+
+    // ---- intervention versions
+
+    private static final String VERSION_COLUMNS = "tenant, name, version, type, layers, rank, positions, "
+            + "share_weights, interventions, sha256, size, created_at";
+
+    @Override
+    public InterventionVersion addVersion(String tenant, String name, BundleSummary summary, byte[] bundle) {
+        String sha = Sha256.hex(bundle);
+        java.time.Instant created = EmbeddedStore.now();
+        return inTx(() -> {
+            Integer version = jdbc.queryForObject("INSERT INTO intervention_names (tenant, name, last_version) "
+                    + "VALUES (?, ?, 1) ON CONFLICT (tenant, name) "
+                    + "DO UPDATE SET last_version = intervention_names.last_version + 1 RETURNING last_version",
+                    Integer.class, tenant, name);
+            jdbc.update(con -> {
+                var ps = con.prepareStatement("INSERT INTO intervention_versions (" + VERSION_COLUMNS
+                        + ", bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                ps.setString(1, tenant);
+                ps.setString(2, name);
+                ps.setInt(3, version);
+                ps.setString(4, summary.type());
+                ps.setArray(5, con.createArrayOf("integer", summary.layers().toArray()));
+                ps.setInt(6, summary.rank());
+                ps.setString(7, summary.positions());
+                ps.setBoolean(8, summary.shareWeights());
+                ps.setInt(9, summary.interventions());
+                ps.setString(10, sha);
+                ps.setLong(11, bundle.length);
+                ps.setTimestamp(12, Timestamp.from(created));
+                ps.setBytes(13, bundle);
+                return ps;
+            });
+            notifyOthers(new RegistryChange(RegistryChange.Kind.VERSION_ADDED, tenant, name, version));
+            return new InterventionVersion(tenant, name, version, summary, sha, bundle.length, created);
+        });
+    }
+
+    @Override
+    public List<InterventionVersion> versions(String tenant) {
+        return jdbc.query("SELECT " + VERSION_COLUMNS + " FROM intervention_versions WHERE tenant = ? "
+                + "ORDER BY name, version", VERSION, tenant);
+    }
+
+    @Override
+    public List<InterventionVersion> versions(String tenant, String name) {
+        return jdbc.query("SELECT " + VERSION_COLUMNS + " FROM intervention_versions WHERE tenant = ? AND name = ? "
+                + "ORDER BY version", VERSION, tenant, name);
+    }
+
+    @Override
+    public Optional<InterventionVersion> version(String tenant, String name, int version) {
+        return jdbc.query("SELECT " + VERSION_COLUMNS + " FROM intervention_versions "
+                + "WHERE tenant = ? AND name = ? AND version = ?", VERSION, tenant, name, version).stream().findFirst();
+    }
+
+    @Override
+    public Optional<InterventionVersion> latest(String tenant, String name) {
+        return jdbc.query("SELECT " + VERSION_COLUMNS + " FROM intervention_versions WHERE tenant = ? AND name = ? "
+                + "ORDER BY version DESC LIMIT 1", VERSION, tenant, name).stream().findFirst();
+    }
+
+    @Override
+    public Optional<byte[]> bundle(String tenant, String name, int version) {
+        return jdbc.query("SELECT bundle FROM intervention_versions WHERE tenant = ? AND name = ? AND version = ?",
+                (rs, i) -> rs.getBytes(1), tenant, name, version).stream().findFirst();
+    }
+
+    @Override
+    public boolean deleteVersion(String tenant, String name, int version) {
+        return inTx(() -> {
+            refuseIfRouted(tenant, name, version);
+            boolean deleted;
+            try {
+                deleted = jdbc.update("DELETE FROM intervention_versions WHERE tenant = ? AND name = ? "
+                        + "AND version = ?", tenant, name, version) > 0;
+            } catch (DataIntegrityViolationException e) {
+                // A task on another replica took a route to it after our check: the foreign key refused.
+                throw new InterventionInUseException(name + "@" + version, null);
+            }
+            if (deleted) {
+                notifyOthers(new RegistryChange(RegistryChange.Kind.VERSION_DELETED, tenant, name, version));
+            }
+            return deleted;
+        });
+    }
+
+    @Override
+    public int deleteIntervention(String tenant, String name) {
+        return inTx(() -> {
+            refuseIfRouted(tenant, name, null);
+            List<Integer> versions;
+            try {
+                versions = jdbc.queryForList("DELETE FROM intervention_versions WHERE tenant = ? AND name = ? "
+                        + "RETURNING version", Integer.class, tenant, name);
+            } catch (DataIntegrityViolationException e) {
+                throw new InterventionInUseException(name, null);
+            }
+            for (int v : versions) {
+                notifyOthers(new RegistryChange(RegistryChange.Kind.VERSION_DELETED, tenant, name, v));
+            }
+            return versions.size();
+        });
+    }
+
+    private void refuseIfRouted(String tenant, String name, Integer version) {
+        List<String[]> routed = jdbc.query("SELECT task, version FROM task_routes WHERE tenant = ? AND name = ? "
+                        + "AND (CAST(? AS integer) IS NULL OR version = ?) ORDER BY task LIMIT 1",
+                (rs, i) -> new String[] {rs.getString(1), Integer.toString(rs.getInt(2))}, tenant, name, version,
+                version);
+        if (!routed.isEmpty()) {
+            throw new InterventionInUseException(name + "@" + routed.get(0)[1], routed.get(0)[0]);
+        }
+    }
+
+    // ---- tasks
+
+    @Override
+    public Task putTask(String tenant, String name, List<Route> routes) {
+        Task task = new Task(tenant, name, routes, EmbeddedStore.now());
+        return inTx(() -> {
+            for (Route r : routes) {
+                // KEY SHARE locks the version against a concurrent delete until this transaction ends.
+                if (jdbc.query("SELECT 1 FROM intervention_versions WHERE tenant = ? AND name = ? AND version = ? "
+                        + "FOR KEY SHARE", (rs, i) -> 1, tenant, r.name(), r.version()).isEmpty()) {
+                    throw new UnknownRouteException(r.id());
+                }
+            }
+            jdbc.update("INSERT INTO tasks (tenant, name, updated_at) VALUES (?, ?, ?) ON CONFLICT (tenant, name) "
+                    + "DO UPDATE SET updated_at = excluded.updated_at", tenant, name,
+                    Timestamp.from(task.updatedAt()));
+            jdbc.update("DELETE FROM task_routes WHERE tenant = ? AND task = ?", tenant, name);
+            for (int i = 0; i < routes.size(); i++) {
+                Route r = routes.get(i);
+                jdbc.update("INSERT INTO task_routes (tenant, task, position, name, version, weight) "
+                        + "VALUES (?, ?, ?, ?, ?, ?)", tenant, name, i, r.name(), r.version(), r.weight());
+            }
+            notifyOthers(new RegistryChange(RegistryChange.Kind.TASK_CHANGED, tenant, name, 0));
+            return task;
+        });
+    }
+
+    @Override
+    public Optional<Task> task(String tenant, String name) {
+        return tasksWhere("t.tenant = ? AND t.name = ?", tenant, name).stream().findFirst();
+    }
+
+    @Override
+    public List<Task> tasks(String tenant) {
+        return tasksWhere("t.tenant = ?", tenant);
+    }
+
+    private List<Task> tasksWhere(String where, Object... args) {
+        Map<String, List<Route>> routes = new LinkedHashMap<>();
+        Map<String, Timestamp> updated = new LinkedHashMap<>();
+        Map<String, String> tenants = new LinkedHashMap<>();
+        jdbc.query("SELECT t.tenant, t.name, t.updated_at, r.name AS route, r.version, r.weight FROM tasks t "
+                + "LEFT JOIN task_routes r ON r.tenant = t.tenant AND r.task = t.name WHERE " + where
+                + " ORDER BY t.name, r.position", rs -> {
+                    String task = rs.getString("name");
+                    tenants.put(task, rs.getString("tenant"));
+                    updated.put(task, rs.getTimestamp("updated_at"));
+                    List<Route> list = routes.computeIfAbsent(task, k -> new ArrayList<>());
+                    if (rs.getString("route") != null) {
+                        list.add(new Route(rs.getString("route"), rs.getInt("version"), rs.getInt("weight")));
+                    }
+                }, args);
+        List<Task> out = new ArrayList<>();
+        routes.forEach((task, list) -> out.add(
+                new Task(tenants.get(task), task, list, updated.get(task).toInstant())));
+        return out;
+    }
+
+    @Override
+    public boolean deleteTask(String tenant, String name) {
+        return inTx(() -> {
+            boolean deleted = jdbc.update("DELETE FROM tasks WHERE tenant = ? AND name = ?", tenant, name) > 0;
+            if (deleted) {
+                notifyOthers(new RegistryChange(RegistryChange.Kind.TASK_CHANGED, tenant, name, 0));
+            }
+            return deleted;
+        });
+    }
+
+    // ---- change notification
+
+    @Override
+    public void addListener(Consumer<RegistryChange> listener) {
+        listeners.add(listener);
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        listenerThread.interrupt();
+        try {
+            listenerThread.join(2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Runs {@code work} in a transaction, then tells this replica's listeners of what it recorded. */
+    private <T> T inTx(java.util.function.Supplier<T> work) {
+        List<RegistryChange> pending = new ArrayList<>();
+        T result = tx.execute(status -> {
+            pendingChanges.set(pending);
+            try {
+                return work.get();
+            } finally {
+                pendingChanges.remove();
+            }
+        });
+        pending.forEach(this::fire);
+        return result;
+    }
+
+    private final ThreadLocal<List<RegistryChange>> pendingChanges = new ThreadLocal<>();
+
+    /** Queues the change for other replicas (delivered at commit) and for this replica's listeners. */
+    private Void notifyOthers(RegistryChange change) {
+        String payload = String.join("|", origin, change.kind().name(), enc(change.tenant()), enc(change.name()),
+                Integer.toString(change.version()));
+        jdbc.query("SELECT pg_notify(?, ?)", rs -> null, CHANNEL, payload);
+        pendingChanges.get().add(change);
+        return null;
+    }
+
+    private void listen() {
+        boolean connectedBefore = false;
+        while (running) {
+            try (Connection con = dataSource.getConnection()) {
+                con.setAutoCommit(true);
+                try (Statement st = con.createStatement()) {
+                    st.execute("LISTEN " + CHANNEL);
+                }
+                PGConnection pg = con.unwrap(PGConnection.class);
+                if (connectedBefore) {
+                    // Changes made while we were deaf are lost: everyone forgets everything.
+                    fire(RegistryChange.all());
+                }
+                connectedBefore = true;
+                firstListen.countDown();
+                while (running) {
+                    PGNotification[] notes = pg.getNotifications(POLL_MS);
+                    if (notes == null) {
+                        continue;
+                    }
+                    for (PGNotification n : notes) {
+                        RegistryChange change = parse(n.getParameter());
+                        if (change != null) {
+                            fire(change);
+                        }
+                    }
+                }
+            } catch (SQLException | RuntimeException e) {
+                if (!running) {
+                    return;
+                }
+                log.warn("registry change listener lost its connection; reconnecting", e);
+                try {
+                    Thread.sleep(1000);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+            }
+        }
+    }
+
+    private RegistryChange parse(String payload) {
+        String[] p = payload.split("\\|", -1);
+        if (p.length != 5 || p[0].equals(origin)) {
+            return null; // our own change: listeners heard it at commit
+        }
+        try {
+            return new RegistryChange(RegistryChange.Kind.valueOf(p[1]), dec(p[2]), dec(p[3]),
+                    Integer.parseInt(p[4]));
+        } catch (IllegalArgumentException e) {
+            log.warn("ignoring a malformed registry notification: {}", payload);
+            return null;
+        }
+    }
+
+    private void fire(RegistryChange change) {
+        for (Consumer<RegistryChange> l : listeners) {
+            try {
+                l.accept(change);
+            } catch (RuntimeException e) {
+                log.warn("registry listener failed on {}", change, e);
+            }
+        }
+    }
+
+    private static String enc(String s) {
+        return s == null ? "" : URLEncoder.encode(s, StandardCharsets.UTF_8);
+    }
+
+    private static String dec(String s) {
+        return s.isEmpty() ? null : URLDecoder.decode(s, StandardCharsets.UTF_8);
+    }
+
+    private String newKeyId() {
+        byte[] b = new byte[8];
+        random.nextBytes(b);
+        return "key_" + HexFormat.of().formatHex(b);
+    }
+
+    // ---- row mappers
+
+    private static final RowMapper<Tenant> TENANT = (rs, i) -> new Tenant(rs.getString("name"),
+            rs.getTimestamp("created_at").toInstant(),
+            new RateLimits(nullableLong(rs, "requests_per_minute"), nullableLong(rs, "tokens_per_minute")));
+
+    private static final RowMapper<ApiKeyRecord> KEY = (rs, i) -> new ApiKeyRecord(rs.getString("id"),
+            rs.getString("tenant"), rs.getBytes("key_hash"), rs.getTimestamp("created_at").toInstant());
+
+    private static final RowMapper<InterventionVersion> VERSION = (rs, i) -> new InterventionVersion(
+            rs.getString("tenant"), rs.getString("name"), rs.getInt("version"),
+            new BundleSummary(rs.getString("type"), layers(rs.getArray("layers")), rs.getInt("rank"),
+                    rs.getString("positions"), rs.getBoolean("share_weights"), rs.getInt("interventions")),
+            rs.getString("sha256"), rs.getLong("size"), rs.getTimestamp("created_at").toInstant());
+
+    private static Long nullableLong(ResultSet rs, String column) throws SQLException {
+        long v = rs.getLong(column);
+        return rs.wasNull() ? null : v;
+    }
+
+    private static List<Integer> layers(Array array) throws SQLException {
+        return List.copyOf(Arrays.asList((Integer[]) array.getArray()));
+    }
+}

@@ -1,0 +1,97 @@
+package dev.reftserver.registry;
+
+import dev.reftserver.intervention.BundleSummary;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * Where tenants, API keys, intervention versions (with their bundle bytes) and tasks live. Two implementations
+ * keep one contract: {@link EmbeddedStore} (files, the default) and {@link PostgresStore} (shared by replicas).
+ *
+ * <p>Everything but tenants and keys is scoped by tenant: a tenant's names never reveal another's. Data may be
+ * stored under a tenant name that has no tenant record (the open single-tenant mode acts as {@code default}).
+ * Version numbers of a name start at 1 and are never reused, not even after the version is deleted.
+ */
+public interface RegistryStore extends AutoCloseable {
+
+    /** @throws TenantExistsException if the name is taken */
+    Tenant createTenant(String name, RateLimits limits);
+
+    Optional<Tenant> tenant(String name);
+
+    /** All tenants, by name. */
+    List<Tenant> tenants();
+
+    boolean hasTenants();
+
+    /** @throws UnknownTenantException if there is no such tenant */
+    Tenant updateLimits(String name, RateLimits limits);
+
+    /**
+     * Removes the tenant record, its keys, intervention versions and tasks.
+     *
+     * @return whether a tenant record existed
+     */
+    boolean deleteTenant(String name);
+
+    /** @throws UnknownTenantException if there is no such tenant */
+    ApiKeyRecord addKey(String tenant, byte[] keyHash);
+
+    Optional<ApiKeyRecord> keyByHash(byte[] keyHash);
+
+    List<ApiKeyRecord> keys(String tenant);
+
+    boolean deleteKey(String tenant, String keyId);
+
+    /** Stores {@code bundle} as the next version of {@code name}; visible only once wholly written. */
+    InterventionVersion addVersion(String tenant, String name, BundleSummary summary, byte[] bundle);
+
+    /** Every version of every intervention of the tenant, by name then version. */
+    List<InterventionVersion> versions(String tenant);
+
+    /** The versions of one intervention, ascending; empty if the tenant has no such intervention. */
+    List<InterventionVersion> versions(String tenant, String name);
+
+    Optional<InterventionVersion> version(String tenant, String name, int version);
+
+    Optional<InterventionVersion> latest(String tenant, String name);
+
+    /** The bundle bytes of a version, exactly as stored. */
+    Optional<byte[]> bundle(String tenant, String name, int version);
+
+    /** @throws InterventionInUseException if a task routes to it */
+    boolean deleteVersion(String tenant, String name, int version);
+
+    /**
+     * Deletes every version of an intervention.
+     *
+     * @return how many versions went
+     * @throws InterventionInUseException if a task routes to any of them (then none is deleted)
+     */
+    int deleteIntervention(String tenant, String name);
+
+    /**
+     * Creates or replaces a task.
+     *
+     * @throws UnknownRouteException if a route names a version the tenant does not have
+     */
+    Task putTask(String tenant, String name, List<Route> routes);
+
+    Optional<Task> task(String tenant, String name);
+
+    /** The tenant's tasks, by name. */
+    List<Task> tasks(String tenant);
+
+    boolean deleteTask(String tenant, String name);
+
+    /**
+     * Registers a listener told of every change, made here (synchronously, after it is durable) or on another
+     * replica sharing the store (within about a second).
+     */
+    void addListener(Consumer<RegistryChange> listener);
+
+    @Override
+    default void close() {
+    }
+}

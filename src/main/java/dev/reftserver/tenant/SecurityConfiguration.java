@@ -1,0 +1,62 @@
+package dev.reftserver.tenant;
+
+import jakarta.servlet.DispatcherType;
+import jakarta.servlet.http.HttpServletRequest;
+import org.springframework.beans.factory.annotation.Qualifier;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.security.config.annotation.web.builders.HttpSecurity;
+import org.springframework.security.config.annotation.web.configuration.EnableWebSecurity;
+import org.springframework.security.config.http.SessionCreationPolicy;
+import org.springframework.security.web.SecurityFilterChain;
+import org.springframework.security.web.authentication.AnonymousAuthenticationFilter;
+import org.springframework.web.servlet.HandlerExceptionResolver;
+
+/**
+ * Stateless bearer-key security. Open: health probes, Prometheus, OpenAPI docs. {@code /admin/**} and the other
+ * actuator endpoints: the admin key (403 {@code admin_disabled} when none is configured). {@code /v1/**}: a
+ * tenant key, or nothing in open mode. Refusals are rendered by the API's exception handler, so they have the
+ * OpenAI error shape like every other error.
+ */
+@Configuration(proxyBeanMethods = false)
+@EnableWebSecurity
+class SecurityConfiguration {
+
+    @Bean
+    SecurityFilterChain apiSecurity(HttpSecurity http, AccessPolicy policy, ApiKeys keys,
+            @Qualifier("handlerExceptionResolver") HandlerExceptionResolver errors) throws Exception {
+        http.csrf(c -> c.disable())
+                .sessionManagement(s -> s.sessionCreationPolicy(SessionCreationPolicy.STATELESS))
+                .httpBasic(b -> b.disable())
+                .formLogin(f -> f.disable())
+                .logout(l -> l.disable())
+                .requestCache(r -> r.disable())
+                .addFilterBefore(new BearerAuthenticationFilter(policy, keys), AnonymousAuthenticationFilter.class)
+                .authorizeHttpRequests(a -> a
+                        // the request was authorized on its first dispatch; streams and error pages follow it
+                        .dispatcherTypeMatchers(DispatcherType.ASYNC, DispatcherType.ERROR).permitAll()
+                        .requestMatchers("/actuator/health", "/actuator/health/**", "/actuator/prometheus",
+                                "/v3/api-docs", "/v3/api-docs/**", "/swagger-ui.html", "/swagger-ui/**")
+                        .permitAll()
+                        .requestMatchers("/admin/**", "/actuator/**").hasRole(BearerAuthenticationFilter.ROLE_ADMIN)
+                        .requestMatchers("/v1/**").hasRole(BearerAuthenticationFilter.ROLE_TENANT)
+                        .anyRequest().permitAll())
+                .exceptionHandling(e -> e
+                        .authenticationEntryPoint((req, res, ex) ->
+                                errors.resolveException(req, res, null, refusal(req, policy)))
+                        .accessDeniedHandler((req, res, ex) ->
+                                errors.resolveException(req, res, null, new AccessDeniedApiException())));
+        return http.build();
+    }
+
+    private static RuntimeException refusal(HttpServletRequest req, AccessPolicy policy) {
+        String path = req.getRequestURI().substring(req.getContextPath().length());
+        boolean adminPath = path.startsWith("/admin") || path.startsWith("/actuator");
+        if (adminPath && !policy.adminEnabled()) {
+            return new AdminDisabledException();
+        }
+        return new AuthenticationRequiredException(BearerAuthenticationFilter.bearer(req) == null
+                ? "You didn't provide an API key. Provide it as 'Authorization: Bearer <key>'."
+                : "Incorrect API key provided.");
+    }
+}

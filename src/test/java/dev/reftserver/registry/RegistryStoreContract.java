@@ -1,0 +1,295 @@
+package dev.reftserver.registry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The behaviour every {@link RegistryStore} keeps; each implementation runs it against a fresh store. */
+abstract class RegistryStoreContract {
+
+    protected RegistryStore store;
+
+    /** A store over fresh, empty storage. */
+    protected abstract RegistryStore newStore() throws Exception;
+
+    /**
+     * A second store over the same storage as the last {@link #newStore()}: a restart (the first store may be
+     * closed by it), or another replica.
+     */
+    protected abstract RegistryStore reopen() throws Exception;
+
+    /** Whether two open stores may share storage at once (replicas); else uploads race within one store. */
+    protected abstract boolean replicasShareStorage();
+
+    @BeforeEach
+    void openStore() throws Exception {
+        store = newStore();
+    }
+
+    @AfterEach
+    void closeStore() {
+        store.close();
+    }
+
+    private static byte[] hash(int i) {
+        return Sha256.digest(("key-" + i).getBytes());
+    }
+
+    @Test
+    void createsTenantsAndListsThemByName() {
+        assertThat(store.hasTenants()).isFalse();
+        Tenant b = store.createTenant("bravo", new RateLimits(10L, null));
+        store.createTenant("alpha", RateLimits.UNLIMITED);
+        assertThat(store.hasTenants()).isTrue();
+        assertThat(store.tenants()).extracting(Tenant::name).containsExactly("alpha", "bravo");
+        assertThat(store.tenant("bravo")).contains(b);
+        assertThat(store.tenant("charlie")).isEmpty();
+    }
+
+    @Test
+    void refusesASecondTenantOfTheSameName() {
+        store.createTenant("acme", RateLimits.UNLIMITED);
+        assertThatThrownBy(() -> store.createTenant("acme", RateLimits.UNLIMITED))
+                .isInstanceOf(TenantExistsException.class);
+    }
+
+    @Test
+    void updatesLimitsOfKnownTenantsOnly() {
+        store.createTenant("acme", RateLimits.UNLIMITED);
+        Tenant t = store.updateLimits("acme", new RateLimits(5L, 100L));
+        assertThat(t.limits()).isEqualTo(new RateLimits(5L, 100L));
+        assertThat(store.tenant("acme").orElseThrow().limits()).isEqualTo(new RateLimits(5L, 100L));
+        assertThat(store.updateLimits("acme", RateLimits.UNLIMITED).limits()).isEqualTo(RateLimits.UNLIMITED);
+        assertThatThrownBy(() -> store.updateLimits("nobody", RateLimits.UNLIMITED))
+                .isInstanceOf(UnknownTenantException.class);
+    }
+
+    @Test
+    void findsKeysByHashUntilDeleted() {
+        store.createTenant("acme", RateLimits.UNLIMITED);
+        ApiKeyRecord k1 = store.addKey("acme", hash(1));
+        ApiKeyRecord k2 = store.addKey("acme", hash(2));
+        assertThat(k1.id()).isNotEqualTo(k2.id());
+        assertThat(store.keyByHash(hash(1)).orElseThrow().tenant()).isEqualTo("acme");
+        assertThat(store.keyByHash(hash(1)).orElseThrow().keyHash()).isEqualTo(hash(1));
+        assertThat(store.keyByHash(hash(3))).isEmpty();
+        assertThat(store.keys("acme")).extracting(ApiKeyRecord::id).containsExactlyInAnyOrder(k1.id(), k2.id());
+
+        assertThat(store.deleteKey("other", k1.id())).isFalse();
+        assertThat(store.deleteKey("acme", k1.id())).isTrue();
+        assertThat(store.keyByHash(hash(1))).isEmpty();
+        assertThat(store.keyByHash(hash(2))).isPresent();
+        assertThatThrownBy(() -> store.addKey("nobody", hash(4))).isInstanceOf(UnknownTenantException.class);
+    }
+
+    @Test
+    void numbersVersionsFromOneAndNeverReusesADeletedNumber() {
+        assertThat(store.addVersion("acme", "sent", TestBundles.SUMMARY, TestBundles.bytes(1, 100)).version())
+                .isEqualTo(1);
+        assertThat(store.addVersion("acme", "sent", TestBundles.SUMMARY, TestBundles.bytes(2, 100)).version())
+                .isEqualTo(2);
+        assertThat(store.addVersion("acme", "other", TestBundles.SUMMARY, TestBundles.bytes(3, 100)).version())
+                .isEqualTo(1);
+        assertThat(store.deleteVersion("acme", "sent", 2)).isTrue();
+        assertThat(store.addVersion("acme", "sent", TestBundles.SUMMARY, TestBundles.bytes(4, 100)).version())
+                .isEqualTo(3);
+        assertThat(store.deleteIntervention("acme", "sent")).isEqualTo(2);
+        assertThat(store.addVersion("acme", "sent", TestBundles.SUMMARY, TestBundles.bytes(5, 100)).version())
+                .isEqualTo(4);
+        assertThat(store.versions("acme", "sent")).extracting(InterventionVersion::version).containsExactly(4);
+    }
+
+    @Test
+    void keepsBundleBytesAndSummaryExactly() {
+        byte[] bytes = TestBundles.bytes(7, 5000);
+        InterventionVersion v = store.addVersion("acme", "sent", TestBundles.SUMMARY, bytes);
+        assertThat(v.id()).isEqualTo("sent@1");
+        assertThat(v.sha256()).isEqualTo(Sha256.hex(bytes));
+        assertThat(v.bytes()).isEqualTo(5000);
+        assertThat(v.summary()).isEqualTo(TestBundles.SUMMARY);
+        assertThat(store.bundle("acme", "sent", 1)).hasValueSatisfying(b -> assertThat(b).isEqualTo(bytes));
+        assertThat(store.version("acme", "sent", 1)).contains(v);
+        assertThat(store.latest("acme", "sent")).contains(v);
+        assertThat(store.bundle("acme", "sent", 2)).isEmpty();
+    }
+
+    @Test
+    void listsVersionsByNameThenVersion() {
+        store.addVersion("acme", "b", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(2, 10));
+        store.addVersion("acme", "b", TestBundles.SUMMARY, TestBundles.bytes(3, 10));
+        assertThat(store.versions("acme")).extracting(InterventionVersion::id)
+                .containsExactly("a@1", "b@1", "b@2");
+        assertThat(store.latest("acme", "b").orElseThrow().version()).isEqualTo(2);
+    }
+
+    @Test
+    void tenantsNeverSeeEachOthersVersionsOrTasks() {
+        store.addVersion("acme", "sent", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        store.putTask("acme", "t", List.of(new Route("sent", 1, 1)));
+        assertThat(store.versions("globex")).isEmpty();
+        assertThat(store.versions("globex", "sent")).isEmpty();
+        assertThat(store.version("globex", "sent", 1)).isEmpty();
+        assertThat(store.latest("globex", "sent")).isEmpty();
+        assertThat(store.bundle("globex", "sent", 1)).isEmpty();
+        assertThat(store.task("globex", "t")).isEmpty();
+        assertThat(store.tasks("globex")).isEmpty();
+        assertThat(store.deleteVersion("globex", "sent", 1)).isFalse();
+        assertThat(store.deleteIntervention("globex", "sent")).isZero();
+        assertThat(store.deleteTask("globex", "t")).isFalse();
+        assertThatThrownBy(() -> store.putTask("globex", "t", List.of(new Route("sent", 1, 1))))
+                .isInstanceOf(UnknownRouteException.class).hasMessageContaining("sent@1");
+        // the other tenant's own numbering is independent
+        assertThat(store.addVersion("globex", "sent", TestBundles.SUMMARY, TestBundles.bytes(2, 10)).version())
+                .isEqualTo(1);
+        assertThat(store.versions("acme")).hasSize(1);
+    }
+
+    @Test
+    void storesTasksWithOrderedWeightedRoutesAndReplacesThem() {
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(2, 10));
+        Task t = store.putTask("acme", "summarize", List.of(new Route("a", 1, 90), new Route("a", 2, 10)));
+        assertThat(store.task("acme", "summarize")).contains(t);
+        assertThat(t.totalWeight()).isEqualTo(100);
+        Task replaced = store.putTask("acme", "summarize", List.of(new Route("a", 2, 1)));
+        assertThat(store.task("acme", "summarize").orElseThrow().routes()).containsExactly(new Route("a", 2, 1));
+        store.putTask("acme", "answer", List.of(new Route("a", 1, 1)));
+        assertThat(store.tasks("acme")).extracting(Task::name).containsExactly("answer", "summarize");
+        assertThat(store.deleteTask("acme", "summarize")).isTrue();
+        assertThat(store.task("acme", "summarize")).isEmpty();
+        assertThat(replaced.routes()).hasSize(1);
+    }
+
+    @Test
+    void refusesRoutesToMissingVersions() {
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        assertThatThrownBy(() -> store.putTask("acme", "t", List.of(new Route("a", 1, 1), new Route("a", 2, 1))))
+                .isInstanceOf(UnknownRouteException.class).hasMessageContaining("a@2");
+        assertThat(store.task("acme", "t")).isEmpty();
+    }
+
+    @Test
+    void refusesToDeleteARoutedVersion() {
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(2, 10));
+        store.putTask("acme", "t", List.of(new Route("a", 2, 1)));
+        assertThatThrownBy(() -> store.deleteVersion("acme", "a", 2))
+                .isInstanceOf(InterventionInUseException.class).hasMessageContaining("'t'");
+        assertThatThrownBy(() -> store.deleteIntervention("acme", "a"))
+                .isInstanceOf(InterventionInUseException.class);
+        assertThat(store.versions("acme", "a")).hasSize(2);
+        assertThat(store.deleteVersion("acme", "a", 1)).isTrue();
+        store.deleteTask("acme", "t");
+        assertThat(store.deleteIntervention("acme", "a")).isEqualTo(1);
+    }
+
+    @Test
+    void deletingATenantRemovesItsKeysVersionsAndTasks() {
+        store.createTenant("acme", RateLimits.UNLIMITED);
+        store.createTenant("globex", RateLimits.UNLIMITED);
+        store.addKey("acme", hash(1));
+        store.addKey("globex", hash(2));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        store.addVersion("globex", "a", TestBundles.SUMMARY, TestBundles.bytes(2, 10));
+        store.putTask("acme", "t", List.of(new Route("a", 1, 1)));
+
+        assertThat(store.deleteTenant("acme")).isTrue();
+        assertThat(store.tenant("acme")).isEmpty();
+        assertThat(store.keyByHash(hash(1))).isEmpty();
+        assertThat(store.versions("acme")).isEmpty();
+        assertThat(store.bundle("acme", "a", 1)).isEmpty();
+        assertThat(store.tasks("acme")).isEmpty();
+        assertThat(store.keyByHash(hash(2))).isPresent();
+        assertThat(store.versions("globex")).hasSize(1);
+        assertThat(store.deleteTenant("acme")).isFalse();
+
+        // a new tenant of the same name starts from nothing
+        store.createTenant("acme", RateLimits.UNLIMITED);
+        assertThat(store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(3, 10)).version())
+                .isEqualTo(1);
+    }
+
+    @Test
+    void tellsListenersOfEachChange() {
+        List<RegistryChange> heard = Collections.synchronizedList(new ArrayList<>());
+        store.addListener(heard::add);
+        store.createTenant("acme", RateLimits.UNLIMITED);
+        store.updateLimits("acme", new RateLimits(1L, 1L));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        store.putTask("acme", "t", List.of(new Route("a", 1, 1)));
+        store.deleteTask("acme", "t");
+        store.deleteVersion("acme", "a", 1);
+        store.deleteTenant("acme");
+        assertThat(heard).containsExactly(
+                new RegistryChange(RegistryChange.Kind.TENANT_CREATED, "acme", null, 0),
+                new RegistryChange(RegistryChange.Kind.TENANT_UPDATED, "acme", null, 0),
+                new RegistryChange(RegistryChange.Kind.VERSION_ADDED, "acme", "a", 1),
+                new RegistryChange(RegistryChange.Kind.TASK_CHANGED, "acme", "t", 0),
+                new RegistryChange(RegistryChange.Kind.TASK_CHANGED, "acme", "t", 0),
+                new RegistryChange(RegistryChange.Kind.VERSION_DELETED, "acme", "a", 1),
+                new RegistryChange(RegistryChange.Kind.TENANT_DELETED, "acme", null, 0));
+    }
+
+    @Test
+    void keepsEverythingAcrossReopening() throws Exception {
+        store.createTenant("acme", new RateLimits(3L, null));
+        store.addKey("acme", hash(1));
+        byte[] bytes = TestBundles.bytes(9, 777);
+        InterventionVersion v = store.addVersion("acme", "a", TestBundles.SUMMARY, bytes);
+        store.deleteVersion("acme", "a", 1);
+        InterventionVersion v2 = store.addVersion("acme", "a", TestBundles.SUMMARY, bytes);
+        Task t = store.putTask("acme", "t", List.of(new Route("a", 2, 5)));
+        Tenant tenant = store.tenant("acme").orElseThrow();
+
+        store.close();
+        try (RegistryStore again = reopen()) {
+            assertThat(again.tenant("acme")).contains(tenant);
+            assertThat(again.keyByHash(hash(1))).isPresent();
+            assertThat(again.versions("acme")).containsExactly(v2);
+            assertThat(again.bundle("acme", "a", 2)).hasValueSatisfying(b -> assertThat(b).isEqualTo(bytes));
+            assertThat(again.task("acme", "t")).contains(t);
+            assertThat(again.addVersion("acme", "a", TestBundles.SUMMARY, bytes).version()).isEqualTo(3);
+        }
+        assertThat(v.version()).isEqualTo(1);
+    }
+
+    @Test
+    void concurrentUploadsOfOneNameGetDistinctConsecutiveVersions() throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        RegistryStore second = replicasShareStorage() ? reopen() : store;
+        try {
+            List<Future<InterventionVersion>> futures = new ArrayList<>();
+            for (int i = 0; i < 20; i++) {
+                RegistryStore target = i % 2 == 0 ? store : second;
+                int seed = i;
+                futures.add(pool.submit(() -> target.addVersion("acme", "a", TestBundles.SUMMARY,
+                        TestBundles.bytes(seed, 300))));
+            }
+            List<Integer> versions = new ArrayList<>();
+            for (Future<InterventionVersion> f : futures) {
+                InterventionVersion v = f.get(30, TimeUnit.SECONDS);
+                versions.add(v.version());
+                assertThat(store.bundle("acme", "a", v.version())).hasValueSatisfying(
+                        b -> assertThat(Sha256.hex(b)).isEqualTo(v.sha256()));
+            }
+            assertThat(versions).containsExactlyInAnyOrderElementsOf(
+                    java.util.stream.IntStream.rangeClosed(1, 20).boxed().toList());
+        } finally {
+            pool.shutdownNow();
+            if (second != store) {
+                second.close();
+            }
+        }
+    }
+}
