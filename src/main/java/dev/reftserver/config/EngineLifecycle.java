@@ -58,6 +58,8 @@ public class EngineLifecycle implements SmartLifecycle, HealthIndicator {
 
     @Override
     public void start() {
+        // Also runs again after stop(): a paused test context or a restarted lifecycle resumes the engine.
+        scheduler.resume();
         long t0 = System.nanoTime();
         CompletableFuture<FinishReason> done = new CompletableFuture<>();
         scheduler.submit(List.of(new Generation("warm-up", tokenizer.encode("Once upon a time"),

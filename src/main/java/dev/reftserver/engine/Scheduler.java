@@ -54,7 +54,7 @@ public final class Scheduler implements AutoCloseable {
     private final List<Generation> running = new ArrayList<>();
     private volatile int runningRows;
     private long reservedTokens;
-    private final Thread thread;
+    private Thread thread;
 
     public Scheduler(CausalLM model, TextTokenizer tokenizer, EngineSettings settings, EngineMetrics metrics,
             EditNormListener editNorms) {
@@ -67,9 +67,21 @@ public final class Scheduler implements AutoCloseable {
         this.cache = model.newCache(settings.maxBatchSize(), model.config().maxPositions());
         this.eos = tokenizer.eosIds();
         metrics.bind(this);
-        this.thread = new Thread(this::loop, "reft-engine");
-        thread.setDaemon(true);
-        thread.start();
+        resume();
+    }
+
+    /** Starts (or, after {@link #drain()}, restarts) the engine thread and admission. Idempotent. */
+    public void resume() {
+        synchronized (lock) {
+            if (thread != null && thread.isAlive()) {
+                return;
+            }
+            accepting = true;
+            stopped = false;
+            thread = new Thread(this::loop, "reft-engine");
+            thread.setDaemon(true);
+            thread.start();
+        }
     }
 
     /** Queues the rows of one request, all or none. */
@@ -144,12 +156,14 @@ public final class Scheduler implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        Thread engineThread;
         synchronized (lock) {
             stopped = true;
+            engineThread = thread;
             lock.notifyAll();
         }
         try {
-            thread.join(TimeUnit.SECONDS.toMillis(10));
+            engineThread.join(TimeUnit.SECONDS.toMillis(10));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
