@@ -2,6 +2,7 @@ package dev.reftserver.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.HashMap;
@@ -23,23 +24,28 @@ public final class AttentionContext {
     private final boolean prefill;
     private final int rows;
     private final int tokens;
-    private final int keyLength;
     private final NDArray positions;
     private final NDArray mask;
-    private final NDArray writeIndex;
+    private final NDIndex keyWrite;
+    private final NDIndex valueWrite;
+    private final NDIndex keyRead;
+    private final NDIndex valueRead;
     private final Map<String, NDArray> memo = new HashMap<>();
 
     private AttentionContext(NDManager step, KvCache cache, boolean prefill, int rows, int tokens, int keyLength,
-            NDArray positions, NDArray mask, NDArray writeIndex) {
+            NDArray positions, NDArray mask, NDArray keyWrite, NDArray valueWrite) {
         this.step = step;
         this.cache = cache;
         this.prefill = prefill;
         this.rows = rows;
         this.tokens = tokens;
-        this.keyLength = keyLength;
         this.positions = positions;
         this.mask = mask;
-        this.writeIndex = writeIndex;
+        // Built once per call and shared by every layer: parsing an index costs more than using it.
+        this.keyWrite = new NDIndex("{}", keyWrite);
+        this.valueWrite = new NDIndex("{}", valueWrite);
+        this.keyRead = new NDIndex().addSliceDim(0, rows).addAllDim().addAllDim().addSliceDim(0, keyLength);
+        this.valueRead = new NDIndex().addSliceDim(0, rows).addAllDim().addSliceDim(0, keyLength);
     }
 
     static AttentionContext prefill(NDManager step, KvCache cache, int[] slots, int[] lengths, int tokens,
@@ -57,47 +63,69 @@ public final class AttentionContext {
             }
         }
         int kvHeads = cache.kvHeads();
-        long[] write = new long[n * kvHeads * tokens];
-        int w = 0;
+        int hd = cache.headDim();
+        long maxT = cache.maxTokens();
+        long[] keyWrite = new long[n * kvHeads * hd * tokens];
+        long[] valueWrite = new long[n * kvHeads * tokens];
+        int kw = 0;
+        int vw = 0;
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < kvHeads; h++) {
-                long base = ((long) slots[i] * kvHeads + h) * cache.maxTokens();
+                long head = (long) slots[i] * kvHeads + h;
+                for (int j = 0; j < hd; j++) {
+                    long base = (head * hd + j) * maxT;
+                    for (int t = 0; t < tokens; t++) {
+                        keyWrite[kw++] = base + t;
+                    }
+                }
                 for (int t = 0; t < tokens; t++) {
-                    write[w++] = base + t;
+                    valueWrite[vw++] = head * maxT + t;
                 }
             }
         }
         return new AttentionContext(step, cache, true, n, tokens, tokens,
                 step.create(pos, new Shape(n, tokens)),
                 step.create(mask, new Shape(n, 1, 1, tokens, tokens)).toType(dtype, false),
-                step.create(write));
+                step.create(keyWrite), step.create(valueWrite));
     }
 
     static AttentionContext decode(NDManager step, KvCache cache, int n, DataType dtype) {
         long[] pos = new long[n];
         int maxPos = 0;
+        int minPos = Integer.MAX_VALUE;
         for (int i = 0; i < n; i++) {
             pos[i] = cache.length(i);
             maxPos = Math.max(maxPos, cache.length(i));
+            minPos = Math.min(minPos, cache.length(i));
         }
         int keyLength = maxPos + 1;
-        float[] mask = new float[n * keyLength];
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < keyLength; j++) {
-                mask[i * keyLength + j] = j <= pos[i] ? 0f : Float.NEGATIVE_INFINITY;
+        NDArray mask = null;
+        if (minPos != maxPos) {
+            // Rows of different lengths: each sees only its own keys [0, pos_i].
+            float[] m = new float[n * keyLength];
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < keyLength; j++) {
+                    m[i * keyLength + j] = j <= pos[i] ? 0f : Float.NEGATIVE_INFINITY;
+                }
             }
+            mask = step.create(m, new Shape(n, 1, 1, keyLength)).toType(dtype, false);
         }
         int kvHeads = cache.kvHeads();
-        long[] write = new long[n * kvHeads];
+        int hd = cache.headDim();
+        long maxT = cache.maxTokens();
+        long[] keyWrite = new long[n * kvHeads * hd];
+        long[] valueWrite = new long[n * kvHeads];
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < kvHeads; h++) {
-                write[i * kvHeads + h] = ((long) i * kvHeads + h) * cache.maxTokens() + pos[i];
+                long head = (long) i * kvHeads + h;
+                for (int j = 0; j < hd; j++) {
+                    keyWrite[(i * kvHeads + h) * hd + j] = (head * hd + j) * maxT + pos[i];
+                }
+                valueWrite[i * kvHeads + h] = head * maxT + pos[i];
             }
         }
         return new AttentionContext(step, cache, false, n, 1, keyLength,
-                step.create(pos, new Shape(n, 1)),
-                step.create(mask, new Shape(n, 1, 1, keyLength)).toType(dtype, false),
-                step.create(write));
+                step.create(pos, new Shape(n, 1)), mask, step.create(keyWrite), step.create(valueWrite));
     }
 
     public NDManager step() {
@@ -125,33 +153,38 @@ public final class AttentionContext {
     /**
      * Scaled dot-product attention with grouped-query heads, writing this call's keys and values into the cache.
      *
-     * @param q [n, T, heads, head_dim]
-     * @param k [n, T, kv_heads, head_dim]
-     * @param v [n, T, kv_heads, head_dim]
+     * @param q     [n, T, heads, head_dim]
+     * @param k     [n, T, kv_heads, head_dim]
+     * @param v     [n, T, kv_heads, head_dim]
+     * @param scale multiplies q (1 when the architecture folded 1/sqrt(head_dim) into its weights)
      * @return [n, T, heads * head_dim]
      */
-    public NDArray attend(int layer, NDArray q, NDArray k, NDArray v) {
+    public NDArray attend(int layer, NDArray q, NDArray k, NDArray v, double scale) {
         long heads = q.getShape().get(2);
         long headDim = q.getShape().get(3);
         long kvHeads = k.getShape().get(2);
         long group = heads / kvHeads;
-        double scale = 1.0 / Math.sqrt(headDim);
-        NDArray kt = k.transpose(0, 2, 1, 3);
-        NDArray vt = v.transpose(0, 2, 1, 3);
-        cache.write(layer, writeIndex, kt.reshape(-1, headDim), vt.reshape(-1, headDim));
+        if (scale != 1.0) {
+            q = q.mul(scale);
+        }
         if (prefill) {
+            NDArray kt = k.transpose(0, 2, 3, 1);   // [n, kv_heads, hd, T]
+            NDArray vt = v.transpose(0, 2, 1, 3);   // [n, kv_heads, T, hd]
+            cache.write(layer, keyWrite, kt.reshape(-1), valueWrite, vt.reshape(-1, headDim));
             // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
-            NDArray qg = q.transpose(0, 2, 1, 3).mul(scale).reshape(rows, kvHeads, group * tokens, headDim);
-            NDArray scores = qg.matMul(kt.transpose(0, 1, 3, 2))
-                    .reshape(rows, kvHeads, group, tokens, tokens).add(mask).softmax(-1)
+            NDArray qg = q.transpose(0, 2, 1, 3).reshape(rows, kvHeads, group * tokens, headDim);
+            NDArray scores = qg.matMul(kt).reshape(rows, kvHeads, group, tokens, tokens).add(mask).softmax(-1)
                     .reshape(rows, kvHeads, group * tokens, tokens);
             return scores.matMul(vt).reshape(rows, heads, tokens, headDim).transpose(0, 2, 1, 3)
                     .reshape(rows, tokens, heads * headDim);
         }
-        NDArray keys = cache.keys(step, layer, rows, keyLength);
-        NDArray values = cache.values(step, layer, rows, keyLength);
-        NDArray qg = q.mul(scale).reshape(rows, kvHeads, group, headDim);
-        NDArray scores = qg.matMul(keys.transpose(0, 1, 3, 2)).add(mask).softmax(-1);
-        return scores.matMul(values).reshape(rows, 1, heads * headDim);
+        cache.write(layer, keyWrite, k.reshape(-1), valueWrite, v.reshape(-1, headDim));
+        NDArray keys = cache.keys(step, layer, keyRead);
+        NDArray values = cache.values(step, layer, valueRead);
+        NDArray scores = q.reshape(rows, kvHeads, group, headDim).matMul(keys);
+        if (mask != null) {
+            scores = scores.add(mask);
+        }
+        return scores.softmax(-1).matMul(values).reshape(rows, 1, heads * headDim);
     }
 }

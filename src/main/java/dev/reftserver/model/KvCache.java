@@ -8,10 +8,10 @@ import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 
 /**
- * Preallocated key/value cache: per layer one K and one V array of shape [rows, kv_heads, maxTokens, head_dim],
- * allocated once and written in place. A row ("slot") holds one sequence; {@link #length(int)} says how many of
- * its positions are filled. The layout keeps a slice of rows and positions a strided view that attention can
- * multiply without copying.
+ * Preallocated key/value cache, allocated once and written in place: per layer K as [rows, kv_heads, head_dim,
+ * maxTokens] (already transposed for q K^T) and V as [rows, kv_heads, maxTokens, head_dim]. A row ("slot") holds
+ * one sequence; {@link #length(int)} says how many of its positions are filled. A slice of rows and positions of
+ * either is a strided view that attention multiplies without copying.
  */
 public final class KvCache implements AutoCloseable {
 
@@ -37,12 +37,11 @@ public final class KvCache implements AutoCloseable {
         this.v = new NDArray[layers];
         this.kFlat = new NDArray[layers];
         this.vFlat = new NDArray[layers];
-        Shape shape = new Shape(rows, kvHeads, maxTokens, headDim);
         for (int l = 0; l < layers; l++) {
-            k[l] = manager.zeros(shape, dtype);
-            v[l] = manager.zeros(shape, dtype);
+            k[l] = manager.zeros(new Shape(rows, kvHeads, headDim, maxTokens), dtype);
+            v[l] = manager.zeros(new Shape(rows, kvHeads, maxTokens, headDim), dtype);
             // Views sharing storage: index_put_ on them writes the cache in place.
-            kFlat[l] = k[l].reshape((long) rows * kvHeads * maxTokens, headDim);
+            kFlat[l] = k[l].reshape(-1);
             vFlat[l] = v[l].reshape((long) rows * kvHeads * maxTokens, headDim);
         }
         this.lengths = new int[rows];
@@ -82,11 +81,13 @@ public final class KvCache implements AutoCloseable {
         int len = lengths[from];
         if (len > 0) {
             try (NDManager tmp = manager.newSubManager()) {
-                NDIndex src = new NDIndex("{}, :, :{}", from, len);
-                NDIndex dst = new NDIndex("{}, :, :{}", to, len);
+                NDIndex kSrc = new NDIndex("{}, :, :, :{}", from, len);
+                NDIndex kDst = new NDIndex("{}, :, :, :{}", to, len);
+                NDIndex vSrc = new NDIndex("{}, :, :{}", from, len);
+                NDIndex vDst = new NDIndex("{}, :, :{}", to, len);
                 for (int l = 0; l < k.length; l++) {
-                    k[l].set(dst, k[l].get(tmp, src));
-                    v[l].set(dst, v[l].get(tmp, src));
+                    k[l].set(kDst, k[l].get(tmp, kSrc));
+                    v[l].set(vDst, v[l].get(tmp, vSrc));
                 }
             }
         }
@@ -94,20 +95,27 @@ public final class KvCache implements AutoCloseable {
         lengths[from] = 0;
     }
 
-    /** Writes rows of keys and values ([m, head_dim] each) at flat indices (slot*kvHeads + head)*maxTokens + pos. */
-    void write(int layer, NDArray flatIndex, NDArray keys, NDArray values) {
-        NDIndex at = new NDIndex("{}", flatIndex);
-        kFlat[layer].set(at, keys);
-        vFlat[layer].set(at, values);
+    /**
+     * Writes keys (scalars at flat indices ((slot*kvHeads + head)*headDim + j)*maxTokens + pos) and values (rows of
+     * head_dim at (slot*kvHeads + head)*maxTokens + pos).
+     */
+    void write(int layer, NDIndex keyIndex, NDArray keys, NDIndex valueIndex, NDArray values) {
+        kFlat[layer].set(keyIndex, keys);
+        vFlat[layer].set(valueIndex, values);
     }
 
-    /** Keys of slots [0, n), positions [0, len), as a step-scoped view [n, kv_heads, len, head_dim]. */
-    NDArray keys(NDManager step, int layer, int n, int len) {
-        return k[layer].get(step, new NDIndex(":{}, :, :{}", n, len));
+    /** Transposed keys of slots [0, n), positions [0, len): a step-scoped view [n, kv_heads, head_dim, len]. */
+    NDArray keys(NDManager step, int layer, NDIndex slotsAndPositions) {
+        return k[layer].get(step, slotsAndPositions);
     }
 
-    NDArray values(NDManager step, int layer, int n, int len) {
-        return v[layer].get(step, new NDIndex(":{}, :, :{}", n, len));
+    /** Values of slots [0, n), positions [0, len): a step-scoped view [n, kv_heads, len, head_dim]. */
+    NDArray values(NDManager step, int layer, NDIndex slotsAndPositions) {
+        return v[layer].get(step, slotsAndPositions);
+    }
+
+    int headDim() {
+        return headDim;
     }
 
     int kvHeads() {

@@ -107,7 +107,7 @@ public final class Gpt2Architecture implements Architecture {
         NDArray q = qkv.get("..., :{}", d).reshape(n, t, heads, hd);
         NDArray k = qkv.get("..., {}:{}", d, 2 * d).reshape(n, t, heads, hd);
         NDArray v = qkv.get("..., {}:", 2 * d).reshape(n, t, heads, hd);
-        NDArray attn = ctx.attend(layer, q, k, v);
+        NDArray attn = ctx.attend(layer, q, k, v, 1.0 / Math.sqrt(hd));
         x = x.add(Linear.linear(attn, projW[layer], projB[layer]).singletonOrThrow());
         h = layerNorm(x, ln2w[layer], ln2b[layer]);
         NDArray m = geluNew(Linear.linear(h, fcW[layer], fcB[layer]).singletonOrThrow());

@@ -14,70 +14,84 @@ import dev.reftserver.model.checkpoint.TensorData;
 
 /**
  * Llama, Mistral and Qwen2 (HF modeling_llama.py): pre-norm blocks with RMSNorm, rotate-half RoPE, grouped-query
- * attention (optionally with q/k/v bias, as Qwen2 has), and a SwiGLU MLP. q/k/v and gate/up are fused into one
- * matrix each at load time so a block is a handful of matmuls.
+ * attention (optionally with q/k/v bias, as Qwen2 has), and a SwiGLU MLP. At load time the projections are fused
+ * (q, k, v and their rotate_half images in one matrix; gate and up in another), RMSNorm weights and the
+ * 1/sqrt(head_dim) attention scale are folded into them, so a decode step is a few dozen device ops per block.
  */
 public final class LlamaArchitecture implements Architecture {
 
     private final ModelConfig c;
     private final NDManager manager;
     private final NDArray embed;
-    private final NDArray[] attnNorm;
     private final NDArray[] wqkv;
     private final NDArray[] bqkv;
     private final NDArray[] wo;
-    private final NDArray[] mlpNorm;
     private final NDArray[] wGateUp;
     private final NDArray[] wDown;
-    private final NDArray finalNorm;
     private final NDArray lmHead;
     private final NDArray cosTable;
     private final NDArray sinTable;
-    private final NDArray rotateHalf;
+    private final float eps;
+    // Slices of the fused projection, built once: an NDIndex parsed per call costs more than the slice itself.
+    private final NDIndex qkPart;
+    private final NDIndex qkRotatedPart;
+    private final NDIndex vPart;
+    private final NDIndex qHeads;
+    private final NDIndex kHeads;
+    private final NDIndex gatePart;
+    private final NDIndex upPart;
 
     public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype) {
         this.c = ckpt.config();
         this.manager = manager;
+        this.eps = (float) c.normEps();
         int d = c.hiddenSize();
-        int q = c.numHeads() * c.headDim();
+        int hd = c.headDim();
+        int q = c.numHeads() * hd;
         int kv = c.kvDim();
         int inter = c.intermediateSize();
         int layers = c.numLayers();
-        embed = load(ckpt.require("model.embed_tokens.weight", c.vocabSize(), d), dtype);
-        attnNorm = new NDArray[layers];
+        // 1/sqrt(head_dim) folds into q (RoPE is linear, so scaling before or after it is the same).
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        TensorData embedding = ckpt.require("model.embed_tokens.weight", c.vocabSize(), d);
+        embed = load(embedding.data(), dtype, c.vocabSize(), d);
         wqkv = new NDArray[layers];
         bqkv = new NDArray[layers];
         wo = new NDArray[layers];
-        mlpNorm = new NDArray[layers];
         wGateUp = new NDArray[layers];
         wDown = new NDArray[layers];
         for (int l = 0; l < layers; l++) {
             String p = "model.layers." + l + ".";
-            attnNorm[l] = load(ckpt.require(p + "input_layernorm.weight", d), dtype);
-            wqkv[l] = concat(dtype, ckpt.require(p + "self_attn.q_proj.weight", q, d),
-                    ckpt.require(p + "self_attn.k_proj.weight", kv, d),
-                    ckpt.require(p + "self_attn.v_proj.weight", kv, d));
+            float[] attnNorm = ckpt.require(p + "input_layernorm.weight", d).data();
+            float[] wq = scaled(ckpt.require(p + "self_attn.q_proj.weight", q, d).data(), scale);
+            float[] wk = ckpt.require(p + "self_attn.k_proj.weight", kv, d).data();
+            float[] wv = ckpt.require(p + "self_attn.v_proj.weight", kv, d).data();
+            // One projection yields q, k, v and rotate_half(q), rotate_half(k): rotate_half is a fixed signed
+            // permutation of output rows, so RoPE becomes q*cos + qR*sin without a matmul per step.
+            float[] fused = concat(wq, wk, wv, rotateHalfRows(wq, c.numHeads(), hd, d),
+                    rotateHalfRows(wk, c.numKvHeads(), hd, d));
+            // RMSNorm's weight folds into the columns of the projection that follows it.
+            wqkv[l] = load(columnsTimes(fused, attnNorm), dtype, fused.length / d, d);
             if (c.attentionBias()) {
-                bqkv[l] = concat(dtype, ckpt.require(p + "self_attn.q_proj.bias", q),
-                        ckpt.require(p + "self_attn.k_proj.bias", kv),
-                        ckpt.require(p + "self_attn.v_proj.bias", kv));
+                float[] bq = scaled(ckpt.require(p + "self_attn.q_proj.bias", q).data(), scale);
+                float[] bk = ckpt.require(p + "self_attn.k_proj.bias", kv).data();
+                float[] bv = ckpt.require(p + "self_attn.v_proj.bias", kv).data();
+                float[] b = concat(bq, bk, bv, rotateHalfRows(bq, c.numHeads(), hd, 1),
+                        rotateHalfRows(bk, c.numKvHeads(), hd, 1));
+                bqkv[l] = load(b, dtype, b.length);
             }
-            wo[l] = load(ckpt.require(p + "self_attn.o_proj.weight", d, q), dtype);
-            mlpNorm[l] = load(ckpt.require(p + "post_attention_layernorm.weight", d), dtype);
-            wGateUp[l] = concat(dtype, ckpt.require(p + "mlp.gate_proj.weight", inter, d),
-                    ckpt.require(p + "mlp.up_proj.weight", inter, d));
-            wDown[l] = load(ckpt.require(p + "mlp.down_proj.weight", d, inter), dtype);
+            wo[l] = load(ckpt.require(p + "self_attn.o_proj.weight", d, q).data(), dtype, d, q);
+            float[] mlpNorm = ckpt.require(p + "post_attention_layernorm.weight", d).data();
+            float[] gateUp = concat(ckpt.require(p + "mlp.gate_proj.weight", inter, d).data(),
+                    ckpt.require(p + "mlp.up_proj.weight", inter, d).data());
+            wGateUp[l] = load(columnsTimes(gateUp, mlpNorm), dtype, 2L * inter, d);
+            wDown[l] = load(ckpt.require(p + "mlp.down_proj.weight", d, inter).data(), dtype, d, inter);
         }
-        finalNorm = load(ckpt.require("model.norm.weight", d), dtype);
-        if (ckpt.has("lm_head.weight") && !c.tiedEmbeddings()) {
-            lmHead = load(ckpt.require("lm_head.weight", c.vocabSize(), d), dtype);
-        } else if (c.tiedEmbeddings()) {
-            lmHead = embed;
-        } else {
-            lmHead = load(ckpt.require("lm_head.weight", c.vocabSize(), d), dtype);
-        }
+        float[] finalNorm = ckpt.require("model.norm.weight", d).data();
+        float[] head = c.tiedEmbeddings()
+                ? embedding.data() : ckpt.require("lm_head.weight", c.vocabSize(), d).data();
+        lmHead = load(columnsTimes(head, finalNorm), dtype, c.vocabSize(), d);
         // RoPE tables (HF LlamaRotaryEmbedding, default rope type): inv_freq_i = theta^(-2i/hd), emb = [f, f].
-        int hd = c.headDim();
         int half = hd / 2;
         int maxPos = c.maxPositions();
         float[] cos = new float[maxPos * hd];
@@ -92,15 +106,17 @@ public final class LlamaArchitecture implements Architecture {
                 sin[pos * hd + i + half] = (float) Math.sin(angle);
             }
         }
-        cosTable = manager.create(cos, new Shape(maxPos, hd)).toType(dtype, false);
-        sinTable = manager.create(sin, new Shape(maxPos, hd)).toType(dtype, false);
-        // rotate_half(x) = cat(-x2, x1) = x @ R with R[i + half, i] = -1 and R[i, i + half] = 1.
-        float[] r = new float[hd * hd];
-        for (int i = 0; i < half; i++) {
-            r[(i + half) * hd + i] = -1f;
-            r[i * hd + i + half] = 1f;
-        }
-        rotateHalf = manager.create(r, new Shape(hd, hd)).toType(dtype, false);
+        cosTable = load(cos, dtype, maxPos, hd);
+        sinTable = load(sin, dtype, maxPos, hd);
+        int qk = q + kv;
+        int heads = c.numHeads();
+        qkPart = new NDIndex().addEllipseDim().addSliceDim(0, qk);
+        vPart = new NDIndex().addEllipseDim().addSliceDim(qk, qk + kv);
+        qkRotatedPart = new NDIndex().addEllipseDim().addSliceDim(qk + kv, 2L * qk + kv);
+        qHeads = new NDIndex().addAllDim().addAllDim().addSliceDim(0, heads);
+        kHeads = new NDIndex().addAllDim().addAllDim().addSliceDim(heads, heads + c.numKvHeads());
+        gatePart = new NDIndex().addEllipseDim().addSliceDim(0, inter);
+        upPart = new NDIndex().addEllipseDim().addSliceDim(inter, 2L * inter);
     }
 
     @Override
@@ -119,33 +135,26 @@ public final class LlamaArchitecture implements Architecture {
         long n = x.getShape().get(0);
         long t = x.getShape().get(1);
         int hd = c.headDim();
-        int q = c.numHeads() * hd;
-        int kv = c.kvDim();
-        // Attention: x + o_proj(attn(rope(q), rope(k), v)) on the normed input.
-        NDArray h = rmsNorm(x, attnNorm[layer]);
-        NDArray qkv = Linear.linear(h, wqkv[layer], bqkv[layer]).singletonOrThrow();
-        NDArray qs = qkv.get("..., :{}", q).reshape(n, t, c.numHeads(), hd);
-        NDArray ks = qkv.get("..., {}:{}", q, q + kv).reshape(n, t, c.numKvHeads(), hd);
-        NDArray vs = qkv.get("..., {}:", q + kv).reshape(n, t, c.numKvHeads(), hd);
+        int qkHeads = c.numHeads() + c.numKvHeads();
+        // Attention: x + o_proj(attn(rope(q), rope(k), v)) on the RMS-normalised input.
+        NDArray qkv = Linear.linear(rms(x), wqkv[layer], bqkv[layer]).singletonOrThrow();
         NDArray cos = ctx.memo("rope.cos", () -> ropeTable(cosTable, ctx));
         NDArray sin = ctx.memo("rope.sin", () -> ropeTable(sinTable, ctx));
-        qs = qs.mul(cos).add(qs.matMul(rotateHalf).mul(sin));
-        ks = ks.mul(cos).add(ks.matMul(rotateHalf).mul(sin));
-        NDArray attn = ctx.attend(layer, qs, ks, vs);
+        NDArray qk = qkv.get(qkPart).reshape(n, t, qkHeads, hd).mul(cos)
+                .add(qkv.get(qkRotatedPart).reshape(n, t, qkHeads, hd).mul(sin));
+        NDArray v = qkv.get(vPart).reshape(n, t, c.numKvHeads(), hd);
+        NDArray attn = ctx.attend(layer, qk.get(qHeads), qk.get(kHeads), v, 1.0);
         x = x.add(Linear.linear(attn, wo[layer]).singletonOrThrow());
         // MLP: x + down(silu(gate(h)) * up(h)).
-        h = rmsNorm(x, mlpNorm[layer]);
-        NDArray gateUp = Linear.linear(h, wGateUp[layer]).singletonOrThrow();
-        int inter = c.intermediateSize();
-        NDArray gate = gateUp.get("..., :{}", inter);
-        NDArray up = gateUp.get("..., {}:", inter);
-        NDArray act = gate.mul(gate.getNDArrayInternal().sigmoid()).mul(up);
+        NDArray gateUp = Linear.linear(rms(x), wGateUp[layer]).singletonOrThrow();
+        NDArray gate = gateUp.get(gatePart);
+        NDArray act = gate.mul(gate.getNDArrayInternal().sigmoid()).mul(gateUp.get(upPart));
         return x.add(Linear.linear(act, wDown[layer]).singletonOrThrow());
     }
 
     @Override
     public NDArray head(NDArray x) {
-        return Linear.linear(rmsNorm(x, finalNorm), lmHead).singletonOrThrow();
+        return Linear.linear(rms(x), lmHead).singletonOrThrow();
     }
 
     /** cos/sin rows for this call's positions, shaped [n, T, 1, hd] to broadcast over heads. */
@@ -156,31 +165,64 @@ public final class LlamaArchitecture implements Architecture {
                 c.headDim());
     }
 
-    /** HF LlamaRMSNorm: x / sqrt(mean(x^2) + eps) * w. */
-    private NDArray rmsNorm(NDArray x, NDArray w) {
-        NDArray ms = x.mul(x).mean(new int[] {-1}, true);
-        return x.div(ms.add(c.normEps()).sqrt()).mul(w);
+    /** HF LlamaRMSNorm without its weight (folded into the next projection): x / sqrt(mean(x^2) + eps). */
+    private NDArray rms(NDArray x) {
+        return x.div(x.mul(x).mean(new int[] {-1}, true).add(eps).sqrt());
     }
 
-    private NDArray load(TensorData t, DataType dtype) {
-        return manager.create(t.data(), new Shape(t.shape())).toType(dtype, false);
+    /**
+     * Rows of rotate_half(W x) for each head: rotate_half(y) = cat(-y2, y1), so output row i (first half) is
+     * -row(i + half) and row i (second half) is row(i - half).
+     */
+    static float[] rotateHalfRows(float[] w, int heads, int headDim, int cols) {
+        float[] out = new float[w.length];
+        int half = headDim / 2;
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < headDim; i++) {
+                int dst = (h * headDim + i) * cols;
+                int src = (h * headDim + (i < half ? i + half : i - half)) * cols;
+                float sign = i < half ? -1f : 1f;
+                for (int j = 0; j < cols; j++) {
+                    out[dst + j] = sign * w[src + j];
+                }
+            }
+        }
+        return out;
     }
 
-    private NDArray concat(DataType dtype, TensorData... parts) {
+    /** W diag(g): column j of the row-major matrix w times g[j]. */
+    static float[] columnsTimes(float[] w, float[] g) {
+        float[] out = new float[w.length];
+        for (int i = 0; i < w.length; i++) {
+            out[i] = w[i] * g[i % g.length];
+        }
+        return out;
+    }
+
+    private static float[] scaled(float[] w, float s) {
+        float[] out = new float[w.length];
+        for (int i = 0; i < w.length; i++) {
+            out[i] = w[i] * s;
+        }
+        return out;
+    }
+
+    private static float[] concat(float[]... parts) {
         int total = 0;
-        long rows = 0;
-        for (TensorData p : parts) {
-            total += p.data().length;
-            rows += p.shape()[0];
+        for (float[] p : parts) {
+            total += p.length;
         }
         float[] all = new float[total];
         int off = 0;
-        for (TensorData p : parts) {
-            System.arraycopy(p.data(), 0, all, off, p.data().length);
-            off += p.data().length;
+        for (float[] p : parts) {
+            System.arraycopy(p, 0, all, off, p.length);
+            off += p.length;
         }
-        Shape shape = parts[0].shape().length == 1 ? new Shape(rows) : new Shape(rows, parts[0].shape()[1]);
-        return manager.create(all, shape).toType(dtype, false);
+        return all;
+    }
+
+    private NDArray load(float[] data, DataType dtype, long... shape) {
+        return manager.create(data, new Shape(shape)).toType(dtype, false);
     }
 
     @Override
