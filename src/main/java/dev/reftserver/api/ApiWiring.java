@@ -11,6 +11,8 @@ import dev.reftserver.registry.InterventionResolver;
 import dev.reftserver.registry.RegistryProperties;
 import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.tenant.TenantPrincipal;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.binder.MeterBinder;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.security.core.Authentication;
@@ -43,6 +45,16 @@ class ApiWiring {
     CompletionTargets completionTargets(InterventionResolver resolver, BundleCache<LoadedBundle> cache,
             RegistryStore store) {
         return new RegistryTargets(resolver, cache, store);
+    }
+
+    /** Live NDArrays across the model (weights, KV cache), the engine's steps and loaded bundles: flat = no leak. */
+    @Bean
+    MeterBinder liveArraysGauge(TransformerLM model, dev.reftserver.engine.Scheduler scheduler,
+            NDManager bundleManager) {
+        return registry -> Gauge.builder("reft.ndarrays.live",
+                        () -> model.liveArrays() + scheduler.liveStepArrays() + bundleManager.getManagedArrays().size())
+                .description("NDArrays alive on the device (model, KV cache, engine steps, loaded bundles)")
+                .register(registry);
     }
 
     /** The tenant the security filter chain authenticated (open mode: {@code default}). */

@@ -130,6 +130,11 @@ public final class Scheduler implements AutoCloseable {
         return cache.bytes();
     }
 
+    /** NDArrays alive under the engine's own manager (per-step arrays; should be 0 between steps). */
+    public int liveStepArrays() {
+        return manager.getManagedArrays().size();
+    }
+
     public int maxContext() {
         return cache.maxTokens();
     }

@@ -131,6 +131,11 @@ public final class TransformerLM implements CausalLM {
         }
     }
 
+    /** NDArrays alive under the model's manager: weights plus every cache it handed out (for leak checks). */
+    public int liveArrays() {
+        return manager.getManagedArrays().size();
+    }
+
     @Override
     public void close() {
         arch.close();

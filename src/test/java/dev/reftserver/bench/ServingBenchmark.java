@@ -1,0 +1,278 @@
+package dev.reftserver.bench;
+
+import dev.reftserver.ReftServerApplication;
+import dev.reftserver.engine.Scheduler;
+import dev.reftserver.model.TransformerLM;
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntFunction;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.context.ConfigurableApplicationContext;
+
+/**
+ * The serving engine through its real HTTP API on the default model, every figure from one run on one machine:
+ * aggregate generated tokens/s at 1, 4, 16 and 32 concurrent clients on the base model; 16 concurrent clients
+ * each on its own LoReFT bundle (4 layers, f5+l5, rank 4) against the base model; the same with 1,000 bundles
+ * registered and each request picking one at random; time to first token p50/p99 at 16 concurrent streams.
+ * With {@code --soak=SECONDS} it instead runs 16 concurrent streams that long and reports resident memory and
+ * live NDArrays after warm-up and at the end. Prints one JSON object. Command: see docs/benchmarks.md.
+ */
+public final class ServingBenchmark {
+
+    private static final Pattern COMPLETION_TOKENS = Pattern.compile("\"completion_tokens\":(\\d+)");
+    private static final List<String> PROMPTS = List.of(
+            "Once upon a time", "The little dog ran to the park", "Lily and Ben went to the beach and",
+            "One day, a big red ball", "Tom had a toy car that he loved very much. One morning",
+            "The sun was shining and the birds were singing in the trees.", "Sam wanted to build a tall tower",
+            "In a small house near the river lived an old man and his wife.");
+
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(10)).build();
+    private final String base;
+    private final int maxTokens;
+
+    ServingBenchmark(int port, int maxTokens) {
+        this.base = "http://127.0.0.1:" + port;
+        this.maxTokens = maxTokens;
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> opt = new LinkedHashMap<>();
+        for (String a : args) {
+            String[] kv = a.replaceFirst("^--", "").split("=", 2);
+            opt.put(kv[0], kv.length > 1 ? kv[1] : "true");
+        }
+        int seconds = Integer.parseInt(opt.getOrDefault("duration", "20"));
+        int soak = Integer.parseInt(opt.getOrDefault("soak", "0"));
+        int bundles = Integer.parseInt(opt.getOrDefault("bundles", "1000"));
+        Path store = Files.createTempDirectory("reft-bench-store");
+        ConfigurableApplicationContext ctx = new SpringApplicationBuilder(ReftServerApplication.class)
+                .properties("server.port=0", "reft.store.path=" + store, "reft.engine.max-batch-size=32",
+                        "reft.engine.max-queue=4096", "logging.level.root=WARN",
+                        "logging.level.dev.reftserver=WARN")
+                .run();
+        try {
+            int port = Integer.parseInt(ctx.getEnvironment().getProperty("local.server.port"));
+            ServingBenchmark b = new ServingBenchmark(port, Integer.parseInt(opt.getOrDefault("max-tokens", "64")));
+            String json = soak > 0 ? b.soak(ctx, soak) : b.throughput(seconds, bundles);
+            System.out.println(json);
+        } finally {
+            ctx.close();
+        }
+    }
+
+    private String throughput(int seconds, int registered) throws Exception {
+        Duration d = Duration.ofSeconds(seconds);
+        for (int i = 0; i < 16; i++) {
+            upload("b" + i, BenchBundles.loreft(100 + i, 288, 6, new int[] {1, 2, 3, 4}, 4, "f5+l5"));
+        }
+        long t0 = System.nanoTime();
+        for (int i = 0; i < registered; i++) {
+            upload("k" + i, BenchBundles.loreft(10_000 + i, 288, 6, new int[] {1, 2, 3, 4}, 4, "f5+l5"));
+        }
+        double uploadSeconds = (System.nanoTime() - t0) / 1e9;
+        run(16, Duration.ofSeconds(5), c -> "stories15M");   // warm-up
+        Map<String, Double> r = new LinkedHashMap<>();
+        r.put("base_c1", run(1, d, c -> "stories15M"));
+        r.put("base_c4", run(4, d, c -> "stories15M"));
+        r.put("base_c16", run(16, d, c -> "stories15M"));
+        r.put("bundles16_c16", run(16, d, c -> "b" + c));
+        Random rnd = new Random(7);
+        r.put("bundles1000_random_c16", run(16, d, c -> {
+            synchronized (rnd) {
+                return "k" + rnd.nextInt(registered);
+            }
+        }));
+        r.put("base_c32", run(32, d, c -> "stories15M"));
+        double[] ttft = ttft(16, d);
+        return String.format(Locale.ROOT, "{\"duration_s_per_scenario\":%d,\"max_tokens\":%d,"
+                        + "\"generated_tokens_per_s\":{\"base_c1\":%.1f,\"base_c4\":%.1f,\"base_c16\":%.1f,"
+                        + "\"base_c32\":%.1f,\"bundles16_c16\":%.1f,\"bundles1000_random_c16\":%.1f},"
+                        + "\"ratio_c16_over_c1\":%.2f,\"ratio_bundles16_over_base_c16\":%.3f,"
+                        + "\"ratio_bundles1000_over_bundles16\":%.3f,\"ttft_ms_c16\":{\"p50\":%.1f,\"p99\":%.1f},"
+                        + "\"registered_bundles\":%d,\"upload_s\":%.1f}",
+                seconds, maxTokens, r.get("base_c1"), r.get("base_c4"), r.get("base_c16"), r.get("base_c32"),
+                r.get("bundles16_c16"), r.get("bundles1000_random_c16"), r.get("base_c16") / r.get("base_c1"),
+                r.get("bundles16_c16") / r.get("base_c16"), r.get("bundles1000_random_c16") / r.get("bundles16_c16"),
+                ttft[0], ttft[1], registered + 16, uploadSeconds);
+    }
+
+    private void upload(String name, byte[] zip) throws Exception {
+        String boundary = UUID.randomUUID().toString();
+        var body = new java.io.ByteArrayOutputStream();
+        body.write(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n" + name + "\r\n")
+                .getBytes(StandardCharsets.UTF_8));
+        body.write(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"" + name
+                + ".zip\"\r\nContent-Type: application/zip\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+        body.write(zip);
+        body.write(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/interventions"))
+                .header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())).build(),
+                HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() != 201) {
+            throw new IllegalStateException("upload " + name + " failed: " + r.statusCode() + " " + r.body());
+        }
+    }
+
+    private HttpRequest completion(String model, String prompt, boolean stream) {
+        String body = String.format(Locale.ROOT,
+                "{\"model\":\"%s\",\"prompt\":\"%s\",\"max_tokens\":%d,\"temperature\":0%s}", model, prompt,
+                maxTokens, stream ? ",\"stream\":true" : "");
+        return HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                .header("Content-Type", "application/json").timeout(Duration.ofMinutes(5))
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+    }
+
+    /** {@code clients} closed-loop clients for {@code d}; returns generated tokens per second over the run. */
+    private double run(int clients, Duration d, IntFunction<String> model) throws Exception {
+        AtomicLong tokens = new AtomicLong();
+        long end = System.nanoTime() + d.toNanos();
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        long t0 = System.nanoTime();
+        List<Future<?>> fs = new ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            int client = c;
+            fs.add(pool.submit(() -> {
+                int i = client;
+                while (System.nanoTime() < end) {
+                    HttpResponse<String> r = http.send(completion(model.apply(client),
+                            PROMPTS.get(i++ % PROMPTS.size()), false), HttpResponse.BodyHandlers.ofString());
+                    Matcher m = COMPLETION_TOKENS.matcher(r.body());
+                    if (r.statusCode() != 200 || !m.find()) {
+                        throw new IllegalStateException(r.statusCode() + " " + r.body());
+                    }
+                    tokens.addAndGet(Long.parseLong(m.group(1)));
+                }
+                return null;
+            }));
+        }
+        for (Future<?> f : fs) {
+            f.get();
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        pool.shutdown();
+        return tokens.get() / secs;
+    }
+
+    /** Time from sending a streaming request to its first data chunk, at {@code clients} concurrent streams. */
+    private double[] ttft(int clients, Duration d) throws Exception {
+        List<Double> samples = java.util.Collections.synchronizedList(new ArrayList<>());
+        long end = System.nanoTime() + d.toNanos();
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        List<Future<?>> fs = new ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            int client = c;
+            fs.add(pool.submit(() -> {
+                int i = client;
+                while (System.nanoTime() < end) {
+                    long s = System.nanoTime();
+                    HttpResponse<InputStream> r = http.send(completion("stories15M",
+                            PROMPTS.get(i++ % PROMPTS.size()), true), HttpResponse.BodyHandlers.ofInputStream());
+                    try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(),
+                            StandardCharsets.UTF_8))) {
+                        String line;
+                        boolean first = true;
+                        while ((line = in.readLine()) != null) {
+                            if (first && line.startsWith("data: ")) {
+                                samples.add((System.nanoTime() - s) / 1e6);
+                                first = false;
+                            }
+                            if (line.equals("data: [DONE]")) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                return null;
+            }));
+        }
+        for (Future<?> f : fs) {
+            f.get();
+        }
+        pool.shutdown();
+        double[] v = samples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        return new double[] {v[v.length / 2], v[Math.min(v.length - 1, (int) Math.ceil(v.length * 0.99) - 1)]};
+    }
+
+    /** 16 concurrent streams for {@code seconds}; memory and live arrays after 60 s of warm-up and at the end. */
+    private String soak(ConfigurableApplicationContext ctx, int seconds) throws Exception {
+        TransformerLM model = ctx.getBean(TransformerLM.class);
+        Scheduler scheduler = ctx.getBean(Scheduler.class);
+        for (int i = 0; i < 16; i++) {
+            upload("s" + i, BenchBundles.loreft(500 + i, 288, 6, new int[] {1, 2, 3, 4}, 4, "f5+l5"));
+        }
+        int warm = Math.min(60, seconds / 5);
+        ExecutorService pool = Executors.newFixedThreadPool(16);
+        long end = System.nanoTime() + Duration.ofSeconds(seconds).toNanos();
+        AtomicLong tokens = new AtomicLong();
+        List<Future<?>> fs = new ArrayList<>();
+        for (int c = 0; c < 16; c++) {
+            int client = c;
+            fs.add(pool.submit(() -> {
+                int i = client;
+                while (System.nanoTime() < end) {
+                    String m = (i % 2 == 0) ? "stories15M" : "s" + client;
+                    HttpResponse<InputStream> r = http.send(completion(m, PROMPTS.get(i++ % PROMPTS.size()), true),
+                            HttpResponse.BodyHandlers.ofInputStream());
+                    try (InputStream in = r.body()) {
+                        tokens.addAndGet(in.readAllBytes().length > 0 ? maxTokens : 0);
+                    }
+                }
+                return null;
+            }));
+        }
+        Thread.sleep(warm * 1000L);
+        System.gc();
+        long rssWarm = rssKb();
+        int arraysWarm = model.liveArrays() + scheduler.liveStepArrays();
+        long heapWarm = Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory();
+        for (Future<?> f : fs) {
+            f.get();
+        }
+        pool.shutdown();
+        System.gc();
+        long rssEnd = rssKb();
+        int arraysEnd = model.liveArrays() + scheduler.liveStepArrays();
+        long heapEnd = Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory();
+        return String.format(Locale.ROOT, "{\"soak_s\":%d,\"warmup_s\":%d,\"streams\":16,\"tokens\":%d,"
+                        + "\"rss_mb_after_warmup\":%.1f,\"rss_mb_end\":%.1f,\"rss_change_pct\":%.2f,"
+                        + "\"live_ndarrays_after_warmup\":%d,\"live_ndarrays_end\":%d,"
+                        + "\"heap_mb_after_warmup\":%.1f,\"heap_mb_end\":%.1f}",
+                seconds, warm, tokens.get(), rssWarm / 1024.0, rssEnd / 1024.0,
+                100.0 * (rssEnd - rssWarm) / rssWarm, arraysWarm, arraysEnd, heapWarm / 1048576.0,
+                heapEnd / 1048576.0);
+    }
+
+    private static long rssKb() throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("\\D+", ""));
+            }
+        }
+        return -1;
+    }
+}
