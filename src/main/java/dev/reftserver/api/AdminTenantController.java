@@ -7,6 +7,12 @@ import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.registry.Tenant;
 import dev.reftserver.tenant.ApiKeys;
 import dev.reftserver.tenant.TenantAdmin;
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.ExampleObject;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
+import io.swagger.v3.oas.annotations.tags.Tag;
 import java.net.URI;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.DeleteMapping;
@@ -25,6 +31,7 @@ import tools.jackson.databind.JsonNode;
  */
 @RestController
 @RequestMapping("/admin/tenants")
+@Tag(name = "Admin: tenants", description = "Tenants, their keys and rate limits; needs the admin key")
 class AdminTenantController {
 
     record TenantView(
@@ -64,6 +71,17 @@ class AdminTenantController {
         this.store = store;
     }
 
+    @Operation(summary = "Create a tenant with its first key", description = """
+            `name` is required; `requests_per_minute` and `tokens_per_minute` are positive integers, or null or \
+            absent for unlimited. The key is shown only in this answer; the server keeps its hash.""")
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = "application/json", schema = @Schema(type = "object"), examples = @ExampleObject(value = """
+                    {"name": "acme", "requests_per_minute": 600, "tokens_per_minute": 100000}""")))
+    @ApiResponse(responseCode = "201", description = "Created; the only answer that shows the key",
+            content = @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = IssuedKeyView.class)))
+    @ApiResponse(responseCode = "409", description = "A tenant of that name exists",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @PostMapping
     ResponseEntity<IssuedKeyView> create(@RequestBody JsonNode body) {
         JsonNode name = body.get("name");
@@ -79,16 +97,23 @@ class AdminTenantController {
                         limits.requestsPerMinute(), limits.tokensPerMinute()));
     }
 
+    @Operation(summary = "List tenants")
     @GetMapping
     ListView<TenantView> list() {
         return ListView.of(store.tenants().stream().map(TenantView::of).toList());
     }
 
+    @Operation(summary = "Describe a tenant")
     @GetMapping("/{name}")
     TenantView get(@PathVariable String name) {
         return TenantView.of(admin.requireTenant(name));
     }
 
+    @Operation(summary = "Change a tenant's rate limits", description = "An absent field keeps its value; null "
+            + "makes it unlimited.")
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = "application/json", schema = @Schema(type = "object"), examples = @ExampleObject(
+                    value = "{\"requests_per_minute\": null, \"tokens_per_minute\": 50000}")))
     @PatchMapping("/{name}")
     TenantView patch(@PathVariable String name, @RequestBody JsonNode body) {
         RateLimits old = admin.requireTenant(name).limits();
@@ -97,12 +122,17 @@ class AdminTenantController {
         return TenantView.of(admin.updateLimits(name, limits));
     }
 
+    @Operation(summary = "Delete a tenant with its keys, interventions and tasks")
+    @ApiResponse(responseCode = "204", description = "Deleted")
     @DeleteMapping("/{name}")
     ResponseEntity<Void> delete(@PathVariable String name) {
         admin.delete(name);
         return ResponseEntity.noContent().build();
     }
 
+    @Operation(summary = "Issue another key for a tenant", description = "The key is shown only in this answer.")
+    @ApiResponse(responseCode = "201", description = "Created", content = @Content(mediaType = "application/json",
+            schema = @Schema(implementation = IssuedKeyView.class)))
     @PostMapping("/{name}/keys")
     ResponseEntity<IssuedKeyView> newKey(@PathVariable String name) {
         Tenant t = admin.requireTenant(name);
@@ -111,12 +141,15 @@ class AdminTenantController {
                 t.limits().requestsPerMinute(), t.limits().tokensPerMinute()));
     }
 
+    @Operation(summary = "List a tenant's keys (ids only, never the keys)")
     @GetMapping("/{name}/keys")
     ListView<KeyView> keys(@PathVariable String name) {
         admin.requireTenant(name);
         return ListView.of(store.keys(name).stream().map(KeyView::of).toList());
     }
 
+    @Operation(summary = "Revoke one key")
+    @ApiResponse(responseCode = "204", description = "Revoked")
     @DeleteMapping("/{name}/keys/{id}")
     ResponseEntity<Void> deleteKey(@PathVariable String name, @PathVariable String id) {
         admin.deleteKey(name, id);

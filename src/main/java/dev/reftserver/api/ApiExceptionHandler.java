@@ -1,6 +1,7 @@
 package dev.reftserver.api;
 
 import dev.reftserver.intervention.BundleRejectedException;
+import dev.reftserver.registry.UploadMetrics;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.http.HttpHeaders;
@@ -22,6 +23,12 @@ import org.springframework.web.servlet.resource.NoResourceFoundException;
 public class ApiExceptionHandler {
 
     private static final Logger log = LoggerFactory.getLogger(ApiExceptionHandler.class);
+
+    private final UploadMetrics uploads;
+
+    ApiExceptionHandler(UploadMetrics uploads) {
+        this.uploads = uploads;
+    }
 
     @ExceptionHandler(ApiException.class)
     ResponseEntity<ErrorBody> api(ApiException e) {
@@ -45,6 +52,9 @@ public class ApiExceptionHandler {
 
     @ExceptionHandler(MaxUploadSizeExceededException.class)
     ResponseEntity<ErrorBody> tooLarge(MaxUploadSizeExceededException e) {
+        // Refused while the multipart body is read, before the upload reaches the registry; the only multipart
+        // endpoint is the bundle upload.
+        uploads.rejected("too_large");
         return body(HttpStatus.PAYLOAD_TOO_LARGE, "upload exceeds the maximum size", "invalid_request_error",
                 "bundle", "too_large");
     }

@@ -6,6 +6,7 @@ import dev.reftserver.intervention.LoadedBundle;
 import dev.reftserver.model.ModelShape;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.registry.BundleCache;
+import dev.reftserver.registry.BundleCacheMetrics;
 import dev.reftserver.registry.BundleValidator;
 import dev.reftserver.registry.InterventionResolver;
 import dev.reftserver.registry.RegistryProperties;
@@ -39,6 +40,11 @@ class ApiWiring {
             ModelShape shape) {
         return new BundleCache<>(store, props.cacheMaxBytes().toBytes(),
                 bytes -> LoadedBundle.load(bytes, shape, bundleManager), LoadedBundle::deviceBytes);
+    }
+
+    @Bean
+    BundleCacheMetrics bundleCacheMetrics(BundleCache<LoadedBundle> cache) {
+        return new BundleCacheMetrics(cache);
     }
 
     @Bean

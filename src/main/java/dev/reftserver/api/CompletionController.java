@@ -7,6 +7,13 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import dev.reftserver.tenant.RateLimiter;
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.headers.Header;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.ExampleObject;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
+import io.swagger.v3.oas.annotations.tags.Tag;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -17,6 +24,7 @@ import tools.jackson.databind.json.JsonMapper;
 
 /** {@code POST /v1/completions}: OpenAI Completions, as one JSON body or as Server-Sent Events. */
 @RestController
+@Tag(name = "Completions", description = "OpenAI-compatible text completions, with the caller's interventions")
 public class CompletionController {
 
     static final String INTERVENTION_HEADER = "X-Reft-Intervention";
@@ -37,6 +45,58 @@ public class CompletionController {
         this.json = json;
     }
 
+    @Operation(summary = "Create a completion", description = """
+            OpenAI Completions. `model` resolves in order to a task of the caller, an intervention of the caller \
+            (`name` or `name@version`), then the base model id; `intervention` names one explicitly and overrides \
+            `model`. `prompt` and `stop` take a string or an array of strings. With `stream: true` the answer is \
+            Server-Sent Events: `data: {chunk}` per text delta, then `data: [DONE]`. Unsupported OpenAI fields \
+            (`logprobs`, `echo`, `best_of` > 1, penalties, `suffix`) are refused with 400.""")
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = MediaType.APPLICATION_JSON_VALUE,
+            schema = @Schema(implementation = CompletionRequest.class),
+            examples = {
+                @ExampleObject(name = "base", summary = "Greedy completion from the base model", value = """
+                        {"model": "stories15M", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0}"""),
+                @ExampleObject(name = "task", summary = "A task of the caller, sampled with a seed, streamed",
+                        value = """
+                        {"model": "summarize", "prompt": ["The little dog", "One day"], "max_tokens": 64,
+                         "temperature": 0.8, "top_p": 0.95, "top_k": 40, "seed": 7, "stop": ["\\n\\n"],
+                         "stream": true, "stream_options": {"include_usage": true}}"""),
+                @ExampleObject(name = "intervention", summary = "An intervention version named explicitly",
+                        value = """
+                        {"model": "stories15M", "intervention": "sentiment@2", "prompt": "Tom was",
+                         "max_tokens": 32}""")
+            }))
+    @ApiResponse(responseCode = "200", description = "The completion, or its stream of chunks",
+            headers = @Header(name = INTERVENTION_HEADER, schema = @Schema(type = "string"),
+                    description = "What was applied: `name@version`, or `none` for the base model"),
+            content = {
+                @Content(mediaType = MediaType.APPLICATION_JSON_VALUE,
+                        schema = @Schema(implementation = CompletionResponse.class),
+                        examples = @ExampleObject(value = """
+                                {"id": "cmpl-1222282e8a39498d8a93dfe9ad59b1b2", "object": "text_completion",
+                                 "created": 1795674256, "model": "stories15M",
+                                 "choices": [{"text": ", there was a little girl named Lily.", "index": 0,
+                                              "logprobs": null, "finish_reason": "length"}],
+                                 "usage": {"prompt_tokens": 5, "completion_tokens": 10, "total_tokens": 15}}""")),
+                @Content(mediaType = MediaType.TEXT_EVENT_STREAM_VALUE, schema = @Schema(type = "string"),
+                        examples = @ExampleObject(value = """
+                                data: {"id":"cmpl-1","object":"text_completion","created":1795674256,\
+                                "model":"stories15M","choices":[{"text":", there","index":0,"logprobs":null,\
+                                "finish_reason":null}]}
+
+                                data: [DONE]
+
+                                """))
+            })
+    @ApiResponse(responseCode = "400", description = "Invalid request (the error's `param` names the field)",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @ApiResponse(responseCode = "404", description = "`model` or `intervention` names nothing the caller can use",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @ApiResponse(responseCode = "429", description = "The tenant's request or token rate limit; see `Retry-After`",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @ApiResponse(responseCode = "503", description = "The queue is full, or the engine is warming up or draining",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     public CompletableFuture<Object> complete(@RequestBody CompletionRequest req, HttpServletResponse response) {
         if (req.model() == null || req.model().isBlank()) {

@@ -3,7 +3,14 @@ package dev.reftserver.api;
 import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.InterventionVersion;
 import dev.reftserver.registry.RegistryStore;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.reftserver.tenant.TenantPrincipal;
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.Parameter;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
+import io.swagger.v3.oas.annotations.tags.Tag;
 import java.io.IOException;
 import java.net.URI;
 import java.util.List;
@@ -26,7 +33,24 @@ import org.springframework.web.multipart.MultipartFile;
  */
 @RestController
 @RequestMapping("/v1/interventions")
+@Tag(name = "Interventions", description = "The caller's ReFT intervention bundles, by name and immutable version")
 class InterventionController {
+
+    /** The multipart form of an upload, as the OpenAPI document shows it. */
+    @Schema(name = "InterventionUpload")
+    record UploadForm(
+            @Schema(type = "string", format = "binary", requiredMode = Schema.RequiredMode.REQUIRED, description = """
+                    A zip of a native bundle (`reft.json` + `weights.safetensors`) or of a pyreft save directory \
+                    (`config.json` + `intkey_*.bin`)""")
+            byte[] bundle,
+            @Schema(description = "Intervention name; defaults to the file name without `.zip`", example = "sentiment")
+            String name,
+            @Schema(description = "pyreft uploads: positions to intervene (`fN`, `lN`, `fN+lN`)", example = "f5+l5")
+            String positions,
+            @JsonProperty("share_weights")
+            @Schema(description = "pyreft uploads: whether first and last positions share weights")
+            Boolean shareWeights) {
+    }
 
     private final RegistryStore store;
     private final InterventionUploads uploads;
@@ -36,12 +60,27 @@ class InterventionController {
         this.uploads = uploads;
     }
 
+    @Operation(summary = "Upload a bundle as the next version of its name", description = """
+            Validated against the base model before anything is stored (zip paths and sizes, safe unpickling, \
+            shapes, ranks, finite values, orthonormality); pyreft directories are converted to the native format. \
+            Uploading a name again makes its next version.""")
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = MediaType.MULTIPART_FORM_DATA_VALUE, schema = @Schema(implementation = UploadForm.class)))
+    @ApiResponse(responseCode = "201", description = "Stored; `Location` names the new version",
+            content = @Content(mediaType = "application/json",
+                    schema = @Schema(implementation = InterventionView.class)))
+    @ApiResponse(responseCode = "400", description = "Invalid name or bundle; the error's `code` says why "
+            + "(e.g. `pickle_global`, `shape_mismatch`, `not_orthonormal`)",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @ApiResponse(responseCode = "413", description = "Larger than `reft.registry.max-upload-bytes`, or a zip bomb",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @PostMapping(consumes = MediaType.MULTIPART_FORM_DATA_VALUE)
     ResponseEntity<InterventionView> upload(@AuthenticationPrincipal TenantPrincipal caller,
-            @RequestPart("bundle") MultipartFile bundle,
-            @RequestParam(name = "name", required = false) String name,
-            @RequestParam(name = "positions", required = false) String positions,
-            @RequestParam(name = "share_weights", required = false) Boolean shareWeights) throws IOException {
+            @Parameter(hidden = true) @RequestPart("bundle") MultipartFile bundle,
+            @Parameter(hidden = true) @RequestParam(name = "name", required = false) String name,
+            @Parameter(hidden = true) @RequestParam(name = "positions", required = false) String positions,
+            @Parameter(hidden = true) @RequestParam(name = "share_weights", required = false) Boolean shareWeights)
+            throws IOException {
         InterventionVersion v = uploads.upload(caller.tenant(), name, bundle.getOriginalFilename(),
                 bundle.getBytes(), positions, shareWeights);
         return ResponseEntity.created(URI.create("/v1/interventions/" + v.name() + "/versions/" + v.version()))
@@ -49,11 +88,13 @@ class InterventionController {
     }
 
     /** Every version of every intervention of the caller, by name then version. */
+    @Operation(summary = "List every version of the caller's interventions")
     @GetMapping
     ListView<InterventionView> list(@AuthenticationPrincipal TenantPrincipal caller) {
         return ListView.of(store.versions(caller.tenant()).stream().map(InterventionView::of).toList());
     }
 
+    @Operation(summary = "List the versions of one intervention")
     @GetMapping("/{name}")
     ListView<InterventionView> versions(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String name) {
         List<InterventionVersion> versions = store.versions(caller.tenant(), name);
@@ -63,6 +104,7 @@ class InterventionController {
         return ListView.of(versions.stream().map(InterventionView::of).toList());
     }
 
+    @Operation(summary = "Describe one intervention version")
     @GetMapping("/{name}/versions/{version}")
     InterventionView version(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String name,
             @PathVariable int version) {
@@ -70,6 +112,9 @@ class InterventionController {
                 .orElseThrow(() -> notFound(name + "@" + version));
     }
 
+    @Operation(summary = "Delete an intervention with all its versions",
+            description = "409 while a task routes to any of its versions.")
+    @ApiResponse(responseCode = "204", description = "Deleted")
     @DeleteMapping("/{name}")
     ResponseEntity<Void> delete(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String name) {
         if (store.deleteIntervention(caller.tenant(), name) == 0) {
@@ -78,6 +123,9 @@ class InterventionController {
         return ResponseEntity.noContent().build();
     }
 
+    @Operation(summary = "Delete one intervention version",
+            description = "409 while a task routes to it. Version numbers are never reused.")
+    @ApiResponse(responseCode = "204", description = "Deleted")
     @DeleteMapping("/{name}/versions/{version}")
     ResponseEntity<Void> deleteVersion(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String name,
             @PathVariable int version) {

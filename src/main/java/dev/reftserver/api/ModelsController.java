@@ -4,11 +4,17 @@ import dev.reftserver.config.BaseModel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.ExampleObject;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
+import io.swagger.v3.oas.annotations.tags.Tag;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.RestController;
 
 /** {@code GET /v1/models}: the base model, plus the caller's interventions and tasks. */
 @RestController
+@Tag(name = "Models", description = "OpenAI-compatible model list")
 public class ModelsController {
 
     private final BaseModel base;
@@ -21,6 +27,17 @@ public class ModelsController {
         this.caller = caller;
     }
 
+    @Operation(summary = "List the models the caller can name", description = """
+            The base model, then the caller's tasks (kind `task`) and intervention versions (`name@version`, kind \
+            `intervention`); each of them is a valid `model` for completions.""")
+    @ApiResponse(responseCode = "200", description = "OpenAI's list object", content = @Content(
+            mediaType = "application/json", examples = @ExampleObject(value = """
+                    {"object": "list", "data": [
+                      {"id": "stories15M", "object": "model", "created": 1795674000, "owned_by": "reft-server"},
+                      {"id": "summarize", "object": "model", "created": 1795674200, "owned_by": "acme",
+                       "parent": "stories15M", "kind": "task"},
+                      {"id": "sentiment@1", "object": "model", "created": 1795674100, "owned_by": "acme",
+                       "parent": "stories15M", "kind": "intervention"}]}""")))
     @GetMapping("/v1/models")
     public Map<String, Object> list() {
         List<Map<String, Object>> data = new ArrayList<>();

@@ -5,6 +5,12 @@ import dev.reftserver.registry.Task;
 import dev.reftserver.registry.TaskDefinitions;
 import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.tenant.TenantPrincipal;
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.ExampleObject;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.responses.ApiResponse;
+import io.swagger.v3.oas.annotations.tags.Tag;
 import java.util.ArrayList;
 import java.util.List;
 import org.springframework.http.ResponseEntity;
@@ -23,6 +29,7 @@ import org.springframework.web.bind.annotation.RestController;
  */
 @RestController
 @RequestMapping("/v1/tasks")
+@Tag(name = "Tasks", description = "Names that route the caller's completions to intervention versions by weight")
 class TaskController {
 
     record RouteBody(String intervention, Number weight) {
@@ -52,6 +59,17 @@ class TaskController {
         this.definitions = definitions;
     }
 
+    @Operation(summary = "Define or replace a task", description = """
+            Either one `intervention` or weighted `routes` (positive integer weights). A route named without a \
+            version is pinned to the latest version now. Completions then name the task as their `model`.""")
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = "application/json", schema = @Schema(implementation = TaskBody.class),
+            examples = {
+                @ExampleObject(name = "single", value = "{\"intervention\": \"sentiment@2\"}"),
+                @ExampleObject(name = "canary", summary = "90/10 split between two versions", value = """
+                        {"routes": [{"intervention": "sentiment@1", "weight": 90},
+                                    {"intervention": "sentiment@2", "weight": 10}]}""")
+            }))
     @PutMapping("/{task}")
     TaskView put(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String task,
             @RequestBody TaskBody body) {
@@ -79,16 +97,20 @@ class TaskController {
         return TaskView.of(definitions.define(caller.tenant(), task, specs));
     }
 
+    @Operation(summary = "List the caller's tasks")
     @GetMapping
     ListView<TaskView> list(@AuthenticationPrincipal TenantPrincipal caller) {
         return ListView.of(store.tasks(caller.tenant()).stream().map(TaskView::of).toList());
     }
 
+    @Operation(summary = "Describe one task")
     @GetMapping("/{task}")
     TaskView get(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String task) {
         return store.task(caller.tenant(), task).map(TaskView::of).orElseThrow(() -> notFound(task));
     }
 
+    @Operation(summary = "Delete a task")
+    @ApiResponse(responseCode = "204", description = "Deleted")
     @DeleteMapping("/{task}")
     ResponseEntity<Void> delete(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String task) {
         if (!store.deleteTask(caller.tenant(), task)) {

@@ -15,7 +15,8 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.function.Function;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.context.annotation.Bean;
@@ -73,14 +74,19 @@ public class EngineConfiguration {
         return new TenantTagPolicy(20);
     }
 
-    /** Histogram of ||h' - h|| / ||h|| per intervention type: how hard each type pushes the residual stream. */
+    /**
+     * Histogram of ||h' - h|| / ||h|| per intervention type: how hard each type pushes the residual stream. Called
+     * per edited position on the engine thread, so each type's summary is registered once and kept.
+     */
     @Bean
     EditNormListener editNormListener(MeterRegistry registry) {
-        return (type, layer, relativeNorm) -> DistributionSummary.builder("reft.intervention.edit.relative.norm")
-                .description("Relative norm of intervention edits ||h' - h|| / ||h||")
-                .tag("type", type)
-                .serviceLevelObjectives(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5)
-                .register(registry)
+        Map<String, DistributionSummary> byType = new ConcurrentHashMap<>();
+        return (type, layer, relativeNorm) -> byType.computeIfAbsent(type, t ->
+                DistributionSummary.builder("reft.intervention.edit.relative.norm")
+                        .description("Relative norm of intervention edits ||h' - h|| / ||h||")
+                        .tag("type", t)
+                        .serviceLevelObjectives(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5)
+                        .register(registry))
                 .record(relativeNorm);
     }
 

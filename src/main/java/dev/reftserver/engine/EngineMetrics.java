@@ -7,12 +7,16 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
  * The engine's meters, all in the {@code reft_} namespace. Per-tenant series go through {@code tenantTag}, which
- * keeps the tag's cardinality bounded.
+ * keeps the tag's cardinality bounded. Tagged meters are registered once and kept, so the engine thread never
+ * looks a meter up in the registry per token.
  */
 public final class EngineMetrics {
 
@@ -27,6 +31,12 @@ public final class EngineMetrics {
     private final Counter promptTokens;
     private final Counter generatedTokens;
     private final Counter rejected;
+    private final Map<FinishReason, Counter> finishedByReason = new EnumMap<>(FinishReason.class);
+    /** Keyed by tag value, so at most the tag policy's bound plus {@code other}. */
+    private final Map<String, TenantCounters> tenants = new ConcurrentHashMap<>();
+
+    private record TenantCounters(Counter promptTokens, Counter generatedTokens) {
+    }
 
     public EngineMetrics(MeterRegistry registry, Function<String, String> tenantTag) {
         this.registry = registry;
@@ -55,6 +65,10 @@ public final class EngineMetrics {
                 .register(registry);
         this.rejected = Counter.builder("reft.queue.rejected").description("Requests refused with 503: queue full")
                 .register(registry);
+        for (FinishReason reason : FinishReason.values()) {
+            finishedByReason.put(reason, Counter.builder("reft.rows.finished").tag("reason", reason.wire())
+                    .description("Rows finished, by finish reason").register(registry));
+        }
     }
 
     /** Meters for code paths without Spring (benchmarks, unit tests). */
@@ -92,21 +106,27 @@ public final class EngineMetrics {
 
     void firstToken(String tenant, long nanos, int promptLength) {
         ttft.record(nanos, TimeUnit.NANOSECONDS);
-        Counter.builder("reft.tenant.prompt.tokens").tag("tenant", tenantTag.apply(tenant))
-                .description("Prompt tokens per tenant").register(registry).increment(promptLength);
+        tenantCounters(tenant).promptTokens().increment(promptLength);
     }
 
     void generatedToken(String tenant) {
         generatedTokens.increment();
-        Counter.builder("reft.tenant.generated.tokens").tag("tenant", tenantTag.apply(tenant))
-                .description("Generated tokens per tenant").register(registry).increment();
+        tenantCounters(tenant).generatedTokens().increment();
     }
 
     void finished(String tenant, FinishReason reason, long nanosPerToken) {
         if (nanosPerToken > 0) {
             tpot.record(nanosPerToken, TimeUnit.NANOSECONDS);
         }
-        Counter.builder("reft.rows.finished").tag("reason", reason.wire()).register(registry).increment();
+        finishedByReason.get(reason).increment();
+    }
+
+    private TenantCounters tenantCounters(String tenant) {
+        return tenants.computeIfAbsent(tenantTag.apply(tenant), tag -> new TenantCounters(
+                Counter.builder("reft.tenant.prompt.tokens").tag("tenant", tag)
+                        .description("Prompt tokens per tenant").register(registry),
+                Counter.builder("reft.tenant.generated.tokens").tag("tenant", tag)
+                        .description("Generated tokens per tenant").register(registry)));
     }
 
     void rejected() {

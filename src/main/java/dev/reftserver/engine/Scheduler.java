@@ -198,6 +198,9 @@ public final class Scheduler implements AutoCloseable {
                     return;
                 }
                 newcomers = admit();
+                // Admitted rows left the queue but are not in the batch until their prefill ends: count them as
+                // running now, or a drain that starts during that prefill sees an idle engine and cuts them.
+                runningRows = running.size() + newcomers.size();
             }
             try (NDManager step = manager.newSubManager()) {
                 retireCancelled();

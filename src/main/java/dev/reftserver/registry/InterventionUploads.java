@@ -1,17 +1,23 @@
 package dev.reftserver.registry;
 
 import dev.reftserver.api.ApiException;
+import dev.reftserver.intervention.BundleRejectedException;
 import dev.reftserver.intervention.ImportedBundle;
 
-/** Validates an upload and stores it as the next version of its name. Nothing is visible before validation. */
+/**
+ * Validates an upload and stores it as the next version of its name. Nothing is visible before validation. Every
+ * upload that reaches it is counted by outcome.
+ */
 public final class InterventionUploads {
 
     private final RegistryStore store;
     private final BundleValidator validator;
+    private final UploadMetrics metrics;
 
-    public InterventionUploads(RegistryStore store, BundleValidator validator) {
+    public InterventionUploads(RegistryStore store, BundleValidator validator, UploadMetrics metrics) {
         this.store = store;
         this.validator = validator;
+        this.metrics = metrics;
     }
 
     /**
@@ -20,19 +26,38 @@ public final class InterventionUploads {
      */
     public InterventionVersion upload(String tenant, String name, String fileName, byte[] zip, String positions,
             Boolean shareWeights) {
-        String chosen = name;
-        if (chosen == null || chosen.isBlank()) {
-            chosen = Names.fromFileName(fileName);
-            if (chosen == null) {
+        try {
+            String chosen = chooseName(name, fileName);
+            ImportedBundle bundle = validator.validate(zip, blankToNull(positions), shareWeights);
+            InterventionVersion stored = store.addVersion(tenant, chosen, bundle.summary(), bundle.nativeZip());
+            metrics.accepted();
+            return stored;
+        } catch (BundleRejectedException e) {
+            metrics.rejected(e.reason());
+            throw e;
+        } catch (ApiException e) {
+            metrics.invalid();
+            throw e;
+        } catch (RuntimeException e) {
+            metrics.failed();
+            throw e;
+        }
+    }
+
+    private static String chooseName(String name, String fileName) {
+        if (name == null || name.isBlank()) {
+            String derived = Names.fromFileName(fileName);
+            if (derived == null) {
                 throw ApiException.invalidRequest("name",
                         "name is required when the file name gives none (letters, digits, '.', '_', '-')");
             }
-        } else if (!Names.isIntervention(chosen)) {
-            throw ApiException.invalidRequest("name", "invalid intervention name '" + chosen
+            return derived;
+        }
+        if (!Names.isIntervention(name)) {
+            throw ApiException.invalidRequest("name", "invalid intervention name '" + name
                     + "': 1 to 64 of letters, digits, '.', '_', '-', starting with a letter or digit");
         }
-        ImportedBundle bundle = validator.validate(zip, blankToNull(positions), shareWeights);
-        return store.addVersion(tenant, chosen, bundle.summary(), bundle.nativeZip());
+        return name;
     }
 
     private static String blankToNull(String s) {

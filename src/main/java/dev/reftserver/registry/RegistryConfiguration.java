@@ -1,6 +1,7 @@
 package dev.reftserver.registry;
 
 import dev.reftserver.config.BaseModel;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Conditional;
@@ -22,8 +23,13 @@ class RegistryConfiguration {
     }
 
     @Bean
-    InterventionUploads interventionUploads(RegistryStore store, BundleValidator validator) {
-        return new InterventionUploads(store, validator);
+    UploadMetrics uploadMetrics(MeterRegistry registry) {
+        return new UploadMetrics(registry);
+    }
+
+    @Bean
+    InterventionUploads interventionUploads(RegistryStore store, BundleValidator validator, UploadMetrics metrics) {
+        return new InterventionUploads(store, validator, metrics);
     }
 
     @Bean

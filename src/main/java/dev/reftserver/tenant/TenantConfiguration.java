@@ -1,6 +1,10 @@
 package dev.reftserver.tenant;
 
+import dev.reftserver.config.TenantTagPolicy;
 import dev.reftserver.registry.RegistryStore;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.springframework.boot.security.autoconfigure.web.servlet.SecurityFilterProperties;
+import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -25,5 +29,14 @@ class TenantConfiguration {
     @Bean
     RateLimiter rateLimiter(RegistryStore store) {
         return new RateLimiter(store);
+    }
+
+    /** Right after the security filter chain, so the caller is authenticated when it runs. */
+    @Bean
+    FilterRegistrationBean<TenantRequestMetricsFilter> tenantRequestMetrics(MeterRegistry registry,
+            TenantTagPolicy tenantTag) {
+        var bean = new FilterRegistrationBean<>(new TenantRequestMetricsFilter(registry, tenantTag));
+        bean.setOrder(SecurityFilterProperties.DEFAULT_FILTER_ORDER + 1);
+        return bean;
     }
 }
