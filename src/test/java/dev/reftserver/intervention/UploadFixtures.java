@@ -55,8 +55,10 @@ public final class UploadFixtures {
                 interventions));
     }
 
-    /** A pyreft LoReFT directory (layer 1, rank 4, hidden {@code hidden}) whose {@code .bin} unpickles a call to
-     *  {@code module.name(command)}: a pickle that would run code if it were loaded with Python's pickle. */
+    /**
+     * A pyreft LoReFT directory (layer 1, rank 4, hidden {@code hidden}) whose {@code .bin} pickles a call to
+     * {@code module.name(command)}: loaded with Python's pickle, it would run the command.
+     */
     public static byte[] pyreftWithForeignGlobal(int hidden, String module, String name, String command) {
         Pickle p = new Pickle().op(0x80).op(2);
         p.global(module, name).str(command).op(0x85).op('R').op('.');
