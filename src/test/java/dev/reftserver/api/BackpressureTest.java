@@ -73,7 +73,7 @@ class BackpressureTest {
         ExecutorService pool = Executors.newFixedThreadPool(FLOOD_CLIENTS);
         List<Future<?>> flood = new ArrayList<>();
         try {
-            // Each flood client resends as soon as it is answered (after a 503 too), so the queue stays full of
+            // Each flood client resends once answered (a quarter second after a 503), so the queue stays full of
             // the flooder's requests for as long as the flood lasts.
             for (int i = 0; i < FLOOD_CLIENTS; i++) {
                 flood.add(pool.submit(() -> {
