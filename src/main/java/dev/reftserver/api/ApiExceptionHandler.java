@@ -13,6 +13,7 @@ import org.springframework.web.HttpRequestMethodNotSupportedException;
 import org.springframework.web.bind.MissingServletRequestParameterException;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.context.request.async.AsyncRequestNotUsableException;
 import org.springframework.web.method.annotation.MethodArgumentTypeMismatchException;
 import org.springframework.web.multipart.MaxUploadSizeExceededException;
 import org.springframework.web.multipart.support.MissingServletRequestPartException;
@@ -84,6 +85,16 @@ public class ApiExceptionHandler {
     ResponseEntity<ErrorBody> noResource(NoResourceFoundException e) {
         return body(HttpStatus.NOT_FOUND, "no such endpoint: " + e.getResourcePath(), "invalid_request_error",
                 null, "not_found");
+    }
+
+    /**
+     * The client went away mid-response (typically closing a stream, which also cancelled its rows). Nothing can
+     * be written back, and it is no server failure: no error log, no error body.
+     */
+    @ExceptionHandler(AsyncRequestNotUsableException.class)
+    ResponseEntity<ErrorBody> clientGone(AsyncRequestNotUsableException e) {
+        log.debug("client disconnected: {}", e.getMessage());
+        return null;
     }
 
     @ExceptionHandler(Exception.class)

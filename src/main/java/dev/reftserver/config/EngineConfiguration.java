@@ -9,6 +9,7 @@ import dev.reftserver.intervention.EditNormListener;
 import dev.reftserver.model.ModelShape;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.model.ModelLoader;
+import dev.reftserver.registry.RegistryProperties;
 import dev.reftserver.tokenizer.TextTokenizer;
 import dev.reftserver.tokenizer.TokenizerLoader;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -59,9 +60,10 @@ public class EngineConfiguration {
         return model.config().shape();
     }
 
+    /** The importer takes every upload the multipart limit lets through ({@code reft.registry.max-upload-bytes}). */
     @Bean
-    BundleImporter bundleImporter() {
-        return new BundleImporter(BundleLimits.defaults());
+    BundleImporter bundleImporter(RegistryProperties registry) {
+        return new BundleImporter(BundleLimits.forMaxUpload(registry.maxUploadBytes().toBytes()));
     }
 
     @Bean

@@ -59,6 +59,7 @@ public class EngineLifecycle implements SmartLifecycle, HealthIndicator {
     @Override
     public void start() {
         // Also runs again after stop(): a paused test context or a restarted lifecycle resumes the engine.
+        boolean restart = state == State.STOPPED;
         scheduler.resume();
         long t0 = System.nanoTime();
         CompletableFuture<FinishReason> done = new CompletableFuture<>();
@@ -78,6 +79,11 @@ public class EngineLifecycle implements SmartLifecycle, HealthIndicator {
             throw new IllegalStateException("engine warm-up failed: " + reason);
         }
         state = State.READY;
+        if (restart) {
+            // stop() refused traffic; at first start Spring Boot accepts traffic itself once the application is
+            // ready, but after a restart nothing else would, and readiness would stay down for good.
+            AvailabilityChangeEvent.publish(events, this, ReadinessState.ACCEPTING_TRAFFIC);
+        }
         log.info("engine warm and ready in {} ms", (System.nanoTime() - t0) / 1_000_000);
     }
 

@@ -1,6 +1,7 @@
 package dev.reftserver.engine;
 
 import dev.reftserver.api.ApiException;
+import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 
 /** The waiting queue is at {@code reft.engine.max-queue}: the client should retry later (503, Retry-After). */
@@ -16,5 +17,12 @@ public class QueueFullException extends ApiException {
 
     public int retryAfterSeconds() {
         return retryAfterSeconds;
+    }
+
+    @Override
+    public HttpHeaders headers() {
+        HttpHeaders h = new HttpHeaders();
+        h.set(HttpHeaders.RETRY_AFTER, Integer.toString(retryAfterSeconds));
+        return h;
     }
 }

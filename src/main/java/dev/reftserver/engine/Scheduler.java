@@ -27,6 +27,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Fairness: waiting rows sit in one queue per tenant and admission takes one row per tenant in turn, so a
  * tenant's burst of hundreds of requests delays another tenant's single request by at most one admission round.
+ * The same holds at the door: when a burst has filled the queue, a tenant below its equal share of the queue
+ * still gets in (see {@link #withinFairShare}); only the burst's overflow answers 503.
  * Round-robin over requests (rather than a virtual token counter) is enough here because every row's cost is
  * bounded by max_tokens and the decode cost per row is the same for every tenant.
  */
@@ -90,7 +92,11 @@ public final class Scheduler implements AutoCloseable {
             if (!accepting) {
                 throw new EngineUnavailableException("the server is shutting down");
             }
-            if (waitingRows + rows.size() > settings.maxQueue()) {
+            if (rows.isEmpty()) {
+                return;
+            }
+            if (waitingRows + rows.size() > settings.maxQueue()
+                    && !withinFairShare(rows.get(0).tenant(), rows.size())) {
                 metrics.rejected();
                 throw new QueueFullException(waitingRows, 1 + waitingRows / Math.max(1, settings.maxBatchSize()));
             }
@@ -106,6 +112,19 @@ public final class Scheduler implements AutoCloseable {
             }
             lock.notifyAll();
         }
+    }
+
+    /**
+     * Whether a full queue still takes {@code n} more rows of {@code tenant}: yes while the tenant's waiting rows,
+     * these included, stay within an equal share of max-queue among the tenants waiting, so one tenant's burst
+     * cannot lock the others out of the queue. Such admissions stop at twice max-queue, which bounds the queue.
+     * Holds the lock.
+     */
+    private boolean withinFairShare(String tenant, int n) {
+        ArrayDeque<Generation> own = waiting.get(tenant);
+        int held = own == null ? 0 : own.size();
+        int tenants = waiting.size() + (own == null ? 1 : 0);
+        return held + n <= settings.maxQueue() / tenants && waitingRows + n <= 2L * settings.maxQueue();
     }
 
     public int runningRows() {

@@ -26,4 +26,17 @@ public record BundleLimits(long maxZipBytes, long maxEntryBytes, long maxTotalUn
     public static BundleLimits defaults() {
         return new BundleLimits(64 * MIB, 64 * MIB, 256 * MIB, 4096);
     }
+
+    /**
+     * The limits for a server that accepts uploads of up to {@code maxUploadBytes}: the upload limit is exactly
+     * that, and the inflated limits are the defaults or, for larger uploads, grow with it (one entry may be as
+     * large as the upload, all of them four times as large), within what a Java array holds.
+     */
+    public static BundleLimits forMaxUpload(long maxUploadBytes) {
+        BundleLimits d = defaults();
+        long arrayMax = Integer.MAX_VALUE - 8;
+        long upload = Math.min(maxUploadBytes, arrayMax);
+        return new BundleLimits(upload, Math.min(Math.max(d.maxEntryBytes(), upload), arrayMax),
+                Math.max(d.maxTotalUncompressedBytes(), 4 * upload), d.maxEntries());
+    }
 }

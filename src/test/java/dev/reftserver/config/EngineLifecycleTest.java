@@ -126,6 +126,23 @@ class EngineLifecycleTest {
         assertThat(state(stopped)).isEqualTo("stopped");
     }
 
+    @Test
+    void aRestartAfterStopIsReadyAndAcceptsTrafficAgain() {
+        lifecycle.start();
+        assertThat(lifecycle.health().getStatus()).isEqualTo(Status.UP);
+        assertThat(events).as("at first start Spring Boot itself accepts traffic when ready").isEmpty();
+
+        lifecycle.stop();
+        assertThat(lifecycle.isRunning()).isFalse();
+        assertThat(lifecycle.health().getStatus()).isEqualTo(Status.OUT_OF_SERVICE);
+
+        lifecycle.start();
+        assertThat(lifecycle.isRunning()).isTrue();
+        assertThat(lifecycle.health().getStatus()).isEqualTo(Status.UP);
+        assertThat(events).map(e -> ((AvailabilityChangeEvent<?>) e).getState().toString())
+                .containsExactly("REFUSING_TRAFFIC", "ACCEPTING_TRAFFIC");
+    }
+
     static void await(CountDownLatch latch) {
         try {
             latch.await(30, TimeUnit.SECONDS);
