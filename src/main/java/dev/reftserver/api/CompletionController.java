@@ -116,7 +116,7 @@ public class CompletionController {
         if (call.stream) {
             StreamingResponseBody body = out -> {
                 try {
-                    stream(call, out);
+                    stream(call, out, response);
                 } finally {
                     target.release();
                 }
@@ -136,7 +136,7 @@ public class CompletionController {
     }
 
     /** Drains the call's events to the client; a failed write means the client left, which cancels its rows. */
-    private void stream(CompletionCall call, OutputStream out) throws IOException {
+    private void stream(CompletionCall call, OutputStream out, HttpServletResponse response) throws IOException {
         try {
             while (true) {
                 Object event;
@@ -153,11 +153,14 @@ public class CompletionController {
                 } else if (event == CompletionCall.END) {
                     out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
                     out.flush();
+                    response.flushBuffer();
                     return;
                 } else {
                     out.write(("data: " + json.writeValueAsString(event) + "\n\n").getBytes(StandardCharsets.UTF_8));
                 }
+                // MVC hands a streaming body a non-flushing stream; flushing the response is what sends the event.
                 out.flush();
+                response.flushBuffer();
             }
         } catch (IOException | RuntimeException e) {
             call.cancel();

@@ -89,6 +89,30 @@ class CompletionApiTest {
         assertThat(usage.get("completion_tokens").asInt()).isEqualTo(40);
     }
 
+    /** Each event must be flushed as it is made, not held in a response buffer until the stream ends. */
+    @Test
+    void streamSendsEventsAsTheyAreGeneratedNotBuffered() throws Exception {
+        String body = "{\"model\":\"stories15M\",\"prompt\":\"Once upon a time\",\"max_tokens\":200,"
+                + "\"temperature\":0,\"stream\":true}";
+        try (java.net.Socket socket = new java.net.Socket("localhost", port)) {
+            socket.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: " + body.length() + "\r\n"
+                    + "Connection: close\r\n\r\n" + body).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            java.io.InputStream in = socket.getInputStream();
+            byte[] buf = new byte[65536];
+            String first = "";
+            // Read until the first event has arrived; whatever came with it is what the server had flushed.
+            while (!first.contains("data: ")) {
+                int n = in.read(buf);
+                assertThat(n).as("stream ended before any event").isPositive();
+                first += new String(buf, 0, n, java.nio.charset.StandardCharsets.UTF_8);
+            }
+            int events = first.split("data: ", -1).length - 1;
+            // 200 events of ~200 bytes: a buffered response would deliver its first 8 KiB (~40 events) at once.
+            assertThat(events).as("events delivered together with the first one").isLessThan(8);
+        }
+    }
+
     @Test
     void badRequestsAnswer400NamingTheField() throws Exception {
         assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"\"}"), 400, "prompt");
