@@ -1,6 +1,8 @@
 package dev.reftserver.intervention;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -66,6 +68,21 @@ public final class InterventionPlan implements BlockHook {
     private final int longestPrompt;
     private final Map<Integer, LayerPlan> layers;
     private final EditNormListener listener;
+    private final PackedSlices slices;
+
+    /** Where A, W, b, e and m sit in a packed row of width 2d+3, built once instead of parsed per call. */
+    private record PackedSlices(NDIndex a, NDIndex w, NDIndex b, NDIndex e, NDIndex m) {
+        static PackedSlices of(int d) {
+            return new PackedSlices(part(0, d), part(d, 2L * d), part(2L * d, 2L * d + 1),
+                    part(2L * d + 1, 2L * d + 2), part(2L * d + 2, 2L * d + 3));
+        }
+
+        private static NDIndex part(long from, long to) {
+            NDIndex index = new NDIndex().addAllDim().addAllDim();
+            // A single column is taken as an index (dropping the axis), a range as a slice.
+            return to - from == 1 ? index.addIndices(from) : index.addSliceDim(from, to);
+        }
+    }
 
     public InterventionPlan(List<Row> rows) {
         this(rows, null);
@@ -94,6 +111,7 @@ public final class InterventionPlan implements BlockHook {
             }
         }
         this.hiddenSize = hidden;
+        this.slices = PackedSlices.of(Math.max(hidden, 0));
         this.longestPrompt = longest;
         Map<Integer, LayerPlan> plans = new TreeMap<>();
         for (int layer : touched) {
@@ -178,16 +196,7 @@ public final class InterventionPlan implements BlockHook {
         int d = hiddenSize;
         NDArray out = hidden.duplicate();
         try (NDManager sub = hidden.getManager().newSubManager()) {
-            NDArray stack = sub.zeros(new Shape(plan.slots(), plan.rank(), 2L * d + 3), DataType.FLOAT32);
-            for (Placement pl : plan.placements()) {
-                if (!pl.bundle().device().equals(hidden.getDevice())) {
-                    throw new IllegalArgumentException("bundle on " + pl.bundle().device() + ", hidden states on "
-                            + hidden.getDevice());
-                }
-                LoadedBundle.LayerParams params = pl.bundle().layer(layer);
-                stack.set(new NDIndex("{}:{}, :{}, :", pl.offset(), pl.offset() + params.interventions().length,
-                        params.rank()), params.packed());
-            }
+            NDArray stack = stack(layer, plan, hidden, sub);
             for (Round round : plan.rounds()) {
                 applyRound(layer, round, stack, out, sub, hidden.getDataType());
             }
@@ -195,16 +204,47 @@ public final class InterventionPlan implements BlockHook {
         return out;
     }
 
+    /**
+     * The layer's parameter stack [slots, rank, 2d+3]: one concatenation when every bundle has the layer's rank
+     * (the usual case), otherwise zero-padded slot by slot.
+     */
+    private static NDArray stack(int layer, LayerPlan plan, NDArray hidden, NDManager sub) {
+        NDList same = new NDList();
+        for (Placement pl : plan.placements()) {
+            if (!pl.bundle().device().equals(hidden.getDevice())) {
+                throw new IllegalArgumentException("bundle on " + pl.bundle().device() + ", hidden states on "
+                        + hidden.getDevice());
+            }
+            LoadedBundle.LayerParams params = pl.bundle().layer(layer);
+            if (params.rank() == plan.rank()) {
+                same.add(params.packed());
+            }
+        }
+        if (same.size() == plan.placements().size()) {
+            NDArray stacked = same.size() == 1 ? same.get(0).duplicate() : NDArrays.concat(same, 0);
+            stacked.attach(sub);
+            return stacked;
+        }
+        int width = (int) plan.placements().get(0).bundle().layer(layer).packed().getShape().get(2);
+        NDArray stack = sub.zeros(new Shape(plan.slots(), plan.rank(), width), DataType.FLOAT32);
+        for (Placement pl : plan.placements()) {
+            LoadedBundle.LayerParams params = pl.bundle().layer(layer);
+            stack.set(new NDIndex().addSliceDim(pl.offset(), pl.offset() + params.interventions().length)
+                    .addSliceDim(0, params.rank()).addAllDim(), params.packed());
+        }
+        return stack;
+    }
+
     private void applyRound(int layer, Round round, NDArray stack, NDArray out, NDManager sub, DataType dtype) {
         int d = hiddenSize;
         NDIndex at = new NDIndex("{}, {}", sub.create(round.rows()), sub.create(round.positions()));
         NDArray h = out.get(sub, at).toType(DataType.FLOAT32, false); // [n, d], computed in fp32
         NDArray params = stack.get(new NDIndex("{}", sub.create(round.slots()))); // [n, r, 2d+3]
-        NDArray a = params.get(new NDIndex(":, :, :{}", d));
-        NDArray w = params.get(new NDIndex(":, :, {}:{}", d, 2 * d));
-        NDArray b = params.get(new NDIndex(":, :, {}", 2 * d));
-        NDArray e = params.get(new NDIndex(":, :, {}", 2 * d + 1));
-        NDArray m = params.get(new NDIndex(":, :, {}", 2 * d + 2));
+        NDArray a = params.get(slices.a());
+        NDArray w = params.get(slices.w());
+        NDArray b = params.get(slices.b());
+        NDArray e = params.get(slices.e());
+        NDArray m = params.get(slices.m());
         NDArray hv = h.expandDims(2); // [n, d, 1]
         NDArray u = w.matMul(hv).squeeze(2).add(b); // W h + b, [n, r]
         NDArray z = activate(u, round.acts(), sub).sub(m.mul(a.matMul(hv).squeeze(2))).sub(e);
