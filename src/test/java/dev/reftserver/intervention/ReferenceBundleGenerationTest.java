@@ -115,7 +115,7 @@ class ReferenceBundleGenerationTest {
         }
     }
 
-    /** Collects one row's token ids by re-encoding nothing: the listener only sees text, so compare text. */
+    /** Collects one row's streamed text and how it finished (listeners see text, not ids). */
     static final class Collect implements GenerationListener {
         final StringBuilder text = new StringBuilder();
         final CompletableFuture<FinishReason> done = new CompletableFuture<>();
