@@ -5,18 +5,18 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import dev.reftserver.model.Architecture;
 import dev.reftserver.model.AttentionContext;
 import dev.reftserver.model.ModelConfig;
+import dev.reftserver.model.Projection;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.TensorData;
 
 /**
  * GPT-2 (HF modeling_gpt2.py): learned position embeddings, pre-norm blocks with LayerNorm, fused c_attn
- * projection, gelu_new MLP. HF stores GPT-2's projections as Conv1D weights [in, out]; they are transposed to
- * [out, in] once at load so every projection is a plain linear.
+ * projection, gelu_new MLP. HF stores GPT-2's projections as Conv1D weights [in, out], which is the layout
+ * {@link Projection} wants; the output layer is transposed to it once at load.
  */
 public final class Gpt2Architecture implements Architecture {
 
@@ -48,8 +48,8 @@ public final class Gpt2Architecture implements Architecture {
         int d = c.hiddenSize();
         int inner = c.intermediateSize();
         int layers = c.numLayers();
-        wte = load(ckpt.require("transformer.wte.weight", c.vocabSize(), d), dtype, false);
-        wpe = load(ckpt.require("transformer.wpe.weight", c.maxPositions(), d), dtype, false);
+        wte = load(ckpt.require("transformer.wte.weight", c.vocabSize(), d), dtype);
+        wpe = load(ckpt.require("transformer.wpe.weight", c.maxPositions(), d), dtype);
         ln1w = new NDArray[layers];
         ln1b = new NDArray[layers];
         attnW = new NDArray[layers];
@@ -64,22 +64,23 @@ public final class Gpt2Architecture implements Architecture {
         outB = new NDArray[layers];
         for (int l = 0; l < layers; l++) {
             String p = "transformer.h." + l + ".";
-            ln1w[l] = load(ckpt.require(p + "ln_1.weight", d), dtype, false);
-            ln1b[l] = load(ckpt.require(p + "ln_1.bias", d), dtype, false);
-            attnW[l] = load(ckpt.require(p + "attn.c_attn.weight", d, 3L * d), dtype, true);
-            attnB[l] = load(ckpt.require(p + "attn.c_attn.bias", 3L * d), dtype, false);
-            projW[l] = load(ckpt.require(p + "attn.c_proj.weight", d, d), dtype, true);
-            projB[l] = load(ckpt.require(p + "attn.c_proj.bias", d), dtype, false);
-            ln2w[l] = load(ckpt.require(p + "ln_2.weight", d), dtype, false);
-            ln2b[l] = load(ckpt.require(p + "ln_2.bias", d), dtype, false);
-            fcW[l] = load(ckpt.require(p + "mlp.c_fc.weight", d, inner), dtype, true);
-            fcB[l] = load(ckpt.require(p + "mlp.c_fc.bias", inner), dtype, false);
-            outW[l] = load(ckpt.require(p + "mlp.c_proj.weight", inner, d), dtype, true);
-            outB[l] = load(ckpt.require(p + "mlp.c_proj.bias", d), dtype, false);
+            ln1w[l] = load(ckpt.require(p + "ln_1.weight", d), dtype);
+            ln1b[l] = load(ckpt.require(p + "ln_1.bias", d), dtype);
+            attnW[l] = load(ckpt.require(p + "attn.c_attn.weight", d, 3L * d), dtype);
+            attnB[l] = load(ckpt.require(p + "attn.c_attn.bias", 3L * d), dtype);
+            projW[l] = load(ckpt.require(p + "attn.c_proj.weight", d, d), dtype);
+            projB[l] = load(ckpt.require(p + "attn.c_proj.bias", d), dtype);
+            ln2w[l] = load(ckpt.require(p + "ln_2.weight", d), dtype);
+            ln2b[l] = load(ckpt.require(p + "ln_2.bias", d), dtype);
+            fcW[l] = load(ckpt.require(p + "mlp.c_fc.weight", d, inner), dtype);
+            fcB[l] = load(ckpt.require(p + "mlp.c_fc.bias", inner), dtype);
+            outW[l] = load(ckpt.require(p + "mlp.c_proj.weight", inner, d), dtype);
+            outB[l] = load(ckpt.require(p + "mlp.c_proj.bias", d), dtype);
         }
-        lnfW = load(ckpt.require("transformer.ln_f.weight", d), dtype, false);
-        lnfB = load(ckpt.require("transformer.ln_f.bias", d), dtype, false);
-        lmHead = c.tiedEmbeddings() ? wte : load(ckpt.require("lm_head.weight", c.vocabSize(), d), dtype, false);
+        lnfW = load(ckpt.require("transformer.ln_f.weight", d), dtype);
+        lnfB = load(ckpt.require("transformer.ln_f.bias", d), dtype);
+        lmHead = (c.tiedEmbeddings() ? wte : load(ckpt.require("lm_head.weight", c.vocabSize(), d), dtype))
+                .transpose().duplicate();
     }
 
     @Override
@@ -103,20 +104,20 @@ public final class Gpt2Architecture implements Architecture {
         int heads = c.numHeads();
         int hd = c.headDim();
         NDArray h = layerNorm(x, ln1w[layer], ln1b[layer]);
-        NDArray qkv = Linear.linear(h, attnW[layer], attnB[layer]).singletonOrThrow();
+        NDArray qkv = Projection.apply(h, attnW[layer], attnB[layer]);
         NDArray q = qkv.get("..., :{}", d).reshape(n, t, heads, hd);
         NDArray k = qkv.get("..., {}:{}", d, 2 * d).reshape(n, t, heads, hd);
         NDArray v = qkv.get("..., {}:", 2 * d).reshape(n, t, heads, hd);
         NDArray attn = ctx.attend(layer, q, k, v, 1.0 / Math.sqrt(hd));
-        x = x.add(Linear.linear(attn, projW[layer], projB[layer]).singletonOrThrow());
+        x = x.add(Projection.apply(attn, projW[layer], projB[layer]));
         h = layerNorm(x, ln2w[layer], ln2b[layer]);
-        NDArray m = geluNew(Linear.linear(h, fcW[layer], fcB[layer]).singletonOrThrow());
-        return x.add(Linear.linear(m, outW[layer], outB[layer]).singletonOrThrow());
+        NDArray m = geluNew(Projection.apply(h, fcW[layer], fcB[layer]));
+        return x.add(Projection.apply(m, outW[layer], outB[layer]));
     }
 
     @Override
     public NDArray head(NDArray x) {
-        return Linear.linear(layerNorm(x, lnfW, lnfB), lmHead).singletonOrThrow();
+        return Projection.apply(layerNorm(x, lnfW, lnfB), lmHead, null);
     }
 
     /** gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
@@ -129,11 +130,8 @@ public final class Gpt2Architecture implements Architecture {
         return LayerNorm.layerNorm(x, new Shape(c.hiddenSize()), w, b, (float) c.normEps()).singletonOrThrow();
     }
 
-    private NDArray load(TensorData t, DataType dtype, boolean conv1d) {
+    private NDArray load(TensorData t, DataType dtype) {
         NDArray a = manager.create(t.data(), new Shape(t.shape()));
-        if (conv1d) {
-            a = a.transpose().duplicate();
-        }
         return a.toType(dtype, false);
     }
 

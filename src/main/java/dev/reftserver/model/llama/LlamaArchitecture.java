@@ -5,17 +5,17 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.core.Linear;
 import dev.reftserver.model.Architecture;
 import dev.reftserver.model.AttentionContext;
 import dev.reftserver.model.ModelConfig;
+import dev.reftserver.model.Projection;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.TensorData;
 
 /**
  * Llama, Mistral and Qwen2 (HF modeling_llama.py): pre-norm blocks with RMSNorm, rotate-half RoPE, grouped-query
  * attention (optionally with q/k/v bias, as Qwen2 has), and a SwiGLU MLP. At load time the projections are fused
- * (q, k, v and their rotate_half images in one matrix; gate and up in another), RMSNorm weights and the
+ * (q, k and v in one matrix; gate and up in another) and stored input-major, and the RMSNorm weights and the
  * 1/sqrt(head_dim) attention scale are folded into them, so a decode step is a few dozen device ops per block.
  */
 public final class LlamaArchitecture implements Architecture {
@@ -34,7 +34,6 @@ public final class LlamaArchitecture implements Architecture {
     private final float eps;
     // Slices of the fused projection, built once: an NDIndex parsed per call costs more than the slice itself.
     private final NDIndex qkPart;
-    private final NDIndex qkRotatedPart;
     private final NDIndex vPart;
     private final NDIndex qHeads;
     private final NDIndex kHeads;
@@ -66,31 +65,27 @@ public final class LlamaArchitecture implements Architecture {
             float[] wq = scaled(ckpt.require(p + "self_attn.q_proj.weight", q, d).data(), scale);
             float[] wk = ckpt.require(p + "self_attn.k_proj.weight", kv, d).data();
             float[] wv = ckpt.require(p + "self_attn.v_proj.weight", kv, d).data();
-            // One projection yields q, k, v and rotate_half(q), rotate_half(k): rotate_half is a fixed signed
-            // permutation of output rows, so RoPE becomes q*cos + qR*sin without a matmul per step.
-            float[] fused = concat(wq, wk, wv, rotateHalfRows(wq, c.numHeads(), hd, d),
-                    rotateHalfRows(wk, c.numKvHeads(), hd, d));
+            float[] fused = concat(wq, wk, wv);
             // RMSNorm's weight folds into the columns of the projection that follows it.
-            wqkv[l] = load(columnsTimes(fused, attnNorm), dtype, fused.length / d, d);
+            wqkv[l] = loadInputMajor(columnsTimes(fused, attnNorm), dtype, fused.length / d, d);
             if (c.attentionBias()) {
                 float[] bq = scaled(ckpt.require(p + "self_attn.q_proj.bias", q).data(), scale);
                 float[] bk = ckpt.require(p + "self_attn.k_proj.bias", kv).data();
                 float[] bv = ckpt.require(p + "self_attn.v_proj.bias", kv).data();
-                float[] b = concat(bq, bk, bv, rotateHalfRows(bq, c.numHeads(), hd, 1),
-                        rotateHalfRows(bk, c.numKvHeads(), hd, 1));
+                float[] b = concat(bq, bk, bv);
                 bqkv[l] = load(b, dtype, b.length);
             }
-            wo[l] = load(ckpt.require(p + "self_attn.o_proj.weight", d, q).data(), dtype, d, q);
+            wo[l] = loadInputMajor(ckpt.require(p + "self_attn.o_proj.weight", d, q).data(), dtype, d, q);
             float[] mlpNorm = ckpt.require(p + "post_attention_layernorm.weight", d).data();
             float[] gateUp = concat(ckpt.require(p + "mlp.gate_proj.weight", inter, d).data(),
                     ckpt.require(p + "mlp.up_proj.weight", inter, d).data());
-            wGateUp[l] = load(columnsTimes(gateUp, mlpNorm), dtype, 2L * inter, d);
-            wDown[l] = load(ckpt.require(p + "mlp.down_proj.weight", d, inter).data(), dtype, d, inter);
+            wGateUp[l] = loadInputMajor(columnsTimes(gateUp, mlpNorm), dtype, 2 * inter, d);
+            wDown[l] = loadInputMajor(ckpt.require(p + "mlp.down_proj.weight", d, inter).data(), dtype, d, inter);
         }
         float[] finalNorm = ckpt.require("model.norm.weight", d).data();
         float[] head = c.tiedEmbeddings()
                 ? embedding.data() : ckpt.require("lm_head.weight", c.vocabSize(), d).data();
-        lmHead = load(columnsTimes(head, finalNorm), dtype, c.vocabSize(), d);
+        lmHead = loadInputMajor(columnsTimes(head, finalNorm), dtype, c.vocabSize(), d);
         // RoPE tables (HF LlamaRotaryEmbedding, default rope type): inv_freq_i = theta^(-2i/hd), emb = [f, f].
         int half = hd / 2;
         int maxPos = c.maxPositions();
@@ -102,7 +97,8 @@ public final class LlamaArchitecture implements Architecture {
                 float angle = pos * invFreq;  // fp32 product, as HF computes freqs in float32
                 cos[pos * hd + i] = (float) Math.cos(angle);
                 cos[pos * hd + i + half] = (float) Math.cos(angle);
-                sin[pos * hd + i] = (float) Math.sin(angle);
+                // Signed for the swapped halves: rotate_half(y) * sin = swap(y) * [-sin, sin].
+                sin[pos * hd + i] = -(float) Math.sin(angle);
                 sin[pos * hd + i + half] = (float) Math.sin(angle);
             }
         }
@@ -112,7 +108,6 @@ public final class LlamaArchitecture implements Architecture {
         int heads = c.numHeads();
         qkPart = new NDIndex().addEllipseDim().addSliceDim(0, qk);
         vPart = new NDIndex().addEllipseDim().addSliceDim(qk, qk + kv);
-        qkRotatedPart = new NDIndex().addEllipseDim().addSliceDim(qk + kv, 2L * qk + kv);
         qHeads = new NDIndex().addAllDim().addAllDim().addSliceDim(0, heads);
         kHeads = new NDIndex().addAllDim().addAllDim().addSliceDim(heads, heads + c.numKvHeads());
         gatePart = new NDIndex().addEllipseDim().addSliceDim(0, inter);
@@ -137,24 +132,26 @@ public final class LlamaArchitecture implements Architecture {
         int hd = c.headDim();
         int qkHeads = c.numHeads() + c.numKvHeads();
         // Attention: x + o_proj(attn(rope(q), rope(k), v)) on the RMS-normalised input.
-        NDArray qkv = Linear.linear(rms(x), wqkv[layer], bqkv[layer]).singletonOrThrow();
+        NDArray qkv = Projection.apply(rms(x), wqkv[layer], bqkv[layer]);
         NDArray cos = ctx.memo("rope.cos", () -> ropeTable(cosTable, ctx));
         NDArray sin = ctx.memo("rope.sin", () -> ropeTable(sinTable, ctx));
-        NDArray qk = qkv.get(qkPart).reshape(n, t, qkHeads, hd).mul(cos)
-                .add(qkv.get(qkRotatedPart).reshape(n, t, qkHeads, hd).mul(sin));
+        // rotate_half(y) = cat(-y2, y1): the halves swapped (a flip over an axis of two), then times [-sin, sin].
+        NDArray qk = qkv.get(qkPart).reshape(n, t, qkHeads, hd);
+        NDArray swapped = qk.reshape(n, t, qkHeads, 2, hd / 2).flip(3).reshape(n, t, qkHeads, hd);
+        qk = qk.mul(cos).add(swapped.mul(sin));
         NDArray v = qkv.get(vPart).reshape(n, t, c.numKvHeads(), hd);
         NDArray attn = ctx.attend(layer, qk.get(qHeads), qk.get(kHeads), v, 1.0);
-        x = x.add(Linear.linear(attn, wo[layer]).singletonOrThrow());
+        x = x.add(Projection.apply(attn, wo[layer], null));
         // MLP: x + down(silu(gate(h)) * up(h)).
-        NDArray gateUp = Linear.linear(rms(x), wGateUp[layer]).singletonOrThrow();
+        NDArray gateUp = Projection.apply(rms(x), wGateUp[layer], null);
         NDArray gate = gateUp.get(gatePart);
         NDArray act = gate.mul(gate.getNDArrayInternal().sigmoid()).mul(gateUp.get(upPart));
-        return x.add(Linear.linear(act, wDown[layer]).singletonOrThrow());
+        return x.add(Projection.apply(act, wDown[layer], null));
     }
 
     @Override
     public NDArray head(NDArray x) {
-        return Linear.linear(rms(x), lmHead).singletonOrThrow();
+        return Projection.apply(rms(x), lmHead, null);
     }
 
     /** cos/sin rows for this call's positions, shaped [n, T, 1, hd] to broadcast over heads. */
@@ -168,26 +165,6 @@ public final class LlamaArchitecture implements Architecture {
     /** HF LlamaRMSNorm without its weight (folded into the next projection): x / sqrt(mean(x^2) + eps). */
     private NDArray rms(NDArray x) {
         return x.div(x.mul(x).mean(new int[] {-1}, true).add(eps).sqrt());
-    }
-
-    /**
-     * Rows of rotate_half(W x) for each head: rotate_half(y) = cat(-y2, y1), so output row i (first half) is
-     * -row(i + half) and row i (second half) is row(i - half).
-     */
-    static float[] rotateHalfRows(float[] w, int heads, int headDim, int cols) {
-        float[] out = new float[w.length];
-        int half = headDim / 2;
-        for (int h = 0; h < heads; h++) {
-            for (int i = 0; i < headDim; i++) {
-                int dst = (h * headDim + i) * cols;
-                int src = (h * headDim + (i < half ? i + half : i - half)) * cols;
-                float sign = i < half ? -1f : 1f;
-                for (int j = 0; j < cols; j++) {
-                    out[dst + j] = sign * w[src + j];
-                }
-            }
-        }
-        return out;
     }
 
     /** W diag(g): column j of the row-major matrix w times g[j]. */
@@ -219,6 +196,11 @@ public final class LlamaArchitecture implements Architecture {
             off += p.length;
         }
         return all;
+    }
+
+    /** A row-major [out, in] weight stored as [in, out] for {@link Projection}. */
+    private NDArray loadInputMajor(float[] w, DataType dtype, int out, int in) {
+        return load(Projection.transpose(w, out, in), dtype, in, out);
     }
 
     private NDArray load(float[] data, DataType dtype, long... shape) {
