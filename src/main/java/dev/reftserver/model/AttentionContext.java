@@ -28,8 +28,7 @@ public final class AttentionContext {
     private final NDArray mask;
     private final NDIndex keyWrite;
     private final NDIndex valueWrite;
-    private final NDIndex keyRead;
-    private final NDIndex valueRead;
+    private final int keyLength;
     private final Map<String, NDArray> memo = new HashMap<>();
 
     private AttentionContext(NDManager step, KvCache cache, boolean prefill, int rows, int tokens, int keyLength,
@@ -44,8 +43,7 @@ public final class AttentionContext {
         // Built once per call and shared by every layer: parsing an index costs more than using it.
         this.keyWrite = new NDIndex("{}", keyWrite);
         this.valueWrite = new NDIndex("{}", valueWrite);
-        this.keyRead = new NDIndex().addSliceDim(0, rows).addAllDim().addAllDim().addSliceDim(0, keyLength);
-        this.valueRead = new NDIndex().addSliceDim(0, rows).addAllDim().addSliceDim(0, keyLength);
+        this.keyLength = keyLength;
     }
 
     static AttentionContext prefill(NDManager step, KvCache cache, int[] slots, int[] lengths, int tokens,
@@ -179,8 +177,8 @@ public final class AttentionContext {
                     .reshape(rows, tokens, heads * headDim);
         }
         cache.write(layer, keyWrite, k.reshape(-1), valueWrite, v.reshape(-1, headDim));
-        NDArray keys = cache.keys(step, layer, keyRead);
-        NDArray values = cache.values(step, layer, valueRead);
+        NDArray keys = cache.keys(step, layer, rows, keyLength);
+        NDArray values = cache.values(step, layer, rows, keyLength);
         NDArray scores = q.reshape(rows, kvHeads, group, headDim).matMul(keys);
         if (mask != null) {
             scores = scores.add(mask);

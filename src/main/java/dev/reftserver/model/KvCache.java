@@ -105,13 +105,13 @@ public final class KvCache implements AutoCloseable {
     }
 
     /** Transposed keys of slots [0, n), positions [0, len): a step-scoped view [n, kv_heads, head_dim, len]. */
-    NDArray keys(NDManager step, int layer, NDIndex slotsAndPositions) {
-        return k[layer].get(step, slotsAndPositions);
+    NDArray keys(NDManager step, int layer, int n, int len) {
+        return Views.slice(step, Views.slice(step, k[layer], 0, 0, n), 3, 0, len);
     }
 
     /** Values of slots [0, n), positions [0, len): a step-scoped view [n, kv_heads, len, head_dim]. */
-    NDArray values(NDManager step, int layer, NDIndex slotsAndPositions) {
-        return v[layer].get(step, slotsAndPositions);
+    NDArray values(NDManager step, int layer, int n, int len) {
+        return Views.slice(step, Views.slice(step, v[layer], 0, 0, n), 2, 0, len);
     }
 
     int headDim() {

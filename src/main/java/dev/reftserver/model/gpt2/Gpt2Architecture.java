@@ -10,6 +10,7 @@ import dev.reftserver.model.Architecture;
 import dev.reftserver.model.AttentionContext;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.Projection;
+import dev.reftserver.model.Views;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.TensorData;
 
@@ -105,9 +106,9 @@ public final class Gpt2Architecture implements Architecture {
         int hd = c.headDim();
         NDArray h = layerNorm(x, ln1w[layer], ln1b[layer]);
         NDArray qkv = Projection.apply(h, attnW[layer], attnB[layer]);
-        NDArray q = qkv.get("..., :{}", d).reshape(n, t, heads, hd);
-        NDArray k = qkv.get("..., {}:{}", d, 2 * d).reshape(n, t, heads, hd);
-        NDArray v = qkv.get("..., {}:", 2 * d).reshape(n, t, heads, hd);
+        NDArray q = Views.slice(qkv, 2, 0, d).reshape(n, t, heads, hd);
+        NDArray k = Views.slice(qkv, 2, d, 2L * d).reshape(n, t, heads, hd);
+        NDArray v = Views.slice(qkv, 2, 2L * d, 3L * d).reshape(n, t, heads, hd);
         NDArray attn = ctx.attend(layer, q, k, v, 1.0 / Math.sqrt(hd));
         x = x.add(Projection.apply(attn, projW[layer], projB[layer]));
         h = layerNorm(x, ln2w[layer], ln2b[layer]);

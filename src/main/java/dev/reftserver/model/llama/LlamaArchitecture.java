@@ -9,6 +9,7 @@ import dev.reftserver.model.Architecture;
 import dev.reftserver.model.AttentionContext;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.Projection;
+import dev.reftserver.model.Views;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.TensorData;
 
@@ -32,13 +33,6 @@ public final class LlamaArchitecture implements Architecture {
     private final NDArray cosTable;
     private final NDArray sinTable;
     private final float eps;
-    // Slices of the fused projection, built once: an NDIndex parsed per call costs more than the slice itself.
-    private final NDIndex qkPart;
-    private final NDIndex vPart;
-    private final NDIndex qHeads;
-    private final NDIndex kHeads;
-    private final NDIndex gatePart;
-    private final NDIndex upPart;
 
     public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype) {
         this.c = ckpt.config();
@@ -104,14 +98,6 @@ public final class LlamaArchitecture implements Architecture {
         }
         cosTable = load(cos, dtype, maxPos, hd);
         sinTable = load(sin, dtype, maxPos, hd);
-        int qk = q + kv;
-        int heads = c.numHeads();
-        qkPart = new NDIndex().addEllipseDim().addSliceDim(0, qk);
-        vPart = new NDIndex().addEllipseDim().addSliceDim(qk, qk + kv);
-        qHeads = new NDIndex().addAllDim().addAllDim().addSliceDim(0, heads);
-        kHeads = new NDIndex().addAllDim().addAllDim().addSliceDim(heads, heads + c.numKvHeads());
-        gatePart = new NDIndex().addEllipseDim().addSliceDim(0, inter);
-        upPart = new NDIndex().addEllipseDim().addSliceDim(inter, 2L * inter);
     }
 
     @Override
@@ -136,16 +122,19 @@ public final class LlamaArchitecture implements Architecture {
         NDArray cos = ctx.memo("rope.cos", () -> ropeTable(cosTable, ctx));
         NDArray sin = ctx.memo("rope.sin", () -> ropeTable(sinTable, ctx));
         // rotate_half(y) = cat(-y2, y1): the halves swapped (a flip over an axis of two), then times [-sin, sin].
-        NDArray qk = qkv.get(qkPart).reshape(n, t, qkHeads, hd);
+        int qkWidth = qkHeads * hd;
+        NDArray qk = Views.slice(qkv, 2, 0, qkWidth).reshape(n, t, qkHeads, hd);
         NDArray swapped = qk.reshape(n, t, qkHeads, 2, hd / 2).flip(3).reshape(n, t, qkHeads, hd);
         qk = qk.mul(cos).add(swapped.mul(sin));
-        NDArray v = qkv.get(vPart).reshape(n, t, c.numKvHeads(), hd);
-        NDArray attn = ctx.attend(layer, qk.get(qHeads), qk.get(kHeads), v, 1.0);
+        NDArray v = Views.slice(qkv, 2, qkWidth, qkWidth + c.kvDim()).reshape(n, t, c.numKvHeads(), hd);
+        NDArray attn = ctx.attend(layer, Views.slice(qk, 2, 0, c.numHeads()),
+                Views.slice(qk, 2, c.numHeads(), qkHeads), v, 1.0);
         x = x.add(Projection.apply(attn, wo[layer], null));
         // MLP: x + down(silu(gate(h)) * up(h)).
         NDArray gateUp = Projection.apply(rms(x), wGateUp[layer], null);
-        NDArray gate = gateUp.get(gatePart);
-        NDArray act = gate.mul(gate.getNDArrayInternal().sigmoid()).mul(gateUp.get(upPart));
+        int inter = c.intermediateSize();
+        NDArray gate = Views.slice(gateUp, 2, 0, inter);
+        NDArray act = gate.mul(gate.getNDArrayInternal().sigmoid()).mul(Views.slice(gateUp, 2, inter, 2L * inter));
         return x.add(Projection.apply(act, wDown[layer], null));
     }
 
