@@ -3,6 +3,7 @@ package dev.reftserver.bench;
 import dev.reftserver.ReftServerApplication;
 import dev.reftserver.engine.Scheduler;
 import dev.reftserver.model.TransformerLM;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -21,10 +22,14 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.DoubleSupplier;
 import java.util.function.IntFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -52,10 +57,12 @@ public final class ServingBenchmark {
             .connectTimeout(Duration.ofSeconds(10)).build();
     private final String base;
     private final int maxTokens;
+    private final DoubleSupplier generatedTokens;
 
-    ServingBenchmark(int port, int maxTokens) {
+    ServingBenchmark(int port, int maxTokens, DoubleSupplier generatedTokens) {
         this.base = "http://127.0.0.1:" + port;
         this.maxTokens = maxTokens;
+        this.generatedTokens = generatedTokens;
     }
 
     public static void main(String[] args) throws Exception {
@@ -68,14 +75,16 @@ public final class ServingBenchmark {
         int soak = Integer.parseInt(opt.getOrDefault("soak", "0"));
         int bundles = Integer.parseInt(opt.getOrDefault("bundles", "1000"));
         Path store = Files.createTempDirectory("reft-bench-store");
+        // Command-line arguments, not builder properties: those are defaults that application.yml overrides.
         ConfigurableApplicationContext ctx = new SpringApplicationBuilder(ReftServerApplication.class)
-                .properties("server.port=0", "reft.store.path=" + store, "reft.engine.max-batch-size=32",
-                        "reft.engine.max-queue=4096", "logging.level.root=WARN",
-                        "logging.level.dev.reftserver=WARN")
-                .run();
+                .run("--server.port=0", "--reft.store.path=" + store, "--reft.engine.max-batch-size=32",
+                        "--reft.engine.max-queue=4096", "--logging.level.root=WARN",
+                        "--logging.level.dev.reftserver=WARN");
         try {
             int port = Integer.parseInt(ctx.getEnvironment().getProperty("local.server.port"));
-            ServingBenchmark b = new ServingBenchmark(port, Integer.parseInt(opt.getOrDefault("max-tokens", "64")));
+            MeterRegistry registry = ctx.getBean(MeterRegistry.class);
+            ServingBenchmark b = new ServingBenchmark(port, Integer.parseInt(opt.getOrDefault("max-tokens", "64")),
+                    () -> registry.get("reft.generated.tokens").counter().count());
             String json = soak > 0 ? b.soak(ctx, soak) : b.throughput(seconds, bundles);
             System.out.println(json);
         } finally {
@@ -162,35 +171,48 @@ public final class ServingBenchmark {
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build();
     }
 
-    /** {@code clients} closed-loop clients for {@code d}; returns generated tokens per second over the run. */
+    /**
+     * {@code clients} closed-loop clients; returns the engine's generated tokens per second over a window of
+     * {@code d} in steady state: it opens after every client has had a response (the batch is full and staggered)
+     * and closes while all of them are still busy, so neither the ramp nor the drain at the end is counted.
+     */
     private double run(int clients, Duration d, IntFunction<String> model) throws Exception {
-        AtomicLong tokens = new AtomicLong();
-        long end = System.nanoTime() + d.toNanos();
+        AtomicBoolean stop = new AtomicBoolean();
+        CountDownLatch warmedUp = new CountDownLatch(clients);
         ExecutorService pool = Executors.newFixedThreadPool(clients);
-        long t0 = System.nanoTime();
         List<Future<?>> fs = new ArrayList<>();
         for (int c = 0; c < clients; c++) {
             int client = c;
             fs.add(pool.submit(() -> {
                 int i = client;
-                while (System.nanoTime() < end) {
+                while (!stop.get()) {
                     HttpResponse<String> r = http.send(completion(model.apply(client),
                             PROMPTS.get(i++ % PROMPTS.size()), false), HttpResponse.BodyHandlers.ofString());
                     Matcher m = COMPLETION_TOKENS.matcher(r.body());
                     if (r.statusCode() != 200 || !m.find()) {
                         throw new IllegalStateException(r.statusCode() + " " + r.body());
                     }
-                    tokens.addAndGet(Long.parseLong(m.group(1)));
+                    warmedUp.countDown();
                 }
                 return null;
             }));
         }
-        for (Future<?> f : fs) {
-            f.get();
+        try {
+            if (!warmedUp.await(2, TimeUnit.MINUTES)) {
+                throw new IllegalStateException("clients got no responses within two minutes");
+            }
+            double before = generatedTokens.getAsDouble();
+            long t0 = System.nanoTime();
+            Thread.sleep(d.toMillis());
+            double tokens = generatedTokens.getAsDouble() - before;
+            return tokens / ((System.nanoTime() - t0) / 1e9);
+        } finally {
+            stop.set(true);
+            for (Future<?> f : fs) {
+                f.get();
+            }
+            pool.shutdown();
         }
-        double secs = (System.nanoTime() - t0) / 1e9;
-        pool.shutdown();
-        return tokens.get() / secs;
     }
 
     /** Time from sending a streaming request to its first data chunk, at {@code clients} concurrent streams. */
