@@ -23,8 +23,8 @@ import java.util.TreeSet;
  * The interventions of one prefill batch: row i (right-padded to T tokens, {@code promptLength} real ones) gets
  * its own bundle or none. Built once per batch; all index arithmetic happens here in Java, so that after block L
  * the hook only gathers the intervened (row, position) states, edits them all with a few batched ops and
- * scatters them into a copy of the hidden states. Work is proportional to intervened positions x rank x hidden,
- * independent of prompt length.
+ * scatters them back into the hidden states, in place. Work is proportional to intervened positions x rank x
+ * hidden, independent of prompt length.
  *
  * <p>Every type is applied in the packed form {@code h' = h + A^T (act(W h + b) - m (A h) - e)} (see
  * {@link PackedIntervention}) with per-entry parameters gathered from one stack per layer whose ranks are
@@ -69,6 +69,11 @@ public final class InterventionPlan implements BlockHook {
     private final Map<Integer, LayerPlan> layers;
     private final EditNormListener listener;
     private final PackedSlices slices;
+    private final int lastLayer;
+    // Relative edit norms per round, kept on the device until the last intervened layer reports them.
+    private final List<NDArray> pendingNorms = new ArrayList<>();
+    private final List<Integer> pendingLayers = new ArrayList<>();
+    private final List<ReftType[]> pendingTypes = new ArrayList<>();
 
     /** Where A, W, b, e and m sit in a packed row of width 2d+3, built once instead of parsed per call. */
     private record PackedSlices(NDIndex a, NDIndex w, NDIndex b, NDIndex e, NDIndex m) {
@@ -113,7 +118,7 @@ public final class InterventionPlan implements BlockHook {
         this.hiddenSize = hidden;
         this.slices = PackedSlices.of(Math.max(hidden, 0));
         this.longestPrompt = longest;
-        Map<Integer, LayerPlan> plans = new TreeMap<>();
+        TreeMap<Integer, LayerPlan> plans = new TreeMap<>();
         for (int layer : touched) {
             LayerPlan plan = planLayer(rows, layer);
             if (plan != null) {
@@ -121,6 +126,7 @@ public final class InterventionPlan implements BlockHook {
             }
         }
         this.layers = Collections.unmodifiableMap(plans);
+        this.lastLayer = plans.isEmpty() ? -1 : plans.lastKey();
     }
 
     private static LayerPlan planLayer(List<Row> rows, int layer) {
@@ -193,15 +199,40 @@ public final class InterventionPlan implements BlockHook {
             throw new IllegalArgumentException("hidden states " + shape + " do not fit a plan for " + batchSize
                     + " rows of up to " + longestPrompt + " tokens and hidden size " + hiddenSize);
         }
-        int d = hiddenSize;
-        NDArray out = hidden.duplicate();
+        // Edited in place: the hidden states belong to the hook (BlockHook#afterBlock), so the batch is not copied.
         try (NDManager sub = hidden.getManager().newSubManager()) {
             NDArray stack = stack(layer, plan, hidden, sub);
             for (Round round : plan.rounds()) {
-                applyRound(layer, round, stack, out, sub, hidden.getDataType());
+                applyRound(layer, round, stack, hidden, sub, hidden.getDataType());
             }
         }
-        return out;
+        if (listener != null && layer == lastLayer) {
+            reportEditNorms();
+        }
+        return hidden;
+    }
+
+    /**
+     * Hands the relative edit norms of every layer to the listener with one device-to-host copy per prefill (at
+     * the last intervened layer) rather than one per layer.
+     */
+    private void reportEditNorms() {
+        if (pendingNorms.isEmpty()) {
+            return;
+        }
+        NDArray joined = pendingNorms.size() == 1 ? pendingNorms.get(0) : NDArrays.concat(new NDList(pendingNorms));
+        float[] rel = joined.toFloatArray();
+        joined.close();
+        pendingNorms.forEach(NDArray::close);
+        int k = 0;
+        for (int i = 0; i < pendingLayers.size(); i++) {
+            for (ReftType type : pendingTypes.get(i)) {
+                listener.onEdit(type.wireName(), pendingLayers.get(i), rel[k++]);
+            }
+        }
+        pendingNorms.clear();
+        pendingLayers.clear();
+        pendingTypes.clear();
     }
 
     /**
@@ -251,11 +282,11 @@ public final class InterventionPlan implements BlockHook {
         NDArray delta = a.transpose(0, 2, 1).matMul(z.expandDims(2)).squeeze(2); // A^T z, [n, d]
         out.set(at, h.add(delta).toType(dtype, false));
         if (listener != null) {
-            float[] rel = delta.square().sum(new int[] {1}).sqrt()
-                    .div(h.square().sum(new int[] {1}).sqrt()).toFloatArray();
-            for (int k = 0; k < rel.length; k++) {
-                listener.onEdit(round.types()[k].wireName(), layer, rel[k]);
-            }
+            NDArray rel = delta.norm(2, new int[] {1}, false).div(h.norm(2, new int[] {1}, false));
+            rel.attach(out.getManager());   // outlives this layer's sub-manager until the report
+            pendingNorms.add(rel);
+            pendingLayers.add(layer);
+            pendingTypes.add(round.types());
         }
     }
 

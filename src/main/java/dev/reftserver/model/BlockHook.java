@@ -15,9 +15,10 @@ public interface BlockHook {
 
     /**
      * @param layer  0-based index of the block that produced {@code hidden}
-     * @param hidden [batch, tokens, hidden_size] in the model's compute dtype, right-padded rows
-     * @return the hidden states the next block sees: {@code hidden} itself, or a new array of the same shape
-     *     whose chosen (row, position) entries were replaced
+     * @param hidden [batch, tokens, hidden_size] in the model's compute dtype, right-padded rows; the hook owns it
+     *               (the model keeps no other reference), so it may edit chosen (row, position) entries in place
+     * @return the hidden states the next block sees: {@code hidden} itself, edited or not, or a new array of the
+     *     same shape
      */
     NDArray afterBlock(int layer, NDArray hidden);
 

@@ -315,10 +315,11 @@ class InterventionPlanTest {
         InterventionPlan plan = new InterventionPlan(rows);
         try (NDManager step = manager.newSubManager()) {
             NDArray h16 = step.create(hidden, new Shape(2, tokens, d)).toType(DataType.FLOAT16, false);
+            // The reference starts from the fp16-rounded input, read before the plan edits it in place.
+            float[][][] expected = split(h16.toType(DataType.FLOAT32, false).toFloatArray(), 2, tokens, d);
             NDArray out = plan.afterBlock(3, plan.afterBlock(2, h16));
             assertThat(out.getDataType()).isEqualTo(DataType.FLOAT16);
             float[] got = out.toType(DataType.FLOAT32, false).toFloatArray();
-            float[][][] expected = split(h16.toType(DataType.FLOAT32, false).toFloatArray(), 2, tokens, d);
             referenceApply(expected, rows, 6);
             for (int i = 0; i < got.length; i++) {
                 float e = expected[i / (tokens * d)][(i / d) % tokens][i % d];
@@ -353,15 +354,19 @@ class InterventionPlanTest {
     }
 
     @Test
-    void freesItsTemporariesAfterEachBlock() {
+    void editsInPlaceAndFreesItsTemporariesAfterEachBlock() {
         InterventionPlan plan = new InterventionPlan(List.of(new InterventionPlan.Row(reference.get("B"), 9),
-                new InterventionPlan.Row(reference.get("D"), 9)));
+                new InterventionPlan.Row(reference.get("D"), 9)), (type, layer, norm) -> { });
         try (NDManager step = manager.newSubManager()) {
             NDArray h = step.zeros(new Shape(2, 9, 288));
             int before = ((ai.djl.ndarray.BaseNDManager) step).getManagedArrays().size();
-            NDArray out = plan.afterBlock(1, h);
-            List<NDArray> after = ((ai.djl.ndarray.BaseNDManager) step).getManagedArrays();
-            assertThat(after).hasSize(before + 1).contains(out);
+            for (int layer = 0; layer < 6; layer++) {
+                if (plan.touches(layer)) {
+                    assertThat(plan.afterBlock(layer, h)).isSameAs(h);
+                }
+            }
+            // Edit norms included: they are reported, and freed, at the last intervened layer.
+            assertThat(((ai.djl.ndarray.BaseNDManager) step).getManagedArrays()).hasSize(before);
         }
         for (LoadedBundle b : reference.values()) {
             assertThat(Arrays.stream(new int[] {1, 2, 3, 5}).mapToObj(b::layer).filter(p -> p != null)
