@@ -29,7 +29,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.DoubleSupplier;
 import java.util.function.IntFunction;
 import java.util.regex.Matcher;
@@ -369,49 +368,73 @@ public final class ServingBenchmark {
     private String soak(ConfigurableApplicationContext ctx, int seconds) throws Exception {
         TransformerLM model = ctx.getBean(TransformerLM.class);
         Scheduler scheduler = ctx.getBean(Scheduler.class);
+        MeterRegistry registry = ctx.getBean(MeterRegistry.class);
         for (int i = 0; i < 16; i++) {
             upload("s" + i, BenchBundles.loreft(500 + i, 288, 6, new int[] {1, 2, 3, 4}, 4, "f5+l5"));
         }
         int warm = Math.min(60, seconds / 5);
         ExecutorService pool = Executors.newFixedThreadPool(16);
-        long end = System.nanoTime() + Duration.ofSeconds(seconds).toNanos();
-        AtomicLong tokens = new AtomicLong();
+        AtomicBoolean stop = new AtomicBoolean();
         List<Future<?>> fs = new ArrayList<>();
         for (int c = 0; c < 16; c++) {
             int client = c;
             fs.add(pool.submit(() -> {
                 int i = client;
-                while (System.nanoTime() < end) {
+                while (!stop.get()) {
                     String m = (i % 2 == 0) ? "stories15M" : "s" + client;
                     HttpResponse<InputStream> r = http.send(completion(m, PROMPTS.get(i++ % PROMPTS.size()), true),
                             HttpResponse.BodyHandlers.ofInputStream());
                     try (InputStream in = r.body()) {
-                        tokens.addAndGet(in.readAllBytes().length > 0 ? maxTokens : 0);
+                        in.readAllBytes();
+                    }
+                    if (r.statusCode() != 200) {
+                        throw new IllegalStateException("status " + r.statusCode());
                     }
                 }
                 return null;
             }));
         }
+        // Both samples are taken under the same load, so they compare like with like.
         Thread.sleep(warm * 1000L);
-        System.gc();
-        long rssWarm = rssKb();
-        int arraysWarm = model.liveArrays() + scheduler.liveStepArrays();
-        long heapWarm = Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory();
+        double tokensWarm = generatedTokens.getAsDouble();
+        Sample atWarm = sample(model, scheduler);
+        Thread.sleep((seconds - warm) * 1000L);
+        Sample atEnd = sample(model, scheduler);
+        double tokens = generatedTokens.getAsDouble() - tokensWarm;
+        stop.set(true);
         for (Future<?> f : fs) {
             f.get();
         }
         pool.shutdown();
-        System.gc();
-        long rssEnd = rssKb();
-        int arraysEnd = model.liveArrays() + scheduler.liveStepArrays();
-        long heapEnd = Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory();
-        return String.format(Locale.ROOT, "{\"soak_s\":%d,\"warmup_s\":%d,\"streams\":16,\"tokens\":%d,"
+        int idleArrays = model.liveArrays() + scheduler.liveStepArrays();
+        return String.format(Locale.ROOT, "{\"soak_s\":%d,\"warmup_s\":%d,\"streams\":16,"
+                        + "\"tokens_after_warmup\":%.0f,\"requests_finished\":%.0f,"
                         + "\"rss_mb_after_warmup\":%.1f,\"rss_mb_end\":%.1f,\"rss_change_pct\":%.2f,"
-                        + "\"live_ndarrays_after_warmup\":%d,\"live_ndarrays_end\":%d,"
+                        + "\"live_ndarrays_floor_after_warmup\":%d,\"live_ndarrays_floor_end\":%d,"
+                        + "\"live_ndarrays_idle_after_stop\":%d,"
                         + "\"heap_mb_after_warmup\":%.1f,\"heap_mb_end\":%.1f}",
-                seconds, warm, tokens.get(), rssWarm / 1024.0, rssEnd / 1024.0,
-                100.0 * (rssEnd - rssWarm) / rssWarm, arraysWarm, arraysEnd, heapWarm / 1048576.0,
-                heapEnd / 1048576.0);
+                seconds, warm, tokens, registry.get("reft.rows.finished").counters().stream()
+                        .mapToDouble(c -> c.count()).sum(), atWarm.rssKb / 1024.0, atEnd.rssKb / 1024.0,
+                100.0 * (atEnd.rssKb - atWarm.rssKb) / atWarm.rssKb, atWarm.arraysFloor, atEnd.arraysFloor,
+                idleArrays, atWarm.heapBytes / 1048576.0, atEnd.heapBytes / 1048576.0);
+    }
+
+    private record Sample(long rssKb, int arraysFloor, long heapBytes) {
+    }
+
+    /**
+     * Resident memory and heap after a GC, and the floor of live NDArrays over 2 s of samples: the count moves
+     * with each step's temporaries, its floor is what persists (weights, cache, bundles), which a leak raises.
+     */
+    private static Sample sample(TransformerLM model, Scheduler scheduler) throws Exception {
+        int floor = Integer.MAX_VALUE;
+        for (int i = 0; i < 100; i++) {
+            floor = Math.min(floor, model.liveArrays() + scheduler.liveStepArrays());
+            Thread.sleep(20);
+        }
+        System.gc();
+        long heap = Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory();
+        return new Sample(rssKb(), floor, heap);
     }
 
     private static long rssKb() throws Exception {
