@@ -398,7 +398,13 @@ public final class ServingBenchmark {
         Thread.sleep(warm * 1000L);
         double tokensWarm = generatedTokens.getAsDouble();
         Sample atWarm = sample(model, scheduler);
-        Thread.sleep((seconds - warm) * 1000L);
+        // Resident memory every 30 s in between, to show the trajectory rather than two points.
+        List<Double> rssSeries = new ArrayList<>();
+        long end = System.nanoTime() + (seconds - warm) * 1_000_000_000L;
+        while (System.nanoTime() < end) {
+            Thread.sleep(Math.min(30_000L, Math.max(1, (end - System.nanoTime()) / 1_000_000)));
+            rssSeries.add(rssKb() / 1024.0);
+        }
         Sample atEnd = sample(model, scheduler);
         double tokens = generatedTokens.getAsDouble() - tokensWarm;
         stop.set(true);
@@ -412,18 +418,18 @@ public final class ServingBenchmark {
                         + "\"rss_mb_after_warmup\":%.1f,\"rss_mb_end\":%.1f,\"rss_change_pct\":%.2f,"
                         + "\"live_ndarrays_floor_after_warmup\":%d,\"live_ndarrays_floor_end\":%d,"
                         + "\"live_ndarrays_idle_after_stop\":%d,"
-                        + "\"heap_mb_after_warmup\":%.1f,\"heap_mb_end\":%.1f}",
+                        + "\"heap_mb_after_warmup\":%.1f,\"heap_mb_end\":%.1f,\"rss_mb_every_30s\":%s}",
                 seconds, warm, tokens, registry.get("reft.rows.finished").counters().stream()
                         .mapToDouble(c -> c.count()).sum(), atWarm.rssKb / 1024.0, atEnd.rssKb / 1024.0,
                 100.0 * (atEnd.rssKb - atWarm.rssKb) / atWarm.rssKb, atWarm.arraysFloor, atEnd.arraysFloor,
-                idleArrays, atWarm.heapBytes / 1048576.0, atEnd.heapBytes / 1048576.0);
+                idleArrays, atWarm.heapBytes / 1048576.0, atEnd.heapBytes / 1048576.0, json(rssSeries));
     }
 
     private record Sample(long rssKb, int arraysFloor, long heapBytes) {
     }
 
     /**
-     * Resident memory and heap after a GC, and the floor of live NDArrays over 2 s of samples: the count moves
+     * Resident memory, heap after a GC, and the floor of live NDArrays over 2 s of samples: the count moves
      * with each step's temporaries, its floor is what persists (weights, cache, bundles), which a leak raises.
      */
     private static Sample sample(TransformerLM model, Scheduler scheduler) throws Exception {
@@ -432,9 +438,11 @@ public final class ServingBenchmark {
             floor = Math.min(floor, model.liveArrays() + scheduler.liveStepArrays());
             Thread.sleep(20);
         }
+        // Resident memory before the forced GC: a full GC briefly touches extra memory (about 200 MB here).
+        long rss = rssKb();
         System.gc();
         long heap = Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory();
-        return new Sample(rssKb(), floor, heap);
+        return new Sample(rss, floor, heap);
     }
 
     private static long rssKb() throws Exception {
