@@ -31,7 +31,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.DoubleSupplier;
 import java.util.function.IntFunction;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.context.ConfigurableApplicationContext;
@@ -183,42 +182,7 @@ public final class ServingBenchmark {
      * and closes while all of them are still busy, so neither the ramp nor the drain at the end is counted.
      */
     private double run(int clients, Duration d, IntFunction<String> model) throws Exception {
-        AtomicBoolean stop = new AtomicBoolean();
-        CountDownLatch warmedUp = new CountDownLatch(clients);
-        ExecutorService pool = Executors.newFixedThreadPool(clients);
-        List<Future<?>> fs = new ArrayList<>();
-        for (int c = 0; c < clients; c++) {
-            int client = c;
-            fs.add(pool.submit(() -> {
-                int i = client;
-                while (!stop.get()) {
-                    HttpResponse<String> r = http.send(completion(model.apply(client),
-                            PROMPTS.get(i++ % PROMPTS.size()), false), HttpResponse.BodyHandlers.ofString());
-                    Matcher m = COMPLETION_TOKENS.matcher(r.body());
-                    if (r.statusCode() != 200 || !m.find()) {
-                        throw new IllegalStateException(r.statusCode() + " " + r.body());
-                    }
-                    warmedUp.countDown();
-                }
-                return null;
-            }));
-        }
-        try {
-            if (!warmedUp.await(2, TimeUnit.MINUTES)) {
-                throw new IllegalStateException("clients got no responses within two minutes");
-            }
-            double before = generatedTokens.getAsDouble();
-            long t0 = System.nanoTime();
-            Thread.sleep(d.toMillis());
-            double tokens = generatedTokens.getAsDouble() - before;
-            return tokens / ((System.nanoTime() - t0) / 1e9);
-        } finally {
-            stop.set(true);
-            for (Future<?> f : fs) {
-                f.get();
-            }
-            pool.shutdown();
-        }
+        return interleaved(clients, List.of(model), 1, Duration.ZERO, d).get(0).get(0);
     }
 
     /**
