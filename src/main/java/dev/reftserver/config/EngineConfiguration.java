@@ -32,10 +32,11 @@ public class EngineConfiguration {
     @Bean(destroyMethod = "close")
     TransformerLM baseModel(ModelProperties props) {
         long t0 = System.nanoTime();
-        TransformerLM model = ModelLoader.load(Path.of(props.path()), props.device(), props.dtype());
-        log.info("loaded {} ({} layers, hidden {}, vocab {}) on {} in {} ms", props.path(),
+        TransformerLM model = ModelLoader.load(Path.of(props.path()), props.device(), props.dtype(),
+                props.threads());
+        log.info("loaded {} ({} layers, hidden {}, vocab {}) on {} ({} threads per step) in {} ms", props.path(),
                 model.config().numLayers(), model.config().hiddenSize(), model.config().vocabSize(), model.device(),
-                (System.nanoTime() - t0) / 1_000_000);
+                model.threads(), (System.nanoTime() - t0) / 1_000_000);
         return model;
     }
 

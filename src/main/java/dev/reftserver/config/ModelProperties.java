@@ -6,15 +6,18 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
 /**
  * {@code reft.model.*}: which base model to load and where.
  *
- * @param path   HF model dir or llama2.c {@code .bin} (tokenizer.bin beside it)
- * @param device {@code cpu}, {@code gpu} or {@code gpu:N}
- * @param dtype  {@code float32}, or {@code float16} on a GPU
- * @param id     the model id clients name in {@code model}; defaults to the checkpoint's file or directory name
+ * @param path    HF model dir or llama2.c {@code .bin} (tokenizer.bin beside it)
+ * @param device  {@code cpu}, {@code gpu} or {@code gpu:N}
+ * @param dtype   {@code float32}, or {@code float16} on a GPU
+ * @param id      the model id clients name in {@code model}; defaults to the checkpoint's file or directory name
+ * @param threads on a CPU, the cores one forward step is split across (0, the default: every available core);
+ *                ignored on a GPU
  */
 @ConfigurationProperties("reft.model")
 public record ModelProperties(
         @DefaultValue("models/stories15M/stories15M.bin") String path,
         @DefaultValue("cpu") String device,
         @DefaultValue("float32") String dtype,
-        String id) {
+        String id,
+        @DefaultValue("0") int threads) {
 }

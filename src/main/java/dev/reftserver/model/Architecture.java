@@ -13,11 +13,19 @@ public interface Architecture extends AutoCloseable {
     /** Token (and, where the model has them, position) embeddings: ids [n, T] int64 to [n, T, d]. */
     NDArray embed(NDArray ids, AttentionContext ctx);
 
+    /**
+     * Into how many parts attention is split by key/value heads (the parts run side by side on a {@link CpuTeam});
+     * the cache holds one array per part and layer.
+     */
+    default int attentionParts() {
+        return 1;
+    }
+
     /** One transformer block: the residual stream after block {@code layer}. */
     NDArray block(int layer, NDArray x, AttentionContext ctx);
 
     /** Final norm and output layer: [m, d] to logits [m, vocab]. */
-    NDArray head(NDArray x);
+    NDArray head(NDArray x, AttentionContext ctx);
 
     @Override
     void close();

@@ -5,7 +5,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -29,7 +31,10 @@ public final class AttentionContext {
     private final NDIndex keyWrite;
     private final NDIndex valueWrite;
     private final int keyLength;
+    /** In a decode step whose rows are all at one position, that position; otherwise -1. */
+    private int samePosition = -1;
     private final Map<String, NDArray> memo = new HashMap<>();
+    private final List<NDManager> partManagers = new ArrayList<>();
 
     private AttentionContext(NDManager step, KvCache cache, boolean prefill, int rows, int tokens, int keyLength,
             NDArray positions, NDArray mask, NDArray keyWrite, NDArray valueWrite) {
@@ -41,8 +46,8 @@ public final class AttentionContext {
         this.positions = positions;
         this.mask = mask;
         // Built once per call and shared by every layer: parsing an index costs more than using it.
-        this.keyWrite = new NDIndex("{}", keyWrite);
-        this.valueWrite = new NDIndex("{}", valueWrite);
+        this.keyWrite = keyWrite == null ? null : new NDIndex("{}", keyWrite);
+        this.valueWrite = valueWrite == null ? null : new NDIndex("{}", valueWrite);
         this.keyLength = keyLength;
     }
 
@@ -108,6 +113,15 @@ public final class AttentionContext {
             }
             mask = step.create(m, new Shape(n, 1, 1, keyLength)).toType(dtype, false);
         }
+        NDArray positions = step.create(pos, new Shape(n, 1));
+        if (mask == null) {
+            // Every row at one position (always so at batch 1): the cache takes this step's keys and values as
+            // one strided copy per layer, with no index arrays.
+            AttentionContext ctx = new AttentionContext(step, cache, false, n, 1, keyLength, positions, null, null,
+                    null);
+            ctx.samePosition = maxPos;
+            return ctx;
+        }
         int kvHeads = cache.kvHeads();
         int hd = cache.headDim();
         long maxT = cache.maxTokens();
@@ -122,12 +136,34 @@ public final class AttentionContext {
                 valueWrite[i * kvHeads + h] = head * maxT + pos[i];
             }
         }
-        return new AttentionContext(step, cache, false, n, 1, keyLength,
-                step.create(pos, new Shape(n, 1)), mask, step.create(keyWrite), step.create(valueWrite));
+        return new AttentionContext(step, cache, false, n, 1, keyLength, positions, mask, step.create(keyWrite),
+                step.create(valueWrite));
     }
 
     public NDManager step() {
         return step;
+    }
+
+    /**
+     * Views of {@code x}, one per part of a split op, each owned by that part's own sub-manager of the step: the
+     * results of a part's ops attach to the manager of their first operand, and a DJL manager attaches arrays under
+     * a lock, so parts that shared one would queue on it. Call from the thread that drives the step.
+     */
+    public NDArray[] share(NDArray x, int parts) {
+        NDArray[] views = new NDArray[parts];
+        long rows = x.getShape().get(0);
+        for (int p = 0; p < parts; p++) {
+            views[p] = Views.slice(partManager(p), x, 0, 0, rows);
+        }
+        return views;
+    }
+
+    /** The sub-manager of the step that part {@code p}'s arrays belong to (created on first use, by the driver). */
+    NDManager partManager(int p) {
+        while (partManagers.size() <= p) {
+            partManagers.add(step.newSubManager());
+        }
+        return partManagers.get(p);
     }
 
     /** Token positions [rows, tokens] (int64). */
@@ -143,21 +179,27 @@ public final class AttentionContext {
         return tokens;
     }
 
-    /** Per-call values an architecture derives once and reuses in every layer (e.g. RoPE cos/sin). */
+    /**
+     * Per-call values an architecture derives once and reuses in every layer (e.g. RoPE cos/sin). Call it from the
+     * thread that drives the step, not from inside the parts of a split op.
+     */
     public NDArray memo(String key, Supplier<NDArray> compute) {
         return memo.computeIfAbsent(key, k -> compute.get());
     }
 
     /**
      * Scaled dot-product attention with grouped-query heads, writing this call's keys and values into the cache.
+     * With attention split into parts ({@link Architecture#attentionParts()}), each part calls this with its own
+     * heads (its key/value heads and the query heads that read them); parts may run on different threads.
      *
+     * @param part  which part of the heads these are (0 when attention is not split)
      * @param q     [n, T, heads, head_dim]
      * @param k     [n, T, kv_heads, head_dim]
      * @param v     [n, T, kv_heads, head_dim]
      * @param scale multiplies q (1 when the architecture folded 1/sqrt(head_dim) into its weights)
      * @return [n, T, heads * head_dim]
      */
-    public NDArray attend(int layer, NDArray q, NDArray k, NDArray v, double scale) {
+    public NDArray attend(int layer, int part, NDArray q, NDArray k, NDArray v, double scale) {
         long heads = q.getShape().get(2);
         long headDim = q.getShape().get(3);
         long kvHeads = k.getShape().get(2);
@@ -168,7 +210,7 @@ public final class AttentionContext {
         if (prefill) {
             NDArray kt = k.transpose(0, 2, 3, 1);   // [n, kv_heads, hd, T]
             NDArray vt = v.transpose(0, 2, 1, 3);   // [n, kv_heads, T, hd]
-            cache.write(layer, keyWrite, kt.reshape(-1), valueWrite, vt.reshape(-1, headDim));
+            cache.write(layer, part, keyWrite, kt.reshape(-1), valueWrite, vt.reshape(-1, headDim));
             // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
             NDArray qg = q.transpose(0, 2, 1, 3).reshape(rows, kvHeads, group * tokens, headDim);
             NDArray scores = qg.matMul(kt).reshape(rows, kvHeads, group, tokens, tokens).add(mask).softmax(-1)
@@ -176,9 +218,15 @@ public final class AttentionContext {
             return scores.matMul(vt).reshape(rows, heads, tokens, headDim).transpose(0, 2, 1, 3)
                     .reshape(rows, tokens, heads * headDim);
         }
-        cache.write(layer, keyWrite, k.reshape(-1), valueWrite, v.reshape(-1, headDim));
-        NDArray keys = cache.keys(step, layer, rows, keyLength);
-        NDArray values = cache.values(step, layer, rows, keyLength);
+        if (samePosition >= 0) {
+            cache.writeAt(layer, part, rows, samePosition, k.reshape(rows, kvHeads, headDim, 1),
+                    v.reshape(rows, kvHeads, 1, headDim));
+        } else {
+            cache.write(layer, part, keyWrite, k.reshape(-1), valueWrite, v.reshape(-1, headDim));
+        }
+        NDManager owner = part < partManagers.size() ? partManagers.get(part) : step;
+        NDArray keys = cache.keys(owner, layer, part, rows, keyLength);
+        NDArray values = cache.values(owner, layer, part, rows, keyLength);
         NDArray scores = q.reshape(rows, kvHeads, group, headDim).matMul(keys);
         if (mask != null) {
             scores = scores.add(mask);

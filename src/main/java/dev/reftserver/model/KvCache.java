@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import java.util.Arrays;
 
 /**
@@ -12,12 +14,19 @@ import java.util.Arrays;
  * maxTokens] (already transposed for q K^T) and V as [rows, kv_heads, maxTokens, head_dim]. A row ("slot") holds
  * one sequence; {@link #length(int)} says how many of its positions are filled. A slice of rows and positions of
  * either is a strided view that attention multiplies without copying.
+ *
+ * <p>When an architecture splits attention into parts by key/value heads ({@link Architecture#attentionParts()}),
+ * each layer holds one K and one V per part, of {@code kv_heads / parts} heads each, so the parts write and read
+ * separate arrays with the same (part-relative) indices.
  */
 public final class KvCache implements AutoCloseable {
+
+    private static final long[] ONES = {1, 1, 1, 1};
 
     private final NDManager manager;
     private final int rows;
     private final int maxTokens;
+    private final int parts;
     private final int kvHeads;
     private final int headDim;
     private final NDArray[] k;
@@ -26,18 +35,22 @@ public final class KvCache implements AutoCloseable {
     private final NDArray[] vFlat;
     private final int[] lengths;
 
-    KvCache(NDManager parent, ModelConfig config, int rows, int maxTokens, DataType dtype) {
+    KvCache(NDManager parent, ModelConfig config, int parts, int rows, int maxTokens, DataType dtype) {
+        if (parts < 1 || config.numKvHeads() % parts != 0) {
+            throw new IllegalArgumentException(config.numKvHeads() + " key/value heads do not split into " + parts);
+        }
         this.manager = parent.newSubManager();
         this.rows = rows;
         this.maxTokens = maxTokens;
-        this.kvHeads = config.numKvHeads();
+        this.parts = parts;
+        this.kvHeads = config.numKvHeads() / parts;
         this.headDim = config.headDim();
-        int layers = config.numLayers();
-        this.k = new NDArray[layers];
-        this.v = new NDArray[layers];
-        this.kFlat = new NDArray[layers];
-        this.vFlat = new NDArray[layers];
-        for (int l = 0; l < layers; l++) {
+        int arrays = config.numLayers() * parts;
+        this.k = new NDArray[arrays];
+        this.v = new NDArray[arrays];
+        this.kFlat = new NDArray[arrays];
+        this.vFlat = new NDArray[arrays];
+        for (int l = 0; l < arrays; l++) {
             k[l] = manager.zeros(new Shape(rows, kvHeads, headDim, maxTokens), dtype);
             v[l] = manager.zeros(new Shape(rows, kvHeads, maxTokens, headDim), dtype);
             // Views sharing storage: index_put_ on them writes the cache in place.
@@ -96,30 +109,49 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
-     * Writes keys (scalars at flat indices ((slot*kvHeads + head)*headDim + j)*maxTokens + pos) and values (rows of
-     * head_dim at (slot*kvHeads + head)*maxTokens + pos).
+     * Writes one part's keys (scalars at flat indices ((slot*kvHeads + head)*headDim + j)*maxTokens + pos, heads
+     * counted within the part) and values (rows of head_dim at (slot*kvHeads + head)*maxTokens + pos).
      */
-    void write(int layer, NDIndex keyIndex, NDArray keys, NDIndex valueIndex, NDArray values) {
-        kFlat[layer].set(keyIndex, keys);
-        vFlat[layer].set(valueIndex, values);
+    void write(int layer, int part, NDIndex keyIndex, NDArray keys, NDIndex valueIndex, NDArray values) {
+        kFlat[layer * parts + part].set(keyIndex, keys);
+        vFlat[layer * parts + part].set(valueIndex, values);
     }
 
-    /** Transposed keys of slots [0, n), positions [0, len): a step-scoped view [n, kv_heads, head_dim, len]. */
-    NDArray keys(NDManager step, int layer, int n, int len) {
-        return Views.slice(step, Views.slice(step, k[layer], 0, 0, n), 3, 0, len);
+    /**
+     * Writes one part's keys [n, kv_heads, head_dim, 1] and values [n, kv_heads, 1, head_dim] of slots [0, n), all at
+     * position {@code pos}: a strided copy in one native call, for decode steps whose rows are all at one position.
+     */
+    void writeAt(int layer, int part, int n, int pos, NDArray keys, NDArray values) {
+        int i = layer * parts + part;
+        JniUtils.indexSet((PtNDArray) k[i], (PtNDArray) keys, new long[] {0, 0, 0, pos},
+                new long[] {n, kvHeads, headDim, pos + 1L}, ONES);
+        JniUtils.indexSet((PtNDArray) v[i], (PtNDArray) values, new long[] {0, 0, pos, 0},
+                new long[] {n, kvHeads, pos + 1L, headDim}, ONES);
     }
 
-    /** Values of slots [0, n), positions [0, len): a step-scoped view [n, kv_heads, len, head_dim]. */
-    NDArray values(NDManager step, int layer, int n, int len) {
-        return Views.slice(step, Views.slice(step, v[layer], 0, 0, n), 2, 0, len);
+    /** One part's transposed keys of slots [0, n), positions [0, len): a view [n, kv_heads, head_dim, len]. */
+    NDArray keys(NDManager owner, int layer, int part, int n, int len) {
+        NDArray all = k[layer * parts + part];
+        return Views.slice(owner, n == rows ? all : Views.slice(owner, all, 0, 0, n), 3, 0, len);
+    }
+
+    /** One part's values of slots [0, n), positions [0, len): a view [n, kv_heads, len, head_dim]. */
+    NDArray values(NDManager owner, int layer, int part, int n, int len) {
+        NDArray all = v[layer * parts + part];
+        return Views.slice(owner, n == rows ? all : Views.slice(owner, all, 0, 0, n), 2, 0, len);
     }
 
     int headDim() {
         return headDim;
     }
 
+    /** Key/value heads per part. */
     int kvHeads() {
         return kvHeads;
+    }
+
+    int parts() {
+        return parts;
     }
 
     @Override

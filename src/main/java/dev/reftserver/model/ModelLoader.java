@@ -3,6 +3,7 @@ package dev.reftserver.model;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.CheckpointException;
 import dev.reftserver.model.checkpoint.HfCheckpointReader;
@@ -18,24 +19,42 @@ public final class ModelLoader {
     private ModelLoader() {
     }
 
-    /**
-     * @param path   a llama2.c {@code .bin} file or a Hugging Face model directory
-     * @param device {@code cpu}, {@code gpu} or {@code gpu:N}
-     * @param dtype  {@code float32}, or {@code float16} on a GPU
-     */
+    /** As {@link #load(Path, String, String, int)} on every core of a CPU. */
     public static TransformerLM load(Path path, String device, String dtype) {
+        return load(path, device, dtype, 0);
+    }
+
+    /**
+     * @param path    a llama2.c {@code .bin} file or a Hugging Face model directory
+     * @param device  {@code cpu}, {@code gpu} or {@code gpu:N}
+     * @param dtype   {@code float32}, or {@code float16} on a GPU
+     * @param threads on a CPU, the cores one forward step runs on (0: all available); ignored on a GPU. The model
+     *                splits each block across them itself ({@link CpuTeam}) and sets libtorch's intra-op threads,
+     *                a process-wide setting, to 1 so the two do not compete for cores.
+     */
+    public static TransformerLM load(Path path, String device, String dtype, int threads) {
+        if (threads < 0) {
+            throw new CheckpointException("threads must be 0 (all cores) or more, not " + threads);
+        }
         Device dev = parseDevice(device);
         DataType dt = parseDtype(dtype, dev);
         Checkpoint ckpt = read(path);
         NDManager manager = NDManager.newBaseManager(dev);
+        CpuTeam team = CpuTeam.of(1);
         try {
+            if (!dev.isGpu()) {
+                JniUtils.setNumThreads(1);
+                team = CpuTeam.of(threads == 0 ? Runtime.getRuntime().availableProcessors() : threads);
+            }
+            CpuTeam t = team;
             Architecture arch = switch (ckpt.config().architecture()) {
-                case LLAMA -> new LlamaArchitecture(manager.newSubManager(), ckpt, dt);
-                case GPT2 -> new Gpt2Architecture(manager.newSubManager(), ckpt, dt);
+                case LLAMA -> new LlamaArchitecture(manager.newSubManager(), ckpt, dt, t);
+                case GPT2 -> new Gpt2Architecture(manager.newSubManager(), ckpt, dt, t);
             };
-            return new TransformerLM(manager, arch, dt);
+            return new TransformerLM(manager, arch, dt, team);
         } catch (RuntimeException e) {
             manager.close();
+            team.close();
             throw e;
         }
     }

@@ -18,12 +18,19 @@ public final class TransformerLM implements CausalLM {
     private final Architecture arch;
     private final ModelConfig config;
     private final DataType dtype;
+    private final CpuTeam team;
 
-    TransformerLM(NDManager manager, Architecture arch, DataType dtype) {
+    TransformerLM(NDManager manager, Architecture arch, DataType dtype, CpuTeam team) {
         this.manager = manager;
         this.arch = arch;
         this.config = arch.config();
         this.dtype = dtype;
+        this.team = team;
+    }
+
+    /** Threads one forward step runs on (1 on a GPU, where the parallelism is inside the kernels). */
+    public int threads() {
+        return team.size();
     }
 
     @Override
@@ -45,7 +52,7 @@ public final class TransformerLM implements CausalLM {
             throw new IllegalArgumentException("cache of " + maxTokens + " tokens exceeds the model's context of "
                     + config.maxPositions());
         }
-        return new KvCache(manager, config, rows, maxTokens, dtype);
+        return new KvCache(manager, config, arch.attentionParts(), rows, maxTokens, dtype);
     }
 
     @Override
@@ -72,6 +79,7 @@ public final class TransformerLM implements CausalLM {
             }
             last[i] = (long) i * tokens + lengths[i] - 1;
         }
+        team.wake();
         AttentionContext ctx = AttentionContext.prefill(step, cache, slots, lengths, tokens, dtype);
         NDArray x = arch.embed(step.create(ids, new Shape(n, tokens)), ctx);
         for (int l = 0; l < config.numLayers(); l++) {
@@ -85,7 +93,7 @@ public final class TransformerLM implements CausalLM {
         }
         NDArray lastHidden = x.reshape((long) n * tokens, config.hiddenSize())
                 .get(new NDIndex("{}", step.create(last)));
-        return arch.head(lastHidden).toType(DataType.FLOAT32, false);
+        return arch.head(lastHidden, ctx).toType(DataType.FLOAT32, false);
     }
 
     @Override
@@ -103,6 +111,7 @@ public final class TransformerLM implements CausalLM {
         for (int i = 0; i < n; i++) {
             ids[i] = tokens[i];
         }
+        team.wake();
         AttentionContext ctx = AttentionContext.decode(step, cache, n, dtype);
         NDArray x = arch.embed(step.create(ids, new Shape(n, 1)), ctx);
         for (int l = 0; l < config.numLayers(); l++) {
@@ -111,7 +120,7 @@ public final class TransformerLM implements CausalLM {
         for (int i = 0; i < n; i++) {
             cache.setLength(i, cache.length(i) + 1);
         }
-        return arch.head(x.reshape(n, config.hiddenSize())).toType(DataType.FLOAT32, false);
+        return arch.head(x.reshape(n, config.hiddenSize()), ctx).toType(DataType.FLOAT32, false);
     }
 
     @Override
@@ -127,7 +136,7 @@ public final class TransformerLM implements CausalLM {
             for (int l = 0; l < config.numLayers(); l++) {
                 x = arch.block(l, x, ctx);
             }
-            return arch.head(x.reshape(prompt.length, config.hiddenSize())).toType(DataType.FLOAT32, false);
+            return arch.head(x.reshape(prompt.length, config.hiddenSize()), ctx).toType(DataType.FLOAT32, false);
         }
     }
 
@@ -140,5 +149,6 @@ public final class TransformerLM implements CausalLM {
     public void close() {
         arch.close();
         manager.close();
+        team.close();
     }
 }

@@ -15,6 +15,8 @@ import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * stories15M loaded from the llama2.c checkpoint against reference/base (HF transformers, fp32): last-position
@@ -111,7 +113,33 @@ class BaseModelReferenceTest {
         }
     }
 
+    /** The model split across 1 or 3 threads (the default is every core) gives the same logits and tokens. */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 3})
+    void everyThreadCountMatchesTheReference(int threads) {
+        try (TransformerLM split = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32", threads)) {
+            assertThat(split.threads()).isEqualTo(threads);
+            for (JsonObject p : prompts) {
+                String name = p.get("name").getAsString();
+                int[] ids = ints(p.getAsJsonArray("ids"));
+                int[] expected = ints(p.getAsJsonObject("greedy_32").getAsJsonArray("ids"));
+                try (NDManager step = NDManager.newBaseManager(); KvCache cache = split.newCache(1, 256)) {
+                    float[] logits = split.prefill(step, new int[][] {ids}, new int[] {0}, cache, BlockHook.NONE)
+                            .toFloatArray();
+                    assertThat(maxAbsDiff(logits, tensors.read(name + ".last_logits").data()))
+                            .as("last logits of %s on %d threads", name, threads).isLessThanOrEqualTo(1e-4f);
+                    assertThat(greedy(split, step, cache, logits, expected.length))
+                            .as("greedy ids of %s on %d threads", name, threads).containsExactly(expected);
+                }
+            }
+        }
+    }
+
     static int[] greedy(NDManager step, KvCache cache, float[] firstLogits, int count) {
+        return greedy(model, step, cache, firstLogits, count);
+    }
+
+    static int[] greedy(TransformerLM model, NDManager step, KvCache cache, float[] firstLogits, int count) {
         int[] out = new int[count];
         int next = argmax(firstLogits);
         for (int s = 0; s < count; s++) {

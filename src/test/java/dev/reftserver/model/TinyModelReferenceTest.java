@@ -10,7 +10,7 @@ import com.google.gson.JsonObject;
 import dev.reftserver.model.checkpoint.Safetensors;
 import java.util.Arrays;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Random-init GPT-2, Qwen2 (q/k/v bias, GQA) and Mistral (GQA) HF directories against transformers: logits at
@@ -18,13 +18,18 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class TinyModelReferenceTest {
 
+    /**
+     * On 1 to 4 threads: 4 heads and 2 key/value heads split into 1, 2 or 4 parts, the 128 MLP channels and 1000
+     * vocabulary rows into up to 4 (uneven for 3).
+     */
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "qwen2", "mistral"})
-    void logitsAndGreedyIdsMatchTransformers(String arch) {
+    @CsvSource({"gpt2,1", "gpt2,2", "gpt2,3", "gpt2,4", "qwen2,1", "qwen2,2", "qwen2,3", "mistral,1", "mistral,2",
+        "mistral,4"})
+    void logitsAndGreedyIdsMatchTransformers(String arch, int threads) {
         String dir = "reference/tiny/" + arch;
         JsonObject ref = ReferenceFiles.json(dir + "/reference.json");
         Safetensors logitsRef = ReferenceFiles.tensors(dir + "/reference_logits.safetensors");
-        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "float32")) {
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "float32", threads)) {
             int inputs = 0;
             for (JsonElement e : ref.getAsJsonArray("inputs")) {
                 JsonObject in = e.getAsJsonObject();

@@ -1,14 +1,18 @@
 package dev.reftserver.model.llama;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.Architecture;
 import dev.reftserver.model.AttentionContext;
+import dev.reftserver.model.CpuTeam;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.Projection;
+import dev.reftserver.model.Split;
 import dev.reftserver.model.Views;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.TensorData;
@@ -18,25 +22,42 @@ import dev.reftserver.model.checkpoint.TensorData;
  * attention (optionally with q/k/v bias, as Qwen2 has), and a SwiGLU MLP. At load time the projections are fused
  * (q, k and v in one matrix; gate and up in another) and stored input-major, and the RMSNorm weights and the
  * 1/sqrt(head_dim) attention scale are folded into them, so a decode step is a few dozen device ops per block.
+ *
+ * <p>On a {@link CpuTeam} of several threads each block runs as parts side by side: attention split by key/value
+ * heads (each part projects, rotates, caches and attends over its own heads, then multiplies by its rows of
+ * o_proj), the MLP split by channels (its columns of gate and up, its rows of down), and the output layer by
+ * vocabulary. The parts' partial sums are added to the residual stream in part order.
  */
 public final class LlamaArchitecture implements Architecture {
 
     private final ModelConfig c;
     private final NDManager manager;
+    private final CpuTeam team;
+    private final int attnParts;
+    private final int mlpParts;
+    private final int headParts;
     private final NDArray embed;
-    private final NDArray[] wqkv;
-    private final NDArray[] bqkv;
-    private final NDArray[] wo;
-    private final NDArray[] wGateUp;
-    private final NDArray[] wDown;
-    private final NDArray lmHead;
+    /** [layer][part] */
+    private final NDArray[][] wqkv;
+    private final NDArray[][] bqkv;
+    private final NDArray[][] wo;
+    private final NDArray[][] wGateUp;
+    private final NDArray[][] wDown;
+    private final int[] channels;
+    private final NDArray[] lmHead;
     private final NDArray cosTable;
     private final NDArray sinTable;
+    private final NDArray rotateHalf;
     private final float eps;
 
     public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype) {
+        this(manager, ckpt, dtype, CpuTeam.of(1));
+    }
+
+    public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype, CpuTeam team) {
         this.c = ckpt.config();
         this.manager = manager;
+        this.team = team;
         this.eps = (float) c.normEps();
         int d = c.hiddenSize();
         int hd = c.headDim();
@@ -44,42 +65,72 @@ public final class LlamaArchitecture implements Architecture {
         int kv = c.kvDim();
         int inter = c.intermediateSize();
         int layers = c.numLayers();
+        attnParts = Split.largestDivisorAtMost(c.numKvHeads(), team.size());
+        mlpParts = Math.min(team.size(), inter);
+        headParts = Math.min(team.size(), c.vocabSize());
+        int qPart = q / attnParts;
+        int kvPart = kv / attnParts;
+        channels = Split.ranges(inter, mlpParts);
         // 1/sqrt(head_dim) folds into q (RoPE is linear, so scaling before or after it is the same).
         float scale = (float) (1.0 / Math.sqrt(hd));
         TensorData embedding = ckpt.require("model.embed_tokens.weight", c.vocabSize(), d);
         embed = load(embedding.data(), dtype, c.vocabSize(), d);
-        wqkv = new NDArray[layers];
-        bqkv = new NDArray[layers];
-        wo = new NDArray[layers];
-        wGateUp = new NDArray[layers];
-        wDown = new NDArray[layers];
+        wqkv = new NDArray[layers][attnParts];
+        bqkv = new NDArray[layers][attnParts];
+        wo = new NDArray[layers][attnParts];
+        wGateUp = new NDArray[layers][mlpParts];
+        wDown = new NDArray[layers][mlpParts];
         for (int l = 0; l < layers; l++) {
             String p = "model.layers." + l + ".";
             float[] attnNorm = ckpt.require(p + "input_layernorm.weight", d).data();
             float[] wq = scaled(ckpt.require(p + "self_attn.q_proj.weight", q, d).data(), scale);
             float[] wk = ckpt.require(p + "self_attn.k_proj.weight", kv, d).data();
             float[] wv = ckpt.require(p + "self_attn.v_proj.weight", kv, d).data();
-            float[] fused = concat(wq, wk, wv);
-            // RMSNorm's weight folds into the columns of the projection that follows it.
-            wqkv[l] = loadInputMajor(columnsTimes(fused, attnNorm), dtype, fused.length / d, d);
+            float[] woFull = ckpt.require(p + "self_attn.o_proj.weight", d, q).data();
+            float[] bq = null;
+            float[] bk = null;
+            float[] bv = null;
             if (c.attentionBias()) {
-                float[] bq = scaled(ckpt.require(p + "self_attn.q_proj.bias", q).data(), scale);
-                float[] bk = ckpt.require(p + "self_attn.k_proj.bias", kv).data();
-                float[] bv = ckpt.require(p + "self_attn.v_proj.bias", kv).data();
-                float[] b = concat(bq, bk, bv);
-                bqkv[l] = load(b, dtype, b.length);
+                bq = scaled(ckpt.require(p + "self_attn.q_proj.bias", q).data(), scale);
+                bk = ckpt.require(p + "self_attn.k_proj.bias", kv).data();
+                bv = ckpt.require(p + "self_attn.v_proj.bias", kv).data();
             }
-            wo[l] = loadInputMajor(ckpt.require(p + "self_attn.o_proj.weight", d, q).data(), dtype, d, q);
+            for (int a = 0; a < attnParts; a++) {
+                // Part a: kv heads [a*kvPart, (a+1)*kvPart) and the query heads that read them (repeat_kv).
+                int q0 = a * qPart;
+                int k0 = a * kvPart;
+                float[] fused = concat(Split.rows(wq, d, q0, q0 + qPart), Split.rows(wk, d, k0, k0 + kvPart),
+                        Split.rows(wv, d, k0, k0 + kvPart));
+                // RMSNorm's weight folds into the columns of the projection that follows it.
+                wqkv[l][a] = loadInputMajor(columnsTimes(fused, attnNorm), dtype, fused.length / d, d);
+                if (bq != null) {
+                    float[] b = concat(Split.range(bq, q0, q0 + qPart), Split.range(bk, k0, k0 + kvPart),
+                            Split.range(bv, k0, k0 + kvPart));
+                    bqkv[l][a] = load(b, dtype, b.length);
+                }
+                wo[l][a] = loadInputMajor(Split.columns(woFull, d, q, q0, q0 + qPart), dtype, d, qPart);
+            }
             float[] mlpNorm = ckpt.require(p + "post_attention_layernorm.weight", d).data();
-            float[] gateUp = concat(ckpt.require(p + "mlp.gate_proj.weight", inter, d).data(),
-                    ckpt.require(p + "mlp.up_proj.weight", inter, d).data());
-            wGateUp[l] = loadInputMajor(columnsTimes(gateUp, mlpNorm), dtype, 2 * inter, d);
-            wDown[l] = loadInputMajor(ckpt.require(p + "mlp.down_proj.weight", d, inter).data(), dtype, d, inter);
+            float[] gate = ckpt.require(p + "mlp.gate_proj.weight", inter, d).data();
+            float[] up = ckpt.require(p + "mlp.up_proj.weight", inter, d).data();
+            float[] down = ckpt.require(p + "mlp.down_proj.weight", d, inter).data();
+            for (int m = 0; m < mlpParts; m++) {
+                int i0 = channels[m];
+                int i1 = channels[m + 1];
+                float[] gateUp = concat(Split.rows(gate, d, i0, i1), Split.rows(up, d, i0, i1));
+                wGateUp[l][m] = loadInputMajor(columnsTimes(gateUp, mlpNorm), dtype, 2 * (i1 - i0), d);
+                wDown[l][m] = loadInputMajor(Split.columns(down, d, inter, i0, i1), dtype, d, i1 - i0);
+            }
         }
         float[] finalNorm = ckpt.require("model.norm.weight", d).data();
         float[] head = c.tiedEmbeddings()
                 ? embedding.data() : ckpt.require("lm_head.weight", c.vocabSize(), d).data();
-        lmHead = loadInputMajor(columnsTimes(head, finalNorm), dtype, c.vocabSize(), d);
+        int[] vocab = Split.ranges(c.vocabSize(), headParts);
+        lmHead = new NDArray[headParts];
+        for (int h = 0; h < headParts; h++) {
+            float[] rows = Split.rows(head, d, vocab[h], vocab[h + 1]);
+            lmHead[h] = loadInputMajor(columnsTimes(rows, finalNorm), dtype, vocab[h + 1] - vocab[h], d);
+        }
         // RoPE tables (HF LlamaRotaryEmbedding, default rope type): inv_freq_i = theta^(-2i/hd), emb = [f, f].
         int half = hd / 2;
         int maxPos = c.maxPositions();
@@ -91,13 +142,20 @@ public final class LlamaArchitecture implements Architecture {
                 float angle = pos * invFreq;  // fp32 product, as HF computes freqs in float32
                 cos[pos * hd + i] = (float) Math.cos(angle);
                 cos[pos * hd + i + half] = (float) Math.cos(angle);
-                // Signed for the swapped halves: rotate_half(y) * sin = swap(y) * [-sin, sin].
-                sin[pos * hd + i] = -(float) Math.sin(angle);
+                sin[pos * hd + i] = (float) Math.sin(angle);
                 sin[pos * hd + i + half] = (float) Math.sin(angle);
             }
         }
         cosTable = load(cos, dtype, maxPos, hd);
         sinTable = load(sin, dtype, maxPos, hd);
+        // rotate_half(y) = cat(-y2, y1) = y R, with R a signed permutation: one matmul instead of a flip of a view
+        // and two reshapes (each product is one +-y times 1 plus zeros, so the result is exact).
+        float[] r = new float[hd * hd];
+        for (int j = 0; j < half; j++) {
+            r[(j + half) * hd + j] = -1f;
+            r[j * hd + j + half] = 1f;
+        }
+        rotateHalf = load(r, dtype, hd, hd);
     }
 
     @Override
@@ -112,35 +170,74 @@ public final class LlamaArchitecture implements Architecture {
     }
 
     @Override
-    public NDArray block(int layer, NDArray x, AttentionContext ctx) {
-        long n = x.getShape().get(0);
-        long t = x.getShape().get(1);
-        int hd = c.headDim();
-        int qkHeads = c.numHeads() + c.numKvHeads();
-        // Attention: x + o_proj(attn(rope(q), rope(k), v)) on the RMS-normalised input.
-        NDArray qkv = Projection.apply(rms(x), wqkv[layer], bqkv[layer]);
-        NDArray cos = ctx.memo("rope.cos", () -> ropeTable(cosTable, ctx));
-        NDArray sin = ctx.memo("rope.sin", () -> ropeTable(sinTable, ctx));
-        // rotate_half(y) = cat(-y2, y1): the halves swapped (a flip over an axis of two), then times [-sin, sin].
-        int qkWidth = qkHeads * hd;
-        NDArray qk = Views.slice(qkv, 2, 0, qkWidth).reshape(n, t, qkHeads, hd);
-        NDArray swapped = qk.reshape(n, t, qkHeads, 2, hd / 2).flip(3).reshape(n, t, qkHeads, hd);
-        qk = qk.mul(cos).add(swapped.mul(sin));
-        NDArray v = Views.slice(qkv, 2, qkWidth, qkWidth + c.kvDim()).reshape(n, t, c.numKvHeads(), hd);
-        NDArray attn = ctx.attend(layer, Views.slice(qk, 2, 0, c.numHeads()),
-                Views.slice(qk, 2, c.numHeads(), qkHeads), v, 1.0);
-        x = x.add(Projection.apply(attn, wo[layer], null));
-        // MLP: x + down(silu(gate(h)) * up(h)).
-        NDArray gateUp = Projection.apply(rms(x), wGateUp[layer], null);
-        int inter = c.intermediateSize();
-        NDArray gate = Views.slice(gateUp, 2, 0, inter);
-        NDArray act = gate.mul(gate.getNDArrayInternal().sigmoid()).mul(Views.slice(gateUp, 2, inter, 2L * inter));
-        return x.add(Projection.apply(act, wDown[layer], null));
+    public int attentionParts() {
+        return attnParts;
     }
 
     @Override
-    public NDArray head(NDArray x) {
-        return Projection.apply(rms(x), lmHead, null);
+    public NDArray block(int layer, NDArray x, AttentionContext ctx) {
+        NDArray cos = ctx.memo("rope.cos", () -> ropeTable(cosTable, ctx));
+        NDArray sin = ctx.memo("rope.sin", () -> ropeTable(sinTable, ctx));
+        // Attention: x + o_proj(attn(rope(q), rope(k), v)) on the RMS-normalised input.
+        NDArray[] h = ctx.share(rms(x), attnParts);
+        NDArray[] attn = new NDArray[attnParts];
+        team.run(attnParts, a -> attn[a] = attention(layer, a, h[a], cos, sin, ctx));
+        NDArray mid = sum(x, attn);
+        // MLP: x + down(silu(gate(h)) * up(h)).
+        NDArray[] h2 = ctx.share(rms(mid), mlpParts);
+        NDArray[] mlp = new NDArray[mlpParts];
+        team.run(mlpParts, m -> mlp[m] = mlp(layer, m, h2[m]));
+        return sum(mid, mlp);
+    }
+
+    /** One part's share of o_proj(attention) over its heads: [n, T, d]. */
+    private NDArray attention(int layer, int part, NDArray h, NDArray cos, NDArray sin, AttentionContext ctx) {
+        long n = h.getShape().get(0);
+        long t = h.getShape().get(1);
+        int hd = c.headDim();
+        int heads = c.numHeads() / attnParts;
+        int kvHeads = c.numKvHeads() / attnParts;
+        int qkHeads = heads + kvHeads;
+        NDArray qkv = Projection.apply(h, wqkv[layer][part], bqkv[layer][part])
+                .reshape(n, t, qkHeads + kvHeads, hd);
+        NDArray qk = Views.slice(qkv, 2, 0, qkHeads);
+        // HF apply_rotary_pos_emb: y * cos + rotate_half(y) * sin.
+        NDArray rotated = qk.matMul(rotateHalf).muli(sin);
+        qk = qk.mul(cos).addi(rotated);
+        NDArray v = Views.slice(qkv, 2, qkHeads, qkHeads + kvHeads);
+        NDArray attn = ctx.attend(layer, part, Views.slice(qk, 2, 0, heads), Views.slice(qk, 2, heads, qkHeads),
+                v, 1.0);
+        return Projection.apply(attn, wo[layer][part], null);
+    }
+
+    /** One part's share of down(silu(gate(h)) * up(h)) over its channels: [n, T, d]. */
+    private NDArray mlp(int layer, int part, NDArray h) {
+        int width = channels[part + 1] - channels[part];
+        NDArray gateUp = Projection.apply(h, wGateUp[layer][part], null);
+        NDArray gate = Views.slice(gateUp, 2, 0, width);
+        // silu(g) * u = sigmoid(g) * g * u, in place on the one new array.
+        NDArray act = gate.getNDArrayInternal().sigmoid().muli(gate).muli(Views.slice(gateUp, 2, width, 2L * width));
+        return Projection.apply(act, wDown[layer][part], null);
+    }
+
+    /** x plus the parts' partial sums, in part order. */
+    private static NDArray sum(NDArray x, NDArray[] parts) {
+        NDArray out = x.add(parts[0]);
+        for (int i = 1; i < parts.length; i++) {
+            out.addi(parts[i]);
+        }
+        return out;
+    }
+
+    @Override
+    public NDArray head(NDArray x, AttentionContext ctx) {
+        if (headParts == 1) {
+            return Projection.apply(rms(x), lmHead[0], null);
+        }
+        NDArray[] h = ctx.share(rms(x), headParts);
+        NDArray[] logits = new NDArray[headParts];
+        team.run(headParts, p -> logits[p] = Projection.apply(h[p], lmHead[p], null));
+        return NDArrays.concat(new NDList(logits), -1);
     }
 
     /** cos/sin rows for this call's positions, shaped [n, T, 1, hd] to broadcast over heads. */
@@ -151,9 +248,10 @@ public final class LlamaArchitecture implements Architecture {
                 c.headDim());
     }
 
-    /** HF LlamaRMSNorm without its weight (folded into the next projection): x / sqrt(mean(x^2) + eps). */
+    /** HF LlamaRMSNorm without its weight (folded into the next projection): x * rsqrt(mean(x^2) + eps). */
     private NDArray rms(NDArray x) {
-        return x.div(x.mul(x).mean(new int[] {-1}, true).add(eps).sqrt());
+        // pow(-0.5) is libtorch's rsqrt kernel.
+        return x.mul(x.mul(x).mean(new int[] {-1}, true).addi(eps).powi(-0.5));
     }
 
     /** W diag(g): column j of the row-major matrix w times g[j]. */

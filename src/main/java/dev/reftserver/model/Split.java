@@ -1,0 +1,54 @@
+package dev.reftserver.model;
+
+/**
+ * Cutting weights into the parts a {@link CpuTeam} computes side by side: ranges of heads, channels or vocabulary,
+ * and the row or column blocks of a row-major matrix that belong to one range.
+ */
+public final class Split {
+
+    private Split() {
+    }
+
+    /** Part boundaries of [0, total) in {@code parts} near-equal ranges: part p is [b[p], b[p + 1]). */
+    public static int[] ranges(int total, int parts) {
+        int[] b = new int[parts + 1];
+        for (int p = 0; p <= parts; p++) {
+            b[p] = (int) ((long) total * p / parts);
+        }
+        return b;
+    }
+
+    /** The largest divisor of {@code n} that is at most {@code max} (heads split only in whole groups). */
+    public static int largestDivisorAtMost(int n, int max) {
+        for (int p = Math.min(n, max); p > 1; p--) {
+            if (n % p == 0) {
+                return p;
+            }
+        }
+        return 1;
+    }
+
+    /** Rows [r0, r1) of a row-major matrix with {@code cols} columns. */
+    public static float[] rows(float[] w, int cols, int r0, int r1) {
+        float[] out = new float[(r1 - r0) * cols];
+        System.arraycopy(w, r0 * cols, out, 0, out.length);
+        return out;
+    }
+
+    /** Columns [c0, c1) of a row-major [rows, cols] matrix, as a row-major [rows, c1 - c0] matrix. */
+    public static float[] columns(float[] w, int rows, int cols, int c0, int c1) {
+        int width = c1 - c0;
+        float[] out = new float[rows * width];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(w, r * cols + c0, out, r * width, width);
+        }
+        return out;
+    }
+
+    /** Elements [from, to) of a vector. */
+    public static float[] range(float[] v, int from, int to) {
+        float[] out = new float[to - from];
+        System.arraycopy(v, from, out, 0, out.length);
+        return out;
+    }
+}
