@@ -151,9 +151,8 @@ public final class AttentionContext {
      */
     public NDArray[] share(NDArray x, int parts) {
         NDArray[] views = new NDArray[parts];
-        long rows = x.getShape().get(0);
         for (int p = 0; p < parts; p++) {
-            views[p] = Views.slice(partManager(p), x, 0, 0, rows);
+            views[p] = Views.slice(partManager(p), x, 0, 0, Views.TO_END);
         }
         return views;
     }
@@ -164,6 +163,11 @@ public final class AttentionContext {
             partManagers.add(step.newSubManager());
         }
         return partManagers.get(p);
+    }
+
+    /** In a decode step whose rows are all at one position (always so at batch 1), that position; otherwise -1. */
+    public int samePosition() {
+        return samePosition;
     }
 
     /** Token positions [rows, tokens] (int64). */
@@ -200,10 +204,10 @@ public final class AttentionContext {
      * @return [n, T, heads * head_dim]
      */
     public NDArray attend(int layer, int part, NDArray q, NDArray k, NDArray v, double scale) {
-        long heads = q.getShape().get(2);
-        long headDim = q.getShape().get(3);
-        long kvHeads = k.getShape().get(2);
-        long group = heads / kvHeads;
+        long headDim = cache.headDim();
+        long kvHeads = cache.kvHeads();
+        long group = cache.group();
+        long heads = kvHeads * group;
         if (scale != 1.0) {
             q = q.mul(scale);
         }

@@ -28,6 +28,7 @@ public final class KvCache implements AutoCloseable {
     private final int maxTokens;
     private final int parts;
     private final int kvHeads;
+    private final int group;
     private final int headDim;
     private final NDArray[] k;
     private final NDArray[] v;
@@ -44,6 +45,7 @@ public final class KvCache implements AutoCloseable {
         this.maxTokens = maxTokens;
         this.parts = parts;
         this.kvHeads = config.numKvHeads() / parts;
+        this.group = config.numHeads() / config.numKvHeads();
         this.headDim = config.headDim();
         int arrays = config.numLayers() * parts;
         this.k = new NDArray[arrays];
@@ -148,6 +150,11 @@ public final class KvCache implements AutoCloseable {
     /** Key/value heads per part. */
     int kvHeads() {
         return kvHeads;
+    }
+
+    /** Query heads per key/value head. */
+    int group() {
+        return group;
     }
 
     int parts() {

@@ -12,6 +12,9 @@ import ai.djl.pytorch.jni.JniUtils;
  */
 public final class Views {
 
+    /** An end past any dimension's size: slices clamp it to the size, as Python's do. */
+    public static final long TO_END = Long.MAX_VALUE;
+
     private Views() {
     }
 

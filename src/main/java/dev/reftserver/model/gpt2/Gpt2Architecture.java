@@ -171,8 +171,8 @@ public final class Gpt2Architecture implements Architecture {
 
     /** One part's share of c_proj(attention) over its heads (with c_proj's bias in part 0): [n, T, d]. */
     private NDArray attention(int layer, int part, NDArray h, AttentionContext ctx) {
-        long n = h.getShape().get(0);
-        long t = h.getShape().get(1);
+        long n = ctx.rows();
+        long t = ctx.tokens();
         int hd = c.headDim();
         int heads = c.numHeads() / attnParts;
         long width = (long) heads * hd;

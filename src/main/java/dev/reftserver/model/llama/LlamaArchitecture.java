@@ -192,8 +192,8 @@ public final class LlamaArchitecture implements Architecture {
 
     /** One part's share of o_proj(attention) over its heads: [n, T, d]. */
     private NDArray attention(int layer, int part, NDArray h, NDArray cos, NDArray sin, AttentionContext ctx) {
-        long n = h.getShape().get(0);
-        long t = h.getShape().get(1);
+        long n = ctx.rows();
+        long t = ctx.tokens();
         int hd = c.headDim();
         int heads = c.numHeads() / attnParts;
         int kvHeads = c.numKvHeads() / attnParts;
@@ -240,8 +240,12 @@ public final class LlamaArchitecture implements Architecture {
         return NDArrays.concat(new NDList(logits), -1);
     }
 
-    /** cos/sin rows for this call's positions, shaped [n, T, 1, hd] to broadcast over heads. */
+    /** cos/sin rows for this call's positions, shaped [n, T, 1, hd] (or [1, hd]) to broadcast over heads. */
     private NDArray ropeTable(NDArray table, AttentionContext ctx) {
+        int pos0 = ctx.samePosition();
+        if (pos0 >= 0) {
+            return Views.slice(ctx.step(), table, 0, pos0, pos0 + 1L);
+        }
         NDArray pos = ctx.positions();
         Shape s = pos.getShape();
         return table.get(ctx.step(), new NDIndex("{}", pos.reshape(-1))).reshape(s.get(0), s.get(1), 1,
