@@ -22,6 +22,7 @@ import java.util.function.Supplier;
 public final class AttentionContext {
 
     private final NDManager step;
+    private final DataType dtype;
     private final KvCache cache;
     private final boolean prefill;
     private final int rows;
@@ -37,8 +38,9 @@ public final class AttentionContext {
     private final List<NDManager> partManagers = new ArrayList<>();
 
     private AttentionContext(NDManager step, KvCache cache, boolean prefill, int rows, int tokens, int keyLength,
-            NDArray positions, NDArray mask, NDArray keyWrite, NDArray valueWrite) {
+            NDArray positions, NDArray mask, NDArray keyWrite, NDArray valueWrite, DataType dtype) {
         this.step = step;
+        this.dtype = dtype;
         this.cache = cache;
         this.prefill = prefill;
         this.rows = rows;
@@ -89,7 +91,7 @@ public final class AttentionContext {
         return new AttentionContext(step, cache, true, n, tokens, tokens,
                 step.create(pos, new Shape(n, tokens)),
                 step.create(mask, new Shape(n, 1, 1, tokens, tokens)).toType(dtype, false),
-                step.create(keyWrite), step.create(valueWrite));
+                step.create(keyWrite), step.create(valueWrite), dtype);
     }
 
     static AttentionContext decode(NDManager step, KvCache cache, int n, DataType dtype) {
@@ -118,7 +120,7 @@ public final class AttentionContext {
             // Every row at one position (always so at batch 1): the cache takes this step's keys and values as
             // one strided copy per layer, with no index arrays.
             AttentionContext ctx = new AttentionContext(step, cache, false, n, 1, keyLength, positions, null, null,
-                    null);
+                    null, dtype);
             ctx.samePosition = maxPos;
             return ctx;
         }
@@ -137,7 +139,7 @@ public final class AttentionContext {
             }
         }
         return new AttentionContext(step, cache, false, n, 1, keyLength, positions, mask, step.create(keyWrite),
-                step.create(valueWrite));
+                step.create(valueWrite), dtype);
     }
 
     public NDManager step() {
@@ -155,6 +157,11 @@ public final class AttentionContext {
             views[p] = Views.slice(partManager(p), x, 0, 0, Views.TO_END);
         }
         return views;
+    }
+
+    /** Creates the sub-managers of parts [0, parts) ahead of a split op (from the thread that drives the step). */
+    public void preparePartManagers(int parts) {
+        partManager(parts - 1);
     }
 
     /** The sub-manager of the step that part {@code p}'s arrays belong to (created on first use, by the driver). */
@@ -203,6 +210,37 @@ public final class AttentionContext {
      * @param scale multiplies q (1 when the architecture folded 1/sqrt(head_dim) into its weights)
      * @return [n, T, heads * head_dim]
      */
+    /**
+     * {@link #attend(int, int, NDArray, NDArray, NDArray, double)} on raw handles inside a part's {@link NativeOps}
+     * scope, with 1/sqrt(head_dim) already folded into q; returns [n, T, heads * head_dim]. A decode step runs
+     * entirely on handles; a prefill hands q, k and v to the NDArray path (the part's manager then owns them).
+     */
+    public long attend(NativeOps op, int layer, int part, long q, long k, long v) {
+        NDManager owner = partManager(part);
+        if (prefill) {
+            return NativeOps.handle(attend(layer, part, op.keep(q, owner), op.keep(k, owner), op.keep(v, owner),
+                    1.0));
+        }
+        long headDim = cache.headDim();
+        long kvHeads = cache.kvHeads();
+        long group = cache.group();
+        if (samePosition >= 0) {
+            cache.writeAt(op, layer, part, rows, samePosition, op.reshape(k, rows, kvHeads, headDim, 1),
+                    op.reshape(v, rows, kvHeads, 1, headDim));
+        } else {
+            cache.write(layer, part, keyWrite, op.keep(op.reshape(k, -1), owner), valueWrite,
+                    op.keep(op.reshape(v, -1, headDim), owner));
+        }
+        long keys = cache.keys(op, layer, part, rows, keyLength);
+        long values = cache.values(op, layer, part, rows, keyLength);
+        long scores = op.matmul(op.reshape(q, rows, kvHeads, group, headDim), keys);
+        if (mask != null) {
+            op.addi(scores, NativeOps.handle(mask));
+        }
+        long out = op.matmul(op.softmax(scores, -1, dtype), values);
+        return op.reshape(out, rows, 1, kvHeads * group * headDim);
+    }
+
     public NDArray attend(int layer, int part, NDArray q, NDArray k, NDArray v, double scale) {
         long headDim = cache.headDim();
         long kvHeads = cache.kvHeads();

@@ -131,6 +131,27 @@ public final class KvCache implements AutoCloseable {
                 new long[] {n, kvHeads, pos + 1L, headDim}, ONES);
     }
 
+    /** {@link #writeAt(int, int, int, int, NDArray, NDArray)} on raw handles. */
+    void writeAt(NativeOps op, int layer, int part, int n, int pos, long keys, long values) {
+        int i = layer * parts + part;
+        op.put(NativeOps.handle(k[i]), keys, new long[] {0, 0, 0, pos}, new long[] {n, kvHeads, headDim, pos + 1L},
+                ONES);
+        op.put(NativeOps.handle(v[i]), values, new long[] {0, 0, pos, 0}, new long[] {n, kvHeads, pos + 1L, headDim},
+                ONES);
+    }
+
+    /** {@link #keys(NDManager, int, int, int, int)} as a handle owned by {@code op}. */
+    long keys(NativeOps op, int layer, int part, int n, int len) {
+        long all = NativeOps.handle(k[layer * parts + part]);
+        return op.slice(n == rows ? all : op.slice(all, 0, 0, n), 3, 0, len);
+    }
+
+    /** {@link #values(NDManager, int, int, int, int)} as a handle owned by {@code op}. */
+    long values(NativeOps op, int layer, int part, int n, int len) {
+        long all = NativeOps.handle(v[layer * parts + part]);
+        return op.slice(n == rows ? all : op.slice(all, 0, 0, n), 2, 0, len);
+    }
+
     /** One part's transposed keys of slots [0, n), positions [0, len): a view [n, kv_heads, head_dim, len]. */
     NDArray keys(NDManager owner, int layer, int part, int n, int len) {
         NDArray all = k[layer * parts + part];

@@ -1,8 +1,6 @@
 package dev.reftserver.model.llama;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -11,6 +9,7 @@ import dev.reftserver.model.Architecture;
 import dev.reftserver.model.AttentionContext;
 import dev.reftserver.model.CpuTeam;
 import dev.reftserver.model.ModelConfig;
+import dev.reftserver.model.NativeOps;
 import dev.reftserver.model.Projection;
 import dev.reftserver.model.Split;
 import dev.reftserver.model.Views;
@@ -48,6 +47,8 @@ public final class LlamaArchitecture implements Architecture {
     private final NDArray cosTable;
     private final NDArray sinTable;
     private final NDArray rotateHalf;
+    private final NDArray epsScalar;
+    private final NDArray minusHalf;
     private final float eps;
 
     public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype) {
@@ -156,6 +157,9 @@ public final class LlamaArchitecture implements Architecture {
             r[j * hd + j + half] = 1f;
         }
         rotateHalf = load(r, dtype, hd, hd);
+        // 0-dim float32 scalars: in-place ops keep the dtype of the array they update.
+        epsScalar = manager.create(eps);
+        minusHalf = manager.create(-0.5f);
     }
 
     @Override
@@ -176,68 +180,103 @@ public final class LlamaArchitecture implements Architecture {
 
     @Override
     public NDArray block(int layer, NDArray x, AttentionContext ctx) {
-        NDArray cos = ctx.memo("rope.cos", () -> ropeTable(cosTable, ctx));
-        NDArray sin = ctx.memo("rope.sin", () -> ropeTable(sinTable, ctx));
-        // Attention: x + o_proj(attn(rope(q), rope(k), v)) on the RMS-normalised input.
-        NDArray[] h = ctx.share(rms(x), attnParts);
-        NDArray[] attn = new NDArray[attnParts];
-        team.run(attnParts, a -> attn[a] = attention(layer, a, h[a], cos, sin, ctx));
-        NDArray mid = sum(x, attn);
-        // MLP: x + down(silu(gate(h)) * up(h)).
-        NDArray[] h2 = ctx.share(rms(mid), mlpParts);
-        NDArray[] mlp = new NDArray[mlpParts];
-        team.run(mlpParts, m -> mlp[m] = mlp(layer, m, h2[m]));
-        return sum(mid, mlp);
+        long cos = NativeOps.handle(ctx.memo("rope.cos", () -> ropeTable(cosTable, ctx)));
+        long sin = NativeOps.handle(ctx.memo("rope.sin", () -> ropeTable(sinTable, ctx)));
+        ctx.preparePartManagers(Math.max(attnParts, mlpParts));
+        try (NativeOps op = new NativeOps()) {
+            // Attention: x + o_proj(attn(rope(q), rope(k), v)) on the RMS-normalised input.
+            long h = rms(op, NativeOps.handle(x));
+            long[] attn = new long[attnParts];
+            try {
+                team.run(attnParts, a -> attn[a] = attention(layer, a, h, cos, sin, ctx));
+            } finally {
+                adoptAll(op, attn);
+            }
+            long mid = sum(op, NativeOps.handle(x), attn);
+            // MLP: x + down(silu(gate(h)) * up(h)).
+            long h2 = rms(op, mid);
+            long[] mlp = new long[mlpParts];
+            try {
+                team.run(mlpParts, m -> mlp[m] = mlp(layer, m, h2));
+            } finally {
+                adoptAll(op, mlp);
+            }
+            return op.keep(sum(op, mid, mlp), ctx.step());
+        }
     }
 
-    /** One part's share of o_proj(attention) over its heads: [n, T, d]. */
-    private NDArray attention(int layer, int part, NDArray h, NDArray cos, NDArray sin, AttentionContext ctx) {
+    /** One part's share of o_proj(attention) over its heads: [n, T, d], released for the caller to adopt. */
+    private long attention(int layer, int part, long h, long cos, long sin, AttentionContext ctx) {
         long n = ctx.rows();
         long t = ctx.tokens();
         int hd = c.headDim();
         int heads = c.numHeads() / attnParts;
         int kvHeads = c.numKvHeads() / attnParts;
         int qkHeads = heads + kvHeads;
-        NDArray qkv = Projection.apply(h, wqkv[layer][part], bqkv[layer][part])
-                .reshape(n, t, qkHeads + kvHeads, hd);
-        NDArray qk = Views.slice(qkv, 2, 0, qkHeads);
-        // HF apply_rotary_pos_emb: y * cos + rotate_half(y) * sin.
-        NDArray rotated = qk.matMul(rotateHalf).muli(sin);
-        qk = qk.mul(cos).addi(rotated);
-        NDArray v = Views.slice(qkv, 2, qkHeads, qkHeads + kvHeads);
-        NDArray attn = ctx.attend(layer, part, Views.slice(qk, 2, 0, heads), Views.slice(qk, 2, heads, qkHeads),
-                v, 1.0);
-        return Projection.apply(attn, wo[layer][part], null);
+        try (NativeOps op = new NativeOps()) {
+            long qkv = op.matmul(h, NativeOps.handle(wqkv[layer][part]));
+            if (bqkv[layer][part] != null) {
+                op.addi(qkv, NativeOps.handle(bqkv[layer][part]));
+            }
+            qkv = op.reshape(qkv, n, t, qkHeads + kvHeads, hd);
+            long qk = op.slice(qkv, 2, 0, qkHeads);
+            // HF apply_rotary_pos_emb: y * cos + rotate_half(y) * sin.
+            long rotated = op.matmul(qk, NativeOps.handle(rotateHalf));
+            op.muli(rotated, sin);
+            long roped = op.mul(qk, cos);
+            op.addi(roped, rotated);
+            long v = op.slice(qkv, 2, qkHeads, qkHeads + kvHeads);
+            long attn = ctx.attend(op, layer, part, op.slice(roped, 2, 0, heads),
+                    op.slice(roped, 2, heads, qkHeads), v);
+            return op.release(op.matmul(attn, NativeOps.handle(wo[layer][part])));
+        }
     }
 
-    /** One part's share of down(silu(gate(h)) * up(h)) over its channels: [n, T, d]. */
-    private NDArray mlp(int layer, int part, NDArray h) {
+    /** One part's share of down(silu(gate(h)) * up(h)) over its channels: [n, T, d], released for the caller. */
+    private long mlp(int layer, int part, long h) {
         int width = channels[part + 1] - channels[part];
-        NDArray gateUp = Projection.apply(h, wGateUp[layer][part], null);
-        NDArray gate = Views.slice(gateUp, 2, 0, width);
-        // silu(g) * u = sigmoid(g) * g * u, in place on the one new array.
-        NDArray act = gate.getNDArrayInternal().sigmoid().muli(gate).muli(Views.slice(gateUp, 2, width, 2L * width));
-        return Projection.apply(act, wDown[layer][part], null);
+        try (NativeOps op = new NativeOps()) {
+            long gateUp = op.matmul(h, NativeOps.handle(wGateUp[layer][part]));
+            long gate = op.slice(gateUp, 2, 0, width);
+            // silu(g) * u = sigmoid(g) * g * u, in place on the one new array.
+            long act = op.sigmoid(gate);
+            op.muli(act, gate);
+            op.muli(act, op.slice(gateUp, 2, width, 2L * width));
+            return op.release(op.matmul(act, NativeOps.handle(wDown[layer][part])));
+        }
+    }
+
+    private static void adoptAll(NativeOps op, long[] handles) {
+        for (long h : handles) {
+            op.adopt(h);
+        }
     }
 
     /** x plus the parts' partial sums, in part order. */
-    private static NDArray sum(NDArray x, NDArray[] parts) {
-        NDArray out = x.add(parts[0]);
+    private static long sum(NativeOps op, long x, long[] parts) {
+        long out = op.add(x, parts[0]);
         for (int i = 1; i < parts.length; i++) {
-            out.addi(parts[i]);
+            op.addi(out, parts[i]);
         }
         return out;
     }
 
     @Override
     public NDArray head(NDArray x, AttentionContext ctx) {
-        if (headParts == 1) {
-            return Projection.apply(rms(x), lmHead[0], null);
+        try (NativeOps op = new NativeOps()) {
+            long h = rms(op, NativeOps.handle(x));
+            long[] logits = new long[headParts];
+            try {
+                team.run(headParts, p -> {
+                    try (NativeOps part = new NativeOps()) {
+                        logits[p] = part.release(part.matmul(h, NativeOps.handle(lmHead[p])));
+                    }
+                });
+            } finally {
+                adoptAll(op, logits);
+            }
+            return op.keep(headParts == 1 ? logits[0] : op.cat(logits, -1), x.getManager());
         }
-        NDArray[] h = ctx.share(rms(x), headParts);
-        NDArray[] logits = new NDArray[headParts];
-        team.run(headParts, p -> logits[p] = Projection.apply(h[p], lmHead[p], null));
-        return NDArrays.concat(new NDList(logits), -1);
     }
 
     /** cos/sin rows for this call's positions, shaped [n, T, 1, hd] (or [1, hd]) to broadcast over heads. */
@@ -253,9 +292,12 @@ public final class LlamaArchitecture implements Architecture {
     }
 
     /** HF LlamaRMSNorm without its weight (folded into the next projection): x * rsqrt(mean(x^2) + eps). */
-    private NDArray rms(NDArray x) {
+    private long rms(NativeOps op, long x) {
+        long meanSquare = op.mean(op.mul(x, x), -1, true);
+        op.addi(meanSquare, NativeOps.handle(epsScalar));
         // pow(-0.5) is libtorch's rsqrt kernel.
-        return x.mul(x.mul(x).mean(new int[] {-1}, true).addi(eps).powi(-0.5));
+        op.powi(meanSquare, NativeOps.handle(minusHalf));
+        return op.mul(x, meanSquare);
     }
 
     /** W diag(g): column j of the row-major matrix w times g[j]. */
