@@ -10,8 +10,11 @@ public interface Architecture extends AutoCloseable {
 
     ModelConfig config();
 
-    /** Token (and, where the model has them, position) embeddings: ids [n, T] int64 to [n, T, d]. */
-    NDArray embed(NDArray ids, AttentionContext ctx);
+    /**
+     * Token (and, where the model has them, position) embeddings of ids [n, T] (row-major, n and T as in the
+     * context) to [n, T, d].
+     */
+    NDArray embed(long[] ids, AttentionContext ctx);
 
     /**
      * Into how many parts attention is split by key/value heads (the parts run side by side on a {@link CpuTeam});

@@ -27,7 +27,8 @@ public final class AttentionContext {
     private final boolean prefill;
     private final int rows;
     private final int tokens;
-    private final NDArray positions;
+    private final long[] positionValues;
+    private NDArray positions;
     private final NDArray mask;
     private final NDIndex keyWrite;
     private final NDIndex valueWrite;
@@ -38,14 +39,14 @@ public final class AttentionContext {
     private final List<NDManager> partManagers = new ArrayList<>();
 
     private AttentionContext(NDManager step, KvCache cache, boolean prefill, int rows, int tokens, int keyLength,
-            NDArray positions, NDArray mask, NDArray keyWrite, NDArray valueWrite, DataType dtype) {
+            long[] positions, NDArray mask, NDArray keyWrite, NDArray valueWrite, DataType dtype) {
         this.step = step;
         this.dtype = dtype;
         this.cache = cache;
         this.prefill = prefill;
         this.rows = rows;
         this.tokens = tokens;
-        this.positions = positions;
+        this.positionValues = positions;
         this.mask = mask;
         // Built once per call and shared by every layer: parsing an index costs more than using it.
         this.keyWrite = keyWrite == null ? null : new NDIndex("{}", keyWrite);
@@ -89,7 +90,7 @@ public final class AttentionContext {
             }
         }
         return new AttentionContext(step, cache, true, n, tokens, tokens,
-                step.create(pos, new Shape(n, tokens)),
+                pos,
                 step.create(mask, new Shape(n, 1, 1, tokens, tokens)).toType(dtype, false),
                 step.create(keyWrite), step.create(valueWrite), dtype);
     }
@@ -115,12 +116,11 @@ public final class AttentionContext {
             }
             mask = step.create(m, new Shape(n, 1, 1, keyLength)).toType(dtype, false);
         }
-        NDArray positions = step.create(pos, new Shape(n, 1));
         if (mask == null) {
             // Every row at one position (always so at batch 1): the cache takes this step's keys and values as
             // one strided copy per layer, with no index arrays.
-            AttentionContext ctx = new AttentionContext(step, cache, false, n, 1, keyLength, positions, null, null,
-                    null, dtype);
+            AttentionContext ctx = new AttentionContext(step, cache, false, n, 1, keyLength, pos, null, null, null,
+                    dtype);
             ctx.samePosition = maxPos;
             return ctx;
         }
@@ -138,7 +138,7 @@ public final class AttentionContext {
                 valueWrite[i * kvHeads + h] = head * maxT + pos[i];
             }
         }
-        return new AttentionContext(step, cache, false, n, 1, keyLength, positions, mask, step.create(keyWrite),
+        return new AttentionContext(step, cache, false, n, 1, keyLength, pos, mask, step.create(keyWrite),
                 step.create(valueWrite), dtype);
     }
 
@@ -177,8 +177,11 @@ public final class AttentionContext {
         return samePosition;
     }
 
-    /** Token positions [rows, tokens] (int64). */
+    /** Token positions [rows, tokens] (int64), created on first use (by the thread that drives the step). */
     public NDArray positions() {
+        if (positions == null) {
+            positions = step.create(positionValues, new Shape(rows, tokens));
+        }
         return positions;
     }
 

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 
 /**
  * The forward loop shared by every architecture: embed, run the blocks (calling the hook after each one during
@@ -81,7 +80,7 @@ public final class TransformerLM implements CausalLM {
         }
         team.wake();
         AttentionContext ctx = AttentionContext.prefill(step, cache, slots, lengths, tokens, dtype);
-        NDArray x = arch.embed(step.create(ids, new Shape(n, tokens)), ctx);
+        NDArray x = arch.embed(ids, ctx);
         for (int l = 0; l < config.numLayers(); l++) {
             x = arch.block(l, x, ctx);
             if (hook.touches(l)) {
@@ -113,7 +112,7 @@ public final class TransformerLM implements CausalLM {
         }
         team.wake();
         AttentionContext ctx = AttentionContext.decode(step, cache, n, dtype);
-        NDArray x = arch.embed(step.create(ids, new Shape(n, 1)), ctx);
+        NDArray x = arch.embed(ids, ctx);
         for (int l = 0; l < config.numLayers(); l++) {
             x = arch.block(l, x, ctx);
         }
@@ -132,7 +131,7 @@ public final class TransformerLM implements CausalLM {
             for (int t = 0; t < prompt.length; t++) {
                 ids[t] = prompt[t];
             }
-            NDArray x = arch.embed(step.create(ids, new Shape(1, prompt.length)), ctx);
+            NDArray x = arch.embed(ids, ctx);
             for (int l = 0; l < config.numLayers(); l++) {
                 x = arch.block(l, x, ctx);
             }

@@ -23,17 +23,19 @@ public final class ModelBenchmark {
             for (int i = 1; i < 200; i++) {
                 prompt200[i] = 300 + (i * 37) % 5000;
             }
-            // warm-up
-            for (int i = 0; i < 5; i++) {
+            // Warm-up: until the JIT has compiled the step (about 10 s of decoding on this machine).
+            long warmUntil = System.nanoTime() + 12_000_000_000L;
+            while (System.nanoTime() < warmUntil) {
                 prefillMs(model, prompt200);
-                decodeTokensPerSecond(model, 1, 50);
+                decodeTokensPerSecond(model, 1, 200);
+                decodeTokensPerSecond(model, 16, 20);
             }
             double[] prefill = new double[15];
             for (int i = 0; i < prefill.length; i++) {
                 prefill[i] = prefillMs(model, prompt200);
             }
             Arrays.sort(prefill);
-            double decode1 = median(() -> decodeTokensPerSecond(model, 1, 200), 3);
+            double decode1 = median(() -> decodeTokensPerSecond(model, 1, 200), 9);
             double decode16 = median(() -> decodeTokensPerSecond(model, 16, 100), 3);
             double decode32 = median(() -> decodeTokensPerSecond(model, 32, 100), 3);
             System.out.printf(

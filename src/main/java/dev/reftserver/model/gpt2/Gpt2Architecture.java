@@ -144,11 +144,10 @@ public final class Gpt2Architecture implements Architecture {
     }
 
     @Override
-    public NDArray embed(NDArray ids, AttentionContext ctx) {
-        Shape s = ids.getShape();
-        NDArray tok = wte.get(ctx.step(), new NDIndex("{}", ids.reshape(-1)));
+    public NDArray embed(long[] ids, AttentionContext ctx) {
+        NDArray tok = wte.get(ctx.step(), new NDIndex("{}", ctx.step().create(ids)));
         NDArray pos = wpe.get(ctx.step(), new NDIndex("{}", ctx.positions().reshape(-1)));
-        return tok.add(pos).reshape(s.get(0), s.get(1), c.hiddenSize());
+        return tok.add(pos).reshape(ctx.rows(), ctx.tokens(), c.hiddenSize());
     }
 
     @Override

@@ -168,9 +168,13 @@ public final class LlamaArchitecture implements Architecture {
     }
 
     @Override
-    public NDArray embed(NDArray ids, AttentionContext ctx) {
-        Shape s = ids.getShape();
-        return embed.get(ctx.step(), new NDIndex("{}", ids.reshape(-1))).reshape(s.get(0), s.get(1), c.hiddenSize());
+    public NDArray embed(long[] ids, AttentionContext ctx) {
+        if (ids.length == 1) {
+            // One token (a batch-1 decode step): its row of the table as a view.
+            return Views.slice(ctx.step(), embed, 0, ids[0], ids[0] + 1).reshape(1, 1, c.hiddenSize());
+        }
+        return embed.get(ctx.step(), new NDIndex("{}", ctx.step().create(ids)))
+                .reshape(ctx.rows(), ctx.tokens(), c.hiddenSize());
     }
 
     @Override
