@@ -75,10 +75,17 @@ public final class ServingBenchmark {
         int bundles = Integer.parseInt(opt.getOrDefault("bundles", "1000"));
         Path store = Files.createTempDirectory("reft-bench-store");
         // Command-line arguments, not builder properties: those are defaults that application.yml overrides.
+        // Any --reft.* argument of this benchmark (e.g. --reft.model.threads=1) goes to the server as well.
+        List<String> serverArgs = new ArrayList<>(List.of("--server.port=0", "--reft.store.path=" + store,
+                "--reft.engine.max-batch-size=32", "--reft.engine.max-queue=4096", "--logging.level.root=WARN",
+                "--logging.level.dev.reftserver=WARN"));
+        opt.forEach((k, v) -> {
+            if (k.startsWith("reft.")) {
+                serverArgs.add("--" + k + "=" + v);
+            }
+        });
         ConfigurableApplicationContext ctx = new SpringApplicationBuilder(ReftServerApplication.class)
-                .run("--server.port=0", "--reft.store.path=" + store, "--reft.engine.max-batch-size=32",
-                        "--reft.engine.max-queue=4096", "--logging.level.root=WARN",
-                        "--logging.level.dev.reftserver=WARN");
+                .run(serverArgs.toArray(String[]::new));
         try {
             int port = Integer.parseInt(ctx.getEnvironment().getProperty("local.server.port"));
             MeterRegistry registry = ctx.getBean(MeterRegistry.class);
