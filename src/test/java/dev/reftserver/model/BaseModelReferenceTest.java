@@ -11,6 +11,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.reftserver.model.checkpoint.Safetensors;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -109,6 +110,48 @@ class BaseModelReferenceTest {
                 JsonObject p = prompts.get(i);
                 assertThat(generated[i]).as("batched greedy ids of %s", p.get("name").getAsString())
                         .containsExactly(ints(p.getAsJsonObject("greedy_32").getAsJsonArray("ids")));
+            }
+        }
+    }
+
+    /**
+     * Decode reads and writes only the first n rows of a larger cache (the engine's case): three prompts of
+     * different lengths, then two of the same length (one position for the whole step), in a cache of 8 rows.
+     */
+    @Test
+    void rowsBelowTheCacheSizeGiveTheReferenceTokens() {
+        for (int[] pick : new int[][] {{0, 3, 5}, {1, 1}}) {
+            int n = pick.length;
+            int steps = 16;
+            try (NDManager step = NDManager.newBaseManager(); KvCache cache = model.newCache(8, 256)) {
+                int[][] batch = new int[n][];
+                int[] slots = new int[n];
+                for (int i = 0; i < n; i++) {
+                    batch[i] = ints(prompts.get(pick[i]).getAsJsonArray("ids"));
+                    slots[i] = i;
+                }
+                NDArray logits = model.prefill(step, batch, slots, cache, BlockHook.NONE);
+                int[] next = new int[n];
+                int[][] generated = new int[n][steps];
+                for (int i = 0; i < n; i++) {
+                    next[i] = argmax(logits.get(i).toFloatArray());
+                }
+                for (int s = 0; s < steps; s++) {
+                    for (int i = 0; i < n; i++) {
+                        generated[i][s] = next[i];
+                    }
+                    try (NDManager sub = step.newSubManager()) {
+                        NDArray out = model.decode(sub, next, cache);
+                        for (int i = 0; i < n; i++) {
+                            next[i] = argmax(out.get(i).toFloatArray());
+                        }
+                    }
+                }
+                for (int i = 0; i < n; i++) {
+                    int[] expected = ints(prompts.get(pick[i]).getAsJsonObject("greedy_32").getAsJsonArray("ids"));
+                    assertThat(generated[i]).as("row %d (prompt %d) of %d", i, pick[i], n)
+                            .containsExactly(Arrays.copyOf(expected, steps));
+                }
             }
         }
     }
