@@ -67,6 +67,13 @@ class CheckpointFormatsTest {
     }
 
     @Test
+    void negativeThreadCountFailsWithClearMessage() {
+        assertThatThrownBy(() -> ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32", -1))
+                .isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("threads must be 0 (all cores) or more, not -1");
+    }
+
+    @Test
     void truncatedLlama2cCheckpointFailsWithClearMessage() throws IOException {
         byte[] all = Files.readAllBytes(ReferenceFiles.stories15m());
         Path bin = tmp.resolve("short.bin");
