@@ -202,18 +202,6 @@ public final class AttentionContext {
     }
 
     /**
-     * Scaled dot-product attention with grouped-query heads, writing this call's keys and values into the cache.
-     * With attention split into parts ({@link Architecture#attentionParts()}), each part calls this with its own
-     * heads (its key/value heads and the query heads that read them); parts may run on different threads.
-     *
-     * @param part  which part of the heads these are (0 when attention is not split)
-     * @param q     [n, T, heads, head_dim]
-     * @param k     [n, T, kv_heads, head_dim]
-     * @param v     [n, T, kv_heads, head_dim]
-     * @param scale multiplies q (1 when the architecture folded 1/sqrt(head_dim) into its weights)
-     * @return [n, T, heads * head_dim]
-     */
-    /**
      * {@link #attend(int, int, NDArray, NDArray, NDArray, double)} on raw handles inside a part's {@link NativeOps}
      * scope, with 1/sqrt(head_dim) already folded into q; returns [n, T, heads * head_dim]. A decode step runs
      * entirely on handles; a prefill hands q, k and v to the NDArray path (the part's manager then owns them).
@@ -244,6 +232,18 @@ public final class AttentionContext {
         return op.reshape(out, rows, 1, kvHeads * group * headDim);
     }
 
+    /**
+     * Scaled dot-product attention with grouped-query heads, writing this call's keys and values into the cache.
+     * With attention split into parts ({@link Architecture#attentionParts()}), each part calls this with its own
+     * heads (its key/value heads and the query heads that read them); parts may run on different threads.
+     *
+     * @param part  which part of the heads these are (0 when attention is not split)
+     * @param q     [n, T, heads, head_dim]
+     * @param k     [n, T, kv_heads, head_dim]
+     * @param v     [n, T, kv_heads, head_dim]
+     * @param scale multiplies q (1 when the architecture folded 1/sqrt(head_dim) into its weights)
+     * @return [n, T, heads * head_dim]
+     */
     public NDArray attend(int layer, int part, NDArray q, NDArray k, NDArray v, double scale) {
         long headDim = cache.headDim();
         long kvHeads = cache.kvHeads();

@@ -5,8 +5,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.jni.JniUtils;
 import java.util.Arrays;
 
 /**
@@ -124,11 +122,9 @@ public final class KvCache implements AutoCloseable {
      * position {@code pos}: a strided copy in one native call, for decode steps whose rows are all at one position.
      */
     void writeAt(int layer, int part, int n, int pos, NDArray keys, NDArray values) {
-        int i = layer * parts + part;
-        JniUtils.indexSet((PtNDArray) k[i], (PtNDArray) keys, new long[] {0, 0, 0, pos},
-                new long[] {n, kvHeads, headDim, pos + 1L}, ONES);
-        JniUtils.indexSet((PtNDArray) v[i], (PtNDArray) values, new long[] {0, 0, pos, 0},
-                new long[] {n, kvHeads, pos + 1L, headDim}, ONES);
+        try (NativeOps op = new NativeOps()) {
+            writeAt(op, layer, part, n, pos, NativeOps.handle(keys), NativeOps.handle(values));
+        }
     }
 
     /** {@link #writeAt(int, int, int, int, NDArray, NDArray)} on raw handles. */
@@ -154,14 +150,16 @@ public final class KvCache implements AutoCloseable {
 
     /** One part's transposed keys of slots [0, n), positions [0, len): a view [n, kv_heads, head_dim, len]. */
     NDArray keys(NDManager owner, int layer, int part, int n, int len) {
-        NDArray all = k[layer * parts + part];
-        return Views.slice(owner, n == rows ? all : Views.slice(owner, all, 0, 0, n), 3, 0, len);
+        try (NativeOps op = new NativeOps()) {
+            return op.keep(keys(op, layer, part, n, len), owner);
+        }
     }
 
     /** One part's values of slots [0, n), positions [0, len): a view [n, kv_heads, len, head_dim]. */
     NDArray values(NDManager owner, int layer, int part, int n, int len) {
-        NDArray all = v[layer * parts + part];
-        return Views.slice(owner, n == rows ? all : Views.slice(owner, all, 0, 0, n), 2, 0, len);
+        try (NativeOps op = new NativeOps()) {
+            return op.keep(values(op, layer, part, n, len), owner);
+        }
     }
 
     int headDim() {

@@ -98,13 +98,7 @@ public final class NativeOps implements AutoCloseable {
      * among the handles this scope deletes stay valid: libtorch keeps a storage alive while any tensor uses it.
      */
     public NDArray keep(long h, NDManager manager) {
-        for (int i = count - 1; i >= 0; i--) {
-            if (owned[i] == h) {
-                owned[i] = owned[--count];
-                return new PtNDArray((PtNDManager) manager, h);
-            }
-        }
-        throw new IllegalArgumentException("handle not owned by this scope");
+        return new PtNDArray((PtNDManager) manager, release(h));
     }
 
     /** Gives up ownership of {@code h} (for a result another scope will {@link #adopt}). */

@@ -56,10 +56,6 @@ public final class Gpt2Architecture implements Architecture {
     private final NDArray lnfB;
     private final NDArray[] lmHead;
 
-    public Gpt2Architecture(NDManager manager, Checkpoint ckpt, DataType dtype) {
-        this(manager, ckpt, dtype, CpuTeam.of(1));
-    }
-
     public Gpt2Architecture(NDManager manager, Checkpoint ckpt, DataType dtype, CpuTeam team) {
         this.c = ckpt.config();
         this.manager = manager;

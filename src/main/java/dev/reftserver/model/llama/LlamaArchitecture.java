@@ -51,10 +51,6 @@ public final class LlamaArchitecture implements Architecture {
     private final NDArray minusHalf;
     private final float eps;
 
-    public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype) {
-        this(manager, ckpt, dtype, CpuTeam.of(1));
-    }
-
     public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype, CpuTeam team) {
         this.c = ckpt.config();
         this.manager = manager;
