@@ -1,5 +1,6 @@
 package dev.reftserver.api;
 
+import dev.reftserver.error.ServiceException;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.reftserver.registry.ApiKeyRecord;
 import dev.reftserver.registry.RateLimits;
@@ -86,7 +87,7 @@ class AdminTenantController {
     ResponseEntity<IssuedKeyView> create(@RequestBody JsonNode body) {
         JsonNode name = body.get("name");
         if (name == null || !name.isString()) {
-            throw ApiException.invalidRequest("name", "'name' is required");
+            throw ServiceException.invalidRequest("name", "'name' is required");
         }
         RateLimits limits = new RateLimits(limit(body, "requests_per_minute", null),
                 limit(body, "tokens_per_minute", null));
@@ -166,7 +167,7 @@ class AdminTenantController {
             return null;
         }
         if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() <= 0) {
-            throw ApiException.invalidRequest(field, "'" + field + "' must be a positive integer or null");
+            throw ServiceException.invalidRequest(field, "'" + field + "' must be a positive integer or null");
         }
         return v.longValue();
     }

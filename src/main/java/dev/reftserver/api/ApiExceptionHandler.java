@@ -1,5 +1,6 @@
 package dev.reftserver.api;
 
+import dev.reftserver.error.ServiceException;
 import dev.reftserver.intervention.BundleRejectedException;
 import dev.reftserver.registry.UploadMetrics;
 import org.slf4j.Logger;
@@ -31,8 +32,8 @@ public class ApiExceptionHandler {
         this.uploads = uploads;
     }
 
-    @ExceptionHandler(ApiException.class)
-    ResponseEntity<ErrorBody> api(ApiException e) {
+    @ExceptionHandler(ServiceException.class)
+    ResponseEntity<ErrorBody> api(ServiceException e) {
         return ResponseEntity.status(e.status())
                 .headers(e.headers())
                 .header(HttpHeaders.CONTENT_TYPE, "application/json")

@@ -1,5 +1,6 @@
 package dev.reftserver.api;
 
+import dev.reftserver.error.ServiceException;
 import dev.reftserver.engine.FinishReason;
 import dev.reftserver.engine.Generation;
 import dev.reftserver.engine.GenerationListener;
@@ -134,7 +135,7 @@ final class CompletionCall {
         FinishReason f = failure;
         if (stream) {
             if (f != null && f != FinishReason.CANCELLED) {
-                ApiException e = failureException(f);
+                ServiceException e = failureException(f);
                 events.offer(ErrorBody.of(e.getMessage(), e.type(), null, e.code()));
             } else if (includeUsage) {
                 events.offer(new CompletionResponse(id, "text_completion", created, model, List.of(), usage()));
@@ -153,15 +154,15 @@ final class CompletionCall {
         result.complete(new CompletionResponse(id, "text_completion", created, model, out, usage()));
     }
 
-    private static ApiException failureException(FinishReason f) {
+    private static ServiceException failureException(FinishReason f) {
         return switch (f) {
-            case TIMEOUT -> new ApiException(HttpStatus.GATEWAY_TIMEOUT, "timeout", null, "request_timeout",
+            case TIMEOUT -> new ServiceException(HttpStatus.GATEWAY_TIMEOUT, "timeout", null, "request_timeout",
                     "the request did not finish within the server's time limit");
-            case SHUTDOWN -> new ApiException(HttpStatus.SERVICE_UNAVAILABLE, "server_unavailable", null,
+            case SHUTDOWN -> new ServiceException(HttpStatus.SERVICE_UNAVAILABLE, "server_unavailable", null,
                     "shutting_down", "the server shut down before the request finished");
-            case CANCELLED -> new ApiException(HttpStatus.BAD_REQUEST, "invalid_request_error", null, "cancelled",
+            case CANCELLED -> new ServiceException(HttpStatus.BAD_REQUEST, "invalid_request_error", null, "cancelled",
                     "the request was cancelled");
-            default -> new ApiException(HttpStatus.INTERNAL_SERVER_ERROR, "server_error", null, "engine_error",
+            default -> new ServiceException(HttpStatus.INTERNAL_SERVER_ERROR, "server_error", null, "engine_error",
                     "the engine failed while generating");
         };
     }

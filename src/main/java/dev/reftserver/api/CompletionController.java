@@ -1,5 +1,6 @@
 package dev.reftserver.api;
 
+import dev.reftserver.error.ServiceException;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -100,7 +101,7 @@ public class CompletionController {
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     public CompletableFuture<Object> complete(@RequestBody CompletionRequest req, HttpServletResponse response) {
         if (req.model() == null || req.model().isBlank()) {
-            throw ApiException.invalidRequest("model", "model is required");
+            throw ServiceException.invalidRequest("model", "model is required");
         }
         String tenant = caller.tenant();
         limits.checkRequest(tenant);

@@ -1,5 +1,6 @@
 package dev.reftserver.api;
 
+import dev.reftserver.error.ServiceException;
 import dev.reftserver.config.EngineProperties;
 import dev.reftserver.engine.Generation;
 import dev.reftserver.engine.SamplingParams;
@@ -36,35 +37,35 @@ public class CompletionService {
         List<String> prompts = prompts(req.prompt());
         int n = req.n() == null ? 1 : req.n();
         if (n < 1 || n * prompts.size() > engine.maxN()) {
-            throw ApiException.invalidRequest("n", "n x prompts must be between 1 and " + engine.maxN() + ", got "
+            throw ServiceException.invalidRequest("n", "n x prompts must be between 1 and " + engine.maxN() + ", got "
                     + n + " x " + prompts.size());
         }
         rejectUnsupported(req);
         int context = scheduler.maxContext();
         int maxTokens = req.maxTokens() == null ? 16 : req.maxTokens();
         if (maxTokens < 1 || maxTokens > context) {
-            throw ApiException.invalidRequest("max_tokens", "max_tokens must be between 1 and the model's context of "
+            throw ServiceException.invalidRequest("max_tokens", "max_tokens must be between 1 and the model's context of "
                     + context + ", got " + maxTokens);
         }
         double temperature = req.temperature() == null ? 1.0 : req.temperature();
         if (!(temperature >= 0.0 && temperature <= 2.0)) {
-            throw ApiException.invalidRequest("temperature", "temperature must be between 0 and 2, got "
+            throw ServiceException.invalidRequest("temperature", "temperature must be between 0 and 2, got "
                     + req.temperature());
         }
         double topP = req.topP() == null ? 1.0 : req.topP();
         if (!(topP > 0.0 && topP <= 1.0)) {
-            throw ApiException.invalidRequest("top_p", "top_p must be in (0, 1], got " + req.topP());
+            throw ServiceException.invalidRequest("top_p", "top_p must be in (0, 1], got " + req.topP());
         }
         int topK = req.topK() == null ? 0 : req.topK();
         if (topK < 0) {
-            throw ApiException.invalidRequest("top_k", "top_k must be >= 0 (0 disables it), got " + topK);
+            throw ServiceException.invalidRequest("top_k", "top_k must be >= 0 (0 disables it), got " + topK);
         }
         List<String> stop = stops(req.stop());
         List<int[]> ids = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
             int[] enc = tokenizer.encode(prompts.get(i));
             if (enc.length + maxTokens > context) {
-                throw ApiException.invalidRequest(enc.length >= context ? "prompt" : "max_tokens",
+                throw ServiceException.invalidRequest(enc.length >= context ? "prompt" : "max_tokens",
                         "prompt" + (prompts.size() > 1 ? " " + i : "") + " has " + enc.length
                                 + " tokens; with max_tokens " + maxTokens + " that exceeds the model's context of "
                                 + context + " tokens");
@@ -92,7 +93,7 @@ public class CompletionService {
 
     private static List<String> prompts(JsonNode prompt) {
         if (prompt == null || prompt.isNull()) {
-            throw ApiException.invalidRequest("prompt", "prompt is required");
+            throw ServiceException.invalidRequest("prompt", "prompt is required");
         }
         List<String> out = new ArrayList<>();
         if (prompt.isString()) {
@@ -100,17 +101,17 @@ public class CompletionService {
         } else if (prompt.isArray() && !prompt.isEmpty()) {
             for (JsonNode p : prompt) {
                 if (!p.isString()) {
-                    throw ApiException.invalidRequest("prompt",
+                    throw ServiceException.invalidRequest("prompt",
                             "prompt must be a string or an array of strings (token-id prompts are not supported)");
                 }
                 out.add(p.asString());
             }
         } else {
-            throw ApiException.invalidRequest("prompt", "prompt must be a non-empty string or array of strings");
+            throw ServiceException.invalidRequest("prompt", "prompt must be a non-empty string or array of strings");
         }
         for (String p : out) {
             if (p.isEmpty()) {
-                throw ApiException.invalidRequest("prompt", "prompt must not be empty");
+                throw ServiceException.invalidRequest("prompt", "prompt must not be empty");
             }
         }
         return out;
@@ -126,37 +127,37 @@ public class CompletionService {
         } else if (stop.isArray()) {
             for (JsonNode s : stop) {
                 if (!s.isString()) {
-                    throw ApiException.invalidRequest("stop", "stop must be a string or an array of strings");
+                    throw ServiceException.invalidRequest("stop", "stop must be a string or an array of strings");
                 }
                 out.add(s.asString());
             }
         } else {
-            throw ApiException.invalidRequest("stop", "stop must be a string or an array of strings");
+            throw ServiceException.invalidRequest("stop", "stop must be a string or an array of strings");
         }
         if (out.size() > MAX_STOP_STRINGS || out.stream().anyMatch(String::isEmpty)) {
-            throw ApiException.invalidRequest("stop", "stop takes 1 to " + MAX_STOP_STRINGS + " non-empty strings");
+            throw ServiceException.invalidRequest("stop", "stop takes 1 to " + MAX_STOP_STRINGS + " non-empty strings");
         }
         return out;
     }
 
     private static void rejectUnsupported(CompletionRequest req) {
         if (req.logprobs() != null) {
-            throw ApiException.invalidRequest("logprobs", "logprobs is not supported");
+            throw ServiceException.invalidRequest("logprobs", "logprobs is not supported");
         }
         if (Boolean.TRUE.equals(req.echo())) {
-            throw ApiException.invalidRequest("echo", "echo is not supported");
+            throw ServiceException.invalidRequest("echo", "echo is not supported");
         }
         if (req.bestOf() != null && req.bestOf() != 1) {
-            throw ApiException.invalidRequest("best_of", "best_of other than 1 is not supported");
+            throw ServiceException.invalidRequest("best_of", "best_of other than 1 is not supported");
         }
         if (req.presencePenalty() != null && req.presencePenalty() != 0.0) {
-            throw ApiException.invalidRequest("presence_penalty", "presence_penalty is not supported");
+            throw ServiceException.invalidRequest("presence_penalty", "presence_penalty is not supported");
         }
         if (req.frequencyPenalty() != null && req.frequencyPenalty() != 0.0) {
-            throw ApiException.invalidRequest("frequency_penalty", "frequency_penalty is not supported");
+            throw ServiceException.invalidRequest("frequency_penalty", "frequency_penalty is not supported");
         }
         if (req.suffix() != null && !req.suffix().isEmpty()) {
-            throw ApiException.invalidRequest("suffix", "suffix is not supported");
+            throw ServiceException.invalidRequest("suffix", "suffix is not supported");
         }
     }
 }

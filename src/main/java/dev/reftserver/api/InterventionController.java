@@ -1,5 +1,6 @@
 package dev.reftserver.api;
 
+import dev.reftserver.error.ServiceException;
 import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.InterventionVersion;
 import dev.reftserver.registry.RegistryStore;
@@ -135,7 +136,7 @@ class InterventionController {
         return ResponseEntity.noContent().build();
     }
 
-    private static ApiException notFound(String what) {
-        return ApiException.notFound("name", "intervention '" + what + "' not found");
+    private static ServiceException notFound(String what) {
+        return ServiceException.notFound("name", "intervention '" + what + "' not found");
     }
 }

@@ -1,5 +1,6 @@
 package dev.reftserver.api;
 
+import dev.reftserver.error.ServiceException;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.reftserver.registry.Task;
 import dev.reftserver.registry.TaskDefinitions;
@@ -76,7 +77,7 @@ class TaskController {
         boolean single = body.intervention() != null;
         boolean routed = body.routes() != null;
         if (single == routed) {
-            throw ApiException.invalidRequest(null, "give either 'intervention' or 'routes'");
+            throw ServiceException.invalidRequest(null, "give either 'intervention' or 'routes'");
         }
         List<TaskDefinitions.RouteSpec> specs = new ArrayList<>();
         if (single) {
@@ -85,10 +86,10 @@ class TaskController {
             for (int i = 0; i < body.routes().size(); i++) {
                 RouteBody r = body.routes().get(i);
                 if (r == null || r.intervention() == null) {
-                    throw ApiException.invalidRequest("routes[" + i + "].intervention", "each route names an intervention");
+                    throw ServiceException.invalidRequest("routes[" + i + "].intervention", "each route names an intervention");
                 }
                 if (!(r.weight() instanceof Integer w) || w <= 0) {
-                    throw ApiException.invalidRequest("routes[" + i + "].weight",
+                    throw ServiceException.invalidRequest("routes[" + i + "].weight",
                             "each route needs a positive integer weight");
                 }
                 specs.add(new TaskDefinitions.RouteSpec(r.intervention(), w));
@@ -119,7 +120,7 @@ class TaskController {
         return ResponseEntity.noContent().build();
     }
 
-    private static ApiException notFound(String task) {
-        return ApiException.notFound("task", "task '" + task + "' not found");
+    private static ServiceException notFound(String task) {
+        return ServiceException.notFound("task", "task '" + task + "' not found");
     }
 }

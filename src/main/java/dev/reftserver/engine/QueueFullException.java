@@ -1,11 +1,11 @@
 package dev.reftserver.engine;
 
-import dev.reftserver.api.ApiException;
+import dev.reftserver.error.ServiceException;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 
 /** The waiting queue is at {@code reft.engine.max-queue}: the client should retry later (503, Retry-After). */
-public class QueueFullException extends ApiException {
+public class QueueFullException extends ServiceException {
 
     private final int retryAfterSeconds;
 

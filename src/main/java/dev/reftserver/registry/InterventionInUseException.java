@@ -1,10 +1,10 @@
 package dev.reftserver.registry;
 
-import dev.reftserver.api.ApiException;
+import dev.reftserver.error.ServiceException;
 import org.springframework.http.HttpStatus;
 
 /** An intervention version cannot be deleted while a task routes to it. */
-public class InterventionInUseException extends ApiException {
+public class InterventionInUseException extends ServiceException {
 
     public InterventionInUseException(String intervention, String task) {
         super(HttpStatus.CONFLICT, "invalid_request_error", null, "conflict",

@@ -1,6 +1,6 @@
 package dev.reftserver.registry;
 
-import dev.reftserver.api.ApiException;
+import dev.reftserver.error.ServiceException;
 import dev.reftserver.intervention.BundleRejectedException;
 import dev.reftserver.intervention.ImportedBundle;
 
@@ -35,7 +35,7 @@ public final class InterventionUploads {
         } catch (BundleRejectedException e) {
             metrics.rejected(e.reason());
             throw e;
-        } catch (ApiException e) {
+        } catch (ServiceException e) {
             metrics.invalid();
             throw e;
         } catch (RuntimeException e) {
@@ -48,13 +48,13 @@ public final class InterventionUploads {
         if (name == null || name.isBlank()) {
             String derived = Names.fromFileName(fileName);
             if (derived == null) {
-                throw ApiException.invalidRequest("name",
+                throw ServiceException.invalidRequest("name",
                         "name is required when the file name gives none (letters, digits, '.', '_', '-')");
             }
             return derived;
         }
         if (!Names.isIntervention(name)) {
-            throw ApiException.invalidRequest("name", "invalid intervention name '" + name
+            throw ServiceException.invalidRequest("name", "invalid intervention name '" + name
                     + "': 1 to 64 of letters, digits, '.', '_', '-', starting with a letter or digit");
         }
         return name;

@@ -1,6 +1,6 @@
 package dev.reftserver.registry;
 
-import dev.reftserver.api.ApiException;
+import dev.reftserver.error.ServiceException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -22,16 +22,16 @@ public final class TaskDefinitions {
 
     public Task define(String tenant, String task, List<RouteSpec> specs) {
         if (!Names.isIntervention(task)) {
-            throw ApiException.invalidRequest("task", "invalid task name '" + task
+            throw ServiceException.invalidRequest("task", "invalid task name '" + task
                     + "': 1 to 64 of letters, digits, '.', '_', '-', starting with a letter or digit");
         }
         if (specs.isEmpty()) {
-            throw ApiException.invalidRequest("routes", "a task needs at least one route");
+            throw ServiceException.invalidRequest("routes", "a task needs at least one route");
         }
         List<Route> routes = new ArrayList<>();
         for (RouteSpec spec : specs) {
             if (spec.weight() <= 0) {
-                throw ApiException.invalidRequest("weight", "route weights must be positive integers");
+                throw ServiceException.invalidRequest("weight", "route weights must be positive integers");
             }
             Names.Ref ref = Names.Ref.parse(spec.intervention());
             if (ref == null) {

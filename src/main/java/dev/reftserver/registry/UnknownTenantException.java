@@ -1,10 +1,10 @@
 package dev.reftserver.registry;
 
-import dev.reftserver.api.ApiException;
+import dev.reftserver.error.ServiceException;
 import org.springframework.http.HttpStatus;
 
 /** No tenant of that name exists. */
-public class UnknownTenantException extends ApiException {
+public class UnknownTenantException extends ServiceException {
 
     public UnknownTenantException(String name) {
         super(HttpStatus.NOT_FOUND, "invalid_request_error", "name", "not_found",

@@ -1,10 +1,10 @@
 package dev.reftserver.tenant;
 
-import dev.reftserver.api.ApiException;
+import dev.reftserver.error.ServiceException;
 import org.springframework.http.HttpStatus;
 
 /** The admin API was called on a server with no admin key configured. */
-public class AdminDisabledException extends ApiException {
+public class AdminDisabledException extends ServiceException {
 
     public AdminDisabledException() {
         super(HttpStatus.FORBIDDEN, "invalid_request_error", null, "admin_disabled",

@@ -1,11 +1,11 @@
 package dev.reftserver.tenant;
 
-import dev.reftserver.api.ApiException;
+import dev.reftserver.error.ServiceException;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 
 /** A tenant is over its requests-per-minute or tokens-per-minute limit. Answers 429 with Retry-After. */
-public class RateLimitedException extends ApiException {
+public class RateLimitedException extends ServiceException {
 
     private final long retryAfterSeconds;
 

@@ -1,6 +1,6 @@
 package dev.reftserver.tenant;
 
-import dev.reftserver.api.ApiException;
+import dev.reftserver.error.ServiceException;
 import dev.reftserver.registry.Names;
 import dev.reftserver.registry.RateLimits;
 import dev.reftserver.registry.RegistryStore;
@@ -24,7 +24,7 @@ public final class TenantAdmin {
 
     public CreatedTenant create(String name, RateLimits limits) {
         if (!Names.isTenant(name)) {
-            throw ApiException.invalidRequest("name", "invalid tenant name '" + name
+            throw ServiceException.invalidRequest("name", "invalid tenant name '" + name
                     + "': 1 to 63 of a-z, 0-9, '-', '_', starting with a letter or digit");
         }
         Tenant tenant = store.createTenant(name, limits);
@@ -38,7 +38,7 @@ public final class TenantAdmin {
     public void deleteKey(String tenant, String keyId) {
         requireTenant(tenant);
         if (!store.deleteKey(tenant, keyId)) {
-            throw ApiException.notFound("key", "key '" + keyId + "' not found");
+            throw ServiceException.notFound("key", "key '" + keyId + "' not found");
         }
     }
 

@@ -3,7 +3,7 @@ package dev.reftserver.registry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.reftserver.api.ApiException;
+import dev.reftserver.error.ServiceException;
 import dev.reftserver.intervention.BundleRejectedException;
 import dev.reftserver.intervention.ImportedBundle;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -61,7 +61,7 @@ class InterventionUploadsTest {
         assertThatThrownBy(() -> uploads.upload("acme", "a", null, "x:pickle_global".getBytes(), null, null))
                 .isInstanceOf(BundleRejectedException.class);
         assertThatThrownBy(() -> uploads.upload("acme", "bad@name", null, TestBundles.bytes(3, 64), null, null))
-                .isInstanceOf(ApiException.class);
+                .isInstanceOf(ServiceException.class);
 
         assertThat(uploadsWith("accepted")).isEqualTo(2);
         assertThat(uploadsWith("rejected")).isEqualTo(3);

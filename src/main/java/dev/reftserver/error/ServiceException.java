@@ -1,20 +1,20 @@
-package dev.reftserver.api;
+package dev.reftserver.error;
 
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 
 /**
- * A failure the API reports in OpenAI's error shape. Subclasses name one failure each; {@link ApiExceptionHandler}
+ * A failure the API reports in OpenAI's error shape. Subclasses name one failure each; the API's exception handler
  * is the one place that turns them into HTTP.
  */
-public class ApiException extends RuntimeException {
+public class ServiceException extends RuntimeException {
 
     private final HttpStatus status;
     private final String type;
     private final String param;
     private final String code;
 
-    public ApiException(HttpStatus status, String type, String param, String code, String message) {
+    public ServiceException(HttpStatus status, String type, String param, String code, String message) {
         super(message);
         this.status = status;
         this.type = type;
@@ -22,16 +22,16 @@ public class ApiException extends RuntimeException {
         this.code = code;
     }
 
-    public static ApiException invalidRequest(String param, String message) {
-        return new ApiException(HttpStatus.BAD_REQUEST, "invalid_request_error", param, null, message);
+    public static ServiceException invalidRequest(String param, String message) {
+        return new ServiceException(HttpStatus.BAD_REQUEST, "invalid_request_error", param, null, message);
     }
 
-    public static ApiException notFound(String param, String message) {
-        return new ApiException(HttpStatus.NOT_FOUND, "invalid_request_error", param, "not_found", message);
+    public static ServiceException notFound(String param, String message) {
+        return new ServiceException(HttpStatus.NOT_FOUND, "invalid_request_error", param, "not_found", message);
     }
 
-    public static ApiException conflict(String message) {
-        return new ApiException(HttpStatus.CONFLICT, "invalid_request_error", null, "conflict", message);
+    public static ServiceException conflict(String message) {
+        return new ServiceException(HttpStatus.CONFLICT, "invalid_request_error", null, "conflict", message);
     }
 
     public HttpStatus status() {
