@@ -10,17 +10,31 @@ import org.springframework.security.config.annotation.web.configuration.EnableWe
 import org.springframework.security.config.http.SessionCreationPolicy;
 import org.springframework.security.web.SecurityFilterChain;
 import org.springframework.security.web.authentication.AnonymousAuthenticationFilter;
+import org.springframework.security.web.header.writers.DelegatingRequestMatcherHeaderWriter;
+import org.springframework.security.web.header.writers.StaticHeadersWriter;
+import org.springframework.security.web.servlet.util.matcher.PathPatternRequestMatcher;
+import org.springframework.security.web.util.matcher.OrRequestMatcher;
+import org.springframework.security.web.util.matcher.RequestMatcher;
 import org.springframework.web.servlet.HandlerExceptionResolver;
 
 /**
- * Stateless bearer-key security. Open: health probes, Prometheus, OpenAPI docs. {@code /admin/**} and the other
+ * Stateless bearer-key security. Open: the web console's static pages, health probes, Prometheus, OpenAPI docs. {@code /admin/**} and the other
  * actuator endpoints: the admin key (403 {@code admin_disabled} when none is configured). {@code /v1/**}: a
  * tenant key, or nothing in open mode. Refusals are rendered by the API's exception handler, so they have the
  * OpenAI error shape like every other error.
+ *
+ * <p>The console's pages get a Content-Security-Policy that lets them load and call nothing but this server: its
+ * scripts and styles are files (no inline code), and the caller's key never leaves the page's own origin.
  */
 @Configuration(proxyBeanMethods = false)
 @EnableWebSecurity
 class SecurityConfiguration {
+
+    /** The console: {@code /} (the welcome page {@code static/index.html}) and its assets under {@code /console/}. */
+    static final String[] CONSOLE_PATHS = {"/", "/index.html", "/console/**"};
+
+    static final String CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+            + "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
     @Bean
     SecurityFilterChain apiSecurity(HttpSecurity http, AccessPolicy policy, ApiKeys keys,
@@ -31,6 +45,8 @@ class SecurityConfiguration {
                 .formLogin(f -> f.disable())
                 .logout(l -> l.disable())
                 .requestCache(r -> r.disable())
+                .headers(h -> h.addHeaderWriter(new DelegatingRequestMatcherHeaderWriter(consolePages(),
+                        new StaticHeadersWriter("Content-Security-Policy", CONSOLE_CSP))))
                 .addFilterBefore(new BearerAuthenticationFilter(policy, keys), AnonymousAuthenticationFilter.class)
                 .authorizeHttpRequests(a -> a
                         // the request was authorized on its first dispatch; streams and error pages follow it
@@ -38,6 +54,8 @@ class SecurityConfiguration {
                         .requestMatchers("/actuator/health", "/actuator/health/**", "/actuator/prometheus",
                                 "/v3/api-docs", "/v3/api-docs/**", "/swagger-ui.html", "/swagger-ui/**")
                         .permitAll()
+                        // static files only; every call the console makes carries the caller's key
+                        .requestMatchers(CONSOLE_PATHS).permitAll()
                         .requestMatchers("/admin/**", "/actuator/**").hasRole(BearerAuthenticationFilter.ROLE_ADMIN)
                         .requestMatchers("/v1/**").hasRole(BearerAuthenticationFilter.ROLE_TENANT)
                         .anyRequest().permitAll())
@@ -47,6 +65,15 @@ class SecurityConfiguration {
                         .accessDeniedHandler((req, res, ex) ->
                                 errors.resolveException(req, res, null, new AccessDeniedApiException())));
         return http.build();
+    }
+
+    private static RequestMatcher consolePages() {
+        PathPatternRequestMatcher.Builder paths = PathPatternRequestMatcher.withDefaults();
+        RequestMatcher[] matchers = new RequestMatcher[CONSOLE_PATHS.length];
+        for (int i = 0; i < matchers.length; i++) {
+            matchers[i] = paths.matcher(CONSOLE_PATHS[i]);
+        }
+        return new OrRequestMatcher(matchers);
     }
 
     private static RuntimeException refusal(HttpServletRequest req, AccessPolicy policy) {

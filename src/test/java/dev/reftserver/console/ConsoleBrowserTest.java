@@ -1,0 +1,330 @@
+package dev.reftserver.console;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.reftserver.intervention.UploadFixtures;
+import dev.reftserver.model.ModelShape;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.openqa.selenium.By;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.support.ui.ExpectedConditions;
+import org.openqa.selenium.support.ui.Select;
+import org.openqa.selenium.support.ui.WebDriverWait;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * The web console in headless Chromium against the whole server on the default model, in keyed mode (an admin
+ * key, tenants with keys). What the pages show is checked against the API's own answers.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = "reft.security.admin-key=" + ConsoleBrowserTest.ADMIN_KEY)
+class ConsoleBrowserTest {
+
+    static final String ADMIN_KEY = "console-admin-key";
+    private static final ModelShape STORIES15M = new ModelShape(288, 6);
+    private static final Path STORE = tempDir("reft-console-store");
+    private static final Path FILES = tempDir("reft-console-uploads");
+
+    @DynamicPropertySource
+    static void storePath(DynamicPropertyRegistry registry) {
+        registry.add("reft.store.path", STORE::toString);
+    }
+
+    @LocalServerPort
+    int port;
+
+    private ConsoleApi api;
+    private Browser browser;
+
+    @BeforeEach
+    void openBrowser() {
+        api = new ConsoleApi(port);
+        browser = Browser.open(port);
+    }
+
+    @AfterEach
+    void closeBrowser() {
+        if (browser != null) {
+            browser.close();
+        }
+    }
+
+    @AfterAll
+    static void deleteUploads() throws IOException {
+        try (var files = Files.walk(FILES)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
+    }
+
+    @Test
+    void signsInAndStreamsBaseAndInterventionSideBySideAsTheApiAnswersGreedily() {
+        String key = api.newTenant(ADMIN_KEY, unique("play"));
+        upload(key, "frog", 11);
+        String prompt = "Once upon a time";
+        int maxTokens = 24;
+
+        browser.get("/");
+        browser.await("#sign-in-form");
+        browser.screenshot("sign-in");
+        signIn(key);
+        browser.await("#playground-form");
+        awaitOption("#column-2", "frog@1");
+        WebElement promptBox = browser.find("#prompt");
+        promptBox.clear();
+        promptBox.sendKeys(prompt);
+        new Select(browser.find("#column-1")).selectByValue("stories15M");
+        new Select(browser.find("#column-2")).selectByValue("frog@1");
+        setNumber("#temperature", "0");
+        setNumber("#max_tokens", String.valueOf(maxTokens));
+        browser.find("#run").click();
+        awaitDone("#col-1");
+        awaitDone("#col-2");
+        browser.screenshot("playground");
+
+        ConsoleApi.Answer base = api.greedy(key, "stories15M", prompt, maxTokens);
+        ConsoleApi.Answer frog = api.greedy(key, "frog@1", prompt, maxTokens);
+        String baseText = base.body().get("choices").get(0).get("text").asString();
+        String frogText = frog.body().get("choices").get(0).get("text").asString();
+        assertThat(frogText).as("the intervention changes the text").isNotEqualTo(baseText);
+        assertThat(browser.textContent("#col-1-output")).isEqualTo(baseText);
+        assertThat(browser.textContent("#col-2-output")).isEqualTo(frogText);
+        assertThat(browser.textContent("#col-1-applied")).isEqualTo("none");
+        assertThat(browser.textContent("#col-2-applied")).isEqualTo("frog@1");
+        JsonNode usage = base.body().get("usage");
+        assertThat(browser.textContent("#col-1-tokens"))
+                .isEqualTo(usage.get("prompt_tokens").asInt() + " / " + usage.get("completion_tokens").asInt());
+        assertThat(browser.textContent("#col-2-finish")).isEqualTo("length");
+        assertThat(browser.textContent("#col-1-ttft")).matches("\\d+ ms");
+        assertThat(browser.textContent("#col-2-rate")).matches("\\d+\\.\\d");
+        // the key stays in this tab's session storage, never in the address
+        assertThat(browser.script("return sessionStorage.getItem('reft.console.tenantKey')")).isEqualTo(key);
+        assertThat(browser.driver.getCurrentUrl()).doesNotContain(key);
+    }
+
+    @Test
+    void uploadsABundleAndShowsEachRefusalAtTheFieldItsParamNames() throws IOException {
+        String key = api.newTenant(ADMIN_KEY, unique("upload"));
+        browser.get("/#/registry");
+        signIn(key);
+        browser.awaitText("#interventions", "No interventions yet");
+        browser.screenshot("registry-empty");
+
+        Path valid = file("otter.zip", UploadFixtures.nativeLoreft(21, STORIES15M, List.of(1, 3), 4, "f5+l5", 1.0));
+        browser.find("#upload-bundle").sendKeys(valid.toString());
+        browser.find("#upload").click();
+        String stored = browser.awaitText("#upload-form .form-message.ok", "Stored otter@1");
+        assertThat(stored).isEqualTo("Stored otter@1: loreft, layers 1, 3, rank 4, positions f5+l5.");
+        browser.await("#interventions tr[data-id='otter@1']");
+        JsonNode listed = api.get("/v1/interventions/otter", key).body().get("data").get(0);
+        assertThat(browser.find("#interventions tr[data-id='otter@1'] .sha").getDomAttribute("title"))
+                .isEqualTo(listed.get("sha256").asString());
+
+        // a pyreft directory for another hidden size: refused for the bundle field
+        byte[] wrongSize = UploadFixtures.pyreftLoreft(1, 256);
+        ConsoleApi.Answer refused = api.upload(key, "wide.zip", wrongSize, Map.of("positions", "l1"));
+        assertThat(refused.status()).isEqualTo(400);
+        assertThat(refused.body().get("error").get("param").asString()).isEqualTo("bundle");
+        browser.find("#upload-bundle").sendKeys(file("wide.zip", wrongSize).toString());
+        browser.find("#upload-positions").sendKeys("l1");
+        browser.find("#upload").click();
+        String message = refused.body().get("error").get("message").asString();
+        assertThat(browser.awaitText("#upload-bundle-error", message))
+                .isEqualTo(message + " (" + refused.body().get("error").get("code").asString() + ")");
+        assertThat(browser.find("#upload-bundle").getDomAttribute("aria-invalid")).isEqualTo("true");
+        assertThat(browser.find("#upload-name-error").isDisplayed()).isFalse();
+        browser.screenshot("registry-upload-error");
+
+        // a bad name: refused for the name field, and the bundle field is clear again
+        ConsoleApi.Answer badName = api.upload(key, "otter.zip", Files.readAllBytes(valid),
+                Map.of("name", "no spaces"));
+        assertThat(badName.body().get("error").get("param").asString()).isEqualTo("name");
+        browser.find("#upload-bundle").sendKeys(valid.toString());
+        browser.find("#upload-positions").clear();
+        browser.find("#upload-name").sendKeys("no spaces");
+        browser.find("#upload").click();
+        browser.awaitText("#upload-name-error", badName.body().get("error").get("message").asString());
+        assertThat(browser.find("#upload-bundle-error").isDisplayed()).isFalse();
+        assertThat(api.get("/v1/interventions", key).body().get("data")).hasSize(1);
+    }
+
+    @Test
+    void editsARouteWeightAndShowsWhyARoutedVersionCannotBeDeleted() {
+        String key = api.newTenant(ADMIN_KEY, unique("routes"));
+        upload(key, "frog", 31);
+        upload(key, "frog", 32);
+        assertThat(api.put("/v1/tasks/greeter", key, """
+                {"routes":[{"intervention":"frog@1","weight":90},{"intervention":"frog@2","weight":10}]}""")
+                .status()).isEqualTo(200);
+
+        browser.get("/#/registry");
+        signIn(key);
+        browser.await("form[data-task='greeter']");
+        assertThat(browser.textContent("form[data-task='greeter'] .route:nth-child(2) .share")).isEqualTo("10%");
+        WebElement weight = browser.find("#task-greeter-weight-1");
+
+        // the server's refusal lands on the route's weight field
+        weight.clear();
+        weight.sendKeys("0");
+        browser.find("form[data-task='greeter'] button[type=submit]").click();
+        assertThat(browser.awaitText("#task-greeter-weight-1-error", "positive integer"))
+                .isEqualTo("each route needs a positive integer weight");
+        weight.clear();
+        weight.sendKeys("30");
+        browser.find("form[data-task='greeter'] button[type=submit]").click();
+        assertThat(browser.awaitText("form[data-task='greeter'] .form-message.ok", "Saved"))
+                .isEqualTo("Saved: frog@1 × 90, frog@2 × 30.");
+        assertThat(browser.textContent("form[data-task='greeter'] .route:nth-child(2) .share")).isEqualTo("25%");
+        JsonNode routes = api.get("/v1/tasks/greeter", key).body().get("routes");
+        assertThat(routes.get(0).get("weight").asInt()).isEqualTo(90);
+        assertThat(routes.get(1).get("intervention").asString()).isEqualTo("frog@2");
+        assertThat(routes.get(1).get("weight").asInt()).isEqualTo(30);
+        browser.screenshot("registry");
+
+        // frog@1 is routed: the API refuses its deletion, and the page says why
+        ConsoleApi.Answer conflict = api.delete("/v1/interventions/frog/versions/1", key);
+        assertThat(conflict.status()).isEqualTo(409);
+        browser.find("button[aria-label='Delete frog@1']").click();
+        new WebDriverWait(browser.driver, Duration.ofSeconds(5)).until(ExpectedConditions.alertIsPresent()).accept();
+        String shown = browser.awaitText("#registry-message", "Cannot delete frog@1");
+        assertThat(shown).contains(conflict.body().get("error").get("message").asString());
+        assertThat(api.get("/v1/interventions/frog/versions/1", key).status()).isEqualTo(200);
+    }
+
+    @Test
+    void operationsShowsTheEngineLiveAndCreatesATenantWithTheAdminKey() {
+        String existing = unique("ops");
+        api.newTenant(ADMIN_KEY, existing);
+        browser.get("/#/operations");
+        browser.awaitText("#main", "needs the admin key");
+        signIn(ADMIN_KEY);
+        browser.await("article[data-tenant='" + existing + "']");
+        new WebDriverWait(browser.driver, Duration.ofSeconds(10))
+                .until(d -> browser.textContent("#stat-rate").matches("\\d+\\.\\d"));
+        assertThat(browser.textContent("#stat-queue")).isEqualTo("0");
+        assertThat(browser.textContent("#stat-running")).matches("\\d+");
+        browser.screenshot("operations");
+
+        String created = unique("new");
+        browser.find("#tenant-name").sendKeys(created);
+        browser.find("#tenant-rpm").sendKeys("600");
+        browser.find("#tenant-form button[type=submit]").click();
+        String shownKey = browser.await("#issued-key code").getText();
+        assertThat(shownKey).startsWith("rk-");
+        JsonNode tenant = api.get("/admin/tenants/" + created, ADMIN_KEY).body();
+        assertThat(tenant.get("requests_per_minute").asInt()).isEqualTo(600);
+        assertThat(api.get("/v1/models", shownKey).status()).isEqualTo(200);
+        browser.await("article[data-tenant='" + created + "']");
+
+        // the duplicate is refused by the server, shown at the name field
+        browser.find("#tenant-name").sendKeys(created);
+        browser.find("#tenant-form button[type=submit]").click();
+        browser.awaitText("#tenant-name-error", "already exists (tenant_exists)");
+    }
+
+    @Test
+    void adminStatsAnswersTheAdminKeyOnly() {
+        assertThat(api.get("/admin/stats", null).status()).isEqualTo(401);
+        String key = api.newTenant(ADMIN_KEY, unique("stats"));
+        assertThat(api.get("/admin/stats", key).status()).isEqualTo(401);
+        long before = api.get("/admin/stats", ADMIN_KEY).body().get("generated_tokens").asLong();
+        assertThat(api.greedy(key, "stories15M", "Hello", 5).status()).isEqualTo(200);
+        JsonNode stats = api.get("/admin/stats", ADMIN_KEY).body();
+        assertThat(stats.get("object").asString()).isEqualTo("engine.stats");
+        assertThat(stats.get("generated_tokens").asLong()).isGreaterThanOrEqualTo(before + 5);
+        assertThat(stats.get("queue_depth").asLong()).isZero();
+        assertThat(stats.get("kv_cache_capacity_tokens").asLong()).isPositive();
+    }
+
+    @Test
+    void everyPageFitsAPhoneWidthWithoutSidewaysScrolling() {
+        String key = api.newTenant(ADMIN_KEY, unique("phone"));
+        upload(key, "frog", 41);
+        browser.size(390, 844);
+        browser.get("/");
+        signIn(key);
+        browser.await("#playground-form");
+        awaitOption("#column-2", "frog@1");
+        assertFitsWidth();
+        browser.screenshot("playground-phone");
+        browser.get("/#/registry");
+        browser.await("#interventions tr[data-id='frog@1']");
+        assertFitsWidth();
+        browser.get("/#/operations");
+        signIn(ADMIN_KEY);
+        browser.await("#tenant-form");
+        assertFitsWidth();
+    }
+
+    private void assertFitsWidth() {
+        Object overflow = browser.script("return document.documentElement.scrollWidth - window.innerWidth");
+        assertThat(((Number) overflow).longValue()).as("page wider than the viewport").isLessThanOrEqualTo(0);
+    }
+
+    private void signIn(String key) {
+        WebElement input = browser.await("#sign-in-key");
+        input.sendKeys(key);
+        input.submit();
+        new WebDriverWait(browser.driver, Duration.ofSeconds(10))
+                .until(ExpectedConditions.invisibilityOfElementLocated(By.id("sign-in-form")));
+    }
+
+    private void setNumber(String css, String value) {
+        WebElement e = browser.find(css);
+        e.clear();
+        e.sendKeys(value);
+    }
+
+    private void awaitOption(String selectCss, String value) {
+        new WebDriverWait(browser.driver, Duration.ofSeconds(20)).until(ExpectedConditions.presenceOfElementLocated(
+                By.cssSelector(selectCss + " option[value='" + value + "']")));
+    }
+
+    private void awaitDone(String column) {
+        new WebDriverWait(browser.driver, Duration.ofSeconds(90)).until(d -> {
+            String state = browser.find(column).getDomAttribute("data-state");
+            if ("error".equals(state)) {
+                throw new AssertionError(column + ": " + browser.textContent(column + "-status"));
+            }
+            return "done".equals(state);
+        });
+    }
+
+    private void upload(String key, String name, long seed) {
+        ConsoleApi.Answer a = api.upload(key, name + ".zip",
+                UploadFixtures.nativeLoreft(seed, STORIES15M, List.of(1, 3), 4, "f5+l5", 2.0), Map.of("name", name));
+        assertThat(a.status()).as(a.raw().body()).isEqualTo(201);
+    }
+
+    /** A file the browser can pick, under its own name (the server names an upload after its file). */
+    private static Path file(String name, byte[] bytes) throws IOException {
+        return Files.write(Files.createTempDirectory(FILES, "upload").resolve(name), bytes);
+    }
+
+    static String unique(String prefix) {
+        return prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    static Path tempDir(String prefix) {
+        try {
+            return Files.createTempDirectory(prefix);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+package dev.reftserver.console;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.support.ui.WebDriverWait;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+
+/**
+ * The console against a server in open mode (no admin key, no tenants): no sign-in, the playground works at
+ * once, and the operations page says the admin API is off. Also the page's own rules: its Content-Security-Policy
+ * and that it loads nothing from anywhere but the server.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
+class OpenModeConsoleTest {
+
+    private static final Path STORE = ConsoleBrowserTest.tempDir("reft-console-open");
+
+    @DynamicPropertySource
+    static void storePath(DynamicPropertyRegistry registry) {
+        registry.add("reft.store.path", STORE::toString);
+    }
+
+    @LocalServerPort
+    int port;
+
+    private ConsoleApi api;
+    private Browser browser;
+
+    @BeforeEach
+    void openBrowser() {
+        api = new ConsoleApi(port);
+        browser = Browser.open(port);
+    }
+
+    @AfterEach
+    void closeBrowser() {
+        if (browser != null) {
+            browser.close();
+        }
+    }
+
+    @Test
+    void runsTheBaseModelWithoutAKeyAsTheApiAnswersGreedily() {
+        browser.get("/");
+        browser.await("#playground-form");
+        assertThat(browser.awaitText("#session", "Open mode")).doesNotContain("Sign in");
+        WebElement prompt = browser.find("#prompt");
+        prompt.clear();
+        prompt.sendKeys("The little dog");
+        browser.find("#temperature").clear();
+        browser.find("#temperature").sendKeys("0");
+        browser.find("#max_tokens").clear();
+        browser.find("#max_tokens").sendKeys("16");
+        browser.find("#run").click();
+        new WebDriverWait(browser.driver, Duration.ofSeconds(90))
+                .until(d -> "done".equals(browser.find("#col-1").getDomAttribute("data-state")));
+
+        String expected = api.greedy(null, "stories15M", "The little dog", 16).body().get("choices").get(0)
+                .get("text").asString();
+        assertThat(browser.textContent("#col-1-output")).isEqualTo(expected);
+        assertThat(browser.textContent("#col-1-applied")).isEqualTo("none");
+        assertThat(browser.textContent("#models-note")).startsWith("No interventions or tasks yet");
+    }
+
+    @Test
+    void offersChatModeOnlyWhenTheServerAnswersChatCompletions() {
+        int status = api.post("/v1/chat/completions", null, "{}").status();
+        browser.get("/#/playground");
+        browser.await("#playground-form");
+        if (status == 404 || status == 405) {
+            assertThat(browser.awaitText("#chat-note", "unavailable"))
+                    .isEqualTo("Chat mode is unavailable: this server does not offer /v1/chat/completions.");
+            assertThat(browser.find("#mode-chat").isEnabled()).isFalse();
+        } else {
+            browser.awaitText("#chat-note", "chat template");
+            assertThat(browser.find("#mode-chat").isEnabled()).isTrue();
+        }
+        assertThat(browser.find("#mode-completion").isSelected()).isTrue();
+    }
+
+    @Test
+    void operationsSaysTheAdminApiIsOff() {
+        browser.get("/#/operations");
+        assertThat(browser.awaitText("#main", "admin API is disabled"))
+                .contains("runs without an admin key (reft.security.admin-key)");
+        assertThat(browser.driver.findElements(org.openqa.selenium.By.id("sign-in-form"))).isEmpty();
+    }
+
+    @Test
+    void pagesCarryAStrictPolicyAndLoadNothingButTheServer() {
+        for (String path : List.of("/", "/console/app.js", "/console/console.css")) {
+            ConsoleApi.Answer page = api.get(path, null);
+            assertThat(page.status()).as(path).isEqualTo(200);
+            assertThat(page.header("Content-Security-Policy")).as(path)
+                    .contains("default-src 'none'", "script-src 'self'", "connect-src 'self'")
+                    .doesNotContain("unsafe-inline", "unsafe-eval");
+        }
+        assertThat(api.get("/v1/models", null).header("Content-Security-Policy")).isNull();
+
+        browser.get("/#/registry");
+        browser.awaitText("#interventions", "No interventions yet");
+        browser.get("/#/playground");
+        browser.await("#playground-form");
+        @SuppressWarnings("unchecked")
+        List<String> loaded = (List<String>) browser.script(
+                "return performance.getEntriesByType('resource').map(e => e.name)");
+        assertThat(loaded).isNotEmpty().allSatisfy(url -> assertThat(url).startsWith(browser.base() + "/"));
+    }
+}
