@@ -92,7 +92,9 @@ export default {
         h('div', {class: 'actions'}, runButton, stopButton),
         h('p', {class: 'form-message', hidden: true}));
     const results = h('div', {class: 'columns', id: 'results'});
-    fill(main, section('Playground', form), h('section', {class: 'panel', 'aria-label': 'Outputs'}, results));
+    fill(main, h('div', {class: 'playground'}, section('Playground', form),
+        h('section', {class: 'panel outputs', 'aria-labelledby': 'outputs-title'},
+            h('h2', {id: 'outputs-title', text: 'Outputs'}), results)));
     fill(results, empty('Choose the columns and press Run: each column streams its own completion.'));
 
     let mode = 'completion';
