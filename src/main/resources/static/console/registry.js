@@ -40,7 +40,7 @@ export default {
         say('ok', 'Deleted ' + what + '.');
       } catch (e) {
         say('error', 'Cannot delete ' + what + ': ' + describe(e)
-            + (e.status === 409 ? ' Change or delete the task first.' : ''));
+            + (e.status === 409 ? '. Change or delete the task first.' : ''));
       }
       refresh();
     }

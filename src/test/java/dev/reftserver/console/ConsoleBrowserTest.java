@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -81,7 +82,6 @@ class ConsoleBrowserTest {
 
         browser.get("/");
         browser.await("#sign-in-form");
-        browser.screenshot("sign-in");
         signIn(key);
         browser.await("#playground-form");
         awaitOption("#column-2", "frog@1");
@@ -123,7 +123,6 @@ class ConsoleBrowserTest {
         browser.get("/#/registry");
         signIn(key);
         browser.awaitText("#interventions", "No interventions yet");
-        browser.screenshot("registry-empty");
 
         Path valid = file("otter.zip", UploadFixtures.nativeLoreft(21, STORIES15M, List.of(1, 3), 4, "f5+l5", 1.0));
         browser.find("#upload-bundle").sendKeys(valid.toString());
@@ -194,7 +193,6 @@ class ConsoleBrowserTest {
         assertThat(routes.get(0).get("weight").asInt()).isEqualTo(90);
         assertThat(routes.get(1).get("intervention").asString()).isEqualTo("frog@2");
         assertThat(routes.get(1).get("weight").asInt()).isEqualTo(30);
-        browser.screenshot("registry");
 
         // frog@1 is routed: the API refuses its deletion, and the page says why
         ConsoleApi.Answer conflict = api.delete("/v1/interventions/frog/versions/1", key);
@@ -203,13 +201,14 @@ class ConsoleBrowserTest {
         new WebDriverWait(browser.driver, Duration.ofSeconds(5)).until(ExpectedConditions.alertIsPresent()).accept();
         String shown = browser.awaitText("#registry-message", "Cannot delete frog@1");
         assertThat(shown).contains(conflict.body().get("error").get("message").asString());
+        browser.screenshot("registry");
         assertThat(api.get("/v1/interventions/frog/versions/1", key).status()).isEqualTo(200);
     }
 
     @Test
     void operationsShowsTheEngineLiveAndCreatesATenantWithTheAdminKey() {
         String existing = unique("ops");
-        api.newTenant(ADMIN_KEY, existing);
+        String key = api.newTenant(ADMIN_KEY, existing);
         browser.get("/#/operations");
         browser.awaitText("#main", "needs the admin key");
         signIn(ADMIN_KEY);
@@ -217,8 +216,14 @@ class ConsoleBrowserTest {
         new WebDriverWait(browser.driver, Duration.ofSeconds(10))
                 .until(d -> browser.textContent("#stat-rate").matches("\\d+\\.\\d"));
         assertThat(browser.textContent("#stat-queue")).isEqualTo("0");
-        assertThat(browser.textContent("#stat-running")).matches("\\d+");
+
+        // while a long generation runs, the live view shows tokens being made
+        CompletableFuture<ConsoleApi.Answer> generation = CompletableFuture.supplyAsync(
+                () -> api.greedy(key, "stories15M", "Once upon a time", 240));
+        new WebDriverWait(browser.driver, Duration.ofSeconds(60))
+                .until(d -> Double.parseDouble(browser.textContent("#stat-rate")) > 0);
         browser.screenshot("operations");
+        assertThat(generation.join().status()).isEqualTo(200);
 
         String created = unique("new");
         browser.find("#tenant-name").sendKeys(created);
