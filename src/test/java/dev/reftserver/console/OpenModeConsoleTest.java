@@ -89,6 +89,24 @@ class OpenModeConsoleTest {
     }
 
     @Test
+    void isUsableByKeyboardInReadingOrder() {
+        browser.get("/");
+        browser.await("#playground-form");
+        List<String> order = new java.util.ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            browser.driver.switchTo().activeElement().sendKeys(org.openqa.selenium.Keys.TAB);
+            order.add((String) browser.script("const e = document.activeElement; return e.id || e.textContent"));
+        }
+        assertThat(order).containsExactly("skip", "Playground", "Registry", "Operations", "mode-completion");
+
+        // a link followed from the keyboard shows its page and moves focus to it
+        browser.find("#nav a[data-page='registry']").sendKeys(org.openqa.selenium.Keys.ENTER);
+        browser.await("#upload-form");
+        assertThat(browser.script("return document.activeElement.id")).isEqualTo("main");
+        assertThat(browser.find("#nav a[data-page='registry']").getDomAttribute("aria-current")).isEqualTo("page");
+    }
+
+    @Test
     void operationsSaysTheAdminApiIsOff() {
         browser.get("/#/operations");
         assertThat(browser.awaitText("#main", "admin API is disabled"))
