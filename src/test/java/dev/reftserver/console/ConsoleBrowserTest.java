@@ -52,9 +52,8 @@ class ConsoleBrowserTest {
     private Browser browser;
 
     @BeforeEach
-    void openBrowser() {
+    void client() {
         api = new ConsoleApi(port);
-        browser = Browser.open(port);
     }
 
     @AfterEach
@@ -75,6 +74,7 @@ class ConsoleBrowserTest {
 
     @Test
     void signsInAndStreamsBaseAndInterventionSideBySideAsTheApiAnswersGreedily() {
+        browser = Browser.open(port);
         String key = api.newTenant(ADMIN_KEY, unique("play"));
         upload(key, "frog", 11);
         String prompt = "Once upon a time";
@@ -119,6 +119,7 @@ class ConsoleBrowserTest {
 
     @Test
     void uploadsABundleAndShowsEachRefusalAtTheFieldItsParamNames() throws IOException {
+        browser = Browser.open(port);
         String key = api.newTenant(ADMIN_KEY, unique("upload"));
         browser.get("/#/registry");
         signIn(key);
@@ -164,6 +165,7 @@ class ConsoleBrowserTest {
 
     @Test
     void editsARouteWeightAndShowsWhyARoutedVersionCannotBeDeleted() {
+        browser = Browser.open(port);
         String key = api.newTenant(ADMIN_KEY, unique("routes"));
         upload(key, "frog", 31);
         upload(key, "frog", 32);
@@ -207,6 +209,7 @@ class ConsoleBrowserTest {
 
     @Test
     void operationsShowsTheEngineLiveAndCreatesATenantWithTheAdminKey() {
+        browser = Browser.open(port);
         String existing = unique("ops");
         String key = api.newTenant(ADMIN_KEY, existing);
         browser.get("/#/operations");
@@ -234,7 +237,20 @@ class ConsoleBrowserTest {
         JsonNode tenant = api.get("/admin/tenants/" + created, ADMIN_KEY).body();
         assertThat(tenant.get("requests_per_minute").asInt()).isEqualTo(600);
         assertThat(api.get("/v1/models", shownKey).status()).isEqualTo(200);
-        browser.await("article[data-tenant='" + created + "']");
+        String card = "article[data-tenant='" + created + "']";
+        browser.await(card);
+
+        // its limits and keys, from its card
+        browser.find("#tenant-" + created + "-tpm").sendKeys("50000");
+        browser.find(card + " form button[type=submit]").click();
+        browser.awaitText(card + " .form-message.ok", "Saved");
+        JsonNode limited = api.get("/admin/tenants/" + created, ADMIN_KEY).body();
+        assertThat(limited.get("requests_per_minute").asInt()).isEqualTo(600);
+        assertThat(limited.get("tokens_per_minute").asInt()).isEqualTo(50000);
+        browser.find(card + " button[aria-expanded]").click();
+        String keyId = api.get("/admin/tenants/" + created + "/keys", ADMIN_KEY).body().get("data").get(0).get("id")
+                .asString();
+        browser.awaitText(card + " .keys", keyId);
 
         // the duplicate is refused by the server, shown at the name field
         browser.find("#tenant-name").sendKeys(created);
@@ -258,6 +274,7 @@ class ConsoleBrowserTest {
 
     @Test
     void everyPageFitsAPhoneWidthWithoutSidewaysScrolling() {
+        browser = Browser.open(port);
         String key = api.newTenant(ADMIN_KEY, unique("phone"));
         upload(key, "frog", 41);
         browser.size(390, 844);
