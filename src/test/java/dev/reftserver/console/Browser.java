@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.openqa.selenium.By;
@@ -33,6 +34,27 @@ final class Browser implements AutoCloseable {
     static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
     /** Where screenshots go when set (e.g. {@code docs/console}); unset, none are taken. */
     static final String SCREENSHOTS_ENV = "REFT_CONSOLE_SCREENSHOTS";
+
+    /**
+     * Runs before every page's own scripts: records uncaught errors, unhandled promise rejections and
+     * Content-Security-Policy violations in the tab's sessionStorage, so they survive navigations.
+     */
+    private static final String RECORD_PROBLEMS = """
+            (() => {
+              const note = text => {
+                try {
+                  const all = JSON.parse(sessionStorage.getItem('test.problems') || '[]');
+                  all.push(location.hash + ' ' + text);
+                  sessionStorage.setItem('test.problems', JSON.stringify(all));
+                } catch (e) { /* no storage on this page */ }
+              };
+              addEventListener('error', e => note('error: ' + e.message));
+              addEventListener('unhandledrejection', e => note('unhandled: ' + (e.reason && e.reason.message
+                  || e.reason)));
+              document.addEventListener('securitypolicyviolation', e => note('csp: ' + e.violatedDirective
+                  + ' ' + e.blockedURI));
+            })();
+            """;
 
     final ChromeDriver driver;
     private final Path profile;
@@ -75,6 +97,7 @@ final class Browser implements AutoCloseable {
                 .usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build();
         ChromeDriver driver = new ChromeDriver(service, options);
         driver.manage().timeouts().scriptTimeout(Duration.ofSeconds(30));
+        driver.executeCdpCommand("Page.addScriptToEvaluateOnNewDocument", Map.of("source", RECORD_PROBLEMS));
         Browser browser = new Browser(driver, profile, "http://localhost:" + port);
         browser.size(1280, 800);
         return browser;
@@ -145,6 +168,12 @@ final class Browser implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** What the pages of this tab reported (script errors, CSP violations) since it opened. */
+    @SuppressWarnings("unchecked")
+    java.util.List<String> problems() {
+        return (java.util.List<String>) script("return JSON.parse(sessionStorage.getItem('test.problems') || '[]')");
     }
 
     @Override

@@ -59,7 +59,11 @@ class ConsoleBrowserTest {
     @AfterEach
     void closeBrowser() {
         if (browser != null) {
-            browser.close();
+            try {
+                assertThat(browser.problems()).as("script errors or CSP violations on the pages").isEmpty();
+            } finally {
+                browser.close();
+            }
         }
     }
 

@@ -45,7 +45,11 @@ class OpenModeConsoleTest {
     @AfterEach
     void closeBrowser() {
         if (browser != null) {
-            browser.close();
+            try {
+                assertThat(browser.problems()).as("script errors or CSP violations on the pages").isEmpty();
+            } finally {
+                browser.close();
+            }
         }
     }
 
@@ -133,5 +137,13 @@ class OpenModeConsoleTest {
         List<String> loaded = (List<String>) browser.script(
                 "return performance.getEntriesByType('resource').map(e => e.name)");
         assertThat(loaded).isNotEmpty().allSatisfy(url -> assertThat(url).startsWith(browser.base() + "/"));
+
+        // the browser enforces the policy: an injected inline script does not run, and is reported
+        browser.script("const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+                + "document.head.append(s)");
+        new WebDriverWait(browser.driver, Duration.ofSeconds(5)).until(d -> !browser.problems().isEmpty());
+        assertThat(browser.script("return window.injected === undefined")).isEqualTo(true);
+        assertThat(browser.problems()).singleElement().asString().contains("csp: script-src-elem");
+        browser.script("sessionStorage.removeItem('test.problems')");
     }
 }
