@@ -4,7 +4,7 @@
 // whatever the page left running (streams, polling). Adding a page is one import and one entry in `pages`.
 
 import {ApiError, errorOf, keys, send} from './api.js';
-import {fill, field, formMessage, h, notice, section, showError, describe} from './ui.js';
+import {describe, field, fill, h, notice, section, showError} from './ui.js';
 import playground from './playground.js';
 import registry from './registry.js';
 import operations from './operations.js';
