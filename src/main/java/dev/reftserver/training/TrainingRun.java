@@ -41,6 +41,7 @@ public final class TrainingRun implements AutoCloseable {
     private final NDManager manager;
     private final int hidden;
     private int done;
+    private long lastBatchTokens;
 
     TrainingRun(TransformerLM model, BundleContents init, List<TrainingExample> examples, TrainingSettings settings) {
         if (model.dtype() != DataType.FLOAT32) {
@@ -90,6 +91,11 @@ public final class TrainingRun implements AutoCloseable {
         return done >= settings.steps();
     }
 
+    /** Tokens (prompt and completion) the last update trained on. */
+    public long lastBatchTokens() {
+        return lastBatchTokens;
+    }
+
     public TrainingSettings settings() {
         return settings;
     }
@@ -99,7 +105,9 @@ public final class TrainingRun implements AutoCloseable {
         if (finished()) {
             throw new IllegalStateException("all " + settings.steps() + " steps are done");
         }
-        Evaluation eval = evaluate(batch(done), true);
+        List<TrainingExample> batch = batch(done);
+        Evaluation eval = evaluate(batch, true);
+        lastBatchTokens = batch.stream().mapToLong(ex -> ex.inputIds().length).sum();
         List<Parameter> params = new ArrayList<>();
         List<float[]> grads = new ArrayList<>();
         for (int j = 0; j < interventions.size(); j++) {
