@@ -10,7 +10,11 @@ import io.swagger.v3.oas.annotations.Parameter;
 import io.swagger.v3.oas.annotations.media.Content;
 import io.swagger.v3.oas.annotations.media.Schema;
 import io.swagger.v3.oas.annotations.tags.Tag;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.Part;
 import java.io.IOException;
+import java.io.InputStream;
 import org.springframework.http.MediaType;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.DeleteMapping;
@@ -19,9 +23,7 @@ import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RequestParam;
-import org.springframework.web.bind.annotation.RequestPart;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.multipart.MultipartFile;
 
 /** OpenAI's Files API for fine-tuning data: the caller's JSONL files of {prompt, completion} examples. */
 @RestController
@@ -61,14 +63,18 @@ class FileController {
     @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
             mediaType = MediaType.MULTIPART_FORM_DATA_VALUE, schema = @Schema(implementation = UploadForm.class)))
     @PostMapping(consumes = MediaType.MULTIPART_FORM_DATA_VALUE)
-    FileView upload(@AuthenticationPrincipal TenantPrincipal caller,
-            @Parameter(hidden = true) @RequestPart(name = "file", required = false) MultipartFile file,
+    FileView upload(@AuthenticationPrincipal TenantPrincipal caller, HttpServletRequest request,
             @Parameter(hidden = true) @RequestParam(name = "purpose", required = false) String purpose)
-            throws IOException {
+            throws IOException, ServletException {
+        // A servlet Part, not a MultipartFile: clients that send bytes without a file name (the OpenAI Java SDK
+        // does) would otherwise arrive as a text field.
+        Part file = request.getPart("file");
         if (file == null) {
             throw ServiceException.invalidRequest("file", "a multipart part 'file' is required");
         }
-        return FileView.of(files.upload(caller.tenant(), file.getOriginalFilename(), purpose, file.getBytes()));
+        try (InputStream in = file.getInputStream()) {
+            return FileView.of(files.upload(caller.tenant(), file.getSubmittedFileName(), purpose, in.readAllBytes()));
+        }
     }
 
     @Operation(summary = "List the caller's files")

@@ -193,6 +193,48 @@ class FineTuningApiTest {
     }
 
     @Test
+    void theOfficialOpenAiClientCreatesRetrievesListsEventsAndCancels() throws Exception {
+        String key = newTenant();
+        com.openai.client.OpenAIClient client = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
+                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        com.openai.models.files.FileObject file = client.files().create(com.openai.models.files.FileCreateParams
+                .builder().file(TrainingReference.bytes("data.jsonl"))
+                .purpose(com.openai.models.files.FilePurpose.FINE_TUNE).build());
+        assertThat(file.id()).startsWith("file-");
+        assertThat(file.bytes()).isEqualTo(TrainingReference.bytes("data.jsonl").length);
+
+        com.openai.models.finetuning.jobs.FineTuningJob job = client.fineTuning().jobs().create(
+                com.openai.models.finetuning.jobs.JobCreateParams.builder().model("stories15M")
+                        .trainingFile(file.id()).suffix("sdk").seed(3)
+                        .hyperparameters(com.openai.models.finetuning.jobs.JobCreateParams.Hyperparameters.builder()
+                                .nEpochs(1).build())
+                        .build());
+        assertThat(job.status().value()).isIn(com.openai.models.finetuning.jobs.FineTuningJob.Status.Value.QUEUED,
+                com.openai.models.finetuning.jobs.FineTuningJob.Status.Value.RUNNING,
+                com.openai.models.finetuning.jobs.FineTuningJob.Status.Value.SUCCEEDED);
+        await(key, job.id());
+        com.openai.models.finetuning.jobs.FineTuningJob done = client.fineTuning().jobs().retrieve(job.id());
+        assertThat(done.status()).isEqualTo(com.openai.models.finetuning.jobs.FineTuningJob.Status.SUCCEEDED);
+        assertThat(done.fineTunedModel()).contains("sdk@1");
+        assertThat(done.hyperparameters().nEpochs()).isPresent();
+        var events = client.fineTuning().jobs().listEvents(job.id()).data();
+        assertThat(events).anySatisfy(e -> assertThat(e.message()).startsWith("Step 1/1: training loss="));
+
+        com.openai.models.finetuning.jobs.FineTuningJob longJob = client.fineTuning().jobs().create(
+                com.openai.models.finetuning.jobs.JobCreateParams.builder().model("stories15M")
+                        .trainingFile(file.id())
+                        .putAdditionalBodyProperty("method", com.openai.core.JsonValue.from(java.util.Map.of(
+                                "type", "reft", "reft", java.util.Map.of("hyperparameters",
+                                        java.util.Map.of("max_steps", 1000, "intervention_type", "direft")))))
+                        .build());
+        com.openai.models.finetuning.jobs.FineTuningJob cancelled = client.fineTuning().jobs().cancel(longJob.id());
+        assertThat(cancelled.id()).isEqualTo(longJob.id());
+        await(key, longJob.id());
+        assertThat(client.fineTuning().jobs().retrieve(longJob.id()).status())
+                .isEqualTo(com.openai.models.finetuning.jobs.FineTuningJob.Status.CANCELLED);
+    }
+
+    @Test
     void theOpenApiDocumentListsTheFilesAndFineTuningEndpoints() {
         HttpResponse<String> r = send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v3/api-docs")));
         assertThat(r.statusCode()).isEqualTo(200);
