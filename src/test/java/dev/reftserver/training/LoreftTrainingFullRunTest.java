@@ -29,7 +29,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
 
 /**
- * The whole 30-update reference run (REFT_TRAINING_FULL=1; about a minute on two cores): every loss within 1e-4
+ * The whole 30-update reference run and its weight-decay variant (REFT_TRAINING_FULL=1; about a minute each on
+ * two cores): every loss within 1e-4
  * relative, weights after 10 and 30 updates within 5e-4, and the trained bundle, served by the engine, gives the
  * reference's greedy generations on all 12 prompts.
  */
@@ -67,6 +68,39 @@ class LoreftTrainingFullRunTest {
                 trained = run.bundle().toNativeZip();
             }
             assertGenerations(model, tokenizer, trained);
+        }
+    }
+
+    /** The variant with weight decay 0.1 on W only (b and X never decay): its losses and final weights. */
+    @Test
+    void weightDecayOnTheLearnedSourceReproducesTheVariant() {
+        com.google.gson.JsonObject variant = ref.json.getAsJsonObject("variants").getAsJsonObject("weight_decay");
+        com.google.gson.JsonArray losses = variant.getAsJsonArray("losses");
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32")) {
+            TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
+            BundleContents init = BundleContents.read(TrainingReference.bytes("init/bundle.zip"),
+                    model.config().shape());
+            try (TrainingRun run = TrainingRun.start(model, tokenizer, init, TrainingReference.data(),
+                    new TrainingSettings(4e-3, 0.1, 30, 0, 1.0, 8, false, 0))) {
+                double worst = 0;
+                while (!run.finished()) {
+                    TrainingRun.StepReport r = run.step();
+                    double expected = losses.get(r.step() - 1).getAsDouble();
+                    worst = Math.max(worst, Math.abs(r.loss() - expected) / expected);
+                }
+                double expected = losses.get(30).getAsDouble();
+                worst = Math.max(worst, Math.abs(run.loss() - expected) / expected);
+                Safetensors w = ReferenceFiles.tensors(
+                        TrainingReference.DIR + "variant_weight_decay/step_030.safetensors");
+                TrainableIntervention iv = run.interventions().get(0);
+                float wErr = ReferenceFiles.maxAbsDiff(iv.parameter("weight").value(), w.read("int0.weight").data());
+                float rErr = ReferenceFiles.maxAbsDiff(iv.currentRotation(run.manager()), w.read("int0.rotate").data());
+                System.out.printf("weight decay variant: max relative loss error %.3g, final W %.3g, R %.3g%n", worst,
+                        wErr, rErr);
+                assertThat(worst).isLessThanOrEqualTo(1e-4);
+                assertThat(wErr).isLessThanOrEqualTo(5e-4f);
+                assertThat(rErr).isLessThanOrEqualTo(5e-4f);
+            }
         }
     }
 
