@@ -30,9 +30,8 @@ import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
 
 /**
  * The whole 30-update reference run and its weight-decay variant (REFT_TRAINING_FULL=1; about a minute each on
- * two cores): every loss within 1e-4
- * relative, weights after 10 and 30 updates within 5e-4, and the trained bundle, served by the engine, gives the
- * reference's greedy generations on all 12 prompts.
+ * two cores): every loss within 1e-4 relative, weights after 10 and 30 updates within 5e-4, and the trained bundle,
+ * served by the engine, gives the reference's greedy generations on all 12 prompts.
  */
 @EnabledIfEnvironmentVariable(named = "REFT_TRAINING_FULL", matches = "1")
 class LoreftTrainingFullRunTest {
