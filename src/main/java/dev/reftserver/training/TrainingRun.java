@@ -20,7 +20,9 @@ import java.util.Random;
  * Trains a bundle's interventions on the frozen base model, one update per {@link #step()}: pyreft's protocol
  * (ReftTrainer's loss over a batch, HF Trainer's clipping and linear schedule, torch's AdamW). The forward is the
  * model's differentiable one ({@link TransformerLM#trainingLogits}) on the model's own weights; gradients reach only
- * the intervention parameters. Not thread-safe: one thread drives a run (autograd records per thread).
+ * the intervention parameters. Not thread-safe: one thread drives a run (autograd records per thread), and DJL
+ * allows one open {@code GradientCollector} per process, so runs must step one at a time ({@link FineTuningJobs}
+ * runs them on a single worker thread).
  */
 public final class TrainingRun implements AutoCloseable {
 
