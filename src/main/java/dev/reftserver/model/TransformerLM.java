@@ -148,6 +148,14 @@ public final class TransformerLM implements CausalLM {
      * @return logits [positions.length, vocab], fp32
      */
     public NDArray trainingLogits(NDManager step, int[][] rows, BlockHook hook, long[] positions) {
+        return trainingLogits(step, trainingHidden(step, rows, 0), 0, hook, positions);
+    }
+
+    /**
+     * The residual stream of the right-padded rows after the first {@code blocks} blocks, with no hook: [n, T, d].
+     * With 0 blocks, the embeddings. Training keeps the frozen part before its first intervened layer this way.
+     */
+    public NDArray trainingHidden(NDManager step, int[][] rows, int blocks) {
         int n = rows.length;
         int tokens = 0;
         for (int[] row : rows) {
@@ -164,14 +172,26 @@ public final class TransformerLM implements CausalLM {
             }
         }
         NDArray x = arch.trainingEmbed(step, ids, n, tokens);
-        for (int l = 0; l < config.numLayers(); l++) {
+        for (int l = 0; l < blocks; l++) {
+            x = arch.trainingBlock(l, x);
+        }
+        return x;
+    }
+
+    /**
+     * Continues a differentiable forward from the residual stream x [n, T, d] after the first {@code fromBlock}
+     * blocks: the remaining blocks with {@code hook}, then logits at the flat positions.
+     */
+    public NDArray trainingLogits(NDManager step, NDArray x, int fromBlock, BlockHook hook, long[] positions) {
+        long n = x.getShape().get(0);
+        long tokens = x.getShape().get(1);
+        for (int l = fromBlock; l < config.numLayers(); l++) {
             x = arch.trainingBlock(l, x);
             if (hook.touches(l)) {
                 x = hook.afterBlock(l, x);
             }
         }
-        NDArray picked = x.reshape((long) n * tokens, config.hiddenSize())
-                .get(new NDIndex("{}", step.create(positions)));
+        NDArray picked = x.reshape(n * tokens, config.hiddenSize()).get(new NDIndex("{}", step.create(positions)));
         return arch.trainingHead(picked).toType(DataType.FLOAT32, false);
     }
 

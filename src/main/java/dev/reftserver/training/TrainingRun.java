@@ -10,10 +10,13 @@ import ai.djl.training.GradientCollector;
 import dev.reftserver.intervention.BundleContents;
 import dev.reftserver.model.BlockHook;
 import dev.reftserver.model.TransformerLM;
+import dev.reftserver.model.Views;
 import dev.reftserver.tokenizer.TextTokenizer;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 /**
@@ -42,6 +45,11 @@ public final class TrainingRun implements AutoCloseable {
     private final AdamW optimizer;
     private final NDManager manager;
     private final int hidden;
+    /** Where the interventions start: blocks before it (and it, before its edit) see only frozen weights. */
+    private final int firstLayer;
+    /** The residual stream after block {@link #firstLayer} per batch, which no update changes. */
+    private final Map<List<TrainingExample>, NDArray> frozenPrefix = new HashMap<>();
+    private long frozenPrefixBytes;
     private int done;
     private long lastBatchTokens;
 
@@ -62,7 +70,11 @@ public final class TrainingRun implements AutoCloseable {
         }
         this.optimizer = new AdamW(settings.weightDecay(), settings.maxGradNorm());
         this.manager = NDManager.newBaseManager(model.device());
+        this.firstLayer = interventions.stream().mapToInt(TrainableIntervention::layer).min().orElseThrow();
     }
+
+    /** Budget for cached frozen prefixes; a batch beyond it is run from the embeddings every time. */
+    static final long FROZEN_PREFIX_BUDGET = 256L << 20;
 
     /**
      * @param examples (prompt, completion) pairs
@@ -199,8 +211,15 @@ public final class TrainingRun implements AutoCloseable {
                 }
             }
         }
-        try (NDManager step = manager.newSubManager();
-                GradientCollector collector = withGradients ? Engine.getInstance().newGradientCollector() : null) {
+        try (NDManager step = manager.newSubManager()) {
+            NDArray prefix = prefix(batch, rows, step);
+            return evaluate(step, prefix, n, tokens, edited, logitAt, targets, withGradients);
+        }
+    }
+
+    private Evaluation evaluate(NDManager step, NDArray prefix, int n, int tokens, long[][] edited,
+            List<Long> logitAt, List<Long> targets, boolean withGradients) {
+        try (GradientCollector collector = withGradients ? Engine.getInstance().newGradientCollector() : null) {
             List<TrainableIntervention.Live> live = new ArrayList<>();
             for (TrainableIntervention iv : interventions) {
                 live.add(iv.attach(step));
@@ -233,8 +252,10 @@ public final class TrainingRun implements AutoCloseable {
                     return interventions.stream().anyMatch(iv -> iv.layer() == layer);
                 }
             };
+            // A view owned by this step, so the ops on it (and their results) are freed with the step.
+            NDArray x = hook.afterBlock(firstLayer, Views.slice(step, prefix, 0, 0, Views.TO_END));
             long[] positions = logitAt.stream().mapToLong(Long::longValue).toArray();
-            NDArray logits = model.trainingLogits(step, rows, hook, positions);
+            NDArray logits = model.trainingLogits(step, x, firstLayer + 1, hook, positions);
             NDArray target = step.create(targets.stream().mapToLong(Long::longValue).toArray(),
                     new Shape(positions.length, 1));
             NDArray loss = logits.logSoftmax(-1).gather(target, 1).sum().neg().div((float) positions.length);
@@ -248,6 +269,34 @@ public final class TrainingRun implements AutoCloseable {
             }
             return new Evaluation(value, grads, List.of());
         }
+    }
+
+    /**
+     * The residual stream after block {@link #firstLayer} (before its edit) for this batch: from the cache, or
+     * computed once (outside any gradient recording) and kept while the budget allows.
+     */
+    private NDArray prefix(List<TrainingExample> batch, int[][] rows, NDManager step) {
+        NDArray cached = frozenPrefix.get(batch);
+        if (cached != null) {
+            return cached;
+        }
+        int tokens = 0;
+        for (int[] row : rows) {
+            tokens = Math.max(tokens, row.length);
+        }
+        long bytes = (long) rows.length * tokens * hidden * Float.BYTES;
+        if (frozenPrefixBytes + bytes > FROZEN_PREFIX_BUDGET) {
+            return model.trainingHidden(step, rows, firstLayer + 1);
+        }
+        // Its own manager: the intermediates go with it, only the result stays for later steps.
+        NDArray x;
+        try (NDManager scratch = manager.newSubManager()) {
+            x = model.trainingHidden(scratch, rows, firstLayer + 1);
+            x.attach(manager);
+        }
+        frozenPrefix.put(List.copyOf(batch), x);
+        frozenPrefixBytes += bytes;
+        return x;
     }
 
     @Override
