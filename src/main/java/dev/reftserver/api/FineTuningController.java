@@ -7,9 +7,12 @@ import dev.reftserver.training.FineTuningJobs;
 import dev.reftserver.training.JobSpec;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
+import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
@@ -18,7 +21,9 @@ import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.servlet.mvc.method.annotation.StreamingResponseBody;
 import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * OpenAI's fine-tuning jobs API, training ReFT interventions on the served base model. A job that succeeds names
@@ -95,9 +100,11 @@ class FineTuningController {
     }
 
     private final FineTuningJobs jobs;
+    private final JsonMapper json;
 
-    FineTuningController(FineTuningJobs jobs) {
+    FineTuningController(FineTuningJobs jobs, JsonMapper json) {
         this.jobs = jobs;
+        this.json = json;
     }
 
     @Operation(summary = "Create a fine-tuning job", description = """
@@ -139,4 +146,44 @@ class FineTuningController {
         FineTuningJob job = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
         return PageView.of(job.events().stream().map(EventView::of).toList(), Math.max(1, limit));
     }
+
+    @Operation(summary = "Follow a job's events live (Server-Sent Events)", description = """
+            Every event so far, then each new one as it happens, oldest first, as `data: {event}`; `data: [DONE]` \
+            once the job has finished.""")
+    @GetMapping(path = "/{id}/events", params = "stream=true", produces = MediaType.TEXT_EVENT_STREAM_VALUE)
+    ResponseEntity<StreamingResponseBody> stream(@AuthenticationPrincipal TenantPrincipal caller,
+            @PathVariable String id) {
+        FineTuningJob job = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
+        StreamingResponseBody body = out -> {
+            int sent = 0;
+            while (true) {
+                boolean finished = job.snapshot().status().terminal();
+                List<FineTuningJob.Event> next = job.eventsFrom(sent);
+                for (FineTuningJob.Event e : next) {
+                    out.write(("data: " + json.writeValueAsString(EventView.of(e)) + "\n\n")
+                            .getBytes(StandardCharsets.UTF_8));
+                }
+                sent += next.size();
+                if (finished) {
+                    out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                    return;
+                }
+                // A comment when idle also finds clients that left (the write fails).
+                out.write((next.isEmpty() ? ": keep-alive\n\n" : "").getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                try {
+                    Thread.sleep(STREAM_POLL_MS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        };
+        return ResponseEntity.ok().header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no")
+                .contentType(MediaType.TEXT_EVENT_STREAM).body(body);
+    }
+
+    /** How often a live stream looks for new events: a training step takes longer than this. */
+    static final long STREAM_POLL_MS = 200;
 }

@@ -81,6 +81,11 @@ public final class FineTuningJob {
         return out;
     }
 
+    /** Events from the {@code from}-th on (0-based), oldest first: what a live stream has not sent yet. */
+    public synchronized List<Event> eventsFrom(int from) {
+        return from >= events.size() ? List.of() : List.copyOf(events.subList(from, events.size()));
+    }
+
     synchronized void event(String message) {
         events.add(new Event(id.replace("ftjob-", "ftevent-") + "-" + events.size(), Instant.now(), "info", message,
                 "message", Map.of()));

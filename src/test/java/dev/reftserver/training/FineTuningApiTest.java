@@ -75,6 +75,22 @@ class FineTuningApiTest {
         assertThat(job.get("status").asString()).isIn("queued", "running", "succeeded");
         String id = job.get("id").asString();
 
+        // Followed live: every event oldest first, then [DONE] once the job has finished.
+        HttpResponse<String> live = get(key, "/v1/fine_tuning/jobs/" + id + "/events?stream=true");
+        assertThat(live.statusCode()).isEqualTo(200);
+        assertThat(live.headers().firstValue("Content-Type")).hasValueSatisfying(
+                v -> assertThat(v).startsWith("text/event-stream"));
+        List<JsonNode> streamed = new ArrayList<>();
+        for (String line : live.body().split("\n")) {
+            if (line.startsWith("data: {")) {
+                streamed.add(JSON.readTree(line.substring(6)));
+            }
+        }
+        assertThat(live.body().strip()).endsWith("data: [DONE]");
+        assertThat(streamed).hasSize(6);
+        assertThat(streamed.get(3).get("data").get("step").asInt()).isEqualTo(1);
+        assertThat(streamed.get(5).get("message").asString()).contains("whale@1");
+
         JsonNode done = await(key, id);
         assertThat(done.get("status").asString()).as(done.toString()).isEqualTo("succeeded");
         assertThat(done.get("fine_tuned_model").asString()).isEqualTo("whale@1");
