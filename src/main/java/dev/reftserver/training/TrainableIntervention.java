@@ -136,10 +136,6 @@ final class TrainableIntervention {
             this.rotation = rotation;
         }
 
-        NDArray rotation() {
-            return rotation;
-        }
-
         /** What the intervention adds to rows h [k, d] (h' = h + change, as pyreft adds it to its base). */
         NDArray change(NDArray h) {
             NDArray w = arrays.get("weight");

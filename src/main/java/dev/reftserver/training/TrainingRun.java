@@ -34,7 +34,7 @@ public final class TrainingRun implements AutoCloseable {
     }
 
     /** The loss of one batch and, when asked for, each intervention's gradients. */
-    record Evaluation(double loss, List<List<float[]>> gradients, List<NDArray> rotations) {
+    record Evaluation(double loss, List<List<float[]>> gradients) {
     }
 
     private final TransformerLM model;
@@ -267,7 +267,7 @@ public final class TrainingRun implements AutoCloseable {
                     grads.add(l.gradients());
                 }
             }
-            return new Evaluation(value, grads, List.of());
+            return new Evaluation(value, grads);
         }
     }
 
