@@ -112,11 +112,19 @@ public final class FineTuningJobs implements AutoCloseable {
         byte[] bytes = version.flatMap(v -> store.bundle(tenant, v.name(), v.version()))
                 .orElseThrow(() -> ServiceException.invalidRequest(param, "intervention '" + spec.initIntervention()
                         + "' not found"));
+        BundleContents contents;
         try {
-            return BundleContents.read(bytes, model.config().shape());
+            contents = BundleContents.read(bytes, model.config().shape());
         } catch (BundleRejectedException e) {
             throw ServiceException.invalidRequest(param, e.getMessage());
         }
+        for (BundleContents.Entry e : contents.interventions()) {
+            if (!"linear".equals(e.act())) {
+                throw ServiceException.invalidRequest(param, "intervention '" + spec.initIntervention() + "' uses the "
+                        + e.act() + " activation; only linear interventions can be trained");
+            }
+        }
+        return contents;
     }
 
     private void execute(FineTuningJob job, TrainingRun run) {
