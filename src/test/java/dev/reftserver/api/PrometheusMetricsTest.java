@@ -26,9 +26,9 @@ import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
 
 /**
- * Scrapes {@code /actuator/prometheus} (with the admin key: no management port here) around real traffic: a tenant uploads
- * reference bundle A (pyreft, positions l1) and one broken zip, runs a base completion, one with the bundle and
- * a streamed one with it, and asks for a model that does not exist. Every {@code reft_} metric is exposed and
+ * Scrapes {@code /actuator/prometheus} (with the admin key: no management port here) around real traffic: a
+ * tenant uploads reference bundle A (pyreft, positions l1) and one broken zip, runs a base completion, one with
+ * the bundle and a streamed one with it, and asks for a model that does not exist. Every {@code reft_} metric is exposed and
  * the counters moved by what that traffic did.
  */
 class PrometheusMetricsTest extends OperationsTestSupport {
