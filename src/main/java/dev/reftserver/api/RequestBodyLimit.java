@@ -10,6 +10,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.UnsupportedEncodingException;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import org.springframework.http.MediaType;
@@ -92,7 +93,13 @@ final class RequestBodyLimit extends OncePerRequestFilter {
         @Override
         public BufferedReader getReader() throws IOException {
             String enc = getCharacterEncoding();
-            Charset cs = enc == null ? StandardCharsets.UTF_8 : Charset.forName(enc);
+            Charset cs;
+            try {
+                cs = enc == null ? StandardCharsets.UTF_8 : Charset.forName(enc);
+            } catch (IllegalArgumentException e) {
+                // What the servlet container itself throws for a charset it does not know: a client error.
+                throw new UnsupportedEncodingException(enc);
+            }
             return new BufferedReader(new InputStreamReader(getInputStream(), cs));
         }
     }
