@@ -42,6 +42,9 @@ final class RequestBodyLimit extends OncePerRequestFilter {
         }
     }
 
+    /** At most this much of a refused body is read and dropped (Tomcat's max-swallow-size does the same). */
+    static final long DRAIN_LIMIT = 64L * 1024 * 1024;
+
     private final long max;
     private final JsonMapper json;
 
@@ -60,22 +63,50 @@ final class RequestBodyLimit extends OncePerRequestFilter {
             return;
         }
         if (request.getContentLengthLong() > max) {
+            byte[] body = json.writeValueAsBytes(ErrorBody.of(new TooLarge(max).getMessage(),
+                    "invalid_request_error", null, "request_too_large"));
             response.setStatus(HttpServletResponse.SC_REQUEST_ENTITY_TOO_LARGE);
             response.setContentType(MediaType.APPLICATION_JSON_VALUE);
-            // Tomcat would read (and drop) the body to keep the connection; closing it is cheaper.
+            response.setContentLength(body.length);
             response.setHeader("Connection", "close");
-            response.getOutputStream().write(json.writeValueAsBytes(ErrorBody.of(new TooLarge(max).getMessage(),
-                    "invalid_request_error", null, "request_too_large")));
+            response.getOutputStream().write(body);
+            drain(request.getInputStream());
             return;
         }
-        chain.doFilter(new Capped(request, max), response);
+        Capped capped = new Capped(request, max);
+        try {
+            chain.doFilter(capped, response);
+        } finally {
+            if (capped.in != null && capped.in.tripped) {
+                response.setHeader("Connection", "close");
+                drain(request.getInputStream());
+            }
+        }
+    }
+
+    /**
+     * Reads and drops what is left of a refused body, up to {@link #DRAIN_LIMIT}, before the connection closes:
+     * closing a socket with unread input resets it, and the reset can destroy the 413 on its way to the client.
+     * A body larger still is cut off with the connection.
+     */
+    private static void drain(java.io.InputStream in) {
+        byte[] buf = new byte[64 * 1024];
+        long left = DRAIN_LIMIT;
+        try {
+            int n;
+            while (left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) > 0) {
+                left -= n;
+            }
+        } catch (IOException | RuntimeException e) {
+            // the client went away or the body ended badly: nothing left to protect
+        }
     }
 
     /** The request with its body stream counted against the cap. */
     private static final class Capped extends HttpServletRequestWrapper {
 
         private final long max;
-        private ServletInputStream in;
+        private Counting in;
 
         Capped(HttpServletRequest request, long max) {
             super(request);
@@ -109,6 +140,7 @@ final class RequestBodyLimit extends OncePerRequestFilter {
         private final ServletInputStream in;
         private final long max;
         private long count;
+        private boolean tripped;
 
         Counting(ServletInputStream in, long max) {
             this.in = in;
@@ -136,6 +168,7 @@ final class RequestBodyLimit extends OncePerRequestFilter {
         private void add(int n) {
             count += n;
             if (count > max) {
+                tripped = true;
                 throw new TooLarge(max);
             }
         }
