@@ -14,10 +14,13 @@ import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.tenant.TenantPrincipal;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.binder.MeterBinder;
+import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
+import org.springframework.core.Ordered;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.security.core.Authentication;
 import org.springframework.security.core.context.SecurityContextHolder;
+import tools.jackson.databind.json.JsonMapper;
 
 /** Joins the registry, the intervention package and the model for the API. */
 @Configuration(proxyBeanMethods = false)
@@ -61,6 +64,14 @@ class ApiWiring {
                         () -> model.liveArrays() + scheduler.liveStepArrays() + bundleManager.getManagedArrays().size())
                 .description("NDArrays alive on the device (model, KV cache, engine steps, loaded bundles)")
                 .register(registry);
+    }
+
+    /** First of all filters: nothing may read a body past the cap. */
+    @Bean
+    FilterRegistrationBean<RequestBodyLimit> requestBodyLimit(ApiProperties props, JsonMapper json) {
+        var bean = new FilterRegistrationBean<>(new RequestBodyLimit(props.maxBodyBytes().toBytes(), json));
+        bean.setOrder(Ordered.HIGHEST_PRECEDENCE);
+        return bean;
     }
 
     /** The tenant the security filter chain authenticated (open mode: {@code default}). */

@@ -73,7 +73,11 @@ class InterventionController {
     @ApiResponse(responseCode = "400", description = "Invalid name or bundle; the error's `code` says why "
             + "(e.g. `pickle_global`, `shape_mismatch`, `not_orthonormal`)",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
-    @ApiResponse(responseCode = "413", description = "Larger than `reft.registry.max-upload-bytes`, or a zip bomb",
+    @ApiResponse(responseCode = "413", description = "Larger than `reft.registry.max-upload-bytes`, a zip bomb, or "
+            + "past the tenant's `reft.quotas.stored-bytes`",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @ApiResponse(responseCode = "429", description = "At the tenant's `reft.quotas.interventions` or "
+            + "`reft.quotas.versions-per-intervention` (code `quota_exceeded`)",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @PostMapping(consumes = MediaType.MULTIPART_FORM_DATA_VALUE)
     ResponseEntity<InterventionView> upload(@AuthenticationPrincipal TenantPrincipal caller,
