@@ -84,6 +84,8 @@ class SecurityConfiguration {
             matchers[i] = paths.matcher(CONSOLE_PATHS[i]);
         }
         return new OrRequestMatcher(matchers);
+    }
+
     /**
      * Whether actuator endpoints live on a port of their own: Spring Boot's rule ({@code management.server.port}
      * set, not negative, and not the serving port unless both are 0 = random).
