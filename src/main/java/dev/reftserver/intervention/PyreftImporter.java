@@ -38,9 +38,9 @@ final class PyreftImporter {
     }
 
     static ReftBundle read(Map<String, byte[]> files, ModelShape shape, PositionSpec positions,
-            boolean shareWeights, BundleLimits limits, SafeZip.Budget budget) {
+            boolean shareWeights, BundleLimits limits, ImportBudget budget) {
         JsonNode config = parseConfig(files.get("config.json"));
-        List<Representation> reps = representations(config);
+        List<Representation> reps = representations(config, limits);
         List<ReftType> types = types(config, reps.size());
         JsonNode dims = config.path("intervention_dimensions");
         if (dims.isArray()) {
@@ -60,6 +60,11 @@ final class PyreftImporter {
                     + " split between first and last positions (" + positions + " without share_weights needs an"
                     + " even number: first half first, second half last)");
         }
+        List<BundleValidator.Declared> declared = new ArrayList<>();
+        for (int i : order) {
+            declared.add(new BundleValidator.Declared(reps.get(i).layer(), types.get(i), reps.get(i).rank()));
+        }
+        BundleValidator.checkSize(declared, shape.hiddenSize(), limits, "pyreft config.json");
         List<Intervention> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             int repIndex = order.get(i);
@@ -96,14 +101,14 @@ final class PyreftImporter {
     }
 
     /** pyvene's RepresentationConfig, saved as a list (namedtuple order) or, by some versions, an object. */
-    private static List<Representation> representations(JsonNode config) {
+    private static List<Representation> representations(JsonNode config, BundleLimits limits) {
         JsonNode list = config.path("representations");
         if (!list.isArray() || list.isEmpty()) {
             throw format("'representations' must be a non-empty list");
         }
-        if (list.size() > BundleValidator.MAX_INTERVENTIONS) {
-            throw new BundleRejectedException("too_large", "pyreft config.json: more than "
-                    + BundleValidator.MAX_INTERVENTIONS + " representations", true);
+        if (list.size() > limits.maxInterventions()) {
+            throw new BundleRejectedException("too_large", "pyreft config.json: " + list.size()
+                    + " representations, more than the limit of " + limits.maxInterventions(), true);
         }
         Map<String, Integer> newCounter = new HashMap<>();
         Map<String, Integer> oldCounter = new HashMap<>();
