@@ -199,7 +199,7 @@ final class SafeZip {
                 }
                 total += n;
                 if (total > usize) {
-                    throw malformed(where, "inflates past " + usize + " bytes; the header says " + usize);
+                    throw malformed(where, "inflates to more than the " + usize + " bytes its header says");
                 }
                 budget.spend(n, where);
                 budget.checkTime(where);
