@@ -23,6 +23,8 @@ import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
 import org.assertj.core.api.AbstractThrowableAssert;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -261,16 +263,18 @@ class HostileBundlesTest {
         return bytes;
     }
 
-    @Test
-    void refusesAtUploadABundleWhoseSharedTensorExpandsPastTheLimit() {
-        // the attack: a few KB naming one rank-288 tensor set thousands of times; each copy is 663 KB expanded
+    @ParameterizedTest
+    @ValueSource(ints = {8, 288})
+    void refusesAtUploadABundleWhoseSharedTensorExpandsPastTheLimit(int rank) {
+        // the attack: a few KB naming one tensor set thousands of times. At rank 8 on a 288-wide model the
+        // expansion (76 MB) was once accepted but could not load; at rank 288 (2.7 GB) writing it failed.
         ModelShape stories = new ModelShape(288, 6);
         Map<String, byte[]> files = new LinkedHashMap<>();
-        ObjectNode manifest = (ObjectNode) Fixtures.JSON.readTree(new String(manifest(4096, 288, "l1", "w"),
+        ObjectNode manifest = (ObjectNode) Fixtures.JSON.readTree(new String(manifest(4096, rank, "l1", "w"),
                 StandardCharsets.UTF_8));
         manifest.putObject("base_model").put("hidden_size", 288).put("num_layers", 6);
         files.put("reft.json", Fixtures.JSON.writeValueAsString(manifest).getBytes(StandardCharsets.UTF_8));
-        files.put("weights.safetensors", sharedWeights(288, 288, "w", false));
+        files.put("weights.safetensors", sharedWeights(rank, 288, "w", false));
         assertRejected(() -> importer.importZip(Fixtures.zip(files), stories, null, null), "too_large")
                 .hasMessageContaining("4096 interventions expand to")
                 .hasMessageContaining("more than the limit of " + BundleLimits.defaults().maxParameterBytes())
