@@ -3,6 +3,7 @@ package dev.reftserver.intervention;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
+import ai.djl.ndarray.NDManager;
 import dev.reftserver.model.ModelShape;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
@@ -19,6 +20,8 @@ import java.util.function.Supplier;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import java.util.zip.CRC32;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
@@ -31,8 +34,8 @@ import tools.jackson.databind.node.ObjectNode;
  * Seeded mutation fuzzing of every parser an upload reaches: valid native bundles, pyreft directories (synthetic
  * and the real reference save), safetensors files and torch pickles are bit-flipped, truncated, spliced, their
  * JSON fields and tensor headers edited, their zip entries duplicated; every result must either import as a valid
- * bundle or be refused with a {@link BundleRejectedException}, never another exception, never a hang. Each case
- * is named by its seed, so a failure is rerun exactly.
+ * bundle (one that also loads for serving) or be refused with a {@link BundleRejectedException}, never another
+ * exception, never a hang. Each case is named by its seed, so a failure is rerun exactly.
  */
 class HostileBundleFuzzTest {
 
@@ -76,7 +79,22 @@ class HostileBundleFuzzTest {
 
     // ---------- the properties ----------
 
-    /** Imports or refuses; an import must be a valid bundle whose canonical form imports to the same bytes. */
+    private static NDManager manager;
+
+    @BeforeAll
+    static void openManager() {
+        manager = NDManager.newBaseManager();
+    }
+
+    @AfterAll
+    static void closeManager() {
+        manager.close();
+    }
+
+    /**
+     * Imports or refuses; an import must be a valid bundle whose canonical form imports to the same bytes and
+     * loads for serving under the same limits.
+     */
     private static void importsOrRefuses(byte[] zip, Seed seed) {
         assertTimeoutPreemptively(GUARD, () -> {
             ImportedBundle imported;
@@ -89,6 +107,10 @@ class HostileBundleFuzzTest {
             }
             ImportedBundle again = IMPORTER.importZip(imported.nativeZip(), seed.shape(), null, null);
             assertThat(again.nativeZip()).isEqualTo(imported.nativeZip());
+            try (LoadedBundle loaded = LoadedBundle.load(imported.nativeZip(), seed.shape(), IMPORTER.limits(),
+                    manager)) {
+                assertThat(loaded.deviceBytes()).isBetween(1L, IMPORTER.limits().maxParameterBytes());
+            }
         });
     }
 
@@ -151,7 +173,8 @@ class HostileBundleFuzzTest {
             long s = SEED + 20_000 + i;
             byte[] pickle = pickles.get(i % pickles.size());
             return DynamicTest.dynamicTest("pickle #" + i + " (seed " + s + ")", () -> {
-                byte[] mutated = mutateBytes(pickle, new Random(s));
+                Random rnd = new Random(s);
+                byte[] mutated = rnd.nextInt(3) == 0 ? editPickleInteger(pickle, rnd) : mutateBytes(pickle, rnd);
                 parsesOrRefuses(() -> RestrictedUnpickler.load(mutated, "data.pkl",
                         ImportBudget.of(BundleLimits.defaults())));
             });
@@ -222,22 +245,86 @@ class HostileBundleFuzzTest {
         }
         if (pick < 5) {
             name = names.stream().filter(n -> n.endsWith("data.pkl")).findFirst().orElse(name);
+            files.put(name, pick == 4 ? editPickleInteger(files.get(name), rnd) : mutateBytes(files.get(name), rnd));
+        } else {
+            files.put(name, mutateBytes(files.get(name), rnd));
         }
-        files.put(name, mutateBytes(files.get(name), rnd));
         return storedZip(files, null);
     }
 
-    /** A safetensors file with its header JSON edited (data kept), or its bytes mutated. */
+    /** A safetensors file with one tensor's dtype, shape or offsets edited, its header JSON edited, or its bytes. */
     private static byte[] mutateSafetensors(byte[] st, Random rnd) {
-        if (rnd.nextInt(3) == 0) {
+        int pick = rnd.nextInt(4);
+        if (pick == 0) {
             return mutateBytes(st, rnd);
         }
         int headerLen = (int) ByteBuffer.wrap(st).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
-        byte[] header = mutateJson(java.util.Arrays.copyOfRange(st, 8, 8 + headerLen), rnd);
+        byte[] original = java.util.Arrays.copyOfRange(st, 8, 8 + headerLen);
+        byte[] header = pick == 1 ? mutateJson(original, rnd) : editTensorHeader(original, rnd);
         ByteBuffer out = ByteBuffer.allocate(8 + header.length + st.length - 8 - headerLen)
                 .order(ByteOrder.LITTLE_ENDIAN);
         out.putLong(header.length).put(header).put(st, 8 + headerLen, st.length - 8 - headerLen);
         return out.array();
+    }
+
+    private static final List<String> DTYPES = List.of("F32", "F16", "BF16", "F64", "I8", "U8", "f32", "");
+
+    /** One tensor's dtype, one of its dims, or one of its offsets set to a neighbouring or extreme value. */
+    private static byte[] editTensorHeader(byte[] json, Random rnd) {
+        ObjectNode root = (ObjectNode) Fixtures.JSON.readTree(new String(json, StandardCharsets.UTF_8));
+        List<String> names = new ArrayList<>(root.propertyNames());
+        names.remove("__metadata__");
+        ObjectNode t = (ObjectNode) root.get(names.get(rnd.nextInt(names.size())));
+        switch (rnd.nextInt(3)) {
+            case 0 -> t.put("dtype", DTYPES.get(rnd.nextInt(DTYPES.size())));
+            case 1 -> editLongs((ArrayNode) t.get("shape"), rnd);
+            default -> {
+                if (rnd.nextBoolean()) {
+                    editLongs((ArrayNode) t.get("data_offsets"), rnd);
+                } else {
+                    // the offsets of another tensor: an overlap
+                    ObjectNode other = (ObjectNode) root.get(names.get(rnd.nextInt(names.size())));
+                    t.set("data_offsets", other.get("data_offsets").deepCopy());
+                }
+            }
+        }
+        return Fixtures.JSON.writeValueAsString(root).getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static void editLongs(ArrayNode a, Random rnd) {
+        if (a.isEmpty()) {
+            a.add(rnd.nextInt(4));
+            return;
+        }
+        int i = rnd.nextInt(a.size());
+        long v = a.get(i).asLong();
+        long[] choices = {v + 1, v - 1, v * 2, v / 2, 0, -1, Integer.MAX_VALUE, 1L << 32, Long.MAX_VALUE,
+            Long.MIN_VALUE, (1L << 62) + v};
+        a.set(i, JsonNodeFactory.instance.numberNode(choices[rnd.nextInt(choices.length)]));
+    }
+
+    /** A BININT, BININT1 or BININT2 argument (sizes, strides, offsets, element counts) set to an extreme value. */
+    private static byte[] editPickleInteger(byte[] pickle, Random rnd) {
+        List<Integer> at = new ArrayList<>();
+        for (int i = 2; i < pickle.length - 4; i++) {
+            int op = pickle[i] & 0xFF;
+            if (op == 'J' || op == 'K' || op == 'M') {
+                at.add(i);
+            }
+        }
+        if (at.isEmpty()) {
+            return mutateBytes(pickle, rnd);
+        }
+        byte[] b = pickle.clone();
+        int i = at.get(rnd.nextInt(at.size()));
+        int[] values = {0, 1, -1, 2, 255, 65535, Integer.MAX_VALUE, Integer.MIN_VALUE, 1 << 30, 288};
+        int v = values[rnd.nextInt(values.length)];
+        switch (b[i] & 0xFF) {
+            case 'J' -> ByteBuffer.wrap(b, i + 1, 4).order(ByteOrder.LITTLE_ENDIAN).putInt(v);
+            case 'K' -> b[i + 1] = (byte) v;
+            default -> ByteBuffer.wrap(b, i + 1, 2).order(ByteOrder.LITTLE_ENDIAN).putShort((short) v);
+        }
+        return b;
     }
 
     // ---------- generic mutators ----------
