@@ -2,6 +2,7 @@ package dev.reftserver.api;
 
 import ai.djl.ndarray.NDManager;
 import dev.reftserver.intervention.BundleImporter;
+import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.intervention.LoadedBundle;
 import dev.reftserver.model.ModelShape;
 import dev.reftserver.model.TransformerLM;
@@ -40,9 +41,9 @@ class ApiWiring {
 
     @Bean
     BundleCache<LoadedBundle> bundleCache(RegistryStore store, RegistryProperties props, NDManager bundleManager,
-            ModelShape shape) {
+            ModelShape shape, BundleLimits limits) {
         return new BundleCache<>(store, props.cacheMaxBytes().toBytes(),
-                bytes -> LoadedBundle.load(bytes, shape, bundleManager), LoadedBundle::deviceBytes);
+                bytes -> LoadedBundle.load(bytes, shape, limits, bundleManager), LoadedBundle::deviceBytes);
     }
 
     @Bean

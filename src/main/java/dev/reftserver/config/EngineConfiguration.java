@@ -61,10 +61,18 @@ public class EngineConfiguration {
         return model.config().shape();
     }
 
-    /** The importer takes every upload the multipart limit lets through ({@code reft.registry.max-upload-bytes}). */
+    /**
+     * The one set of bundle limits, for uploads and for loading stored bundles alike, so every accepted bundle
+     * serves; it follows the multipart limit ({@code reft.registry.max-upload-bytes}).
+     */
     @Bean
-    BundleImporter bundleImporter(RegistryProperties registry) {
-        return new BundleImporter(BundleLimits.forMaxUpload(registry.maxUploadBytes().toBytes()));
+    BundleLimits bundleLimits(RegistryProperties registry) {
+        return BundleLimits.forMaxUpload(registry.maxUploadBytes().toBytes());
+    }
+
+    @Bean
+    BundleImporter bundleImporter(BundleLimits limits) {
+        return new BundleImporter(limits);
     }
 
     @Bean
