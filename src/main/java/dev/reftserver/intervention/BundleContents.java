@@ -54,12 +54,11 @@ public record BundleContents(int hiddenSize, int numLayers, PositionSpec positio
     /**
      * @throws BundleRejectedException if the bytes are not a valid native bundle for {@code shape}
      */
-    public static BundleContents read(byte[] nativeZip, ModelShape shape) {
-        BundleLimits limits = BundleLimits.defaults();
+    public static BundleContents read(byte[] nativeZip, ModelShape shape, BundleLimits limits) {
         Map<String, byte[]> files = BundleImporter.bundleRoot(SafeZip.read(nativeZip, limits,
-                new SafeZip.Budget(limits.maxTotalUncompressedBytes()), "bundle"));
-        ReftBundle bundle = NativeBundleFormat.read(files, "bundle");
-        BundleValidator.validate(bundle, shape, "bundle");
+                ImportBudget.of(limits), "bundle"));
+        ReftBundle bundle = NativeBundleFormat.read(files, limits, "bundle");
+        BundleValidator.validate(bundle, shape, limits, "bundle");
         List<Entry> entries = new ArrayList<>();
         for (Intervention iv : bundle.interventions()) {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
@@ -81,7 +80,7 @@ public record BundleContents(int hiddenSize, int numLayers, PositionSpec positio
      *
      * @throws BundleRejectedException if the values do not make a valid bundle (e.g. non-finite, S not orthonormal)
      */
-    public byte[] toNativeZip() {
+    public byte[] toNativeZip(BundleLimits limits) {
         List<Intervention> list = new ArrayList<>();
         for (int i = 0; i < interventions.size(); i++) {
             Entry e = interventions.get(i);
@@ -92,7 +91,7 @@ public record BundleContents(int hiddenSize, int numLayers, PositionSpec positio
             list.add(type.create(e.layer(), e.applyTo(), Activation.fromWireName(e.act(), where), roles));
         }
         ReftBundle bundle = new ReftBundle(hiddenSize, numLayers, positions, shareWeights, list);
-        BundleValidator.validate(bundle, new ModelShape(hiddenSize, numLayers), "bundle");
+        BundleValidator.validate(bundle, new ModelShape(hiddenSize, numLayers), limits, "bundle");
         return NativeBundleFormat.write(bundle);
     }
 }

@@ -2,6 +2,7 @@ package dev.reftserver.training;
 
 import dev.reftserver.error.ServiceException;
 import dev.reftserver.intervention.BundleContents;
+import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.intervention.BundleRejectedException;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.registry.InterventionUploads;
@@ -40,6 +41,7 @@ public final class FineTuningJobs implements AutoCloseable {
     private final InterventionUploads uploads;
     private final RegistryStore store;
     private final TrainingProperties limits;
+    private final BundleLimits bundleLimits;
     private final String baseModel;
     private final Map<String, FineTuningJob> jobs = new ConcurrentHashMap<>();
     private final ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
@@ -49,13 +51,15 @@ public final class FineTuningJobs implements AutoCloseable {
     });
 
     public FineTuningJobs(TransformerLM model, TextTokenizer tokenizer, TrainingFiles files,
-            InterventionUploads uploads, RegistryStore store, TrainingProperties limits, String baseModel) {
+            InterventionUploads uploads, RegistryStore store, TrainingProperties limits, BundleLimits bundleLimits,
+            String baseModel) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.files = files;
         this.uploads = uploads;
         this.store = store;
         this.limits = limits;
+        this.bundleLimits = bundleLimits;
         this.baseModel = baseModel;
     }
 
@@ -114,7 +118,7 @@ public final class FineTuningJobs implements AutoCloseable {
                         + "' not found"));
         BundleContents contents;
         try {
-            contents = BundleContents.read(bytes, model.config().shape());
+            contents = BundleContents.read(bytes, model.config().shape(), bundleLimits);
         } catch (BundleRejectedException e) {
             throw ServiceException.invalidRequest(param, e.getMessage());
         }
@@ -142,7 +146,7 @@ public final class FineTuningJobs implements AutoCloseable {
                 TrainingRun.StepReport r = run.step();
                 job.stepped(r, run.lastBatchTokens());
             }
-            byte[] zip = run.bundle().toNativeZip();
+            byte[] zip = run.bundle().toNativeZip(bundleLimits);
             if (job.cancelRequested()) {
                 job.moveTo(FineTuningJob.Status.CANCELLED, "The job was cancelled before its result was registered");
                 return;

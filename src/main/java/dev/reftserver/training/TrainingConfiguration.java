@@ -1,6 +1,7 @@
 package dev.reftserver.training;
 
 import dev.reftserver.config.BaseModel;
+import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.RegistryStore;
@@ -19,7 +20,8 @@ public class TrainingConfiguration {
 
     @Bean(destroyMethod = "close")
     FineTuningJobs fineTuningJobs(TransformerLM model, TextTokenizer tokenizer, TrainingFiles files,
-            InterventionUploads uploads, RegistryStore store, TrainingProperties props, BaseModel base) {
-        return new FineTuningJobs(model, tokenizer, files, uploads, store, props, base.id());
+            InterventionUploads uploads, RegistryStore store, TrainingProperties props, BundleLimits bundleLimits,
+            BaseModel base) {
+        return new FineTuningJobs(model, tokenizer, files, uploads, store, props, bundleLimits, base.id());
     }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.reftserver.intervention.BundleContents;
+import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.intervention.PositionSpec;
 import dev.reftserver.model.ModelLoader;
 import dev.reftserver.model.ReferenceFiles;
@@ -52,8 +53,8 @@ class AllTypesTrainTest {
             }
             assertThat(run.loss()).as(type).isLessThan(first);
             BundleContents trained = run.bundle();
-            byte[] zip = trained.toNativeZip();
-            BundleContents back = BundleContents.read(zip, model.config().shape());
+            byte[] zip = trained.toNativeZip(BundleLimits.defaults());
+            BundleContents back = BundleContents.read(zip, model.config().shape(), BundleLimits.defaults());
             assertThat(back.interventions()).extracting(BundleContents.Entry::type).containsOnly(type);
             assertThat(back.interventions().get(0).tensors().get("bias").data())
                     .isNotEqualTo(init.interventions().get(0).tensors().get("bias").data());

@@ -12,6 +12,7 @@ import dev.reftserver.engine.GenerationListener;
 import dev.reftserver.engine.SamplingParams;
 import dev.reftserver.engine.Scheduler;
 import dev.reftserver.intervention.BundleContents;
+import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.intervention.LoadedBundle;
 import dev.reftserver.model.ModelLoader;
 import dev.reftserver.model.ReferenceFiles;
@@ -43,7 +44,7 @@ class LoreftTrainingFullRunTest {
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32")) {
             TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
             BundleContents init = BundleContents.read(TrainingReference.bytes("init/bundle.zip"),
-                    model.config().shape());
+                    model.config().shape(), BundleLimits.defaults());
             byte[] trained;
             try (TrainingRun run = TrainingRun.start(model, tokenizer, init, TrainingReference.data(),
                     TrainingReference.settings())) {
@@ -64,7 +65,7 @@ class LoreftTrainingFullRunTest {
                         + " %.2f steps/s%n", last, ref.loss(30), worstLoss, 30 / seconds);
                 assertThat(worstLoss).isLessThanOrEqualTo(1e-4);
                 assertWeights(run, 30);
-                trained = run.bundle().toNativeZip();
+                trained = run.bundle().toNativeZip(BundleLimits.defaults());
             }
             assertGenerations(model, tokenizer, trained);
         }
@@ -78,7 +79,7 @@ class LoreftTrainingFullRunTest {
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32")) {
             TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
             BundleContents init = BundleContents.read(TrainingReference.bytes("init/bundle.zip"),
-                    model.config().shape());
+                    model.config().shape(), BundleLimits.defaults());
             try (TrainingRun run = TrainingRun.start(model, tokenizer, init, TrainingReference.data(),
                     new TrainingSettings(4e-3, 0.1, 30, 0, 1.0, 8, false, 0))) {
                 double worst = 0;
@@ -137,7 +138,7 @@ class LoreftTrainingFullRunTest {
     static void assertGenerations(TransformerLM model, TextTokenizer tokenizer, byte[] bundle) throws Exception {
         EngineSettings settings = new EngineSettings(16, 256, 16 * 256, Duration.ofMinutes(2), Duration.ofSeconds(5));
         try (NDManager bundles = NDManager.newBaseManager();
-                LoadedBundle loaded = LoadedBundle.load(bundle, model.config().shape(), bundles);
+                LoadedBundle loaded = LoadedBundle.load(bundle, model.config().shape(), BundleLimits.defaults(), bundles);
                 Scheduler scheduler = new Scheduler(model, tokenizer, settings, EngineMetrics.standalone(), null)) {
             List<Generation> rows = new ArrayList<>();
             List<Collect> sinks = new ArrayList<>();

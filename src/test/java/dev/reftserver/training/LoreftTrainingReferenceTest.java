@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.google.gson.JsonObject;
 import dev.reftserver.intervention.BundleContents;
+import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.model.ModelLoader;
 import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.TransformerLM;
@@ -39,7 +40,7 @@ class LoreftTrainingReferenceTest {
     }
 
     static TrainingRun run() {
-        BundleContents init = BundleContents.read(TrainingReference.bytes("init/bundle.zip"), model.config().shape());
+        BundleContents init = BundleContents.read(TrainingReference.bytes("init/bundle.zip"), model.config().shape(), BundleLimits.defaults());
         return TrainingRun.start(model, tokenizer, init, TrainingReference.data(), TrainingReference.settings());
     }
 
