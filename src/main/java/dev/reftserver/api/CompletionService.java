@@ -34,7 +34,18 @@ public class CompletionService {
      */
     CompletionCall start(String tenant, CompletionRequest req, LoadedBundle bundle,
             java.util.function.IntConsumer onGenerated) {
-        List<String> prompts = prompts(req.prompt());
+        List<int[]> ids = new ArrayList<>();
+        for (String p : prompts(req.prompt())) {
+            ids.add(tokenizer.encode(p));
+        }
+        return startEncoded(tenant, req, ids, bundle, onGenerated);
+    }
+
+    /**
+     * {@link #start} for prompts already turned into token ids (a rendered chat); {@code req.prompt()} is not read.
+     */
+    CompletionCall startEncoded(String tenant, CompletionRequest req, List<int[]> prompts, LoadedBundle bundle,
+            java.util.function.IntConsumer onGenerated) {
         int n = req.n() == null ? 1 : req.n();
         if (n < 1 || n * prompts.size() > engine.maxN()) {
             throw ServiceException.invalidRequest("n", "n x prompts must be between 1 and " + engine.maxN() + ", got "
@@ -61,16 +72,14 @@ public class CompletionService {
             throw ServiceException.invalidRequest("top_k", "top_k must be >= 0 (0 disables it), got " + topK);
         }
         List<String> stop = stops(req.stop());
-        List<int[]> ids = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
-            int[] enc = tokenizer.encode(prompts.get(i));
+            int[] enc = prompts.get(i);
             if (enc.length + maxTokens > context) {
                 throw ServiceException.invalidRequest(enc.length >= context ? "prompt" : "max_tokens",
                         "prompt" + (prompts.size() > 1 ? " " + i : "") + " has " + enc.length
                                 + " tokens; with max_tokens " + maxTokens + " that exceeds the model's context of "
                                 + context + " tokens");
             }
-            ids.add(enc);
         }
         boolean stream = Boolean.TRUE.equals(req.stream());
         boolean includeUsage = req.streamOptions() != null && Boolean.TRUE.equals(req.streamOptions().includeUsage());
@@ -79,7 +88,7 @@ public class CompletionService {
         call.onGenerated(onGenerated);
         long timeout = engine.requestTimeout().toNanos();
         int index = 0;
-        for (int[] prompt : ids) {
+        for (int[] prompt : prompts) {
             for (int j = 0; j < n; j++) {
                 // Each of the n samples of a seeded request gets its own, still repeatable, seed.
                 Long seed = req.seed() == null ? null : req.seed() + j;
