@@ -132,7 +132,7 @@ public class ChatCompletionController {
         if (req.model() == null || req.model().isBlank()) {
             throw ServiceException.invalidRequest("model", "model is required");
         }
-        List<Map<String, Object>> messages = req.templateMessages();
+        List<Map<String, Object>> messages = ChatCompletionRequest.templateMessages(body.get("messages"));
         String tenant = caller.tenant();
         limits.checkRequest(tenant);
         limits.checkTokens(tenant);

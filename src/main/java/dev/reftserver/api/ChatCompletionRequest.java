@@ -30,7 +30,7 @@ public record ChatCompletionRequest(
                 the model's chat template, or, for an intervention that declares a `prompt_template`, the last \
                 user message is rendered into that."""), schema = @Schema(implementation = Message.class),
                 minItems = 1)
-        JsonNode messages,
+        List<Message> messages,
         @Schema(description = "Tokens to generate; default: up to the model's context")
         @JsonProperty("max_tokens") Integer maxTokens,
         @Schema(description = "The same as `max_tokens` (OpenAI's newer name); give one, or both equal")
@@ -61,6 +61,7 @@ public record ChatCompletionRequest(
 
     /** One message; {@code content} is a string or an array of {@code {"type": "text", "text": ...}} parts. */
     @Schema(name = "ChatMessage")
+    @JsonIgnoreProperties(ignoreUnknown = true)
     public record Message(
             @Schema(allowableValues = {"system", "developer", "user", "assistant"},
                     requiredMode = Schema.RequiredMode.REQUIRED) String role,
@@ -114,6 +115,7 @@ public record ChatCompletionRequest(
                 throw ServiceException.invalidRequest(name, "unknown field '" + name + "'");
             }
         }
+        templateMessages(body.get("messages"));
         ChatCompletionRequest req;
         try {
             req = json.treeToValue(body, ChatCompletionRequest.class);
@@ -147,7 +149,7 @@ public record ChatCompletionRequest(
      * The messages as a chat template sees them: {@code role}, {@code content} as text (text parts joined with
      * newlines) and {@code name} where given; {@code developer} becomes {@code system}, which templates know.
      */
-    List<Map<String, Object>> templateMessages() {
+    static List<Map<String, Object>> templateMessages(JsonNode messages) {
         if (messages == null || !messages.isArray() || messages.isEmpty()) {
             throw ServiceException.invalidRequest("messages", "messages must be a non-empty array");
         }
