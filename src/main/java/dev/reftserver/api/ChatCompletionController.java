@@ -136,7 +136,7 @@ public class ChatCompletionController {
         String tenant = caller.tenant();
         limits.checkRequest(tenant);
         limits.checkTokens(tenant);
-        CompletionTargets.Target target = targets.resolve(tenant, req.completionRequest(body, 1, json));
+        CompletionTargets.Target target = targets.resolve(tenant, ChatCompletionRequest.completionRequest(body, 1, json));
         CompletionCall call;
         try {
             int[] prompt = prompt(messages, target);
@@ -146,7 +146,7 @@ public class ChatCompletionController {
                         + " tokens; the model's context is " + context);
             }
             int maxTokens = req.maxTokensAsked() != null ? req.maxTokensAsked() : context - prompt.length;
-            CompletionRequest settings = req.completionRequest(body, maxTokens, json);
+            CompletionRequest settings = ChatCompletionRequest.completionRequest(body, maxTokens, json);
             call = completions.startEncoded(tenant, settings, List.of(prompt), target.bundle(),
                     n -> limits.recordTokens(tenant, n));
         } catch (RuntimeException e) {

@@ -212,12 +212,12 @@ public record ChatCompletionRequest(
     }
 
     /**
-     * The completion settings of this request, as the completion service reads them; the prompt is given separately
-     * as token ids.
+     * The completion settings of a chat request body, as the completion service reads them; the prompt is given
+     * separately as token ids.
      *
      * @param maxTokens the tokens to generate, already defaulted
      */
-    CompletionRequest completionRequest(JsonNode body, int maxTokens, JsonMapper json) {
+    static CompletionRequest completionRequest(JsonNode body, int maxTokens, JsonMapper json) {
         ObjectNode c = json.createObjectNode();
         for (String f : List.of("model", "temperature", "top_p", "top_k", "stop", "stream", "stream_options", "seed",
                 "n", "user", "intervention", "presence_penalty", "frequency_penalty")) {

@@ -100,6 +100,10 @@ public final class ChatTemplate {
         RenderResult result;
         try {
             result = jinjava.renderForResult(compiled, context);
+        } catch (RuntimeException e) {
+            // whatever jinjava does not turn into a template error itself: still the template failing on this input
+            throw new ChatTemplateException(state.raised != null ? state.raised
+                    : "the chat template failed: " + e.getMessage(), state.raised != null);
         } finally {
             CURRENT.remove();
         }
