@@ -65,6 +65,7 @@ public final class ChatTemplate {
                         .withUseTrimmingForNotesAndExpressions(true)
                         .withKeepNullableLoopValues(true)
                         .withEvaluateMapKeys(true)
+                        .withUsePyishObjectMapper(true)
                         .build())
                 .build();
         this.jinjava = new Jinjava(config);

@@ -45,6 +45,16 @@ class ChatTemplateTest {
     }
 
     @Test
+    void listsAndDictsPrintAsPythonPrintsThem() {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("a", 1);
+        Map<String, Object> vars = new HashMap<>();
+        vars.put("d", d);
+        vars.put("xs", List.of(1, "b"));
+        assertEquals("{'a': 1} [1, 'b']", render("{{ d }} {{ xs }}", vars));
+    }
+
+    @Test
     void notBindsLooserThanTestsAndComparisonsAsInJinja() {
         Map<String, Object> vars = new HashMap<>();
         vars.put("xs", List.of(1, 2));
