@@ -20,6 +20,6 @@ public class ChatConfiguration {
                 .map(ChatTemplate::new).orElse(null);
         log.info(template == null ? "no chat template: /v1/chat/completions answers 400"
                 : "chat template loaded ({} characters)", template == null ? 0 : template.source().length());
-        return new ChatPrompts(template, tokenizer);
+        return new ChatPrompts(template, tokenizer, ChatTemplates.specialTokenTexts(Path.of(model.path())));
     }
 }

@@ -18,11 +18,22 @@ public final class ChatPrompts {
 
     private final ChatTemplate template;
     private final TextTokenizer tokenizer;
+    private final Map<String, String> tokenTexts;
 
     /** @param template the model's chat template, or null when it has none */
     public ChatPrompts(ChatTemplate template, TextTokenizer tokenizer) {
+        this(template, tokenizer, Map.of());
+    }
+
+    /**
+     * @param tokenTexts what the template sees as {@code bos_token}, {@code eos_token}...: the model's
+     *                   {@code tokenizer_config.json} names them ({@link ChatTemplates#specialTokenTexts}); a name
+     *                   it leaves out gets the tokenizer's own BOS / EOS text
+     */
+    public ChatPrompts(ChatTemplate template, TextTokenizer tokenizer, Map<String, String> tokenTexts) {
         this.template = template;
         this.tokenizer = tokenizer;
+        this.tokenTexts = Map.copyOf(tokenTexts);
     }
 
     public boolean hasTemplate() {
@@ -45,15 +56,9 @@ public final class ChatPrompts {
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("tools", null);
         vars.put("documents", null);
-        tokenizer.specialTokens().forEach((text, id) -> {
-            if (id == tokenizer.bosId()) {
-                vars.put("bos_token", text);
-            } else if (id == tokenizer.eosId()) {
-                vars.put("eos_token", text);
-            } else if (text.equals("<unk>")) {
-                vars.put("unk_token", text);
-            }
-        });
+        vars.put("bos_token", tokenizer.specialTokenText(tokenizer.bosId()));
+        vars.put("eos_token", tokenizer.specialTokenText(tokenizer.eosId()));
+        vars.putAll(tokenTexts);
         String text = template.render(messages, vars);
         return new Prompt(text, tokenizer.encodeRendered(text));
     }

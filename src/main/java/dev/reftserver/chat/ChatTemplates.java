@@ -4,6 +4,9 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
@@ -53,6 +56,33 @@ public final class ChatTemplates {
         }
         Path jinja = modelPath.resolve("chat_template.jinja");
         return Files.isRegularFile(jinja) ? Optional.of(read(jinja)) : Optional.empty();
+    }
+
+    /**
+     * The special tokens' texts a Hugging Face model directory's {@code tokenizer_config.json} names
+     * ({@code bos_token}, {@code eos_token}, {@code unk_token}, {@code pad_token}, as a string or an added-token
+     * object), which transformers passes to chat templates under those names; empty for anything else.
+     */
+    public static Map<String, String> specialTokenTexts(Path modelPath) {
+        Path config = modelPath.resolve("tokenizer_config.json");
+        Map<String, String> out = new LinkedHashMap<>();
+        if (!Files.isDirectory(modelPath) || !Files.isRegularFile(config)) {
+            return out;
+        }
+        JsonNode root;
+        try {
+            root = JSON.readTree(read(config));
+        } catch (JacksonException e) {
+            throw new IllegalStateException("cannot parse " + config + ": " + e.getOriginalMessage(), e);
+        }
+        for (String name : List.of("bos_token", "eos_token", "unk_token", "pad_token")) {
+            JsonNode token = root.path(name);
+            String text = token.isString() ? token.asString() : token.path("content").asString(null);
+            if (text != null) {
+                out.put(name, text);
+            }
+        }
+        return out;
     }
 
     private static String read(Path file) {

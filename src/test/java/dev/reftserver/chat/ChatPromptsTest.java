@@ -65,6 +65,15 @@ class ChatPromptsTest {
     }
 
     @Test
+    void templatesSeeTheSpecialTokenTextsTheTokenizerConfigNames() {
+        assertEquals(java.util.Map.of("bos_token", "<s>", "eos_token", "</s>", "unk_token", "<unk>"),
+                ChatTemplates.specialTokenTexts(resource("/reference/chat/stories15m-chat")));
+        ChatPrompts prompts = new ChatPrompts(new ChatTemplate("{{ bos_token }}|{{ eos_token }}"), llama2c(),
+                java.util.Map.of("eos_token", "<|eot|>"));
+        assertEquals("<s>|<|eot|>", prompts.render(List.of(), false).text());
+    }
+
+    @Test
     void aTemplateThatWritesBosGetsExactlyOne() {
         ChatPrompts prompts = new ChatPrompts(new ChatTemplate(
                 "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"), llama2c());
