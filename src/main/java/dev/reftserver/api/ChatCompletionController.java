@@ -146,6 +146,12 @@ public class ChatCompletionController {
                         + " tokens; the model's context is " + context);
             }
             int maxTokens = req.maxTokensAsked() != null ? req.maxTokensAsked() : context - prompt.length;
+            if (maxTokens >= 1 && prompt.length + maxTokens > context) {
+                String field = req.maxCompletionTokens() != null ? "max_completion_tokens" : "max_tokens";
+                throw ServiceException.invalidRequest(field, "the rendered conversation has " + prompt.length
+                        + " tokens; with " + field + " " + maxTokens + " that exceeds the model's context of "
+                        + context + " tokens");
+            }
             CompletionRequest settings = ChatCompletionRequest.completionRequest(body, maxTokens, json);
             call = completions.startEncoded(tenant, settings, List.of(prompt), target.bundle(),
                     n -> limits.recordTokens(tenant, n));

@@ -138,7 +138,8 @@ class ChatApiTest extends ServingTestSupport {
         "\"response_format\":{\"type\":\"json_object\"}|response_format",
         "\"frobnicate\":1|frobnicate",
         "\"max_tokens\":5,\"max_completion_tokens\":6|max_completion_tokens",
-        "\"temperature\":3|temperature"})
+        "\"temperature\":3|temperature",
+        "\"max_completion_tokens\":100000|max_completion_tokens"})
     void unsupportedOrUnknownFieldsAre400NamingTheField(String extra, String param) {
         String key = newTenant("chat-bad");
         HttpResponse<String> r = chat(key, """
