@@ -30,7 +30,8 @@ class ApiWiring {
     /** Uploads are checked and converted by the importer against the loaded base model. */
     @Bean
     BundleValidator bundleValidator(BundleImporter importer, ModelShape shape) {
-        return (zip, positions, shareWeights) -> importer.importZip(zip, shape, positions, shareWeights);
+        return (zip, positions, shareWeights, promptTemplate) ->
+                importer.importZip(zip, shape, positions, shareWeights, promptTemplate);
     }
 
     /** Parent of every device-resident bundle: on the model's device, freed at shutdown. */

@@ -58,6 +58,11 @@ final class CompletionCall {
         this.remaining = new AtomicInteger(choices);
     }
 
+    /** How many choices the call answers with (prompts x n). */
+    int choiceCount() {
+        return choices;
+    }
+
     /** Told the call's total generated tokens once every row has finished (for token quotas). */
     void onGenerated(java.util.function.IntConsumer sink) {
         this.onGenerated = sink;

@@ -41,6 +41,36 @@ public class CompletionService {
     CompletionCall start(String tenant, CompletionRequest req, LoadedBundle bundle,
             java.util.function.IntConsumer onGenerated) {
         List<String> prompts = prompts(req.prompt());
+        checkPromptBytes(prompts, "prompt");
+        List<int[]> ids = new ArrayList<>(prompts.size());
+        for (String p : prompts) {
+            ids.add(tokenizer.encode(p));
+        }
+        return startEncoded(tenant, req, ids, bundle, onGenerated);
+    }
+
+    /**
+     * Refuses a text on its size before the tokenizer's cost (linear or worse in the text) is paid: at most
+     * {@link #MAX_BYTES_PER_TOKEN} UTF-8 bytes per token of the model's context.
+     */
+    void checkPromptBytes(List<String> prompts, String param) {
+        long maxPromptBytes = (long) scheduler.maxContext() * MAX_BYTES_PER_TOKEN;
+        for (int i = 0; i < prompts.size(); i++) {
+            long bytes = utf8Length(prompts.get(i));
+            if (bytes > maxPromptBytes) {
+                throw ServiceException.invalidRequest(param, param + (prompts.size() > 1 ? " " + i : "")
+                        + " has " + bytes + " bytes; prompts are limited to " + maxPromptBytes
+                        + " bytes (" + MAX_BYTES_PER_TOKEN + " x the model's context of " + scheduler.maxContext()
+                        + " tokens)");
+            }
+        }
+    }
+
+    /**
+     * {@link #start} for prompts already turned into token ids (a rendered chat); {@code req.prompt()} is not read.
+     */
+    CompletionCall startEncoded(String tenant, CompletionRequest req, List<int[]> prompts, LoadedBundle bundle,
+            java.util.function.IntConsumer onGenerated) {
         int n = req.n() == null ? 1 : req.n();
         // n and the prompt count are checked apart, and their product in long, before any work proportional to
         // either: an int product wraps (2^30 + 1 samples of 4 prompts is 4 in int arithmetic).
@@ -74,24 +104,14 @@ public class CompletionService {
             throw ServiceException.invalidRequest("top_k", "top_k must be >= 0 (0 disables it), got " + topK);
         }
         List<String> stop = stops(req.stop());
-        List<int[]> ids = new ArrayList<>(prompts.size());
-        long maxPromptBytes = (long) context * MAX_BYTES_PER_TOKEN;
         for (int i = 0; i < prompts.size(); i++) {
-            // Refused on its size before the tokenizer's cost (linear or worse in the text) is paid.
-            long bytes = utf8Length(prompts.get(i));
-            if (bytes > maxPromptBytes) {
-                throw ServiceException.invalidRequest("prompt", "prompt" + (prompts.size() > 1 ? " " + i : "")
-                        + " has " + bytes + " bytes; prompts are limited to " + maxPromptBytes
-                        + " bytes (" + MAX_BYTES_PER_TOKEN + " x the model's context of " + context + " tokens)");
-            }
-            int[] enc = tokenizer.encode(prompts.get(i));
+            int[] enc = prompts.get(i);
             if (enc.length + maxTokens > context) {
                 throw ServiceException.invalidRequest(enc.length >= context ? "prompt" : "max_tokens",
                         "prompt" + (prompts.size() > 1 ? " " + i : "") + " has " + enc.length
                                 + " tokens; with max_tokens " + maxTokens + " that exceeds the model's context of "
                                 + context + " tokens");
             }
-            ids.add(enc);
         }
         boolean stream = Boolean.TRUE.equals(req.stream());
         boolean includeUsage = req.streamOptions() != null && Boolean.TRUE.equals(req.streamOptions().includeUsage());
@@ -100,7 +120,7 @@ public class CompletionService {
         call.onGenerated(onGenerated);
         long timeout = engine.requestTimeout().toNanos();
         int index = 0;
-        for (int[] prompt : ids) {
+        for (int[] prompt : prompts) {
             for (int j = 0; j < n; j++) {
                 // Each of the n samples of a seeded request gets its own, still repeatable, seed.
                 Long seed = req.seed() == null ? null : req.seed() + j;

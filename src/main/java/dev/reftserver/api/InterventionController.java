@@ -50,7 +50,14 @@ class InterventionController {
             String positions,
             @JsonProperty("share_weights")
             @Schema(description = "pyreft uploads: whether first and last positions share weights")
-            Boolean shareWeights) {
+            Boolean shareWeights,
+            @JsonProperty("prompt_template")
+            @Schema(description = """
+                    The prompt the bundle was trained with, one `%s` where the user's message goes (pyreft's \
+                    examples write one); chat requests to this bundle render their last user message into it \
+                    instead of the model's chat template. Completions are never templated.""",
+                    example = "<|user|>:%s</s>\\n<|assistant|>:")
+            String promptTemplate) {
     }
 
     private final RegistryStore store;
@@ -84,10 +91,11 @@ class InterventionController {
             @Parameter(hidden = true) @RequestPart("bundle") MultipartFile bundle,
             @Parameter(hidden = true) @RequestParam(name = "name", required = false) String name,
             @Parameter(hidden = true) @RequestParam(name = "positions", required = false) String positions,
-            @Parameter(hidden = true) @RequestParam(name = "share_weights", required = false) Boolean shareWeights)
+            @Parameter(hidden = true) @RequestParam(name = "share_weights", required = false) Boolean shareWeights,
+            @Parameter(hidden = true) @RequestParam(name = "prompt_template", required = false) String promptTemplate)
             throws IOException {
         InterventionVersion v = uploads.upload(caller.tenant(), name, bundle.getOriginalFilename(),
-                bundle.getBytes(), positions, shareWeights);
+                bundle.getBytes(), positions, shareWeights, promptTemplate);
         return ResponseEntity.created(URI.create("/v1/interventions/" + v.name() + "/versions/" + v.version()))
                 .body(InterventionView.of(v));
     }

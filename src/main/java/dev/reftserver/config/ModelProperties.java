@@ -12,6 +12,9 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param id      the model id clients name in {@code model}; defaults to the checkpoint's file or directory name
  * @param threads on a CPU, the cores one forward step is split across (0, the default: every available core);
  *                ignored on a GPU
+ * @param chatTemplate a Jinja chat template file for {@code /v1/chat/completions}; overrides the model's own
+ *                (from {@code tokenizer_config.json} or {@code chat_template.jinja}); a llama2.c checkpoint has
+ *                none unless this is set
  */
 @ConfigurationProperties("reft.model")
 public record ModelProperties(
@@ -19,5 +22,6 @@ public record ModelProperties(
         @DefaultValue("cpu") String device,
         @DefaultValue("float32") String dtype,
         String id,
-        @DefaultValue("0") int threads) {
+        @DefaultValue("0") int threads,
+        String chatTemplate) {
 }

@@ -34,6 +34,16 @@ public final class BundleImporter {
      *     uploads over the {@link BundleLimits}
      */
     public ImportedBundle importZip(byte[] zip, ModelShape shape, String positionsOrNull, Boolean shareWeightsOrNull) {
+        return importZip(zip, shape, positionsOrNull, shareWeightsOrNull, null);
+    }
+
+    /**
+     * @param promptTemplateOrNull the prompt template the bundle was trained with (one {@code %s}); pyreft does not
+     *                             save it. A native bundle carries its own; if given it must agree (or the bundle
+     *                             has none, and then gets it).
+     */
+    public ImportedBundle importZip(byte[] zip, ModelShape shape, String positionsOrNull, Boolean shareWeightsOrNull,
+            String promptTemplateOrNull) {
         Objects.requireNonNull(zip, "zip");
         Objects.requireNonNull(shape, "shape");
         if (zip.length > limits.maxZipBytes()) {
@@ -67,6 +77,13 @@ public final class BundleImporter {
         } else {
             throw new BundleRejectedException("bundle_format", "upload: neither reft.json (native bundle) nor"
                     + " config.json (pyreft save directory) found at the zip's root or in its one top folder");
+        }
+        if (promptTemplateOrNull != null) {
+            if (bundle.promptTemplate() != null && !bundle.promptTemplate().equals(promptTemplateOrNull)) {
+                throw new BundleRejectedException("prompt_template", source
+                        + ": prompt_template disagrees with the bundle's own");
+            }
+            bundle = bundle.withPromptTemplate(promptTemplateOrNull);
         }
         BundleValidator.validate(bundle, shape, limits, source);
         return new ImportedBundle(bundle.summary(), NativeBundleFormat.write(bundle));

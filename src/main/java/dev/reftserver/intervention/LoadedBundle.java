@@ -84,6 +84,11 @@ public final class LoadedBundle implements AutoCloseable {
         return Collections.unmodifiableMap(out);
     }
 
+    /** The prompt template the bundle was trained with (one {@code %s}), or null when it declares none. */
+    public String promptTemplate() {
+        return bundle.promptTemplate();
+    }
+
     public BundleSummary summary() {
         return bundle.summary();
     }

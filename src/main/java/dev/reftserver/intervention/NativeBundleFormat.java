@@ -115,7 +115,12 @@ final class NativeBundleFormat {
             }
             interventions.add(type.create(e.layer(), e.applyTo(), e.act(), roles));
         }
-        return new ReftBundle(hidden, layers, positions, share.booleanValue(), interventions);
+        JsonNode promptTemplate = root.path("prompt_template");
+        if (!promptTemplate.isMissingNode() && !promptTemplate.isNull() && !promptTemplate.isString()) {
+            throw format(where, "'prompt_template' must be a string");
+        }
+        return new ReftBundle(hidden, layers, positions, share.booleanValue(), interventions,
+                promptTemplate.isString() ? promptTemplate.stringValue() : null);
     }
 
     private static Entry entry(JsonNode n, String iw) {
@@ -164,6 +169,9 @@ final class NativeBundleFormat {
         base.put("num_layers", bundle.numLayers());
         root.put("prompt_positions", bundle.positions().toString());
         root.put("share_weights", bundle.shareWeights());
+        if (bundle.promptTemplate() != null) {
+            root.put("prompt_template", bundle.promptTemplate());
+        }
         ArrayNode list = root.putArray("interventions");
         Map<String, FloatTensor> tensors = new LinkedHashMap<>();
         for (int i = 0; i < bundle.interventions().size(); i++) {

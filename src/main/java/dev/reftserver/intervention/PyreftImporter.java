@@ -8,6 +8,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import tools.jackson.core.JacksonException;
 import tools.jackson.core.StreamReadFeature;
 import tools.jackson.databind.JsonNode;
@@ -144,8 +146,10 @@ final class PyreftImporter {
             String c = component.stringValue();
             String u = unit.stringValue();
             long nunit = maxUnits.asLong();
-            if (!c.equals(NativeBundleFormat.COMPONENT)) {
-                throw format(where + ": component '" + c + "' is not supported (only block_output)");
+            int blockLayer = blockOutputLayer(c, layer.intValue());
+            if (blockLayer < 0) {
+                throw format(where + ": component '" + c + "' is not supported (only block_output, or a block's"
+                        + " output named by its module path such as model.layers[N].output)");
             }
             if (!u.equals("pos") || nunit != 1) {
                 throw format(where + ": unit '" + u + "' with max_number_of_units " + nunit
@@ -156,10 +160,30 @@ final class PyreftImporter {
             String oldProposal = "layer." + layer.asLong() + ".comp." + c + ".unit." + u + ".nunit." + nunit;
             int nNew = newCounter.merge(newProposal, 1, Integer::sum) - 1;
             int nOld = oldCounter.merge(oldProposal, 1, Integer::sum) - 1;
-            reps.add(new Representation(layer.intValue(), c, u, (int) nunit, rank.intValue(),
+            reps.add(new Representation(blockLayer, NativeBundleFormat.COMPONENT, u, (int) nunit, rank.intValue(),
                     newProposal + "#" + nNew, oldProposal + "#" + nOld));
         }
         return reps;
+    }
+
+    /**
+     * pyvene's module-path components that hook a decoder block's output, as pyvene resolves them on a causal LM:
+     * {@code model.layers[N].output} (Llama, Mistral, Qwen2) or {@code transformer.h[N].output} (GPT-2), with or
+     * without the wrapper's {@code model.} prefix and the {@code .output} hook suffix (pyvene's default hook).
+     */
+    private static final Pattern BLOCK_OUTPUT_PATH = Pattern.compile(
+            "(?:model\\.)?(?:model\\.layers|layers|transformer\\.h|h)\\[(\\d{1,9})\\](?:\\.output)?");
+
+    /**
+     * The layer whose block output a component names: {@code layer} for {@code block_output}, N for a module path
+     * of block N's output (the path, not the {@code layer} field, is what pyvene hooks); -1 for anything else.
+     */
+    static int blockOutputLayer(String component, int layer) {
+        if (component.equals(NativeBundleFormat.COMPONENT)) {
+            return layer;
+        }
+        Matcher m = BLOCK_OUTPUT_PATH.matcher(component);
+        return m.matches() ? Integer.parseInt(m.group(1)) : -1;
     }
 
     private static List<ReftType> types(JsonNode config, int count) {

@@ -26,9 +26,16 @@ public final class InterventionUploads {
      */
     public InterventionVersion upload(String tenant, String name, String fileName, byte[] zip, String positions,
             Boolean shareWeights) {
+        return upload(tenant, name, fileName, zip, positions, shareWeights, null);
+    }
+
+    /** @param promptTemplate the prompt template the bundle was trained with (one {@code %s}), or {@code null} */
+    public InterventionVersion upload(String tenant, String name, String fileName, byte[] zip, String positions,
+            Boolean shareWeights, String promptTemplate) {
         try {
             String chosen = chooseName(name, fileName);
-            ImportedBundle bundle = validator.validate(zip, blankToNull(positions), shareWeights);
+            ImportedBundle bundle = validator.validate(zip, blankToNull(positions), shareWeights,
+                    promptTemplate == null || promptTemplate.isEmpty() ? null : promptTemplate);
             InterventionVersion stored = store.addVersion(tenant, chosen, bundle.summary(), bundle.nativeZip());
             metrics.accepted();
             return stored;

@@ -34,9 +34,12 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
     private final BitSet byteTokens;
     /** Added tokens marked special: decode skips them. */
     private final BitSet specialTokens;
+    /** The added tokens marked special, by their text. */
+    private final Map<String, Integer> specialTexts;
 
     private HfTokenizer(HuggingFaceTokenizer tokenizer, int bosId, int[] eosIds, int vocabSize, BitSet byteTokens,
-                        BitSet specialTokens) {
+                        BitSet specialTokens, Map<String, Integer> specialTexts) {
+        this.specialTexts = Map.copyOf(specialTexts);
         this.tokenizer = tokenizer;
         this.bosId = bosId;
         this.eosIds = eosIds;
@@ -69,9 +72,11 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
             });
         }
         BitSet specialTokens = new BitSet();
+        Map<String, Integer> specialTexts = new HashMap<>();
         for (JsonNode added : root.path("added_tokens").values()) {
             if (added.path("special").asBoolean(false)) {
                 specialTokens.set(added.path("id").asInt());
+                specialTexts.put(added.path("content").asString(""), added.path("id").asInt());
             }
         }
 
@@ -91,7 +96,8 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
         } catch (IOException | RuntimeException e) {
             throw new TokenizerLoadException("the tokenizers library rejected " + file + ": " + e.getMessage(), e);
         }
-        return new HfTokenizer(tokenizer, bos.length > 0 ? bos[0] : -1, eos, vocabSize, byteTokens, specialTokens);
+        return new HfTokenizer(tokenizer, bos.length > 0 ? bos[0] : -1, eos, vocabSize, byteTokens, specialTokens,
+                specialTexts);
     }
 
     private static byte[] readFile(Path file) {
@@ -165,6 +171,22 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
             out[i] = Math.toIntExact(ids[i]);
         }
         return out;
+    }
+
+    /** The tokenizers library matches added tokens in the text itself; no post-processor BOS. */
+    @Override
+    public int[] encodeRendered(String text) {
+        long[] ids = tokenizer.encode(text, false, false).getIds();
+        int[] out = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            out[i] = Math.toIntExact(ids[i]);
+        }
+        return out;
+    }
+
+    @Override
+    public Map<String, Integer> specialTokens() {
+        return specialTexts;
     }
 
     /** HF's {@code decode(ids, skip_special_tokens=True)}. */

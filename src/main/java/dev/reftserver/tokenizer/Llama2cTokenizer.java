@@ -376,6 +376,12 @@ public final class Llama2cTokenizer implements TextTokenizer {
         return new WindowStreamDecoder(this::decode, this::isByteToken, Llama2cTokenizer::isSpecial, contextIds);
     }
 
+    /** sentencepiece's control pieces of the Llama-2 vocabulary (llama2.c's file spells them differently). */
+    @Override
+    public Map<String, Integer> specialTokens() {
+        return Map.of("<unk>", UNK_ID, "<s>", BOS_ID, "</s>", EOS_ID);
+    }
+
     @Override
     public int bosId() {
         return BOS_ID;

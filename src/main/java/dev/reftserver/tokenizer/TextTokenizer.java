@@ -13,6 +13,60 @@ public interface TextTokenizer {
     /** Encodes a prompt the way the reference does: BOS first where the model uses one, no truncation. */
     int[] encode(String text);
 
+    /**
+     * Encodes text that a chat template rendered, as transformers' {@code apply_chat_template(tokenize=True)} does:
+     * no BOS is added (a template that wants one writes {@code bos_token} into the text), and the texts of special
+     * tokens ({@code <s>}, {@code </s>}...) in the text are those tokens, each text segment between them encoded on
+     * its own.
+     */
+    default int[] encodeRendered(String text) {
+        java.util.Map<String, Integer> special = specialTokens();
+        java.util.List<Integer> out = new java.util.ArrayList<>();
+        int from = 0;
+        while (from <= text.length()) {
+            int at = -1;
+            String found = null;
+            for (String s : special.keySet()) {
+                int i = text.indexOf(s, from);
+                if (i >= 0 && (at < 0 || i < at || (i == at && s.length() > found.length()))) {
+                    at = i;
+                    found = s;
+                }
+            }
+            String segment = at < 0 ? text.substring(from) : text.substring(from, at);
+            if (!segment.isEmpty()) {
+                int[] ids = encode(segment);
+                for (int k = ids.length > 0 && ids[0] == bosId() ? 1 : 0; k < ids.length; k++) {
+                    out.add(ids[k]);
+                }
+            }
+            if (at < 0) {
+                break;
+            }
+            out.add(special.get(found));
+            from = at + found.length();
+        }
+        return out.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * The special tokens a chat template may write as text, by their text ({@code "<s>" -> 1}); chat templates see
+     * the BOS and EOS texts as {@code bos_token} and {@code eos_token}.
+     */
+    default java.util.Map<String, Integer> specialTokens() {
+        return java.util.Map.of();
+    }
+
+    /** The text of a special token id (see {@link #specialTokens()}), or null when it has none. */
+    default String specialTokenText(int id) {
+        for (java.util.Map.Entry<String, Integer> e : specialTokens().entrySet()) {
+            if (e.getValue() == id) {
+                return e.getKey();
+            }
+        }
+        return null;
+    }
+
     /** Decodes ids to text; byte tokens that do not form complete UTF-8 become U+FFFD. */
     String decode(int[] ids);
 

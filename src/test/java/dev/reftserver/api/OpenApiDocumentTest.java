@@ -14,6 +14,7 @@ class OpenApiDocumentTest extends OperationsTestSupport {
     static final List<List<String>> ENDPOINTS = List.of(
             List.of("get", "/v1/models"),
             List.of("post", "/v1/completions"),
+            List.of("post", "/v1/chat/completions"),
             List.of("post", "/v1/interventions"),
             List.of("get", "/v1/interventions"),
             List.of("get", "/v1/interventions/{name}"),
@@ -57,7 +58,7 @@ class OpenApiDocumentTest extends OperationsTestSupport {
                 ""));
         assertThat(form.at("/properties/bundle/format").asString()).isEqualTo("binary");
         assertThat(form.get("properties").propertyNames()).containsExactlyInAnyOrder("bundle", "name", "positions",
-                "share_weights");
+                "share_weights", "prompt_template");
         assertThat(form.get("required").get(0).asString()).isEqualTo("bundle");
 
         JsonNode error = doc.at("/components/schemas/ErrorBody/properties/error");
@@ -67,6 +68,25 @@ class OpenApiDocumentTest extends OperationsTestSupport {
         // every operation falls back to the error envelope
         doc.get("paths").forEach(path -> path.forEach(op -> assertThat(op.at("/responses/default/content/"
                 + "application~1json/schema/$ref").asString()).isEqualTo("#/components/schemas/ErrorBody")));
+    }
+
+    @Test
+    void documentsChatCompletionsItsFieldsAndBothAnswerShapes() {
+        JsonNode doc = json(http().get("/v3/api-docs", null));
+        JsonNode chat = doc.at("/paths/~1v1~1chat~1completions/post");
+        JsonNode example = chat.at("/requestBody/content/application~1json/examples/base/value");
+        assertThat(example.get("messages").get(0).get("role").asString()).isEqualTo("user");
+        assertThat(chat.at("/responses/200/content").has("text/event-stream")).isTrue();
+        assertThat(chat.at("/responses/200/headers").has("X-Reft-Intervention")).isTrue();
+        assertThat(chat.at("/responses/200/content/application~1json/schema/$ref").asString())
+                .isEqualTo("#/components/schemas/ChatCompletionResponse");
+        JsonNode request = doc.at("/components/schemas/ChatCompletionRequest/properties");
+        assertThat(request.propertyNames()).contains("model", "messages", "max_tokens", "max_completion_tokens",
+                "temperature", "top_p", "top_k", "n", "stop", "seed", "stream", "stream_options", "user",
+                "intervention", "response_format", "logprobs");
+        assertThat(request.at("/messages/items/$ref").asString()).isEqualTo("#/components/schemas/ChatMessage");
+        assertThat(doc.at("/components/schemas/ChatMessage/properties").propertyNames())
+                .contains("role", "content", "name");
     }
 
     @Test

@@ -21,7 +21,7 @@ public class RegistryTestBeans {
     @Bean
     @Primary
     BundleValidator acceptingAnyZip() {
-        return (zip, positions, shareWeights) -> {
+        return (zip, positions, shareWeights, promptTemplate) -> {
             if (zip.length < 4 || zip[0] != 'P' || zip[1] != 'K') {
                 throw new BundleRejectedException("not_zip", "bundle is not a zip archive");
             }

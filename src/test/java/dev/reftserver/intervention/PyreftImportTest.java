@@ -121,4 +121,53 @@ class PyreftImportTest {
         ImportedBundle again = importer.importZip(Fixtures.zip(files, "bundle/"), STORIES15M, null, null);
         assertThat(again.nativeZip()).isEqualTo(nativeZip);
     }
+
+    /**
+     * pyreft's README names the component by its module path; pyvene hooks the same block output, so the bundle is
+     * the one saved with {@code block_output}. The state dict file is keyed by the component string as written.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"model.layers[3].output", "layers[3].output", "model.layers[3]"})
+    void moduleOutputPathOfABlockImportsAsBlockOutput(String component) {
+        Map<String, byte[]> files = new java.util.LinkedHashMap<>();
+        String oldKey = "layer_3_comp_block_output_unit_pos_nunit_1#0";
+        String newKey = "layer_3_comp_" + component + "_unit_pos_nunit_1#0";
+        Fixtures.resourceDir("reference/bundles/A/pyreft").forEach((file, bytes) -> {
+            if (file.equals("config.json")) {
+                String config = new String(bytes, java.nio.charset.StandardCharsets.UTF_8)
+                        .replace("\"block_output\"", "\"" + component + "\"").replace(oldKey, newKey);
+                files.put(file, config.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            } else {
+                files.put(file.replace(oldKey, newKey), bytes);
+            }
+        });
+        ImportedBundle renamed = importer.importZip(Fixtures.zip(files), STORIES15M, "l1", false);
+        assertThat(renamed.nativeZip()).isEqualTo(importReference(importer, "A", "").nativeZip());
+        assertThat(renamed.summary().layers()).containsExactly(3);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"block_output, 2, 2", "model.layers[5].output, 2, 5", "transformer.h[4].output, 0, 4",
+            "h[1], 0, 1", "model.layers[2].input, 2, -1", "mlp_output, 2, -1", "model.layers[x].output, 2, -1"})
+    void blockOutputLayerReadsPyvenesComponentNames(String component, int layer, int expected) {
+        assertThat(PyreftImporter.blockOutputLayer(component, layer)).isEqualTo(expected);
+    }
+
+    @org.junit.jupiter.api.Test
+    void promptTemplateTravelsInTheNativeBundleAndNeedsExactlyOnePercentS() {
+        byte[] pyreft = Fixtures.pyreftZip("A", "");
+        ImportedBundle b = importer.importZip(pyreft, STORIES15M, "l1", false, "<|user|>%s</s>\n<|assistant|>\n");
+        assertThat(readNative(b.nativeZip()).promptTemplate()).isEqualTo("<|user|>%s</s>\n<|assistant|>\n");
+        ImportedBundle again = importer.importZip(b.nativeZip(), STORIES15M, null, null, null);
+        assertThat(again.nativeZip()).isEqualTo(b.nativeZip());
+        assertThat(readNative(importReference(importer, "A", "").nativeZip()).promptTemplate()).isNull();
+        for (String bad : List.of("no slot", "%s and %s")) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(
+                    () -> importer.importZip(pyreft, STORIES15M, "l1", false, bad))
+                    .isInstanceOf(BundleRejectedException.class).hasMessageContaining("exactly one %s");
+        }
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                () -> importer.importZip(b.nativeZip(), STORIES15M, null, null, "other %s"))
+                .isInstanceOf(BundleRejectedException.class).hasMessageContaining("disagrees");
+    }
 }

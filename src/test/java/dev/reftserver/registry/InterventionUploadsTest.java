@@ -23,7 +23,7 @@ class InterventionUploadsTest {
     InterventionUploads uploads;
 
     /** Accepts bytes that start like a zip; refuses the rest with the reason the bytes spell after "x:". */
-    static ImportedBundle validate(byte[] zip, String positions, Boolean shareWeights) {
+    static ImportedBundle validate(byte[] zip, String positions, Boolean shareWeights, String promptTemplate) {
         String s = new String(zip);
         if (s.startsWith("x:")) {
             throw new BundleRejectedException(s.substring(2), "refused: " + s.substring(2));

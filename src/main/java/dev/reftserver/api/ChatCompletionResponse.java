@@ -1,0 +1,41 @@
+package dev.reftserver.api;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.List;
+
+/** OpenAI Chat Completions response ({@code object: "chat.completion"}). */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record ChatCompletionResponse(String id, String object, long created, String model, List<Choice> choices,
+        CompletionResponse.Usage usage) {
+
+    /** @param finishReason {@code stop} (a stop string or EOS) or {@code length} */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    public record Choice(int index, Message message, Object logprobs,
+            @JsonProperty("finish_reason") String finishReason) {
+    }
+
+    /** The assistant's message. */
+    public record Message(String role, String content) {
+    }
+
+    /**
+     * One {@code chat.completion.chunk} of a stream: a choice's delta (its role first, then its content), the
+     * choice's finish reason in a last delta, and with {@code stream_options.include_usage} a final chunk with no
+     * choices and the usage.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Chunk(String id, String object, long created, String model, List<ChunkChoice> choices,
+            CompletionResponse.Usage usage) {
+    }
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    public record ChunkChoice(int index, Delta delta, Object logprobs,
+            @JsonProperty("finish_reason") String finishReason) {
+    }
+
+    /** What a chunk adds to its choice's message; fields not in this chunk are left out. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Delta(String role, String content) {
+    }
+}

@@ -1,0 +1,121 @@
+package dev.reftserver.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.chat.completions.ChatCompletionStreamOptions;
+import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionCreateParams;
+import dev.reftserver.model.ReferenceFiles;
+import java.time.Duration;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.springframework.test.context.TestPropertySource;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * The official OpenAI Java client against the server: chat completions and completions, whole and streamed, on
+ * stories15M (with the Zephyr chat template of the reference's chat setup). What the client reads must be what the
+ * server's own API and the reference say.
+ */
+@TestPropertySource(properties = "reft.model.chat-template=" + ChatApiTest.ZEPHYR)
+class OpenAiClientTest extends ServingTestSupport {
+
+    OpenAIClient openai;
+    String key;
+
+    @BeforeEach
+    void client() {
+        key = newTenant("openai");
+        openai = OpenAIOkHttpClient.builder()
+                .baseUrl("http://localhost:" + port + "/v1")
+                .apiKey(key)
+                .timeout(Duration.ofMinutes(2))
+                .maxRetries(0)
+                .build();
+    }
+
+    JsonNode conversation(int i) {
+        return json.readTree(ReferenceFiles.resource("reference/chat/stories15m-chat/reference.json").toFile())
+                .get("conversations").get(i);
+    }
+
+    ChatCompletionCreateParams.Builder chatParams(JsonNode c) {
+        ChatCompletionCreateParams.Builder b = ChatCompletionCreateParams.builder()
+                .model(BASE_MODEL)
+                .maxCompletionTokens(c.get("greedy").get("max_tokens").asLong())
+                .temperature(0.0);
+        for (JsonNode m : c.get("messages")) {
+            switch (m.get("role").asString()) {
+                case "system" -> b.addSystemMessage(m.get("content").asString());
+                case "user" -> b.addUserMessage(m.get("content").asString());
+                case "assistant" -> b.addAssistantMessage(m.get("content").asString());
+                default -> throw new IllegalArgumentException(m.toString());
+            }
+        }
+        return b;
+    }
+
+    @Test
+    void chatCompletionGivesTheReferenceGreedyAnswerAndPromptTokens() {
+        JsonNode c = conversation(1);
+        ChatCompletion r = openai.chat().completions().create(chatParams(c).build());
+        assertThat(r.choices()).hasSize(1);
+        assertThat(r.choices().get(0).message().content())
+                .contains(c.get("greedy").get("content_in_context").asString());
+        assertThat(r.choices().get(0).finishReason()).isEqualTo(ChatCompletion.Choice.FinishReason.LENGTH);
+        assertThat(r.usage().orElseThrow().promptTokens()).isEqualTo(c.get("prompt_tokens").asLong());
+        assertThat(r.usage().orElseThrow().completionTokens()).isEqualTo(24);
+    }
+
+    @Test
+    void streamedChatCompletionConcatenatesToTheSameAnswer() {
+        JsonNode c = conversation(2);
+        StringBuilder text = new StringBuilder();
+        long[] promptTokens = {-1};
+        String[] finish = {null};
+        try (StreamResponse<ChatCompletionChunk> stream = openai.chat().completions().createStreaming(chatParams(c)
+                .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build()).build())) {
+            stream.stream().forEach(chunk -> {
+                chunk.usage().ifPresent(u -> promptTokens[0] = u.promptTokens());
+                for (ChatCompletionChunk.Choice choice : chunk.choices()) {
+                    choice.delta().content().ifPresent(text::append);
+                    choice.finishReason().ifPresent(f -> finish[0] = f.asString());
+                }
+            });
+        }
+        assertThat(text.toString()).isEqualTo(c.get("greedy").get("content_in_context").asString());
+        assertThat(finish[0]).isEqualTo("length");
+        assertThat(promptTokens[0]).isEqualTo(c.get("prompt_tokens").asLong());
+    }
+
+    @Test
+    void completionGivesWhatTheServersOwnApiGives() {
+        String prompt = "Once upon a time";
+        String expected = text(http().post("/v1/completions", key, completionBody(BASE_MODEL, prompt, 24, false)));
+        Completion r = openai.completions().create(CompletionCreateParams.builder()
+                .model(BASE_MODEL).prompt(prompt).maxTokens(24).temperature(0.0).build());
+        assertThat(r.choices().get(0).text()).isEqualTo(expected);
+        assertThat(r.usage().orElseThrow().completionTokens()).isEqualTo(24);
+
+        StringBuilder streamed = new StringBuilder();
+        try (StreamResponse<Completion> stream = openai.completions().createStreaming(CompletionCreateParams.builder()
+                .model(BASE_MODEL).prompt(prompt).maxTokens(24).temperature(0.0).build())) {
+            stream.stream().forEach(chunk -> chunk.choices().forEach(choice -> streamed.append(choice.text())));
+        }
+        assertThat(streamed.toString()).isEqualTo(expected);
+    }
+
+    @Test
+    void unsupportedFieldsReachTheClientAsBadRequestNamingTheField() {
+        var e = org.junit.jupiter.api.Assertions.assertThrows(com.openai.errors.BadRequestException.class,
+                () -> openai.chat().completions().create(chatParams(conversation(0))
+                        .logprobs(true).build()));
+        assertThat(e.getMessage()).contains("logprobs");
+    }
+}
