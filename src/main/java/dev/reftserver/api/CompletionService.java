@@ -5,6 +5,7 @@ import dev.reftserver.config.EngineProperties;
 import dev.reftserver.engine.Generation;
 import dev.reftserver.engine.SamplingParams;
 import dev.reftserver.engine.Scheduler;
+import dev.reftserver.engine.SharedLease;
 import dev.reftserver.intervention.LoadedBundle;
 import dev.reftserver.tokenizer.TextTokenizer;
 import java.util.ArrayList;
@@ -30,9 +31,11 @@ public class CompletionService {
     }
 
     /**
-     * @param bundle the resolved intervention, or null for the base model; must stay loaded until the call ends
+     * @param bundle the resolved intervention, or null for the base model
+     * @param lease  what keeps {@code bundle} loaded: once the rows are submitted they own it (the engine releases
+     *     it when the last of them finishes); if this throws, it is still the caller's to release
      */
-    CompletionCall start(String tenant, CompletionRequest req, LoadedBundle bundle,
+    CompletionCall start(String tenant, CompletionRequest req, LoadedBundle bundle, AutoCloseable lease,
             java.util.function.IntConsumer onGenerated) {
         List<String> prompts = prompts(req.prompt());
         int n = req.n() == null ? 1 : req.n();
@@ -78,13 +81,16 @@ public class CompletionService {
                 System.currentTimeMillis() / 1000, req.model(), prompts.size() * n, n, stream, includeUsage);
         call.onGenerated(onGenerated);
         long timeout = engine.requestTimeout().toNanos();
+        List<AutoCloseable> shares = SharedLease.split(lease, prompts.size() * n);
         int index = 0;
         for (int[] prompt : ids) {
             for (int j = 0; j < n; j++) {
                 // Each of the n samples of a seeded request gets its own, still repeatable, seed.
                 Long seed = req.seed() == null ? null : req.seed() + j;
                 SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, seed, stop);
-                call.add(new Generation(tenant, prompt, params, bundle, call.listener(index++), timeout));
+                call.add(new Generation(tenant, prompt, params, bundle, shares.get(index), call.listener(index),
+                        timeout));
+                index++;
             }
         }
         scheduler.submit(call.rows());

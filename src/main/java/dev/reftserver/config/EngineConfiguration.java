@@ -99,6 +99,6 @@ public class EngineConfiguration {
         int context = model.config().maxPositions();
         int kvTokens = props.kvCacheTokens() > 0 ? props.kvCacheTokens() : props.maxBatchSize() * context;
         return new Scheduler(model, tokenizer, new EngineSettings(props.maxBatchSize(), props.maxQueue(), kvTokens,
-                props.requestTimeout(), props.shutdownGrace()), metrics, editNorms);
+                props.requestTimeout(), props.shutdownGrace(), props.stallTimeout()), metrics, editNorms);
     }
 }
