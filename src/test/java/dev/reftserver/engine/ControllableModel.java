@@ -15,20 +15,20 @@ import java.util.concurrent.atomic.AtomicReference;
  * A real model with fault injection: the next prefill or decode can be made to throw a given {@link Throwable}
  * (after the model has run, as an out-of-memory in sampling would) or to block until released.
  */
-final class ControllableModel implements CausalLM {
+public final class ControllableModel implements CausalLM {
 
     private final CausalLM model;
-    final AtomicReference<Throwable> failNextPrefill = new AtomicReference<>();
-    final AtomicReference<Throwable> failNextDecode = new AtomicReference<>();
+    public final AtomicReference<Throwable> failNextPrefill = new AtomicReference<>();
+    public final AtomicReference<Throwable> failNextDecode = new AtomicReference<>();
     private volatile CountDownLatch prefillGate;
-    final CountDownLatch prefillEntered = new CountDownLatch(1);
+    public final CountDownLatch prefillEntered = new CountDownLatch(1);
 
-    ControllableModel(CausalLM model) {
+    public ControllableModel(CausalLM model) {
         this.model = model;
     }
 
     /** Makes the next prefill wait (after {@link #prefillEntered}) until the returned latch is counted down. */
-    CountDownLatch holdNextPrefill() {
+    public CountDownLatch holdNextPrefill() {
         CountDownLatch gate = new CountDownLatch(1);
         prefillGate = gate;
         return gate;
