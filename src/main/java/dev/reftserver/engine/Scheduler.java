@@ -183,7 +183,7 @@ public final class Scheduler implements AutoCloseable {
 
     private void loop() {
         while (true) {
-            StepPlan plan;
+            StepPlan plan = null;
             List<Generation> cut = null;
             try {
                 synchronized (lock) {
@@ -198,7 +198,6 @@ public final class Scheduler implements AutoCloseable {
                     if (stopped) {
                         cut = planner.takeAllWaiting();
                         waitingRows = 0;
-                        plan = null;
                     } else {
                         plan = planner.schedule(runner.running(), System.nanoTime());
                         waitingRows = planner.waitingRows();
@@ -214,8 +213,15 @@ public final class Scheduler implements AutoCloseable {
                 step(plan);
             } catch (Throwable t) {
                 // Only planning or bookkeeping gets here (step() contains the model's failures): fail what runs.
-                log.error("engine loop failed outside a step; failing the running rows", t);
+                log.error("engine loop failed outside a step; failing the running and admitted rows", t);
                 failAll(runner.dropAll());
+                if (plan != null) {
+                    for (Generation g : plan.prefill()) {
+                        if (g.state() == RowState.PREFILLING) {
+                            finish(g, FinishReason.ERROR);
+                        }
+                    }
+                }
             } finally {
                 synchronized (lock) {
                     runningRows = runner.running().size();
@@ -288,7 +294,8 @@ public final class Scheduler implements AutoCloseable {
             failAll(runner.dropAll());
             return;
         }
-        acceptAll(new ArrayList<>(runner.running()), next);
+        // The batch itself, not a copy: acceptAll reads it whole before it retires anyone.
+        acceptAll(runner.running(), next);
     }
 
     /** Feeds each row its new token; finished rows leave their slots. {@code rows.get(i)} took {@code next[i]}. */

@@ -1,6 +1,7 @@
 package dev.reftserver.engine;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -13,10 +14,13 @@ public final class SharedLease {
     private SharedLease() {
     }
 
-    /** {@code rows} shares of {@code lease}; closing all of them closes it once. */
+    /** {@code rows} shares of {@code lease}; closing all of them closes it once. A null lease gives null shares. */
     public static List<AutoCloseable> split(AutoCloseable lease, int rows) {
         if (rows < 1) {
             throw new IllegalArgumentException("a lease splits into at least one share, not " + rows);
+        }
+        if (lease == null) {
+            return Collections.nCopies(rows, null);
         }
         AtomicInteger open = new AtomicInteger(rows);
         List<AutoCloseable> shares = new ArrayList<>(rows);
