@@ -214,14 +214,7 @@ public final class Scheduler implements AutoCloseable {
             } catch (Throwable t) {
                 // Only planning or bookkeeping gets here (step() contains the model's failures): fail what runs.
                 log.error("engine loop failed outside a step; failing the running and admitted rows", t);
-                failAll(runner.dropAll());
-                if (plan != null) {
-                    for (Generation g : plan.prefill()) {
-                        if (g.state() == RowState.PREFILLING) {
-                            finish(g, FinishReason.ERROR);
-                        }
-                    }
-                }
+                abandon(plan);
             } finally {
                 synchronized (lock) {
                     runningRows = runner.running().size();
@@ -242,8 +235,7 @@ public final class Scheduler implements AutoCloseable {
             }
         } catch (Throwable t) {
             log.error("retiring rows failed; failing the running and admitted rows", t);
-            failAll(runner.dropAll());
-            failAll(plan.prefill());
+            abandon(plan);
             return;
         }
         try (NDManager step = runner.newStep()) {
@@ -325,10 +317,29 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** Finishes a row: its tokens go back to the budget, its listener hears why, its lease is released. */
+    /**
+     * Finishes a row: its tokens go back to the budget, its lease is released, its listener hears why. A row
+     * already finished is left alone, so a failure path may sweep rows that partly finished.
+     */
     private void finish(Generation g, FinishReason reason) {
         planner.release(g);
         output.finish(g, reason);
+    }
+
+    /**
+     * After a failure the step could not contain: rows it meant to retire finish as planned, and every other row
+     * it touched, running or admitted, fails. The batch is left empty and nothing is left unfinished.
+     */
+    private void abandon(StepPlan plan) {
+        if (plan != null) {
+            for (StepPlan.Retirement r : plan.retire()) {
+                finish(r.row(), r.reason());
+            }
+        }
+        failAll(runner.dropAll());
+        if (plan != null) {
+            failAll(plan.prefill());
+        }
     }
 
     private void failAll(List<Generation> rows) {
