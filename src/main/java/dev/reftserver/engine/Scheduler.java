@@ -192,7 +192,9 @@ public final class Scheduler implements AutoCloseable {
                         try {
                             lock.wait(100);
                         } catch (InterruptedException e) {
-                            stopped = true;
+                            // Only drain() stops the engine: a thread that quit on a stray interrupt would leave
+                            // the queue accepting rows that nobody serves.
+                            log.warn("engine thread interrupted; it stops only when drained");
                         }
                     }
                     if (stopped) {

@@ -10,6 +10,7 @@ import dev.reftserver.tokenizer.TokenizerLoader;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -83,6 +84,35 @@ class SchedulerStallTest {
             scheduler.submit(List.of(new Generation("acme", tokenizer.encode("Once upon a time"),
                     SamplingParams.greedy(2), null, out, TimeUnit.MINUTES.toNanos(1))));
             assertThat(out.done.get(30, TimeUnit.SECONDS)).isEqualTo(FinishReason.LENGTH);
+        }
+    }
+
+    @Test
+    void anInterruptedEngineThreadGoesOnServing() throws Exception {
+        try (Scheduler scheduler = scheduler(Duration.ofSeconds(1))) {
+            CompletableFuture<Thread> engineThread = new CompletableFuture<>();
+            Collect first = new Collect() {
+                @Override
+                public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
+                    engineThread.complete(Thread.currentThread());
+                    super.onFinish(reason, promptTokens, completionTokens);
+                }
+            };
+            scheduler.submit(List.of(new Generation("acme", tokenizer.encode("Once upon a time"),
+                    SamplingParams.greedy(2), null, first, TimeUnit.MINUTES.toNanos(1))));
+            assertThat(first.done.get(30, TimeUnit.SECONDS)).isEqualTo(FinishReason.LENGTH);
+            Thread engine = engineThread.get();
+            Thread.sleep(200); // the engine is idle, waiting for work
+            engine.interrupt();
+            Thread.sleep(200);
+
+            assertThat(engine.isAlive()).isTrue();
+            assertThat(scheduler.fault()).isEmpty();
+            Collect next = new Collect();
+            scheduler.submit(List.of(new Generation("acme", tokenizer.encode("Once upon a time"),
+                    SamplingParams.greedy(2), null, next, TimeUnit.MINUTES.toNanos(1))));
+            assertThat(next.done.get(30, TimeUnit.SECONDS)).isEqualTo(FinishReason.LENGTH);
+            assertThat(next.text.toString()).isEqualTo(first.text.toString());
         }
     }
 
