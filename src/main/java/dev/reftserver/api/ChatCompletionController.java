@@ -159,7 +159,8 @@ public class ChatCompletionController {
                         + context + " tokens");
             }
             CompletionRequest settings = ChatCompletionRequest.completionRequest(body, maxTokens, json);
-            call = completions.startEncoded(tenant, settings, List.of(prompt), target.bundle(),
+            // From here the rows own the bundle's lease: the engine releases it when the last of them finishes.
+            call = completions.startEncoded(tenant, settings, List.of(prompt), target.bundle(), target.lease(),
                     n -> limits.recordTokens(tenant, n));
         } catch (RuntimeException e) {
             target.release();
@@ -167,13 +168,7 @@ public class ChatCompletionController {
         }
         String id = "chatcmpl-" + call.id.substring(call.id.indexOf('-') + 1);
         if (call.stream) {
-            StreamingResponseBody stream = out -> {
-                try {
-                    stream(call, id, out, response);
-                } finally {
-                    target.release();
-                }
-            };
+            StreamingResponseBody stream = out -> stream(call, id, out, response);
             response.setHeader(CompletionController.INTERVENTION_HEADER, target.appliedId());
             response.setHeader("Cache-Control", "no-cache");
             response.setHeader("X-Accel-Buffering", "no");
@@ -182,7 +177,6 @@ public class ChatCompletionController {
             return CompletableFuture.completedFuture(stream);
         }
         return call.result
-                .whenComplete((r, e) -> target.release())
                 .thenApply(r -> ResponseEntity.ok().header(CompletionController.INTERVENTION_HEADER,
                         target.appliedId()).body(message(r, id)));
     }

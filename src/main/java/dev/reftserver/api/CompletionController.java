@@ -109,19 +109,16 @@ public class CompletionController {
         CompletionTargets.Target target = targets.resolve(tenant, req);
         CompletionCall call;
         try {
-            call = completions.start(tenant, req, target.bundle(), n -> limits.recordTokens(tenant, n));
+            // From here the rows own the bundle's lease: the engine releases it when the last of them finishes,
+            // not when the response ends (a client that leaves mid-prefill must not free arrays still in use).
+            call = completions.start(tenant, req, target.bundle(), target.lease(),
+                    n -> limits.recordTokens(tenant, n));
         } catch (RuntimeException e) {
             target.release();
             throw e;
         }
         if (call.stream) {
-            StreamingResponseBody body = out -> {
-                try {
-                    stream(call, out, response);
-                } finally {
-                    target.release();
-                }
-            };
+            StreamingResponseBody body = out -> stream(call, out, response);
             // Returned through a future so MVC picks the handler by the body's runtime type (a stream here, a
             // JSON entity below) while one mapping serves both shapes.
             response.setHeader(INTERVENTION_HEADER, target.appliedId());
@@ -132,7 +129,6 @@ public class CompletionController {
             return CompletableFuture.completedFuture(body);
         }
         return call.result
-                .whenComplete((r, e) -> target.release())
                 .thenApply(r -> ResponseEntity.ok().header(INTERVENTION_HEADER, target.appliedId()).body(r));
     }
 

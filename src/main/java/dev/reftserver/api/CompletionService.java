@@ -5,6 +5,7 @@ import dev.reftserver.config.EngineProperties;
 import dev.reftserver.engine.Generation;
 import dev.reftserver.engine.SamplingParams;
 import dev.reftserver.engine.Scheduler;
+import dev.reftserver.engine.SharedLease;
 import dev.reftserver.intervention.LoadedBundle;
 import dev.reftserver.tokenizer.TextTokenizer;
 import java.util.ArrayList;
@@ -36,9 +37,11 @@ public class CompletionService {
     }
 
     /**
-     * @param bundle the resolved intervention, or null for the base model; must stay loaded until the call ends
+     * @param bundle the resolved intervention, or null for the base model
+     * @param lease  what keeps {@code bundle} loaded: once the rows are submitted they own it (the engine releases
+     *     it when the last of them finishes); if this throws, it is still the caller's to release
      */
-    CompletionCall start(String tenant, CompletionRequest req, LoadedBundle bundle,
+    CompletionCall start(String tenant, CompletionRequest req, LoadedBundle bundle, AutoCloseable lease,
             java.util.function.IntConsumer onGenerated) {
         List<String> prompts = prompts(req.prompt());
         checkPromptBytes(prompts, "prompt");
@@ -46,7 +49,7 @@ public class CompletionService {
         for (String p : prompts) {
             ids.add(tokenizer.encode(p));
         }
-        return startEncoded(tenant, req, ids, bundle, onGenerated);
+        return startEncoded(tenant, req, ids, bundle, lease, onGenerated);
     }
 
     /**
@@ -70,7 +73,7 @@ public class CompletionService {
      * {@link #start} for prompts already turned into token ids (a rendered chat); {@code req.prompt()} is not read.
      */
     CompletionCall startEncoded(String tenant, CompletionRequest req, List<int[]> prompts, LoadedBundle bundle,
-            java.util.function.IntConsumer onGenerated) {
+            AutoCloseable lease, java.util.function.IntConsumer onGenerated) {
         int n = req.n() == null ? 1 : req.n();
         // n and the prompt count are checked apart, and their product in long, before any work proportional to
         // either: an int product wraps (2^30 + 1 samples of 4 prompts is 4 in int arithmetic).
@@ -119,13 +122,16 @@ public class CompletionService {
                 System.currentTimeMillis() / 1000, req.model(), (int) rows, n, stream, includeUsage);
         call.onGenerated(onGenerated);
         long timeout = engine.requestTimeout().toNanos();
+        List<AutoCloseable> shares = SharedLease.split(lease, prompts.size() * n);
         int index = 0;
         for (int[] prompt : prompts) {
             for (int j = 0; j < n; j++) {
                 // Each of the n samples of a seeded request gets its own, still repeatable, seed.
                 Long seed = req.seed() == null ? null : req.seed() + j;
                 SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, seed, stop);
-                call.add(new Generation(tenant, prompt, params, bundle, call.listener(index++), timeout));
+                call.add(new Generation(tenant, prompt, params, bundle, shares.get(index), call.listener(index),
+                        timeout));
+                index++;
             }
         }
         scheduler.submit(call.rows());

@@ -9,7 +9,8 @@ public interface CompletionTargets {
     /**
      * @param appliedId what the {@code X-Reft-Intervention} header reports: {@code name@version} or {@code none}
      * @param bundle    the loaded bundle, or null for the base model
-     * @param lease     released when the request ends (keeps a cached bundle from being freed while in use)
+     * @param lease     keeps a cached bundle from being freed while in use: owned by the request's rows once they
+     *     are submitted (the engine releases it when the last one finishes), else released by the caller
      */
     record Target(String appliedId, LoadedBundle bundle, AutoCloseable lease) {
 

@@ -6,6 +6,7 @@ import dev.reftserver.engine.Scheduler;
 import dev.reftserver.intervention.BundleImporter;
 import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.intervention.EditNormListener;
+import dev.reftserver.model.CausalLM;
 import dev.reftserver.model.ModelShape;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.model.ModelLoader;
@@ -101,8 +102,9 @@ public class EngineConfiguration {
                 .record(relativeNorm);
     }
 
+    /** Runs whichever {@link CausalLM} the context holds: the base model, or a test's wrapper around it. */
     @Bean(destroyMethod = "close")
-    Scheduler scheduler(TransformerLM model, TextTokenizer tokenizer, EngineProperties props, EngineMetrics metrics,
+    Scheduler scheduler(CausalLM model, TextTokenizer tokenizer, EngineProperties props, EngineMetrics metrics,
             EditNormListener editNorms) {
         int context = model.config().maxPositions();
         long kvTokens = props.kvCacheTokens() > 0 ? props.kvCacheTokens() : (long) props.maxBatchSize() * context;
@@ -112,6 +114,7 @@ public class EngineConfiguration {
                     + "reft.engine.kv-cache-tokens (at most " + Integer.MAX_VALUE + ")");
         }
         return new Scheduler(model, tokenizer, new EngineSettings(props.maxBatchSize(), props.maxQueue(),
-                (int) kvTokens, props.requestTimeout(), props.shutdownGrace()), metrics, editNorms);
+                (int) kvTokens, props.requestTimeout(), props.shutdownGrace(), props.stallTimeout()), metrics,
+                editNorms);
     }
 }

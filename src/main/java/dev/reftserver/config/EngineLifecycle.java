@@ -7,6 +7,7 @@ import dev.reftserver.engine.SamplingParams;
 import dev.reftserver.engine.Scheduler;
 import dev.reftserver.tokenizer.TextTokenizer;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -20,8 +21,9 @@ import org.springframework.context.SmartLifecycle;
 import org.springframework.stereotype.Component;
 
 /**
- * Readiness of the engine: DOWN until the model has run a warm-up generation, UP while serving, DOWN again from
- * the moment shutdown starts draining. Stops before the web server's graceful shutdown (a higher phase stops
+ * Readiness of the engine: OUT_OF_SERVICE until the model has run a warm-up generation, UP while serving,
+ * OUT_OF_SERVICE again from the moment shutdown starts draining, and DOWN whenever the engine thread is dead or
+ * stuck ({@link Scheduler#fault()}; liveness sees the same through {@link EngineLivenessIndicator}). Stops before the web server's graceful shutdown (a higher phase stops
  * first), so in-flight rows finish within {@code reft.engine.shutdown-grace} while new requests get 503.
  */
 @Component("engine")
@@ -49,7 +51,9 @@ public class EngineLifecycle implements SmartLifecycle, HealthIndicator {
 
     @Override
     public Health health() {
-        Health.Builder b = state == State.READY ? Health.up() : Health.outOfService();
+        Optional<String> fault = scheduler.fault();
+        Health.Builder b = fault.isPresent() ? Health.down().withDetail("fault", fault.get())
+                : state == State.READY ? Health.up() : Health.outOfService();
         return b.withDetail("state", state.name().toLowerCase())
                 .withDetail("runningRows", scheduler.runningRows())
                 .withDetail("waitingRows", scheduler.waitingRows())

@@ -13,6 +13,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param requestTimeout server-side limit for one request
  * @param shutdownGrace  how long shutdown lets in-flight rows finish
  * @param maxN           largest {@code n}, and largest {@code n} x prompts, of one request
+ * @param stallTimeout   how long rows may wait or run with no engine step completing before liveness goes down
  */
 @ConfigurationProperties("reft.engine")
 public record EngineProperties(
@@ -21,5 +22,6 @@ public record EngineProperties(
         @DefaultValue("0") int kvCacheTokens,
         @DefaultValue("120s") Duration requestTimeout,
         @DefaultValue("30s") Duration shutdownGrace,
-        @DefaultValue("16") int maxN) {
+        @DefaultValue("16") int maxN,
+        @DefaultValue("120s") Duration stallTimeout) {
 }

@@ -2,20 +2,31 @@ package dev.reftserver.engine;
 
 import dev.reftserver.intervention.LoadedBundle;
 import dev.reftserver.tokenizer.TextTokenizer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One row of generation: a prompt, how to sample it, the intervention its prefill applies (or none), and where its
  * text goes. Everything but {@link #cancel()} is touched only by the engine thread once submitted.
+ *
+ * <p>The row owns the lease that keeps its intervention loaded: the engine releases it exactly once, when it
+ * finishes the row for any reason, so a bundle that is evicted or deleted meanwhile stays alive under a running
+ * prefill however early the client goes away. A row the engine refused at submit was never taken: its lease stays
+ * with the caller.
  */
 public final class Generation {
+
+    private static final Logger log = LoggerFactory.getLogger(Generation.class);
 
     private final String tenant;
     private final int[] prompt;
     private final SamplingParams params;
     private final LoadedBundle intervention;
+    private final AutoCloseable lease;
     private final GenerationListener listener;
     private final long deadlineNanos;
     private volatile boolean cancelled;
+    private volatile RowState state = RowState.WAITING;
 
     // Engine-thread state.
     final Sampler sampler;
@@ -25,18 +36,35 @@ public final class Generation {
     int generated;
     long enqueuedNanos;
     long firstTokenNanos;
+    /** KV tokens the planner reserved for this row while it runs; 0 once given back. */
+    long reservedTokens;
+    /** Cache slot while PREFILLING or DECODING. */
+    int slot = -1;
 
     /**
-     * @param intervention the bundle applied during this row's prefill, or null for the base model; the caller
-     *     keeps it alive until the row finishes
+     * A row with no lease to release: its intervention (if any) is kept alive by the caller until it finishes.
+     *
+     * @param intervention the bundle applied during this row's prefill, or null for the base model
      * @param timeoutNanos server-side limit from submission to finish
      */
     public Generation(String tenant, int[] prompt, SamplingParams params, LoadedBundle intervention,
             GenerationListener listener, long timeoutNanos) {
+        this(tenant, prompt, params, intervention, null, listener, timeoutNanos);
+    }
+
+    /**
+     * @param intervention the bundle applied during this row's prefill, or null for the base model
+     * @param lease        what keeps {@code intervention} loaded, closed once when the row finishes; null for none.
+     *     Rows that share one lease each take a share of it ({@link SharedLease}).
+     * @param timeoutNanos server-side limit from submission to finish
+     */
+    public Generation(String tenant, int[] prompt, SamplingParams params, LoadedBundle intervention,
+            AutoCloseable lease, GenerationListener listener, long timeoutNanos) {
         this.tenant = tenant;
         this.prompt = prompt.clone();
         this.params = params;
         this.intervention = intervention;
+        this.lease = lease;
         this.listener = listener;
         this.deadlineNanos = System.nanoTime() + timeoutNanos;
         this.sampler = new Sampler(params);
@@ -63,6 +91,14 @@ public final class Generation {
         return listener;
     }
 
+    public RowState state() {
+        return state;
+    }
+
+    void state(RowState next) {
+        state = next;
+    }
+
     /** Frees the row at the engine's next step (e.g. the client disconnected). */
     public void cancel() {
         cancelled = true;
@@ -74,5 +110,22 @@ public final class Generation {
 
     boolean expired(long now) {
         return now - deadlineNanos > 0;
+    }
+
+    /** KV tokens the row may fill: its prompt plus everything it may generate. */
+    long kvTokens() {
+        return (long) prompt.length + params.maxTokens();
+    }
+
+    /** Closes the lease; the engine calls it once, when the row turns FINISHED. */
+    void releaseLease() {
+        if (lease == null) {
+            return;
+        }
+        try {
+            lease.close();
+        } catch (Throwable e) {
+            log.warn("releasing a row's lease failed", e);
+        }
     }
 }

@@ -1,73 +1,55 @@
 package dev.reftserver.engine;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.reftserver.intervention.EditNormListener;
-import dev.reftserver.intervention.InterventionPlan;
-import dev.reftserver.model.BlockHook;
 import dev.reftserver.model.CausalLM;
-import dev.reftserver.model.KvCache;
 import dev.reftserver.tokenizer.TextTokenizer;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Continuous batching on one engine thread that owns the model. Each step: drop cancelled and expired rows,
- * admit waiting rows (round-robin across tenants, within the batch size and the KV token budget), prefill the
- * newcomers together with their per-row intervention plan, then run one decode step for every running row and
- * stream each row's text. Running rows stay in cache slots [0, n): a finished row's slot is refilled at once by
- * moving the last row into it, so decode never gathers the cache.
+ * Continuous batching on one engine thread that owns the model. Each step, the {@link StepPlanner} decides (under
+ * the lock, with no model work): which cancelled or expired rows retire, which waiting rows are admitted (round-robin
+ * across tenants, within the batch size and the KV token budget). Then, outside the lock, the {@link ModelRunner}
+ * prefills the newcomers together with their per-row intervention plan and runs one decode step for every running
+ * row, and the {@link OutputProcessor} streams each row's text and finishes rows. Listeners therefore never run
+ * under the lock, and a slow one delays only the engine, never a caller of {@link #submit}.
  *
- * <p>Fairness: waiting rows sit in one queue per tenant and admission takes one row per tenant in turn, so a
- * tenant's burst of hundreds of requests delays another tenant's single request by at most one admission round.
- * The same holds at the door: when a burst has filled the queue, a tenant below its equal share of the queue
- * still gets in (see {@link #withinFairShare}); only the burst's overflow answers 503.
- * Round-robin over requests (rather than a virtual token counter) is enough here because every row's cost is
- * bounded by max_tokens and the decode cost per row is the same for every tenant.
+ * <p>Faults: any {@link Throwable} in a step fails only the rows it touched, with {@link FinishReason#ERROR}: a
+ * failed prefill fails the newcomers, a failed decode the running rows, a failed output or listener its own row;
+ * the loop goes on and serves the next requests. {@link #fault()} tells a dead or stuck engine thread from a busy
+ * one, for the liveness probe.
  */
 public final class Scheduler implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(Scheduler.class);
 
-    private final CausalLM model;
-    private final TextTokenizer tokenizer;
-    private final EditNormListener editNorms;
     private final EngineSettings settings;
     private final EngineMetrics metrics;
-    private final NDManager manager;
-    private final KvCache cache;
-    private final int[] eos;
+    private final StepPlanner planner;
+    private final ModelRunner runner;
+    private final OutputProcessor output;
 
     private final Object lock = new Object();
-    private final Map<String, ArrayDeque<Generation>> waiting = new HashMap<>();
-    private final ArrayDeque<String> tenantTurns = new ArrayDeque<>();
-    private int waitingRows;
     private boolean accepting = true;
-    private boolean stopped;
-
-    /** Running rows; index = cache slot. Engine thread only. */
-    private final List<Generation> running = new ArrayList<>();
+    private volatile boolean stopped;
+    private volatile int waitingRows;
     private volatile int runningRows;
-    private long reservedTokens;
-    private Thread thread;
+    /** When the engine thread last finished a step or looked for work while idle. */
+    private volatile long heartbeatNanos = System.nanoTime();
+    private volatile Thread thread;
 
     public Scheduler(CausalLM model, TextTokenizer tokenizer, EngineSettings settings, EngineMetrics metrics,
             EditNormListener editNorms) {
-        this.model = model;
-        this.tokenizer = tokenizer;
-        this.editNorms = editNorms;
         this.settings = settings;
         this.metrics = metrics;
-        this.manager = NDManager.newBaseManager();
-        this.cache = model.newCache(settings.maxBatchSize(), model.config().maxPositions());
-        this.eos = tokenizer.eosIds();
+        this.planner = new StepPlanner(settings);
+        this.runner = new ModelRunner(model, settings.maxBatchSize(), metrics, editNorms);
+        this.output = new OutputProcessor(tokenizer, metrics);
         metrics.bind(this);
         resume();
     }
@@ -80,51 +62,30 @@ public final class Scheduler implements AutoCloseable {
             }
             accepting = true;
             stopped = false;
+            heartbeatNanos = System.nanoTime();
             thread = new Thread(this::loop, "reft-engine");
             thread.setDaemon(true);
             thread.start();
         }
     }
 
-    /** Queues the rows of one request, all or none. */
+    /**
+     * Queues the rows of one request, all or none. Accepted rows are the engine's: it finishes each exactly once
+     * and releases its lease then. Refused rows (the exception) stay the caller's.
+     */
     public void submit(List<Generation> rows) {
         synchronized (lock) {
             if (!accepting) {
                 throw new EngineUnavailableException("the server is shutting down");
             }
-            if (rows.isEmpty()) {
-                return;
-            }
-            if (waitingRows + rows.size() > settings.maxQueue()
-                    && !withinFairShare(rows.get(0).tenant(), rows.size())) {
+            if (!planner.offer(rows, System.nanoTime())) {
                 metrics.rejected();
-                throw new QueueFullException(waitingRows, 1 + waitingRows / Math.max(1, settings.maxBatchSize()));
+                int waiting = planner.waitingRows();
+                throw new QueueFullException(waiting, 1 + waiting / Math.max(1, settings.maxBatchSize()));
             }
-            long now = System.nanoTime();
-            for (Generation g : rows) {
-                g.enqueuedNanos = now;
-                ArrayDeque<Generation> q = waiting.computeIfAbsent(g.tenant(), t -> new ArrayDeque<>());
-                if (q.isEmpty() && !tenantTurns.contains(g.tenant())) {
-                    tenantTurns.addLast(g.tenant());
-                }
-                q.addLast(g);
-                waitingRows++;
-            }
+            waitingRows = planner.waitingRows();
             lock.notifyAll();
         }
-    }
-
-    /**
-     * Whether a full queue still takes {@code n} more rows of {@code tenant}: yes while the tenant's waiting rows,
-     * these included, stay within an equal share of max-queue among the tenants waiting, so one tenant's burst
-     * cannot lock the others out of the queue. Such admissions stop at twice max-queue, which bounds the queue.
-     * Holds the lock.
-     */
-    private boolean withinFairShare(String tenant, int n) {
-        ArrayDeque<Generation> own = waiting.get(tenant);
-        int held = own == null ? 0 : own.size();
-        int tenants = waiting.size() + (own == null ? 1 : 0);
-        return held + n <= settings.maxQueue() / tenants && waitingRows + n <= 2L * settings.maxQueue();
     }
 
     public int runningRows() {
@@ -132,30 +93,51 @@ public final class Scheduler implements AutoCloseable {
     }
 
     public int waitingRows() {
-        synchronized (lock) {
-            return waitingRows;
-        }
+        return waitingRows;
     }
 
     public long kvCacheUsedTokens() {
-        return reservedTokens;
+        return planner.reservedTokens();
     }
 
     public long kvCacheCapacityTokens() {
-        return (long) cache.rows() * cache.maxTokens();
+        return runner.kvCacheCapacityTokens();
     }
 
     public long kvCacheBytes() {
-        return cache.bytes();
+        return runner.kvCacheBytes();
     }
 
     /** NDArrays alive under the engine's own manager (per-step arrays; should be 0 between steps). */
     public int liveStepArrays() {
-        return manager.getManagedArrays().size();
+        return runner.liveStepArrays();
     }
 
     public int maxContext() {
-        return cache.maxTokens();
+        return runner.maxContext();
+    }
+
+    /**
+     * What is wrong with the engine thread, if anything: it died while the engine should run, or rows are waiting
+     * or running and no step has completed for {@code stall-timeout}. Empty while it works, idles or has been
+     * stopped on purpose ({@link #drain()}).
+     */
+    public Optional<String> fault() {
+        if (stopped) {
+            return Optional.empty();
+        }
+        Thread t = thread;
+        if (t == null || !t.isAlive()) {
+            return Optional.of("the engine thread is not running");
+        }
+        int waiting = waitingRows;
+        int running = runningRows;
+        long quiet = System.nanoTime() - heartbeatNanos;
+        if ((waiting > 0 || running > 0) && quiet > settings.stallTimeout().toNanos()) {
+            return Optional.of("no engine step completed for " + TimeUnit.NANOSECONDS.toSeconds(quiet) + " s with "
+                    + running + " rows running and " + waiting + " waiting");
+        }
+        return Optional.empty();
     }
 
     /**
@@ -196,270 +178,184 @@ public final class Scheduler implements AutoCloseable {
     @Override
     public void close() {
         drain();
-        cache.close();
-        manager.close();
+        runner.close();
     }
 
     private void loop() {
         while (true) {
-            List<Generation> newcomers;
-            synchronized (lock) {
-                while (!stopped && running.isEmpty() && waitingRows == 0) {
-                    try {
-                        lock.wait(100);
-                    } catch (InterruptedException e) {
-                        stopped = true;
+            StepPlan plan = null;
+            List<Generation> cut = null;
+            try {
+                synchronized (lock) {
+                    while (!stopped && runner.running().isEmpty() && planner.waitingRows() == 0) {
+                        heartbeatNanos = System.nanoTime();
+                        try {
+                            lock.wait(100);
+                        } catch (InterruptedException e) {
+                            // Only drain() stops the engine: a thread that quit on a stray interrupt would leave
+                            // the queue accepting rows that nobody serves.
+                            log.warn("engine thread interrupted; it stops only when drained");
+                        }
+                    }
+                    if (stopped) {
+                        cut = planner.takeAllWaiting();
+                        waitingRows = 0;
+                    } else {
+                        plan = planner.schedule(runner.running(), System.nanoTime());
+                        waitingRows = planner.waitingRows();
+                        // Admitted rows left the queue but join the batch only when their prefill ends: count them
+                        // as running now, or a drain that starts during that prefill sees an idle engine and cuts them.
+                        runningRows = plan.decode().size() + plan.prefill().size();
                     }
                 }
-                if (stopped) {
-                    cutEverything();
-                    lock.notifyAll();
+                if (cut != null) {
+                    cutEverything(cut);
                     return;
                 }
-                newcomers = admit();
-                // Admitted rows left the queue but are not in the batch until their prefill ends: count them as
-                // running now, or a drain that starts during that prefill sees an idle engine and cuts them.
-                runningRows = running.size() + newcomers.size();
-            }
-            try (NDManager step = manager.newSubManager()) {
-                retireCancelled();
-                if (!newcomers.isEmpty()) {
-                    prefill(step, newcomers);
+                step(plan);
+            } catch (Throwable t) {
+                // Only planning or bookkeeping gets here (step() contains the model's failures): fail what runs.
+                log.error("engine loop failed outside a step; failing the running and admitted rows", t);
+                abandon(plan);
+            } finally {
+                synchronized (lock) {
+                    runningRows = runner.running().size();
+                    heartbeatNanos = System.nanoTime();
+                    lock.notifyAll();
                 }
-                if (!running.isEmpty()) {
-                    decode(step);
-                }
-            } catch (RuntimeException e) {
-                log.error("engine step failed; failing its rows", e);
-                for (Generation g : newcomers) {
-                    if (!running.contains(g)) {
-                        finish(g, FinishReason.ERROR);
-                    }
-                }
-                for (int s = running.size() - 1; s >= 0; s--) {
-                    finish(running.get(s), FinishReason.ERROR);
-                    retire(s);
-                }
-            }
-            synchronized (lock) {
-                runningRows = running.size();
-                lock.notifyAll();
             }
         }
     }
 
-    /** Takes waiting rows one tenant at a time while slots and the token budget allow. Holds the lock. */
-    private List<Generation> admit() {
-        List<Generation> out = new ArrayList<>();
+    private void step(StepPlan plan) {
+        try {
+            for (StepPlan.Retirement r : plan.retire()) {
+                if (r.row().state() == RowState.DECODING) {
+                    runner.retire(r.row());
+                }
+                finish(r.row(), r.reason());
+            }
+        } catch (Throwable t) {
+            log.error("retiring rows failed; failing the running and admitted rows", t);
+            abandon(plan);
+            return;
+        }
+        try (NDManager step = runner.newStep()) {
+            if (!plan.prefill().isEmpty()) {
+                prefill(step, plan.prefill());
+            }
+            if (!runner.running().isEmpty()) {
+                decode(step);
+            }
+        }
+    }
+
+    private void prefill(NDManager step, List<Generation> admitted) {
+        List<Generation> rows = new ArrayList<>(admitted.size());
+        for (Generation g : admitted) {
+            try {
+                output.start(g);
+                rows.add(g);
+            } catch (Throwable t) {
+                log.error("preparing a row's output failed; failing the row", t);
+                finish(g, FinishReason.ERROR);
+            }
+        }
+        if (rows.isEmpty()) {
+            return;
+        }
+        int[] next;
+        try {
+            next = runner.prefill(step, rows);
+        } catch (Throwable t) {
+            log.error("prefill of {} rows failed; failing them", rows.size(), t);
+            failAll(rows);
+            return;
+        }
         long now = System.nanoTime();
-        int free = settings.maxBatchSize() - running.size();
-        int turnsWithoutProgress = 0;
-        while (out.size() < free && !tenantTurns.isEmpty() && turnsWithoutProgress < tenantTurns.size()) {
-            String tenant = tenantTurns.pollFirst();
-            ArrayDeque<Generation> q = waiting.get(tenant);
-            Generation g = q.peekFirst();
-            if (g.cancelled() || g.expired(now)) {
-                q.pollFirst();
-                waitingRows--;
-                finish(g, g.cancelled() ? FinishReason.CANCELLED : FinishReason.TIMEOUT);
-                turnsWithoutProgress = 0;
-            } else if (reservedTokens + need(g) <= settings.kvCacheTokens() || running.isEmpty() && out.isEmpty()) {
-                q.pollFirst();
-                waitingRows--;
-                reservedTokens += need(g);
-                out.add(g);
-                turnsWithoutProgress = 0;
-            } else {
-                turnsWithoutProgress++;
-            }
-            if (q.isEmpty()) {
-                waiting.remove(tenant);
-            } else {
-                tenantTurns.addLast(tenant);
-            }
-        }
-        return out;
-    }
-
-    private static long need(Generation g) {
-        return (long) g.prompt().length + g.params().maxTokens();
-    }
-
-    private void prefill(NDManager step, List<Generation> rows) {
-        int n = rows.size();
-        int[][] prompts = new int[n][];
-        int[] slots = new int[n];
-        int[] lengths = new int[n];
-        List<InterventionPlan.Row> plan = new ArrayList<>(n);
-        boolean anyBundle = false;
-        for (int i = 0; i < n; i++) {
-            Generation g = rows.get(i);
-            prompts[i] = g.prompt();
-            lengths[i] = g.prompt().length;
-            slots[i] = running.size() + i;
-            plan.add(new InterventionPlan.Row(g.intervention(), lengths[i]));
-            anyBundle |= g.intervention() != null;
-            g.decoder = tokenizer.newStreamDecoder(g.prompt());
-        }
-        BlockHook hook = anyBundle ? new InterventionPlan(plan, editNorms) : BlockHook.NONE;
-        long t0 = System.nanoTime();
-        NDArray logits = model.prefill(step, prompts, slots, cache, hook);
-        running.addAll(rows);
-        int[] next = sample(logits, rows);
-        long now = System.nanoTime();
-        metrics.prefill(n, totalTokens(lengths), now - t0);
-        for (int i = 0; i < n; i++) {
-            Generation g = rows.get(i);
-            g.firstTokenNanos = now;
-            metrics.firstToken(g.tenant(), now - g.enqueuedNanos, lengths[i]);
+        for (Generation g : rows) {
+            output.firstToken(g, now);
         }
         acceptAll(rows, next);
     }
 
     private void decode(NDManager step) {
-        int n = running.size();
-        int[] tokens = new int[n];
-        for (int i = 0; i < n; i++) {
-            tokens[i] = running.get(i).lastToken;
+        int[] next;
+        try {
+            next = runner.decode(step);
+        } catch (Throwable t) {
+            log.error("decode of {} rows failed; failing them", runner.running().size(), t);
+            failAll(runner.dropAll());
+            return;
         }
-        long t0 = System.nanoTime();
-        NDArray logits = model.decode(step, tokens, cache);
-        int[] next = sample(logits, running);
-        metrics.decodeStep(n, System.nanoTime() - t0);
-        acceptAll(new ArrayList<>(running), next);
+        // The batch itself, not a copy: acceptAll reads it whole before it retires anyone.
+        acceptAll(runner.running(), next);
     }
 
-    /** Greedy rows take one argmax on the device; sampling rows copy their own logits to the host. */
-    private int[] sample(NDArray logits, List<Generation> rows) {
-        int n = rows.size();
-        int[] out = new int[n];
-        long[] argmax = null;
-        for (int i = 0; i < n; i++) {
-            Generation g = rows.get(i);
-            if (g.sampler.greedy()) {
-                if (argmax == null) {
-                    argmax = logits.argMax(1).toLongArray();
-                }
-                out[i] = (int) argmax[i];
-            } else {
-                out[i] = g.sampler.sample(logits.get(i).toFloatArray());
-            }
-        }
-        return out;
-    }
-
-    /** Feeds each row its new token; finished rows leave their slots. {@code rows.get(i)} sits in slot i. */
+    /** Feeds each row its new token; finished rows leave their slots. {@code rows.get(i)} took {@code next[i]}. */
     private void acceptAll(List<Generation> rows, int[] next) {
-        List<Generation> done = new ArrayList<>();
+        List<Generation> done = null;
         for (int i = 0; i < rows.size(); i++) {
             Generation g = rows.get(i);
-            if (g.cancelled()) {
-                done.add(g);
-                finish(g, FinishReason.CANCELLED);
-                continue;
+            FinishReason reason;
+            try {
+                reason = g.cancelled() ? FinishReason.CANCELLED : output.accept(g, next[i], runner.contextFull(g));
+            } catch (Throwable t) {
+                log.error("a row's output failed; failing the row", t);
+                reason = FinishReason.ERROR;
             }
-            FinishReason reason = accept(g, next[i]);
             if (reason != null) {
+                if (done == null) {
+                    done = new ArrayList<>();
+                }
                 done.add(g);
                 finish(g, reason);
             }
         }
-        for (Generation g : done) {
-            retire(running.indexOf(g));
-        }
-    }
-
-    private FinishReason accept(Generation g, int token) {
-        g.generated++;
-        metrics.generatedToken(g.tenant());
-        for (int e : eos) {
-            if (token == e) {
-                emit(g, g.stops.append(g.decoder.flush()));
-                emit(g, g.stops.flush());
-                return FinishReason.STOP;
+        if (done != null) {
+            for (Generation g : done) {
+                runner.retire(g);
             }
         }
-        emit(g, g.stops.append(g.decoder.next(token)));
-        if (g.stops.stopped()) {
-            return FinishReason.STOP;
-        }
-        int slot = running.indexOf(g);
-        if (g.generated >= g.params().maxTokens() || cache.length(slot) >= cache.maxTokens()) {
-            emit(g, g.stops.append(g.decoder.flush()));
-            if (g.stops.stopped()) {
-                return FinishReason.STOP;
-            }
-            emit(g, g.stops.flush());
-            return FinishReason.LENGTH;
-        }
-        g.lastToken = token;
-        return null;
     }
 
-    private static void emit(Generation g, String text) {
-        if (!text.isEmpty()) {
-            g.listener().onText(text);
-        }
-    }
-
+    /**
+     * Finishes a row: its tokens go back to the budget, its lease is released, its listener hears why. A row
+     * already finished is left alone, so a failure path may sweep rows that partly finished.
+     */
     private void finish(Generation g, FinishReason reason) {
-        try {
-            g.listener().onFinish(reason, g.prompt().length, g.generated);
-        } catch (RuntimeException e) {
-            log.warn("listener failed on finish", e);
-        }
-        if (g.firstTokenNanos > 0 && g.generated > 1) {
-            metrics.finished(g.tenant(), reason, (System.nanoTime() - g.firstTokenNanos) / (g.generated - 1));
-        } else {
-            metrics.finished(g.tenant(), reason, -1);
-        }
+        planner.release(g);
+        output.finish(g, reason);
     }
 
-    private void retireCancelled() {
-        long now = System.nanoTime();
-        for (int s = running.size() - 1; s >= 0; s--) {
-            Generation g = running.get(s);
-            if (g.cancelled() || g.expired(now)) {
-                finish(g, g.cancelled() ? FinishReason.CANCELLED : FinishReason.TIMEOUT);
-                retire(s);
+    /**
+     * After a failure the step could not contain: rows it meant to retire finish as planned, and every other row
+     * it touched, running or admitted, fails. The batch is left empty and nothing is left unfinished.
+     */
+    private void abandon(StepPlan plan) {
+        if (plan != null) {
+            for (StepPlan.Retirement r : plan.retire()) {
+                finish(r.row(), r.reason());
             }
         }
+        failAll(runner.dropAll());
+        if (plan != null) {
+            failAll(plan.prefill());
+        }
     }
 
-    /** Frees slot {@code s}: the last running row moves into it so slots stay [0, n). */
-    private void retire(int s) {
-        Generation g = running.get(s);
-        reservedTokens -= need(g);
-        int last = running.size() - 1;
-        if (s != last) {
-            cache.move(last, s);
-            running.set(s, running.get(last));
+    private void failAll(List<Generation> rows) {
+        for (Generation g : rows) {
+            finish(g, FinishReason.ERROR);
         }
-        cache.clear(last);
-        running.remove(last);
     }
 
-    private void cutEverything() {
-        for (int s = running.size() - 1; s >= 0; s--) {
-            finish(running.get(s), FinishReason.SHUTDOWN);
-            retire(s);
+    private void cutEverything(List<Generation> waiting) {
+        for (Generation g : runner.dropAll()) {
+            finish(g, FinishReason.SHUTDOWN);
         }
-        for (Iterator<ArrayDeque<Generation>> it = waiting.values().iterator(); it.hasNext();) {
-            for (Generation g : it.next()) {
-                finish(g, FinishReason.SHUTDOWN);
-            }
-            it.remove();
+        for (Generation g : waiting) {
+            finish(g, FinishReason.SHUTDOWN);
         }
-        tenantTurns.clear();
-        waitingRows = 0;
-        runningRows = 0;
-    }
-
-    private static long totalTokens(int[] lengths) {
-        long t = 0;
-        for (int l : lengths) {
-            t += l;
-        }
-        return t;
     }
 }

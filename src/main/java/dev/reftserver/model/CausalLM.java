@@ -1,5 +1,6 @@
 package dev.reftserver.model;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 
@@ -10,6 +11,9 @@ import ai.djl.ndarray.NDManager;
 public interface CausalLM extends AutoCloseable {
 
     ModelConfig config();
+
+    /** Where the weights and caches live; per-step arrays belong there too. */
+    Device device();
 
     /** A cache for {@code rows} sequences of up to {@code maxTokens} positions each, on the model's device. */
     KvCache newCache(int rows, int maxTokens);

@@ -37,6 +37,7 @@ public final class TransformerLM implements CausalLM {
         return config;
     }
 
+    @Override
     public Device device() {
         return manager.getDevice();
     }

@@ -1,0 +1,189 @@
+package dev.reftserver.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.reftserver.intervention.EditNormListener;
+import dev.reftserver.intervention.InterventionPlan;
+import dev.reftserver.model.BlockHook;
+import dev.reftserver.model.CausalLM;
+import dev.reftserver.model.KvCache;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Executes a step's plan on the model: batched prefill of the newcomers with their per-row intervention plan, one
+ * batched decode of the running rows, and sampling. Owns the KV cache and the running batch, whose rows sit in
+ * cache slots [0, n): a finished row's slot is refilled at once by moving the last row into it, so decode never
+ * gathers the cache. Engine thread only.
+ */
+final class ModelRunner implements AutoCloseable {
+
+    private final CausalLM model;
+    private final EditNormListener editNorms;
+    private final EngineMetrics metrics;
+    /** Parent of every step's arrays, on the model's device (DJL's default device may be another). */
+    private final NDManager manager;
+    private final KvCache cache;
+    /** Running rows; index = cache slot. */
+    private final List<Generation> running;
+
+    ModelRunner(CausalLM model, int maxBatchSize, EngineMetrics metrics, EditNormListener editNorms) {
+        this.model = model;
+        this.editNorms = editNorms;
+        this.metrics = metrics;
+        this.manager = NDManager.newBaseManager(model.device());
+        this.cache = model.newCache(maxBatchSize, model.config().maxPositions());
+        this.running = new ArrayList<>(maxBatchSize);
+    }
+
+    /** The running batch in slot order (read-only for callers). */
+    List<Generation> running() {
+        return running;
+    }
+
+    /** A manager for one step's arrays; closing it frees them all. */
+    NDManager newStep() {
+        return manager.newSubManager();
+    }
+
+    /**
+     * Runs the newcomers' prompts into the slots after the running rows and samples each one's first token. On
+     * success they join the batch as DECODING; on failure nothing of theirs stays in the cache and the batch is as
+     * it was.
+     *
+     * @return the sampled token of {@code rows.get(i)} at index i
+     */
+    int[] prefill(NDManager step, List<Generation> rows) {
+        int n = rows.size();
+        int base = running.size();
+        int[][] prompts = new int[n][];
+        int[] slots = new int[n];
+        List<InterventionPlan.Row> plan = new ArrayList<>(n);
+        boolean anyBundle = false;
+        long tokens = 0;
+        for (int i = 0; i < n; i++) {
+            Generation g = rows.get(i);
+            prompts[i] = g.prompt();
+            slots[i] = base + i;
+            tokens += g.prompt().length;
+            plan.add(new InterventionPlan.Row(g.intervention(), g.prompt().length));
+            anyBundle |= g.intervention() != null;
+        }
+        BlockHook hook = anyBundle ? new InterventionPlan(plan, editNorms) : BlockHook.NONE;
+        long t0 = System.nanoTime();
+        int[] next;
+        try {
+            NDArray logits = model.prefill(step, prompts, slots, cache, hook);
+            next = sample(logits, rows);
+        } catch (Throwable t) {
+            for (int slot : slots) {
+                cache.clear(slot);
+            }
+            throw t;
+        }
+        metrics.prefill(n, tokens, System.nanoTime() - t0);
+        for (int i = 0; i < n; i++) {
+            Generation g = rows.get(i);
+            g.slot = slots[i];
+            g.state(RowState.DECODING);
+            running.add(g);
+        }
+        return next;
+    }
+
+    /**
+     * One decode step for every running row.
+     *
+     * @return the sampled token of {@code running().get(i)} at index i
+     */
+    int[] decode(NDManager step) {
+        int n = running.size();
+        int[] tokens = new int[n];
+        for (int i = 0; i < n; i++) {
+            tokens[i] = running.get(i).lastToken;
+        }
+        long t0 = System.nanoTime();
+        NDArray logits = model.decode(step, tokens, cache);
+        int[] next = sample(logits, running);
+        metrics.decodeStep(n, System.nanoTime() - t0);
+        return next;
+    }
+
+    /** Greedy rows take one argmax on the device; sampling rows copy their own logits to the host. */
+    private static int[] sample(NDArray logits, List<Generation> rows) {
+        int n = rows.size();
+        int[] out = new int[n];
+        long[] argmax = null;
+        for (int i = 0; i < n; i++) {
+            Generation g = rows.get(i);
+            if (g.sampler.greedy()) {
+                if (argmax == null) {
+                    argmax = logits.argMax(1).toLongArray();
+                }
+                out[i] = (int) argmax[i];
+            } else {
+                out[i] = g.sampler.sample(logits.get(i).toFloatArray());
+            }
+        }
+        return out;
+    }
+
+    /** Whether a running row's slot is at the model's context, so it can take no further token. */
+    boolean contextFull(Generation g) {
+        return cache.length(g.slot) >= cache.maxTokens();
+    }
+
+    /** Frees a running row's slot: the last running row moves into it so slots stay [0, n). */
+    void retire(Generation g) {
+        int s = g.slot;
+        int last = running.size() - 1;
+        if (s < 0 || s > last || running.get(s) != g) {
+            throw new IllegalStateException("row is not in slot " + s + " of the running batch");
+        }
+        if (s != last) {
+            Generation moved = running.get(last);
+            cache.move(last, s);
+            running.set(s, moved);
+            moved.slot = s;
+        }
+        cache.clear(last);
+        running.remove(last);
+        g.slot = -1;
+    }
+
+    /**
+     * Empties the batch without touching the device (after a failed step, whose cache contents are not trusted):
+     * the rows that were running, for the caller to finish.
+     */
+    List<Generation> dropAll() {
+        List<Generation> out = new ArrayList<>(running);
+        for (int s = 0; s < running.size(); s++) {
+            cache.clear(s);
+            running.get(s).slot = -1;
+        }
+        running.clear();
+        return out;
+    }
+
+    long kvCacheCapacityTokens() {
+        return (long) cache.rows() * cache.maxTokens();
+    }
+
+    long kvCacheBytes() {
+        return cache.bytes();
+    }
+
+    int liveStepArrays() {
+        return manager.getManagedArrays().size();
+    }
+
+    int maxContext() {
+        return cache.maxTokens();
+    }
+
+    @Override
+    public void close() {
+        cache.close();
+        manager.close();
+    }
+}
