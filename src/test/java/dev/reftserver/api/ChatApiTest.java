@@ -10,7 +10,6 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.springframework.test.context.TestPropertySource;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -19,10 +18,7 @@ import tools.jackson.databind.node.ObjectNode;
  * stories15M chat setup): the reference's prompt token counts and greedy answers, streaming, interventions with
  * and without their own prompt template, and 400s naming the field.
  */
-@TestPropertySource(properties = "reft.model.chat-template=" + ChatApiTest.ZEPHYR)
-class ChatApiTest extends ServingTestSupport {
-
-    static final String ZEPHYR = "src/test/resources/reference/chat/HuggingFaceH4-zephyr-7b-beta.jinja";
+class ChatApiTest extends ChatServingTestSupport {
 
     JsonNode reference() {
         return json.readTree(ReferenceFiles.resource("reference/chat/stories15m-chat/reference.json").toFile());

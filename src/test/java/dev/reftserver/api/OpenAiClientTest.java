@@ -15,7 +15,6 @@ import dev.reftserver.model.ReferenceFiles;
 import java.time.Duration;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.springframework.test.context.TestPropertySource;
 import tools.jackson.databind.JsonNode;
 
 /**
@@ -23,8 +22,7 @@ import tools.jackson.databind.JsonNode;
  * stories15M (with the Zephyr chat template of the reference's chat setup). What the client reads must be what the
  * server's own API and the reference say.
  */
-@TestPropertySource(properties = "reft.model.chat-template=" + ChatApiTest.ZEPHYR)
-class OpenAiClientTest extends ServingTestSupport {
+class OpenAiClientTest extends ChatServingTestSupport {
 
     OpenAIClient openai;
     String key;
