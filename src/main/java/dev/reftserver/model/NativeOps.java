@@ -32,6 +32,7 @@ public final class NativeOps implements AutoCloseable {
     private static final MethodHandle POWI;
     private static final MethodHandle MEAN;
     private static final MethodHandle SIGMOID;
+    private static final MethodHandle TANH;
     private static final MethodHandle SOFTMAX;
     private static final MethodHandle RESHAPE;
     private static final MethodHandle SLICE;
@@ -57,6 +58,7 @@ public final class NativeOps implements AutoCloseable {
             MEAN = bind(lookup, lib, "torchMean",
                     MethodType.methodType(long.class, long.class, long.class, boolean.class));
             SIGMOID = bind(lookup, lib, "torchSigmoid", MethodType.methodType(long.class, long.class));
+            TANH = bind(lookup, lib, "torchTanh", MethodType.methodType(long.class, long.class));
             SOFTMAX = bind(lookup, lib, "torchSoftmax",
                     MethodType.methodType(long.class, long.class, long.class, int.class));
             RESHAPE = bind(lookup, lib, "torchReshape", MethodType.methodType(long.class, long.class, long[].class));
@@ -181,6 +183,14 @@ public final class NativeOps implements AutoCloseable {
     public long sigmoid(long a) {
         try {
             return own((long) SIGMOID.invokeExact(a));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public long tanh(long a) {
+        try {
+            return own((long) TANH.invokeExact(a));
         } catch (Throwable t) {
             throw rethrow(t);
         }

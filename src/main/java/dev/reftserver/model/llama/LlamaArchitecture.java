@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.Architecture;
 import dev.reftserver.model.AttentionContext;
+import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.CpuTeam;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.NativeOps;
@@ -44,6 +45,20 @@ public final class LlamaArchitecture implements Architecture {
     private final NDArray[][] wDown;
     private final int[] channels;
     private final NDArray[] lmHead;
+    /** Qwen3's per-head query norm (times the attention scale) and key norm, [layer]; null elsewhere. */
+    private final NDArray[] qNorm;
+    private final NDArray[] kNorm;
+    /** Gemma 2's norms of the attention and MLP outputs ((1 + w)), [layer]; null elsewhere. */
+    private final NDArray[] postAttnNorm;
+    private final NDArray[] postMlpNorm;
+    private final BlockOptions block;
+    /** 0-dim float32 constants of gelu_tanh and the final soft-cap. */
+    private final NDArray one;
+    private final NDArray half;
+    private final NDArray geluCubic;
+    private final NDArray geluScale;
+    private final NDArray finalCapInverse;
+    private final NDArray finalCap;
     private final NDArray cosTable;
     private final NDArray sinTable;
     private final NDArray rotateHalf;
@@ -56,6 +71,8 @@ public final class LlamaArchitecture implements Architecture {
         this.manager = manager;
         this.team = team;
         this.eps = (float) c.normEps();
+        this.block = c.block();
+        boolean gemma = block.gemmaNorms();
         int d = c.hiddenSize();
         int hd = c.headDim();
         int q = c.numHeads() * hd;
@@ -68,10 +85,18 @@ public final class LlamaArchitecture implements Architecture {
         int qPart = q / attnParts;
         int kvPart = kv / attnParts;
         channels = Split.ranges(inter, mlpParts);
-        // 1/sqrt(head_dim) folds into q (RoPE is linear, so scaling before or after it is the same).
-        float scale = (float) (1.0 / Math.sqrt(hd));
+        // The attention scale folds into q (RoPE is linear, so scaling before or after it is the same); with
+        // Qwen3's q_norm it folds into that norm's weight instead, since the norm would undo it.
+        float attnScale = (float) block.queryScale();
+        float scale = block.qkNorm() ? 1f : attnScale;
         TensorData embedding = ckpt.require("model.embed_tokens.weight", c.vocabSize(), d);
-        embed = load(embedding.data(), dtype, c.vocabSize(), d);
+        // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products, folded.
+        embed = load(gemma ? scaled(embedding.data(), (float) Math.sqrt(d)) : embedding.data(), dtype,
+                c.vocabSize(), d);
+        qNorm = block.qkNorm() ? new NDArray[layers] : null;
+        kNorm = block.qkNorm() ? new NDArray[layers] : null;
+        postAttnNorm = gemma ? new NDArray[layers] : null;
+        postMlpNorm = gemma ? new NDArray[layers] : null;
         wqkv = new NDArray[layers][attnParts];
         bqkv = new NDArray[layers][attnParts];
         wo = new NDArray[layers][attnParts];
@@ -79,7 +104,15 @@ public final class LlamaArchitecture implements Architecture {
         wDown = new NDArray[layers][mlpParts];
         for (int l = 0; l < layers; l++) {
             String p = "model.layers." + l + ".";
-            float[] attnNorm = ckpt.require(p + "input_layernorm.weight", d).data();
+            float[] attnNorm = norm(ckpt, p + "input_layernorm.weight", d);
+            if (block.qkNorm()) {
+                qNorm[l] = load(scaled(norm(ckpt, p + "self_attn.q_norm.weight", hd), attnScale), dtype, hd);
+                kNorm[l] = load(norm(ckpt, p + "self_attn.k_norm.weight", hd), dtype, hd);
+            }
+            if (gemma) {
+                postAttnNorm[l] = load(norm(ckpt, p + "post_attention_layernorm.weight", d), dtype, d);
+                postMlpNorm[l] = load(norm(ckpt, p + "post_feedforward_layernorm.weight", d), dtype, d);
+            }
             float[] wq = scaled(ckpt.require(p + "self_attn.q_proj.weight", q, d).data(), scale);
             float[] wk = ckpt.require(p + "self_attn.k_proj.weight", kv, d).data();
             float[] wv = ckpt.require(p + "self_attn.v_proj.weight", kv, d).data();
@@ -107,7 +140,9 @@ public final class LlamaArchitecture implements Architecture {
                 }
                 wo[l][a] = loadInputMajor(Split.columns(woFull, d, q, q0, q0 + qPart), dtype, d, qPart);
             }
-            float[] mlpNorm = ckpt.require(p + "post_attention_layernorm.weight", d).data();
+            // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it pre_feedforward_layernorm.
+            float[] mlpNorm = norm(ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
+                    : "post_attention_layernorm.weight"), d);
             float[] gate = ckpt.require(p + "mlp.gate_proj.weight", inter, d).data();
             float[] up = ckpt.require(p + "mlp.up_proj.weight", inter, d).data();
             float[] down = ckpt.require(p + "mlp.down_proj.weight", d, inter).data();
@@ -119,7 +154,7 @@ public final class LlamaArchitecture implements Architecture {
                 wDown[l][m] = loadInputMajor(Split.columns(down, d, inter, i0, i1), dtype, d, i1 - i0);
             }
         }
-        float[] finalNorm = ckpt.require("model.norm.weight", d).data();
+        float[] finalNorm = norm(ckpt, "model.norm.weight", d);
         float[] head = c.tiedEmbeddings()
                 ? embedding.data() : ckpt.require("lm_head.weight", c.vocabSize(), d).data();
         int[] vocab = Split.ranges(c.vocabSize(), headParts);
@@ -128,23 +163,13 @@ public final class LlamaArchitecture implements Architecture {
             float[] rows = Split.rows(head, d, vocab[h], vocab[h + 1]);
             lmHead[h] = loadInputMajor(columnsTimes(rows, finalNorm), dtype, vocab[h + 1] - vocab[h], d);
         }
-        // RoPE tables (HF LlamaRotaryEmbedding, default rope type): inv_freq_i = theta^(-2i/hd), emb = [f, f].
-        int half = hd / 2;
+        // RoPE tables (HF LlamaRotaryEmbedding) for every position; dynamic scaling past the trained context
+        // recomputes them per call (ropeTable).
         int maxPos = c.maxPositions();
-        float[] cos = new float[maxPos * hd];
-        float[] sin = new float[maxPos * hd];
-        for (int i = 0; i < half; i++) {
-            float invFreq = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / hd));
-            for (int pos = 0; pos < maxPos; pos++) {
-                float angle = pos * invFreq;  // fp32 product, as HF computes freqs in float32
-                cos[pos * hd + i] = (float) Math.cos(angle);
-                cos[pos * hd + i + half] = (float) Math.cos(angle);
-                sin[pos * hd + i] = (float) Math.sin(angle);
-                sin[pos * hd + i + half] = (float) Math.sin(angle);
-            }
-        }
-        cosTable = load(cos, dtype, maxPos, hd);
-        sinTable = load(sin, dtype, maxPos, hd);
+        float[] invFreq = c.rope().inverseFrequencies(hd, maxPos);
+        cosTable = load(ropeRows(invFreq, 0, maxPos, true), dtype, maxPos, hd);
+        sinTable = load(ropeRows(invFreq, 0, maxPos, false), dtype, maxPos, hd);
+        int half = hd / 2;
         // rotate_half(y) = cat(-y2, y1) = y R, with R a signed permutation: one matmul instead of a flip of a view
         // and two reshapes (each product is one +-y times 1 plus zeros, so the result is exact).
         float[] r = new float[hd * hd];
@@ -156,6 +181,41 @@ public final class LlamaArchitecture implements Architecture {
         // 0-dim float32 scalars: in-place ops keep the dtype of the array they update.
         epsScalar = manager.create(eps);
         minusHalf = manager.create(-0.5f);
+        one = manager.create(1f);
+        this.half = manager.create(0.5f);
+        geluCubic = manager.create(0.044715f);
+        geluScale = manager.create((float) Math.sqrt(2 / Math.PI));
+        finalCapInverse = manager.create((float) (block.finalSoftcap() > 0 ? 1 / block.finalSoftcap() : 1));
+        finalCap = manager.create((float) block.finalSoftcap());
+    }
+
+    /** emb = [freqs, freqs] (HF's rotate-half layout) of positions [from, to): cos or sin rows of head_dim. */
+    private static float[] ropeRows(float[] invFreq, int from, int to, boolean cos) {
+        int half = invFreq.length;
+        int hd = 2 * half;
+        float[] out = new float[(to - from) * hd];
+        for (int pos = from; pos < to; pos++) {
+            for (int i = 0; i < half; i++) {
+                float angle = pos * invFreq[i];  // fp32 product, as HF computes freqs in float32
+                float v = (float) (cos ? Math.cos(angle) : Math.sin(angle));
+                out[(pos - from) * hd + i] = v;
+                out[(pos - from) * hd + i + half] = v;
+            }
+        }
+        return out;
+    }
+
+    /** The RMSNorm weight {@code name}: w, or Gemma's 1 + w (computed in float32, as HF does). */
+    private float[] norm(Checkpoint ckpt, String name, int width) {
+        float[] w = ckpt.require(name, width).data();
+        if (!block.gemmaNorms()) {
+            return w;
+        }
+        float[] out = new float[w.length];
+        for (int i = 0; i < w.length; i++) {
+            out[i] = 1f + w[i];
+        }
+        return out;
     }
 
     @Override
@@ -192,7 +252,7 @@ public final class LlamaArchitecture implements Architecture {
             } finally {
                 adoptAll(op, attn);
             }
-            long mid = sum(op, NativeOps.handle(x), attn);
+            long mid = residual(op, NativeOps.handle(x), attn, postAttnNorm, layer);
             // MLP: x + down(silu(gate(h)) * up(h)).
             long h2 = rms(op, mid);
             long[] mlp = new long[mlpParts];
@@ -201,7 +261,7 @@ public final class LlamaArchitecture implements Architecture {
             } finally {
                 adoptAll(op, mlp);
             }
-            return op.keep(sum(op, mid, mlp), ctx.step());
+            return op.keep(residual(op, mid, mlp, postMlpNorm, layer), ctx.step());
         }
     }
 
@@ -220,6 +280,14 @@ public final class LlamaArchitecture implements Architecture {
             }
             qkv = op.reshape(qkv, n, t, qkHeads + kvHeads, hd);
             long qk = op.slice(qkv, 2, 0, qkHeads);
+            if (qNorm != null) {
+                // Qwen3: each head's query and key through its own RMSNorm, before RoPE.
+                long qn = rms(op, op.slice(qkv, 2, 0, heads));
+                op.muli(qn, NativeOps.handle(qNorm[layer]));
+                long kn = rms(op, op.slice(qkv, 2, heads, qkHeads));
+                op.muli(kn, NativeOps.handle(kNorm[layer]));
+                qk = op.cat(new long[] {qn, kn}, 2);
+            }
             // HF apply_rotary_pos_emb: y * cos + rotate_half(y) * sin.
             long rotated = op.matmul(qk, NativeOps.handle(rotateHalf));
             op.muli(rotated, sin);
@@ -238,18 +306,54 @@ public final class LlamaArchitecture implements Architecture {
         try (NativeOps op = new NativeOps()) {
             long gateUp = op.matmul(h, NativeOps.handle(wGateUp[layer][part]));
             long gate = op.slice(gateUp, 2, 0, width);
-            // silu(g) * u = sigmoid(g) * g * u, in place on the one new array.
-            long act = op.sigmoid(gate);
-            op.muli(act, gate);
+            long act = activation(op, gate);
             op.muli(act, op.slice(gateUp, 2, width, 2L * width));
             return op.release(op.matmul(act, NativeOps.handle(wDown[layer][part])));
         }
+    }
+
+    /** act(g) as a new array: silu, or gelu with the tanh approximation (torch's gelu(approximate="tanh")). */
+    private long activation(NativeOps op, long g) {
+        if (block.activation() == BlockOptions.Activation.SILU) {
+            // silu(g) = sigmoid(g) * g, in place on the one new array.
+            long act = op.sigmoid(g);
+            op.muli(act, g);
+            return act;
+        }
+        // 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
+        long inner = op.mul(g, g);
+        op.muli(inner, NativeOps.handle(geluCubic));
+        op.addi(inner, NativeOps.handle(one));
+        op.muli(inner, g);
+        op.muli(inner, NativeOps.handle(geluScale));
+        long act = op.tanh(inner);
+        op.addi(act, NativeOps.handle(one));
+        op.muli(act, NativeOps.handle(half));
+        op.muli(act, g);
+        return act;
     }
 
     private static void adoptAll(NativeOps op, long[] handles) {
         for (long h : handles) {
             op.adopt(h);
         }
+    }
+
+    /** x plus the parts' partial sums, normed first where the block has a post norm (Gemma 2). */
+    private long residual(NativeOps op, long x, long[] parts, NDArray[] postNorm, int layer) {
+        if (postNorm == null) {
+            return sum(op, x, parts);
+        }
+        long y = parts[0];
+        if (parts.length > 1) {
+            y = op.add(parts[0], parts[1]);
+            for (int i = 2; i < parts.length; i++) {
+                op.addi(y, parts[i]);
+            }
+        }
+        long normed = rms(op, y);
+        op.muli(normed, NativeOps.handle(postNorm[layer]));
+        return op.add(x, normed);
     }
 
     /** x plus the parts' partial sums, in part order. */
@@ -275,12 +379,22 @@ public final class LlamaArchitecture implements Architecture {
             } finally {
                 adoptAll(op, logits);
             }
-            return op.keep(headParts == 1 ? logits[0] : op.cat(logits, -1), x.getManager());
+            long out = headParts == 1 ? logits[0] : op.cat(logits, -1);
+            if (block.finalSoftcap() > 0) {
+                // Gemma 2: cap * tanh(logits / cap).
+                op.muli(out, NativeOps.handle(finalCapInverse));
+                out = op.tanh(out);
+                op.muli(out, NativeOps.handle(finalCap));
+            }
+            return op.keep(out, x.getManager());
         }
     }
 
     /** cos/sin rows for this call's positions, shaped [n, T, 1, hd] (or [1, hd]) to broadcast over heads. */
     private NDArray ropeTable(NDArray table, AttentionContext ctx) {
+        if (c.rope().dependsOnLength() && ctx.sequenceLength() > c.rope().originalMaxPositions()) {
+            return dynamicRopeTable(table == cosTable, ctx);
+        }
         int pos0 = ctx.samePosition();
         if (pos0 >= 0) {
             return Views.slice(ctx.step(), table, 0, pos0, pos0 + 1L);
@@ -289,6 +403,24 @@ public final class LlamaArchitecture implements Architecture {
         Shape s = pos.getShape();
         return table.get(ctx.step(), new NDIndex("{}", pos.reshape(-1))).reshape(s.get(0), s.get(1), 1,
                 c.headDim());
+    }
+
+    /**
+     * Dynamic NTK scaling: the frequencies depend on this call's longest sequence (HF recomputes them per forward
+     * the same way; keys already in the cache keep the rotation they were written with, as in HF).
+     */
+    private NDArray dynamicRopeTable(boolean cos, AttentionContext ctx) {
+        int hd = c.headDim();
+        float[] invFreq = c.rope().inverseFrequencies(hd, ctx.sequenceLength());
+        NDArray pos = ctx.positions();
+        long[] positions = pos.toLongArray();
+        float[] rows = new float[positions.length * hd];
+        for (int i = 0; i < positions.length; i++) {
+            int p = (int) positions[i];
+            System.arraycopy(ropeRows(invFreq, p, p + 1, cos), 0, rows, i * hd, hd);
+        }
+        Shape s = pos.getShape();
+        return ctx.step().create(rows, new Shape(s.get(0), s.get(1), 1, hd)).toType(cosTable.getDataType(), false);
     }
 
     /** HF LlamaRMSNorm without its weight (folded into the next projection): x * rsqrt(mean(x^2) + eps). */
