@@ -30,17 +30,25 @@ public final class Safetensors {
     }
 
     private final Path path;
+    /** The most bytes mapped at once. */
+    private final int window;
     /** The whole file when it was given in memory; null for a file read through maps. */
     private final ByteBuffer bytes;
     private final Map<String, Entry> entries;
 
-    private Safetensors(Path path, ByteBuffer bytes, Map<String, Entry> entries) {
+    private Safetensors(Path path, int window, ByteBuffer bytes, Map<String, Entry> entries) {
         this.path = path;
+        this.window = window;
         this.bytes = bytes;
         this.entries = entries;
     }
 
     public static Safetensors open(Path path) {
+        return open(path, WINDOW);
+    }
+
+    /** As {@link #open(Path)}, mapping at most {@code window} bytes at a time. */
+    public static Safetensors open(Path path, int window) {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
             ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
@@ -48,7 +56,7 @@ public final class Safetensors {
             long headerLen = size < 8 ? -1 : lengthBytes.getLong(0);
             byte[] header = checkedHeader(size, headerLen, path.toString());
             ch.read(ByteBuffer.wrap(header), 8);
-            return new Safetensors(path, null, parseHeader(header, size, path.toString()));
+            return new Safetensors(path, window, null, parseHeader(header, size, path.toString()));
         } catch (IOException e) {
             throw new CheckpointException("cannot read " + path + ": " + e.getMessage(), e);
         }
@@ -60,7 +68,7 @@ public final class Safetensors {
         long headerLen = bytes.length < 8 ? -1 : buf.getLong(0);
         byte[] header = checkedHeader(bytes.length, headerLen, where);
         buf.get(8, header);
-        return new Safetensors(null, buf, parseHeader(header, bytes.length, where));
+        return new Safetensors(null, WINDOW, buf, parseHeader(header, bytes.length, where));
     }
 
     private static byte[] checkedHeader(long size, long headerLen, String where) {
@@ -160,7 +168,7 @@ public final class Safetensors {
         int done = 0;
         try (FileChannel ch = path == null ? null : FileChannel.open(path, StandardOpenOption.READ)) {
             // Whole elements per window, so no value straddles two maps.
-            long windowElements = WINDOW / width;
+            long windowElements = Math.max(1, window / width);
             for (long at = e.begin; at < e.end; at += windowElements * width) {
                 int len = (int) Math.min(windowElements * width, e.end - at);
                 ByteBuffer b = window(ch, at, len);
