@@ -81,7 +81,7 @@ public final class ModelLoader {
         if (d.matches("(gpu|cuda):\\d+")) {
             return Device.gpu(Integer.parseInt(d.substring(d.indexOf(':') + 1)));
         }
-        throw new CheckpointException("unknown device '" + device + "' (use cpu, gpu or gpu:N)");
+        throw new CheckpointException("unknown reft.model.device '" + device + "' (supported: cpu, gpu, gpu:N)");
     }
 
     static DataType parseDtype(String dtype, Device device) {
