@@ -107,6 +107,41 @@ class ModelsNextReferenceTest {
         }
     }
 
+    /**
+     * The hook sees each decoder layer's output, [rows, tokens, hidden], in layer order on every architecture, and
+     * what it returns is what the next layer reads: adding 1 to layer 0's output changes the logits.
+     */
+    @ParameterizedTest
+    @CsvSource({"llama3-rope", "qwen3", "gemma2", "phi3", "mistral-sliding"})
+    void hookSeesEveryDecoderLayerAndItsEditsReachTheLogits(String name) {
+        Reference ref = Reference.of(name);
+        Prompt p = ref.prompts.get(0);
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.dir), "cpu", "float32", 1);
+                NDManager step = NDManager.newBaseManager()) {
+            ModelConfig c = model.config();
+            List<Integer> seen = new ArrayList<>();
+            BlockHook record = (layer, hidden) -> {
+                assertThat(hidden.getShape().getShape()).containsExactly(1, p.ids.length, c.hiddenSize());
+                seen.add(layer);
+                return hidden;
+            };
+            float[] plain;
+            try (KvCache cache = model.newCache(1, p.ids.length)) {
+                plain = model.prefill(step, new int[][] {p.ids}, new int[] {0}, cache, record).toFloatArray();
+            }
+            assertThat(seen).hasSize(c.numLayers());
+            for (int l = 0; l < c.numLayers(); l++) {
+                assertThat(seen.get(l)).isEqualTo(l);
+            }
+            assertThat(maxAbsDiff(plain, ref.logits(p.name))).isLessThanOrEqualTo(LOGITS_ABS);
+            BlockHook shift = (layer, hidden) -> layer == 0 ? hidden.add(1f) : hidden;
+            try (KvCache cache = model.newCache(1, p.ids.length)) {
+                float[] edited = model.prefill(step, new int[][] {p.ids}, new int[] {0}, cache, shift).toFloatArray();
+                assertThat(maxAbsDiff(edited, plain)).isGreaterThan(1e-3f);
+            }
+        }
+    }
+
     private static Integer[] box(int[] v) {
         return Arrays.stream(v).boxed().toArray(Integer[]::new);
     }
