@@ -196,6 +196,16 @@ public final class NativeOps implements AutoCloseable {
         }
     }
 
+    /** {@code a} as a new bfloat16 tensor (see {@link Bfloat16Cast}: never hand it to DJL's Java side). */
+    public long bfloat16(long a) {
+        return own(Bfloat16Cast.toBfloat16(a));
+    }
+
+    /** {@code a} as a new float32 tensor. */
+    public long float32(long a) {
+        return own(Bfloat16Cast.toFloat32(a));
+    }
+
     /** Softmax over {@code dim}, computed in {@code dtype}. */
     public long softmax(long a, int dim, DataType dtype) {
         try {
