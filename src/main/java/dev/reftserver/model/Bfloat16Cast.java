@@ -17,7 +17,7 @@ import java.util.zip.ZipOutputStream;
  * Converts tensors to and from bfloat16 on the native side. DJL 0.36's native library has no bfloat16 in its dtype
  * table: creating a BF16 array from a Java buffer aborts the JVM, and so does {@code toType(BFLOAT16)} (libtorch's
  * {@code to} reached through DJL's dtype number; measured: "terminate called without an active exception"). A
- * TorchScript module names the dtype by libtorch's own number instead, so it runs here: a two-method module
+ * TorchScript module names the dtype by libtorch's own number instead, so it runs here: a small module
  * ({@code torch.to(x, 15)}, 15 = ScalarType::BFloat16) written as a TorchScript archive at first use and loaded
  * through DJL's module JNI. Back to float32 goes the same way (DJL's number for float32 maps, but asking DJL for a
  * BF16 array's dtype would not). Arrays made here must stay raw handles: DJL's Java side cannot describe them.
@@ -73,17 +73,31 @@ final class Bfloat16Cast {
         return run("back", tensor);
     }
 
-    private static long run(String method, long tensor) {
-        long in = 0;
+    /** float32 x [..., in] times bfloat16 w [in, out], computed in bfloat16, as a new float32 tensor. */
+    static long linear(long x, long w) {
+        return run("linear", x, w);
+    }
+
+    /** Rows {@code ids} (int64) of the bfloat16 table {@code w}, as a new float32 tensor. */
+    static long rows(long w, long ids) {
+        return run("rows", w, ids);
+    }
+
+    private static long run(String method, long... tensors) {
+        long[] in = new long[tensors.length];
         long out = 0;
         try {
-            in = (long) FROM_TENSOR.invokeExact(tensor);
-            out = (long) RUN.invokeExact(MODULE, method, new long[] {in}, false, false);
+            for (int i = 0; i < tensors.length; i++) {
+                in[i] = (long) FROM_TENSOR.invokeExact(tensors[i]);
+            }
+            out = (long) RUN.invokeExact(MODULE, method, in, false, false);
             return (long) TO_TENSOR.invokeExact(out);
         } catch (Throwable t) {
             throw t instanceof RuntimeException e ? e : new IllegalStateException(t);
         } finally {
-            deleteIValue(in);
+            for (long h : in) {
+                deleteIValue(h);
+            }
             deleteIValue(out);
         }
     }
@@ -114,6 +128,14 @@ final class Bfloat16Cast {
                   def back(self: __torch__.Convert,
                     x: Tensor) -> Tensor:
                     return torch.to(x, 6)
+                  def linear(self: __torch__.Convert,
+                    x: Tensor,
+                    w: Tensor) -> Tensor:
+                    return torch.to(torch.matmul(torch.to(x, 15), w), 6)
+                  def rows(self: __torch__.Convert,
+                    w: Tensor,
+                    ids: Tensor) -> Tensor:
+                    return torch.to(torch.index_select(w, 0, ids), 6)
                 """;
         ByteArrayOutputStream pickle = new ByteArrayOutputStream();
         pickle.writeBytes(new byte[] {(byte) 0x80, 2});                                  // PROTO 2

@@ -206,6 +206,16 @@ public final class NativeOps implements AutoCloseable {
         return own(Bfloat16Cast.toFloat32(a));
     }
 
+    /** float32 x [..., in] times bfloat16 w [in, out], computed in bfloat16, as a float32 result. */
+    public long linearBfloat16(long x, long w) {
+        return own(Bfloat16Cast.linear(x, w));
+    }
+
+    /** Rows {@code ids} (int64) of a bfloat16 table, as float32. */
+    public long rowsBfloat16(long table, long ids) {
+        return own(Bfloat16Cast.rows(table, ids));
+    }
+
     /** Softmax over {@code dim}, computed in {@code dtype}. */
     public long softmax(long a, int dim, DataType dtype) {
         try {

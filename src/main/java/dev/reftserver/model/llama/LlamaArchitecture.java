@@ -65,8 +65,21 @@ public final class LlamaArchitecture implements Architecture {
     private final NDArray epsScalar;
     private final NDArray minusHalf;
     private final float eps;
+    /** Whether the embedding and projection weights are bfloat16 (raw native arrays, see Bfloat16Cast). */
+    private final boolean bfloat16Weights;
 
     public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype, CpuTeam team) {
+        this(manager, ckpt, dtype, team, false);
+    }
+
+    /**
+     * @param bfloat16Weights keep the embedding and every projection in bfloat16 (2 bytes a weight) while the
+     *                        residual stream, norms, attention and cache stay in {@code dtype}: each projection
+     *                        rounds its input to bfloat16, multiplies in bfloat16 and returns {@code dtype}
+     */
+    public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype, CpuTeam team,
+            boolean bfloat16Weights) {
+        this.bfloat16Weights = bfloat16Weights;
         this.c = ckpt.config();
         this.manager = manager;
         this.team = team;
@@ -91,7 +104,7 @@ public final class LlamaArchitecture implements Architecture {
         float scale = block.qkNorm() ? 1f : attnScale;
         TensorData embedding = ckpt.require("model.embed_tokens.weight", c.vocabSize(), d);
         // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products, folded.
-        embed = load(gemma ? scaled(embedding.data(), (float) Math.sqrt(d)) : embedding.data(), dtype,
+        embed = loadWeight(gemma ? scaled(embedding.data(), (float) Math.sqrt(d)) : embedding.data(), dtype,
                 c.vocabSize(), d);
         qNorm = block.qkNorm() ? new NDArray[layers] : null;
         kNorm = block.qkNorm() ? new NDArray[layers] : null;
@@ -225,6 +238,12 @@ public final class LlamaArchitecture implements Architecture {
 
     @Override
     public NDArray embed(long[] ids, AttentionContext ctx) {
+        if (bfloat16Weights) {
+            try (NativeOps op = new NativeOps()) {
+                long rows = op.rowsBfloat16(NativeOps.handle(embed), NativeOps.handle(ctx.step().create(ids)));
+                return op.keep(op.reshape(rows, ctx.rows(), ctx.tokens(), c.hiddenSize()), ctx.step());
+            }
+        }
         if (ids.length == 1) {
             // One token (a batch-1 decode step): its row of the table as a view.
             return Views.slice(ctx.step(), embed, 0, ids[0], ids[0] + 1).reshape(1, 1, c.hiddenSize());
@@ -274,7 +293,7 @@ public final class LlamaArchitecture implements Architecture {
         int kvHeads = c.numKvHeads() / attnParts;
         int qkHeads = heads + kvHeads;
         try (NativeOps op = new NativeOps()) {
-            long qkv = op.matmul(h, NativeOps.handle(wqkv[layer][part]));
+            long qkv = project(op, h, wqkv[layer][part]);
             if (bqkv[layer][part] != null) {
                 op.addi(qkv, NativeOps.handle(bqkv[layer][part]));
             }
@@ -296,7 +315,7 @@ public final class LlamaArchitecture implements Architecture {
             long v = op.slice(qkv, 2, qkHeads, qkHeads + kvHeads);
             long attn = ctx.attend(op, layer, part, op.slice(roped, 2, 0, heads),
                     op.slice(roped, 2, heads, qkHeads), v);
-            return op.release(op.matmul(attn, NativeOps.handle(wo[layer][part])));
+            return op.release(project(op, attn, wo[layer][part]));
         }
     }
 
@@ -304,11 +323,11 @@ public final class LlamaArchitecture implements Architecture {
     private long mlp(int layer, int part, long h) {
         int width = channels[part + 1] - channels[part];
         try (NativeOps op = new NativeOps()) {
-            long gateUp = op.matmul(h, NativeOps.handle(wGateUp[layer][part]));
+            long gateUp = project(op, h, wGateUp[layer][part]);
             long gate = op.slice(gateUp, 2, 0, width);
             long act = activation(op, gate);
             op.muli(act, op.slice(gateUp, 2, width, 2L * width));
-            return op.release(op.matmul(act, NativeOps.handle(wDown[layer][part])));
+            return op.release(project(op, act, wDown[layer][part]));
         }
     }
 
@@ -331,6 +350,11 @@ public final class LlamaArchitecture implements Architecture {
         op.muli(act, NativeOps.handle(half));
         op.muli(act, g);
         return act;
+    }
+
+    /** x W for an input-major weight, in bfloat16 where the weights are. */
+    private long project(NativeOps op, long x, NDArray w) {
+        return bfloat16Weights ? op.linearBfloat16(x, NativeOps.handle(w)) : op.matmul(x, NativeOps.handle(w));
     }
 
     private static void adoptAll(NativeOps op, long[] handles) {
@@ -373,7 +397,7 @@ public final class LlamaArchitecture implements Architecture {
             try {
                 team.run(headParts, p -> {
                     try (NativeOps part = new NativeOps()) {
-                        logits[p] = part.release(part.matmul(h, NativeOps.handle(lmHead[p])));
+                        logits[p] = part.release(project(part, h, lmHead[p]));
                     }
                 });
             } finally {
@@ -465,7 +489,18 @@ public final class LlamaArchitecture implements Architecture {
 
     /** A row-major [out, in] weight stored as [in, out] for {@link Projection}. */
     private NDArray loadInputMajor(float[] w, DataType dtype, int out, int in) {
-        return load(Projection.transpose(w, out, in), dtype, in, out);
+        return loadWeight(Projection.transpose(w, out, in), dtype, in, out);
+    }
+
+    /** A projection or embedding weight: in {@code dtype}, or converted to bfloat16 on the native side. */
+    private NDArray loadWeight(float[] data, DataType dtype, long... shape) {
+        if (!bfloat16Weights) {
+            return load(data, dtype, shape);
+        }
+        try (NDManager tmp = manager.newSubManager(); NativeOps op = new NativeOps()) {
+            NDArray f = tmp.create(data, new Shape(shape));
+            return op.keep(op.bfloat16(NativeOps.handle(f)), manager);
+        }
     }
 
     private NDArray load(float[] data, DataType dtype, long... shape) {
