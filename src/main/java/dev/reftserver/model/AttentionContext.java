@@ -189,15 +189,6 @@ public final class AttentionContext {
         return windowed != null ? windowed : mask;
     }
 
-    /** The largest position of this call plus one: the sequence length HF's dynamic RoPE scales by. */
-    public int sequenceLength() {
-        long max = 0;
-        for (long p : positionValues) {
-            max = Math.max(max, p);
-        }
-        return (int) max + 1;
-    }
-
     public NDManager step() {
         return step;
     }

@@ -9,7 +9,8 @@ package dev.reftserver.model;
  * @param factor               the scaling factor (linear, dynamic, llama3); 1 for default
  * @param lowFreqFactor        llama3's {@code low_freq_factor}
  * @param highFreqFactor       llama3's {@code high_freq_factor}
- * @param originalMaxPositions the context the model was pre-trained with (llama3, dynamic)
+ * @param originalMaxPositions llama3's pre-training context; for dynamic, {@code max_position_embeddings}, past which
+ *                             the base grows (HF's formula and threshold both use it)
  */
 public record Rope(Type type, double theta, double factor, double lowFreqFactor, double highFreqFactor,
         int originalMaxPositions) {
@@ -34,11 +35,6 @@ public record Rope(Type type, double theta, double factor, double lowFreqFactor,
 
     public static Rope plain(double theta) {
         return new Rope(Type.DEFAULT, theta, 1, 0, 0, 0);
-    }
-
-    /** Whether the frequencies depend on the sequence length (so positions cannot share one precomputed table). */
-    public boolean dependsOnLength() {
-        return type == Type.DYNAMIC;
     }
 
     /**

@@ -178,14 +178,13 @@ public final class HfConfig {
             throw new CheckpointException(where + ": unsupported " + key + " attention_factor "
                     + p.get("attention_factor") + " (only 1.0)" + PATH_HINT);
         }
-        int orig = p.has("original_max_position_embeddings")
-                ? p.get("original_max_position_embeddings").getAsInt() : maxPositions;
         if (type == Rope.Type.LLAMA3) {
             return new Rope(type, theta, factor, requireDouble(p, "low_freq_factor", key, where),
                     requireDouble(p, "high_freq_factor", key, where),
                     (int) requireDouble(p, "original_max_position_embeddings", key, where));
         }
-        return new Rope(type, theta, factor, 0, 0, orig);
+        // HF _compute_dynamic_ntk_parameters scales by max_position_embeddings, whatever the config's original.
+        return new Rope(type, theta, factor, 0, 0, maxPositions);
     }
 
     private static Activation activation(String name, String key, String where) {

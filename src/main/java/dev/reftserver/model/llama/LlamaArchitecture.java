@@ -176,8 +176,8 @@ public final class LlamaArchitecture implements Architecture {
             float[] rows = Split.rows(head, d, vocab[h], vocab[h + 1]);
             lmHead[h] = loadInputMajor(columnsTimes(rows, finalNorm), dtype, vocab[h + 1] - vocab[h], d);
         }
-        // RoPE tables (HF LlamaRotaryEmbedding) for every position; dynamic scaling past the trained context
-        // recomputes them per call (ropeTable).
+        // RoPE tables (HF LlamaRotaryEmbedding) for every position. Dynamic scaling changes the frequencies only
+        // for sequences past max_position_embeddings, a context this runtime never exceeds (newCache).
         int maxPos = c.maxPositions();
         float[] invFreq = c.rope().inverseFrequencies(hd, maxPos);
         cosTable = load(ropeRows(invFreq, 0, maxPos, true), dtype, maxPos, hd);
@@ -416,9 +416,6 @@ public final class LlamaArchitecture implements Architecture {
 
     /** cos/sin rows for this call's positions, shaped [n, T, 1, hd] (or [1, hd]) to broadcast over heads. */
     private NDArray ropeTable(NDArray table, AttentionContext ctx) {
-        if (c.rope().dependsOnLength() && ctx.sequenceLength() > c.rope().originalMaxPositions()) {
-            return dynamicRopeTable(table == cosTable, ctx);
-        }
         int pos0 = ctx.samePosition();
         if (pos0 >= 0) {
             return Views.slice(ctx.step(), table, 0, pos0, pos0 + 1L);
@@ -427,24 +424,6 @@ public final class LlamaArchitecture implements Architecture {
         Shape s = pos.getShape();
         return table.get(ctx.step(), new NDIndex("{}", pos.reshape(-1))).reshape(s.get(0), s.get(1), 1,
                 c.headDim());
-    }
-
-    /**
-     * Dynamic NTK scaling: the frequencies depend on this call's longest sequence (HF recomputes them per forward
-     * the same way; keys already in the cache keep the rotation they were written with, as in HF).
-     */
-    private NDArray dynamicRopeTable(boolean cos, AttentionContext ctx) {
-        int hd = c.headDim();
-        float[] invFreq = c.rope().inverseFrequencies(hd, ctx.sequenceLength());
-        NDArray pos = ctx.positions();
-        long[] positions = pos.toLongArray();
-        float[] rows = new float[positions.length * hd];
-        for (int i = 0; i < positions.length; i++) {
-            int p = (int) positions[i];
-            System.arraycopy(ropeRows(invFreq, p, p + 1, cos), 0, rows, i * hd, hd);
-        }
-        Shape s = pos.getShape();
-        return ctx.step().create(rows, new Shape(s.get(0), s.get(1), 1, hd)).toType(cosTable.getDataType(), false);
     }
 
     /** HF LlamaRMSNorm without its weight (folded into the next projection): x * rsqrt(mean(x^2) + eps). */
