@@ -125,8 +125,8 @@ public final class TransformerLM implements CausalLM {
     @Override
     public NDArray logitsAllPositions(NDManager step, int[] prompt) {
         try (KvCache cache = newCache(1, prompt.length)) {
-            AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, new int[] {0}, new int[] {prompt.length},
-                    prompt.length, dtype);
+            AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, new int[] {0},
+                    new int[] {prompt.length}, prompt.length, dtype);
             long[] ids = new long[prompt.length];
             for (int t = 0; t < prompt.length; t++) {
                 ids[t] = prompt[t];

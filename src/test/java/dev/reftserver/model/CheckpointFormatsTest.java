@@ -34,7 +34,8 @@ class CheckpointFormatsTest {
         Path dir = tmp.resolve("stories15m-hf");
         Files.createDirectories(dir);
         Files.copy(ReferenceFiles.resource("reference/stories15m-hf/config.json"), dir.resolve("config.json"));
-        Files.write(dir.resolve("model.safetensors"), Safetensors.writeF32(l2c.tensors().values().stream().map(LazyTensor::read).toList()));
+        Files.write(dir.resolve("model.safetensors"), Safetensors.writeF32(
+                l2c.tensors().values().stream().map(LazyTensor::read).toList()));
         return dir;
     }
 

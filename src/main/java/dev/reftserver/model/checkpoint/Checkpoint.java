@@ -15,7 +15,7 @@ public record Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, St
         return new Checkpoint(config, lazy, source);
     }
 
-    /** The tensor {@code name}, checked against the expected shape, then read; a clear error if missing or misshapen. */
+    /** The tensor {@code name}, checked against the expected shape, then read; a clear error if missing or wrong. */
     public TensorData require(String name, long... shape) {
         LazyTensor t = tensors.get(name);
         if (t == null) {
