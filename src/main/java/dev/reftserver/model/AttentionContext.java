@@ -29,7 +29,14 @@ public final class AttentionContext {
     private final int tokens;
     private final long[] positionValues;
     private NDArray positions;
+    /** The additive mask of layers attending to all keys (null in a decode step with all rows at one position). */
     private final NDArray mask;
+    /** Masks of sliding-window layers, by window (absent where the window changes nothing this call). */
+    private final Map<Integer, NDArray> windowMasks = new HashMap<>();
+    private final BlockOptions block;
+    /** 1/cap and cap as 0-dim float32 arrays, for the raw-handle decode path; null without soft-capping. */
+    private NDArray capInverse;
+    private NDArray cap;
     private final NDIndex keyWrite;
     private final NDIndex valueWrite;
     private final int keyLength;
@@ -38,9 +45,15 @@ public final class AttentionContext {
     private final Map<String, NDArray> memo = new HashMap<>();
     private final List<NDManager> partManagers = new ArrayList<>();
 
-    private AttentionContext(NDManager step, KvCache cache, boolean prefill, int rows, int tokens, int keyLength,
-            long[] positions, NDArray mask, NDArray keyWrite, NDArray valueWrite, DataType dtype) {
+    private AttentionContext(NDManager step, BlockOptions block, KvCache cache, boolean prefill, int rows,
+            int tokens, int keyLength, long[] positions, NDArray mask, NDArray keyWrite, NDArray valueWrite,
+            DataType dtype) {
         this.step = step;
+        this.block = block;
+        if (block.attnSoftcap() > 0) {
+            capInverse = step.create((float) (1.0 / block.attnSoftcap()));
+            cap = step.create((float) block.attnSoftcap());
+        }
         this.dtype = dtype;
         this.cache = cache;
         this.prefill = prefill;
@@ -54,18 +67,13 @@ public final class AttentionContext {
         this.keyLength = keyLength;
     }
 
-    static AttentionContext prefill(NDManager step, KvCache cache, int[] slots, int[] lengths, int tokens,
-            DataType dtype) {
+    static AttentionContext prefill(NDManager step, BlockOptions block, KvCache cache, int[] slots, int[] lengths,
+            int tokens, DataType dtype) {
         int n = lengths.length;
         long[] pos = new long[n * tokens];
-        float[] mask = new float[n * tokens * tokens];
         for (int i = 0; i < n; i++) {
             for (int t = 0; t < tokens; t++) {
                 pos[i * tokens + t] = t;
-                for (int j = 0; j < tokens; j++) {
-                    boolean visible = j <= t && j < lengths[i];
-                    mask[(i * tokens + t) * tokens + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
-                }
             }
         }
         int kvHeads = cache.kvHeads();
@@ -89,13 +97,37 @@ public final class AttentionContext {
                 }
             }
         }
-        return new AttentionContext(step, cache, true, n, tokens, tokens,
-                pos,
-                step.create(mask, new Shape(n, 1, 1, tokens, tokens)).toType(dtype, false),
-                step.create(keyWrite), step.create(valueWrite), dtype);
+        AttentionContext ctx = new AttentionContext(step, block, cache, true, n, tokens, tokens, pos,
+                prefillMask(step, lengths, tokens, 0, dtype), step.create(keyWrite), step.create(valueWrite), dtype);
+        for (int w : block.slidingWindows()) {
+            if (w > 0 && w < tokens && !ctx.windowMasks.containsKey(w)) {
+                ctx.windowMasks.put(w, prefillMask(step, lengths, tokens, w, dtype));
+            }
+        }
+        return ctx;
     }
 
-    static AttentionContext decode(NDManager step, KvCache cache, int n, DataType dtype) {
+    /**
+     * Query t of row i sees keys j &lt;= t with j &lt; len_i and, in a layer with a sliding window w (&gt; 0),
+     * t - w &lt; j (HF's sliding_window_causal mask); padding queries see the row's keys.
+     */
+    private static NDArray prefillMask(NDManager step, int[] lengths, int tokens, int window, DataType dtype) {
+        int n = lengths.length;
+        float[] mask = new float[n * tokens * tokens];
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < tokens; t++) {
+                for (int j = 0; j < tokens; j++) {
+                    // Padding queries (t >= len_i) ignore the window: a row of nothing but -inf would make NaNs,
+                    // which reach real positions through the padding keys in the next layer (NaN + -inf).
+                    boolean visible = j <= t && j < lengths[i] && (window == 0 || t - window < j || t >= lengths[i]);
+                    mask[(i * tokens + t) * tokens + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+        return step.create(mask, new Shape(n, 1, 1, tokens, tokens)).toType(dtype, false);
+    }
+
+    static AttentionContext decode(NDManager step, BlockOptions block, KvCache cache, int n, DataType dtype) {
         long[] pos = new long[n];
         int maxPos = 0;
         int minPos = Integer.MAX_VALUE;
@@ -105,25 +137,16 @@ public final class AttentionContext {
             minPos = Math.min(minPos, cache.length(i));
         }
         int keyLength = maxPos + 1;
-        NDArray mask = null;
-        if (minPos != maxPos) {
-            // Rows of different lengths: each sees only its own keys [0, pos_i].
-            float[] m = new float[n * keyLength];
-            for (int i = 0; i < n; i++) {
-                for (int j = 0; j < keyLength; j++) {
-                    m[i * keyLength + j] = j <= pos[i] ? 0f : Float.NEGATIVE_INFINITY;
-                }
-            }
-            mask = step.create(m, new Shape(n, 1, 1, keyLength)).toType(dtype, false);
-        }
-        if (mask == null) {
+        if (minPos == maxPos) {
             // Every row at one position (always so at batch 1): the cache takes this step's keys and values as
-            // one strided copy per layer, with no index arrays.
-            AttentionContext ctx = new AttentionContext(step, cache, false, n, 1, keyLength, pos, null, null, null,
-                    dtype);
+            // one strided copy per layer, with no index arrays, and a sliding window is a narrower slice of keys.
+            AttentionContext ctx = new AttentionContext(step, block, cache, false, n, 1, keyLength, pos, null, null,
+                    null, dtype);
             ctx.samePosition = maxPos;
             return ctx;
         }
+        // Rows of different lengths: each sees only its own keys [0, pos_i] (and within its window).
+        NDArray mask = decodeMask(step, pos, keyLength, 0, dtype);
         int kvHeads = cache.kvHeads();
         int hd = cache.headDim();
         long maxT = cache.maxTokens();
@@ -138,8 +161,32 @@ public final class AttentionContext {
                 valueWrite[i * kvHeads + h] = head * maxT + pos[i];
             }
         }
-        return new AttentionContext(step, cache, false, n, 1, keyLength, pos, mask, step.create(keyWrite),
-                step.create(valueWrite), dtype);
+        AttentionContext ctx = new AttentionContext(step, block, cache, false, n, 1, keyLength, pos, mask,
+                step.create(keyWrite), step.create(valueWrite), dtype);
+        for (int w : block.slidingWindows()) {
+            if (w > 0 && w < keyLength && !ctx.windowMasks.containsKey(w)) {
+                ctx.windowMasks.put(w, decodeMask(step, pos, keyLength, w, dtype));
+            }
+        }
+        return ctx;
+    }
+
+    private static NDArray decodeMask(NDManager step, long[] pos, int keyLength, int window, DataType dtype) {
+        int n = pos.length;
+        float[] m = new float[n * keyLength];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < keyLength; j++) {
+                boolean visible = j <= pos[i] && (window == 0 || pos[i] - window < j);
+                m[i * keyLength + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
+            }
+        }
+        return step.create(m, new Shape(n, 1, 1, keyLength)).toType(dtype, false);
+    }
+
+    /** The additive mask of {@code layer}: its sliding window's where it has one that matters this call. */
+    private NDArray mask(int layer) {
+        NDArray windowed = windowMasks.get(block.window(layer));
+        return windowed != null ? windowed : mask;
     }
 
     public NDManager step() {
@@ -222,14 +269,32 @@ public final class AttentionContext {
             cache.write(layer, part, keyWrite, op.keep(op.reshape(k, -1), owner), valueWrite,
                     op.keep(op.reshape(v, -1, headDim), owner));
         }
-        long keys = cache.keys(op, layer, part, rows, keyLength);
-        long values = cache.values(op, layer, part, rows, keyLength);
+        // All rows at one position: a sliding window is the slice of the last `window` keys, no mask needed.
+        int window = block.window(layer);
+        int from = samePosition >= 0 && window > 0 ? Math.max(0, keyLength - window) : 0;
+        long keys = cache.keys(op, layer, part, rows, from, keyLength);
+        long values = cache.values(op, layer, part, rows, from, keyLength);
         long scores = op.matmul(op.reshape(q, rows, kvHeads, group, headDim), keys);
-        if (mask != null) {
-            op.addi(scores, NativeOps.handle(mask));
+        if (cap != null) {
+            // Gemma 2: cap * tanh(scores / cap), before the mask.
+            op.muli(scores, NativeOps.handle(capInverse));
+            scores = op.tanh(scores);
+            op.muli(scores, NativeOps.handle(cap));
+        }
+        NDArray layerMask = mask(layer);
+        if (layerMask != null) {
+            op.addi(scores, NativeOps.handle(layerMask));
         }
         long out = op.matmul(op.softmax(scores, -1, dtype), values);
         return op.reshape(out, rows, 1, kvHeads * group * headDim);
+    }
+
+    /** Gemma 2's attention soft-capping, cap * tanh(scores / cap), or the scores unchanged. */
+    private NDArray softcap(NDArray scores) {
+        if (cap == null) {
+            return scores;
+        }
+        return scores.mul(capInverse).tanh().mul(cap);
     }
 
     /**
@@ -258,8 +323,8 @@ public final class AttentionContext {
             cache.write(layer, part, keyWrite, kt.reshape(-1), valueWrite, vt.reshape(-1, headDim));
             // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
             NDArray qg = q.transpose(0, 2, 1, 3).reshape(rows, kvHeads, group * tokens, headDim);
-            NDArray scores = qg.matMul(kt).reshape(rows, kvHeads, group, tokens, tokens).add(mask).softmax(-1)
-                    .reshape(rows, kvHeads, group * tokens, tokens);
+            NDArray scores = softcap(qg.matMul(kt)).reshape(rows, kvHeads, group, tokens, tokens).add(mask(layer))
+                    .softmax(-1).reshape(rows, kvHeads, group * tokens, tokens);
             return scores.matMul(vt).reshape(rows, heads, tokens, headDim).transpose(0, 2, 1, 3)
                     .reshape(rows, tokens, heads * headDim);
         }
@@ -270,11 +335,14 @@ public final class AttentionContext {
             cache.write(layer, part, keyWrite, k.reshape(-1), valueWrite, v.reshape(-1, headDim));
         }
         NDManager owner = part < partManagers.size() ? partManagers.get(part) : step;
-        NDArray keys = cache.keys(owner, layer, part, rows, keyLength);
-        NDArray values = cache.values(owner, layer, part, rows, keyLength);
-        NDArray scores = q.reshape(rows, kvHeads, group, headDim).matMul(keys);
-        if (mask != null) {
-            scores = scores.add(mask);
+        int window = block.window(layer);
+        int from = samePosition >= 0 && window > 0 ? Math.max(0, keyLength - window) : 0;
+        NDArray keys = cache.keys(owner, layer, part, rows, from, keyLength);
+        NDArray values = cache.values(owner, layer, part, rows, from, keyLength);
+        NDArray scores = softcap(q.reshape(rows, kvHeads, group, headDim).matMul(keys));
+        NDArray layerMask = mask(layer);
+        if (layerMask != null) {
+            scores = scores.add(layerMask);
         }
         return scores.softmax(-1).matMul(values).reshape(rows, 1, heads * headDim);
     }

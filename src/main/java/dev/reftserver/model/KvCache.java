@@ -136,29 +136,29 @@ public final class KvCache implements AutoCloseable {
                 ONES);
     }
 
-    /** {@link #keys(NDManager, int, int, int, int)} as a handle owned by {@code op}. */
-    long keys(NativeOps op, int layer, int part, int n, int len) {
+    /** {@link #keys(NDManager, int, int, int, int, int)} as a handle owned by {@code op}. */
+    long keys(NativeOps op, int layer, int part, int n, int from, int len) {
         long all = NativeOps.handle(k[layer * parts + part]);
-        return op.slice(n == rows ? all : op.slice(all, 0, 0, n), 3, 0, len);
+        return op.slice(n == rows ? all : op.slice(all, 0, 0, n), 3, from, len);
     }
 
-    /** {@link #values(NDManager, int, int, int, int)} as a handle owned by {@code op}. */
-    long values(NativeOps op, int layer, int part, int n, int len) {
+    /** {@link #values(NDManager, int, int, int, int, int)} as a handle owned by {@code op}. */
+    long values(NativeOps op, int layer, int part, int n, int from, int len) {
         long all = NativeOps.handle(v[layer * parts + part]);
-        return op.slice(n == rows ? all : op.slice(all, 0, 0, n), 2, 0, len);
+        return op.slice(n == rows ? all : op.slice(all, 0, 0, n), 2, from, len);
     }
 
-    /** One part's transposed keys of slots [0, n), positions [0, len): a view [n, kv_heads, head_dim, len]. */
-    NDArray keys(NDManager owner, int layer, int part, int n, int len) {
+    /** One part's transposed keys of slots [0, n), positions [from, len): a view [n, kv_heads, head_dim, len-from]. */
+    NDArray keys(NDManager owner, int layer, int part, int n, int from, int len) {
         try (NativeOps op = new NativeOps()) {
-            return op.keep(keys(op, layer, part, n, len), owner);
+            return op.keep(keys(op, layer, part, n, from, len), owner);
         }
     }
 
-    /** One part's values of slots [0, n), positions [0, len): a view [n, kv_heads, len, head_dim]. */
-    NDArray values(NDManager owner, int layer, int part, int n, int len) {
+    /** One part's values of slots [0, n), positions [from, len): a view [n, kv_heads, len - from, head_dim]. */
+    NDArray values(NDManager owner, int layer, int part, int n, int from, int len) {
         try (NativeOps op = new NativeOps()) {
-            return op.keep(values(op, layer, part, n, len), owner);
+            return op.keep(values(op, layer, part, n, from, len), owner);
         }
     }
 

@@ -12,6 +12,7 @@ import dev.reftserver.model.gpt2.Gpt2Architecture;
 import dev.reftserver.model.llama.LlamaArchitecture;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /** Loads a checkpoint (llama2.c {@code .bin} or a Hugging Face directory) onto a device as a {@link CausalLM}. */
 public final class ModelLoader {
@@ -27,7 +28,9 @@ public final class ModelLoader {
     /**
      * @param path    a llama2.c {@code .bin} file or a Hugging Face model directory
      * @param device  {@code cpu}, {@code gpu} or {@code gpu:N}
-     * @param dtype   {@code float32}, or {@code float16} on a GPU
+     * @param dtype   {@code auto} (float32 on a CPU, float16 on a GPU), {@code float32}, {@code bfloat16} (Llama
+     *                family: embedding and projections kept in bfloat16, the rest in float32), or {@code float16}
+     *                on a GPU
      * @param threads on a CPU, the cores one forward step runs on (0: all available); ignored on a GPU. The model
      *                splits each block across them itself ({@link CpuTeam}) and sets libtorch's intra-op threads,
      *                a process-wide setting, to 1 so the two do not compete for cores.
@@ -37,8 +40,13 @@ public final class ModelLoader {
             throw new CheckpointException("threads must be 0 (all cores) or more, not " + threads);
         }
         Device dev = parseDevice(device);
-        DataType dt = parseDtype(dtype, dev);
+        boolean bf16 = isBfloat16(dtype);
+        DataType dt = bf16 ? DataType.FLOAT32 : parseDtype(dtype, dev);
         Checkpoint ckpt = read(path);
+        if (bf16 && ckpt.config().architecture() != ModelConfig.Architecture.LLAMA) {
+            throw new CheckpointException("reft.model.dtype bfloat16 is supported for the Llama family only, not "
+                    + ckpt.config().architecture() + "; use float32");
+        }
         NDManager manager = NDManager.newBaseManager(dev);
         CpuTeam team = CpuTeam.of(1);
         try {
@@ -48,7 +56,7 @@ public final class ModelLoader {
             }
             CpuTeam t = team;
             Architecture arch = switch (ckpt.config().architecture()) {
-                case LLAMA -> new LlamaArchitecture(manager.newSubManager(), ckpt, dt, t);
+                case LLAMA -> new LlamaArchitecture(manager.newSubManager(), ckpt, dt, t, bf16);
                 case GPT2 -> new Gpt2Architecture(manager.newSubManager(), ckpt, dt, t);
             };
             return new TransformerLM(manager, arch, dt, team);
@@ -81,21 +89,29 @@ public final class ModelLoader {
         if (d.matches("(gpu|cuda):\\d+")) {
             return Device.gpu(Integer.parseInt(d.substring(d.indexOf(':') + 1)));
         }
-        throw new CheckpointException("unknown device '" + device + "' (use cpu, gpu or gpu:N)");
+        throw new CheckpointException("unknown reft.model.device '" + device + "' (supported: cpu, gpu, gpu:N)");
+    }
+
+    private static boolean isBfloat16(String dtype) {
+        return dtype != null && List.of("bfloat16", "bf16").contains(dtype.trim().toLowerCase());
     }
 
     static DataType parseDtype(String dtype, Device device) {
         String d = dtype == null ? "float32" : dtype.trim().toLowerCase();
         return switch (d) {
+            // On a CPU float32 is the fast one (fp16 matmul is about 100x slower; bf16 is no faster at batch 1).
+            case "auto" -> device.isGpu() ? DataType.FLOAT16 : DataType.FLOAT32;
             case "float32", "fp32" -> DataType.FLOAT32;
             case "float16", "fp16", "half" -> {
                 if (device.isGpu()) {
                     yield DataType.FLOAT16;
                 }
                 // fp16 matmul on CPU is about 100x slower than fp32 in libtorch.
-                throw new CheckpointException("dtype float16 needs a GPU device; use float32 on cpu");
+                throw new CheckpointException("reft.model.dtype float16 needs a GPU device; use float32 or bfloat16"
+                        + " on cpu");
             }
-            default -> throw new CheckpointException("unknown dtype '" + dtype + "' (use float32 or float16)");
+            default -> throw new CheckpointException("unknown reft.model.dtype '" + dtype
+                    + "' (supported: auto, float32, bfloat16, float16)");
         };
     }
 }

@@ -32,6 +32,7 @@ public final class NativeOps implements AutoCloseable {
     private static final MethodHandle POWI;
     private static final MethodHandle MEAN;
     private static final MethodHandle SIGMOID;
+    private static final MethodHandle TANH;
     private static final MethodHandle SOFTMAX;
     private static final MethodHandle RESHAPE;
     private static final MethodHandle SLICE;
@@ -57,6 +58,7 @@ public final class NativeOps implements AutoCloseable {
             MEAN = bind(lookup, lib, "torchMean",
                     MethodType.methodType(long.class, long.class, long.class, boolean.class));
             SIGMOID = bind(lookup, lib, "torchSigmoid", MethodType.methodType(long.class, long.class));
+            TANH = bind(lookup, lib, "torchTanh", MethodType.methodType(long.class, long.class));
             SOFTMAX = bind(lookup, lib, "torchSoftmax",
                     MethodType.methodType(long.class, long.class, long.class, int.class));
             RESHAPE = bind(lookup, lib, "torchReshape", MethodType.methodType(long.class, long.class, long[].class));
@@ -184,6 +186,34 @@ public final class NativeOps implements AutoCloseable {
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    public long tanh(long a) {
+        try {
+            return own((long) TANH.invokeExact(a));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code a} as a new bfloat16 tensor (see {@link Bfloat16Cast}: never hand it to DJL's Java side). */
+    public long bfloat16(long a) {
+        return own(Bfloat16Cast.toBfloat16(a));
+    }
+
+    /** {@code a} as a new float32 tensor. */
+    public long float32(long a) {
+        return own(Bfloat16Cast.toFloat32(a));
+    }
+
+    /** float32 x [..., in] times bfloat16 w [in, out], computed in bfloat16, as a float32 result. */
+    public long linearBfloat16(long x, long w) {
+        return own(Bfloat16Cast.linear(x, w));
+    }
+
+    /** Rows {@code ids} (int64) of a bfloat16 table, as float32. */
+    public long rowsBfloat16(long table, long ids) {
+        return own(Bfloat16Cast.rows(table, ids));
     }
 
     /** Softmax over {@code dim}, computed in {@code dtype}. */

@@ -80,7 +80,7 @@ public final class TransformerLM implements CausalLM {
             last[i] = (long) i * tokens + lengths[i] - 1;
         }
         team.wake();
-        AttentionContext ctx = AttentionContext.prefill(step, cache, slots, lengths, tokens, dtype);
+        AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, slots, lengths, tokens, dtype);
         NDArray x = arch.embed(ids, ctx);
         for (int l = 0; l < config.numLayers(); l++) {
             x = arch.block(l, x, ctx);
@@ -112,7 +112,7 @@ public final class TransformerLM implements CausalLM {
             ids[i] = tokens[i];
         }
         team.wake();
-        AttentionContext ctx = AttentionContext.decode(step, cache, n, dtype);
+        AttentionContext ctx = AttentionContext.decode(step, config.block(), cache, n, dtype);
         NDArray x = arch.embed(ids, ctx);
         for (int l = 0; l < config.numLayers(); l++) {
             x = arch.block(l, x, ctx);
@@ -126,8 +126,8 @@ public final class TransformerLM implements CausalLM {
     @Override
     public NDArray logitsAllPositions(NDManager step, int[] prompt) {
         try (KvCache cache = newCache(1, prompt.length)) {
-            AttentionContext ctx = AttentionContext.prefill(step, cache, new int[] {0}, new int[] {prompt.length},
-                    prompt.length, dtype);
+            AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, new int[] {0},
+                    new int[] {prompt.length}, prompt.length, dtype);
             long[] ids = new long[prompt.length];
             for (int t = 0; t < prompt.length; t++) {
                 ids[t] = prompt[t];

@@ -9,6 +9,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.CheckpointException;
+import dev.reftserver.model.checkpoint.LazyTensor;
 import dev.reftserver.model.checkpoint.Llama2cReader;
 import dev.reftserver.model.checkpoint.Safetensors;
 import dev.reftserver.model.checkpoint.TensorData;
@@ -33,7 +34,8 @@ class CheckpointFormatsTest {
         Path dir = tmp.resolve("stories15m-hf");
         Files.createDirectories(dir);
         Files.copy(ReferenceFiles.resource("reference/stories15m-hf/config.json"), dir.resolve("config.json"));
-        Files.write(dir.resolve("model.safetensors"), Safetensors.writeF32(l2c.tensors().values()));
+        Files.write(dir.resolve("model.safetensors"), Safetensors.writeF32(
+                l2c.tensors().values().stream().map(LazyTensor::read).toList()));
         return dir;
     }
 

@@ -90,7 +90,7 @@ public final class Llama2cReader {
             }
             ModelConfig config = new ModelConfig(ModelConfig.Architecture.LLAMA, vocab, dim, hidden, layers, heads,
                     kvHeads, headDim, seqLen, 10000.0, 1e-5, shared, false, 1, 2);
-            return new Checkpoint(config, t, path.toString());
+            return Checkpoint.inMemory(config, t, path.toString());
         } catch (IOException e) {
             throw new CheckpointException("cannot read " + path + ": " + e.getMessage(), e);
         }

@@ -6,7 +6,6 @@ import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -16,30 +15,48 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * A memory-mapped {@code .safetensors} file: an 8-byte little-endian header length, a JSON header naming each
- * tensor's dtype, shape and byte range, then the raw data. F32, F16 and BF16 are read into fp32 (BF16 widened in
- * Java: DJL's PyTorch engine cannot hold BF16 arrays).
+ * A {@code .safetensors} file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
+ * shape and byte range, then the raw data. Opening reads only the header; each tensor is read when asked for, from
+ * a memory map of its own bytes (in windows of at most {@link #WINDOW} bytes, so files and tensors of any size
+ * load). F32, F16 and BF16 are read into fp32 (BF16 widened in Java: DJL's PyTorch engine cannot hold BF16 arrays
+ * made from Java buffers).
  */
 public final class Safetensors {
+
+    /** The largest range mapped at once: a MappedByteBuffer holds at most Integer.MAX_VALUE bytes. */
+    static final int WINDOW = 1 << 30;
 
     private record Entry(String dtype, long[] shape, long begin, long end) {
     }
 
     private final Path path;
-    private final ByteBuffer data;
+    /** The most bytes mapped at once. */
+    private final int window;
+    /** The whole file when it was given in memory; null for a file read through maps. */
+    private final ByteBuffer bytes;
     private final Map<String, Entry> entries;
 
-    private Safetensors(Path path, ByteBuffer data, Map<String, Entry> entries) {
+    private Safetensors(Path path, int window, ByteBuffer bytes, Map<String, Entry> entries) {
         this.path = path;
-        this.data = data;
+        this.window = window;
+        this.bytes = bytes;
         this.entries = entries;
     }
 
     public static Safetensors open(Path path) {
+        return open(path, WINDOW);
+    }
+
+    /** As {@link #open(Path)}, mapping at most {@code window} bytes at a time. */
+    public static Safetensors open(Path path, int window) {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
-            MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
-            return parse(path, map, path.toString());
+            ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(lengthBytes, 0);
+            long headerLen = size < 8 ? -1 : lengthBytes.getLong(0);
+            byte[] header = checkedHeader(size, headerLen, path.toString());
+            ch.read(ByteBuffer.wrap(header), 8);
+            return new Safetensors(path, window, null, parseHeader(header, size, path.toString()));
         } catch (IOException e) {
             throw new CheckpointException("cannot read " + path + ": " + e.getMessage(), e);
         }
@@ -47,22 +64,26 @@ public final class Safetensors {
 
     /** Parses safetensors bytes held in memory; {@code where} names them in error messages. */
     public static Safetensors of(byte[] bytes, String where) {
-        return parse(null, ByteBuffer.wrap(bytes), where);
+        ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        long headerLen = bytes.length < 8 ? -1 : buf.getLong(0);
+        byte[] header = checkedHeader(bytes.length, headerLen, where);
+        buf.get(8, header);
+        return new Safetensors(null, WINDOW, buf, parseHeader(header, bytes.length, where));
     }
 
-    private static Safetensors parse(Path path, ByteBuffer buf, String where) {
-        buf.order(ByteOrder.LITTLE_ENDIAN);
-        long size = buf.capacity();
+    private static byte[] checkedHeader(long size, long headerLen, String where) {
         if (size < 8) {
             throw new CheckpointException(where + ": too short to be a safetensors file (" + size + " bytes)");
         }
-        long headerLen = buf.getLong(0);
         if (headerLen <= 0 || headerLen > size - 8 || headerLen > 100_000_000L) {
             throw new CheckpointException(where + ": invalid safetensors header length " + headerLen
                     + " (file has " + size + " bytes; truncated or not safetensors)");
         }
-        byte[] header = new byte[(int) headerLen];
-        buf.get(8, header);
+        return new byte[(int) headerLen];
+    }
+
+    private static Map<String, Entry> parseHeader(byte[] header, long size, String where) {
+        long headerLen = header.length;
         JsonObject json;
         try {
             json = JsonParser.parseString(new String(header, StandardCharsets.UTF_8)).getAsJsonObject();
@@ -110,7 +131,7 @@ public final class Safetensors {
                 throw new CheckpointException(where + ": malformed header entry for '" + e.getKey() + "'", re);
             }
         }
-        return new Safetensors(path, buf, entries);
+        return entries;
     }
 
     public Set<String> names() {
@@ -129,32 +150,55 @@ public final class Safetensors {
         return entry(name).dtype;
     }
 
-    /** Reads a tensor as fp32. */
+    /** Reads a tensor as fp32 (from maps of its bytes only, dropped once read). */
     public TensorData read(String name) {
         Entry e = entry(name);
-        int n = (int) ((e.end - e.begin) / switch (e.dtype) {
+        int width = switch (e.dtype) {
             case "F32" -> 4;
             case "F16", "BF16" -> 2;
             default -> throw new CheckpointException(where() + ": tensor '" + name + "' has dtype " + e.dtype
                     + "; only F32, F16 and BF16 are supported");
-        });
-        float[] out = new float[n];
-        ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        b.position((int) e.begin);
-        switch (e.dtype) {
-            case "F32" -> b.asFloatBuffer().get(out, 0, n);
-            case "F16" -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = halfToFloat(b.getShort());
+        };
+        long count = (e.end - e.begin) / width;
+        if (count > Integer.MAX_VALUE - 8) {
+            throw new CheckpointException(where() + ": tensor '" + name + "' has " + count
+                    + " elements, more than one Java array holds");
+        }
+        float[] out = new float[(int) count];
+        int done = 0;
+        try (FileChannel ch = path == null ? null : FileChannel.open(path, StandardOpenOption.READ)) {
+            // Whole elements per window, so no value straddles two maps.
+            long windowElements = Math.max(1, window / width);
+            for (long at = e.begin; at < e.end; at += windowElements * width) {
+                int len = (int) Math.min(windowElements * width, e.end - at);
+                ByteBuffer b = window(ch, at, len);
+                int n = len / width;
+                switch (e.dtype) {
+                    case "F32" -> b.asFloatBuffer().get(out, done, n);
+                    case "F16" -> {
+                        for (int i = 0; i < n; i++) {
+                            out[done + i] = halfToFloat(b.getShort());
+                        }
+                    }
+                    default -> {
+                        for (int i = 0; i < n; i++) {
+                            out[done + i] = Float.intBitsToFloat((b.getShort() & 0xffff) << 16);
+                        }
+                    }
                 }
+                done += n;
             }
-            default -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = Float.intBitsToFloat((b.getShort() & 0xffff) << 16);
-                }
-            }
+        } catch (IOException ex) {
+            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
         }
         return new TensorData(name, e.shape.clone(), out);
+    }
+
+    /** Bytes [at, at + len) of the file, little-endian, positioned at 0. */
+    private ByteBuffer window(FileChannel ch, long at, int len) throws IOException {
+        ByteBuffer b = ch == null ? bytes.duplicate().position((int) at).limit((int) at + len).slice()
+                : ch.map(FileChannel.MapMode.READ_ONLY, at, len);
+        return b.order(ByteOrder.LITTLE_ENDIAN);
     }
 
     /** Writes fp32 tensors as a safetensors file (names in iteration order). */

@@ -1,0 +1,171 @@
+package dev.reftserver.model;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.zip.CRC32;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+
+/**
+ * Converts tensors to and from bfloat16 on the native side. DJL 0.36's native library has no bfloat16 in its dtype
+ * table: creating a BF16 array from a Java buffer aborts the JVM, and so does {@code toType(BFLOAT16)} (libtorch's
+ * {@code to} reached through DJL's dtype number; measured: "terminate called without an active exception"). A
+ * TorchScript module names the dtype by libtorch's own number instead, so it runs here: a small module
+ * ({@code torch.to(x, 15)}, 15 = ScalarType::BFloat16) written as a TorchScript archive at first use and loaded
+ * through DJL's module JNI. Back to float32 goes the same way (DJL's number for float32 maps, but asking DJL for a
+ * BF16 array's dtype would not). Arrays made here must stay raw handles: DJL's Java side cannot describe them.
+ */
+final class Bfloat16Cast {
+
+    private static final MethodHandle RUN;
+    private static final MethodHandle FROM_TENSOR;
+    private static final MethodHandle TO_TENSOR;
+    private static final MethodHandle DELETE_IVALUE;
+    private static final long MODULE;
+
+    static {
+        try {
+            Class<?> lib = Class.forName("ai.djl.pytorch.jni.PyTorchLibrary");
+            MethodHandles.Lookup lookup = MethodHandles.privateLookupIn(lib, MethodHandles.lookup());
+            java.lang.reflect.Field field = lib.getDeclaredField("LIB");
+            field.setAccessible(true);
+            Object lib0 = field.get(null);
+            MethodHandle load = lookup.findVirtual(lib, "moduleLoad", MethodType.methodType(long.class, String.class,
+                    int[].class, boolean.class, String[].class, String[].class, boolean.class)).bindTo(lib0);
+            RUN = lookup.findVirtual(lib, "moduleRunMethod", MethodType.methodType(long.class, long.class,
+                    String.class, long[].class, boolean.class, boolean.class)).bindTo(lib0);
+            FROM_TENSOR = lookup.findVirtual(lib, "iValueFromTensor",
+                    MethodType.methodType(long.class, long.class)).bindTo(lib0);
+            TO_TENSOR = lookup.findVirtual(lib, "iValueToTensor",
+                    MethodType.methodType(long.class, long.class)).bindTo(lib0);
+            DELETE_IVALUE = lookup.findVirtual(lib, "torchDeleteIValue",
+                    MethodType.methodType(void.class, long.class)).bindTo(lib0);
+            Path archive = Files.createTempFile("reft-bf16-cast", ".pt");
+            try {
+                Files.write(archive, archive());
+                MODULE = (long) load.invoke(archive.toString(), new int[] {0, -1}, false, new String[0],
+                        new String[0], false);
+            } finally {
+                Files.deleteIfExists(archive);
+            }
+        } catch (Throwable e) {
+            throw new ExceptionInInitializerError("cannot set up the bfloat16 cast: " + e);
+        }
+    }
+
+    private Bfloat16Cast() {
+    }
+
+    /** A new bfloat16 tensor with the values of {@code tensor} (rounded to nearest even); the caller owns it. */
+    static long toBfloat16(long tensor) {
+        return run("forward", tensor);
+    }
+
+    /** A new float32 tensor with the values of {@code tensor}; the caller owns it. */
+    static long toFloat32(long tensor) {
+        return run("back", tensor);
+    }
+
+    /** float32 x [..., in] times bfloat16 w [in, out], computed in bfloat16, as a new float32 tensor. */
+    static long linear(long x, long w) {
+        return run("linear", x, w);
+    }
+
+    /** Rows {@code ids} (int64) of the bfloat16 table {@code w}, as a new float32 tensor. */
+    static long rows(long w, long ids) {
+        return run("rows", w, ids);
+    }
+
+    private static long run(String method, long... tensors) {
+        long[] in = new long[tensors.length];
+        long out = 0;
+        try {
+            for (int i = 0; i < tensors.length; i++) {
+                in[i] = (long) FROM_TENSOR.invokeExact(tensors[i]);
+            }
+            out = (long) RUN.invokeExact(MODULE, method, in, false, false);
+            return (long) TO_TENSOR.invokeExact(out);
+        } catch (Throwable t) {
+            throw t instanceof RuntimeException e ? e : new IllegalStateException(t);
+        } finally {
+            for (long h : in) {
+                deleteIValue(h);
+            }
+            deleteIValue(out);
+        }
+    }
+
+    private static void deleteIValue(long h) {
+        if (h != 0) {
+            try {
+                DELETE_IVALUE.invokeExact(h);
+            } catch (Throwable t) {
+                throw t instanceof RuntimeException e ? e : new IllegalStateException(t);
+            }
+        }
+    }
+
+    /**
+     * The TorchScript archive torch.jit.save would write for this module: its code, a pickle of the module object
+     * (class {@code __torch__.Convert}, attribute {@code training}), an empty constants table and a format version.
+     */
+    static byte[] archive() {
+        String code = """
+                class Convert(Module):
+                  __parameters__ = []
+                  __buffers__ = []
+                  training : bool
+                  def forward(self: __torch__.Convert,
+                    x: Tensor) -> Tensor:
+                    return torch.to(x, 15)
+                  def back(self: __torch__.Convert,
+                    x: Tensor) -> Tensor:
+                    return torch.to(x, 6)
+                  def linear(self: __torch__.Convert,
+                    x: Tensor,
+                    w: Tensor) -> Tensor:
+                    return torch.to(torch.matmul(torch.to(x, 15), w), 6)
+                  def rows(self: __torch__.Convert,
+                    w: Tensor,
+                    ids: Tensor) -> Tensor:
+                    return torch.to(torch.index_select(w, 0, ids), 6)
+                """;
+        ByteArrayOutputStream pickle = new ByteArrayOutputStream();
+        pickle.writeBytes(new byte[] {(byte) 0x80, 2});                                  // PROTO 2
+        pickle.writeBytes("c__torch__\nConvert\n".getBytes(StandardCharsets.US_ASCII)); // GLOBAL
+        pickle.writeBytes(new byte[] {')', (byte) 0x81, '}', '('});                      // (), NEWOBJ, {}, MARK
+        pickle.writeBytes(new byte[] {'X', 8, 0, 0, 0});                                 // BINUNICODE, 8 bytes
+        pickle.writeBytes("training".getBytes(StandardCharsets.US_ASCII));
+        pickle.writeBytes(new byte[] {(byte) 0x88, 'u', 'b', '.'});                      // True, SETITEMS, BUILD, STOP
+        ByteArrayOutputStream zip = new ByteArrayOutputStream();
+        try (ZipOutputStream z = new ZipOutputStream(zip)) {
+            stored(z, "convert/version", "3\n".getBytes(StandardCharsets.US_ASCII));
+            stored(z, "convert/code/__torch__.py", code.getBytes(StandardCharsets.UTF_8));
+            stored(z, "convert/data.pkl", pickle.toByteArray());
+            stored(z, "convert/constants.pkl", new byte[] {(byte) 0x80, 2, ')', '.'});
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return zip.toByteArray();
+    }
+
+    private static void stored(ZipOutputStream z, String name, byte[] data) throws IOException {
+        ZipEntry e = new ZipEntry(name);
+        e.setMethod(ZipEntry.STORED);
+        e.setSize(data.length);
+        e.setCompressedSize(data.length);
+        CRC32 crc = new CRC32();
+        crc.update(data);
+        e.setCrc(crc.getValue());
+        z.putNextEntry(e);
+        z.write(data);
+        z.closeEntry();
+    }
+}

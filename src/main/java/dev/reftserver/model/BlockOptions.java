@@ -1,0 +1,45 @@
+package dev.reftserver.model;
+
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * What a Llama-family block computes beyond plain Llama, as the Hugging Face modeling files of each family do it.
+ *
+ * @param queryScale      multiplies q.k: {@code head_dim^-0.5}, or Gemma 2's {@code query_pre_attn_scalar^-0.5}
+ * @param qkNorm          Qwen3: each head's query and key go through their own RMSNorm ({@code q_norm},
+ *                        {@code k_norm}) before RoPE
+ * @param gemmaNorms      Gemma 2: RMSNorm multiplies by {@code 1 + w}; the attention and MLP outputs are normed
+ *                        again ({@code post_attention_layernorm}, {@code post_feedforward_layernorm}) before the
+ *                        residual add; the embedding is scaled by {@code sqrt(hidden_size)}
+ * @param attnSoftcap     Gemma 2: scores become {@code cap * tanh(scores / cap)} before the mask; 0 for none
+ * @param finalSoftcap    Gemma 2: the same on the logits; 0 for none
+ * @param activation      of the gated MLP: {@code down(act(gate(x)) * up(x))}
+ * @param slidingWindows  per layer, how many keys a query sees (its own position included), or 0 for all
+ */
+public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms, double attnSoftcap,
+        double finalSoftcap, Activation activation, List<Integer> slidingWindows) {
+
+    /** The gated MLP's activation. */
+    public enum Activation {
+        /** {@code x * sigmoid(x)} (Llama's {@code silu}). */
+        SILU,
+        /** GELU with the tanh approximation (Gemma's {@code gelu_pytorch_tanh}). */
+        GELU_TANH
+    }
+
+    public BlockOptions {
+        slidingWindows = List.copyOf(slidingWindows);
+    }
+
+    /** Plain Llama: 1/sqrt(head_dim), SiLU, full attention everywhere. */
+    public static BlockOptions llama(int layers, int headDim) {
+        return new BlockOptions(1.0 / Math.sqrt(headDim), false, false, 0, 0, Activation.SILU,
+                Collections.nCopies(layers, 0));
+    }
+
+    /** Keys a query of {@code layer} sees, or 0 for all of them. */
+    public int window(int layer) {
+        return slidingWindows.get(layer);
+    }
+}

@@ -1,0 +1,265 @@
+package dev.reftserver.model.checkpoint;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import dev.reftserver.model.BlockOptions;
+import dev.reftserver.model.BlockOptions.Activation;
+import dev.reftserver.model.ModelConfig;
+import dev.reftserver.model.ModelConfig.Architecture;
+import dev.reftserver.model.Rope;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/**
+ * A Hugging Face {@code config.json} (plus {@code generation_config.json}'s EOS ids) as a {@link ModelConfig}, in
+ * both forms checkpoints carry: transformers 4.x (top-level {@code rope_theta}, {@code rope_scaling}) and 5.x
+ * ({@code rope_parameters}). Whatever this runtime cannot compute fails here, at start, with one line naming what
+ * is supported.
+ */
+public final class HfConfig {
+
+    /** The {@code architectures} this runtime loads. */
+    public static final List<String> SUPPORTED = List.of("LlamaForCausalLM", "MistralForCausalLM",
+            "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM", "GPT2LMHeadModel");
+
+    private static final String PATH_HINT = "; set reft.model.path to a checkpoint of a supported kind";
+
+    private HfConfig() {
+    }
+
+    /** The first entry of {@code architectures}. */
+    static String architectureName(JsonObject cfg, String where) {
+        if (cfg.has("architectures") && cfg.get("architectures").isJsonArray()
+                && cfg.getAsJsonArray("architectures").size() > 0) {
+            return cfg.getAsJsonArray("architectures").get(0).getAsString();
+        }
+        throw new CheckpointException(where + ": missing key 'architectures'");
+    }
+
+    /**
+     * @param generation {@code generation_config.json}, or null: its {@code eos_token_id} is used when config.json
+     *                   has none
+     */
+    public static ModelConfig parse(JsonObject cfg, JsonObject generation, String where) {
+        String arch = architectureName(cfg, where);
+        List<Integer> eos = tokenIds(cfg, "eos_token_id");
+        if (eos.isEmpty() && generation != null) {
+            eos = tokenIds(generation, "eos_token_id");
+        }
+        return switch (arch) {
+            case "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                    "Gemma2ForCausalLM", "Phi3ForCausalLM" -> llamaFamily(cfg, where, arch, eos);
+            case "GPT2LMHeadModel" -> gpt2(cfg, where, eos);
+            default -> throw new CheckpointException(where + ": unsupported architecture '" + arch
+                    + "' (supported: " + String.join(", ", SUPPORTED) + ")" + PATH_HINT);
+        };
+    }
+
+    private static ModelConfig llamaFamily(JsonObject c, String where, String arch, List<Integer> eos) {
+        boolean gemma = arch.equals("Gemma2ForCausalLM");
+        int hidden = requireInt(c, "hidden_size", where);
+        int heads = requireInt(c, "num_attention_heads", where);
+        int layers = requireInt(c, "num_hidden_layers", where);
+        int kvHeads = intOr(c, "num_key_value_heads", heads);
+        // Phi-3 always derives head_dim from the width; the others take an explicit one when given.
+        int headDim = arch.equals("Phi3ForCausalLM") ? hidden / heads : intOr(c, "head_dim", hidden / heads);
+        if (heads % kvHeads != 0) {
+            throw new CheckpointException(where + ": num_attention_heads " + heads
+                    + " is not a multiple of num_key_value_heads " + kvHeads);
+        }
+        if (c.has("partial_rotary_factor") && !c.get("partial_rotary_factor").isJsonNull()
+                && c.get("partial_rotary_factor").getAsDouble() != 1.0) {
+            throw new CheckpointException(where + ": unsupported partial_rotary_factor "
+                    + c.get("partial_rotary_factor") + " (only 1.0, RoPE over the whole head)" + PATH_HINT);
+        }
+        if (bool(c, "mlp_bias", false)) {
+            throw new CheckpointException(where + ": unsupported mlp_bias true (only MLPs without bias)" + PATH_HINT);
+        }
+        int maxPositions = requireInt(c, "max_position_embeddings", where);
+        Rope rope = rope(c, where, maxPositions);
+        String actKey = gemma && c.has("hidden_activation") ? "hidden_activation" : "hidden_act";
+        Activation act = activation(c.has(actKey) && !c.get(actKey).isJsonNull()
+                ? c.get(actKey).getAsString() : gemma ? "gelu_pytorch_tanh" : "silu", actKey, where);
+        double queryScale = gemma
+                ? 1.0 / Math.sqrt(c.has("query_pre_attn_scalar") ? c.get("query_pre_attn_scalar").getAsDouble()
+                        : headDim)
+                : 1.0 / Math.sqrt(headDim);
+        BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM"), gemma,
+                gemma ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
+                gemma ? doubleOr(c, "final_logit_softcapping", 0) : 0, act, slidingWindows(c, arch, layers, where));
+        boolean bias = arch.equals("Qwen2ForCausalLM") || bool(c, "attention_bias", false);
+        return new ModelConfig(Architecture.LLAMA, requireInt(c, "vocab_size", where), hidden,
+                requireInt(c, "intermediate_size", where), layers, heads, kvHeads, headDim, maxPositions, rope,
+                doubleOr(c, "rms_norm_eps", 1e-6), bool(c, "tie_word_embeddings", gemma), bias,
+                first(tokenIds(c, "bos_token_id")), eos, block);
+    }
+
+    /**
+     * Which layers slide, as each family's config class derives {@code layer_types}: an explicit
+     * {@code layer_types} wins; Gemma 2 slides on even layers; Mistral and Phi-3 on every layer when
+     * {@code sliding_window} is set; Qwen2/3 on layers from {@code max_window_layers} when
+     * {@code use_sliding_window} is true; Llama never.
+     */
+    private static List<Integer> slidingWindows(JsonObject c, String arch, int layers, String where) {
+        int window = intOr(c, "sliding_window", 0);
+        List<Integer> out = new ArrayList<>(layers);
+        if (c.has("layer_types") && c.get("layer_types").isJsonArray()) {
+            var types = c.getAsJsonArray("layer_types");
+            if (types.size() != layers) {
+                throw new CheckpointException(where + ": layer_types has " + types.size() + " entries for "
+                        + layers + " layers");
+            }
+            for (JsonElement t : types) {
+                switch (t.getAsString()) {
+                    case "full_attention" -> out.add(0);
+                    case "sliding_attention" -> out.add(requireWindow(window, where));
+                    default -> throw new CheckpointException(where + ": unsupported layer type '" + t.getAsString()
+                            + "' (supported: full_attention, sliding_attention)" + PATH_HINT);
+                }
+            }
+            return out;
+        }
+        for (int l = 0; l < layers; l++) {
+            boolean slides = switch (arch) {
+                case "Gemma2ForCausalLM" -> l % 2 == 0;
+                case "MistralForCausalLM", "Phi3ForCausalLM" -> window > 0;
+                case "Qwen2ForCausalLM", "Qwen3ForCausalLM" -> bool(c, "use_sliding_window", false)
+                        && l >= intOr(c, "max_window_layers", 0);
+                default -> false;
+            };
+            out.add(slides ? requireWindow(window, where) : 0);
+        }
+        return out;
+    }
+
+    private static int requireWindow(int window, String where) {
+        if (window <= 0) {
+            throw new CheckpointException(where + ": a layer slides but sliding_window is not a positive number");
+        }
+        return window;
+    }
+
+    /**
+     * RoPE from {@code rope_parameters} (transformers 5) or from {@code rope_theta} plus {@code rope_scaling}
+     * (transformers 4); a checkpoint carries one or the other.
+     */
+    static Rope rope(JsonObject c, String where, int maxPositions) {
+        JsonObject p;
+        String key;
+        double theta;
+        if (c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()) {
+            key = "rope_parameters";
+            p = c.getAsJsonObject(key);
+            if (p.has("full_attention") || p.has("sliding_attention")) {
+                throw new CheckpointException(where + ": unsupported rope_parameters per layer type (only one RoPE"
+                        + " for every layer)" + PATH_HINT);
+            }
+            theta = doubleOr(p, "rope_theta", doubleOr(c, "rope_theta", 10000.0));
+        } else {
+            key = "rope_scaling";
+            p = c.has(key) && c.get(key).isJsonObject() ? c.getAsJsonObject(key) : new JsonObject();
+            theta = doubleOr(c, "rope_theta", 10000.0);
+        }
+        String typeName = p.has("rope_type") ? p.get("rope_type").getAsString()
+                : p.has("type") ? p.get("type").getAsString() : "default";
+        Rope.Type type = Arrays.stream(Rope.Type.values()).filter(t -> t.configName().equals(typeName)).findFirst()
+                .orElseThrow(() -> new CheckpointException(where + ": unsupported " + key + " rope_type '" + typeName
+                        + "' (supported: " + Arrays.stream(Rope.Type.values()).map(Rope.Type::configName)
+                                .collect(Collectors.joining(", ")) + ")" + PATH_HINT));
+        if (type == Rope.Type.DEFAULT) {
+            return Rope.plain(theta);
+        }
+        double factor = requireDouble(p, "factor", key, where);
+        if (p.has("attention_factor") && !p.get("attention_factor").isJsonNull()
+                && p.get("attention_factor").getAsDouble() != 1.0) {
+            throw new CheckpointException(where + ": unsupported " + key + " attention_factor "
+                    + p.get("attention_factor") + " (only 1.0)" + PATH_HINT);
+        }
+        if (type == Rope.Type.LLAMA3) {
+            return new Rope(type, theta, factor, requireDouble(p, "low_freq_factor", key, where),
+                    requireDouble(p, "high_freq_factor", key, where),
+                    (int) requireDouble(p, "original_max_position_embeddings", key, where));
+        }
+        // HF _compute_dynamic_ntk_parameters scales by max_position_embeddings, whatever the config's original.
+        return new Rope(type, theta, factor, 0, 0, maxPositions);
+    }
+
+    private static Activation activation(String name, String key, String where) {
+        return switch (name.toLowerCase(Locale.ROOT)) {
+            case "silu", "swish" -> Activation.SILU;
+            case "gelu_pytorch_tanh", "gelu_tanh", "gelu_new" -> Activation.GELU_TANH;
+            default -> throw new CheckpointException(where + ": unsupported " + key + " '" + name
+                    + "' (supported: silu, gelu_pytorch_tanh)" + PATH_HINT);
+        };
+    }
+
+    private static ModelConfig gpt2(JsonObject c, String where, List<Integer> eos) {
+        int hidden = requireInt(c, "n_embd", where);
+        int heads = requireInt(c, "n_head", where);
+        String act = c.has("activation_function") ? c.get("activation_function").getAsString() : "gelu_new";
+        if (!act.equals("gelu_new")) {
+            throw new CheckpointException(where + ": unsupported activation_function '" + act
+                    + "' (supported: gelu_new)" + PATH_HINT);
+        }
+        int layers = requireInt(c, "n_layer", where);
+        int inner = intOr(c, "n_inner", 4 * hidden);
+        return new ModelConfig(Architecture.GPT2, requireInt(c, "vocab_size", where), hidden, inner, layers, heads,
+                heads, hidden / heads, requireInt(c, "n_positions", where), Rope.plain(0),
+                doubleOr(c, "layer_norm_epsilon", 1e-5), bool(c, "tie_word_embeddings", true), true,
+                first(tokenIds(c, "bos_token_id")), eos, BlockOptions.llama(layers, hidden / heads));
+    }
+
+    private static int requireInt(JsonObject c, String key, String where) {
+        JsonElement e = c.get(key);
+        if (e == null || e.isJsonNull()) {
+            throw new CheckpointException(where + ": missing key '" + key + "'");
+        }
+        try {
+            return e.getAsInt();
+        } catch (RuntimeException ex) {
+            throw new CheckpointException(where + ": key '" + key + "' is not an integer: " + e);
+        }
+    }
+
+    private static double requireDouble(JsonObject p, String field, String key, String where) {
+        JsonElement e = p.get(field);
+        if (e == null || e.isJsonNull()) {
+            throw new CheckpointException(where + ": " + key + " lacks '" + field + "'");
+        }
+        return e.getAsDouble();
+    }
+
+    private static int intOr(JsonObject c, String key, int dflt) {
+        return c.has(key) && !c.get(key).isJsonNull() ? c.get(key).getAsInt() : dflt;
+    }
+
+    private static double doubleOr(JsonObject c, String key, double dflt) {
+        return c.has(key) && !c.get(key).isJsonNull() ? c.get(key).getAsDouble() : dflt;
+    }
+
+    private static boolean bool(JsonObject c, String key, boolean dflt) {
+        return c.has(key) && !c.get(key).isJsonNull() ? c.get(key).getAsBoolean() : dflt;
+    }
+
+    private static int first(List<Integer> ids) {
+        return ids.isEmpty() ? -1 : ids.get(0);
+    }
+
+    /** bos/eos ids may be an int, a list or absent. */
+    private static List<Integer> tokenIds(JsonObject c, String key) {
+        JsonElement e = c.get(key);
+        if (e == null || e.isJsonNull()) {
+            return List.of();
+        }
+        List<Integer> out = new ArrayList<>();
+        if (e.isJsonArray()) {
+            e.getAsJsonArray().forEach(x -> out.add(x.getAsInt()));
+        } else {
+            out.add(e.getAsInt());
+        }
+        return out;
+    }
+}

@@ -1,0 +1,45 @@
+package dev.reftserver.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.reftserver.model.ModelLoader;
+import dev.reftserver.model.checkpoint.CheckpointException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.springframework.beans.factory.BeanCreationException;
+import org.springframework.boot.diagnostics.FailureAnalysis;
+import org.springframework.core.io.support.SpringFactoriesLoader;
+
+class CheckpointFailureAnalyzerTest {
+
+    @Test
+    void reportsAnUnsupportedArchitectureAsItsOneLineReason(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("config.json"), "{\"architectures\": [\"FalconForCausalLM\"]}");
+        CheckpointException cause = null;
+        try {
+            ModelLoader.load(dir, "cpu", "float32");
+        } catch (CheckpointException e) {
+            cause = e;
+        }
+        assertThat(cause).isNotNull();
+        FailureAnalysis analysis = new CheckpointFailureAnalyzer()
+                .analyze(new BeanCreationException("baseModel", "wrapped", cause));
+        assertThat(analysis.getDescription()).isEqualTo("The base model could not be loaded: " + dir.resolve(
+                "config.json") + ": unsupported architecture 'FalconForCausalLM' (supported: LlamaForCausalLM,"
+                + " MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM,"
+                + " GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported kind");
+        assertThat(analysis.getDescription()).doesNotContain("\n");
+    }
+
+    @Test
+    void isRegisteredWithSpringBoot() {
+        // Other analyzers need a bean factory to be built; without one they are skipped here, not failed.
+        assertThat(SpringFactoriesLoader.forDefaultResourceLocation()
+                .load(org.springframework.boot.diagnostics.FailureAnalyzer.class,
+                        SpringFactoriesLoader.FailureHandler.handleMessage((message, failure) -> { })))
+                .anyMatch(a -> a instanceof CheckpointFailureAnalyzer);
+    }
+}

@@ -1,0 +1,172 @@
+package dev.reftserver.model;
+
+import static dev.reftserver.model.ReferenceFiles.argmax;
+import static dev.reftserver.model.ReferenceFiles.maxAbsDiff;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDManager;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import dev.reftserver.model.checkpoint.Safetensors;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The architectures real checkpoints use beyond plain Llama (reference/models-next: Llama 3 RoPE scaling in both
+ * config forms, Qwen3, Gemma 2, Phi-3, sliding-window Mistral) against transformers: for each of 13 prompts (up to
+ * 316 tokens, far past the sliding windows and llama3's original context) the last-position logits within 1e-4
+ * and the greedy ids exactly, through the KV cache, each prompt alone and all 13 as one batch of uneven rows.
+ */
+class ModelsNextReferenceTest {
+
+    private static final float LOGITS_ABS = 1e-4f;
+
+    /** Thread counts split heads, channels and vocabulary into 1 to 4 parts (uneven for 3). */
+    @ParameterizedTest
+    @CsvSource({"llama3-rope,1", "llama3-rope,2", "llama3-rope-v5config,1", "qwen3,1", "qwen3,2", "gemma2,1",
+        "gemma2,3", "phi3,1", "phi3,2", "mistral-sliding,1", "mistral-sliding,4"})
+    void eachPromptAloneMatchesTransformers(String name, int threads) {
+        Reference ref = Reference.of(name);
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.dir), "cpu", "float32", threads)) {
+            for (Prompt p : ref.prompts) {
+                try (NDManager step = NDManager.newBaseManager();
+                        KvCache cache = model.newCache(1, p.ids.length + p.greedy.length)) {
+                    float[] last = model.prefill(step, new int[][] {p.ids}, new int[] {0}, cache, BlockHook.NONE)
+                            .toFloatArray();
+                    assertThat(maxAbsDiff(last, ref.logits(p.name))).as("%s/%s logits", name, p.name)
+                            .isLessThanOrEqualTo(LOGITS_ABS);
+                    List<Integer> got = new ArrayList<>();
+                    int next = argmax(last);
+                    while (true) {
+                        got.add(next);
+                        if (got.size() == p.greedy.length || model.config().eosIds().contains(next)) {
+                            break;
+                        }
+                        try (NDManager sub = step.newSubManager()) {
+                            next = argmax(model.decode(sub, new int[] {next}, cache).toFloatArray());
+                        }
+                    }
+                    assertThat(got).as("%s/%s greedy", name, p.name).containsExactly(box(p.greedy));
+                }
+            }
+        }
+    }
+
+    /**
+     * All prompts prefilled as one right-padded batch, then decoded together: rows at different positions, so
+     * decode masks (and slides) per row.
+     */
+    @ParameterizedTest
+    @CsvSource({"llama3-rope,2", "qwen3,1", "gemma2,2", "phi3,1", "mistral-sliding,2"})
+    void allPromptsAsOneBatchMatchTransformers(String name, int threads) {
+        Reference ref = Reference.of(name);
+        int n = ref.prompts.size();
+        int[][] prompts = new int[n][];
+        int longest = 0;
+        for (int i = 0; i < n; i++) {
+            prompts[i] = ref.prompts.get(i).ids;
+            longest = Math.max(longest, prompts[i].length);
+        }
+        int[] slots = new int[n];
+        Arrays.setAll(slots, i -> i);
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.dir), "cpu", "float32", threads);
+                NDManager step = NDManager.newBaseManager();
+                KvCache cache = model.newCache(n, longest + 16)) {
+            int vocab = model.config().vocabSize();
+            float[] logits = model.prefill(step, prompts, slots, cache, BlockHook.NONE).toFloatArray();
+            int[][] got = new int[n][16];
+            int[] next = new int[n];
+            for (int i = 0; i < n; i++) {
+                float[] row = Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab);
+                assertThat(maxAbsDiff(row, ref.logits(ref.prompts.get(i).name)))
+                        .as("%s/%s batched logits", name, ref.prompts.get(i).name).isLessThanOrEqualTo(LOGITS_ABS);
+                next[i] = argmax(row);
+            }
+            for (int s = 0; s < 16; s++) {
+                for (int i = 0; i < n; i++) {
+                    got[i][s] = next[i];
+                }
+                if (s < 15) {
+                    try (NDManager sub = step.newSubManager()) {
+                        float[] all = model.decode(sub, next, cache).toFloatArray();
+                        for (int i = 0; i < n; i++) {
+                            next[i] = argmax(Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab));
+                        }
+                    }
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                Prompt p = ref.prompts.get(i);
+                // A row that ended at EOS runs on in the batch; its ids up to and including the EOS must match.
+                assertThat(Arrays.copyOf(got[i], p.greedy.length)).as("%s/%s batched greedy", name, p.name)
+                        .containsExactly(p.greedy);
+            }
+        }
+    }
+
+    /**
+     * The hook sees each decoder layer's output, [rows, tokens, hidden], in layer order on every architecture, and
+     * what it returns is what the next layer reads: adding 1 to layer 0's output changes the logits.
+     */
+    @ParameterizedTest
+    @CsvSource({"llama3-rope", "qwen3", "gemma2", "phi3", "mistral-sliding"})
+    void hookSeesEveryDecoderLayerAndItsEditsReachTheLogits(String name) {
+        Reference ref = Reference.of(name);
+        Prompt p = ref.prompts.get(0);
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.dir), "cpu", "float32", 1);
+                NDManager step = NDManager.newBaseManager()) {
+            ModelConfig c = model.config();
+            List<Integer> seen = new ArrayList<>();
+            BlockHook record = (layer, hidden) -> {
+                assertThat(hidden.getShape().getShape()).containsExactly(1, p.ids.length, c.hiddenSize());
+                seen.add(layer);
+                return hidden;
+            };
+            float[] plain;
+            try (KvCache cache = model.newCache(1, p.ids.length)) {
+                plain = model.prefill(step, new int[][] {p.ids}, new int[] {0}, cache, record).toFloatArray();
+            }
+            assertThat(seen).hasSize(c.numLayers());
+            for (int l = 0; l < c.numLayers(); l++) {
+                assertThat(seen.get(l)).isEqualTo(l);
+            }
+            assertThat(maxAbsDiff(plain, ref.logits(p.name))).isLessThanOrEqualTo(LOGITS_ABS);
+            BlockHook shift = (layer, hidden) -> layer == 0 ? hidden.add(1f) : hidden;
+            try (KvCache cache = model.newCache(1, p.ids.length)) {
+                float[] edited = model.prefill(step, new int[][] {p.ids}, new int[] {0}, cache, shift).toFloatArray();
+                assertThat(maxAbsDiff(edited, plain)).isGreaterThan(1e-3f);
+            }
+        }
+    }
+
+    private static Integer[] box(int[] v) {
+        return Arrays.stream(v).boxed().toArray(Integer[]::new);
+    }
+
+    record Prompt(String name, int[] ids, int[] greedy) {
+    }
+
+    record Reference(String dir, List<Prompt> prompts, Safetensors logitsFile) {
+
+        static Reference of(String name) {
+            String dir = "reference/models-next/" + name;
+            JsonObject json = ReferenceFiles.json(dir + "/reference.json");
+            List<Prompt> prompts = new ArrayList<>();
+            for (JsonElement e : json.getAsJsonArray("prompts")) {
+                JsonObject p = e.getAsJsonObject();
+                prompts.add(new Prompt(p.get("name").getAsString(),
+                        BaseModelReferenceTest.ints(p.getAsJsonArray("ids")),
+                        BaseModelReferenceTest.ints(p.getAsJsonObject("greedy").getAsJsonArray("ids"))));
+            }
+            assertThat(prompts).hasSize(13);
+            return new Reference(dir, prompts, ReferenceFiles.tensors(dir + "/logits.safetensors"));
+        }
+
+        float[] logits(String prompt) {
+            return logitsFile.read(prompt).data();
+        }
+    }
+}
