@@ -39,10 +39,7 @@ public final class LoadedBundle implements AutoCloseable {
      * @throws BundleRejectedException if the bytes are not a valid bundle for {@code shape}
      */
     public static LoadedBundle load(byte[] nativeZip, ModelShape shape, NDManager parent) {
-        BundleLimits limits = BundleLimits.defaults();
-        Map<String, byte[]> files = BundleImporter.bundleRoot(SafeZip.read(nativeZip, limits,
-                new SafeZip.Budget(limits.maxTotalUncompressedBytes()), "stored bundle"));
-        ReftBundle bundle = NativeBundleFormat.read(files, "stored bundle");
+        ReftBundle bundle = NativeBundleFormat.readZip(nativeZip, "stored bundle");
         BundleValidator.validate(bundle, shape, "stored bundle");
         NDManager manager = parent.newSubManager();
         try {

@@ -37,6 +37,14 @@ final class NativeBundleFormat {
     private NativeBundleFormat() {
     }
 
+    /** Reads a whole native zip (as {@link #write} made it, or an upload's), checked as {@link SafeZip} checks any. */
+    static ReftBundle readZip(byte[] zip, String source) {
+        BundleLimits limits = BundleLimits.defaults();
+        Map<String, byte[]> files = BundleImporter.bundleRoot(
+                SafeZip.read(zip, limits, new SafeZip.Budget(limits.maxTotalUncompressedBytes()), source));
+        return read(files, source);
+    }
+
     /** Parses {@code reft.json} and {@code weights.safetensors} from an archive's files (root already stripped). */
     static ReftBundle read(Map<String, byte[]> files, String source) {
         byte[] manifest = files.get(MANIFEST);
