@@ -3,11 +3,14 @@ package dev.reftserver.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.reftserver.intervention.UploadFixtures;
+import dev.reftserver.model.ModelShape;
 import dev.reftserver.registry.Sha256;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -61,6 +64,26 @@ class BundleExportOverHttpTest extends ServingTestSupport {
             compared++;
         }
         assertThat(compared).isEqualTo(3);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"loreft", "direft", "nodireft", "noreft", "consreft", "lobireft"})
+    void everyTypeComesBackFromPyreftAsTheSameVersionAndCompletesTheSame(String type) {
+        String key = newTenant("export-" + type);
+        byte[] nativeZip = UploadFixtures.nativeOfType(type, 17, new ModelShape(288, 6));
+        HttpResponse<String> up = http().upload(key, "n.zip", nativeZip, Map.of("name", type));
+        assertThat(up.statusCode()).as(up.body()).isEqualTo(201);
+
+        HttpResponse<byte[]> pyreft = http().getBytes("/v1/interventions/" + type + "/bundle?format=pyreft", key);
+        assertThat(pyreft.statusCode()).isEqualTo(200);
+        HttpResponse<String> back = http().upload(key, "p.zip", pyreft.body(),
+                Map.of("name", type + "-back", "positions", "f2+l2", "share_weights", "false"));
+        assertThat(back.statusCode()).as(back.body()).isEqualTo(201);
+        assertThat(json(back).get("sha256").asString()).isEqualTo(Sha256.hex(nativeZip));
+        for (String prompt : new String[] {"Once upon a time", "The little dog ran to the park and"}) {
+            assertThat(text(complete(key, type + "-back", prompt, 16))).as(prompt)
+                    .isEqualTo(text(complete(key, type, prompt, 16)));
+        }
     }
 
     @Test

@@ -208,19 +208,7 @@ class PyreftExportTest {
 
     /** A valid intervention of {@code type} at rank 3 on hidden size 32, with random tensors. */
     static Intervention random(ReftType type, int layer, ApplyTo applyTo, Random rnd) {
-        FloatTensor s = PyreftDirs.toTensor(PyreftDirs.orthonormalColumns(rnd, 32, R));
-        FloatTensor p = FloatTensor.of(PyreftDirs.gaussian(rnd, R * 32, 0.3), R, 32);
-        FloatTensor w = FloatTensor.of(PyreftDirs.gaussian(rnd, R * 32, 0.3), R, 32);
-        FloatTensor b = FloatTensor.of(PyreftDirs.gaussian(rnd, R, 0.3), R);
-        FloatTensor pb = FloatTensor.of(PyreftDirs.gaussian(rnd, R, 0.3), R);
-        return switch (type) {
-            case LOREFT -> new LoreftIntervention(layer, applyTo, Activation.LINEAR, s, w, b);
-            case DIREFT -> new DireftIntervention(layer, applyTo, Activation.LINEAR, s, w, b);
-            case NODIREFT -> new NodireftIntervention(layer, applyTo, Activation.LINEAR, p, w, b);
-            case NOREFT -> new NoreftIntervention(layer, applyTo, Activation.LINEAR, p, w, b, pb);
-            case CONSREFT -> new ConsreftIntervention(layer, applyTo, s, b);
-            case LOBIREFT -> new LobireftIntervention(layer, applyTo, s, b);
-        };
+        return UploadFixtures.randomIntervention(type, layer, applyTo, 32, R, rnd);
     }
 
     private static Map<String, byte[]> unzip(byte[] zip) {
