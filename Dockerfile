@@ -88,7 +88,8 @@ USER 10001:10001
 WORKDIR /app
 EXPOSE 8080
 # Model load and libtorch extraction take a while on first start; readiness turns UP once the engine serves.
+# /readyz is the readiness group on the serving port, also when MANAGEMENT_SERVER_PORT moves the actuator away.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
-  CMD curl -fsS "http://localhost:${SERVER_PORT:-8080}/actuator/health/readiness" >/dev/null || exit 1
+  CMD curl -fsS "http://localhost:${SERVER_PORT:-8080}/readyz" >/dev/null || exit 1
 # Exec form: java is PID 1 and receives SIGTERM, so the engine drains in-flight requests before exit.
 ENTRYPOINT ["java", "-jar", "/app/reft-server.jar"]

@@ -17,6 +17,7 @@ import org.springframework.web.bind.annotation.RestControllerAdvice;
 import org.springframework.web.context.request.async.AsyncRequestNotUsableException;
 import org.springframework.web.method.annotation.MethodArgumentTypeMismatchException;
 import org.springframework.web.multipart.MaxUploadSizeExceededException;
+import org.springframework.web.multipart.MultipartException;
 import org.springframework.web.multipart.support.MissingServletRequestPartException;
 import org.springframework.web.servlet.resource.NoResourceFoundException;
 
@@ -48,8 +49,18 @@ public class ApiExceptionHandler {
 
     @ExceptionHandler(HttpMessageNotReadableException.class)
     ResponseEntity<ErrorBody> unreadable(HttpMessageNotReadableException e) {
+        RequestBodyLimit.TooLarge tooLarge = RequestBodyLimit.TooLarge.in(e);
+        if (tooLarge != null) {
+            return tooLarge(tooLarge);
+        }
         return body(HttpStatus.BAD_REQUEST, JsonErrors.describe(e), "invalid_request_error", JsonErrors.param(e),
                 null);
+    }
+
+    @ExceptionHandler(RequestBodyLimit.TooLarge.class)
+    ResponseEntity<ErrorBody> tooLarge(RequestBodyLimit.TooLarge e) {
+        return body(HttpStatus.PAYLOAD_TOO_LARGE, e.getMessage(), "invalid_request_error", null,
+                "request_too_large");
     }
 
     @ExceptionHandler(MaxUploadSizeExceededException.class)
@@ -59,6 +70,18 @@ public class ApiExceptionHandler {
         uploads.rejected("too_large");
         return body(HttpStatus.PAYLOAD_TOO_LARGE, "upload exceeds the maximum size", "invalid_request_error",
                 "bundle", "too_large");
+    }
+
+    /**
+     * A multipart body the container cannot parse (no boundary, broken parts, bad headers): the client's fault,
+     * so a 400 and a debug line, never an error log.
+     */
+    @ExceptionHandler(MultipartException.class)
+    ResponseEntity<ErrorBody> badMultipart(MultipartException e) {
+        log.debug("unparseable multipart body", e);
+        return body(HttpStatus.BAD_REQUEST, "request body is not a valid multipart/form-data body"
+                + " (a boundary, and parts with a Content-Disposition naming each field)", "invalid_request_error",
+                null, "bad_multipart");
     }
 
     @ExceptionHandler({MissingServletRequestPartException.class, MissingServletRequestParameterException.class})

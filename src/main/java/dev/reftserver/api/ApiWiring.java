@@ -2,6 +2,7 @@ package dev.reftserver.api;
 
 import ai.djl.ndarray.NDManager;
 import dev.reftserver.intervention.BundleImporter;
+import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.intervention.LoadedBundle;
 import dev.reftserver.model.ModelShape;
 import dev.reftserver.model.TransformerLM;
@@ -14,10 +15,13 @@ import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.tenant.TenantPrincipal;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.binder.MeterBinder;
+import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
+import org.springframework.core.Ordered;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.security.core.Authentication;
 import org.springframework.security.core.context.SecurityContextHolder;
+import tools.jackson.databind.json.JsonMapper;
 
 /** Joins the registry, the intervention package and the model for the API. */
 @Configuration(proxyBeanMethods = false)
@@ -37,9 +41,9 @@ class ApiWiring {
 
     @Bean
     BundleCache<LoadedBundle> bundleCache(RegistryStore store, RegistryProperties props, NDManager bundleManager,
-            ModelShape shape) {
+            ModelShape shape, BundleLimits limits) {
         return new BundleCache<>(store, props.cacheMaxBytes().toBytes(),
-                bytes -> LoadedBundle.load(bytes, shape, bundleManager), LoadedBundle::deviceBytes);
+                bytes -> LoadedBundle.load(bytes, shape, limits, bundleManager), LoadedBundle::deviceBytes);
     }
 
     @Bean
@@ -61,6 +65,14 @@ class ApiWiring {
                         () -> model.liveArrays() + scheduler.liveStepArrays() + bundleManager.getManagedArrays().size())
                 .description("NDArrays alive on the device (model, KV cache, engine steps, loaded bundles)")
                 .register(registry);
+    }
+
+    /** First of all filters: nothing may read a body past the cap. */
+    @Bean
+    FilterRegistrationBean<RequestBodyLimit> requestBodyLimit(ApiProperties props, JsonMapper json) {
+        var bean = new FilterRegistrationBean<>(new RequestBodyLimit(props.maxBodyBytes().toBytes(), json));
+        bean.setOrder(Ordered.HIGHEST_PRECEDENCE);
+        return bean;
     }
 
     /** The tenant the security filter chain authenticated (open mode: {@code default}). */

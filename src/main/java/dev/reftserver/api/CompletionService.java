@@ -19,6 +19,12 @@ public class CompletionService {
 
     static final int MAX_STOP_STRINGS = 4;
 
+    /**
+     * A prompt longer than the context times this many UTF-8 bytes cannot fit the context: no token of the
+     * Llama or GPT-2 vocabularies spans that many bytes, so such a prompt would tokenize past the context anyway.
+     */
+    static final int MAX_BYTES_PER_TOKEN = 64;
+
     private final Scheduler scheduler;
     private final TextTokenizer tokenizer;
     private final EngineProperties engine;
@@ -36,9 +42,16 @@ public class CompletionService {
             java.util.function.IntConsumer onGenerated) {
         List<String> prompts = prompts(req.prompt());
         int n = req.n() == null ? 1 : req.n();
-        if (n < 1 || n * prompts.size() > engine.maxN()) {
-            throw ServiceException.invalidRequest("n", "n x prompts must be between 1 and " + engine.maxN() + ", got "
-                    + n + " x " + prompts.size());
+        // n and the prompt count are checked apart, and their product in long, before any work proportional to
+        // either: an int product wraps (2^30 + 1 samples of 4 prompts is 4 in int arithmetic).
+        if (n < 1 || n > engine.maxN()) {
+            throw ServiceException.invalidRequest("n", "n must be between 1 and " + engine.maxN()
+                    + " (reft.engine.max-n), got " + n);
+        }
+        long rows = (long) n * prompts.size();
+        if (rows > engine.maxN()) {
+            throw ServiceException.invalidRequest("n", "n x prompts must be at most " + engine.maxN()
+                    + " (reft.engine.max-n), got " + n + " x " + prompts.size());
         }
         rejectUnsupported(req);
         int context = scheduler.maxContext();
@@ -62,7 +75,15 @@ public class CompletionService {
         }
         List<String> stop = stops(req.stop());
         List<int[]> ids = new ArrayList<>(prompts.size());
+        long maxPromptBytes = (long) context * MAX_BYTES_PER_TOKEN;
         for (int i = 0; i < prompts.size(); i++) {
+            // Refused on its size before the tokenizer's cost (linear or worse in the text) is paid.
+            long bytes = utf8Length(prompts.get(i));
+            if (bytes > maxPromptBytes) {
+                throw ServiceException.invalidRequest("prompt", "prompt" + (prompts.size() > 1 ? " " + i : "")
+                        + " has " + bytes + " bytes; prompts are limited to " + maxPromptBytes
+                        + " bytes (" + MAX_BYTES_PER_TOKEN + " x the model's context of " + context + " tokens)");
+            }
             int[] enc = tokenizer.encode(prompts.get(i));
             if (enc.length + maxTokens > context) {
                 throw ServiceException.invalidRequest(enc.length >= context ? "prompt" : "max_tokens",
@@ -75,7 +96,7 @@ public class CompletionService {
         boolean stream = Boolean.TRUE.equals(req.stream());
         boolean includeUsage = req.streamOptions() != null && Boolean.TRUE.equals(req.streamOptions().includeUsage());
         CompletionCall call = new CompletionCall("cmpl-" + UUID.randomUUID().toString().replace("-", ""),
-                System.currentTimeMillis() / 1000, req.model(), prompts.size() * n, n, stream, includeUsage);
+                System.currentTimeMillis() / 1000, req.model(), (int) rows, n, stream, includeUsage);
         call.onGenerated(onGenerated);
         long timeout = engine.requestTimeout().toNanos();
         int index = 0;
@@ -89,6 +110,26 @@ public class CompletionService {
         }
         scheduler.submit(call.rows());
         return call;
+    }
+
+    /** The UTF-8 length of {@code s}, without encoding it. */
+    static long utf8Length(String s) {
+        long bytes = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) {
+                bytes += 1;
+            } else if (c < 0x800) {
+                bytes += 2;
+            } else if (Character.isHighSurrogate(c) && i + 1 < s.length()
+                    && Character.isLowSurrogate(s.charAt(i + 1))) {
+                bytes += 4;
+                i++;
+            } else {
+                bytes += 3;
+            }
+        }
+        return bytes;
     }
 
     private static List<String> prompts(JsonNode prompt) {

@@ -1,6 +1,7 @@
 package dev.reftserver.api;
 
 import dev.reftserver.error.ServiceException;
+import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.intervention.PyreftExporter;
 import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.InterventionVersion;
@@ -58,10 +59,12 @@ class InterventionController {
 
     private final RegistryStore store;
     private final InterventionUploads uploads;
+    private final BundleLimits limits;
 
-    InterventionController(RegistryStore store, InterventionUploads uploads) {
+    InterventionController(RegistryStore store, InterventionUploads uploads, BundleLimits limits) {
         this.store = store;
         this.uploads = uploads;
+        this.limits = limits;
     }
 
     @Operation(summary = "Upload a bundle as the next version of its name", description = """
@@ -76,7 +79,11 @@ class InterventionController {
     @ApiResponse(responseCode = "400", description = "Invalid name or bundle; the error's `code` says why "
             + "(e.g. `pickle_global`, `shape_mismatch`, `not_orthonormal`)",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
-    @ApiResponse(responseCode = "413", description = "Larger than `reft.registry.max-upload-bytes`, or a zip bomb",
+    @ApiResponse(responseCode = "413", description = "Larger than `reft.registry.max-upload-bytes`, a zip bomb, or "
+            + "past the tenant's `reft.quotas.stored-bytes`",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @ApiResponse(responseCode = "429", description = "At the tenant's `reft.quotas.interventions` or "
+            + "`reft.quotas.versions-per-intervention` (code `quota_exceeded`)",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @PostMapping(consumes = MediaType.MULTIPART_FORM_DATA_VALUE)
     ResponseEntity<InterventionView> upload(@AuthenticationPrincipal TenantPrincipal caller,
@@ -178,8 +185,8 @@ class InterventionController {
         }
     }
 
-    private static ResponseEntity<byte[]> download(String id, BundleFormat format, byte[] stored) {
-        byte[] body = format == BundleFormat.PYREFT ? PyreftExporter.export(stored) : stored;
+    private ResponseEntity<byte[]> download(String id, BundleFormat format, byte[] stored) {
+        byte[] body = format == BundleFormat.PYREFT ? PyreftExporter.export(stored, limits) : stored;
         String file = id + (format == BundleFormat.PYREFT ? "-pyreft" : "") + ".zip";
         return ResponseEntity.ok()
                 .contentType(MediaType.parseMediaType("application/zip"))

@@ -71,6 +71,12 @@ class TaskController {
                         {"routes": [{"intervention": "sentiment@1", "weight": 90},
                                     {"intervention": "sentiment@2", "weight": 10}]}""")
             }))
+    @ApiResponse(responseCode = "400", description = "Invalid name or routes, or more routes than "
+            + "`reft.quotas.routes-per-task`",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @ApiResponse(responseCode = "429", description = "A new task past the tenant's `reft.quotas.tasks` "
+            + "(code `quota_exceeded`)",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @PutMapping("/{task}")
     TaskView put(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String task,
             @RequestBody TaskBody body) {

@@ -61,10 +61,18 @@ public class EngineConfiguration {
         return model.config().shape();
     }
 
-    /** The importer takes every upload the multipart limit lets through ({@code reft.registry.max-upload-bytes}). */
+    /**
+     * The one set of bundle limits, for uploads and for loading stored bundles alike, so every accepted bundle
+     * serves; it follows the multipart limit ({@code reft.registry.max-upload-bytes}).
+     */
     @Bean
-    BundleImporter bundleImporter(RegistryProperties registry) {
-        return new BundleImporter(BundleLimits.forMaxUpload(registry.maxUploadBytes().toBytes()));
+    BundleLimits bundleLimits(RegistryProperties registry) {
+        return BundleLimits.forMaxUpload(registry.maxUploadBytes().toBytes());
+    }
+
+    @Bean
+    BundleImporter bundleImporter(BundleLimits limits) {
+        return new BundleImporter(limits);
     }
 
     @Bean
@@ -97,8 +105,13 @@ public class EngineConfiguration {
     Scheduler scheduler(TransformerLM model, TextTokenizer tokenizer, EngineProperties props, EngineMetrics metrics,
             EditNormListener editNorms) {
         int context = model.config().maxPositions();
-        int kvTokens = props.kvCacheTokens() > 0 ? props.kvCacheTokens() : props.maxBatchSize() * context;
-        return new Scheduler(model, tokenizer, new EngineSettings(props.maxBatchSize(), props.maxQueue(), kvTokens,
-                props.requestTimeout(), props.shutdownGrace()), metrics, editNorms);
+        long kvTokens = props.kvCacheTokens() > 0 ? props.kvCacheTokens() : (long) props.maxBatchSize() * context;
+        if (kvTokens > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("reft.engine.max-batch-size " + props.maxBatchSize()
+                    + " x the context of " + context + " tokens is more KV-cache tokens than one cache can hold; set "
+                    + "reft.engine.kv-cache-tokens (at most " + Integer.MAX_VALUE + ")");
+        }
+        return new Scheduler(model, tokenizer, new EngineSettings(props.maxBatchSize(), props.maxQueue(),
+                (int) kvTokens, props.requestTimeout(), props.shutdownGrace()), metrics, editNorms);
     }
 }

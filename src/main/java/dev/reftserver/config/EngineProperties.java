@@ -12,7 +12,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param kvCacheTokens  token budget for running rows (sum of prompt + max_tokens); 0 = max-batch-size x context
  * @param requestTimeout server-side limit for one request
  * @param shutdownGrace  how long shutdown lets in-flight rows finish
- * @param maxN           largest {@code n} x prompts of one request
+ * @param maxN           largest {@code n}, and largest {@code n} x prompts, of one request
  */
 @ConfigurationProperties("reft.engine")
 public record EngineProperties(

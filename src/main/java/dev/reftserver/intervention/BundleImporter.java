@@ -18,6 +18,11 @@ public final class BundleImporter {
         this.limits = Objects.requireNonNull(limits, "limits");
     }
 
+    /** The limits it accepts bundles under, which {@link LoadedBundle#load} must be given too. */
+    public BundleLimits limits() {
+        return limits;
+    }
+
     /**
      * @param zip                the uploaded bytes
      * @param shape              the base model the bundle must fit
@@ -35,13 +40,13 @@ public final class BundleImporter {
             throw new BundleRejectedException("too_large", "upload: " + zip.length + " bytes, more than the limit of "
                     + limits.maxZipBytes(), true);
         }
-        SafeZip.Budget budget = new SafeZip.Budget(limits.maxTotalUncompressedBytes());
+        ImportBudget budget = ImportBudget.of(limits);
         Map<String, byte[]> files = bundleRoot(SafeZip.read(zip, limits, budget, "upload"));
         ReftBundle bundle;
         String source;
         if (files.containsKey(NativeBundleFormat.MANIFEST)) {
             source = "native bundle";
-            bundle = NativeBundleFormat.read(files, source);
+            bundle = NativeBundleFormat.read(files, limits, source);
             if (positionsOrNull != null && !PositionSpec.parse(positionsOrNull).equals(bundle.positions())) {
                 throw new BundleRejectedException("positions", source + ": positions '" + positionsOrNull
                         + "' disagree with the bundle's own '" + bundle.positions() + "'");
@@ -63,7 +68,7 @@ public final class BundleImporter {
             throw new BundleRejectedException("bundle_format", "upload: neither reft.json (native bundle) nor"
                     + " config.json (pyreft save directory) found at the zip's root or in its one top folder");
         }
-        BundleValidator.validate(bundle, shape, source);
+        BundleValidator.validate(bundle, shape, limits, source);
         return new ImportedBundle(bundle.summary(), NativeBundleFormat.write(bundle));
     }
 

@@ -2,8 +2,12 @@ package dev.reftserver.intervention;
 
 import dev.reftserver.model.ModelShape;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 
 /**
  * The checks every bundle passes before anyone may see it, whatever format it came in: base model shape, layer
@@ -14,13 +18,56 @@ final class BundleValidator {
     /** Max |S^T S - I| accepted for a rotation's columns. */
     static final double ORTHONORMAL_TOLERANCE = 1e-3;
 
-    /** More than this many interventions is not a plausible bundle. */
-    static final int MAX_INTERVENTIONS = 4096;
+    /** What a bundle declares about one intervention before its tensors are read. */
+    record Declared(int layer, ReftType type, int rank) {
+    }
 
     private BundleValidator() {
     }
 
-    static void validate(ReftBundle bundle, ModelShape shape, String source) {
+    /**
+     * Refuses a bundle whose parameters would expand past {@link BundleLimits#maxParameterBytes()}, counted in
+     * {@code long} from what it declares, before any tensor is decoded, validated, written or packed: one copy per
+     * intervention as the stored form writes them (shared tensors count once for each intervention naming them;
+     * each at the most its type may hold), and {@code k x r_max x (2d + 3)} fp32 values per layer as
+     * {@link LoadedBundle} packs them on the device.
+     *
+     * @throws BundleRejectedException {@code too_large} (413) past the limits, {@code rank} for a rank outside
+     *     1..hidden
+     */
+    static void checkSize(List<Declared> declared, int hiddenSize, BundleLimits limits, String source) {
+        if (declared.size() > limits.maxInterventions()) {
+            throw new BundleRejectedException("too_large", source + ": " + declared.size()
+                    + " interventions, more than the limit of " + limits.maxInterventions(), true);
+        }
+        long d = hiddenSize;
+        long stored = 0;
+        Map<Integer, long[]> layers = new TreeMap<>(); // layer -> {interventions, max rank}
+        for (int i = 0; i < declared.size(); i++) {
+            Declared iv = declared.get(i);
+            if (iv.rank() < 1 || iv.rank() > hiddenSize) {
+                throw new BundleRejectedException("rank", source + ": intervention " + i + " has rank " + iv.rank()
+                        + "; it must be between 1 and the hidden size " + hiddenSize);
+            }
+            long r = iv.rank();
+            // rotate or proj [d, r]; weight [r, d] and bias [r], or a bare [r]; NoReFT's optional proj bias [r]
+            stored += 4 * (r * d * (iv.type().hasWeight() ? 2 : 1) + 2 * r); // r, d < 2^31: no overflow
+            long[] layer = layers.computeIfAbsent(iv.layer(), l -> new long[2]);
+            layer[0]++;
+            layer[1] = Math.max(layer[1], r);
+        }
+        long device = 0;
+        for (long[] layer : layers.values()) {
+            device += 4 * layer[0] * layer[1] * (2 * d + 3); // < 2^12 * 2^31 * 2^33 once d, r < 2^31, k < 2^31
+        }
+        if (stored > limits.maxParameterBytes() || device > limits.maxParameterBytes()) {
+            throw new BundleRejectedException("too_large", source + ": " + declared.size() + " interventions expand"
+                    + " to " + Math.max(stored, device) + " bytes of fp32 parameters (" + stored + " stored, "
+                    + device + " packed for serving), more than the limit of " + limits.maxParameterBytes(), true);
+        }
+    }
+
+    static void validate(ReftBundle bundle, ModelShape shape, BundleLimits limits, String source) {
         int d = shape.hiddenSize();
         if (bundle.hiddenSize() != d || bundle.numLayers() != shape.numLayers()) {
             throw new BundleRejectedException("shape_mismatch", source + ": made for a base model with hidden size "
@@ -31,10 +78,14 @@ final class BundleValidator {
         if (all.isEmpty()) {
             throw new BundleRejectedException("bundle_format", source + ": holds no interventions");
         }
-        if (all.size() > MAX_INTERVENTIONS) {
-            throw new BundleRejectedException("too_large",
-                    source + ": " + all.size() + " interventions, more than " + MAX_INTERVENTIONS, true);
+        List<Declared> declared = new ArrayList<>();
+        for (Intervention iv : all) {
+            declared.add(new Declared(iv.layer(), iv.type(), iv.rank()));
         }
+        checkSize(declared, d, limits, source);
+        // tensors shared between interventions are checked once
+        Set<FloatTensor> finite = Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<FloatTensor> orthonormal = Collections.newSetFromMap(new IdentityHashMap<>());
         ReftType type = all.get(0).type();
         for (int i = 0; i < all.size(); i++) {
             Intervention iv = all.get(i);
@@ -48,7 +99,7 @@ final class BundleValidator {
                 throw new BundleRejectedException("layer_range", where + ": layer " + iv.layer()
                         + " is outside the base model's layers 0.." + (shape.numLayers() - 1));
             }
-            checkTensors(iv, d, where);
+            checkTensors(iv, d, where, finite, orthonormal);
             if (!iv.type().hasWeight() && iv.act() != Activation.LINEAR) {
                 throw new BundleRejectedException("activation",
                         where + ": " + iv.type().wireName() + " has no activation, got " + iv.act().wireName());
@@ -61,7 +112,8 @@ final class BundleValidator {
         }
     }
 
-    private static void checkTensors(Intervention iv, int d, String where) {
+    private static void checkTensors(Intervention iv, int d, String where, Set<FloatTensor> finite,
+            Set<FloatTensor> orthonormal) {
         Map<String, FloatTensor> t = iv.tensors();
         String primary = iv.type().hasRotate() ? ReftType.ROTATE : ReftType.PROJ;
         FloatTensor p = t.get(primary);
@@ -95,13 +147,16 @@ final class BundleValidator {
                 throw new BundleRejectedException("tensor_shape", where + ": tensor '" + e.getKey() + "' is "
                         + e.getValue().shapeText() + ", expected " + java.util.Arrays.toString(expected));
             }
+            if (!finite.add(e.getValue())) {
+                continue;
+            }
             int bad = e.getValue().firstNonFinite();
             if (bad >= 0) {
                 throw new BundleRejectedException("non_finite", where + ": tensor '" + e.getKey() + "' holds "
                         + e.getValue().data()[bad] + " at flat index " + bad);
             }
         }
-        if (iv.type().hasRotate()) {
+        if (iv.type().hasRotate() && orthonormal.add(t.get(ReftType.ROTATE))) {
             double err = orthonormalityError(t.get(ReftType.ROTATE));
             if (!(err <= ORTHONORMAL_TOLERANCE)) {
                 throw new BundleRejectedException("not_orthonormal", where + ": tensor 'rotate' does not have"

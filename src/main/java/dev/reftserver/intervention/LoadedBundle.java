@@ -35,12 +35,13 @@ public final class LoadedBundle implements AutoCloseable {
     /**
      * @param nativeZip a {@code reft-bundle/1} zip (as {@link BundleImporter} produced it)
      * @param shape     the base model it must fit
+     * @param limits    the limits its upload was accepted under (the same ones: a bundle the importer took loads)
      * @param parent    the manager on the model's device; the bundle lives in a sub-manager of it
      * @throws BundleRejectedException if the bytes are not a valid bundle for {@code shape}
      */
-    public static LoadedBundle load(byte[] nativeZip, ModelShape shape, NDManager parent) {
-        ReftBundle bundle = NativeBundleFormat.readZip(nativeZip, "stored bundle");
-        BundleValidator.validate(bundle, shape, "stored bundle");
+    public static LoadedBundle load(byte[] nativeZip, ModelShape shape, BundleLimits limits, NDManager parent) {
+        ReftBundle bundle = NativeBundleFormat.readZip(nativeZip, limits, "stored bundle");
+        BundleValidator.validate(bundle, shape, limits, "stored bundle");
         NDManager manager = parent.newSubManager();
         try {
             return new LoadedBundle(bundle, manager, pack(bundle, manager));
@@ -62,7 +63,8 @@ public final class LoadedBundle implements AutoCloseable {
         for (Map.Entry<Integer, List<Integer>> e : byLayer.entrySet()) {
             List<Integer> idx = e.getValue();
             int rank = idx.stream().mapToInt(i -> all.get(i).rank()).max().orElseThrow();
-            float[] packed = new float[idx.size() * rank * width];
+            // BundleValidator.checkSize bounded k * r * (2d + 3) * 4 by maxParameterBytes, so this fits an int
+            float[] packed = new float[Math.toIntExact((long) idx.size() * rank * width)];
             for (int s = 0; s < idx.size(); s++) {
                 PackedIntervention p = all.get(idx.get(s)).pack();
                 for (int j = 0; j < p.rank(); j++) {

@@ -38,15 +38,22 @@ final class NativeBundleFormat {
     }
 
     /** Reads a whole native zip (as {@link #write} made it, or an upload's), checked as {@link SafeZip} checks any. */
-    static ReftBundle readZip(byte[] zip, String source) {
-        BundleLimits limits = BundleLimits.defaults();
-        Map<String, byte[]> files = BundleImporter.bundleRoot(
-                SafeZip.read(zip, limits, new SafeZip.Budget(limits.maxTotalUncompressedBytes()), source));
-        return read(files, source);
+    static ReftBundle readZip(byte[] zip, BundleLimits limits, String source) {
+        Map<String, byte[]> files =
+                BundleImporter.bundleRoot(SafeZip.read(zip, limits, ImportBudget.of(limits), source));
+        return read(files, limits, source);
     }
 
-    /** Parses {@code reft.json} and {@code weights.safetensors} from an archive's files (root already stripped). */
-    static ReftBundle read(Map<String, byte[]> files, String source) {
+    /** One manifest entry, read before any tensor is decoded. */
+    private record Entry(int layer, ReftType type, int rank, ApplyTo applyTo, Activation act,
+            Map<String, String> tensorNames) {
+    }
+
+    /**
+     * Parses {@code reft.json} and {@code weights.safetensors} from an archive's files (root already stripped).
+     * What the manifest declares is sized against {@code limits} before the weights are decoded.
+     */
+    static ReftBundle read(Map<String, byte[]> files, BundleLimits limits, String source) {
         byte[] manifest = files.get(MANIFEST);
         byte[] weights = files.get(WEIGHTS);
         if (manifest == null || weights == null) {
@@ -68,6 +75,9 @@ final class NativeBundleFormat {
         JsonNode base = root.path("base_model");
         int hidden = integer(base, "hidden_size", where + " base_model");
         int layers = integer(base, "num_layers", where + " base_model");
+        if (hidden < 1 || layers < 1) {
+            throw format(where, "base_model hidden_size and num_layers must be positive");
+        }
         PositionSpec positions = PositionSpec.parse(text(root, "prompt_positions", where));
         JsonNode share = root.path("share_weights");
         if (!share.isBoolean()) {
@@ -77,62 +87,79 @@ final class NativeBundleFormat {
         if (!list.isArray() || list.isEmpty()) {
             throw format(where, "interventions must be a non-empty list");
         }
-        if (list.size() > BundleValidator.MAX_INTERVENTIONS) {
-            throw new BundleRejectedException("too_large",
-                    where + ": more than " + BundleValidator.MAX_INTERVENTIONS + " interventions", true);
+        if (list.size() > limits.maxInterventions()) {
+            throw new BundleRejectedException("too_large", where + ": " + list.size()
+                    + " interventions, more than the limit of " + limits.maxInterventions(), true);
         }
-        Map<String, FloatTensor> tensors = Safetensors.read(weights, source + " " + WEIGHTS);
-        List<Intervention> interventions = new ArrayList<>();
+        List<Entry> entries = new ArrayList<>();
+        List<BundleValidator.Declared> declared = new ArrayList<>();
         for (int i = 0; i < list.size(); i++) {
-            JsonNode n = list.get(i);
+            Entry e = entry(list.get(i), where + " intervention " + i);
+            entries.add(e);
+            declared.add(new BundleValidator.Declared(e.layer(), e.type(), e.rank()));
+        }
+        BundleValidator.checkSize(declared, hidden, limits, where);
+        Map<String, FloatTensor> tensors = Safetensors.read(weights, source + " " + WEIGHTS,
+                limits.maxParameterBytes());
+        List<Intervention> interventions = new ArrayList<>();
+        for (int i = 0; i < entries.size(); i++) {
+            Entry e = entries.get(i);
             String iw = where + " intervention " + i;
-            if (!n.isObject()) {
-                throw format(iw, "is not an object");
-            }
-            int layer = integer(n, "layer", iw);
-            String component = text(n, "component", iw);
-            if (!COMPONENT.equals(component)) {
-                throw format(iw, "component '" + component + "' is not supported (only " + COMPONENT + ")");
-            }
-            ReftType type = ReftType.fromWireName(text(n, "type", iw), iw);
-            int rank = integer(n, "rank", iw);
-            ApplyTo applyTo = ApplyTo.fromWireName(text(n, "apply_to", iw), iw);
-            Activation act = n.has("act") ? Activation.fromWireName(text(n, "act", iw), iw) : Activation.LINEAR;
-            JsonNode names = n.path("tensors");
-            if (!names.isObject()) {
-                throw format(iw, "tensors must map roles to tensor names");
-            }
-            List<String> unknown = BundleValidator.unknownRoles(type, names.propertyNames());
-            if (!unknown.isEmpty()) {
-                throw format(iw, "tensor roles " + unknown + " do not belong to " + type.wireName());
-            }
             Map<String, FloatTensor> roles = new LinkedHashMap<>();
-            for (Map.Entry<String, JsonNode> e : names.properties()) {
-                if (!e.getValue().isString()) {
-                    throw format(iw, "tensor name for '" + e.getKey() + "' is not a string");
-                }
-                FloatTensor t = tensors.get(e.getValue().stringValue());
+            for (Map.Entry<String, String> n : e.tensorNames().entrySet()) {
+                FloatTensor t = tensors.get(n.getValue());
                 if (t == null) {
-                    throw format(iw, "tensor '" + e.getValue().stringValue() + "' (" + e.getKey() + ") is not in "
-                            + WEIGHTS);
+                    throw format(iw, "tensor '" + n.getValue() + "' (" + n.getKey() + ") is not in " + WEIGHTS);
                 }
-                roles.put(e.getKey(), t);
+                roles.put(n.getKey(), t);
             }
-            for (String role : type.requiredTensors()) {
-                if (!roles.containsKey(role)) {
-                    throw new BundleRejectedException("tensor_shape", iw + ": tensor role '" + role
-                            + "' is missing for " + type.wireName());
-                }
-            }
+            ReftType type = e.type();
             FloatTensor primary = roles.get(type.hasRotate() ? ReftType.ROTATE : ReftType.PROJ);
             int actual = primary.rank() != 2 ? -1 : type.hasRotate() ? primary.dim(1) : primary.dim(0);
-            if (actual != rank) {
-                throw new BundleRejectedException("tensor_shape", iw + ": rank is " + rank + " but tensor '"
+            if (actual != e.rank()) {
+                throw new BundleRejectedException("tensor_shape", iw + ": rank is " + e.rank() + " but tensor '"
                         + (type.hasRotate() ? ReftType.ROTATE : ReftType.PROJ) + "' is " + primary.shapeText());
             }
-            interventions.add(type.create(layer, applyTo, act, roles));
+            interventions.add(type.create(e.layer(), e.applyTo(), e.act(), roles));
         }
         return new ReftBundle(hidden, layers, positions, share.booleanValue(), interventions);
+    }
+
+    private static Entry entry(JsonNode n, String iw) {
+        if (!n.isObject()) {
+            throw format(iw, "is not an object");
+        }
+        int layer = integer(n, "layer", iw);
+        String component = text(n, "component", iw);
+        if (!COMPONENT.equals(component)) {
+            throw format(iw, "component '" + component + "' is not supported (only " + COMPONENT + ")");
+        }
+        ReftType type = ReftType.fromWireName(text(n, "type", iw), iw);
+        int rank = integer(n, "rank", iw);
+        ApplyTo applyTo = ApplyTo.fromWireName(text(n, "apply_to", iw), iw);
+        Activation act = n.has("act") ? Activation.fromWireName(text(n, "act", iw), iw) : Activation.LINEAR;
+        JsonNode names = n.path("tensors");
+        if (!names.isObject()) {
+            throw format(iw, "tensors must map roles to tensor names");
+        }
+        List<String> unknown = BundleValidator.unknownRoles(type, names.propertyNames());
+        if (!unknown.isEmpty()) {
+            throw format(iw, "tensor roles " + unknown + " do not belong to " + type.wireName());
+        }
+        Map<String, String> tensorNames = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> e : names.properties()) {
+            if (!e.getValue().isString()) {
+                throw format(iw, "tensor name for '" + e.getKey() + "' is not a string");
+            }
+            tensorNames.put(e.getKey(), e.getValue().stringValue());
+        }
+        for (String role : type.requiredTensors()) {
+            if (!tensorNames.containsKey(role)) {
+                throw new BundleRejectedException("tensor_shape", iw + ": tensor role '" + role
+                        + "' is missing for " + type.wireName());
+            }
+        }
+        return new Entry(layer, type, rank, applyTo, act, tensorNames);
     }
 
     /** The canonical native zip of a validated bundle. */

@@ -49,11 +49,12 @@ public final class PyreftExporter {
 
     /**
      * @param nativeZip a stored {@code reft-bundle/1} zip
+     * @param limits    the limits it was accepted under
      * @return the zip of the pyreft save directory, its files at the root
      * @throws NotExportableException if pyreft cannot express the bundle
      */
-    public static byte[] export(byte[] nativeZip) {
-        Map<String, byte[]> files = files(NativeBundleFormat.readZip(nativeZip, "stored bundle"));
+    public static byte[] export(byte[] nativeZip, BundleLimits limits) {
+        Map<String, byte[]> files = files(NativeBundleFormat.readZip(nativeZip, limits, "stored bundle"));
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
             for (Map.Entry<String, byte[]> e : files.entrySet()) {

@@ -38,16 +38,17 @@ final class PyreftImporter {
     }
 
     static ReftBundle read(Map<String, byte[]> files, ModelShape shape, PositionSpec positions,
-            boolean shareWeights, BundleLimits limits, SafeZip.Budget budget) {
+            boolean shareWeights, BundleLimits limits, ImportBudget budget) {
         JsonNode config = parseConfig(files.get("config.json"));
-        List<Representation> reps = representations(config);
+        List<Representation> reps = representations(config, limits);
         List<ReftType> types = types(config, reps.size());
         JsonNode dims = config.path("intervention_dimensions");
         if (dims.isArray()) {
             for (int i = 0; i < dims.size(); i++) {
-                if (dims.get(i).isIntegralNumber() && dims.get(i).asInt() != shape.hiddenSize()) {
+                JsonNode dim = dims.get(i);
+                if (dim.isIntegralNumber() && (!dim.canConvertToInt() || dim.intValue() != shape.hiddenSize())) {
                     throw new BundleRejectedException("shape_mismatch", "pyreft config.json: intervention_dimensions["
-                            + i + "] is " + dims.get(i).asInt() + ", the base model's hidden size is "
+                            + i + "] is " + dim + ", the base model's hidden size is "
                             + shape.hiddenSize());
                 }
             }
@@ -60,6 +61,11 @@ final class PyreftImporter {
                     + " split between first and last positions (" + positions + " without share_weights needs an"
                     + " even number: first half first, second half last)");
         }
+        List<BundleValidator.Declared> declared = new ArrayList<>();
+        for (int i : order) {
+            declared.add(new BundleValidator.Declared(reps.get(i).layer(), types.get(i), reps.get(i).rank()));
+        }
+        BundleValidator.checkSize(declared, shape.hiddenSize(), limits, "pyreft config.json");
         List<Intervention> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             int repIndex = order.get(i);
@@ -69,7 +75,7 @@ final class PyreftImporter {
             String where = "pyreft intervention " + i + " (layer " + rep.layer() + ", " + file + ")";
             Map<String, TorchStateDict.Entry> state =
                     TorchStateDict.read(files.get(file), limits, budget, "pyreft " + file);
-            Map<String, FloatTensor> roles = roles(type, state, where);
+            Map<String, FloatTensor> roles = roles(type, state, shape.hiddenSize(), rep.rank(), where);
             FloatTensor primary = roles.get(type.hasRotate() ? ReftType.ROTATE : ReftType.PROJ);
             int actual = primary == null || primary.rank() != 2 ? -1
                     : type.hasRotate() ? primary.dim(1) : primary.dim(0);
@@ -96,14 +102,14 @@ final class PyreftImporter {
     }
 
     /** pyvene's RepresentationConfig, saved as a list (namedtuple order) or, by some versions, an object. */
-    private static List<Representation> representations(JsonNode config) {
+    private static List<Representation> representations(JsonNode config, BundleLimits limits) {
         JsonNode list = config.path("representations");
         if (!list.isArray() || list.isEmpty()) {
             throw format("'representations' must be a non-empty list");
         }
-        if (list.size() > BundleValidator.MAX_INTERVENTIONS) {
-            throw new BundleRejectedException("too_large", "pyreft config.json: more than "
-                    + BundleValidator.MAX_INTERVENTIONS + " representations", true);
+        if (list.size() > limits.maxInterventions()) {
+            throw new BundleRejectedException("too_large", "pyreft config.json: " + list.size()
+                    + " representations, more than the limit of " + limits.maxInterventions(), true);
         }
         Map<String, Integer> newCounter = new HashMap<>();
         Map<String, Integer> oldCounter = new HashMap<>();
@@ -130,7 +136,8 @@ final class PyreftImporter {
             }
             String where = "representations[" + i + "]";
             if (!layer.isIntegralNumber() || !layer.canConvertToInt() || !component.isString() || !unit.isString()
-                    || !maxUnits.isIntegralNumber() || !rank.isIntegralNumber() || !rank.canConvertToInt()) {
+                    || !maxUnits.isIntegralNumber() || !maxUnits.canConvertToInt() || !rank.isIntegralNumber()
+                    || !rank.canConvertToInt()) {
                 throw format(where + " needs an int layer, component and unit strings, max_number_of_units and an"
                         + " int low_rank_dimension");
             }
@@ -222,7 +229,7 @@ final class PyreftImporter {
 
     /** Maps one intervention's state dict onto native roles, following each pyreft class's state_dict. */
     private static Map<String, FloatTensor> roles(ReftType type, Map<String, TorchStateDict.Entry> state,
-            String where) {
+            int hidden, int rank, String where) {
         Map<String, TorchStateDict.Entry> remaining = new LinkedHashMap<>(state);
         for (String k : IGNORED_KEYS) {
             TorchStateDict.Entry e = remaining.remove(k);
@@ -237,6 +244,12 @@ final class PyreftImporter {
             FloatTensor x = take(remaining, ORIGINAL, where);
             FloatTensor b = take(remaining, BASE, where);
             if (s == null && x != null && b != null) {
+                // its cost is d r^2: hold it to the shapes config.json and the base model declare
+                if (!x.hasShape(hidden, rank) || !b.hasShape(hidden, hidden)) {
+                    throw new BundleRejectedException("tensor_shape", where + ": orthogonal parametrization "
+                            + x.shapeText() + " / " + b.shapeText() + " should be [" + hidden + ", " + rank
+                            + "] / [" + hidden + ", " + hidden + "]");
+                }
                 s = OrthogonalParametrization.rebuild(x, b, where);
             } else if (s == null || x != null || b != null) {
                 throw new BundleRejectedException("tensor_shape", where + ": needs either 'rotate_layer' or both '"

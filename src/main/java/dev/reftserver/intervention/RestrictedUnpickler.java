@@ -26,7 +26,14 @@ final class RestrictedUnpickler {
     private static final int MAX_STACK = 100_000;
     private static final int MAX_MEMO = 100_000;
     private static final int MAX_DIMS = 8;
-    private static final int MAX_KEY_DEPTH = 16;
+    /**
+     * Units of work one pickle may cost: one per opcode, plus one per item it moves into a container, plus, for a
+     * memo reference to a container, that container's size (shared structure costs what walking it would). A
+     * torch state dict costs a few hundred per tensor; the bound is linear in the largest pickle allowed.
+     */
+    static final long MAX_WORK = 4L * MAX_PICKLE_BYTES;
+    /** Opcodes between two looks at the import's clock. */
+    private static final int CLOCK_EVERY = 4096;
 
     /** A callable the pickle may name. */
     enum Callable { ORDERED_DICT, REBUILD_TENSOR_V2, REBUILD_PARAMETER }
@@ -66,27 +73,32 @@ final class RestrictedUnpickler {
     private final List<Object> stack = new ArrayList<>();
     private final List<Integer> marks = new ArrayList<>();
     private final Map<Integer, Object> memo = new HashMap<>();
+    private final ImportBudget budget;
     private int pos;
+    private long work;
+    private long ops;
 
-    private RestrictedUnpickler(byte[] in, String where) {
+    private RestrictedUnpickler(byte[] in, String where, ImportBudget budget) {
         this.in = in;
         this.buf = ByteBuffer.wrap(in).order(ByteOrder.LITTLE_ENDIAN);
         this.where = where;
+        this.budget = budget;
     }
 
     /**
      * @return the unpickled object: maps, lists, {@link PyTuple}, strings, Long, Double, Boolean, null,
      *     {@link TensorRef}
      * @throws BundleRejectedException with reason {@code pickle_global} for a global outside the allow-list,
-     *     {@code pickle_opcode} for an opcode it does not run, {@code pickle} for anything malformed
+     *     {@code pickle_opcode} for an opcode it does not run, {@code too_complex} past {@link #MAX_WORK} or the
+     *     import's time, {@code pickle} for anything malformed
      */
-    static Object load(byte[] pickle, String where) {
+    static Object load(byte[] pickle, String where, ImportBudget budget) {
         if (pickle.length > MAX_PICKLE_BYTES) {
             throw new BundleRejectedException("too_large",
                     where + ": pickle of " + pickle.length + " bytes exceeds " + MAX_PICKLE_BYTES, true);
         }
         try {
-            return new RestrictedUnpickler(pickle, where).run();
+            return new RestrictedUnpickler(pickle, where, budget).run();
         } catch (ArithmeticException ex) {
             throw new BundleRejectedException("pickle", where + ": integer overflow in tensor sizes");
         }
@@ -99,6 +111,10 @@ final class RestrictedUnpickler {
             }
             int at = pos;
             int op = in[pos++] & 0xFF;
+            spend(1);
+            if (++ops % CLOCK_EVERY == 0) {
+                budget.checkTime(where);
+            }
             switch (op) {
                 case 0x80 -> { // PROTO
                     int v = u8();
@@ -274,7 +290,7 @@ final class RestrictedUnpickler {
                 lastIndex = Math.addExact(lastIndex, Math.multiplyExact(s - 1, st));
             }
         }
-        if (offset < 0 || (numel > 0 && lastIndex >= storage.numel())) {
+        if (offset < 0 || offset > storage.numel() || (numel > 0 && lastIndex >= storage.numel())) {
             throw bad("tensor at byte " + at + " reaches past its storage of " + storage.numel() + " elements");
         }
         return new TensorRef(storage, offset, dims, strides);
@@ -286,6 +302,9 @@ final class RestrictedUnpickler {
                 || !(t.get(1) instanceof StorageClass cls) || !(t.get(2) instanceof String key)
                 || !(t.get(3) instanceof String location) || !(t.get(4) instanceof Long numel) || numel < 0) {
             throw bad("persistent id at byte " + at + " is not a torch storage reference");
+        }
+        if (numel > (Integer.MAX_VALUE - 8) / cls.type().elementBytes()) {
+            throw bad("storage at byte " + at + " claims " + numel + " elements, more than any zip entry holds");
         }
         if (!key.matches("[0-9A-Za-z_]{1,64}")) {
             throw bad("storage key at byte " + at + " is not a plain name");
@@ -306,32 +325,35 @@ final class RestrictedUnpickler {
         if (items.size() % 2 != 0) {
             throw bad("odd number of dict items");
         }
+        spend(items.size());
         for (int i = 0; i < items.size(); i += 2) {
             m.put(key(items.get(i)), items.get(i + 1));
         }
     }
 
-    /** Only immutable scalars (and tuples of them) may be dict keys, which keeps hashing shallow and acyclic. */
+    /**
+     * Only strings and ints may be dict keys (all a state dict and its metadata use): hashing them costs their
+     * length, never a walk through shared structure.
+     */
     private Object key(Object k) {
-        if (!isScalarKey(k, 0)) {
-            throw bad("unhashable or unsupported dict key");
+        if (!(k instanceof String) && !(k instanceof Long)) {
+            throw bad("dict key of type " + typeName(k) + "; only string and int keys are allowed");
         }
         return k;
     }
 
-    private boolean isScalarKey(Object k, int depth) {
-        if (k == null || k instanceof String || k instanceof Long || k instanceof Boolean || k instanceof Double) {
-            return true;
+    private static String typeName(Object o) {
+        return o == null ? "None" : o instanceof PyTuple ? "tuple" : o instanceof Map<?, ?> ? "dict"
+                : o instanceof List<?> ? "list" : o.getClass().getSimpleName();
+    }
+
+    /** Counts work, failing once the pickle has cost more than {@link #MAX_WORK}. */
+    private void spend(long units) {
+        work += units;
+        if (work > MAX_WORK) {
+            throw new BundleRejectedException("too_complex", where + ": the pickle costs more than " + MAX_WORK
+                    + " units of work to read (at byte " + pos + "); it is not a plausible state dict");
         }
-        if (k instanceof PyTuple t && depth < MAX_KEY_DEPTH) {
-            for (Object o : t.items()) {
-                if (!isScalarKey(o, depth + 1)) {
-                    return false;
-                }
-            }
-            return true;
-        }
-        return false;
     }
 
     @SuppressWarnings("unchecked")
@@ -354,6 +376,7 @@ final class RestrictedUnpickler {
         if (stack.size() - topMark() < n) {
             throw bad("stack underflow");
         }
+        spend(n);
         List<Object> items = new ArrayList<>(stack.subList(stack.size() - n, stack.size()));
         for (Object o : items) {
             if (o == MARK_SENTINEL) {
@@ -369,6 +392,7 @@ final class RestrictedUnpickler {
             throw bad("no MARK to pop to");
         }
         int m = marks.remove(marks.size() - 1);
+        spend(stack.size() - m);
         List<Object> items = new ArrayList<>(stack.subList(m + 1, stack.size()));
         stack.subList(m, stack.size()).clear();
         return items;
@@ -410,7 +434,10 @@ final class RestrictedUnpickler {
         if (!memo.containsKey(idx)) {
             throw bad("memo key " + idx + " is not set");
         }
-        return memo.get(idx);
+        Object o = memo.get(idx);
+        spend(o instanceof PyTuple t ? t.size() : o instanceof List<?> l ? l.size() : o instanceof Map<?, ?> m
+                ? m.size() : 0);
+        return o;
     }
 
     private String line() {

@@ -26,34 +26,18 @@ final class SafeZip {
     private static final int CENTRAL = 0x02014b50;
     private static final int LOCAL = 0x04034b50;
     private static final long U32_MAX = 0xFFFFFFFFL;
+    /** Entries up to this size may be compressed any amount (a small file of zeros is no bomb). */
+    private static final long RATIO_FLOOR_BYTES = 1024 * 1024;
     private static final Pattern DRIVE = Pattern.compile("^[A-Za-z]:.*");
 
     private SafeZip() {
-    }
-
-    /** Inflated bytes of one upload, shared by the upload's zip and every zip nested in it. */
-    static final class Budget {
-        private final long max;
-        private long used;
-
-        Budget(long max) {
-            this.max = max;
-        }
-
-        void spend(long n, String where) {
-            used += n;
-            if (used > max) {
-                throw new BundleRejectedException("too_large",
-                        where + ": the bundle inflates to more than " + max + " bytes in all", true);
-            }
-        }
     }
 
     /**
      * @return every file (directories left out) by its checked name, in central directory order
      * @throws BundleRejectedException for a malformed or unsafe archive, or (tooLarge) one over the limits
      */
-    static Map<String, byte[]> read(byte[] zip, BundleLimits limits, Budget budget, String where) {
+    static Map<String, byte[]> read(byte[] zip, BundleLimits limits, ImportBudget budget, String where) {
         ByteBuffer buf = ByteBuffer.wrap(zip).order(ByteOrder.LITTLE_ENDIAN);
         int eocd = findEndOfCentralDirectory(buf, where);
         long entries = u16(buf, eocd + 10);
@@ -79,7 +63,7 @@ final class SafeZip {
             throw new BundleRejectedException("too_large",
                     where + ": " + entries + " zip entries, more than the limit of " + limits.maxEntries(), true);
         }
-        if (cdOffset < 0 || cdSize < 0 || cdOffset + cdSize > zip.length) {
+        if (cdOffset < 0 || cdSize < 0 || cdOffset > zip.length || cdSize > zip.length - cdOffset) {
             throw malformed(where, "central directory out of range");
         }
         Map<String, byte[]> files = new LinkedHashMap<>();
@@ -127,8 +111,9 @@ final class SafeZip {
             }
             p += 46 + nameLen + extraLen + commentLen;
 
-            String entryWhere = where + ": entry '" + name + "'";
+            String entryWhere = where + ": entry '" + printable(name) + "'";
             checkName(name, entryWhere);
+            budget.checkTime(entryWhere);
             if ((flags & 1) != 0) {
                 throw malformed(entryWhere, "encrypted entries are not supported");
             }
@@ -155,8 +140,16 @@ final class SafeZip {
                 throw malformed(entryWhere, "local and central names differ");
             }
             long start = (long) lh + 30 + localNameLen + localExtraLen;
-            if (start + csize > zip.length) {
+            if (csize > zip.length - start) {
                 throw malformed(entryWhere, "data runs past the end of the archive");
+            }
+            if (usize > limits.maxEntryBytes()) {
+                throw tooLarge(entryWhere, limits);
+            }
+            // a bomb is refused on its declared sizes, before any inflating; inflate() holds it to them
+            if (usize > RATIO_FLOOR_BYTES && usize > csize * limits.maxInflationRatio()) {
+                throw new BundleRejectedException("too_large", entryWhere + ": declares " + usize + " bytes from "
+                        + csize + " compressed, more than " + limits.maxInflationRatio() + " times", true);
             }
             byte[] data = method == 0
                     ? stored(zip, (int) start, csize, usize, limits, budget, entryWhere)
@@ -171,8 +164,8 @@ final class SafeZip {
         return files;
     }
 
-    private static byte[] stored(byte[] zip, int start, long csize, long usize, BundleLimits limits, Budget budget,
-            String where) {
+    private static byte[] stored(byte[] zip, int start, long csize, long usize, BundleLimits limits,
+            ImportBudget budget, String where) {
         if (csize != usize) {
             throw malformed(where, "stored entry sizes disagree");
         }
@@ -185,8 +178,8 @@ final class SafeZip {
         return out;
     }
 
-    private static byte[] inflate(byte[] zip, int start, int csize, long usize, BundleLimits limits, Budget budget,
-            String where) {
+    private static byte[] inflate(byte[] zip, int start, int csize, long usize, BundleLimits limits,
+            ImportBudget budget, String where) {
         Inflater inflater = new Inflater(true);
         try {
             inflater.setInput(zip, start, csize);
@@ -196,16 +189,20 @@ final class SafeZip {
             while (!inflater.finished()) {
                 int n = inflater.inflate(chunk);
                 if (n == 0) {
+                    if (inflater.finished()) {
+                        break; // an empty entry
+                    }
                     if (inflater.needsInput() || inflater.needsDictionary()) {
                         throw malformed(where, "deflate stream is truncated");
                     }
                     continue;
                 }
                 total += n;
-                if (total > limits.maxEntryBytes()) {
-                    throw tooLarge(where, limits);
+                if (total > usize) {
+                    throw malformed(where, "inflates to more than the " + usize + " bytes its header says");
                 }
                 budget.spend(n, where);
+                budget.checkTime(where);
                 out.write(chunk, 0, n);
             }
             if (total != usize) {
@@ -241,6 +238,15 @@ final class SafeZip {
                 throw unsafe(where, "path segment '" + seg + "' is not allowed");
             }
         }
+    }
+
+    private static String printable(String s) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < s.length() && i < 200; i++) {
+            char c = s.charAt(i);
+            b.append(Character.isISOControl(c) ? '?' : c);
+        }
+        return b.toString();
     }
 
     private static int findEndOfCentralDirectory(ByteBuffer buf, String where) {

@@ -27,7 +27,7 @@ final class TorchStateDict {
     private TorchStateDict() {
     }
 
-    static Map<String, Entry> read(byte[] binZip, BundleLimits limits, SafeZip.Budget budget, String where) {
+    static Map<String, Entry> read(byte[] binZip, BundleLimits limits, ImportBudget budget, String where) {
         Map<String, byte[]> files = SafeZip.read(binZip, limits, budget, where);
         String pkl = null;
         for (String name : files.keySet()) {
@@ -52,7 +52,7 @@ final class TorchStateDict {
                 throw bad(where, "byteorder '" + o + "' is neither little nor big");
             }
         }
-        Object root = RestrictedUnpickler.load(files.get(pkl), where + " " + pkl);
+        Object root = RestrictedUnpickler.load(files.get(pkl), where + " " + pkl, budget);
         if (!(root instanceof Map<?, ?> map)) {
             throw bad(where, "does not hold a state dict");
         }
@@ -70,12 +70,13 @@ final class TorchStateDict {
     }
 
     private static Entry materialize(TensorRef ref, Map<String, byte[]> files, String prefix, ByteOrder order,
-            SafeZip.Budget budget, String where) {
+            ImportBudget budget, String where) {
         TorchStorageType type = ref.storage().type();
         byte[] raw = files.get(prefix + "data/" + ref.storage().key());
         if (raw == null) {
             throw bad(where, "its storage data/" + ref.storage().key() + " is missing");
         }
+        // numel is below 2^31 / elementBytes (the unpickler checks), so the product cannot overflow
         if ((long) raw.length != ref.storage().numel() * type.elementBytes()) {
             throw bad(where, "storage data/" + ref.storage().key() + " holds " + raw.length + " bytes, not "
                     + ref.storage().numel() + " " + type.torchName() + " values");
@@ -83,13 +84,14 @@ final class TorchStateDict {
         int[] size = ref.size();
         long numel = 1;
         for (int s : size) {
-            numel *= s;
+            numel = Math.multiplyExact(numel, s); // the unpickler already refused an overflowing product
         }
-        // an expanded view (stride 0) can name far more values than its storage holds: count what we build
-        budget.spend(numel * 4, where);
         if (numel > Integer.MAX_VALUE - 8) {
             throw new BundleRejectedException("too_large", where + ": " + numel + " values", true);
         }
+        // an expanded view (stride 0) can name far more values than its storage holds: count what we build
+        budget.spend(numel * 4, where);
+        budget.checkTime(where);
         ByteBuffer buf = ByteBuffer.wrap(raw).order(order);
         int n = (int) numel;
         if (type == TorchStorageType.FLOAT && isContiguous(size, ref.stride())) {

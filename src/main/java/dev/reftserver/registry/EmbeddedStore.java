@@ -73,6 +73,7 @@ public final class EmbeddedStore implements RegistryStore {
     private final Object writeLock = new Object();
     private final List<Consumer<RegistryChange>> listeners = new CopyOnWriteArrayList<>();
     private final FileChannel lockChannel;
+    private final Quotas quotas;
     private volatile State state;
 
     /**
@@ -81,6 +82,12 @@ public final class EmbeddedStore implements RegistryStore {
      * @throws IllegalStateException if another open store, in this process or another, holds the directory
      */
     public EmbeddedStore(Path root) {
+        this(root, Quotas.DEFAULTS);
+    }
+
+    /** As {@link #EmbeddedStore(Path)}, enforcing {@code quotas} on every write. */
+    public EmbeddedStore(Path root, Quotas quotas) {
+        this.quotas = quotas;
         this.root = root.toAbsolutePath();
         this.bundleDir = this.root.resolve("bundles");
         try {
@@ -240,6 +247,8 @@ public final class EmbeddedStore implements RegistryStore {
 
     @Override
     public InterventionVersion addVersion(String tenant, String name, BundleSummary summary, byte[] bundle) {
+        // Checked first on the snapshot so an upload over quota is never written, then again under the lock.
+        checkNewVersion(state, tenant, name, bundle.length);
         String file = UUID.randomUUID() + ".zip";
         Path path = bundleDir.resolve(file);
         // The bytes are durable before any metadata names them: a crash here leaves only an orphan file.
@@ -248,6 +257,7 @@ public final class EmbeddedStore implements RegistryStore {
         try {
             synchronized (writeLock) {
                 State s = state;
+                checkNewVersion(s, tenant, name, bundle.length);
                 int version = s.lastVersions().stream()
                         .filter(l -> l.tenant().equals(tenant) && l.name().equals(name))
                         .mapToInt(LastVersion::version).findFirst().orElse(0) + 1;
@@ -351,8 +361,12 @@ public final class EmbeddedStore implements RegistryStore {
 
     @Override
     public Task putTask(String tenant, String name, List<Route> routes) {
+        quotas.checkRoutes(routes.size());
         synchronized (writeLock) {
             State s = state;
+            if (task(tenant, name).isEmpty()) {
+                quotas.checkNewTask(tenant, s.tasks().stream().filter(t -> t.tenant().equals(tenant)).count());
+            }
             for (Route r : routes) {
                 if (stored(s, tenant, r.name(), r.version()).isEmpty()) {
                     throw new UnknownRouteException(r.id());
@@ -398,6 +412,28 @@ public final class EmbeddedStore implements RegistryStore {
     }
 
     // ---- internals
+
+    private void checkNewVersion(State s, String tenant, String name, long bytes) {
+        long names = 0;
+        long ofName = 0;
+        long stored = 0;
+        String previous = null;
+        for (StoredVersion v : s.versions()) { // sorted by tenant, then name
+            InterventionVersion m = v.meta();
+            if (!m.tenant().equals(tenant)) {
+                continue;
+            }
+            if (!m.name().equals(previous)) {
+                names++;
+                previous = m.name();
+            }
+            if (m.name().equals(name)) {
+                ofName++;
+            }
+            stored += m.bytes();
+        }
+        quotas.checkNewVersion(tenant, name, names, ofName, stored, bytes);
+    }
 
     private static Optional<StoredVersion> stored(State s, String tenant, String name, int version) {
         return s.versions().stream().filter(v -> v.meta().tenant().equals(tenant) && v.meta().name().equals(name)

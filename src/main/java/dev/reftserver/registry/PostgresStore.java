@@ -56,10 +56,17 @@ public final class PostgresStore implements RegistryStore {
     private final List<Consumer<RegistryChange>> listeners = new CopyOnWriteArrayList<>();
     private final CountDownLatch firstListen = new CountDownLatch(1);
     private final Thread listenerThread;
+    private final Quotas quotas;
     private volatile boolean running = true;
 
     /** Expects the schema migrated (see {@link PostgresStoreConfiguration}); starts listening before it returns. */
     public PostgresStore(DataSource dataSource) {
+        this(dataSource, Quotas.DEFAULTS);
+    }
+
+    /** As {@link #PostgresStore(DataSource)}, enforcing {@code quotas} on every write. */
+    public PostgresStore(DataSource dataSource, Quotas quotas) {
+        this.quotas = quotas;
         this.dataSource = dataSource;
         this.jdbc = new JdbcTemplate(dataSource);
         this.tx = new TransactionTemplate(new DataSourceTransactionManager(dataSource));
@@ -181,6 +188,13 @@ public final class PostgresStore implements RegistryStore {
         String sha = Sha256.hex(bundle);
         java.time.Instant created = EmbeddedStore.now();
         return inTx(() -> {
+            lockQuotas(tenant);
+            Map<String, Object> use = jdbc.queryForMap("SELECT count(DISTINCT name) AS names, "
+                    + "count(*) FILTER (WHERE name = ?) AS of_name, coalesce(sum(size), 0) AS stored "
+                    + "FROM intervention_versions WHERE tenant = ?", name, tenant);
+            quotas.checkNewVersion(tenant, name, ((Number) use.get("names")).longValue(),
+                    ((Number) use.get("of_name")).longValue(), ((Number) use.get("stored")).longValue(),
+                    bundle.length);
             Integer version = jdbc.queryForObject("INSERT INTO intervention_names (tenant, name, last_version) "
                     + "VALUES (?, ?, 1) ON CONFLICT (tenant, name) "
                     + "DO UPDATE SET last_version = intervention_names.last_version + 1 RETURNING last_version",
@@ -275,6 +289,14 @@ public final class PostgresStore implements RegistryStore {
         });
     }
 
+    /**
+     * Serializes the quota-checked writes of one tenant, across replicas, until the transaction ends: two uploads
+     * racing for the last unit of a quota see each other's rows. (Advisory key space 0x52454654, "REFT".)
+     */
+    private void lockQuotas(String tenant) {
+        jdbc.query("SELECT pg_advisory_xact_lock(1380271700, hashtext(?))", rs -> null, tenant);
+    }
+
     private void refuseIfRouted(String tenant, String name, Integer version) {
         List<String[]> routed = jdbc.query("SELECT task, version FROM task_routes WHERE tenant = ? AND name = ? "
                         + "AND (CAST(? AS integer) IS NULL OR version = ?) ORDER BY task LIMIT 1",
@@ -290,7 +312,14 @@ public final class PostgresStore implements RegistryStore {
     @Override
     public Task putTask(String tenant, String name, List<Route> routes) {
         Task task = new Task(tenant, name, routes, EmbeddedStore.now());
+        quotas.checkRoutes(routes.size());
         return inTx(() -> {
+            lockQuotas(tenant);
+            if (jdbc.query("SELECT 1 FROM tasks WHERE tenant = ? AND name = ?", (rs, i) -> 1, tenant, name)
+                    .isEmpty()) {
+                quotas.checkNewTask(tenant, jdbc.queryForObject("SELECT count(*) FROM tasks WHERE tenant = ?",
+                        Long.class, tenant));
+            }
             for (Route r : routes) {
                 // KEY SHARE locks the version against a concurrent delete until this transaction ends.
                 if (jdbc.query("SELECT 1 FROM intervention_versions WHERE tenant = ? AND name = ? AND version = ? "

@@ -28,8 +28,8 @@ class PostgresStoreConfiguration {
     }
 
     @Bean(destroyMethod = "close")
-    PostgresStore registryStore(DataSource dataSource) {
+    PostgresStore registryStore(DataSource dataSource, Quotas quotas) {
         Flyway.configure().dataSource(dataSource).locations("classpath:db/migration").load().migrate();
-        return new PostgresStore(dataSource);
+        return new PostgresStore(dataSource, quotas);
     }
 }

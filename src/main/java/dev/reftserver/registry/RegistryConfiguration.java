@@ -13,8 +13,8 @@ class RegistryConfiguration {
 
     @Bean(destroyMethod = "close")
     @Conditional(JdbcUrlCondition.Absent.class)
-    EmbeddedStore registryStore(StoreProperties props) {
-        return new EmbeddedStore(Path.of(props.path()));
+    EmbeddedStore registryStore(StoreProperties props, Quotas quotas) {
+        return new EmbeddedStore(Path.of(props.path()), quotas);
     }
 
     @Bean
@@ -33,7 +33,7 @@ class RegistryConfiguration {
     }
 
     @Bean
-    TaskDefinitions taskDefinitions(RegistryStore store) {
-        return new TaskDefinitions(store);
+    TaskDefinitions taskDefinitions(RegistryStore store, Quotas quotas) {
+        return new TaskDefinitions(store, quotas);
     }
 }

@@ -15,9 +15,11 @@ public final class TaskDefinitions {
     }
 
     private final RegistryStore store;
+    private final Quotas quotas;
 
-    public TaskDefinitions(RegistryStore store) {
+    public TaskDefinitions(RegistryStore store, Quotas quotas) {
         this.store = store;
+        this.quotas = quotas;
     }
 
     public Task define(String tenant, String task, List<RouteSpec> specs) {
@@ -28,6 +30,8 @@ public final class TaskDefinitions {
         if (specs.isEmpty()) {
             throw ServiceException.invalidRequest("routes", "a task needs at least one route");
         }
+        // Before any route is looked up: each costs a store read.
+        quotas.checkRoutes(specs.size());
         List<Route> routes = new ArrayList<>();
         for (RouteSpec spec : specs) {
             if (spec.weight() <= 0) {

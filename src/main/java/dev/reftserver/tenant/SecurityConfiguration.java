@@ -5,6 +5,8 @@ import jakarta.servlet.http.HttpServletRequest;
 import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.Environment;
+import org.springframework.security.authorization.AuthorizationDecision;
 import org.springframework.security.config.annotation.web.builders.HttpSecurity;
 import org.springframework.security.config.annotation.web.configuration.EnableWebSecurity;
 import org.springframework.security.config.http.SessionCreationPolicy;
@@ -18,8 +20,9 @@ import org.springframework.security.web.util.matcher.RequestMatcher;
 import org.springframework.web.servlet.HandlerExceptionResolver;
 
 /**
- * Stateless bearer-key security. Open: the web console's static pages, health probes, Prometheus, OpenAPI docs. {@code /admin/**} and the other
- * actuator endpoints: the admin key (403 {@code admin_disabled} when none is configured). {@code /v1/**}: a
+ * Stateless bearer-key security. Open: the web console's static pages, health probes, OpenAPI docs, and
+ * Prometheus when it has a management port of its own or no admin key is configured (else it needs the admin
+ * key). {@code /admin/**} and the other actuator endpoints: the admin key (403 {@code admin_disabled} when none is configured). {@code /v1/**}: a
  * tenant key, or nothing in open mode. Refusals are rendered by the API's exception handler, so they have the
  * OpenAI error shape like every other error.
  *
@@ -37,8 +40,11 @@ class SecurityConfiguration {
             + "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
     @Bean
-    SecurityFilterChain apiSecurity(HttpSecurity http, AccessPolicy policy, ApiKeys keys,
+    SecurityFilterChain apiSecurity(HttpSecurity http, AccessPolicy policy, ApiKeys keys, Environment env,
             @Qualifier("handlerExceptionResolver") HandlerExceptionResolver errors) throws Exception {
+        // Metrics name tenants. On a management port of their own (reachable by the scraper only) they are open;
+        // sharing the serving port they need the admin key, unless there is none (open mode stays open).
+        boolean prometheusOpen = separateManagementPort(env) || !policy.adminEnabled();
         http.csrf(c -> c.disable())
                 .sessionManagement(s -> s.sessionCreationPolicy(SessionCreationPolicy.STATELESS))
                 .httpBasic(b -> b.disable())
@@ -51,11 +57,15 @@ class SecurityConfiguration {
                 .authorizeHttpRequests(a -> a
                         // the request was authorized on its first dispatch; streams and error pages follow it
                         .dispatcherTypeMatchers(DispatcherType.ASYNC, DispatcherType.ERROR).permitAll()
-                        .requestMatchers("/actuator/health", "/actuator/health/**", "/actuator/prometheus",
-                                "/v3/api-docs", "/v3/api-docs/**", "/swagger-ui.html", "/swagger-ui/**")
+                        .requestMatchers("/actuator/health", "/actuator/health/**", "/v3/api-docs",
+                                "/v3/api-docs/**", "/swagger-ui.html", "/swagger-ui/**")
                         .permitAll()
                         // static files only; every call the console makes carries the caller's key
                         .requestMatchers(CONSOLE_PATHS).permitAll()
+                        .requestMatchers("/actuator/prometheus")
+                        .access((auth, ctx) -> new AuthorizationDecision(prometheusOpen || auth.get()
+                                .getAuthorities().stream().anyMatch(g -> g.getAuthority().equals(
+                                        "ROLE_" + BearerAuthenticationFilter.ROLE_ADMIN))))
                         .requestMatchers("/admin/**", "/actuator/**").hasRole(BearerAuthenticationFilter.ROLE_ADMIN)
                         .requestMatchers("/v1/**").hasRole(BearerAuthenticationFilter.ROLE_TENANT)
                         .anyRequest().permitAll())
@@ -74,6 +84,22 @@ class SecurityConfiguration {
             matchers[i] = paths.matcher(CONSOLE_PATHS[i]);
         }
         return new OrRequestMatcher(matchers);
+    }
+
+    /**
+     * Whether actuator endpoints live on a port of their own: Spring Boot's rule ({@code management.server.port}
+     * set, not negative, and not the serving port unless both are 0 = random).
+     */
+    static boolean separateManagementPort(Environment env) {
+        Integer management = env.getProperty("management.server.port", Integer.class);
+        Integer server = env.getProperty("server.port", Integer.class);
+        if (management == null || management < 0) {
+            return false;
+        }
+        if (server == null) {
+            return management != 8080;
+        }
+        return management == 0 || !management.equals(server);
     }
 
     private static RuntimeException refusal(HttpServletRequest req, AccessPolicy policy) {

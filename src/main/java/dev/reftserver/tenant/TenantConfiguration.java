@@ -1,12 +1,15 @@
 package dev.reftserver.tenant;
 
 import dev.reftserver.config.TenantTagPolicy;
+import dev.reftserver.registry.Quotas;
 import dev.reftserver.registry.RegistryStore;
 import io.micrometer.core.instrument.MeterRegistry;
+import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.boot.security.autoconfigure.web.servlet.SecurityFilterProperties;
 import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.web.servlet.HandlerExceptionResolver;
 
 @Configuration(proxyBeanMethods = false)
 class TenantConfiguration {
@@ -37,6 +40,15 @@ class TenantConfiguration {
             TenantTagPolicy tenantTag) {
         var bean = new FilterRegistrationBean<>(new TenantRequestMetricsFilter(registry, tenantTag));
         bean.setOrder(SecurityFilterProperties.DEFAULT_FILTER_ORDER + 1);
+        return bean;
+    }
+
+    /** After the security chain (the caller is known), refusals rendered in the API's error shape. */
+    @Bean
+    FilterRegistrationBean<ConcurrentRequestLimit> concurrentRequestLimit(Quotas quotas,
+            @Qualifier("handlerExceptionResolver") HandlerExceptionResolver errors) {
+        var bean = new FilterRegistrationBean<>(new ConcurrentRequestLimit(quotas.concurrentRequests(), errors));
+        bean.setOrder(SecurityFilterProperties.DEFAULT_FILTER_ORDER + 2);
         return bean;
     }
 }

@@ -81,10 +81,16 @@ class AdminApiTest extends SecuredApiTestSupport {
     }
 
     @Test
-    void healthAndPrometheusStayOpen() {
+    void healthStaysOpenAndPrometheusOnTheServingPortNeedsTheAdminKey() {
         assertThat(http().get("/actuator/health", null).statusCode()).isEqualTo(200);
         assertThat(http().get("/actuator/health/liveness", null).statusCode()).isEqualTo(200);
-        assertThat(http().get("/actuator/prometheus", null).statusCode()).isEqualTo(200);
+        assertThat(http().get("/livez", null).statusCode()).isEqualTo(200);
+        // Metrics name tenants: with no management port of their own they are the admin's.
+        HttpResponse<String> anonymous = http().get("/actuator/prometheus", null);
+        assertThat(anonymous.statusCode()).isEqualTo(401);
+        assertThat(anonymous.body()).doesNotContain("reft_");
+        assertThat(http().get("/actuator/prometheus", newTenant(unique("scraper"))).statusCode()).isEqualTo(401);
+        assertThat(http().get("/actuator/prometheus", ADMIN_KEY).statusCode()).isEqualTo(200);
     }
 
     @Test

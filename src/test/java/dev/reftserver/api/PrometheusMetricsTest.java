@@ -26,9 +26,9 @@ import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
 
 /**
- * Scrapes {@code /actuator/prometheus} (no key, as Prometheus does) around real traffic: a tenant uploads
- * reference bundle A (pyreft, positions l1) and one broken zip, runs a base completion, one with the bundle and
- * a streamed one with it, and asks for a model that does not exist. Every {@code reft_} metric is exposed and
+ * Scrapes {@code /actuator/prometheus} (with the admin key: no management port here) around real traffic: a
+ * tenant uploads reference bundle A (pyreft, positions l1) and one broken zip, runs a base completion, one with
+ * the bundle and a streamed one with it, and asks for a model that does not exist. Every {@code reft_} metric is exposed and
  * the counters moved by what that traffic did.
  */
 class PrometheusMetricsTest extends OperationsTestSupport {
@@ -91,7 +91,7 @@ class PrometheusMetricsTest extends OperationsTestSupport {
     }
 
     Scrape scrape() {
-        HttpResponse<String> r = http().get("/actuator/prometheus", null);
+        HttpResponse<String> r = http().get("/actuator/prometheus", ADMIN_KEY);
         assertThat(r.statusCode()).isEqualTo(200);
         return Scrape.parse(r.body());
     }

@@ -37,7 +37,8 @@ public final class InterventionBenchmark {
             for (int i = 0; i < rows; i++) {
                 byte[] zip = BenchBundles.loreft(1000 + i, shape.hiddenSize(), shape.numLayers(),
                         new int[] {1, 2, 3, 4}, 4, "f5+l5");
-                loaded.add(LoadedBundle.load(importer.importZip(zip, shape, null, null).nativeZip(), shape, bundles));
+                loaded.add(LoadedBundle.load(importer.importZip(zip, shape, null, null).nativeZip(), shape,
+                        BundleLimits.defaults(), bundles));
             }
             int[][] prompts = new int[rows][promptLength];
             for (int i = 0; i < rows; i++) {

@@ -66,7 +66,7 @@ class DockerComposeTest {
     void serverHealthcheckAsksReadinessAndStopWaitsLongerThanTheDrain() {
         List<Object> test = list(map(server.get("healthcheck")).get("test"));
         assertThat(String.join(" ", test.stream().map(String::valueOf).toList()))
-                .contains("http://localhost:8080/actuator/health/readiness");
+                .contains("http://localhost:8080/readyz");
         assertThat(list(server.get("ports"))).contains("8080:8080");
         Duration stopGrace = Duration.parse("PT" + ((String) server.get("stop_grace_period")).toUpperCase());
         assertThat(stopGrace).isGreaterThan(Duration.ofSeconds(30));
@@ -113,7 +113,10 @@ class DockerComposeTest {
                 .filter(job -> "reft-server".equals(job.get("job_name"))).findFirst().orElseThrow();
         assertThat(scrape.get("metrics_path")).isEqualTo("/actuator/prometheus");
         List<Object> targets = list(map(list(scrape.get("static_configs")).get(0)).get("targets"));
-        assertThat(targets).containsExactly("reft-server:8080");
+        assertThat(targets).containsExactly("reft-server:9090");
+        Map<String, Object> env = map(server.get("environment"));
+        assertThat(env).containsEntry("MANAGEMENT_SERVER_PORT", 9090);
+        assertThat(list(server.get("ports"))).containsExactly("8080:8080");
         assertThat(services).containsKey(((String) targets.get(0)).split(":")[0]);
     }
 }

@@ -83,7 +83,7 @@ class DockerfileTest {
     void healthcheckProbesReadinessWithACurlTheImageInstalls() {
         List<Instruction> checks = runtime.all("HEALTHCHECK");
         assertThat(checks).hasSize(1);
-        assertThat(checks.get(0).arguments()).contains("CMD curl ").contains("/actuator/health/readiness");
+        assertThat(checks.get(0).arguments()).contains("CMD curl ").contains("/readyz");
         assertThat(runtime.all("RUN")).extracting(Instruction::arguments)
                 .anyMatch(a -> a.contains("apt-get install") && a.matches(".*\\bcurl\\b.*"));
         assertThat(runtime.all("EXPOSE")).extracting(Instruction::arguments).containsExactly("8080");

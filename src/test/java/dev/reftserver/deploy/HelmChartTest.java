@@ -102,17 +102,24 @@ class HelmChartTest {
     }
 
     @Test
-    void probesUseTheActuatorHealthGroupsOnTheHttpPort() {
+    void probesUseTheHealthGroupsOnTheHttpPortAndMetricsTheManagementPort() {
         for (Render render : List.of(defaults(), gpuPostgres())) {
             Map<String, Object> container = render.container();
-            assertThat(httpGet(container, "readinessProbe").get("path")).isEqualTo("/actuator/health/readiness");
-            assertThat(httpGet(container, "livenessProbe").get("path")).isEqualTo("/actuator/health/liveness");
-            assertThat(httpGet(container, "startupProbe").get("path")).isEqualTo("/actuator/health/liveness");
-            assertThat(httpGet(container, "readinessProbe").get("port")).isEqualTo("http");
-            Map<String, Object> port = map(list(container.get("ports")).get(0));
-            assertThat(port).containsEntry("name", "http").containsEntry("containerPort", 8080);
+            assertThat(httpGet(container, "readinessProbe").get("path")).isEqualTo("/readyz");
+            assertThat(httpGet(container, "livenessProbe").get("path")).isEqualTo("/livez");
+            assertThat(httpGet(container, "startupProbe").get("path")).isEqualTo("/livez");
+            for (String probe : List.of("readinessProbe", "livenessProbe", "startupProbe")) {
+                assertThat(httpGet(container, probe).get("port")).as(probe).isEqualTo("http");
+            }
+            List<Object> ports = list(container.get("ports"));
+            assertThat(map(ports.get(0))).containsEntry("name", "http").containsEntry("containerPort", 8080);
+            assertThat(map(ports.get(1))).containsEntry("name", "management").containsEntry("containerPort", 9090);
             assertThat(render.configData()).containsEntry("SERVER_PORT", "8080")
+                    .containsEntry("MANAGEMENT_SERVER_PORT", "9090")
                     .containsEntry("MANAGEMENT_ENDPOINT_HEALTH_PROBES_ENABLED", "true");
+            // The serving Service carries the serving port only.
+            assertThat(list(map(render.one("Service").get("spec")).get("ports"))).extracting(p -> map(p).get("name"))
+                    .containsExactly("http");
         }
     }
 
@@ -256,7 +263,16 @@ class HelmChartTest {
         Map<String, Object> monitor = render.one("ServiceMonitor");
         assertThat(monitor.get("apiVersion")).isEqualTo("monitoring.coreos.com/v1");
         Map<String, Object> endpoint = map(list(map(monitor.get("spec")).get("endpoints")).get(0));
-        assertThat(endpoint).containsEntry("port", "http").containsEntry("path", "/actuator/prometheus");
+        assertThat(endpoint).containsEntry("port", "management").containsEntry("path", "/actuator/prometheus");
+        // It selects the headless metrics Service, whose only port is the management port, and not the serving one.
+        Map<String, Object> selector = map(map(map(monitor.get("spec")).get("selector")).get("matchLabels"));
+        List<Map<String, Object>> selected = render.all("Service").stream()
+                .filter(s -> map(map(s.get("metadata")).get("labels")).entrySet().containsAll(selector.entrySet()))
+                .toList();
+        assertThat(selected).hasSize(1);
+        Map<String, Object> spec = map(selected.get(0).get("spec"));
+        assertThat(spec).containsEntry("clusterIP", "None");
+        assertThat(list(spec.get("ports"))).extracting(p -> map(p).get("targetPort")).containsExactly("management");
     }
 
     @Test

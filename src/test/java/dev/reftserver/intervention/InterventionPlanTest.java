@@ -35,7 +35,8 @@ class InterventionPlanTest {
         reference = new HashMap<>();
         for (String name : List.of("A", "B", "D")) {
             byte[] nativeZip = PyreftImportTest.importReference(importer, name, "").nativeZip();
-            reference.put(name, LoadedBundle.load(nativeZip, PyreftImportTest.STORIES15M, manager));
+            reference.put(name, LoadedBundle.load(nativeZip, PyreftImportTest.STORIES15M, BundleLimits.defaults(),
+                    manager));
         }
     }
 
@@ -180,7 +181,7 @@ class InterventionPlanTest {
         ReftBundle bundle = new ReftBundle(SD, 3, PositionSpec.parse(positions), share, interventions);
         ImportedBundle imported = new BundleImporter(BundleLimits.defaults())
                 .importZip(NativeBundleFormat.write(bundle), SMALL, null, null);
-        return LoadedBundle.load(imported.nativeZip(), SMALL, manager);
+        return LoadedBundle.load(imported.nativeZip(), SMALL, BundleLimits.defaults(), manager);
     }
 
     private static List<LoadedBundle> allSixTypes() {

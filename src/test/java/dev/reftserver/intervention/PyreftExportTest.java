@@ -34,7 +34,7 @@ class PyreftExportTest {
     @ValueSource(strings = {"A", "B", "D"})
     void writesTheFilesPyreftWroteForTheReferenceBundles(String name) {
         byte[] nativeZip = PyreftImportTest.importReference(importer, name, "").nativeZip();
-        Map<String, byte[]> exported = unzip(PyreftExporter.export(nativeZip));
+        Map<String, byte[]> exported = unzip(PyreftExporter.export(nativeZip, BundleLimits.defaults()));
         Map<String, byte[]> reference = Fixtures.resourceDir("reference/bundles/" + name + "/pyreft");
 
         assertThat(exported.keySet()).containsExactlyInAnyOrderElementsOf(reference.keySet());
@@ -63,7 +63,7 @@ class PyreftExportTest {
         JsonNode meta = Fixtures.json("reference/bundles/" + name + "/meta.json");
         byte[] nativeZip = PyreftImportTest.importReference(importer, name, "").nativeZip();
 
-        byte[] again = importer.importZip(PyreftExporter.export(nativeZip), PyreftImportTest.STORIES15M,
+        byte[] again = importer.importZip(PyreftExporter.export(nativeZip, BundleLimits.defaults()), PyreftImportTest.STORIES15M,
                 meta.get("positions").stringValue(), meta.get("share_weights").booleanValue()).nativeZip();
 
         assertThat(again).isEqualTo(nativeZip);
@@ -86,7 +86,7 @@ class PyreftExportTest {
         }
         byte[] nativeZip = NativeBundleFormat.write(new ReftBundle(32, 4, spec, share, ivs));
 
-        byte[] again = importer.importZip(PyreftExporter.export(nativeZip), SHAPE, positions, share).nativeZip();
+        byte[] again = importer.importZip(PyreftExporter.export(nativeZip, BundleLimits.defaults()), SHAPE, positions, share).nativeZip();
 
         assertThat(again).isEqualTo(nativeZip);
     }
@@ -100,7 +100,7 @@ class PyreftExportTest {
         byte[] nativeZip = NativeBundleFormat.write(
                 new ReftBundle(32, 4, PositionSpec.parse("f3+l3"), false, interleaved));
 
-        byte[] pyreft = PyreftExporter.export(nativeZip);
+        byte[] pyreft = PyreftExporter.export(nativeZip, BundleLimits.defaults());
         JsonNode config = Fixtures.JSON.readTree(unzip(pyreft).get("config.json"));
         ReftBundle back = PyreftImportTest.readNative(importer.importZip(pyreft, SHAPE, "f3+l3", false).nativeZip());
 
@@ -117,7 +117,7 @@ class PyreftExportTest {
         Intervention iv = random(ReftType.DIREFT, 0, ApplyTo.ALL, rnd);
         byte[] nativeZip = NativeBundleFormat.write(new ReftBundle(32, 4, PositionSpec.parse("l2"), false,
                 List.of(iv)));
-        Map<String, TorchStateDict.Entry> sd = stateDict(PyreftExporter.export(nativeZip),
+        Map<String, TorchStateDict.Entry> sd = stateDict(PyreftExporter.export(nativeZip, BundleLimits.defaults()),
                 "intkey_layer_0_comp_block_output_unit_pos_nunit_1#0.bin");
         FloatTensor x = sd.get("rotate_layer.parametrizations.weight.original").asFloatTensor();
         FloatTensor b = sd.get("rotate_layer.parametrizations.weight.0.base").asFloatTensor();
@@ -158,7 +158,7 @@ class PyreftExportTest {
             int count) {
         Map<String, byte[]> dir = Fixtures.resourceDir("torch-saved/" + name);
         byte[] nativeZip = importer.importZip(Fixtures.zip(dir), SHAPE, positions, share).nativeZip();
-        Map<String, byte[]> exported = unzip(PyreftExporter.export(nativeZip));
+        Map<String, byte[]> exported = unzip(PyreftExporter.export(nativeZip, BundleLimits.defaults()));
         assertThat(exported).hasSize(count + 1);
         String exportedBin = bin.replace('.', '_').replace("_bin", ".bin");
 
@@ -171,7 +171,7 @@ class PyreftExportTest {
     @Test
     void exportsTheSameBytesEveryTime() {
         byte[] nativeZip = PyreftImportTest.importReference(importer, "D", "").nativeZip();
-        assertThat(PyreftExporter.export(nativeZip)).isEqualTo(PyreftExporter.export(nativeZip));
+        assertThat(PyreftExporter.export(nativeZip, BundleLimits.defaults())).isEqualTo(PyreftExporter.export(nativeZip, BundleLimits.defaults()));
     }
 
     @Test
@@ -198,7 +198,7 @@ class PyreftExportTest {
 
     private static void assertNotExportable(ReftBundle bundle, String message) {
         byte[] nativeZip = NativeBundleFormat.write(bundle);
-        assertThatThrownBy(() -> PyreftExporter.export(nativeZip)).isInstanceOfSatisfying(
+        assertThatThrownBy(() -> PyreftExporter.export(nativeZip, BundleLimits.defaults())).isInstanceOfSatisfying(
                 NotExportableException.class, e -> {
                     assertThat(e.param()).isEqualTo("format");
                     assertThat(e.code()).isEqualTo("not_exportable");
@@ -213,7 +213,7 @@ class PyreftExportTest {
 
     private static Map<String, byte[]> unzip(byte[] zip) {
         BundleLimits limits = BundleLimits.defaults();
-        return SafeZip.read(zip, limits, new SafeZip.Budget(limits.maxTotalUncompressedBytes()), "test");
+        return SafeZip.read(zip, limits, ImportBudget.of(limits), "test");
     }
 
     private static Map<String, TorchStateDict.Entry> stateDict(byte[] pyreftZip, String bin) {
@@ -222,7 +222,7 @@ class PyreftExportTest {
 
     private static Map<String, TorchStateDict.Entry> stateDict(Map<String, byte[]> dir, String bin) {
         BundleLimits limits = BundleLimits.defaults();
-        return TorchStateDict.read(dir.get(bin), limits, new SafeZip.Budget(limits.maxTotalUncompressedBytes()), bin);
+        return TorchStateDict.read(dir.get(bin), limits, ImportBudget.of(limits), bin);
     }
 
     /** Where each record's data starts, from the zip's local file headers. */

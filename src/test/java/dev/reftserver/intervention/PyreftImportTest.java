@@ -26,8 +26,7 @@ class PyreftImportTest {
 
     static ReftBundle readNative(byte[] nativeZip) {
         BundleLimits limits = BundleLimits.defaults();
-        return NativeBundleFormat.read(
-                SafeZip.read(nativeZip, limits, new SafeZip.Budget(limits.maxTotalUncompressedBytes()), "test"),
+        return NativeBundleFormat.read(SafeZip.read(nativeZip, limits, ImportBudget.of(limits), "test"), limits,
                 "test");
     }
 
@@ -36,7 +35,7 @@ class PyreftImportTest {
     void recoversExactlyThePlainWeights(String name, String folder) {
         ReftBundle bundle = readNative(importReference(importer, name, folder).nativeZip());
         Map<String, FloatTensor> plain = Safetensors.read(
-                Fixtures.resource("reference/bundles/" + name + "/plain.safetensors"), "plain");
+                Fixtures.resource("reference/bundles/" + name + "/plain.safetensors"), "plain", Long.MAX_VALUE);
         JsonNode described = Fixtures.json("reference/bundles/" + name + "/plain_tensors.json").get("interventions");
 
         assertThat(bundle.interventions()).hasSize(described.size());
@@ -118,8 +117,7 @@ class PyreftImportTest {
     void nativeBundleInsideATopFolderImportsToo(String name) {
         byte[] nativeZip = importReference(importer, name, "").nativeZip();
         BundleLimits limits = BundleLimits.defaults();
-        Map<String, byte[]> files =
-                SafeZip.read(nativeZip, limits, new SafeZip.Budget(limits.maxTotalUncompressedBytes()), "test");
+        Map<String, byte[]> files = SafeZip.read(nativeZip, limits, ImportBudget.of(limits), "test");
         ImportedBundle again = importer.importZip(Fixtures.zip(files, "bundle/"), STORIES15M, null, null);
         assertThat(again.nativeZip()).isEqualTo(nativeZip);
     }

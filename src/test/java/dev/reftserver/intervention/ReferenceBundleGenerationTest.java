@@ -55,6 +55,10 @@ class ReferenceBundleGenerationTest {
         model.close();
     }
 
+    static LoadedBundle load(ImportedBundle imported) {
+        return LoadedBundle.load(imported.nativeZip(), model.config().shape(), BundleLimits.defaults(), bundles);
+    }
+
     static ImportedBundle importPyreft(String name) {
         JsonNode meta = Fixtures.json("reference/bundles/" + name + "/meta.json");
         return importer.importZip(Fixtures.pyreftZip(name, name + "/"), model.config().shape(),
@@ -83,7 +87,8 @@ class ReferenceBundleGenerationTest {
         Safetensors logits = Safetensors.open(Fixtures.resourcePath(
                 "reference/bundles/" + name + "/reference_tensors.safetensors"));
         for (ImportedBundle b : List.of(imported, reimported)) {
-            try (LoadedBundle loaded = LoadedBundle.load(b.nativeZip(), model.config().shape(), bundles)) {
+            try (LoadedBundle loaded = LoadedBundle.load(b.nativeZip(), model.config().shape(),
+                    BundleLimits.defaults(), bundles)) {
                 for (JsonNode p : ref.get("prompts")) {
                     String prompt = p.get("name").asString();
                     int[] ids = ints(p.get("ids"));
@@ -134,9 +139,9 @@ class ReferenceBundleGenerationTest {
     @Test
     void oneBatchMixingThreeBundlesAndBaseRowsGivesEveryRowItsOwnTokens() throws Exception {
         Map<String, LoadedBundle> loaded = Map.of(
-                "A", LoadedBundle.load(importPyreft("A").nativeZip(), model.config().shape(), bundles),
-                "B", LoadedBundle.load(importPyreft("B").nativeZip(), model.config().shape(), bundles),
-                "D", LoadedBundle.load(importPyreft("D").nativeZip(), model.config().shape(), bundles));
+                "A", load(importPyreft("A")),
+                "B", load(importPyreft("B")),
+                "D", load(importPyreft("D")));
         EngineSettings settings = new EngineSettings(16, 256, 16 * 256, Duration.ofMinutes(2), Duration.ofSeconds(5));
         record Expect(Collect sink, String text, String what) {
         }

@@ -109,10 +109,10 @@ class RejectsBadBundlesTest {
         // what follows the GLOBAL is garbage: had the reader gone on, it would fail on an opcode, not the global
         byte[] pkl = new Pickle().op(0x80).op(2).global("os", "system").raw(new byte[] {(byte) 0xFF, (byte) 0xFE})
                 .bytes();
-        assertRejected(() -> RestrictedUnpickler.load(pkl, "data.pkl"), "pickle_global")
+        assertRejected(() -> RestrictedUnpickler.load(pkl, "data.pkl", ImportBudget.of(BundleLimits.defaults())), "pickle_global")
                 .hasMessageContaining("'os.system' (GLOBAL at byte 2)");
         byte[] garbage = new Pickle().op(0x80).op(2).raw(new byte[] {(byte) 0xFF}).bytes();
-        assertRejected(() -> RestrictedUnpickler.load(garbage, "data.pkl"), "pickle_opcode")
+        assertRejected(() -> RestrictedUnpickler.load(garbage, "data.pkl", ImportBudget.of(BundleLimits.defaults())), "pickle_opcode")
                 .hasMessageContaining("0xff at byte 2");
     }
 
@@ -121,14 +121,14 @@ class RejectsBadBundlesTest {
     void rejectsOpcodesThatCallOrAreNotNeeded(int opcode) {
         byte[] pkl = new Pickle().op(0x80).op(2).op(opcode).raw("os\nsystem\n".getBytes(StandardCharsets.US_ASCII))
                 .bytes();
-        assertRejected(() -> RestrictedUnpickler.load(pkl, "data.pkl"), "pickle_opcode")
+        assertRejected(() -> RestrictedUnpickler.load(pkl, "data.pkl", ImportBudget.of(BundleLimits.defaults())), "pickle_opcode")
                 .hasMessageContaining("at byte 2");
     }
 
     @Test
     void rejectsCallingAnAllowedStorageClass() {
         byte[] pkl = new Pickle().op(0x80).op(2).global("torch", "FloatStorage").op(')').op('R').op('.').bytes();
-        assertRejected(() -> RestrictedUnpickler.load(pkl, "data.pkl"), "pickle_opcode")
+        assertRejected(() -> RestrictedUnpickler.load(pkl, "data.pkl", ImportBudget.of(BundleLimits.defaults())), "pickle_opcode")
                 .hasMessageContaining("REDUCE at byte");
     }
 
@@ -136,7 +136,7 @@ class RejectsBadBundlesTest {
     void rejectsATensorReachingPastItsStorage() {
         Map<String, Stored> sd = new LinkedHashMap<>();
         sd.put("w", new Stored(TorchStorageType.FLOAT, new float[4], 2, new int[] {2, 2}, new long[] {2, 1}));
-        assertRejected(() -> RestrictedUnpickler.load(TorchSaveWriter.pickle(sd), "data.pkl"), "pickle")
+        assertRejected(() -> RestrictedUnpickler.load(TorchSaveWriter.pickle(sd), "data.pkl", ImportBudget.of(BundleLimits.defaults())), "pickle")
                 .hasMessageContaining("past its storage");
     }
 
@@ -154,7 +154,9 @@ class RejectsBadBundlesTest {
         assertThat(tmp.getParent().resolve("evil.txt")).doesNotExist();
     }
 
-    private static final BundleLimits SMALL = new BundleLimits(1 << 20, 1 << 20, 4 << 20, 64);
+    /** 1 MiB upload and entries, 4 MiB in all, 64 entries and interventions, 512 KiB of parameters. */
+    private static final BundleLimits SMALL = new BundleLimits(1 << 20, 1 << 20, 4 << 20, 64, 200, 64, 1 << 19,
+            java.time.Duration.ofSeconds(10));
 
     @Test
     void rejectsZipBomb() {
@@ -187,9 +189,20 @@ class RejectsBadBundlesTest {
                 break;
             }
         }
-        assertTooLarge(() -> new BundleImporter(SMALL).importZip(zip, SHAPE, "l1", null));
-        assertRejected(() -> new BundleImporter(BundleLimits.defaults()).importZip(zip, SHAPE, "l1", null), "bad_zip")
-                .hasMessageContaining("the header says 10");
+        // inflating stops at the 11th byte, whatever the limits
+        for (BundleLimits limits : List.of(SMALL, BundleLimits.defaults())) {
+            assertRejected(() -> new BundleImporter(limits).importZip(zip, SHAPE, "l1", null), "bad_zip")
+                    .hasMessageContaining("inflates to more than the 10 bytes its header says");
+        }
+    }
+
+    @Test
+    void refusesAnEntryDeclaringMoreThanTheInflationRatioBeforeInflating() {
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        files.put("config.json", new byte[8 << 20]); // zeros deflate about 1000:1
+        assertTooLarge(() -> importer.importZip(Fixtures.zip(files), SHAPE, "l1", null));
+        assertRejected(() -> importer.importZip(Fixtures.zip(files), SHAPE, "l1", null), "too_large")
+                .hasMessageContaining("more than 200 times");
     }
 
     @Test
@@ -363,14 +376,14 @@ class RejectsBadBundlesTest {
     /** Reference bundle B as a native zip, with its manifest and weights edited. */
     private byte[] nativeB(Consumer<ObjectNode> manifest, UnaryOperator<Map<String, FloatTensor>> weights) {
         byte[] zip = PyreftImportTest.importReference(importer, "B", "").nativeZip();
-        Map<String, byte[]> files = SafeZip.read(zip, BundleLimits.defaults(), new SafeZip.Budget(1 << 30), "t");
+        Map<String, byte[]> files = SafeZip.read(zip, BundleLimits.defaults(), ImportBudget.of(BundleLimits.defaults()), "t");
         ObjectNode json = (ObjectNode) Fixtures.JSON.readTree(new String(files.get("reft.json"),
                 StandardCharsets.UTF_8));
         manifest.accept(json);
         Map<String, byte[]> out = new LinkedHashMap<>();
         out.put("reft.json", Fixtures.JSON.writeValueAsString(json).getBytes(StandardCharsets.UTF_8));
         out.put("weights.safetensors", Safetensors.write(weights.apply(
-                new LinkedHashMap<>(Safetensors.read(files.get("weights.safetensors"), "t")))));
+                new LinkedHashMap<>(Safetensors.read(files.get("weights.safetensors"), "t", Long.MAX_VALUE)))));
         return Fixtures.zip(out);
     }
 

@@ -90,6 +90,36 @@ public final class UploadFixtures {
     }
 
     /**
+     * A native LoReFT bundle of a few KB whose {@code count} interventions (spread over the layers, applied to all
+     * positions of {@code l1}) all name one tensor set of rank {@code rank}: each counts in full once expanded.
+     */
+    public static byte[] nativeSharingOneTensorSet(ModelShape shape, int count, int rank) {
+        Random rnd = new Random(count * 31L + rank);
+        int d = shape.hiddenSize();
+        Map<String, FloatTensor> weights = new LinkedHashMap<>();
+        weights.put("s", PyreftDirs.toTensor(PyreftDirs.orthonormalColumns(rnd, d, rank)));
+        weights.put("w", FloatTensor.of(PyreftDirs.gaussian(rnd, rank * d, 0.01), rank, d));
+        weights.put("b", FloatTensor.of(PyreftDirs.gaussian(rnd, rank, 0.01), rank));
+        var manifest = Fixtures.JSON.createObjectNode();
+        manifest.put("format", NativeBundleFormat.FORMAT);
+        manifest.putObject("base_model").put("hidden_size", d).put("num_layers", shape.numLayers());
+        manifest.put("prompt_positions", "l1");
+        manifest.put("share_weights", false);
+        var list = manifest.putArray("interventions");
+        for (int i = 0; i < count; i++) {
+            var n = list.addObject();
+            n.put("layer", i % shape.numLayers()).put("component", NativeBundleFormat.COMPONENT)
+                    .put("type", "loreft").put("rank", rank).put("apply_to", "all");
+            n.putObject("tensors").put("rotate", "s").put("weight", "w").put("bias", "b");
+        }
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        files.put(NativeBundleFormat.MANIFEST, Fixtures.JSON.writeValueAsString(manifest)
+                .getBytes(StandardCharsets.UTF_8));
+        files.put(NativeBundleFormat.WEIGHTS, Safetensors.write(weights));
+        return Fixtures.zip(files);
+    }
+
+    /**
      * A pyreft LoReFT directory (layer 1, rank 4, hidden {@code hidden}) whose {@code .bin} pickles a call to
      * {@code module.name(command)}: loaded with Python's pickle, it would run the command.
      */

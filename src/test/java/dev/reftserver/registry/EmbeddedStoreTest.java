@@ -15,14 +15,14 @@ class EmbeddedStoreTest extends RegistryStoreContract {
     Path dir;
 
     @Override
-    protected RegistryStore newStore() {
-        return new EmbeddedStore(dir);
+    protected RegistryStore newStore(Quotas quotas) {
+        return new EmbeddedStore(dir, quotas);
     }
 
     @Override
-    protected RegistryStore reopen() {
+    protected RegistryStore reopen(Quotas quotas) {
         store.close();
-        return new EmbeddedStore(dir);
+        return new EmbeddedStore(dir, quotas);
     }
 
     @Override

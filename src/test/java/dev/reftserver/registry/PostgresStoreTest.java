@@ -26,18 +26,18 @@ class PostgresStoreTest extends RegistryStoreContract {
     }
 
     @Override
-    protected RegistryStore newStore() {
+    protected RegistryStore newStore(Quotas quotas) {
         HikariDataSource ds = pool();
         Flyway flyway = Flyway.configure().dataSource(ds).locations("classpath:db/migration").cleanDisabled(false)
                 .load();
         flyway.clean();
         flyway.migrate();
-        return new PostgresStore(ds);
+        return new PostgresStore(ds, quotas);
     }
 
     @Override
-    protected RegistryStore reopen() {
-        return new PostgresStore(pool());
+    protected RegistryStore reopen(Quotas quotas) {
+        return new PostgresStore(pool(), quotas);
     }
 
     @Override

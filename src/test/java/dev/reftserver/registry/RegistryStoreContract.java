@@ -13,20 +13,42 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.springframework.http.HttpStatus;
+import org.springframework.util.unit.DataSize;
 
 /** The behaviour every {@link RegistryStore} keeps; each implementation runs it against a fresh store. */
 abstract class RegistryStoreContract {
 
     protected RegistryStore store;
 
-    /** A store over fresh, empty storage. */
-    protected abstract RegistryStore newStore() throws Exception;
+    /** A store over fresh, empty storage, enforcing {@code quotas}. */
+    protected abstract RegistryStore newStore(Quotas quotas) throws Exception;
 
     /**
-     * A second store over the same storage as the last {@link #newStore()}: a restart (the first store may be
-     * closed by it), or another replica.
+     * A second store over the same storage as the last {@link #newStore}, enforcing {@code quotas}: a restart
+     * (the first store may be closed by it), or another replica.
      */
-    protected abstract RegistryStore reopen() throws Exception;
+    protected abstract RegistryStore reopen(Quotas quotas) throws Exception;
+
+    protected RegistryStore newStore() throws Exception {
+        return newStore(Quotas.DEFAULTS);
+    }
+
+    protected RegistryStore reopen() throws Exception {
+        return reopen(Quotas.DEFAULTS);
+    }
+
+    /** Replaces {@link #store} by a fresh store with these quotas. */
+    private void withQuotas(Quotas quotas) throws Exception {
+        store.close();
+        store = newStore(quotas);
+    }
+
+    private static Quotas quotas(int interventions, int versions, long bytes, int tasks, int routes) {
+        return new Quotas(interventions, versions, DataSize.ofBytes(bytes), tasks, routes, 64);
+    }
+
+    private static final long GB = 1L << 30;
 
     /** Whether two open stores may share storage at once (replicas); else uploads race within one store. */
     protected abstract boolean replicasShareStorage();
@@ -285,6 +307,139 @@ abstract class RegistryStoreContract {
             }
             assertThat(versions).containsExactlyInAnyOrderElementsOf(
                     java.util.stream.IntStream.rangeClosed(1, 20).boxed().toList());
+        } finally {
+            pool.shutdownNow();
+            if (second != store) {
+                second.close();
+            }
+        }
+    }
+
+    // ---- quotas
+
+    private static QuotaExceededException quotaError(Runnable write) {
+        try {
+            write.run();
+        } catch (QuotaExceededException e) {
+            return e;
+        }
+        throw new AssertionError("the write was accepted over its quota");
+    }
+
+    @Test
+    void refusesANewInterventionNameOverTheInterventionQuotaWith429() throws Exception {
+        withQuotas(quotas(2, 100, GB, 100, 16));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        store.addVersion("acme", "b", TestBundles.SUMMARY, TestBundles.bytes(2, 10));
+
+        QuotaExceededException e = quotaError(
+                () -> store.addVersion("acme", "c", TestBundles.SUMMARY, TestBundles.bytes(3, 10)));
+        assertThat(e.status()).isEqualTo(HttpStatus.TOO_MANY_REQUESTS);
+        assertThat(e.code()).isEqualTo("quota_exceeded");
+        assertThat(e.getMessage()).contains("2 interventions", "reft.quotas.interventions");
+        assertThat(store.versions("acme", "c")).isEmpty();
+        // A new version of a kept name is no new intervention; another tenant has its own quota.
+        assertThat(store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(4, 10)).version())
+                .isEqualTo(2);
+        store.addVersion("other", "c", TestBundles.SUMMARY, TestBundles.bytes(5, 10));
+        // Deleting a name makes room.
+        store.deleteIntervention("acme", "b");
+        assertThat(store.addVersion("acme", "c", TestBundles.SUMMARY, TestBundles.bytes(6, 10)).id())
+                .isEqualTo("c@1");
+    }
+
+    @Test
+    void refusesAVersionOverTheVersionsPerInterventionQuotaWith429() throws Exception {
+        withQuotas(quotas(100, 2, GB, 100, 16));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(2, 10));
+
+        QuotaExceededException e = quotaError(
+                () -> store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(3, 10)));
+        assertThat(e.status()).isEqualTo(HttpStatus.TOO_MANY_REQUESTS);
+        assertThat(e.getMessage()).contains("2 versions of 'a'", "reft.quotas.versions-per-intervention");
+        assertThat(store.versions("acme", "a")).hasSize(2);
+        store.addVersion("acme", "b", TestBundles.SUMMARY, TestBundles.bytes(4, 10));
+        store.deleteVersion("acme", "a", 1);
+        // The refused upload used no version number.
+        assertThat(store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(5, 10)).version())
+                .isEqualTo(3);
+    }
+
+    @Test
+    void refusesBytesOverTheStoredBytesQuotaWith413() throws Exception {
+        withQuotas(quotas(100, 100, 1000, 100, 16));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 600));
+
+        QuotaExceededException e = quotaError(
+                () -> store.addVersion("acme", "b", TestBundles.SUMMARY, TestBundles.bytes(2, 401)));
+        assertThat(e.status()).isEqualTo(HttpStatus.PAYLOAD_TOO_LARGE);
+        assertThat(e.getMessage()).contains("600 bytes", "401 more", "1000 bytes", "reft.quotas.stored-bytes");
+        assertThat(store.versions("acme")).hasSize(1);
+        // Exactly at the limit is within it; other tenants count their own bytes.
+        store.addVersion("acme", "b", TestBundles.SUMMARY, TestBundles.bytes(3, 400));
+        store.addVersion("other", "a", TestBundles.SUMMARY, TestBundles.bytes(4, 1000));
+        store.deleteVersion("acme", "a", 1);
+        store.addVersion("acme", "c", TestBundles.SUMMARY, TestBundles.bytes(5, 600));
+    }
+
+    @Test
+    void refusesANewTaskOverTheTaskQuotaWith429ButReplacesAKeptOne() throws Exception {
+        withQuotas(quotas(100, 100, GB, 1, 16));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        store.putTask("acme", "t1", List.of(new Route("a", 1, 1)));
+
+        QuotaExceededException e = quotaError(() -> store.putTask("acme", "t2", List.of(new Route("a", 1, 1))));
+        assertThat(e.status()).isEqualTo(HttpStatus.TOO_MANY_REQUESTS);
+        assertThat(e.getMessage()).contains("1 tasks", "reft.quotas.tasks");
+        assertThat(store.task("acme", "t2")).isEmpty();
+        assertThat(store.putTask("acme", "t1", List.of(new Route("a", 1, 5))).routes())
+                .containsExactly(new Route("a", 1, 5));
+        store.deleteTask("acme", "t1");
+        store.putTask("acme", "t2", List.of(new Route("a", 1, 1)));
+    }
+
+    @Test
+    void refusesATaskWithMoreRoutesThanTheQuotaWith400() throws Exception {
+        withQuotas(quotas(100, 100, GB, 100, 2));
+        store.addVersion("acme", "a", TestBundles.SUMMARY, TestBundles.bytes(1, 10));
+        List<Route> three = List.of(new Route("a", 1, 1), new Route("a", 1, 2), new Route("a", 1, 3));
+
+        QuotaExceededException e = quotaError(() -> store.putTask("acme", "t", three));
+        assertThat(e.status()).isEqualTo(HttpStatus.BAD_REQUEST);
+        assertThat(e.param()).isEqualTo("routes");
+        assertThat(e.getMessage()).contains("at most 2 routes", "reft.quotas.routes-per-task", "got 3");
+        assertThat(store.task("acme", "t")).isEmpty();
+        store.putTask("acme", "t", three.subList(0, 2));
+    }
+
+    @Test
+    void concurrentUploadsNeverOvershootTheInterventionQuota() throws Exception {
+        withQuotas(quotas(3, 100, GB, 100, 16));
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        RegistryStore second = replicasShareStorage() ? reopen(quotas(3, 100, GB, 100, 16)) : store;
+        try {
+            List<Future<?>> futures = new ArrayList<>();
+            for (int i = 0; i < 12; i++) {
+                RegistryStore target = i % 2 == 0 ? store : second;
+                int seed = i;
+                futures.add(pool.submit(() -> target.addVersion("acme", "n" + seed, TestBundles.SUMMARY,
+                        TestBundles.bytes(seed, 100))));
+            }
+            int accepted = 0;
+            int refused = 0;
+            for (Future<?> f : futures) {
+                try {
+                    f.get(30, TimeUnit.SECONDS);
+                    accepted++;
+                } catch (java.util.concurrent.ExecutionException e) {
+                    assertThat(e.getCause()).isInstanceOf(QuotaExceededException.class);
+                    refused++;
+                }
+            }
+            assertThat(accepted).isEqualTo(3);
+            assertThat(refused).isEqualTo(9);
+            assertThat(store.versions("acme")).hasSize(3);
         } finally {
             pool.shutdownNow();
             if (second != store) {

@@ -1,6 +1,8 @@
 package dev.reftserver.model.llama;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -298,6 +300,88 @@ public final class LlamaArchitecture implements Architecture {
         // pow(-0.5) is libtorch's rsqrt kernel.
         op.powi(meanSquare, NativeOps.handle(minusHalf));
         return op.mul(x, meanSquare);
+    }
+
+    // The differentiable forward for training: block(), attention(), mlp() and head() above in plain NDArray ops,
+    // on the same weights, in the same order of operations (parts summed in part order), with no in-place edits
+    // and no cache, all on the calling thread.
+
+    @Override
+    public NDArray trainingEmbed(NDManager step, long[] ids, int rows, int tokens) {
+        return embed.get(step, new NDIndex("{}", step.create(ids))).reshape(rows, tokens, c.hiddenSize());
+    }
+
+    @Override
+    public NDArray trainingBlock(int layer, NDArray x) {
+        NDManager step = x.getManager();
+        int t = (int) x.getShape().get(1);
+        int hd = c.headDim();
+        NDArray cos = cosTable.get(step, new NDIndex("0:" + t)).reshape(1, t, 1, hd);
+        NDArray sin = sinTable.get(step, new NDIndex("0:" + t)).reshape(1, t, 1, hd);
+        float[] causal = new float[t * t];
+        for (int q = 0; q < t; q++) {
+            for (int k = q + 1; k < t; k++) {
+                causal[q * t + k] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        NDArray mask = step.create(causal, new Shape(1, 1, 1, t, t)).toType(x.getDataType(), false);
+        NDArray h = trainingRms(x);
+        NDArray mid = x;
+        for (int a = 0; a < attnParts; a++) {
+            mid = mid.add(trainingAttention(layer, a, h, cos, sin, mask));
+        }
+        NDArray h2 = trainingRms(mid);
+        NDArray out = mid;
+        for (int m = 0; m < mlpParts; m++) {
+            int width = channels[m + 1] - channels[m];
+            NDArray gateUp = h2.matMul(wGateUp[layer][m]);
+            NDArray gate = gateUp.get(":, :, 0:" + width);
+            NDArray act = ai.djl.nn.Activation.sigmoid(gate).mul(gate).mul(gateUp.get(":, :, " + width + ":"));
+            out = out.add(act.matMul(wDown[layer][m]));
+        }
+        return out;
+    }
+
+    private NDArray trainingAttention(int layer, int part, NDArray h, NDArray cos, NDArray sin, NDArray mask) {
+        long n = h.getShape().get(0);
+        long t = h.getShape().get(1);
+        int hd = c.headDim();
+        int heads = c.numHeads() / attnParts;
+        int kvHeads = c.numKvHeads() / attnParts;
+        int qkHeads = heads + kvHeads;
+        int group = heads / kvHeads;
+        NDArray qkv = h.matMul(wqkv[layer][part]);
+        if (bqkv[layer][part] != null) {
+            qkv = qkv.add(bqkv[layer][part]);
+        }
+        qkv = qkv.reshape(n, t, qkHeads + kvHeads, hd);
+        NDArray qk = qkv.get(":, :, 0:" + qkHeads);
+        NDArray roped = qk.mul(cos).add(qk.matMul(rotateHalf).mul(sin));
+        NDArray q = roped.get(":, :, 0:" + heads);
+        NDArray kt = roped.get(":, :, " + heads + ":").transpose(0, 2, 3, 1);      // [n, kv_heads, hd, T]
+        NDArray vt = qkv.get(":, :, " + qkHeads + ":").transpose(0, 2, 1, 3);      // [n, kv_heads, T, hd]
+        // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
+        NDArray qg = q.transpose(0, 2, 1, 3).reshape(n, kvHeads, group * t, hd);
+        NDArray scores = qg.matMul(kt).reshape(n, kvHeads, group, t, t).add(mask).softmax(-1)
+                .reshape(n, kvHeads, group * t, t);
+        NDArray attn = scores.matMul(vt).reshape(n, heads, t, hd).transpose(0, 2, 1, 3)
+                .reshape(n, t, (long) heads * hd);
+        return attn.matMul(wo[layer][part]);
+    }
+
+    @Override
+    public NDArray trainingHead(NDArray x) {
+        NDArray h = trainingRms(x);
+        NDList parts = new NDList(headParts);
+        for (int p = 0; p < headParts; p++) {
+            parts.add(h.matMul(lmHead[p]));
+        }
+        return headParts == 1 ? parts.get(0) : NDArrays.concat(parts, -1);
+    }
+
+    /** {@link #rms} without in-place ops. */
+    private NDArray trainingRms(NDArray x) {
+        return x.mul(x.mul(x).mean(new int[] {-1}, true).add(eps).pow(-0.5f));
     }
 
     /** W diag(g): column j of the row-major matrix w times g[j]. */

@@ -1,0 +1,104 @@
+package dev.reftserver.api;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.reftserver.error.ServiceException;
+import dev.reftserver.tenant.TenantPrincipal;
+import dev.reftserver.training.TrainingFile;
+import dev.reftserver.training.TrainingFiles;
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.Parameter;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.tags.Tag;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.Part;
+import java.io.IOException;
+import java.io.InputStream;
+import org.springframework.http.MediaType;
+import org.springframework.security.core.annotation.AuthenticationPrincipal;
+import org.springframework.web.bind.annotation.DeleteMapping;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+
+/** OpenAI's Files API for fine-tuning data: the caller's JSONL files of {prompt, completion} examples. */
+@RestController
+@RequestMapping("/v1/files")
+@Tag(name = "Files", description = "Fine-tuning data: JSONL lines of {\"prompt\", \"completion\"}")
+class FileController {
+
+    /** OpenAI's file object. */
+    record FileView(String id, String object, long bytes, @JsonProperty("created_at") long createdAt,
+            String filename, String purpose, String status, int examples) {
+
+        static FileView of(TrainingFile f) {
+            return new FileView(f.id(), "file", f.bytes(), f.createdAt().getEpochSecond(), f.filename(),
+                    f.purpose(), "processed", f.examples().size());
+        }
+    }
+
+    record Deleted(String id, String object, boolean deleted) {
+    }
+
+    @Schema(name = "FileUpload")
+    record UploadForm(
+            @Schema(type = "string", format = "binary", requiredMode = Schema.RequiredMode.REQUIRED,
+                    description = "JSONL: one {\"prompt\": ..., \"completion\": ...} object per line") byte[] file,
+            @Schema(requiredMode = Schema.RequiredMode.REQUIRED, example = "fine-tune") String purpose) {
+    }
+
+    private final TrainingFiles files;
+
+    FileController(TrainingFiles files) {
+        this.files = files;
+    }
+
+    @Operation(summary = "Upload a fine-tuning file", description = """
+            Every line is validated; the first bad one is named in the 400. Limits: `reft.training.max-file-bytes`, \
+            `reft.training.max-examples`, `reft.training.max-files` per tenant. Files are kept in memory.""")
+    @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
+            mediaType = MediaType.MULTIPART_FORM_DATA_VALUE, schema = @Schema(implementation = UploadForm.class)))
+    @PostMapping(consumes = MediaType.MULTIPART_FORM_DATA_VALUE)
+    FileView upload(@AuthenticationPrincipal TenantPrincipal caller, HttpServletRequest request,
+            @Parameter(hidden = true) @RequestParam(name = "purpose", required = false) String purpose)
+            throws IOException, ServletException {
+        // A servlet Part, not a MultipartFile: clients that send bytes without a file name (the OpenAI Java SDK
+        // does) would otherwise arrive as a text field.
+        Part file = request.getPart("file");
+        if (file == null) {
+            throw ServiceException.invalidRequest("file", "a multipart part 'file' is required");
+        }
+        try (InputStream in = file.getInputStream()) {
+            return FileView.of(files.upload(caller.tenant(), file.getSubmittedFileName(), purpose, in.readAllBytes()));
+        }
+    }
+
+    @Operation(summary = "List the caller's files")
+    @GetMapping
+    ListView<FileView> list(@AuthenticationPrincipal TenantPrincipal caller) {
+        return ListView.of(files.list(caller.tenant()).stream().map(FileView::of).toList());
+    }
+
+    @Operation(summary = "Describe one file")
+    @GetMapping("/{id}")
+    FileView get(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
+        return files.get(caller.tenant(), id).map(FileView::of).orElseThrow(() -> notFound(id));
+    }
+
+    @Operation(summary = "Delete one file")
+    @DeleteMapping("/{id}")
+    Deleted delete(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
+        if (!files.delete(caller.tenant(), id)) {
+            throw notFound(id);
+        }
+        return new Deleted(id, "file", true);
+    }
+
+    private static ServiceException notFound(String id) {
+        return ServiceException.notFound("file_id", "file '" + id + "' not found");
+    }
+}

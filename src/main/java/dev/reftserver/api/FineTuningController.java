@@ -1,0 +1,189 @@
+package dev.reftserver.api;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.reftserver.tenant.TenantPrincipal;
+import dev.reftserver.training.FineTuningJob;
+import dev.reftserver.training.FineTuningJobs;
+import dev.reftserver.training.JobSpec;
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.tags.Tag;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.security.core.annotation.AuthenticationPrincipal;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.servlet.mvc.method.annotation.StreamingResponseBody;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * OpenAI's fine-tuning jobs API, training ReFT interventions on the served base model. A job that succeeds names
+ * its result in {@code fine_tuned_model}: the new intervention version {@code suffix@N}, usable at once as a
+ * completion's {@code model}.
+ */
+@RestController
+@RequestMapping("/v1/fine_tuning/jobs")
+@Tag(name = "Fine-tuning", description = "Train ReFT interventions from a file of examples")
+class FineTuningController {
+
+    /** OpenAI's job object, with the effective ReFT hyperparameters under {@code method.reft}. */
+    record JobView(String id, String object, String model, @JsonProperty("created_at") long createdAt,
+            @JsonProperty("finished_at") Long finishedAt, @JsonProperty("fine_tuned_model") String fineTunedModel,
+            @JsonProperty("organization_id") String organizationId, @JsonProperty("result_files") List<String> results,
+            String status, @JsonProperty("training_file") String trainingFile,
+            @JsonProperty("validation_file") String validationFile, Map<String, Object> hyperparameters,
+            Map<String, Object> method, @JsonProperty("trained_tokens") Long trainedTokens, ErrorView error,
+            long seed, String suffix, @JsonProperty("estimated_finish") Long estimatedFinish,
+            List<Object> integrations, Map<String, Object> metadata) {
+
+        static JobView of(FineTuningJob.Snapshot s) {
+            JobSpec spec = s.spec();
+            Map<String, Object> standard = new LinkedHashMap<>();
+            standard.put("n_epochs", spec.epochs());
+            standard.put("batch_size", spec.batchSize());
+            standard.put("learning_rate_multiplier", spec.learningRate() / JobSpec.DEFAULT_LR);
+            Map<String, Object> reft = new LinkedHashMap<>();
+            reft.put("intervention_type", spec.type());
+            reft.put("layers", spec.layers());
+            reft.put("rank", spec.rank());
+            reft.put("positions", spec.positions().toString());
+            reft.put("share_weights", spec.shareWeights());
+            reft.put("n_epochs", spec.epochs());
+            reft.put("batch_size", spec.batchSize());
+            reft.put("learning_rate", spec.learningRate());
+            reft.put("weight_decay", spec.weightDecay());
+            reft.put("lr_scheduler", "linear");
+            reft.put("warmup_ratio", spec.warmupRatio());
+            reft.put("max_steps", s.totalSteps());
+            reft.put("max_grad_norm", spec.maxGradNorm());
+            reft.put("init_intervention", spec.initIntervention());
+            Map<String, Object> method = new LinkedHashMap<>();
+            method.put("type", "reft");
+            method.put("reft", Map.of("hyperparameters", reft));
+            FineTuningJob.Failure f = s.error();
+            return new JobView(s.id(), "fine_tuning.job", spec.model(), s.createdAt().getEpochSecond(),
+                    s.finishedAt() == null ? null : s.finishedAt().getEpochSecond(), s.fineTunedModel(),
+                    s.tenant(), List.of(), s.status().wireName(), spec.trainingFile(), null, standard, method,
+                    s.status().terminal() ? s.trainedTokens() : null,
+                    f == null ? null : new ErrorView(f.code(), f.message(), f.param()), spec.seed(), spec.suffix(),
+                    null, List.of(), null);
+        }
+    }
+
+    record ErrorView(String code, String message, String param) {
+    }
+
+    record EventView(String id, String object, @JsonProperty("created_at") long createdAt, String level,
+            String message, String type, Map<String, Object> data) {
+
+        static EventView of(FineTuningJob.Event e) {
+            return new EventView(e.id(), "fine_tuning.job.event", e.createdAt().getEpochSecond(), e.level(),
+                    e.message(), e.type(), e.data());
+        }
+    }
+
+    /** OpenAI's paged list envelope. */
+    record PageView<T>(String object, List<T> data, @JsonProperty("has_more") boolean hasMore) {
+
+        static <T> PageView<T> of(List<T> all, int limit) {
+            return new PageView<>("list", all.subList(0, Math.min(limit, all.size())), all.size() > limit);
+        }
+    }
+
+    private final FineTuningJobs jobs;
+    private final JsonMapper json;
+
+    FineTuningController(FineTuningJobs jobs, JsonMapper json) {
+        this.jobs = jobs;
+        this.json = json;
+    }
+
+    @Operation(summary = "Create a fine-tuning job", description = """
+            `{model, training_file, suffix, seed, method: {type: "reft", reft: {hyperparameters: {intervention_type, \
+            layers, rank, positions, share_weights, n_epochs, batch_size, learning_rate, weight_decay, lr_scheduler, \
+            warmup_ratio, max_steps, max_grad_norm, init_intervention}}}}`; OpenAI's `hyperparameters` (`n_epochs`, \
+            `batch_size`, `learning_rate_multiplier`) are accepted too. Jobs run one at a time on a background \
+            thread and are kept in memory.""")
+    @PostMapping
+    JobView create(@AuthenticationPrincipal TenantPrincipal caller, @RequestBody(required = false) JsonNode body) {
+        return JobView.of(jobs.create(caller.tenant(), body).snapshot());
+    }
+
+    @Operation(summary = "List the caller's fine-tuning jobs, newest first")
+    @GetMapping
+    PageView<JobView> list(@AuthenticationPrincipal TenantPrincipal caller,
+            @RequestParam(name = "limit", defaultValue = "20") int limit) {
+        return PageView.of(jobs.list(caller.tenant()).stream().map(j -> JobView.of(j.snapshot())).toList(),
+                Math.max(1, limit));
+    }
+
+    @Operation(summary = "Describe one fine-tuning job")
+    @GetMapping("/{id}")
+    JobView get(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
+        return JobView.of(jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id)).snapshot());
+    }
+
+    @Operation(summary = "Cancel a fine-tuning job", description = "Stops it within one training step.")
+    @PostMapping("/{id}/cancel")
+    JobView cancel(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
+        return JobView.of(jobs.cancel(caller.tenant(), id).snapshot());
+    }
+
+    @Operation(summary = "List a job's events, newest first",
+            description = "`metrics` events carry `step`, `total_steps`, `train_loss`, `learning_rate`, `grad_norm`.")
+    @GetMapping("/{id}/events")
+    PageView<EventView> events(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id,
+            @RequestParam(name = "limit", defaultValue = "20") int limit) {
+        FineTuningJob job = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
+        return PageView.of(job.events().stream().map(EventView::of).toList(), Math.max(1, limit));
+    }
+
+    @Operation(summary = "Follow a job's events live (Server-Sent Events)", description = """
+            Every event so far, then each new one as it happens, oldest first, as `data: {event}`; `data: [DONE]` \
+            once the job has finished.""")
+    @GetMapping(path = "/{id}/events", params = "stream=true", produces = MediaType.TEXT_EVENT_STREAM_VALUE)
+    ResponseEntity<StreamingResponseBody> stream(@AuthenticationPrincipal TenantPrincipal caller,
+            @PathVariable String id) {
+        FineTuningJob job = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
+        StreamingResponseBody body = out -> {
+            int sent = 0;
+            while (true) {
+                boolean finished = job.snapshot().status().terminal();
+                List<FineTuningJob.Event> next = job.eventsFrom(sent);
+                for (FineTuningJob.Event e : next) {
+                    out.write(("data: " + json.writeValueAsString(EventView.of(e)) + "\n\n")
+                            .getBytes(StandardCharsets.UTF_8));
+                }
+                sent += next.size();
+                if (finished) {
+                    out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                    return;
+                }
+                // A comment when idle also finds clients that left (the write fails).
+                out.write((next.isEmpty() ? ": keep-alive\n\n" : "").getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                try {
+                    Thread.sleep(STREAM_POLL_MS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        };
+        return ResponseEntity.ok().header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no")
+                .contentType(MediaType.TEXT_EVENT_STREAM).body(body);
+    }
+
+    /** How often a live stream looks for new events: a training step takes longer than this. */
+    static final long STREAM_POLL_MS = 200;
+}

@@ -1,0 +1,27 @@
+package dev.reftserver.training;
+
+import dev.reftserver.config.BaseModel;
+import dev.reftserver.intervention.BundleLimits;
+import dev.reftserver.model.TransformerLM;
+import dev.reftserver.registry.InterventionUploads;
+import dev.reftserver.registry.RegistryStore;
+import dev.reftserver.tokenizer.TextTokenizer;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/** Fine-tuning files and jobs on the served base model. */
+@Configuration(proxyBeanMethods = false)
+public class TrainingConfiguration {
+
+    @Bean
+    TrainingFiles trainingFiles(TrainingProperties props) {
+        return new TrainingFiles(props);
+    }
+
+    @Bean(destroyMethod = "close")
+    FineTuningJobs fineTuningJobs(TransformerLM model, TextTokenizer tokenizer, TrainingFiles files,
+            InterventionUploads uploads, RegistryStore store, TrainingProperties props, BundleLimits bundleLimits,
+            BaseModel base) {
+        return new FineTuningJobs(model, tokenizer, files, uploads, store, props, bundleLimits, base.id());
+    }
+}

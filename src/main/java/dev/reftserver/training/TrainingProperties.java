@@ -1,0 +1,23 @@
+package dev.reftserver.training;
+
+import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.DefaultValue;
+import org.springframework.util.unit.DataSize;
+
+/**
+ * Limits on fine-tuning ({@code reft.training.*}).
+ *
+ * @param maxFileBytes   largest training file
+ * @param maxExamples    most lines (examples) in one file
+ * @param maxFiles       most files one tenant keeps
+ * @param maxSteps       most updates one job may ask for
+ * @param maxQueuedJobs  most jobs of one tenant waiting or running at once
+ */
+@ConfigurationProperties("reft.training")
+public record TrainingProperties(
+        @DefaultValue("16MB") DataSize maxFileBytes,
+        @DefaultValue("10000") int maxExamples,
+        @DefaultValue("100") int maxFiles,
+        @DefaultValue("10000") int maxSteps,
+        @DefaultValue("4") int maxQueuedJobs) {
+}

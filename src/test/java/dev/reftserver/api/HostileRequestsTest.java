@@ -1,0 +1,156 @@
+package dev.reftserver.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * One test per hostile input that once got a 5xx or took the server down; each ends with a normal completion.
+ */
+@ExtendWith(OutputCaptureExtension.class)
+class HostileRequestsTest extends HostileInputTestSupport {
+
+    private static final int MB = 1024 * 1024;
+
+    @Test
+    void nTimesPromptsThatWrapsInIntIsRefusedNamingN() {
+        String key = newTenant("wrap");
+        // 4 x (2^30 + 1) is 4 in int arithmetic: once served as ~4.3e9 generations, an outage.
+        HttpResponse<String> wraps = postJson(key, "{\"model\":\"stories15M\",\"prompt\":[\"a\",\"b\",\"c\",\"d\"],"
+                + "\"n\":1073741825,\"max_tokens\":2}");
+        assertThat(wraps.statusCode()).as(wraps.body()).isEqualTo(400);
+        assertThat(assertErrorShape(wraps).get("param").asString()).isEqualTo("n");
+        // 2 x 2^30 is negative in int: once a 500 (NegativeArraySizeException).
+        HttpResponse<String> negative = postJson(key, "{\"model\":\"stories15M\",\"prompt\":[\"a\",\"b\"],"
+                + "\"n\":1073741824,\"max_tokens\":2}");
+        assertThat(negative.statusCode()).as(negative.body()).isEqualTo(400);
+        assertThat(assertErrorShape(negative).get("param").asString()).isEqualTo("n");
+        // Within the configured maximum per request, but not times the prompts.
+        HttpResponse<String> product = postJson(key, "{\"model\":\"stories15M\",\"prompt\":[\"a\",\"b\"],"
+                + "\"n\":16,\"max_tokens\":2}");
+        assertThat(product.statusCode()).isEqualTo(400);
+        assertThat(assertErrorShape(product).get("message").asString()).contains("16 x 2", "reft.engine.max-n");
+        HttpResponse<String> zero = postJson(key, "{\"model\":\"stories15M\",\"prompt\":\"a\",\"n\":0}");
+        assertThat(assertErrorShape(zero).get("param").asString()).isEqualTo("n");
+        assertStillServing(key);
+    }
+
+    @Test
+    void aPromptLongerThanTheContextCanHoldIsRefusedOnItsBytesNamingPrompt() {
+        String key = newTenant("long");
+        // stories15M: context 256 tokens, so 256 x 64 bytes at most; this is one byte more.
+        String prompt = "a".repeat(256 * 64 + 1);
+        HttpResponse<String> r = postJson(key, "{\"model\":\"stories15M\",\"prompt\":\"" + prompt + "\"}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(400);
+        JsonNode error = assertErrorShape(r);
+        assertThat(error.get("param").asString()).isEqualTo("prompt");
+        assertThat(error.get("message").asString()).contains("16385 bytes", "16384 bytes");
+        assertStillServing(key);
+    }
+
+    @Test
+    void bodiesOverTheCapAnswer413WhetherDeclaredOrChunked() {
+        String key = newTenant("huge");
+        byte[] eightMb = ("{\"model\":\"stories15M\",\"prompt\":\"" + "a".repeat(8 * MB) + "\"}")
+                .getBytes(StandardCharsets.UTF_8);
+        HttpResponse<String> declared = send("POST", "/v1/completions", key, "application/json", eightMb, false);
+        assertThat(declared.statusCode()).isEqualTo(413);
+        assertThat(assertErrorShape(declared).get("code").asString()).isEqualTo("request_too_large");
+        HttpResponse<String> chunked = send("POST", "/v1/completions", key, "application/json", eightMb, true);
+        assertThat(chunked.statusCode()).isEqualTo(413);
+        assertThat(assertErrorShape(chunked).get("message").asString()).contains("reft.api.max-body-bytes");
+        // The cap holds for every JSON endpoint, e.g. a task definition.
+        HttpResponse<String> task = send("PUT", "/v1/tasks/t", key, "application/json", eightMb, true);
+        assertThat(task.statusCode()).isEqualTo(413);
+        assertStillServing(key);
+    }
+
+    @Test
+    void malformedMultipartAnswers400BadMultipartWithoutAnErrorLog(CapturedOutput output) {
+        String key = newTenant("multipart");
+        byte[] part = ("--xyz\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"a.zip\"\r\n\r\n"
+                + "PK\u0003\u0004\r\n--xyz--\r\n").getBytes(StandardCharsets.ISO_8859_1);
+        // No boundary parameter.
+        HttpResponse<String> noBoundary = send("POST", "/v1/interventions", key, "multipart/form-data", part, false);
+        assertThat(noBoundary.statusCode()).as(noBoundary.body()).isEqualTo(400);
+        assertThat(assertErrorShape(noBoundary).get("code").asString()).isEqualTo("bad_multipart");
+        // A boundary the body never uses, then a body cut off in a part's headers.
+        HttpResponse<String> wrongBoundary = send("POST", "/v1/interventions", key,
+                "multipart/form-data; boundary=other", part, false);
+        assertThat(wrongBoundary.statusCode()).as(wrongBoundary.body()).isBetween(400, 499);
+        assertErrorShape(wrongBoundary);
+        HttpResponse<String> truncated = send("POST", "/v1/interventions", key, "multipart/form-data; boundary=xyz",
+                "--xyz\r\nContent-Disposition: form-da".getBytes(StandardCharsets.ISO_8859_1), false);
+        assertThat(truncated.statusCode()).as(truncated.body()).isEqualTo(400);
+        assertThat(assertErrorShape(truncated).get("code").asString()).isEqualTo("bad_multipart");
+        // A NUL in the file name.
+        HttpResponse<String> nul = http().upload(key, "a\u0000b.zip", Http.zip("nul"), Map.of());
+        assertThat(nul.statusCode()).as(nul.body()).isBetween(200, 499);
+        if (nul.statusCode() >= 400) {
+            assertErrorShape(nul);
+        }
+        // Not multipart at all.
+        HttpResponse<String> plain = send("POST", "/v1/interventions", key, "text/plain", part, false);
+        assertThat(plain.statusCode()).isEqualTo(415);
+        assertErrorShape(plain);
+        assertThat(output.getOut() + output.getErr()).doesNotContain(" ERROR ");
+        assertStillServing(key);
+    }
+
+    @Test
+    void quotasOverHttpAnswer429And413And400NamingTheSetting() {
+        String key = newTenant("quota");
+        Random random = new Random(7);
+        byte[] big = Http.zip(randomText(random, 40_000));
+        HttpResponse<String> first = http().upload(key, "a.zip", big, Map.of());
+        assertThat(first.statusCode()).as(first.body()).isEqualTo(201);
+        assertThat(json.readTree(first.body()).get("bytes").asLong()).isGreaterThan(24 * 1024);
+        // Stored bytes: 48KB in all.
+        HttpResponse<String> bytes = http().upload(key, "b.zip", Http.zip(randomText(random, 40_000)), Map.of());
+        assertThat(bytes.statusCode()).as(bytes.body()).isEqualTo(413);
+        JsonNode bytesError = assertErrorShape(bytes);
+        assertThat(bytesError.get("code").asString()).isEqualTo("quota_exceeded");
+        assertThat(bytesError.get("message").asString()).contains("reft.quotas.stored-bytes");
+        // Interventions: 2 names.
+        assertThat(http().upload(key, "b.zip", Http.zip("b"), Map.of()).statusCode()).isEqualTo(201);
+        HttpResponse<String> names = http().upload(key, "c.zip", Http.zip("c"), Map.of());
+        assertThat(names.statusCode()).as(names.body()).isEqualTo(429);
+        assertThat(assertErrorShape(names).get("message").asString()).contains("reft.quotas.interventions");
+        // Tasks: 2; routes per task: 4.
+        assertThat(http().put("/v1/tasks/t1", key, "{\"intervention\":\"b\"}").statusCode()).isEqualTo(200);
+        assertThat(http().put("/v1/tasks/t2", key, "{\"intervention\":\"b\"}").statusCode()).isEqualTo(200);
+        HttpResponse<String> tasks = http().put("/v1/tasks/t3", key, "{\"intervention\":\"b\"}");
+        assertThat(tasks.statusCode()).as(tasks.body()).isEqualTo(429);
+        assertThat(assertErrorShape(tasks).get("message").asString()).contains("reft.quotas.tasks");
+        String fiveRoutes = "{\"routes\":[" + "{\"intervention\":\"b@1\",\"weight\":1},".repeat(4)
+                + "{\"intervention\":\"b@1\",\"weight\":1}]}";
+        HttpResponse<String> routes = http().put("/v1/tasks/t1", key, fiveRoutes);
+        assertThat(routes.statusCode()).as(routes.body()).isEqualTo(400);
+        JsonNode routesError = assertErrorShape(routes);
+        assertThat(routesError.get("param").asString()).isEqualTo("routes");
+        assertThat(routesError.get("message").asString()).contains("reft.quotas.routes-per-task");
+        // 200,000 routes in one body: refused before any route is looked up.
+        String manyRoutes = "{\"routes\":[" + "{\"intervention\":\"b@1\",\"weight\":1},".repeat(199_999)
+                + "{\"intervention\":\"b@1\",\"weight\":1}]}";
+        HttpResponse<String> many = http().put("/v1/tasks/t1", key, manyRoutes);
+        assertThat(many.statusCode()).isIn(400, 413);
+        assertErrorShape(many);
+        assertStillServing(key);
+    }
+
+    private static String randomText(Random random, int length) {
+        StringBuilder sb = new StringBuilder(length);
+        for (int i = 0; i < length; i++) {
+            sb.append((char) (33 + random.nextInt(94)));
+        }
+        return sb.toString();
+    }
+}

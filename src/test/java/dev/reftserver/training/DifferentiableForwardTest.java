@@ -1,0 +1,72 @@
+package dev.reftserver.training;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDManager;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import dev.reftserver.model.BlockHook;
+import dev.reftserver.model.ModelLoader;
+import dev.reftserver.model.ReferenceFiles;
+import dev.reftserver.model.TransformerLM;
+import dev.reftserver.model.checkpoint.Safetensors;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The training forward is the served model: on the tiny Qwen2 (q/k/v bias, GQA) and Mistral (GQA) references,
+ * split into 1 to 4 parts, its logits at every position of all inputs batched together (right-padded) are
+ * transformers' within 1e-4.
+ */
+class DifferentiableForwardTest {
+
+    @ParameterizedTest
+    @CsvSource({"qwen2,1", "qwen2,2", "mistral,1", "mistral,4"})
+    void batchedTrainingLogitsMatchTransformers(String arch, int threads) {
+        String dir = "reference/tiny/" + arch;
+        JsonObject ref = ReferenceFiles.json(dir + "/reference.json");
+        Safetensors logitsRef = ReferenceFiles.tensors(dir + "/reference_logits.safetensors");
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "float32", threads);
+                NDManager step = NDManager.newBaseManager()) {
+            List<int[]> rows = new ArrayList<>();
+            List<String> names = new ArrayList<>();
+            for (JsonElement e : ref.getAsJsonArray("inputs")) {
+                JsonObject in = e.getAsJsonObject();
+                names.add(in.get("name").getAsString());
+                rows.add(in.getAsJsonArray("input_ids").asList().stream().mapToInt(JsonElement::getAsInt).toArray());
+            }
+            int tokens = rows.stream().mapToInt(r -> r.length).max().orElseThrow();
+            List<Long> positions = new ArrayList<>();
+            for (int i = 0; i < rows.size(); i++) {
+                for (int t = 0; t < rows.get(i).length; t++) {
+                    positions.add((long) i * tokens + t);
+                }
+            }
+            float[] all = model.trainingLogits(step, rows.toArray(int[][]::new), BlockHook.NONE,
+                    positions.stream().mapToLong(Long::longValue).toArray()).toFloatArray();
+            int vocab = model.config().vocabSize();
+            int offset = 0;
+            for (int i = 0; i < rows.size(); i++) {
+                int n = rows.get(i).length * vocab;
+                float[] got = Arrays.copyOfRange(all, offset, offset + n);
+                offset += n;
+                assertThat(ReferenceFiles.maxAbsDiff(got, logitsRef.read(names.get(i) + ".logits").data()))
+                        .as("%s/%s", arch, names.get(i)).isLessThanOrEqualTo(1e-4f);
+            }
+        }
+    }
+
+    @Test
+    void architecturesWithoutADifferentiableForwardSaySo() {
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource("reference/tiny/gpt2"), "cpu",
+                "float32", 1); NDManager step = NDManager.newBaseManager()) {
+            assertThatThrownBy(() -> model.trainingLogits(step, new int[][] {{1, 2}}, BlockHook.NONE, new long[] {0}))
+                    .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("GPT2");
+        }
+    }
+}

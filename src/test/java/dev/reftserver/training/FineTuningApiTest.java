@@ -1,0 +1,341 @@
+package dev.reftserver.training;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Fine-tuning over HTTP on the real model: files, a two-step job from the training reference's init bundle whose
+ * reported losses are the reference's, its result served at once; bad files and hyperparameters as 400s; other
+ * tenants' files and jobs as 404s; cancellation.
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "reft.security.admin-key=" + FineTuningApiTest.ADMIN_KEY, "reft.training.max-file-bytes=8KB"})
+class FineTuningApiTest {
+
+    static final String ADMIN_KEY = "training-admin-key";
+    static final JsonMapper JSON = JsonMapper.builder().build();
+    static final TrainingReference ref = new TrainingReference();
+
+    @DynamicPropertySource
+    static void storeDir(DynamicPropertyRegistry registry) throws IOException {
+        Path dir = Files.createTempDirectory("reft-training-api");
+        registry.add("reft.store.path", dir::toString);
+    }
+
+    @LocalServerPort
+    int port;
+
+    final HttpClient client = HttpClient.newHttpClient();
+
+    @Test
+    void aTwoStepJobFromTheReferenceInitReportsItsLossesAndServesItsResult() throws Exception {
+        String key = newTenant();
+        assertThat(upload(key, "/v1/interventions", "bundle", "init.zip", TrainingReference.bytes("init/bundle.zip"),
+                "name", "whale-init").statusCode()).isEqualTo(201);
+        HttpResponse<String> file = uploadFile(key, TrainingReference.bytes("data.jsonl"));
+        assertThat(file.statusCode()).as(file.body()).isEqualTo(200);
+        JsonNode f = json(file);
+        assertThat(f.get("object").asString()).isEqualTo("file");
+        assertThat(f.get("purpose").asString()).isEqualTo("fine-tune");
+        assertThat(f.get("examples").asInt()).isEqualTo(8);
+        String fileId = f.get("id").asString();
+        assertThat(get(key, "/v1/files/" + fileId).statusCode()).isEqualTo(200);
+        assertThat(get(key, "/v1/files").body()).contains(fileId);
+
+        HttpResponse<String> created = post(key, "/v1/fine_tuning/jobs", """
+                {"model": "stories15M", "training_file": "%s", "suffix": "whale", "seed": 7,
+                 "method": {"type": "reft", "reft": {"hyperparameters": {
+                   "init_intervention": "whale-init@1", "n_epochs": 30, "batch_size": 8,
+                   "learning_rate": 0.004, "max_steps": 2}}}}""".formatted(fileId));
+        assertThat(created.statusCode()).as(created.body()).isEqualTo(200);
+        JsonNode job = json(created);
+        assertThat(job.get("object").asString()).isEqualTo("fine_tuning.job");
+        assertThat(job.get("status").asString()).isIn("queued", "running", "succeeded");
+        String id = job.get("id").asString();
+
+        // Followed live: every event oldest first, then [DONE] once the job has finished.
+        HttpResponse<String> live = get(key, "/v1/fine_tuning/jobs/" + id + "/events?stream=true");
+        assertThat(live.statusCode()).isEqualTo(200);
+        assertThat(live.headers().firstValue("Content-Type")).hasValueSatisfying(
+                v -> assertThat(v).startsWith("text/event-stream"));
+        List<JsonNode> streamed = new ArrayList<>();
+        for (String line : live.body().split("\n")) {
+            if (line.startsWith("data: {")) {
+                streamed.add(JSON.readTree(line.substring(6)));
+            }
+        }
+        assertThat(live.body().strip()).endsWith("data: [DONE]");
+        assertThat(streamed).hasSize(6);
+        assertThat(streamed.get(3).get("data").get("step").asInt()).isEqualTo(1);
+        assertThat(streamed.get(5).get("message").asString()).contains("whale@1");
+
+        JsonNode done = await(key, id);
+        assertThat(done.get("status").asString()).as(done.toString()).isEqualTo("succeeded");
+        assertThat(done.get("fine_tuned_model").asString()).isEqualTo("whale@1");
+        assertThat(done.get("trained_tokens").asLong()).isEqualTo(2 * trainedTokens());
+
+        JsonNode events = json(get(key, "/v1/fine_tuning/jobs/" + id + "/events?limit=100")).get("data");
+        List<JsonNode> metrics = new ArrayList<>();
+        List<String> messages = new ArrayList<>();
+        for (JsonNode e : events) {
+            assertThat(e.get("object").asString()).isEqualTo("fine_tuning.job.event");
+            if (e.get("type").asString().equals("metrics")) {
+                metrics.add(0, e.get("data"));
+            } else {
+                messages.add(0, e.get("message").asString());
+            }
+        }
+        assertThat(messages).hasSize(4);
+        assertThat(messages.get(0)).startsWith("Validating training file");
+        assertThat(messages.get(1)).contains("queued");
+        assertThat(messages.get(2)).contains("started");
+        assertThat(messages.get(3)).contains("whale@1");
+        assertThat(metrics).hasSize(2);
+        for (int s = 0; s < 2; s++) {
+            assertThat(metrics.get(s).get("step").asInt()).isEqualTo(s + 1);
+            assertThat(metrics.get(s).get("train_loss").asDouble()).isCloseTo(ref.loss(s),
+                    within(1e-4 * ref.loss(s)));
+        }
+        assertThat(metrics.get(0).get("learning_rate").asDouble()).isEqualTo(4e-3);
+        assertThat(metrics.get(1).get("learning_rate").asDouble()).isEqualTo(2e-3);
+
+        assertThat(get(key, "/v1/interventions/whale/versions/1").statusCode()).isEqualTo(200);
+        HttpResponse<String> completion = post(key, "/v1/completions",
+                "{\"model\":\"whale@1\",\"prompt\":\"Once upon a time\",\"max_tokens\":4,\"temperature\":0}");
+        assertThat(completion.statusCode()).as(completion.body()).isEqualTo(200);
+        assertThat(completion.headers().firstValue("X-Reft-Intervention")).contains("whale@1");
+        assertThat(json(get(key, "/v1/fine_tuning/jobs")).get("data").get(0).get("id").asString()).isEqualTo(id);
+    }
+
+    /** Tokens of one full-batch step over the reference's 8 examples. */
+    static long trainedTokens() {
+        long total = 0;
+        for (JsonNode e : JSON.readTree(new String(TrainingReference.bytes("reference.json"), StandardCharsets.UTF_8))
+                .get("examples")) {
+            total += e.get("input_ids").size();
+        }
+        return total;
+    }
+
+    @Test
+    void badFilesAreRefusedNamingTheLine() {
+        String key = newTenant();
+        HttpResponse<String> broken = uploadFile(key,
+                "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\": \"a\", \"completion\n".getBytes());
+        assertBadRequest(broken, "line 2");
+        assertBadRequest(uploadFile(key, "{\"prompt\":\"a\"}\n".getBytes()), "line 1");
+        assertBadRequest(uploadFile(key, "[1,2]\n".getBytes()), "line 1");
+        assertBadRequest(uploadFile(key, new byte[0]), "no examples");
+        assertBadRequest(uploadFile(key, "\n\n".getBytes()), "no examples");
+        assertBadRequest(uploadFile(key, new byte[9000]), "more than");
+        assertBadRequest(upload(key, "/v1/files", "file", "d.jsonl", "{\"prompt\":\"a\",\"completion\":\"b\"}"
+                .getBytes(), "purpose", "assistants"), "purpose");
+        assertThat(json(get(key, "/v1/files")).get("data").size()).isZero();
+    }
+
+    @Test
+    void impossibleJobsAreRefusedBeforeTheyQueue() {
+        String key = newTenant();
+        String fileId = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        String job = "{\"model\": \"stories15M\", \"training_file\": \"%s\", \"method\": {\"type\": \"reft\","
+                + " \"reft\": {\"hyperparameters\": %s}}}";
+        assertBadRequest(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, "{\"layers\": [6]}")), "layer 6");
+        assertBadRequest(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, "{\"rank\": 288}")), "rank 288");
+        assertBadRequest(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, "{\"positions\": \"x3\"}")),
+                "positions");
+        assertBadRequest(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId,
+                "{\"intervention_type\": \"lora\"}")), "intervention_type");
+        assertBadRequest(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, "{\"learning_rat\": 1}")),
+                "learning_rat");
+        assertBadRequest(post(key, "/v1/fine_tuning/jobs", job.formatted("file-nope", "{}")), "not found");
+        assertBadRequest(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, "{}").replace("stories15M", "gpt")),
+                "base model");
+        assertBadRequest(post(key, "/v1/fine_tuning/jobs", "{\"model\": "), null);
+        assertThat(json(get(key, "/v1/fine_tuning/jobs")).get("data").size()).isZero();
+    }
+
+    @Test
+    void anotherTenantsFilesAndJobsAreNotFound() throws Exception {
+        String keyA = newTenant();
+        String keyB = newTenant();
+        String fileId = json(uploadFile(keyA, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        HttpResponse<String> created = post(keyA, "/v1/fine_tuning/jobs", """
+                {"model": "stories15M", "training_file": "%s",
+                 "method": {"type": "reft", "reft": {"hyperparameters": {"max_steps": 1000}}}}""".formatted(fileId));
+        String jobId = json(created).get("id").asString();
+        try {
+            for (String path : List.of("/v1/files/" + fileId, "/v1/fine_tuning/jobs/" + jobId,
+                    "/v1/fine_tuning/jobs/" + jobId + "/events")) {
+                assertThat(get(keyB, path).statusCode()).as(path).isEqualTo(404);
+            }
+            assertThat(send(request(keyB, "/v1/files/" + fileId).DELETE()).statusCode()).isEqualTo(404);
+            assertThat(post(keyB, "/v1/fine_tuning/jobs/" + jobId + "/cancel", "").statusCode()).isEqualTo(404);
+            assertThat(get(keyB, "/v1/files").body()).doesNotContain(fileId);
+            assertThat(get(keyB, "/v1/fine_tuning/jobs").body()).doesNotContain(jobId);
+            assertBadRequest(post(keyB, "/v1/fine_tuning/jobs",
+                    "{\"model\": \"stories15M\", \"training_file\": \"" + fileId + "\"}"), "not found");
+        } finally {
+            HttpResponse<String> cancelled = post(keyA, "/v1/fine_tuning/jobs/" + jobId + "/cancel", "");
+            assertThat(cancelled.statusCode()).as(cancelled.body()).isEqualTo(200);
+        }
+        JsonNode done = await(keyA, jobId);
+        assertThat(done.get("status").asString()).isEqualTo("cancelled");
+        assertThat(done.get("fine_tuned_model").isNull()).isTrue();
+        assertThat(post(keyA, "/v1/fine_tuning/jobs/" + jobId + "/cancel", "").statusCode()).isEqualTo(409);
+        assertThat(send(request(keyA, "/v1/files/" + fileId).DELETE()).statusCode()).isEqualTo(200);
+        assertThat(get(keyA, "/v1/files/" + fileId).statusCode()).isEqualTo(404);
+    }
+
+    @Test
+    void theOfficialOpenAiClientCreatesRetrievesListsEventsAndCancels() throws Exception {
+        String key = newTenant();
+        com.openai.client.OpenAIClient client = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
+                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        com.openai.models.files.FileObject file = client.files().create(com.openai.models.files.FileCreateParams
+                .builder().file(TrainingReference.bytes("data.jsonl"))
+                .purpose(com.openai.models.files.FilePurpose.FINE_TUNE).build());
+        assertThat(file.id()).startsWith("file-");
+        assertThat(file.bytes()).isEqualTo(TrainingReference.bytes("data.jsonl").length);
+
+        com.openai.models.finetuning.jobs.FineTuningJob job = client.fineTuning().jobs().create(
+                com.openai.models.finetuning.jobs.JobCreateParams.builder().model("stories15M")
+                        .trainingFile(file.id()).suffix("sdk").seed(3)
+                        .hyperparameters(com.openai.models.finetuning.jobs.JobCreateParams.Hyperparameters.builder()
+                                .nEpochs(1).build())
+                        .build());
+        assertThat(job.status().value()).isIn(com.openai.models.finetuning.jobs.FineTuningJob.Status.Value.QUEUED,
+                com.openai.models.finetuning.jobs.FineTuningJob.Status.Value.RUNNING,
+                com.openai.models.finetuning.jobs.FineTuningJob.Status.Value.SUCCEEDED);
+        await(key, job.id());
+        com.openai.models.finetuning.jobs.FineTuningJob done = client.fineTuning().jobs().retrieve(job.id());
+        assertThat(done.status()).isEqualTo(com.openai.models.finetuning.jobs.FineTuningJob.Status.SUCCEEDED);
+        assertThat(done.fineTunedModel()).contains("sdk@1");
+        assertThat(done.hyperparameters().nEpochs()).isPresent();
+        var events = client.fineTuning().jobs().listEvents(job.id()).data();
+        assertThat(events).anySatisfy(e -> assertThat(e.message()).startsWith("Step 1/1: training loss="));
+
+        com.openai.models.finetuning.jobs.FineTuningJob longJob = client.fineTuning().jobs().create(
+                com.openai.models.finetuning.jobs.JobCreateParams.builder().model("stories15M")
+                        .trainingFile(file.id())
+                        .putAdditionalBodyProperty("method", com.openai.core.JsonValue.from(java.util.Map.of(
+                                "type", "reft", "reft", java.util.Map.of("hyperparameters",
+                                        java.util.Map.of("max_steps", 1000, "intervention_type", "direft")))))
+                        .build());
+        com.openai.models.finetuning.jobs.FineTuningJob cancelled = client.fineTuning().jobs().cancel(longJob.id());
+        assertThat(cancelled.id()).isEqualTo(longJob.id());
+        await(key, longJob.id());
+        assertThat(client.fineTuning().jobs().retrieve(longJob.id()).status())
+                .isEqualTo(com.openai.models.finetuning.jobs.FineTuningJob.Status.CANCELLED);
+    }
+
+    @Test
+    void theOpenApiDocumentListsTheFilesAndFineTuningEndpoints() {
+        HttpResponse<String> r = send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v3/api-docs")));
+        assertThat(r.statusCode()).isEqualTo(200);
+        JsonNode paths = json(r).get("paths");
+        for (String[] e : new String[][] {{"post", "/v1/files"}, {"get", "/v1/files"}, {"get", "/v1/files/{id}"},
+                {"delete", "/v1/files/{id}"}, {"post", "/v1/fine_tuning/jobs"}, {"get", "/v1/fine_tuning/jobs"},
+                {"get", "/v1/fine_tuning/jobs/{id}"}, {"post", "/v1/fine_tuning/jobs/{id}/cancel"},
+                {"get", "/v1/fine_tuning/jobs/{id}/events"}}) {
+            assertThat(paths.path(e[1]).has(e[0])).as("%s %s", e[0], e[1]).isTrue();
+        }
+    }
+
+    JsonNode await(String key, String id) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        while (true) {
+            JsonNode job = json(get(key, "/v1/fine_tuning/jobs/" + id));
+            String status = job.get("status").asString();
+            if (List.of("succeeded", "failed", "cancelled").contains(status) || System.nanoTime() > deadline) {
+                return job;
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    void assertBadRequest(HttpResponse<String> r, String messagePart) {
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(400);
+        JsonNode error = json(r).get("error");
+        assertThat(error.get("type").asString()).isEqualTo("invalid_request_error");
+        if (messagePart != null) {
+            assertThat(error.get("message").asString()).contains(messagePart);
+        }
+    }
+
+    String newTenant() {
+        HttpResponse<String> r = send(request(ADMIN_KEY, "/admin/tenants").header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"name\":\"t-" + UUID.randomUUID().toString()
+                        .substring(0, 8) + "\"}")));
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(201);
+        return json(r).get("api_key").asString();
+    }
+
+    HttpResponse<String> uploadFile(String key, byte[] content) {
+        return upload(key, "/v1/files", "file", "data.jsonl", content, "purpose", "fine-tune");
+    }
+
+    HttpResponse<String> upload(String key, String path, String part, String fileName, byte[] content,
+            String field, String value) {
+        String boundary = "b" + UUID.randomUUID().toString().replace("-", "");
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + field + "\"\r\n\r\n"
+                + value + "\r\n").getBytes(StandardCharsets.UTF_8));
+        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + part + "\"; filename=\""
+                + fileName + "\"\r\nContent-Type: application/octet-stream\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+        body.writeBytes(content);
+        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+        return send(request(key, path).header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+    }
+
+    HttpResponse<String> get(String key, String path) {
+        return send(request(key, path).GET());
+    }
+
+    HttpResponse<String> post(String key, String path, String json) {
+        return send(request(key, path).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(json)));
+    }
+
+    HttpRequest.Builder request(String key, String path) {
+        return HttpRequest.newBuilder(URI.create("http://localhost:" + port + path))
+                .header("Authorization", "Bearer " + key);
+    }
+
+    HttpResponse<String> send(HttpRequest.Builder b) {
+        try {
+            return client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static JsonNode json(HttpResponse<String> r) {
+        return JSON.readTree(r.body());
+    }
+}
