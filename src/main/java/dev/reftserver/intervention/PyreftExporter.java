@@ -4,7 +4,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.time.LocalDateTime;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -40,8 +39,6 @@ import tools.jackson.databind.node.ObjectNode;
  */
 public final class PyreftExporter {
 
-    // not 1980-01-01 00:00:00: Java takes that DOS time for "before 1980" and adds a zone-dependent extended timestamp
-    private static final LocalDateTime ZIP_TIME = LocalDateTime.of(1980, 1, 1, 0, 0, 2);
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
     private PyreftExporter() {
@@ -59,7 +56,7 @@ public final class PyreftExporter {
         try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
             for (Map.Entry<String, byte[]> e : files.entrySet()) {
                 ZipEntry entry = new ZipEntry(e.getKey());
-                entry.setTimeLocal(ZIP_TIME);
+                entry.setTimeLocal(SafeZip.WRITTEN_AT);
                 zip.putNextEntry(entry);
                 zip.write(e.getValue());
                 zip.closeEntry();

@@ -9,7 +9,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.time.LocalDateTime;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -36,8 +35,6 @@ import java.util.zip.ZipOutputStream;
 final class TorchSaveWriter {
 
     private static final int ALIGNMENT = 64;
-    // not 1980-01-01 00:00:00: Java takes that DOS time for "before 1980" and adds a zone-dependent extended timestamp
-    private static final LocalDateTime ZIP_TIME = LocalDateTime.of(1980, 1, 1, 0, 0, 2);
 
     /**
      * A tensor view on a storage of {@code storage.length} values, held as fp32 (integer storages hold integers up
@@ -286,7 +283,7 @@ final class TorchSaveWriter {
         CRC32 crc = new CRC32();
         crc.update(data);
         e.setCrc(crc.getValue());
-        e.setTimeLocal(ZIP_TIME);
+        e.setTimeLocal(SafeZip.WRITTEN_AT);
         // local header: 30 bytes, the name, then the extra field: 'FB', its length, that many 'Z's
         long start = written.size() + 30L + name.getBytes(StandardCharsets.UTF_8).length + 4;
         int padding = (int) ((ALIGNMENT - start % ALIGNMENT) % ALIGNMENT);

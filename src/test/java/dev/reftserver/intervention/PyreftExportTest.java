@@ -175,6 +175,24 @@ class PyreftExportTest {
     }
 
     @Test
+    void writesTheSameBytesInEveryTimeZone() {
+        Random rnd = new Random(6);
+        ReftBundle bundle = new ReftBundle(32, 4, PositionSpec.parse("l1"), false,
+                List.of(random(ReftType.DIREFT, 1, ApplyTo.ALL, rnd)));
+        java.util.TimeZone saved = java.util.TimeZone.getDefault();
+        try {
+            java.util.TimeZone.setDefault(java.util.TimeZone.getTimeZone("UTC"));
+            byte[] nativeUtc = NativeBundleFormat.write(bundle);
+            byte[] pyreftUtc = PyreftExporter.export(nativeUtc, BundleLimits.defaults());
+            java.util.TimeZone.setDefault(java.util.TimeZone.getTimeZone("Asia/Tokyo"));
+            assertThat(NativeBundleFormat.write(bundle)).isEqualTo(nativeUtc);
+            assertThat(PyreftExporter.export(nativeUtc, BundleLimits.defaults())).isEqualTo(pyreftUtc);
+        } finally {
+            java.util.TimeZone.setDefault(saved);
+        }
+    }
+
+    @Test
     void refusesANonLinearActivation() {
         Random rnd = new Random(4);
         DireftIntervention iv = (DireftIntervention) random(ReftType.DIREFT, 1, ApplyTo.ALL, rnd);
