@@ -1,6 +1,8 @@
 package dev.reftserver.api;
 
 import dev.reftserver.error.ServiceException;
+import dev.reftserver.intervention.BundleLimits;
+import dev.reftserver.intervention.PyreftExporter;
 import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.InterventionVersion;
 import dev.reftserver.registry.RegistryStore;
@@ -15,6 +17,8 @@ import io.swagger.v3.oas.annotations.tags.Tag;
 import java.io.IOException;
 import java.net.URI;
 import java.util.List;
+import org.springframework.http.ContentDisposition;
+import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
@@ -62,10 +66,12 @@ class InterventionController {
 
     private final RegistryStore store;
     private final InterventionUploads uploads;
+    private final BundleLimits limits;
 
-    InterventionController(RegistryStore store, InterventionUploads uploads) {
+    InterventionController(RegistryStore store, InterventionUploads uploads, BundleLimits limits) {
         this.store = store;
         this.uploads = uploads;
+        this.limits = limits;
     }
 
     @Operation(summary = "Upload a bundle as the next version of its name", description = """
@@ -123,6 +129,78 @@ class InterventionController {
             @PathVariable int version) {
         return store.version(caller.tenant(), name, version).map(InterventionView::of)
                 .orElseThrow(() -> notFound(name + "@" + version));
+    }
+
+    @Operation(summary = "Download one version's bundle", description = """
+            `format=native` (default): the stored `reft-bundle/1` zip, byte for byte (its SHA-256 is the version's \
+            `sha256`). `format=pyreft`: a zip of the directory pyreft's `ReftModel.save` writes (`config.json` + one \
+            `intkey_*.bin` torch state dict per intervention), for `pyreft.ReftModel.load` or a re-upload with the \
+            version's `positions` and `share_weights`; pyreft keeps neither, nor an activation, so bundles with a \
+            non-linear activation or a position layout pyreft cannot say are refused with code `not_exportable`.""")
+    @ApiResponse(responseCode = "200", description = "The zip, as an attachment named `name@version[-pyreft].zip`",
+            content = @Content(mediaType = "application/zip",
+                    schema = @Schema(type = "string", format = "binary")))
+    @ApiResponse(responseCode = "400", description = "Unknown `format`, or a bundle the format cannot express",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @ApiResponse(responseCode = "404", description = "No such intervention version for the caller",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @GetMapping(value = "/{name}/versions/{version}/bundle",
+            produces = {"application/zip", MediaType.APPLICATION_JSON_VALUE})
+    ResponseEntity<byte[]> bundle(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String name,
+            @PathVariable int version,
+            @Parameter(description = "`native` (default) or `pyreft`", schema = @Schema(type = "string",
+                    allowableValues = {"native", "pyreft"}, defaultValue = "native"))
+            @RequestParam(name = "format", required = false) String format) {
+        BundleFormat f = BundleFormat.parse(format);
+        byte[] stored = store.bundle(caller.tenant(), name, version)
+                .orElseThrow(() -> notFound(name + "@" + version));
+        return download(name + "@" + version, f, stored);
+    }
+
+    @Operation(summary = "Download the latest version's bundle",
+            description = "As `GET /v1/interventions/{name}/versions/{version}/bundle` for the highest version.")
+    @ApiResponse(responseCode = "200", description = "The zip, as an attachment named `name@version[-pyreft].zip`",
+            content = @Content(mediaType = "application/zip",
+                    schema = @Schema(type = "string", format = "binary")))
+    @ApiResponse(responseCode = "400", description = "Unknown `format`, or a bundle the format cannot express",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @ApiResponse(responseCode = "404", description = "No such intervention for the caller",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @GetMapping(value = "/{name}/bundle", produces = {"application/zip", MediaType.APPLICATION_JSON_VALUE})
+    ResponseEntity<byte[]> latestBundle(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String name,
+            @Parameter(description = "`native` (default) or `pyreft`", schema = @Schema(type = "string",
+                    allowableValues = {"native", "pyreft"}, defaultValue = "native"))
+            @RequestParam(name = "format", required = false) String format) {
+        BundleFormat f = BundleFormat.parse(format);
+        InterventionVersion v = store.latest(caller.tenant(), name).orElseThrow(() -> notFound(name));
+        byte[] stored = store.bundle(caller.tenant(), name, v.version()).orElseThrow(() -> notFound(v.id()));
+        return download(v.id(), f, stored);
+    }
+
+    /** The export formats of {@code GET .../bundle}. */
+    enum BundleFormat {
+        NATIVE, PYREFT;
+
+        static BundleFormat parse(String value) {
+            if (value == null || value.equals("native")) {
+                return NATIVE;
+            }
+            if (value.equals("pyreft")) {
+                return PYREFT;
+            }
+            throw ServiceException.invalidRequest("format",
+                    "unknown format '" + value + "': use native (the stored bundle) or pyreft");
+        }
+    }
+
+    private ResponseEntity<byte[]> download(String id, BundleFormat format, byte[] stored) {
+        byte[] body = format == BundleFormat.PYREFT ? PyreftExporter.export(stored, limits) : stored;
+        String file = id + (format == BundleFormat.PYREFT ? "-pyreft" : "") + ".zip";
+        return ResponseEntity.ok()
+                .contentType(MediaType.parseMediaType("application/zip"))
+                .header(HttpHeaders.CONTENT_DISPOSITION, ContentDisposition.attachment().filename(file).build()
+                        .toString())
+                .body(body);
     }
 
     @Operation(summary = "Delete an intervention with all its versions",

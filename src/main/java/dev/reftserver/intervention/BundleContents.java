@@ -55,9 +55,7 @@ public record BundleContents(int hiddenSize, int numLayers, PositionSpec positio
      * @throws BundleRejectedException if the bytes are not a valid native bundle for {@code shape}
      */
     public static BundleContents read(byte[] nativeZip, ModelShape shape, BundleLimits limits) {
-        Map<String, byte[]> files = BundleImporter.bundleRoot(SafeZip.read(nativeZip, limits,
-                ImportBudget.of(limits), "bundle"));
-        ReftBundle bundle = NativeBundleFormat.read(files, limits, "bundle");
+        ReftBundle bundle = NativeBundleFormat.readZip(nativeZip, limits, "bundle");
         BundleValidator.validate(bundle, shape, limits, "bundle");
         List<Entry> entries = new ArrayList<>();
         for (Intervention iv : bundle.interventions()) {

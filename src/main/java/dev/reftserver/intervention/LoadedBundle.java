@@ -40,9 +40,7 @@ public final class LoadedBundle implements AutoCloseable {
      * @throws BundleRejectedException if the bytes are not a valid bundle for {@code shape}
      */
     public static LoadedBundle load(byte[] nativeZip, ModelShape shape, BundleLimits limits, NDManager parent) {
-        Map<String, byte[]> files = BundleImporter.bundleRoot(SafeZip.read(nativeZip, limits,
-                ImportBudget.of(limits), "stored bundle"));
-        ReftBundle bundle = NativeBundleFormat.read(files, limits, "stored bundle");
+        ReftBundle bundle = NativeBundleFormat.readZip(nativeZip, limits, "stored bundle");
         BundleValidator.validate(bundle, shape, limits, "stored bundle");
         NDManager manager = parent.newSubManager();
         try {

@@ -4,7 +4,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.time.LocalDateTime;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,9 +31,15 @@ final class NativeBundleFormat {
 
     private static final JsonMapper JSON =
             JsonMapper.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
-    private static final LocalDateTime ZIP_TIME = LocalDateTime.of(1980, 1, 1, 0, 0);
 
     private NativeBundleFormat() {
+    }
+
+    /** Reads a whole native zip (as {@link #write} made it, or an upload's), checked as {@link SafeZip} checks any. */
+    static ReftBundle readZip(byte[] zip, BundleLimits limits, String source) {
+        Map<String, byte[]> files =
+                BundleImporter.bundleRoot(SafeZip.read(zip, limits, ImportBudget.of(limits), source));
+        return read(files, limits, source);
     }
 
     /** One manifest entry, read before any tensor is decoded. */
@@ -204,7 +209,7 @@ final class NativeBundleFormat {
 
     private static void put(ZipOutputStream zip, String name, byte[] data) throws IOException {
         ZipEntry e = new ZipEntry(name);
-        e.setTimeLocal(ZIP_TIME); // DOS time without a zone, so the bytes do not depend on the machine
+        e.setTimeLocal(SafeZip.WRITTEN_AT);
         zip.putNextEntry(e);
         zip.write(data);
         zip.closeEntry();

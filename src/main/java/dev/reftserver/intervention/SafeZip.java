@@ -6,6 +6,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.time.LocalDateTime;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -19,6 +20,13 @@ import java.util.zip.Inflater;
  * counted on the bytes actually inflated, and CRCs are verified; nothing touches the file system.
  */
 final class SafeZip {
+
+    /**
+     * The entry time of every zip this package writes, so equal content gives equal bytes on any machine. Not
+     * 1980-01-01 00:00:00: Java takes that DOS time for "before 1980" and adds an extended timestamp computed in
+     * the JVM's time zone.
+     */
+    static final LocalDateTime WRITTEN_AT = LocalDateTime.of(1980, 1, 1, 0, 0, 2);
 
     private static final int EOCD = 0x06054b50;
     private static final int ZIP64_EOCD_LOCATOR = 0x07064b50;

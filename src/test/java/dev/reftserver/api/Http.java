@@ -27,6 +27,18 @@ final class Http {
         return send(request(path, key).GET());
     }
 
+    /** GET with the body as bytes (downloads). */
+    HttpResponse<byte[]> getBytes(String path, String key) {
+        try {
+            return client.send(request(path, key).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
     HttpResponse<String> delete(String path, String key) {
         return send(request(path, key).DELETE());
     }

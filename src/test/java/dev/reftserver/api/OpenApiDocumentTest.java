@@ -20,6 +20,8 @@ class OpenApiDocumentTest extends OperationsTestSupport {
             List.of("get", "/v1/interventions/{name}"),
             List.of("delete", "/v1/interventions/{name}"),
             List.of("delete", "/v1/interventions/{name}/versions/{version}"),
+            List.of("get", "/v1/interventions/{name}/versions/{version}/bundle"),
+            List.of("get", "/v1/interventions/{name}/bundle"),
             List.of("put", "/v1/tasks/{task}"),
             List.of("get", "/v1/tasks/{task}"),
             List.of("delete", "/v1/tasks/{task}"),
@@ -87,6 +89,24 @@ class OpenApiDocumentTest extends OperationsTestSupport {
         assertThat(request.at("/messages/items/$ref").asString()).isEqualTo("#/components/schemas/ChatMessage");
         assertThat(doc.at("/components/schemas/ChatMessage/properties").propertyNames())
                 .contains("role", "content", "name");
+    }
+
+    @Test
+    void documentsTheBundleDownloadAsAZipInEitherFormat() {
+        JsonNode doc = json(http().get("/v3/api-docs", null));
+        JsonNode get = doc.at("/paths/~1v1~1interventions~1{name}~1versions~1{version}~1bundle/get");
+        assertThat(get.at("/responses/200/content/application~1zip/schema/format").asString()).isEqualTo("binary");
+        JsonNode format = null;
+        for (JsonNode p : get.get("parameters")) {
+            if (p.get("name").asString().equals("format")) {
+                format = p;
+            }
+        }
+        assertThat(format).isNotNull();
+        assertThat(format.get("in").asString()).isEqualTo("query");
+        assertThat(format.at("/schema/enum").valueStream().map(JsonNode::asString).toList())
+                .containsExactly("native", "pyreft");
+        assertThat(get.at("/responses/404/content/application~1json/schema/$ref").asString()).endsWith("ErrorBody");
     }
 
     @Test

@@ -210,9 +210,9 @@ class HostileBundlesTest {
         // from them would cost d r^2 = 2e9 multiply-adds for a model whose hidden size is 16
         Map<String, TorchSaveWriter.Stored> sd = new LinkedHashMap<>();
         sd.put("rotate_layer.parametrizations.weight.original", new TorchSaveWriter.Stored(TorchStorageType.FLOAT,
-                new double[] {0.5}, 0, new int[] {2000, 1000}, new long[] {0, 0}));
+                new float[] {0.5f}, 0, new int[] {2000, 1000}, new long[] {0, 0}));
         sd.put("rotate_layer.parametrizations.weight.0.base", new TorchSaveWriter.Stored(TorchStorageType.FLOAT,
-                new double[] {0.5}, 0, new int[] {2000, 2000}, new long[] {0, 0}));
+                new float[] {0.5f}, 0, new int[] {2000, 2000}, new long[] {0, 0}));
         byte[] upload = PyreftDirs.zip(PyreftDirs.config("DireftIntervention", List.of(1), 2, D, false),
                 List.of(sd));
         assertRejected(() -> importer.importZip(upload, SHAPE, "l1", null), "tensor_shape")

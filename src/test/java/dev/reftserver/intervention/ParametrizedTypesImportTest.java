@@ -125,8 +125,8 @@ class ParametrizedTypesImportTest {
 
     private static float widen(TorchStorageType dtype, double v) {
         return switch (dtype) {
-            case HALF -> Half16.roundTripHalf((float) v);
-            case BFLOAT16 -> Half16.roundTripBfloat16((float) v);
+            case HALF -> TorchDtypes.halfToFloat(TorchDtypes.floatToHalf((float) v));
+            case BFLOAT16 -> TorchDtypes.bfloat16ToFloat(TorchDtypes.floatToBfloat16((float) v));
             default -> (float) v;
         };
     }
@@ -206,13 +206,13 @@ class ParametrizedTypesImportTest {
         Parametrization p = parametrize(rnd, D, R);
         float[] w = PyreftDirs.gaussian(rnd, R * D, 0.3);
         // W^T stored contiguously, W seen through strides (1, R); b a slice at offset 2 of a longer storage
-        double[] wt = new double[D * R];
+        float[] wt = new float[D * R];
         for (int j = 0; j < R; j++) {
             for (int k = 0; k < D; k++) {
                 wt[k * R + j] = w[j * D + k];
             }
         }
-        double[] bStorage = {9, 9, 0.5, -0.25, 0.125, 9};
+        float[] bStorage = {9, 9, 0.5f, -0.25f, 0.125f, 9};
         Map<String, Stored> sd = new LinkedHashMap<>();
         sd.put("rotate_layer.parametrizations.weight.original", Stored.of(p.original()));
         sd.put("rotate_layer.parametrizations.weight.0.base", Stored.of(p.base()));

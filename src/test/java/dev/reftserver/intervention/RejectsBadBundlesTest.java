@@ -135,7 +135,7 @@ class RejectsBadBundlesTest {
     @Test
     void rejectsATensorReachingPastItsStorage() {
         Map<String, Stored> sd = new LinkedHashMap<>();
-        sd.put("w", new Stored(TorchStorageType.FLOAT, new double[4], 2, new int[] {2, 2}, new long[] {2, 1}));
+        sd.put("w", new Stored(TorchStorageType.FLOAT, new float[4], 2, new int[] {2, 2}, new long[] {2, 1}));
         assertRejected(() -> RestrictedUnpickler.load(TorchSaveWriter.pickle(sd), "data.pkl", ImportBudget.of(BundleLimits.defaults())), "pickle")
                 .hasMessageContaining("past its storage");
     }
@@ -267,7 +267,7 @@ class RejectsBadBundlesTest {
     void rejectsNanWeights() {
         Random rnd = new Random(2);
         Map<String, Stored> sd = loreftState(rnd, orthonormal(rnd));
-        sd.get("weight").storage()[5] = Double.NaN;
+        sd.get("weight").storage()[5] = Float.NaN;
         assertRejected(() -> importer.importZip(loreftZip(sd, 1, R), SHAPE, "l1", null), "non_finite")
                 .hasMessageContaining("'weight'").hasMessageContaining("NaN").hasMessageContaining("index 5")
                 .hasMessageContaining(LOREFT_BIN).hasMessageContaining("intervention 0");

@@ -56,6 +56,40 @@ public final class UploadFixtures {
     }
 
     /**
+     * A native bundle of {@code type} (wire name, e.g. {@code direft}) with untied first/last interventions at layers
+     * 1 and 3 (rank 4) for positions {@code f2+l2}, every tensor random (S orthonormal).
+     */
+    public static byte[] nativeOfType(String type, long seed, ModelShape shape) {
+        Random rnd = new Random(seed);
+        ReftType t = ReftType.fromWireName(type, "fixture");
+        List<Intervention> interventions = new ArrayList<>();
+        for (ApplyTo applyTo : List.of(ApplyTo.FIRST, ApplyTo.LAST)) {
+            for (int layer : List.of(1, 3)) {
+                interventions.add(randomIntervention(t, layer, applyTo, shape.hiddenSize(), RANK, rnd));
+            }
+        }
+        return NativeBundleFormat.write(new ReftBundle(shape.hiddenSize(), shape.numLayers(),
+                PositionSpec.parse("f2+l2"), false, interventions));
+    }
+
+    /** An intervention of {@code type} with a random orthonormal S and Gaussian (0.3) W, b, P, p; linear. */
+    static Intervention randomIntervention(ReftType type, int layer, ApplyTo applyTo, int d, int rank, Random rnd) {
+        FloatTensor s = PyreftDirs.toTensor(PyreftDirs.orthonormalColumns(rnd, d, rank));
+        FloatTensor p = FloatTensor.of(PyreftDirs.gaussian(rnd, rank * d, 0.3), rank, d);
+        FloatTensor w = FloatTensor.of(PyreftDirs.gaussian(rnd, rank * d, 0.3), rank, d);
+        FloatTensor b = FloatTensor.of(PyreftDirs.gaussian(rnd, rank, 0.3), rank);
+        FloatTensor pb = FloatTensor.of(PyreftDirs.gaussian(rnd, rank, 0.3), rank);
+        return switch (type) {
+            case LOREFT -> new LoreftIntervention(layer, applyTo, Activation.LINEAR, s, w, b);
+            case DIREFT -> new DireftIntervention(layer, applyTo, Activation.LINEAR, s, w, b);
+            case NODIREFT -> new NodireftIntervention(layer, applyTo, Activation.LINEAR, p, w, b);
+            case NOREFT -> new NoreftIntervention(layer, applyTo, Activation.LINEAR, p, w, b, pb);
+            case CONSREFT -> new ConsreftIntervention(layer, applyTo, s, b);
+            case LOBIREFT -> new LobireftIntervention(layer, applyTo, s, b);
+        };
+    }
+
+    /**
      * A native LoReFT bundle of a few KB whose {@code count} interventions (spread over the layers, applied to all
      * positions of {@code l1}) all name one tensor set of rank {@code rank}: each counts in full once expanded.
      */
