@@ -55,6 +55,8 @@ public final class HostileInputProbe {
     static final int ROUTES = 8;
     static final int CONCURRENT = 4;
     static final String STORED_BYTES = "2MB";
+    /** Linux's USER_HZ, the unit of /proc/PID/stat's CPU times, on every common platform. */
+    static final long CLOCK_TICKS_PER_SECOND = 100;
 
     /** One class's counts. */
     static final class Stats {
@@ -67,6 +69,9 @@ public final class HostileInputProbe {
         int healthBreaks;
         long slowestRejectionMs;
         String slowestWhat = "";
+        /** The server process's CPU time (user + system) over the costliest refused upload, -1 if none. */
+        long uploadRejectionCpuMs = -1;
+        String costliestUpload = "";
         long vmHwmKb;
         boolean servesAfter;
         final List<String> fiveXxInputs = new ArrayList<>();
@@ -459,6 +464,8 @@ public final class HostileInputProbe {
         }
         b.method(method, chunked ? HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(body))
                 : HttpRequest.BodyPublishers.ofByteArray(body));
+        boolean upload = method.equals("POST") && path.startsWith("/v1/interventions");
+        long cpu0 = upload ? serverCpuMs() : -1;
         long t0 = System.nanoTime();
         int status;
         try {
@@ -484,6 +491,13 @@ public final class HostileInputProbe {
                 if (ms > s.slowestRejectionMs) {
                     s.slowestRejectionMs = ms;
                     s.slowestWhat = what.length() > 60 ? what.substring(0, 60) : what;
+                }
+                long cpu = cpu0 < 0 ? -1 : serverCpuMs() - cpu0;
+                if (cpu0 >= 0 && cpu > s.uploadRejectionCpuMs) {
+                    // Inputs of a class are sent one at a time, so the server's CPU over the request is its cost
+                    // (plus the health probes' few milliseconds): an upper bound at the clock tick's 10 ms.
+                    s.uploadRejectionCpuMs = cpu;
+                    s.costliestUpload = what.length() > 60 ? what.substring(0, 60) : what;
                 }
             } else {
                 s.twoXx++;
@@ -560,6 +574,22 @@ public final class HostileInputProbe {
         }
     }
 
+    /** User + system CPU time of the server process so far ({@code /proc/PID/stat} fields 14 and 15), or -1. */
+    private long serverCpuMs() {
+        if (pid <= 0) {
+            return -1;
+        }
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);
+            return ticks * 1000 / CLOCK_TICKS_PER_SECOND;
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
     private long vmHwmKb() {
         if (pid <= 0) {
             return -1;
@@ -578,17 +608,20 @@ public final class HostileInputProbe {
 
     private void print(List<Stats> results) {
         System.out.println("| class | inputs | 2xx | 4xx | closed early | 5xx | health breaks | slowest rejection "
-                + "| serves after | peak RSS (VmHWM) |");
-        System.out.println("|---|---|---|---|---|---|---|---|---|---|");
+                + "| server CPU of the costliest refused upload | serves after | peak RSS (VmHWM) |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|");
         StringBuilder json = new StringBuilder("{");
         for (Stats s : results) {
-            System.out.printf(Locale.ROOT, "| %s | %d | %d | %d | %d | %d | %d | %d ms (%s) | %s | %d MB |%n", s.name,
-                    s.tried, s.twoXx, s.fourXx, s.closed, s.fiveXx, s.healthBreaks, s.slowestRejectionMs,
-                    s.slowestWhat.trim(), s.servesAfter ? "yes" : "NO", s.vmHwmKb / 1024);
+            System.out.printf(Locale.ROOT, "| %s | %d | %d | %d | %d | %d | %d | %d ms (%s) | %s | %s | %d MB |%n",
+                    s.name, s.tried, s.twoXx, s.fourXx, s.closed, s.fiveXx, s.healthBreaks, s.slowestRejectionMs,
+                    s.slowestWhat.trim(), s.uploadRejectionCpuMs < 0 ? "-"
+                            : s.uploadRejectionCpuMs + " ms (" + s.costliestUpload.trim() + ")",
+                    s.servesAfter ? "yes" : "NO", s.vmHwmKb / 1024);
             json.append(json.length() > 1 ? "," : "").append(String.format(Locale.ROOT,
                     "\"%s\":{\"inputs\":%d,\"5xx\":%d,\"health_breaks\":%d,\"slowest_rejection_ms\":%d,"
-                            + "\"serves_after\":%b,\"vm_hwm_mb\":%d}", s.name, s.tried, s.fiveXx, s.healthBreaks,
-                    s.slowestRejectionMs, s.servesAfter, s.vmHwmKb / 1024));
+                            + "\"upload_rejection_cpu_ms_max\":%d,\"serves_after\":%b,\"vm_hwm_mb\":%d}", s.name,
+                    s.tried, s.fiveXx, s.healthBreaks, s.slowestRejectionMs, s.uploadRejectionCpuMs, s.servesAfter,
+                    s.vmHwmKb / 1024));
         }
         System.out.println(json.append('}'));
         for (Stats s : results) {
