@@ -1,5 +1,6 @@
 // The console's shell: finds out how the server is secured, keeps the caller's keys, and shows one page at a
-// time by the URL's hash (#/playground, #/registry, #/operations; a page may read ?name=value after its name).
+// time by the URL's hash (#/playground, #/registry, #/training, #/operations; a page may read ?name=value after
+// its name).
 // A page is {title, needs: 'tenant' | 'admin', render(main, context)}; render may return a function that stops
 // whatever the page left running (streams, polling). Adding a page is one import and one entry in `pages`.
 
@@ -7,9 +8,10 @@ import {ApiError, errorOf, keys, send} from './api.js';
 import {describe, field, fill, h, notice, section, showError} from './ui.js';
 import playground from './playground.js';
 import registry from './registry.js';
+import training from './training.js';
 import operations from './operations.js';
 
-const pages = {playground, registry, operations};
+const pages = {playground, registry, training, operations};
 const DEFAULT_PAGE = 'playground';
 
 /** What the server told us at load: open mode (no key needed for /v1) and whether /admin exists at all. */

@@ -64,19 +64,37 @@ final class ConsoleApi {
                 "max_tokens", maxTokens, "temperature", 0)));
     }
 
+    /** A greedy, non-streamed chat completion of one system and one user message. */
+    Answer greedyChat(String key, String model, String system, String user, int maxTokens) {
+        return post("/v1/chat/completions", key, json.writeValueAsString(Map.of("model", model, "messages",
+                java.util.List.of(Map.of("role", "system", "content", system), Map.of("role", "user", "content",
+                        user)), "max_tokens", maxTokens, "temperature", 0)));
+    }
+
+    /** POST /v1/files: {@code jsonl} as the fine-tuning file {@code fileName}. */
+    Answer uploadTrainingFile(String key, String fileName, String jsonl) {
+        return multipart("/v1/files", key, Map.of("purpose", "fine-tune"), "file", fileName, "application/jsonl",
+                jsonl.getBytes(StandardCharsets.UTF_8));
+    }
+
     /** POST /v1/interventions as multipart/form-data: the zip as {@code bundle}, then text fields. */
     Answer upload(String key, String fileName, byte[] zip, Map<String, String> fields) {
+        return multipart("/v1/interventions", key, fields, "bundle", fileName, "application/zip", zip);
+    }
+
+    private Answer multipart(String path, String key, Map<String, String> fields, String part, String fileName,
+            String type, byte[] content) {
         String boundary = "b" + UUID.randomUUID().toString().replace("-", "");
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         for (Map.Entry<String, String> f : fields.entrySet()) {
             write(body, "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + f.getKey() + "\"\r\n\r\n"
                     + f.getValue() + "\r\n");
         }
-        write(body, "--" + boundary + "\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"" + fileName
-                + "\"\r\nContent-Type: application/zip\r\n\r\n");
-        body.writeBytes(zip);
+        write(body, "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + part + "\"; filename=\""
+                + fileName + "\"\r\nContent-Type: " + type + "\r\n\r\n");
+        body.writeBytes(content);
         write(body, "\r\n--" + boundary + "--\r\n");
-        return send(request("/v1/interventions", key)
+        return send(request(path, key)
                 .header("Content-Type", "multipart/form-data; boundary=" + boundary)
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
     }

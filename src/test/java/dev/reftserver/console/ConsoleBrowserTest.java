@@ -29,13 +29,16 @@ import tools.jackson.databind.JsonNode;
 
 /**
  * The web console in headless Chromium against the whole server on the default model, in keyed mode (an admin
- * key, tenants with keys). What the pages show is checked against the API's own answers.
+ * key, tenants with keys) and with the Zephyr chat template the chat reference uses for stories15M. What the
+ * pages show is checked against the API's own answers.
  */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = "reft.security.admin-key=" + ConsoleBrowserTest.ADMIN_KEY)
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "reft.security.admin-key=" + ConsoleBrowserTest.ADMIN_KEY,
+        "reft.model.chat-template=" + ConsoleBrowserTest.ZEPHYR})
 class ConsoleBrowserTest {
 
     static final String ADMIN_KEY = "console-admin-key";
+    static final String ZEPHYR = "src/test/resources/reference/chat/HuggingFaceH4-zephyr-7b-beta.jinja";
     private static final ModelShape STORIES15M = new ModelShape(288, 6);
     private static final Path STORE = tempDir("reft-console-store");
     private static final Path FILES = tempDir("reft-console-uploads");
@@ -94,8 +97,8 @@ class ConsoleBrowserTest {
         promptBox.sendKeys(prompt);
         new Select(browser.find("#column-1")).selectByValue("stories15M");
         new Select(browser.find("#column-2")).selectByValue("frog@1");
-        setNumber("#temperature", "0");
-        setNumber("#max_tokens", String.valueOf(maxTokens));
+        setText("#temperature", "0");
+        setText("#max_tokens", String.valueOf(maxTokens));
         browser.find("#run").click();
         awaitDone("#col-1");
         awaitDone("#col-2");
@@ -263,6 +266,169 @@ class ConsoleBrowserTest {
     }
 
     @Test
+    void chatsWithBaseAndInterventionSideBySideAsTheChatApiAnswersGreedily() {
+        browser = Browser.open(port);
+        String key = api.newTenant(ADMIN_KEY, unique("chat"));
+        upload(key, "frog", 12);
+        String system = "You are a storyteller for children.";
+        String user = "Tell me about a cat.";
+        int maxTokens = 20;
+
+        browser.get("/#/playground");
+        signIn(key);
+        browser.await("#playground-form");
+        awaitOption("#column-2", "frog@1");
+        new WebDriverWait(browser.driver, Duration.ofSeconds(20)).until(d -> browser.find("#mode-chat").isEnabled());
+        browser.find("#mode-chat").click();
+        browser.await("#system").sendKeys(system);
+        WebElement message = browser.find("#prompt");
+        message.clear();
+        message.sendKeys(user);
+        new Select(browser.find("#column-2")).selectByValue("frog@1");
+        setText("#temperature", "0");
+        setText("#max_tokens", String.valueOf(maxTokens));
+        browser.find("#run").click();
+        awaitDone("#col-1");
+        awaitDone("#col-2");
+
+        ConsoleApi.Answer base = api.greedyChat(key, "stories15M", system, user, maxTokens);
+        ConsoleApi.Answer frog = api.greedyChat(key, "frog@1", system, user, maxTokens);
+        assertThat(base.status()).as(base.raw().body()).isEqualTo(200);
+        String baseText = base.body().get("choices").get(0).get("message").get("content").asString();
+        String frogText = frog.body().get("choices").get(0).get("message").get("content").asString();
+        assertThat(frogText).as("the intervention changes the reply").isNotEqualTo(baseText);
+        assertThat(browser.textContent("#col-1-output")).isEqualTo(baseText);
+        assertThat(browser.textContent("#col-2-output")).isEqualTo(frogText);
+        assertThat(browser.textContent("#col-2-applied")).isEqualTo("frog@1");
+        JsonNode usage = base.body().get("usage");
+        assertThat(browser.textContent("#col-1-tokens"))
+                .isEqualTo(usage.get("prompt_tokens").asInt() + " / " + usage.get("completion_tokens").asInt());
+    }
+
+    @Test
+    void trainsATinyJobDrawingItsLossLiveThenOpensTheNewVersionInThePlayground() throws IOException {
+        browser = Browser.open(port);
+        String key = api.newTenant(ADMIN_KEY, unique("train"));
+        String suffix = unique("whale");
+        browser.get("/#/training");
+        signIn(key);
+        browser.awaitText("#files", "No training files yet");
+        browser.awaitText("#jobs", "No jobs yet");
+
+        // a bad line is refused, and the server's message names it at the file field
+        String bad = """
+                {"prompt": "Once upon a time, there was a kind old owl.", "completion": " And then a whale sang."}
+                {"prompt": "Lily went to the park."}
+                """;
+        ConsoleApi.Answer refused = api.uploadTrainingFile(key, "bad.jsonl", bad);
+        assertThat(refused.status()).isEqualTo(400);
+        String why = refused.body().get("error").get("message").asString();
+        assertThat(why).startsWith("line 2 ");
+        browser.find("#train-file").sendKeys(file("bad.jsonl", bad.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                .toString());
+        browser.find("#upload-file").click();
+        assertThat(browser.awaitText("#train-file-error", "line 2")).isEqualTo(why);
+        assertThat(browser.find("#train-file").getDomAttribute("aria-invalid")).isEqualTo("true");
+
+        String good = """
+                {"prompt": "Once upon a time, there was a kind old owl.", "completion": " And then a whale sang."}
+                {"prompt": "Lily went to the park with her mom.", "completion": " And then a whale sang."}
+                """;
+        browser.find("#train-file").sendKeys(file("whale.jsonl", good.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                .toString());
+        browser.find("#upload-file").click();
+        assertThat(browser.awaitText("#file-form .form-message.ok", "Stored")).endsWith("(whale.jsonl): 2 examples.");
+        assertThat(browser.find("#train-file-error").isDisplayed()).isFalse();
+        String fileId = api.get("/v1/files", key).body().get("data").get(0).get("id").asString();
+        browser.await("#files-table tr[data-id='" + fileId + "']");
+        assertThat(new Select(browser.find("#job-file")).getFirstSelectedOption().getDomAttribute("value"))
+                .isEqualTo(fileId);
+
+        // a refused hyperparameter lands at its field
+        setText("#job-layers", "9");
+        browser.find("#start-job").click();
+        assertThat(browser.awaitText("#job-layers-error", "layer 9"))
+                .isEqualTo("layer 9 is not one of the model's layers 0 to 5");
+
+        setText("#job-suffix", suffix);
+        setText("#job-layers", "3");
+        setText("#job-positions", "l1");
+        setText("#job-max-steps", "3");
+        setText("#job-lr", "0.01");
+        browser.find("#start-job").click();
+        browser.awaitText("#job-form .form-message.ok", "Started ftjob-");
+        String jobId = api.get("/v1/fine_tuning/jobs", key).body().get("data").get(0).get("id").asString();
+        assertThat(browser.find("#job").getDomAttribute("data-job")).isEqualTo(jobId);
+
+        // the chart gets one point per step from the event stream, and the job succeeds
+        new WebDriverWait(browser.driver, Duration.ofSeconds(120))
+                .until(d -> "3".equals(browser.find("#loss-chart").getDomAttribute("data-points")));
+        new WebDriverWait(browser.driver, Duration.ofSeconds(30))
+                .until(d -> "succeeded".equals(browser.find("#job").getDomAttribute("data-status")));
+        JsonNode job = api.get("/v1/fine_tuning/jobs/" + jobId, key).body();
+        assertThat(job.get("status").asString()).isEqualTo("succeeded");
+        String version = job.get("fine_tuned_model").asString();
+        assertThat(version).isEqualTo(suffix + "@1");
+        JsonNode hp = job.get("method").get("reft").get("hyperparameters");
+        assertThat(hp.get("layers").get(0).asInt()).isEqualTo(3);
+        assertThat(hp.get("positions").asString()).isEqualTo("l1");
+        assertThat(hp.get("learning_rate").asDouble()).isEqualTo(0.01);
+        assertThat(hp.get("max_steps").asInt()).isEqualTo(3);
+
+        // the points are the API's metrics events, step by step
+        List<Double> apiLosses = new java.util.ArrayList<>();
+        for (JsonNode e : api.get("/v1/fine_tuning/jobs/" + jobId + "/events?limit=100", key).body().get("data")) {
+            if ("metrics".equals(e.get("type").asString())) {
+                apiLosses.add(0, e.get("data").get("train_loss").asDouble());
+            }
+        }
+        assertThat(apiLosses).hasSize(3);
+        List<Double> drawn = browser.driver.findElements(By.cssSelector("#loss-chart circle")).stream()
+                .map(c -> Double.parseDouble(c.getDomAttribute("data-loss"))).toList();
+        assertThat(drawn).isEqualTo(apiLosses);
+        assertThat(browser.textContent("#loss-summary")).startsWith("Step 3 of 3: loss ");
+        browser.awaitText("#jobs-table tr[data-id='" + jobId + "'] .state", "succeeded");
+        browser.screenshot("training");
+
+        // the new version, one click away in the playground
+        browser.find("#job-actions a").click();
+        browser.await("#playground-form");
+        awaitOption("#column-2", version);
+        new WebDriverWait(browser.driver, Duration.ofSeconds(10))
+                .until(d -> version.equals(new Select(browser.find("#column-2")).getFirstSelectedOption()
+                        .getDomAttribute("value")));
+        assertThat(java.net.URLDecoder.decode(browser.driver.getCurrentUrl(), java.nio.charset.StandardCharsets.UTF_8))
+                .endsWith("#/playground?model=" + version);
+    }
+
+    @Test
+    void cancelsARunningJobFromItsPage() {
+        browser = Browser.open(port);
+        String key = api.newTenant(ADMIN_KEY, unique("cancel"));
+        String fileId = api.uploadTrainingFile(key, "long.jsonl", """
+                {"prompt": "Tom had a red ball.", "completion": " He threw it high."}
+                """).body().get("id").asString();
+        ConsoleApi.Answer created = api.post("/v1/fine_tuning/jobs", key, """
+                {"model": "stories15M", "training_file": "%s", "suffix": "long",
+                 "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [3], "max_steps": 5000}}}}"""
+                .formatted(fileId));
+        assertThat(created.status()).as(created.raw().body()).isEqualTo(200);
+        String jobId = created.body().get("id").asString();
+        browser.get("/#/training?job=" + jobId);
+        signIn(key);
+        browser.await("#job[data-job='" + jobId + "']");
+        new WebDriverWait(browser.driver, Duration.ofSeconds(60)).until(d -> !browser.driver
+                .findElements(By.cssSelector("#loss-chart circle")).isEmpty());
+        browser.find("#cancel-job").click();
+        new WebDriverWait(browser.driver, Duration.ofSeconds(30))
+                .until(d -> "cancelled".equals(browser.find("#job").getDomAttribute("data-status")));
+        assertThat(api.get("/v1/fine_tuning/jobs/" + jobId, key).body().get("status").asString())
+                .isEqualTo("cancelled");
+        browser.awaitText("#jobs-table tr[data-id='" + jobId + "'] .state", "cancelled");
+        assertThat(browser.driver.findElements(By.id("cancel-job"))).isEmpty();
+    }
+
+    @Test
     void adminStatsAnswersTheAdminKeyOnly() {
         assertThat(api.get("/admin/stats", null).status()).isEqualTo(401);
         String key = api.newTenant(ADMIN_KEY, unique("stats"));
@@ -291,6 +457,9 @@ class ConsoleBrowserTest {
         browser.get("/#/registry");
         browser.await("#interventions tr[data-id='frog@1']");
         assertFitsWidth();
+        browser.get("/#/training");
+        browser.await("#job-form");
+        assertFitsWidth();
         browser.get("/#/operations");
         signIn(ADMIN_KEY);
         browser.await("#tenant-form");
@@ -310,7 +479,7 @@ class ConsoleBrowserTest {
                 .until(ExpectedConditions.invisibilityOfElementLocated(By.id("sign-in-form")));
     }
 
-    private void setNumber(String css, String value) {
+    private void setText(String css, String value) {
         WebElement e = browser.find(css);
         e.clear();
         e.sendKeys(value);

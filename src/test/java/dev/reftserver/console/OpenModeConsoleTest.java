@@ -97,11 +97,12 @@ class OpenModeConsoleTest {
         browser.get("/");
         browser.await("#playground-form");
         List<String> order = new java.util.ArrayList<>();
-        for (int i = 0; i < 5; i++) {
+        for (int i = 0; i < 6; i++) {
             browser.driver.switchTo().activeElement().sendKeys(org.openqa.selenium.Keys.TAB);
             order.add((String) browser.script("const e = document.activeElement; return e.id || e.textContent"));
         }
-        assertThat(order).containsExactly("skip", "Playground", "Registry", "Operations", "mode-completion");
+        assertThat(order).containsExactly("skip", "Playground", "Registry", "Training", "Operations",
+                "mode-completion");
 
         // a link followed from the keyboard shows its page and moves focus to it
         browser.find("#nav a[data-page='registry']").sendKeys(org.openqa.selenium.Keys.ENTER);
