@@ -27,7 +27,7 @@ class StepPlannerTest {
 
     final List<Generation> running = new ArrayList<>();
 
-    static StepPlanner planner(int maxBatch, int maxQueue, int kvTokens) {
+    static StepPlanner planner(int maxBatch, int maxQueue, long kvTokens) {
         return new StepPlanner(new EngineSettings(maxBatch, maxQueue, kvTokens, Duration.ofMinutes(1),
                 Duration.ofSeconds(1)));
     }
@@ -142,8 +142,9 @@ class StepPlannerTest {
 
     @Test
     void aSmallRowOfAnotherTenantGoesPastALargeRowThatDoesNotFit() {
+        // the cache holds running rows at the longest one's length: 2 x 60 does not fit 100, 2 x 30 does
         StepPlanner planner = planner(8, 64, 100);
-        Generation running1 = row("acme", 50, 10, MINUTE);
+        Generation running1 = row("acme", 20, 10, MINUTE);
         planner.offer(List.of(running1), 0);
         step(planner);
         Generation large = row("acme", 50, 10, MINUTE);
