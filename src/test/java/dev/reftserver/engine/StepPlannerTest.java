@@ -157,6 +157,36 @@ class StepPlannerTest {
     }
 
     @Test
+    void shortRowsShareTheBudgetWhileALongRowAdmitsFewerBesideIt() {
+        // the cache holds running rows at the longest one's length: 1,000 tokens hold 10 rows of 100, or a row of
+        // 500 and one more
+        StepPlanner planner = planner(16, 64, 1000);
+        List<Generation> shortRows = new ArrayList<>();
+        for (int i = 0; i < 11; i++) {
+            shortRows.add(row("t" + i, 90, 10, MINUTE));
+        }
+        for (Generation g : shortRows) {
+            planner.offer(List.of(g), 0);
+        }
+        assertThat(step(planner).prefill()).hasSize(10);
+        assertThat(planner.reservedTokens()).isEqualTo(1000);
+        for (Generation g : new ArrayList<>(running)) {
+            finish(planner, g);
+        }
+        assertThat(step(planner).prefill()).containsExactly(shortRows.get(10));
+        finish(planner, shortRows.get(10));
+
+        Generation longRow = row("acme", 400, 100, MINUTE);
+        planner.offer(List.of(longRow), 0);
+        planner.offer(rows("globex", 3), 0);
+        StepPlan plan = step(planner);
+        assertThat(plan.prefill()).hasSize(2).contains(longRow);
+        assertThat(planner.waitingRows()).isEqualTo(2);
+        finish(planner, longRow);
+        assertThat(step(planner).prefill()).as("short rows again").hasSize(2);
+    }
+
+    @Test
     void anIdleEngineAdmitsOneRowOverTheBudgetButNotASecond() {
         StepPlanner planner = planner(8, 64, 10);
         Generation huge = row("acme", 40, 20, MINUTE);
