@@ -106,15 +106,10 @@ public class EngineConfiguration {
     @Bean(destroyMethod = "close")
     Scheduler scheduler(CausalLM model, TextTokenizer tokenizer, EngineProperties props, EngineMetrics metrics,
             EditNormListener editNorms) {
-        int context = model.config().maxPositions();
-        long kvTokens = props.kvCacheTokens() > 0 ? props.kvCacheTokens() : (long) props.maxBatchSize() * context;
-        if (kvTokens > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("reft.engine.max-batch-size " + props.maxBatchSize()
-                    + " x the context of " + context + " tokens is more KV-cache tokens than one cache can hold; set "
-                    + "reft.engine.kv-cache-tokens (at most " + Integer.MAX_VALUE + ")");
-        }
-        return new Scheduler(model, tokenizer, new EngineSettings(props.maxBatchSize(), props.maxQueue(),
-                (int) kvTokens, props.requestTimeout(), props.shutdownGrace(), props.stallTimeout()), metrics,
-                editNorms);
+        KvCacheBudget budget = KvCacheBudget.resolve(props.kvCacheMemory(), props.maxContext(), model.config(),
+                model.cacheElementBytes(), KvCacheBudget.physicalMemory());
+        EngineSettings settings = new EngineSettings(props.maxBatchSize(), props.maxQueue(), budget.tokens(),
+                budget.maxContext(), props.requestTimeout(), props.shutdownGrace(), props.stallTimeout());
+        return new Scheduler(model, tokenizer, settings, metrics, editNorms);
     }
 }

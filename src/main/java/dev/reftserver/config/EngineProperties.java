@@ -9,7 +9,10 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  *
  * @param maxBatchSize   rows decoded together
  * @param maxQueue       waiting rows before 503
- * @param kvCacheTokens  token budget for running rows (sum of prompt + max_tokens); 0 = max-batch-size x context
+ * @param kvCacheMemory  memory the KV cache may use: a size ({@code 4GB}) or a fraction of physical memory
+ *     ({@code 0.25}, the default); see {@link KvCacheBudget}
+ * @param maxContext     positions one row may hold (prompt + max_tokens); 0 = the model's context capped to what
+ *     the budget holds for one row
  * @param requestTimeout server-side limit for one request
  * @param shutdownGrace  how long shutdown lets in-flight rows finish
  * @param maxN           largest {@code n}, and largest {@code n} x prompts, of one request
@@ -19,7 +22,8 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
 public record EngineProperties(
         @DefaultValue("16") int maxBatchSize,
         @DefaultValue("256") int maxQueue,
-        @DefaultValue("0") int kvCacheTokens,
+        @DefaultValue(KvCacheBudget.DEFAULT_MEMORY) String kvCacheMemory,
+        @DefaultValue("0") int maxContext,
         @DefaultValue("120s") Duration requestTimeout,
         @DefaultValue("30s") Duration shutdownGrace,
         @DefaultValue("16") int maxN,

@@ -24,15 +24,20 @@ final class ModelRunner implements AutoCloseable {
     /** Parent of every step's arrays, on the model's device (DJL's default device may be another). */
     private final NDManager manager;
     private final KvCache cache;
+    private final long budgetTokens;
     /** Running rows; index = cache slot. */
     private final List<Generation> running;
 
-    ModelRunner(CausalLM model, int maxBatchSize, EngineMetrics metrics, EditNormListener editNorms) {
+    ModelRunner(CausalLM model, EngineSettings settings, EngineMetrics metrics, EditNormListener editNorms) {
+        int maxBatchSize = settings.maxBatchSize();
         this.model = model;
         this.editNorms = editNorms;
         this.metrics = metrics;
         this.manager = NDManager.newBaseManager(model.device());
-        this.cache = model.newCache(maxBatchSize, model.config().maxPositions());
+        // Allocated as rows run, never max rows x max context up front: see KvCache.
+        this.cache = model.newCache(maxBatchSize, settings.context(model.config().maxPositions()),
+                settings.kvCacheTokens());
+        this.budgetTokens = settings.kvCacheTokens();
         this.running = new ArrayList<>(maxBatchSize);
     }
 
@@ -149,6 +154,9 @@ final class ModelRunner implements AutoCloseable {
         cache.clear(last);
         running.remove(last);
         g.slot = -1;
+        if (running.isEmpty()) {
+            cache.shrinkIfEmpty();
+        }
     }
 
     /**
@@ -165,8 +173,9 @@ final class ModelRunner implements AutoCloseable {
         return out;
     }
 
+    /** The budget the cache may grow to (its allocation is {@link #kvCacheBytes()}). */
     long kvCacheCapacityTokens() {
-        return (long) cache.rows() * cache.maxTokens();
+        return budgetTokens;
     }
 
     long kvCacheBytes() {

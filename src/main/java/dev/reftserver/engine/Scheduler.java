@@ -48,7 +48,7 @@ public final class Scheduler implements AutoCloseable {
         this.settings = settings;
         this.metrics = metrics;
         this.planner = new StepPlanner(settings);
-        this.runner = new ModelRunner(model, settings.maxBatchSize(), metrics, editNorms);
+        this.runner = new ModelRunner(model, settings, metrics, editNorms);
         this.output = new OutputProcessor(tokenizer, metrics);
         metrics.bind(this);
         resume();

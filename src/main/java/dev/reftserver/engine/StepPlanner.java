@@ -18,9 +18,11 @@ import java.util.Map;
  * Round-robin over requests (rather than a virtual token counter) is enough here because every row's cost is
  * bounded by max_tokens and the decode cost per row is the same for every tenant.
  *
- * <p>Budget: an admitted row reserves prompt + max_tokens KV tokens until it finishes, and admission stops at
- * {@code kvCacheTokens}; an idle engine still admits one row over budget, or a request larger than the budget
- * would wait forever.
+ * <p>Budget: an admitted row reserves prompt + max_tokens KV tokens until it finishes. The KV cache keeps the
+ * running rows contiguous at the longest one's length (so decode reads one view), so admission counts what the
+ * cache will hold: running rows x the longest reservation must stay within {@code kvCacheTokens}. Short rows share
+ * the budget freely; a long row admits fewer rows beside it. An idle engine still admits one row over budget, or a
+ * request larger than the budget would wait forever.
  *
  * <p>Not thread-safe: {@link #offer} and {@link #schedule} run under the scheduler's lock; {@link #release} and
  * the reservation count are the engine thread's, which is also the only caller of {@link #schedule}.
@@ -93,12 +95,20 @@ public final class StepPlanner {
                 decode.add(g);
             }
         }
-        List<Generation> prefill = admit(decode.size(), now, retire);
+        long longest = 0;
+        for (Generation g : decode) {
+            longest = Math.max(longest, g.reservedTokens);
+        }
+        List<Generation> prefill = admit(decode.size(), longest, now, retire);
         return new StepPlan(retire, prefill, decode);
     }
 
-    /** Takes waiting rows one tenant at a time while slots and the token budget allow. */
-    private List<Generation> admit(int staying, long now, List<StepPlan.Retirement> retire) {
+    /**
+     * Takes waiting rows one tenant at a time while slots and the token budget allow.
+     *
+     * @param longest the largest reservation among the {@code staying} running rows
+     */
+    private List<Generation> admit(int staying, long longest, long now, List<StepPlan.Retirement> retire) {
         List<Generation> out = new ArrayList<>(0);
         int free = settings.maxBatchSize() - staying;
         int turnsWithoutProgress = 0;
@@ -111,8 +121,10 @@ public final class StepPlanner {
                 waitingRows--;
                 retire.add(new StepPlan.Retirement(g, g.cancelled() ? FinishReason.CANCELLED : FinishReason.TIMEOUT));
                 turnsWithoutProgress = 0;
-            } else if (reservedTokens + g.kvTokens() <= settings.kvCacheTokens() || staying == 0 && out.isEmpty()) {
+            } else if (fits(staying + out.size() + 1, Math.max(longest, g.kvTokens()))
+                    || staying == 0 && out.isEmpty()) {
                 q.pollFirst();
+                longest = Math.max(longest, g.kvTokens());
                 waitingRows--;
                 g.reservedTokens = g.kvTokens();
                 reservedTokens += g.reservedTokens;
@@ -129,6 +141,11 @@ public final class StepPlanner {
             }
         }
         return out;
+    }
+
+    /** Whether the cache holds {@code rows} rows of {@code longest} tokens each within the budget. */
+    private boolean fits(long rows, long longest) {
+        return rows * longest <= settings.kvCacheTokens();
     }
 
     /** Gives back an admitted row's tokens when it finishes; a second call (or a never admitted row) is a no-op. */

@@ -42,6 +42,9 @@ public final class AttentionContext {
     private final int keyLength;
     /** In a decode step whose rows are all at one position, that position; otherwise -1. */
     private int samePosition = -1;
+    /** A prefill's cache slots, row by row, and the position its tokens start at. */
+    private int[] slots;
+    private int start;
     private final Map<String, NDArray> memo = new HashMap<>();
     private final List<NDManager> partManagers = new ArrayList<>();
 
@@ -67,18 +70,22 @@ public final class AttentionContext {
         this.keyLength = keyLength;
     }
 
+    /**
+     * A prefill of {@code tokens} positions per row starting at position {@code start} of every row (0 for a whole
+     * prompt, the chunk's offset in a chunked prefill, whose earlier positions are already in the cache).
+     */
     static AttentionContext prefill(NDManager step, BlockOptions block, KvCache cache, int[] slots, int[] lengths,
-            int tokens, DataType dtype) {
+            int tokens, int start, DataType dtype) {
         int n = lengths.length;
         long[] pos = new long[n * tokens];
         for (int i = 0; i < n; i++) {
             for (int t = 0; t < tokens; t++) {
-                pos[i * tokens + t] = t;
+                pos[i * tokens + t] = start + t;
             }
         }
         int kvHeads = cache.kvHeads();
         int hd = cache.headDim();
-        long maxT = cache.maxTokens();
+        long maxT = cache.capacity();
         long[] keyWrite = new long[n * kvHeads * hd * tokens];
         long[] valueWrite = new long[n * kvHeads * tokens];
         int kw = 0;
@@ -87,44 +94,53 @@ public final class AttentionContext {
             for (int h = 0; h < kvHeads; h++) {
                 long head = (long) slots[i] * kvHeads + h;
                 for (int j = 0; j < hd; j++) {
-                    long base = (head * hd + j) * maxT;
+                    long base = (head * hd + j) * maxT + start;
                     for (int t = 0; t < tokens; t++) {
                         keyWrite[kw++] = base + t;
                     }
                 }
                 for (int t = 0; t < tokens; t++) {
-                    valueWrite[vw++] = head * maxT + t;
+                    valueWrite[vw++] = head * maxT + start + t;
                 }
             }
         }
-        AttentionContext ctx = new AttentionContext(step, block, cache, true, n, tokens, tokens, pos,
-                prefillMask(step, lengths, tokens, 0, dtype), step.create(keyWrite), step.create(valueWrite), dtype);
+        int keyLength = start + tokens;
+        AttentionContext ctx = new AttentionContext(step, block, cache, true, n, tokens, keyLength, pos,
+                prefillMask(step, lengths, tokens, start, 0, dtype), step.create(keyWrite), step.create(valueWrite),
+                dtype);
+        ctx.slots = slots.clone();
+        ctx.start = start;
         for (int w : block.slidingWindows()) {
-            if (w > 0 && w < tokens && !ctx.windowMasks.containsKey(w)) {
-                ctx.windowMasks.put(w, prefillMask(step, lengths, tokens, w, dtype));
+            if (w > 0 && w < keyLength && !ctx.windowMasks.containsKey(w)) {
+                ctx.windowMasks.put(w, prefillMask(step, lengths, tokens, start, w, dtype));
             }
         }
         return ctx;
     }
 
     /**
-     * Query t of row i sees keys j &lt;= t with j &lt; len_i and, in a layer with a sliding window w (&gt; 0),
-     * t - w &lt; j (HF's sliding_window_causal mask); padding queries see the row's keys.
+     * Query t of row i (at position start + t) sees keys j &lt;= start + t with j &lt; start + len_i and, in a
+     * layer with a sliding window w (&gt; 0), start + t - w &lt; j (HF's sliding_window_causal mask); padding
+     * queries see the row's keys. Shape [n, 1, 1, tokens, start + tokens].
      */
-    private static NDArray prefillMask(NDManager step, int[] lengths, int tokens, int window, DataType dtype) {
+    private static NDArray prefillMask(NDManager step, int[] lengths, int tokens, int start, int window,
+            DataType dtype) {
         int n = lengths.length;
-        float[] mask = new float[n * tokens * tokens];
+        int keys = start + tokens;
+        float[] mask = new float[n * tokens * keys];
         for (int i = 0; i < n; i++) {
             for (int t = 0; t < tokens; t++) {
-                for (int j = 0; j < tokens; j++) {
+                int q = start + t;
+                for (int j = 0; j < keys; j++) {
                     // Padding queries (t >= len_i) ignore the window: a row of nothing but -inf would make NaNs,
                     // which reach real positions through the padding keys in the next layer (NaN + -inf).
-                    boolean visible = j <= t && j < lengths[i] && (window == 0 || t - window < j || t >= lengths[i]);
-                    mask[(i * tokens + t) * tokens + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
+                    boolean visible = j <= q && j < start + lengths[i]
+                            && (window == 0 || q - window < j || t >= lengths[i]);
+                    mask[(i * tokens + t) * keys + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
                 }
             }
         }
-        return step.create(mask, new Shape(n, 1, 1, tokens, tokens)).toType(dtype, false);
+        return step.create(mask, new Shape(n, 1, 1, tokens, keys)).toType(dtype, false);
     }
 
     static AttentionContext decode(NDManager step, BlockOptions block, KvCache cache, int n, DataType dtype) {
@@ -149,7 +165,7 @@ public final class AttentionContext {
         NDArray mask = decodeMask(step, pos, keyLength, 0, dtype);
         int kvHeads = cache.kvHeads();
         int hd = cache.headDim();
-        long maxT = cache.maxTokens();
+        long maxT = cache.capacity();
         long[] keyWrite = new long[n * kvHeads * hd];
         long[] valueWrite = new long[n * kvHeads];
         for (int i = 0; i < n; i++) {
@@ -321,10 +337,16 @@ public final class AttentionContext {
             NDArray kt = k.transpose(0, 2, 3, 1);   // [n, kv_heads, hd, T]
             NDArray vt = v.transpose(0, 2, 1, 3);   // [n, kv_heads, T, hd]
             cache.write(layer, part, keyWrite, kt.reshape(-1), valueWrite, vt.reshape(-1, headDim));
+            if (start > 0) {
+                // A later chunk: its queries read the row's earlier positions too, from the cache.
+                NDManager owner = part < partManagers.size() ? partManagers.get(part) : step;
+                kt = cache.keysOf(owner, layer, part, slots, keyLength);
+                vt = cache.valuesOf(owner, layer, part, slots, keyLength);
+            }
             // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
             NDArray qg = q.transpose(0, 2, 1, 3).reshape(rows, kvHeads, group * tokens, headDim);
-            NDArray scores = softcap(qg.matMul(kt)).reshape(rows, kvHeads, group, tokens, tokens).add(mask(layer))
-                    .softmax(-1).reshape(rows, kvHeads, group * tokens, tokens);
+            NDArray scores = softcap(qg.matMul(kt)).reshape(rows, kvHeads, group, tokens, keyLength)
+                    .add(mask(layer)).softmax(-1).reshape(rows, kvHeads, group * tokens, keyLength);
             return scores.matMul(vt).reshape(rows, heads, tokens, headDim).transpose(0, 2, 1, 3)
                     .reshape(rows, tokens, heads * headDim);
         }

@@ -15,8 +15,20 @@ public interface CausalLM extends AutoCloseable {
     /** Where the weights and caches live; per-step arrays belong there too. */
     Device device();
 
-    /** A cache for {@code rows} sequences of up to {@code maxTokens} positions each, on the model's device. */
-    KvCache newCache(int rows, int maxTokens);
+    /**
+     * A cache for up to {@code rows} sequences of up to {@code maxTokens} positions each, on the model's device. It
+     * starts small and grows as the rows need, to at most {@code budgetTokens} rows x positions unless a single
+     * request needs more.
+     */
+    KvCache newCache(int rows, int maxTokens, long budgetTokens);
+
+    /** Bytes of one cached key or value element (the cache is kept in the model's compute dtype). */
+    int cacheElementBytes();
+
+    /** {@link #newCache(int, int, long)} that may grow to all its rows at full length. */
+    default KvCache newCache(int rows, int maxTokens) {
+        return newCache(rows, maxTokens, (long) rows * maxTokens);
+    }
 
     /**
      * Runs the prompts (BOS included) through the model, rows right-padded to the longest, calling {@code hook}

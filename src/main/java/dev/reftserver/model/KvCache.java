@@ -1,6 +1,8 @@
 package dev.reftserver.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -8,10 +10,15 @@ import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 
 /**
- * Preallocated key/value cache, allocated once and written in place: per layer K as [rows, kv_heads, head_dim,
- * maxTokens] (already transposed for q K^T) and V as [rows, kv_heads, maxTokens, head_dim]. A row ("slot") holds
- * one sequence; {@link #length(int)} says how many of its positions are filled. A slice of rows and positions of
- * either is a strided view that attention multiplies without copying.
+ * Key/value cache written in place: per layer K as [rows, kv_heads, head_dim, capacity] (already transposed for
+ * q K^T) and V as [rows, kv_heads, capacity, head_dim]. A row ("slot") holds one sequence; {@link #length(int)} says
+ * how many of its positions are filled. A slice of rows and positions of either is a strided view that attention
+ * multiplies without copying.
+ *
+ * <p>The arrays start small and grow on demand ({@link #ensure}): rows and positions at least double, bounded by
+ * {@link #maxRows()}, {@link #maxTokens()} (a row's context) and the token budget, and the filled part is copied
+ * across. So memory follows the rows actually running (padded to the longest) rather than max rows x max context,
+ * while decode keeps reading one contiguous view; doubling keeps the copies to an amortised constant per token.
  *
  * <p>When an architecture splits attention into parts by key/value heads ({@link Architecture#attentionParts()}),
  * each layer holds one K and one V per part, of {@code kv_heads / parts} heads each, so the parts write and read
@@ -20,10 +27,14 @@ import java.util.Arrays;
 public final class KvCache implements AutoCloseable {
 
     private static final long[] ONES = {1, 1, 1, 1};
+    /** Positions a fresh cache holds before it first grows. */
+    static final int INITIAL_TOKENS = 256;
 
     private final NDManager manager;
-    private final int rows;
+    private final DataType dtype;
+    private final int maxRows;
     private final int maxTokens;
+    private final long budgetTokens;
     private final int parts;
     private final int kvHeads;
     private final int group;
@@ -33,39 +44,134 @@ public final class KvCache implements AutoCloseable {
     private final NDArray[] kFlat;
     private final NDArray[] vFlat;
     private final int[] lengths;
+    private final int initialRows;
+    private NDManager arrays;
+    private int rows;
+    private int capacity;
 
-    KvCache(NDManager parent, ModelConfig config, int parts, int rows, int maxTokens, DataType dtype) {
+    /**
+     * @param maxRows      rows the cache may hold
+     * @param maxTokens    positions one row may hold
+     * @param budgetTokens rows x positions the cache grows to at most, unless one request needs more
+     */
+    KvCache(NDManager parent, ModelConfig config, int parts, int maxRows, int maxTokens, long budgetTokens,
+            DataType dtype) {
         if (parts < 1 || config.numKvHeads() % parts != 0) {
             throw new IllegalArgumentException(config.numKvHeads() + " key/value heads do not split into " + parts);
         }
+        if (maxRows < 1 || maxTokens < 1) {
+            throw new IllegalArgumentException("a cache needs at least one row and one token, got " + maxRows + " x "
+                    + maxTokens);
+        }
         this.manager = parent.newSubManager();
-        this.rows = rows;
+        this.dtype = dtype;
+        this.maxRows = maxRows;
         this.maxTokens = maxTokens;
+        this.budgetTokens = budgetTokens;
         this.parts = parts;
         this.kvHeads = config.numKvHeads() / parts;
         this.group = config.numHeads() / config.numKvHeads();
         this.headDim = config.headDim();
-        int arrays = config.numLayers() * parts;
-        this.k = new NDArray[arrays];
-        this.v = new NDArray[arrays];
-        this.kFlat = new NDArray[arrays];
-        this.vFlat = new NDArray[arrays];
-        for (int l = 0; l < arrays; l++) {
-            k[l] = manager.zeros(new Shape(rows, kvHeads, headDim, maxTokens), dtype);
-            v[l] = manager.zeros(new Shape(rows, kvHeads, maxTokens, headDim), dtype);
-            // Views sharing storage: index_put_ on them writes the cache in place.
-            kFlat[l] = k[l].reshape(-1);
-            vFlat[l] = v[l].reshape((long) rows * kvHeads * maxTokens, headDim);
-        }
-        this.lengths = new int[rows];
+        int n = config.numLayers() * parts;
+        this.k = new NDArray[n];
+        this.v = new NDArray[n];
+        this.kFlat = new NDArray[n];
+        this.vFlat = new NDArray[n];
+        this.lengths = new int[maxRows];
+        this.initialRows = (int) Math.max(1, Math.min(maxRows, budgetTokens / Math.min(maxTokens, INITIAL_TOKENS)));
+        allocate(initialRows, Math.min(maxTokens, INITIAL_TOKENS));
     }
 
+    /** (Re)allocates every layer at rows x tokens, copying the filled positions of the rows kept. */
+    private void allocate(int newRows, int newCapacity) {
+        NDManager next = manager.newSubManager();
+        int keepRows = Math.min(rows, newRows);
+        int filled = 0;
+        for (int s = 0; s < keepRows; s++) {
+            filled = Math.max(filled, lengths[s]);
+        }
+        for (int l = 0; l < k.length; l++) {
+            NDArray nk = next.zeros(new Shape(newRows, kvHeads, headDim, newCapacity), dtype);
+            NDArray nv = next.zeros(new Shape(newRows, kvHeads, newCapacity, headDim), dtype);
+            if (filled > 0) {
+                nk.set(new NDIndex(":{}, :, :, :{}", keepRows, filled),
+                        k[l].get(new NDIndex(":{}, :, :, :{}", keepRows, filled)));
+                nv.set(new NDIndex(":{}, :, :{}", keepRows, filled),
+                        v[l].get(new NDIndex(":{}, :, :{}", keepRows, filled)));
+            }
+            k[l] = nk;
+            v[l] = nv;
+            // Views sharing storage: index_put_ on them writes the cache in place.
+            kFlat[l] = nk.reshape(-1);
+            vFlat[l] = nv.reshape((long) newRows * kvHeads * newCapacity, headDim);
+        }
+        if (arrays != null) {
+            arrays.close();
+        }
+        arrays = next;
+        rows = newRows;
+        capacity = newCapacity;
+    }
+
+    /**
+     * Makes room for slots [0, rowsNeeded) of up to {@code tokensNeeded} positions each, growing by at least double
+     * in the dimension that is short, within the limits. Call before building a step's attention context: the
+     * flat write indices depend on the capacity.
+     *
+     * @throws IllegalArgumentException past {@link #maxRows()} or {@link #maxTokens()}
+     */
+    public void ensure(int rowsNeeded, int tokensNeeded) {
+        if (rowsNeeded > maxRows || tokensNeeded > maxTokens) {
+            throw new IllegalArgumentException(rowsNeeded + " rows of " + tokensNeeded + " tokens exceed the cache's "
+                    + maxRows + " rows of " + maxTokens);
+        }
+        rowsNeeded = Math.max(1, rowsNeeded);
+        if (rowsNeeded <= rows && tokensNeeded <= capacity) {
+            return;
+        }
+        int newCapacity = capacity;
+        if (tokensNeeded > capacity) {
+            long doubled = Math.min(Math.min(2L * capacity, maxTokens), budgetTokens / rowsNeeded);
+            newCapacity = (int) Math.max(tokensNeeded, doubled);
+        }
+        // Rows double when short; either way they give way to longer positions within the budget, but never
+        // below the rows needed (a request larger than the budget still runs, alone).
+        long target = rowsNeeded > rows ? Math.min(2L * rows, maxRows) : rows;
+        int newRows = (int) Math.max(rowsNeeded, Math.min(target, budgetTokens / newCapacity));
+        allocate(newRows, newCapacity);
+    }
+
+    /** Shrinks back to the initial size when no slot holds anything (after a burst of long rows has left). */
+    public void shrinkIfEmpty() {
+        for (int len : lengths) {
+            if (len > 0) {
+                return;
+            }
+        }
+        int initial = Math.min(maxTokens, INITIAL_TOKENS);
+        if (capacity > initial || rows != initialRows) {
+            allocate(initialRows, initial);
+        }
+    }
+
+    /** Rows allocated now. */
     public int rows() {
         return rows;
     }
 
+    /** Rows the cache may grow to. */
+    public int maxRows() {
+        return maxRows;
+    }
+
+    /** Positions one row may hold: the context a row is limited to. */
     public int maxTokens() {
         return maxTokens;
+    }
+
+    /** Positions allocated per row now. */
+    public int capacity() {
+        return capacity;
     }
 
     public int length(int slot) {
@@ -83,7 +189,7 @@ public final class KvCache implements AutoCloseable {
 
     /** Bytes held by the cache on its device. */
     public long bytes() {
-        return 2L * k.length * rows * kvHeads * maxTokens * headDim * k[0].getDataType().getNumOfBytes();
+        return 2L * k.length * rows * kvHeads * capacity * headDim * dtype.getNumOfBytes();
     }
 
     /** Moves slot {@code from} into slot {@code to} (keeps running rows contiguous so decode needs no gather). */
@@ -109,8 +215,8 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
-     * Writes one part's keys (scalars at flat indices ((slot*kvHeads + head)*headDim + j)*maxTokens + pos, heads
-     * counted within the part) and values (rows of head_dim at (slot*kvHeads + head)*maxTokens + pos).
+     * Writes one part's keys (scalars at flat indices ((slot*kvHeads + head)*headDim + j)*capacity + pos, heads
+     * counted within the part) and values (rows of head_dim at (slot*kvHeads + head)*capacity + pos).
      */
     void write(int layer, int part, NDIndex keyIndex, NDArray keys, NDIndex valueIndex, NDArray values) {
         kFlat[layer * parts + part].set(keyIndex, keys);
@@ -162,6 +268,34 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
+    /**
+     * One part's transposed keys [slots.length, kv_heads, head_dim, len] of the given slots, positions [0, len):
+     * a view when the slots are consecutive, otherwise a copy.
+     */
+    NDArray keysOf(NDManager owner, int layer, int part, int[] slots, int len) {
+        return rowsOf(owner, k[layer * parts + part], slots, ", :, :, :{}", len);
+    }
+
+    /** One part's values [slots.length, kv_heads, len, head_dim] of the given slots, positions [0, len). */
+    NDArray valuesOf(NDManager owner, int layer, int part, int[] slots, int len) {
+        return rowsOf(owner, v[layer * parts + part], slots, ", :, :{}", len);
+    }
+
+    private static NDArray rowsOf(NDManager owner, NDArray all, int[] slots, String positions, int len) {
+        boolean consecutive = true;
+        for (int i = 1; i < slots.length; i++) {
+            consecutive &= slots[i] == slots[0] + i;
+        }
+        if (consecutive) {
+            return all.get(owner, new NDIndex("{}:{}" + positions, slots[0], slots[0] + slots.length, len));
+        }
+        NDList each = new NDList(slots.length);
+        for (int s : slots) {
+            each.add(all.get(owner, new NDIndex("{}" + positions, s, len)));
+        }
+        return NDArrays.stack(each);
+    }
+
     int headDim() {
         return headDim;
     }
@@ -187,6 +321,7 @@ public final class KvCache implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "KvCache[rows=" + rows + ", maxTokens=" + maxTokens + ", lengths=" + Arrays.toString(lengths) + "]";
+        return "KvCache[rows=" + rows + ", capacity=" + capacity + ", maxTokens=" + maxTokens + ", lengths="
+                + Arrays.toString(lengths) + "]";
     }
 }

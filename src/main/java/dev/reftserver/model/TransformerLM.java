@@ -2,9 +2,14 @@ package dev.reftserver.model;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * The forward loop shared by every architecture: embed, run the blocks (calling the hook after each one during
@@ -47,40 +52,104 @@ public final class TransformerLM implements CausalLM {
     }
 
     @Override
-    public KvCache newCache(int rows, int maxTokens) {
+    public int cacheElementBytes() {
+        return dtype.getNumOfBytes();
+    }
+
+    @Override
+    public KvCache newCache(int rows, int maxTokens, long budgetTokens) {
         if (maxTokens > config.maxPositions()) {
             throw new IllegalArgumentException("cache of " + maxTokens + " tokens exceeds the model's context of "
                     + config.maxPositions());
         }
-        return new KvCache(manager, config, arch.attentionParts(), rows, maxTokens, dtype);
+        return new KvCache(manager, config, arch.attentionParts(), rows, maxTokens, budgetTokens, dtype);
     }
+
+    /** Prompt positions one prefill pass takes at most: longer prompts run in chunks of this many. */
+    public static final int PREFILL_CHUNK = 512;
 
     @Override
     public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook) {
+        return prefill(step, prompts, slots, cache, hook, PREFILL_CHUNK);
+    }
+
+    /**
+     * {@link #prefill(NDManager, int[][], int[], KvCache, BlockHook)} in passes of at most {@code chunk} positions
+     * per row: each pass writes its keys and values into the cache and attends to the row's cached positions, so
+     * masks and scores are chunk x prompt rather than prompt x prompt. Rows with an intervention run in one pass:
+     * a hook's positions are the whole prompt's.
+     */
+    NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int chunk) {
         int n = prompts.length;
+        int longest = 0;
+        int rowsNeeded = 0;
+        for (int i = 0; i < n; i++) {
+            if (prompts[i].length == 0) {
+                throw new IllegalArgumentException("prompt " + i + " is empty (it needs at least BOS)");
+            }
+            longest = Math.max(longest, prompts[i].length);
+            rowsNeeded = Math.max(rowsNeeded, slots[i] + 1);
+        }
+        if (longest > cache.maxTokens()) {
+            throw new IllegalArgumentException("prompt of " + longest + " tokens exceeds the cache's "
+                    + cache.maxTokens());
+        }
+        boolean hooked = false;
+        for (int l = 0; l < config.numLayers(); l++) {
+            hooked |= hook.touches(l);
+        }
+        if (hooked || longest <= chunk) {
+            cache.ensure(rowsNeeded, longest);
+            return pass(step, prompts, slots, 0, cache, hook);
+        }
+        NDArray[] logits = new NDArray[n];
+        for (int start = 0; start < longest; start += chunk) {
+            List<Integer> rows = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                if (prompts[i].length > start) {
+                    rows.add(i);
+                }
+            }
+            int m = rows.size();
+            int[][] parts = new int[m][];
+            int[] partSlots = new int[m];
+            for (int r = 0; r < m; r++) {
+                int i = rows.get(r);
+                parts[r] = Arrays.copyOfRange(prompts[i], start, Math.min(prompts[i].length, start + chunk));
+                partSlots[r] = slots[i];
+            }
+            cache.ensure(rowsNeeded, Math.min(longest, start + chunk));
+            NDArray out = pass(step, parts, partSlots, start, cache, hook);
+            for (int r = 0; r < m; r++) {
+                int i = rows.get(r);
+                if (prompts[i].length <= start + chunk) {
+                    logits[i] = out.get(r);
+                }
+            }
+        }
+        return n == 1 ? logits[0].expandDims(0) : NDArrays.stack(new NDList(logits));
+    }
+
+    /** One prefill pass: rows' tokens at positions [start, start + parts[r].length) into their slots. */
+    private NDArray pass(NDManager step, int[][] parts, int[] slots, int start, KvCache cache, BlockHook hook) {
+        int n = parts.length;
         int[] lengths = new int[n];
         int tokens = 0;
         for (int i = 0; i < n; i++) {
-            lengths[i] = prompts[i].length;
-            if (lengths[i] == 0) {
-                throw new IllegalArgumentException("prompt " + i + " is empty (it needs at least BOS)");
-            }
+            lengths[i] = parts[i].length;
             tokens = Math.max(tokens, lengths[i]);
-        }
-        if (tokens > cache.maxTokens()) {
-            throw new IllegalArgumentException("prompt of " + tokens + " tokens exceeds the cache's "
-                    + cache.maxTokens());
         }
         long[] ids = new long[n * tokens];
         long[] last = new long[n];
         for (int i = 0; i < n; i++) {
             for (int t = 0; t < lengths[i]; t++) {
-                ids[i * tokens + t] = prompts[i][t];
+                ids[i * tokens + t] = parts[i][t];
             }
             last[i] = (long) i * tokens + lengths[i] - 1;
         }
         team.wake();
-        AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, slots, lengths, tokens, dtype);
+        AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, slots, lengths, tokens, start,
+                dtype);
         NDArray x = arch.embed(ids, ctx);
         for (int l = 0; l < config.numLayers(); l++) {
             x = arch.block(l, x, ctx);
@@ -89,7 +158,7 @@ public final class TransformerLM implements CausalLM {
             }
         }
         for (int i = 0; i < n; i++) {
-            cache.setLength(slots[i], lengths[i]);
+            cache.setLength(slots[i], start + lengths[i]);
         }
         NDArray lastHidden = x.reshape((long) n * tokens, config.hiddenSize())
                 .get(new NDIndex("{}", step.create(last)));
@@ -108,9 +177,12 @@ public final class TransformerLM implements CausalLM {
             }
         }
         long[] ids = new long[n];
+        int longest = 0;
         for (int i = 0; i < n; i++) {
             ids[i] = tokens[i];
+            longest = Math.max(longest, cache.length(i) + 1);
         }
+        cache.ensure(n, longest);
         team.wake();
         AttentionContext ctx = AttentionContext.decode(step, config.block(), cache, n, dtype);
         NDArray x = arch.embed(ids, ctx);
@@ -126,8 +198,9 @@ public final class TransformerLM implements CausalLM {
     @Override
     public NDArray logitsAllPositions(NDManager step, int[] prompt) {
         try (KvCache cache = newCache(1, prompt.length)) {
+            cache.ensure(1, prompt.length);
             AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, new int[] {0},
-                    new int[] {prompt.length}, prompt.length, dtype);
+                    new int[] {prompt.length}, prompt.length, 0, dtype);
             long[] ids = new long[prompt.length];
             for (int t = 0; t < prompt.length; t++) {
                 ids[t] = prompt[t];

@@ -45,8 +45,13 @@ public final class ControllableModel implements CausalLM {
     }
 
     @Override
-    public KvCache newCache(int rows, int maxTokens) {
-        return model.newCache(rows, maxTokens);
+    public int cacheElementBytes() {
+        return model.cacheElementBytes();
+    }
+
+    @Override
+    public KvCache newCache(int rows, int maxTokens, long budgetTokens) {
+        return model.newCache(rows, maxTokens, budgetTokens);
     }
 
     @Override

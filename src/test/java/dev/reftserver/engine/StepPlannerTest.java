@@ -27,7 +27,7 @@ class StepPlannerTest {
 
     final List<Generation> running = new ArrayList<>();
 
-    static StepPlanner planner(int maxBatch, int maxQueue, int kvTokens) {
+    static StepPlanner planner(int maxBatch, int maxQueue, long kvTokens) {
         return new StepPlanner(new EngineSettings(maxBatch, maxQueue, kvTokens, Duration.ofMinutes(1),
                 Duration.ofSeconds(1)));
     }
@@ -142,8 +142,9 @@ class StepPlannerTest {
 
     @Test
     void aSmallRowOfAnotherTenantGoesPastALargeRowThatDoesNotFit() {
+        // the cache holds running rows at the longest one's length: 2 x 60 does not fit 100, 2 x 30 does
         StepPlanner planner = planner(8, 64, 100);
-        Generation running1 = row("acme", 50, 10, MINUTE);
+        Generation running1 = row("acme", 20, 10, MINUTE);
         planner.offer(List.of(running1), 0);
         step(planner);
         Generation large = row("acme", 50, 10, MINUTE);
@@ -153,6 +154,36 @@ class StepPlannerTest {
 
         assertThat(step(planner).prefill()).containsExactly(small);
         assertThat(planner.waitingRows()).isEqualTo(1);
+    }
+
+    @Test
+    void shortRowsShareTheBudgetWhileALongRowAdmitsFewerBesideIt() {
+        // the cache holds running rows at the longest one's length: 1,000 tokens hold 10 rows of 100, or a row of
+        // 500 and one more
+        StepPlanner planner = planner(16, 64, 1000);
+        List<Generation> shortRows = new ArrayList<>();
+        for (int i = 0; i < 11; i++) {
+            shortRows.add(row("t" + i, 90, 10, MINUTE));
+        }
+        for (Generation g : shortRows) {
+            planner.offer(List.of(g), 0);
+        }
+        assertThat(step(planner).prefill()).hasSize(10);
+        assertThat(planner.reservedTokens()).isEqualTo(1000);
+        for (Generation g : new ArrayList<>(running)) {
+            finish(planner, g);
+        }
+        assertThat(step(planner).prefill()).containsExactly(shortRows.get(10));
+        finish(planner, shortRows.get(10));
+
+        Generation longRow = row("acme", 400, 100, MINUTE);
+        planner.offer(List.of(longRow), 0);
+        planner.offer(rows("globex", 3), 0);
+        StepPlan plan = step(planner);
+        assertThat(plan.prefill()).hasSize(2).contains(longRow);
+        assertThat(planner.waitingRows()).isEqualTo(2);
+        finish(planner, longRow);
+        assertThat(step(planner).prefill()).as("short rows again").hasSize(2);
     }
 
     @Test

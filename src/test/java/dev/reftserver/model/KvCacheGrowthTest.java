@@ -1,0 +1,90 @@
+package dev.reftserver.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import org.junit.jupiter.api.Test;
+
+/** How the KV cache allocates: small at first, growing with the rows and lengths asked for, within its budget. */
+class KvCacheGrowthTest {
+
+    /** 2 layers, 2 key/value heads of 4: 2 x 2 x 2 x 4 x 4 = 128 bytes per token (float32). */
+    private static final ModelConfig CONFIG = new ModelConfig(ModelConfig.Architecture.LLAMA, 32, 16, 32, 2, 4, 2, 4,
+            8192, 10000, 1e-5, true, false, 1, 2);
+    private static final long BYTES_PER_TOKEN = 128;
+
+    private static KvCache cache(NDManager m, int maxRows, int maxTokens, long budget) {
+        return new KvCache(m, CONFIG, 1, maxRows, maxTokens, budget, DataType.FLOAT32);
+    }
+
+    @Test
+    void startsAtTheInitialLengthNotAtMaxRowsTimesMaxContext() {
+        try (NDManager m = NDManager.newBaseManager(); KvCache cache = cache(m, 16, 8192, 16L * 8192)) {
+            assertThat(cache.rows()).isEqualTo(16);
+            assertThat(cache.capacity()).isEqualTo(KvCache.INITIAL_TOKENS);
+            assertThat(cache.bytes()).isEqualTo(16L * KvCache.INITIAL_TOKENS * BYTES_PER_TOKEN);
+        }
+    }
+
+    @Test
+    void lengthAtLeastDoublesAndRowsGiveWayWithinTheBudget() {
+        // budget 8,192 tokens: 16 rows of 256 at first; one row of 3,000 leaves room for 2 rows of 4,096
+        try (NDManager m = NDManager.newBaseManager(); KvCache cache = cache(m, 16, 8192, 8192)) {
+            cache.ensure(1, 300);
+            assertThat(cache.capacity()).isEqualTo(512);
+            assertThat(cache.rows()).isEqualTo(16);
+            cache.ensure(1, 3000);
+            assertThat(cache.capacity()).isEqualTo(3000);
+            assertThat(cache.rows()).isEqualTo(2);
+            assertThat((long) cache.rows() * cache.capacity()).isLessThanOrEqualTo(8192);
+            cache.ensure(3, 2000);
+            assertThat(cache.rows()).isEqualTo(3);
+            assertThat(cache.capacity()).isEqualTo(3000);
+        }
+    }
+
+    @Test
+    void growingKeepsWhatTheFilledSlotsHold() {
+        try (NDManager m = NDManager.newBaseManager(); KvCache cache = cache(m, 4, 2048, 4 * 2048)) {
+            float[] before;
+            try (NDManager step = m.newSubManager()) {
+                var keys = cache.keys(step, 1, 0, 2, 0, 10);
+                keys.set(new NDIndex(":"), step.randomUniform(-1, 1, keys.getShape()));
+                // keys() is a view: the write above went into the cache
+                before = cache.keys(step, 1, 0, 2, 0, 10).toFloatArray();
+            }
+            cache.setLength(0, 10);
+            cache.setLength(1, 10);
+            cache.ensure(2, 1000);
+            assertThat(cache.capacity()).isEqualTo(1000);
+            try (NDManager step = m.newSubManager()) {
+                assertThat(cache.keys(step, 1, 0, 2, 0, 10).toFloatArray()).containsExactly(before);
+            }
+        }
+    }
+
+    @Test
+    void shrinksBackOnceEveryRowHasLeft() {
+        try (NDManager m = NDManager.newBaseManager(); KvCache cache = cache(m, 4, 2048, 4 * 2048)) {
+            cache.ensure(1, 2048);
+            cache.setLength(0, 2048);
+            cache.shrinkIfEmpty();
+            assertThat(cache.capacity()).as("a row still holds 2,048 tokens").isEqualTo(2048);
+            cache.clear(0);
+            cache.shrinkIfEmpty();
+            assertThat(cache.capacity()).isEqualTo(KvCache.INITIAL_TOKENS);
+            assertThat(cache.bytes()).isEqualTo(4L * KvCache.INITIAL_TOKENS * BYTES_PER_TOKEN);
+        }
+    }
+
+    @Test
+    void refusesMoreRowsOrPositionsThanItsLimits() {
+        try (NDManager m = NDManager.newBaseManager(); KvCache cache = cache(m, 2, 512, 1024)) {
+            assertThatThrownBy(() -> cache.ensure(3, 10)).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> cache.ensure(1, 513)).isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+}
