@@ -1,5 +1,6 @@
 package dev.reftserver.engine;
 
+import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 
 /**
@@ -7,7 +8,8 @@ import java.util.function.LongSupplier;
  * The scheduler reports how long each serving step took; training reports its steps. Both are kept as sums that
  * decay with a time constant of {@link #WINDOW_NANOS}, so the split describes the last few seconds.
  *
- * <p>Training may start a step when serving is idle (no serving step ended within {@link #IDLE_NANOS}), or when
+ * <p>Training may start a step when serving is idle (no serving step is running and none ended within
+ * {@link #IDLE_NANOS}), or when
  * its recent share, training / (training + serving), is below {@code maxShare}. So under serving load training
  * takes about {@code maxShare} of the engine's time (a step may overshoot once; later steps wait it off), and all
  * of it when nobody is served. The two run on different threads: the gate bounds how much device time training
@@ -31,6 +33,7 @@ public final class DeviceTimeShare {
     private long updated;
     private long lastServingEnd = Long.MIN_VALUE;
     private boolean servedOnce;
+    private boolean servingInStep;
 
     /** @param maxShare the fraction of engine time training may take while serving is busy, in [0, 1] */
     public DeviceTimeShare(double maxShare) {
@@ -50,11 +53,18 @@ public final class DeviceTimeShare {
         return maxShare;
     }
 
+    /** A serving step starts: serving is busy until it ends, however long it takes. */
+    public synchronized void servingStarts() {
+        servingInStep = true;
+        servedOnce = true;
+    }
+
     /** A serving step that took {@code nanos} just ended. */
     public synchronized void servingRan(long nanos) {
         long now = decay();
         serving += nanos;
         lastServingEnd = now;
+        servingInStep = false;
         servedOnce = true;
         notifyAll();
     }
@@ -75,19 +85,28 @@ public final class DeviceTimeShare {
     /** Whether a training step may start now. */
     public synchronized boolean trainingMayRun() {
         long now = decay();
-        if (maxShare >= 1 || !servedOnce || now - lastServingEnd > IDLE_NANOS) {
+        if (maxShare >= 1 || !servedOnce || (!servingInStep && now - lastServingEnd > IDLE_NANOS)) {
             return true;
         }
         double total = serving + training;
         return total == 0 || training / total < maxShare;
     }
 
-    /** Blocks until a training step may start. */
-    public void awaitTrainingTurn() throws InterruptedException {
+    /**
+     * Blocks until a training step may start, or {@code giveUp} says the step is no longer wanted (a cancelled
+     * job must not sit here while serving stays busy).
+     *
+     * @return whether the step may start (false: given up)
+     */
+    public boolean awaitTrainingTurn(BooleanSupplier giveUp) throws InterruptedException {
         synchronized (this) {
             while (!trainingMayRun()) {
+                if (giveUp.getAsBoolean()) {
+                    return false;
+                }
                 wait(POLL_MILLIS);
             }
+            return true;
         }
     }
 

@@ -219,9 +219,12 @@ public final class Scheduler implements AutoCloseable {
                     cutEverything(cut);
                     return;
                 }
+                DeviceTimeShare share = deviceShare;
+                if (share != null) {
+                    share.servingStarts();
+                }
                 long started = System.nanoTime();
                 step(plan);
-                DeviceTimeShare share = deviceShare;
                 if (share != null) {
                     share.servingRan(System.nanoTime() - started);
                 }

@@ -211,7 +211,9 @@ public final class FineTuningJobs implements AutoCloseable {
                     job.failed(new FineTuningJob.Failure("server_restarted", SERVER_STOPPED, null));
                     return;
                 }
-                share.awaitTrainingTurn();
+                if (!share.awaitTrainingTurn(() -> job.cancelRequested() || stopping)) {
+                    continue; // the loop's checks say why
+                }
                 long started = System.nanoTime();
                 TrainingRun.StepReport r;
                 try {

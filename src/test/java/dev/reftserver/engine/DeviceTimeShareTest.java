@@ -82,6 +82,25 @@ class DeviceTimeShareTest {
     }
 
     @Test
+    void aWaitingStepGivesUpWhenNoLongerWanted() throws InterruptedException {
+        DeviceTimeShare none = new DeviceTimeShare(0.0, () -> now); // the clock stands: serving stays busy
+        none.servingRan(1 * MS);
+        assertThat(none.awaitTrainingTurn(() -> true)).isFalse();
+        assertThat(share.awaitTrainingTurn(() -> true)).as("nothing to wait for").isTrue();
+    }
+
+    @Test
+    void aLongServingStepInFlightCountsAsBusy() {
+        serve(10);
+        share.trainingRan(10 * MS);
+        share.servingStarts();
+        now += 500 * MS; // far past the idle gap, but the step has not ended
+        assertThat(share.trainingMayRun()).isFalse();
+        share.servingRan(500 * MS);
+        assertThat(share.trainingMayRun()).as("10 / 520 of the recent time").isTrue();
+    }
+
+    @Test
     void refusesASettingOutsideZeroToOne() {
         assertThatThrownBy(() -> new DeviceTimeShare(1.5)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("reft.training.max-share");

@@ -148,7 +148,7 @@ class FineTuningApiTest {
             Thread t = new Thread(() -> {
                 while (!stop.get()) {
                     HttpResponse<String> r = post(key, "/v1/completions",
-                            "{\"model\":\"stories15M\",\"prompt\":\"Once upon a time\",\"max_tokens\":32}");
+                            "{\"model\":\"stories15M\",\"prompt\":\"Once upon a time\",\"max_tokens\":8}");
                     if (r.statusCode() != 200) {
                         refused.set(r.statusCode() + " " + r.body());
                         return;
@@ -166,7 +166,7 @@ class FineTuningApiTest {
             HttpResponse<String> created = post(key, "/v1/fine_tuning/jobs", """
                     {"model": "stories15M", "training_file": "%s",
                      "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "rank": 2,
-                       "batch_size": 4, "max_steps": 3}}}}""".formatted(fileId));
+                       "batch_size": 4, "max_steps": 6}}}}""".formatted(fileId));
             assertThat(created.statusCode()).as(created.body()).isEqualTo(200);
             int servedBefore = served.get();
             JsonNode done = await(key, json(created).get("id").asString());
