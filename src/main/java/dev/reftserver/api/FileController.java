@@ -59,7 +59,7 @@ class FileController {
 
     @Operation(summary = "Upload a fine-tuning file", description = """
             Every line is validated; the first bad one is named in the 400. Limits: `reft.training.max-file-bytes`, \
-            `reft.training.max-examples`, `reft.training.max-files` per tenant. Files are kept in memory.""")
+            `reft.training.max-examples`, `reft.training.max-files` per tenant. Files are kept in the registry store.""")
     @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
             mediaType = MediaType.MULTIPART_FORM_DATA_VALUE, schema = @Schema(implementation = UploadForm.class)))
     @PostMapping(consumes = MediaType.MULTIPART_FORM_DATA_VALUE)

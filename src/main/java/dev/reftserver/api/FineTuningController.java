@@ -47,6 +47,14 @@ class FineTuningController {
 
         static JobView of(FineTuningJob.Snapshot s) {
             JobSpec spec = s.spec();
+            FineTuningJob.Failure f = s.error();
+            ErrorView error = f == null ? null : new ErrorView(f.code(), f.message(), f.param());
+            if (spec == null) { // a stored job accepted for another base model: its hyperparameters no longer apply
+                return new JobView(s.id(), "fine_tuning.job", null, s.createdAt().getEpochSecond(),
+                        s.finishedAt() == null ? null : s.finishedAt().getEpochSecond(), s.fineTunedModel(),
+                        s.tenant(), List.of(), s.status().wireName(), null, null, Map.of(), Map.of(),
+                        s.status().terminal() ? s.trainedTokens() : null, error, 0, null, null, List.of(), null);
+            }
             Map<String, Object> standard = new LinkedHashMap<>();
             standard.put("n_epochs", spec.epochs());
             standard.put("batch_size", spec.batchSize());
@@ -69,12 +77,11 @@ class FineTuningController {
             Map<String, Object> method = new LinkedHashMap<>();
             method.put("type", "reft");
             method.put("reft", Map.of("hyperparameters", reft));
-            FineTuningJob.Failure f = s.error();
             return new JobView(s.id(), "fine_tuning.job", spec.model(), s.createdAt().getEpochSecond(),
                     s.finishedAt() == null ? null : s.finishedAt().getEpochSecond(), s.fineTunedModel(),
                     s.tenant(), List.of(), s.status().wireName(), spec.trainingFile(), null, standard, method,
                     s.status().terminal() ? s.trainedTokens() : null,
-                    f == null ? null : new ErrorView(f.code(), f.message(), f.param()), spec.seed(), spec.suffix(),
+                    error, spec.seed(), spec.suffix(),
                     null, List.of(), null);
         }
     }
@@ -111,8 +118,12 @@ class FineTuningController {
             `{model, training_file, suffix, seed, method: {type: "reft", reft: {hyperparameters: {intervention_type, \
             layers, rank, positions, share_weights, n_epochs, batch_size, learning_rate, weight_decay, lr_scheduler, \
             warmup_ratio, max_steps, max_grad_norm, init_intervention}}}}`; OpenAI's `hyperparameters` (`n_epochs`, \
-            `batch_size`, `learning_rate_multiplier`) are accepted too. Jobs run one at a time on a background \
-            thread and are kept in memory.""")
+            `batch_size`, `learning_rate_multiplier`) are accepted too. Jobs run one at a time, taking at most \
+            `reft.training.max-share` of the engine's time while completions are served. Jobs and events are kept \
+            in the registry store; a job unfinished when the server stops is marked failed (code \
+            `server_restarted`), never resumed. 429 (`too_many_jobs`) past `reft.training.max-queued-jobs` \
+            unfinished jobs per tenant, (`training_queue_full`) past `reft.training.max-total-queued-jobs` on \
+            the server.""")
     @PostMapping
     JobView create(@AuthenticationPrincipal TenantPrincipal caller, @RequestBody(required = false) JsonNode body) {
         return JobView.of(jobs.create(caller.tenant(), body).snapshot());

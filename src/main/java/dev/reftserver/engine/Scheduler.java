@@ -42,6 +42,8 @@ public final class Scheduler implements AutoCloseable {
     /** When the engine thread last finished a step or looked for work while idle. */
     private volatile long heartbeatNanos = System.nanoTime();
     private volatile Thread thread;
+    /** Told how long each step took, so training can take its bounded share of the engine. */
+    private volatile DeviceTimeShare deviceShare;
 
     public Scheduler(CausalLM model, TextTokenizer tokenizer, EngineSettings settings, EngineMetrics metrics,
             EditNormListener editNorms) {
@@ -52,6 +54,11 @@ public final class Scheduler implements AutoCloseable {
         this.output = new OutputProcessor(tokenizer, metrics);
         metrics.bind(this);
         resume();
+    }
+
+    /** From now on, reports each step's duration to {@code share} (training's gate). */
+    public void shareDeviceWith(DeviceTimeShare share) {
+        this.deviceShare = share;
     }
 
     /** Starts (or, after {@link #drain()}, restarts) the engine thread and admission. Idempotent. */
@@ -212,7 +219,15 @@ public final class Scheduler implements AutoCloseable {
                     cutEverything(cut);
                     return;
                 }
+                DeviceTimeShare share = deviceShare;
+                if (share != null) {
+                    share.servingStarts();
+                }
+                long started = System.nanoTime();
                 step(plan);
+                if (share != null) {
+                    share.servingRan(System.nanoTime() - started);
+                }
             } catch (Throwable t) {
                 // Only planning or bookkeeping gets here (step() contains the model's failures): fail what runs.
                 log.error("engine loop failed outside a step; failing the running and admitted rows", t);

@@ -37,6 +37,9 @@ import tools.jackson.databind.json.JsonMapper;
  * <pre>
  * registry.json        all metadata (tenants, key hashes, versions, tasks), rewritten whole on each change
  * bundles/&lt;uuid&gt;.zip   one file per version, never modified
+ * training.json        fine-tuning files' and jobs' metadata, rewritten whole on each change (absent until used)
+ * files/&lt;id&gt;.jsonl     one fine-tuning file's content, never modified
+ * events/&lt;job&gt;.jsonl   one job's events, one JSON object a line, appended (a torn last line is skipped)
  * </pre>
  *
  * Every file is written to a temp file in its own directory, fsynced, renamed over the target atomically and
@@ -50,6 +53,7 @@ public final class EmbeddedStore implements RegistryStore {
     private static final Logger log = LoggerFactory.getLogger(EmbeddedStore.class);
     private static final String STATE_FILE = "registry.json";
     private static final String TEMP_SUFFIX = ".tmp";
+    private static final String TRAINING_FILE = "training.json";
 
     /** What registry.json holds. {@code lastVersions} outlives deletions so numbers are never reused. */
     record State(List<Tenant> tenants, List<ApiKeyRecord> keys, List<StoredVersion> versions,
@@ -66,6 +70,14 @@ public final class EmbeddedStore implements RegistryStore {
     record LastVersion(String tenant, String name, int version) {
     }
 
+    /** What training.json holds; a file of its own so registry.json keeps its format. */
+    record TrainingState(List<StoredFile> files, List<StoredJob> jobs) {
+
+        static TrainingState empty() {
+            return new TrainingState(List.of(), List.of());
+        }
+    }
+
     private final Path root;
     private final Path bundleDir;
     private final JsonMapper json = JsonMapper.builder().build();
@@ -75,6 +87,10 @@ public final class EmbeddedStore implements RegistryStore {
     private final FileChannel lockChannel;
     private final Quotas quotas;
     private volatile State state;
+    private final Path fileDir;
+    private final Path eventDir;
+    private final Object trainingLock = new Object();
+    private volatile TrainingState training;
 
     /**
      * Opens (creating if needed) the store at {@code root}, which one open store at a time may use.
@@ -90,8 +106,12 @@ public final class EmbeddedStore implements RegistryStore {
         this.quotas = quotas;
         this.root = root.toAbsolutePath();
         this.bundleDir = this.root.resolve("bundles");
+        this.fileDir = this.root.resolve("files");
+        this.eventDir = this.root.resolve("events");
         try {
             Files.createDirectories(bundleDir);
+            Files.createDirectories(fileDir);
+            Files.createDirectories(eventDir);
             lockChannel = lock(this.root);
             removeTempFiles(this.root);
             removeTempFiles(bundleDir);
@@ -99,6 +119,11 @@ public final class EmbeddedStore implements RegistryStore {
             state = Files.exists(stateFile) ? json.readValue(Files.readAllBytes(stateFile), State.class)
                     : State.empty();
             removeUnreferencedBundles();
+            removeTempFiles(fileDir);
+            Path trainingFile = this.root.resolve(TRAINING_FILE);
+            training = Files.exists(trainingFile)
+                    ? json.readValue(Files.readAllBytes(trainingFile), TrainingState.class) : TrainingState.empty();
+            removeUnreferencedTrainingFiles();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot open the registry store at " + this.root, e);
         }
@@ -193,6 +218,19 @@ public final class EmbeddedStore implements RegistryStore {
                     new RegistryChange(RegistryChange.Kind.TENANT_DELETED, name, null, 0));
         }
         gone.forEach(v -> deleteQuietly(bundleDir.resolve(v.file())));
+        List<StoredFile> goneFiles;
+        List<StoredJob> goneJobs;
+        synchronized (trainingLock) {
+            TrainingState t = training;
+            goneFiles = t.files().stream().filter(f -> f.tenant().equals(name)).toList();
+            goneJobs = t.jobs().stream().filter(j -> j.tenant().equals(name)).toList();
+            if (!goneFiles.isEmpty() || !goneJobs.isEmpty()) {
+                writeTraining(new TrainingState(without(t.files(), f -> f.tenant().equals(name)),
+                        without(t.jobs(), j -> j.tenant().equals(name))));
+            }
+        }
+        goneFiles.forEach(f -> deleteQuietly(fileDir.resolve(f.id() + ".jsonl")));
+        goneJobs.forEach(j -> deleteQuietly(eventDir.resolve(j.id() + ".jsonl")));
         return existed;
     }
 
@@ -403,6 +441,180 @@ public final class EmbeddedStore implements RegistryStore {
             commit(new State(s.tenants(), s.keys(), s.versions(), s.lastVersions(), without(s.tasks(), match)),
                     new RegistryChange(RegistryChange.Kind.TASK_CHANGED, tenant, name, 0));
             return true;
+        }
+    }
+
+    // ---- fine-tuning files and jobs
+
+    @Override
+    public StoredFile addFile(StoredFile file, byte[] content) {
+        Names.requireSafeId(file.id());
+        Path path = fileDir.resolve(file.id() + ".jsonl");
+        writeAtomically(path, content); // durable before the metadata that names it
+        try {
+            synchronized (trainingLock) {
+                TrainingState t = training;
+                if (t.files().stream().anyMatch(f -> f.id().equals(file.id()))) {
+                    throw new IllegalStateException("file id " + file.id() + " already exists");
+                }
+                List<StoredFile> files = new ArrayList<>(t.files());
+                files.add(file);
+                writeTraining(new TrainingState(files, t.jobs()));
+                return file;
+            }
+        } catch (RuntimeException e) {
+            deleteQuietly(path);
+            throw e;
+        }
+    }
+
+    @Override
+    public List<StoredFile> files(String tenant) {
+        return training.files().stream().filter(f -> f.tenant().equals(tenant))
+                .sorted(Comparator.comparing(StoredFile::createdAt).reversed().thenComparing(StoredFile::id))
+                .toList();
+    }
+
+    @Override
+    public Optional<StoredFile> file(String tenant, String id) {
+        return training.files().stream().filter(f -> f.tenant().equals(tenant) && f.id().equals(id)).findFirst();
+    }
+
+    @Override
+    public Optional<byte[]> fileContent(String tenant, String id) {
+        if (file(tenant, id).isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(Files.readAllBytes(fileDir.resolve(id + ".jsonl")));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public boolean deleteFile(String tenant, String id) {
+        synchronized (trainingLock) {
+            TrainingState t = training;
+            Predicate<StoredFile> match = f -> f.tenant().equals(tenant) && f.id().equals(id);
+            if (t.files().stream().noneMatch(match)) {
+                return false;
+            }
+            writeTraining(new TrainingState(without(t.files(), match), t.jobs()));
+        }
+        deleteQuietly(fileDir.resolve(id + ".jsonl"));
+        return true;
+    }
+
+    @Override
+    public void putJob(StoredJob job) {
+        Names.requireSafeId(job.id());
+        synchronized (trainingLock) {
+            TrainingState t = training;
+            List<StoredJob> jobs = new ArrayList<>(t.jobs().size() + 1);
+            boolean replaced = false;
+            for (StoredJob j : t.jobs()) {
+                if (j.id().equals(job.id())) {
+                    if (!j.tenant().equals(job.tenant())) {
+                        throw new IllegalStateException("job id " + job.id() + " belongs to another tenant");
+                    }
+                    jobs.add(job);
+                    replaced = true;
+                } else {
+                    jobs.add(j);
+                }
+            }
+            if (!replaced) {
+                jobs.add(job);
+            }
+            writeTraining(new TrainingState(t.files(), jobs));
+        }
+    }
+
+    @Override
+    public List<StoredJob> jobs(String tenant) {
+        return training.jobs().stream().filter(j -> j.tenant().equals(tenant))
+                .sorted(Comparator.comparing(StoredJob::createdAt).reversed().thenComparing(StoredJob::id))
+                .toList();
+    }
+
+    @Override
+    public Optional<StoredJob> job(String tenant, String id) {
+        return training.jobs().stream().filter(j -> j.tenant().equals(tenant) && j.id().equals(id)).findFirst();
+    }
+
+    @Override
+    public List<StoredJob> unfinishedJobs() {
+        return training.jobs().stream().filter(j -> !j.terminal())
+                .sorted(Comparator.comparing(StoredJob::createdAt).thenComparing(StoredJob::id)).toList();
+    }
+
+    @Override
+    public void addJobEvent(String tenant, StoredJobEvent event) {
+        if (job(tenant, event.jobId()).isEmpty()) {
+            throw new IllegalArgumentException("no job " + event.jobId() + " of tenant " + tenant);
+        }
+        byte[] line = (new String(json.writeValueAsBytes(event), java.nio.charset.StandardCharsets.UTF_8) + "\n")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        synchronized (trainingLock) {
+            try (FileChannel ch = FileChannel.open(eventDir.resolve(event.jobId() + ".jsonl"),
+                    StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND)) {
+                ByteBuffer buf = ByteBuffer.wrap(line);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot record an event of job " + event.jobId(), e);
+            }
+        }
+    }
+
+    @Override
+    public List<StoredJobEvent> jobEvents(String tenant, String jobId, int from) {
+        if (job(tenant, jobId).isEmpty()) {
+            return List.of();
+        }
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(eventDir.resolve(jobId + ".jsonl"));
+        } catch (NoSuchFileException e) {
+            return List.of();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        List<StoredJobEvent> out = new ArrayList<>();
+        for (String line : lines) {
+            StoredJobEvent e;
+            try {
+                e = json.readValue(line, StoredJobEvent.class);
+            } catch (RuntimeException torn) {
+                continue; // a crash mid-append: the line was never acknowledged
+            }
+            if (e.seq() >= from) {
+                out.add(e);
+            }
+        }
+        return out;
+    }
+
+    private void writeTraining(TrainingState next) {
+        writeAtomically(root.resolve(TRAINING_FILE), json.writeValueAsBytes(next));
+        training = next;
+    }
+
+    private void removeUnreferencedTrainingFiles() throws IOException {
+        Set<String> files = new HashSet<>();
+        training.files().forEach(f -> files.add(f.id() + ".jsonl"));
+        try (DirectoryStream<Path> stream = Files.newDirectoryStream(fileDir)) {
+            for (Path f : stream) {
+                if (!files.contains(f.getFileName().toString())) {
+                    log.info("removing fine-tuning file no metadata names: {}", f);
+                    Files.deleteIfExists(f);
+                }
+            }
         }
     }
 

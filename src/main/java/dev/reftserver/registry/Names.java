@@ -11,7 +11,18 @@ public final class Names {
     /** Intervention and task names: letters, digits, '.', '_' and '-', 1 to 64 characters, never '@'. */
     public static final Pattern INTERVENTION = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
+    /** Ids of stored fine-tuning files and jobs; the embedded store makes file names of them. */
+    public static final Pattern STORED_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_-]{0,127}");
+
     private Names() {
+    }
+
+    /** @throws IllegalArgumentException unless {@code id} follows {@link #STORED_ID} */
+    public static String requireSafeId(String id) {
+        if (id == null || !STORED_ID.matcher(id).matches()) {
+            throw new IllegalArgumentException("not a valid stored id: " + id);
+        }
+        return id;
     }
 
     public static boolean isTenant(String s) {

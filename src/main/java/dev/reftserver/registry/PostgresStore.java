@@ -135,6 +135,8 @@ public final class PostgresStore implements RegistryStore {
             jdbc.update("DELETE FROM tasks WHERE tenant = ?", name);
             jdbc.update("DELETE FROM intervention_names WHERE tenant = ?", name);
             jdbc.update("DELETE FROM api_keys WHERE tenant = ?", name);
+            jdbc.update("DELETE FROM training_files WHERE tenant = ?", name);
+            jdbc.update("DELETE FROM fine_tuning_jobs WHERE tenant = ?", name);
             boolean existed = jdbc.update("DELETE FROM tenants WHERE name = ?", name) > 0;
             notifyOthers(new RegistryChange(RegistryChange.Kind.TENANT_DELETED, name, null, 0));
             return existed;
@@ -385,6 +387,103 @@ public final class PostgresStore implements RegistryStore {
 
     // ---- change notification
 
+    // ---- fine-tuning files and jobs
+
+    private static final String FILE_COLUMNS = "id, tenant, filename, purpose, bytes, created_at";
+    private static final String JOB_COLUMNS = "id, tenant, created_at, request, examples, total_steps, status, "
+            + "steps_done, trained_tokens, fine_tuned_model, error_code, error_message, error_param, finished_at";
+
+    @Override
+    public StoredFile addFile(StoredFile file, byte[] content) {
+        Names.requireSafeId(file.id());
+        jdbc.update("INSERT INTO training_files (" + FILE_COLUMNS + ", content) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                file.id(), file.tenant(), file.filename(), file.purpose(), file.bytes(),
+                Timestamp.from(file.createdAt()), content);
+        return file;
+    }
+
+    @Override
+    public List<StoredFile> files(String tenant) {
+        return jdbc.query("SELECT " + FILE_COLUMNS + " FROM training_files WHERE tenant = ? "
+                + "ORDER BY created_at DESC, id", FILE, tenant);
+    }
+
+    @Override
+    public Optional<StoredFile> file(String tenant, String id) {
+        return jdbc.query("SELECT " + FILE_COLUMNS + " FROM training_files WHERE tenant = ? AND id = ?", FILE,
+                tenant, id).stream().findFirst();
+    }
+
+    @Override
+    public Optional<byte[]> fileContent(String tenant, String id) {
+        return jdbc.query("SELECT content FROM training_files WHERE tenant = ? AND id = ?",
+                (rs, i) -> rs.getBytes(1), tenant, id).stream().findFirst();
+    }
+
+    @Override
+    public boolean deleteFile(String tenant, String id) {
+        return jdbc.update("DELETE FROM training_files WHERE tenant = ? AND id = ?", tenant, id) > 0;
+    }
+
+    @Override
+    public void putJob(StoredJob job) {
+        Names.requireSafeId(job.id());
+        StoredJob.Error e = job.error();
+        int n = jdbc.update("INSERT INTO fine_tuning_jobs (" + JOB_COLUMNS + ") "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                + "request = excluded.request, examples = excluded.examples, total_steps = excluded.total_steps, "
+                + "status = excluded.status, steps_done = excluded.steps_done, "
+                + "trained_tokens = excluded.trained_tokens, fine_tuned_model = excluded.fine_tuned_model, "
+                + "error_code = excluded.error_code, error_message = excluded.error_message, "
+                + "error_param = excluded.error_param, finished_at = excluded.finished_at "
+                + "WHERE fine_tuning_jobs.tenant = excluded.tenant",
+                job.id(), job.tenant(), Timestamp.from(job.createdAt()), job.request(), job.examples(),
+                job.totalSteps(), job.status(), job.stepsDone(), job.trainedTokens(), job.fineTunedModel(),
+                e == null ? null : e.code(), e == null ? null : e.message(), e == null ? null : e.param(),
+                job.finishedAt() == null ? null : Timestamp.from(job.finishedAt()));
+        if (n == 0) {
+            throw new IllegalStateException("job id " + job.id() + " belongs to another tenant");
+        }
+    }
+
+    @Override
+    public List<StoredJob> jobs(String tenant) {
+        return jdbc.query("SELECT " + JOB_COLUMNS + " FROM fine_tuning_jobs WHERE tenant = ? "
+                + "ORDER BY created_at DESC, id", JOB, tenant);
+    }
+
+    @Override
+    public Optional<StoredJob> job(String tenant, String id) {
+        return jdbc.query("SELECT " + JOB_COLUMNS + " FROM fine_tuning_jobs WHERE tenant = ? AND id = ?", JOB,
+                tenant, id).stream().findFirst();
+    }
+
+    @Override
+    public List<StoredJob> unfinishedJobs() {
+        return jdbc.query("SELECT " + JOB_COLUMNS + " FROM fine_tuning_jobs "
+                + "WHERE status NOT IN ('succeeded', 'failed', 'cancelled') ORDER BY created_at, id", JOB);
+    }
+
+    @Override
+    public void addJobEvent(String tenant, StoredJobEvent event) {
+        int n = jdbc.update("INSERT INTO fine_tuning_events (job_id, seq, created_at, level, message, type, data) "
+                + "SELECT id, ?, ?, ?, ?, ?, ? FROM fine_tuning_jobs WHERE id = ? AND tenant = ?",
+                event.seq(), Timestamp.from(event.createdAt()), event.level(), event.message(), event.type(),
+                event.data(), event.jobId(), tenant);
+        if (n == 0) {
+            throw new IllegalArgumentException("no job " + event.jobId() + " of tenant " + tenant);
+        }
+    }
+
+    @Override
+    public List<StoredJobEvent> jobEvents(String tenant, String jobId, int from) {
+        return jdbc.query("SELECT e.* FROM fine_tuning_events e JOIN fine_tuning_jobs j ON j.id = e.job_id "
+                + "WHERE j.tenant = ? AND e.job_id = ? AND e.seq >= ? ORDER BY e.seq",
+                (rs, i) -> new StoredJobEvent(rs.getString("job_id"), rs.getInt("seq"),
+                        rs.getTimestamp("created_at").toInstant(), rs.getString("level"), rs.getString("message"),
+                        rs.getString("type"), rs.getString("data")), tenant, jobId, from);
+    }
+
     @Override
     public void addListener(Consumer<RegistryChange> listener) {
         listeners.add(listener);
@@ -507,6 +606,21 @@ public final class PostgresStore implements RegistryStore {
     }
 
     // ---- row mappers
+
+    private static final RowMapper<StoredFile> FILE = (rs, i) -> new StoredFile(rs.getString("id"),
+            rs.getString("tenant"), rs.getString("filename"), rs.getString("purpose"), rs.getLong("bytes"),
+            rs.getTimestamp("created_at").toInstant());
+
+    private static final RowMapper<StoredJob> JOB = (rs, i) -> {
+        Timestamp finished = rs.getTimestamp("finished_at");
+        String code = rs.getString("error_code");
+        return new StoredJob(rs.getString("id"), rs.getString("tenant"), rs.getTimestamp("created_at").toInstant(),
+                rs.getString("request"), rs.getInt("examples"), rs.getInt("total_steps"), rs.getString("status"),
+                rs.getInt("steps_done"), rs.getLong("trained_tokens"), rs.getString("fine_tuned_model"),
+                code == null ? null
+                        : new StoredJob.Error(code, rs.getString("error_message"), rs.getString("error_param")),
+                finished == null ? null : finished.toInstant());
+    };
 
     private static final RowMapper<Tenant> TENANT = (rs, i) -> new Tenant(rs.getString("name"),
             rs.getTimestamp("created_at").toInstant(),

@@ -6,7 +6,8 @@ import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
- * Where tenants, API keys, intervention versions (with their bundle bytes) and tasks live. Two implementations
+ * Where tenants, API keys, intervention versions (with their bundle bytes), tasks and fine-tuning files and
+ * jobs live. Two implementations
  * keep one contract: {@link EmbeddedStore} (files, the default) and {@link PostgresStore} (shared by replicas).
  *
  * <p>Everything but tenants and keys is scoped by tenant: a tenant's names never reveal another's. Data may be
@@ -29,7 +30,7 @@ public interface RegistryStore extends AutoCloseable {
     Tenant updateLimits(String name, RateLimits limits);
 
     /**
-     * Removes the tenant record, its keys, intervention versions and tasks.
+     * Removes the tenant record, its keys, intervention versions, tasks, fine-tuning files and jobs.
      *
      * @return whether a tenant record existed
      */
@@ -84,6 +85,37 @@ public interface RegistryStore extends AutoCloseable {
     List<Task> tasks(String tenant);
 
     boolean deleteTask(String tenant, String name);
+
+    // ---- fine-tuning files and jobs
+
+    /** Stores a fine-tuning file with its content; visible only once wholly written. */
+    StoredFile addFile(StoredFile file, byte[] content);
+
+    /** The tenant's files, newest first. */
+    List<StoredFile> files(String tenant);
+
+    Optional<StoredFile> file(String tenant, String id);
+
+    Optional<byte[]> fileContent(String tenant, String id);
+
+    boolean deleteFile(String tenant, String id);
+
+    /** Creates the job, or replaces the stored state of the tenant's job with that id. */
+    void putJob(StoredJob job);
+
+    /** The tenant's jobs, newest first. */
+    List<StoredJob> jobs(String tenant);
+
+    Optional<StoredJob> job(String tenant, String id);
+
+    /** Every tenant's jobs in a status that is not final (what a restart finds unfinished), oldest first. */
+    List<StoredJob> unfinishedJobs();
+
+    /** Appends an event to a job; events of a job are kept in {@code seq} order. */
+    void addJobEvent(String tenant, StoredJobEvent event);
+
+    /** The job's events with {@code seq >= from}, oldest first; empty for another tenant's job. */
+    List<StoredJobEvent> jobEvents(String tenant, String jobId, int from);
 
     /**
      * Registers a listener told of every change, made here (synchronously, after it is durable) or on another

@@ -1,13 +1,22 @@
 package dev.reftserver.training;
 
+import dev.reftserver.registry.RegistryStore;
+import dev.reftserver.registry.StoredJob;
+import dev.reftserver.registry.StoredJobEvent;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
- * One fine-tuning job's live state. Status moves {@code validating_files -> queued -> running ->
- * succeeded | failed | cancelled}; the worker thread writes it, HTTP threads read snapshots.
+ * One fine-tuning job. Status moves {@code validating_files -> queued -> running -> succeeded | failed |
+ * cancelled}; the worker thread writes it, HTTP threads read snapshots. Every change and every event is written
+ * through to the registry store before the change is visible, so the store always holds what clients were shown.
  */
 public final class FineTuningJob {
 
@@ -15,7 +24,11 @@ public final class FineTuningJob {
         VALIDATING_FILES, QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED;
 
         public String wireName() {
-            return name().toLowerCase();
+            return name().toLowerCase(Locale.ROOT);
+        }
+
+        static Status ofWireName(String s) {
+            return valueOf(s.toUpperCase(Locale.ROOT));
         }
 
         public boolean terminal() {
@@ -38,14 +51,18 @@ public final class FineTuningJob {
             Instant finishedAt) {
     }
 
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+
+    private final RegistryStore store;
     private final String id;
     private final String tenant;
-    private final Instant createdAt = Instant.now();
+    private final Instant createdAt;
+    private final String request;
     private final JobSpec spec;
     private final int examples;
     private final int totalSteps;
-    private final List<Event> events = new ArrayList<>();
-    private Status status = Status.VALIDATING_FILES;
+    private int eventCount;
+    private Status status;
     private int stepsDone;
     private long trainedTokens;
     private String fineTunedModel;
@@ -53,12 +70,39 @@ public final class FineTuningJob {
     private Instant finishedAt;
     private volatile boolean cancelRequested;
 
-    FineTuningJob(String id, String tenant, JobSpec spec, int examples, int totalSteps) {
+    /** A new job, recorded in the store at once. */
+    FineTuningJob(RegistryStore store, String id, String tenant, String request, JobSpec spec, int examples,
+            int totalSteps) {
+        this.store = store;
         this.id = id;
         this.tenant = tenant;
+        this.createdAt = Instant.now().truncatedTo(ChronoUnit.MILLIS);
+        this.request = request;
         this.spec = spec;
         this.examples = examples;
         this.totalSteps = totalSteps;
+        this.status = Status.VALIDATING_FILES;
+        store.putJob(stored());
+    }
+
+    /** A job as the store holds it; {@code spec} re-read from its stored request. */
+    FineTuningJob(RegistryStore store, StoredJob s, JobSpec spec, int eventCount) {
+        this.store = store;
+        this.id = s.id();
+        this.tenant = s.tenant();
+        this.createdAt = s.createdAt();
+        this.request = s.request();
+        this.spec = spec;
+        this.examples = s.examples();
+        this.totalSteps = s.totalSteps();
+        this.status = Status.ofWireName(s.status());
+        this.stepsDone = s.stepsDone();
+        this.trainedTokens = s.trainedTokens();
+        this.fineTunedModel = s.fineTunedModel();
+        this.error = s.error() == null ? null
+                : new Failure(s.error().code(), s.error().message(), s.error().param());
+        this.finishedAt = s.finishedAt();
+        this.eventCount = eventCount;
     }
 
     public String id() {
@@ -74,28 +118,50 @@ public final class FineTuningJob {
                 fineTunedModel, error, finishedAt);
     }
 
+    private StoredJob stored() {
+        return new StoredJob(id, tenant, createdAt, request, examples, totalSteps, status.wireName(), stepsDone,
+                trainedTokens, fineTunedModel,
+                error == null ? null : new StoredJob.Error(error.code(), error.message(), error.param()), finishedAt);
+    }
+
     /** Events, newest first (as OpenAI lists them). */
-    public synchronized List<Event> events() {
-        List<Event> out = new ArrayList<>(events);
-        java.util.Collections.reverse(out);
+    public List<Event> events() {
+        List<Event> out = eventsFrom(0);
+        Collections.reverse(out);
         return out;
     }
 
     /** Events from the {@code from}-th on (0-based), oldest first: what a live stream has not sent yet. */
-    public synchronized List<Event> eventsFrom(int from) {
-        return from >= events.size() ? List.of() : List.copyOf(events.subList(from, events.size()));
+    public List<Event> eventsFrom(int from) {
+        List<Event> out = new ArrayList<>();
+        for (StoredJobEvent e : store.jobEvents(tenant, id, from)) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> data = JSON.readValue(e.data(), LinkedHashMap.class);
+            out.add(new Event(eventId(e.seq()), e.createdAt(), e.level(), e.message(), e.type(), data));
+        }
+        return out;
+    }
+
+    private String eventId(int seq) {
+        return id.replace("ftjob-", "ftevent-") + "-" + seq;
     }
 
     synchronized void event(String message) {
-        events.add(new Event(id.replace("ftjob-", "ftevent-") + "-" + events.size(), Instant.now(), "info", message,
-                "message", Map.of()));
+        record("message", message, Map.of());
+    }
+
+    private void record(String type, String message, Map<String, Object> data) {
+        store.addJobEvent(tenant, new StoredJobEvent(id, eventCount, Instant.now().truncatedTo(ChronoUnit.MILLIS),
+                "info", message, type, JSON.writeValueAsString(data)));
+        eventCount++;
     }
 
     synchronized void moveTo(Status next, String message) {
         status = next;
         if (next.terminal()) {
-            finishedAt = Instant.now();
+            finishedAt = Instant.now().truncatedTo(ChronoUnit.MILLIS);
         }
+        store.putJob(stored());
         event(message);
     }
 
@@ -106,14 +172,15 @@ public final class FineTuningJob {
     synchronized void stepped(TrainingRun.StepReport r, long tokens) {
         stepsDone = r.step();
         trainedTokens += tokens;
-        Map<String, Object> data = new java.util.LinkedHashMap<>();
+        store.putJob(stored());
+        Map<String, Object> data = new LinkedHashMap<>();
         data.put("step", r.step());
         data.put("total_steps", totalSteps);
         data.put("train_loss", r.loss());
         data.put("learning_rate", r.learningRate());
         data.put("grad_norm", r.gradNorm());
-        events.add(new Event(id.replace("ftjob-", "ftevent-") + "-" + events.size(), Instant.now(), "info",
-                String.format("Step %d/%d: training loss=%.4f", r.step(), totalSteps, r.loss()), "metrics", data));
+        record("metrics", String.format(Locale.ROOT, "Step %d/%d: training loss=%.4f", r.step(), totalSteps,
+                r.loss()), data);
     }
 
     synchronized void succeeded(String model) {

@@ -1,5 +1,6 @@
 package dev.reftserver.training;
 
+import dev.reftserver.engine.DeviceTimeShare;
 import dev.reftserver.error.ServiceException;
 import dev.reftserver.intervention.BundleContents;
 import dev.reftserver.intervention.BundleLimits;
@@ -9,9 +10,9 @@ import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.InterventionVersion;
 import dev.reftserver.registry.Names;
 import dev.reftserver.registry.RegistryStore;
+import dev.reftserver.registry.StoredJob;
 import dev.reftserver.tokenizer.TextTokenizer;
 import java.security.SecureRandom;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -22,18 +23,33 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.http.HttpStatus;
 import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Fine-tuning jobs: checked when created, then run one at a time on a single background thread beside the
- * engine (both read the same frozen weights; training does not yet take turns with serving steps, so it competes
- * with them for the CPU). A job that succeeds registers its bundle through the normal upload path as the next
- * version of its suffix, so it is immediately usable. Jobs live in memory: a restart forgets them.
+ * engine (both read the same frozen weights). A job that succeeds registers its bundle through the normal upload
+ * path as the next version of its suffix, only after its last step, so it is immediately usable and a job that
+ * dies earlier never leaves a version behind.
+ *
+ * <p>Jobs and their events live in the registry store. A job runs only in the process that accepted it and is not
+ * resumed: when the server stops, its running and queued jobs are marked failed ({@link #SERVER_STOPPED}), and
+ * a job the store still shows unfinished at start (the process died without stopping) is marked failed
+ * ({@link #SERVER_RESTARTED}). With several replicas sharing a PostgreSQL store, a replica that starts therefore
+ * also fails jobs that another live replica is running: run training on one replica.
  */
 public final class FineTuningJobs implements AutoCloseable {
 
+    /** The error of a job that was unfinished when its server died. */
+    public static final String SERVER_RESTARTED = "the server restarted during training; start a new job";
+
+    /** The error of a job that was unfinished when its server shut down. */
+    public static final String SERVER_STOPPED = "the server shut down during training; start a new job";
+
     private static final Logger log = LoggerFactory.getLogger(FineTuningJobs.class);
     private static final SecureRandom IDS = new SecureRandom();
+    private static final JsonMapper JSON = JsonMapper.builder().build();
 
     private final TransformerLM model;
     private final TextTokenizer tokenizer;
@@ -43,7 +59,11 @@ public final class FineTuningJobs implements AutoCloseable {
     private final TrainingProperties limits;
     private final BundleLimits bundleLimits;
     private final String baseModel;
-    private final Map<String, FineTuningJob> jobs = new ConcurrentHashMap<>();
+    private final DeviceTimeShare share;
+    /** Jobs this process accepted and has not finished; the store holds every job. */
+    private final Map<String, FineTuningJob> live = new ConcurrentHashMap<>();
+    private final Object admission = new Object();
+    private volatile boolean stopping;
     private final ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "reft-training");
         t.setDaemon(true);
@@ -52,7 +72,7 @@ public final class FineTuningJobs implements AutoCloseable {
 
     public FineTuningJobs(TransformerLM model, TextTokenizer tokenizer, TrainingFiles files,
             InterventionUploads uploads, RegistryStore store, TrainingProperties limits, BundleLimits bundleLimits,
-            String baseModel) {
+            String baseModel, DeviceTimeShare share) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.files = files;
@@ -61,9 +81,30 @@ public final class FineTuningJobs implements AutoCloseable {
         this.limits = limits;
         this.bundleLimits = bundleLimits;
         this.baseModel = baseModel;
+        this.share = share;
+        failUnfinished();
     }
 
-    /** @throws ServiceException 400 for a bad request, an unknown file or impossible hyperparameters */
+    /** Jobs a previous process left unfinished cannot go on: say so, durably, before serving anything. */
+    private void failUnfinished() {
+        for (StoredJob s : store.unfinishedJobs()) {
+            FineTuningJob job = load(s);
+            job.failed(new FineTuningJob.Failure("server_restarted", SERVER_RESTARTED, null));
+            log.info("fine-tuning job {} of {} was unfinished at start; marked failed", s.id(), s.tenant());
+        }
+    }
+
+    private FineTuningJob load(StoredJob s) {
+        JobSpec spec;
+        try {
+            spec = JobSpec.parse(JSON.readTree(s.request()), model.config().shape(), baseModel);
+        } catch (RuntimeException e) {
+            spec = null; // accepted for another base model; the job is shown without its hyperparameters
+        }
+        return new FineTuningJob(store, s, spec, store.jobEvents(s.tenant(), s.id(), 0).size());
+    }
+
+    /** @throws ServiceException 400 for a bad request, an unknown file or impossible hyperparameters; 429 over quota */
     public FineTuningJob create(String tenant, JsonNode body) {
         JobSpec spec = JobSpec.parse(body, model.config().shape(), baseModel);
         TrainingFile file = files.get(tenant, spec.trainingFile()).orElseThrow(() -> ServiceException
@@ -73,15 +114,8 @@ public final class FineTuningJobs implements AutoCloseable {
             throw ServiceException.invalidRequest("method.reft.hyperparameters.max_steps", "the job would take "
                     + steps + " steps, more than the " + limits.maxSteps() + " allowed");
         }
-        long live = jobs.values().stream().filter(j -> j.tenant().equals(tenant) && !j.status().terminal()).count();
-        if (live >= limits.maxQueuedJobs()) {
-            throw new ServiceException(org.springframework.http.HttpStatus.TOO_MANY_REQUESTS, "rate_limit_error",
-                    null, "too_many_jobs", "this tenant already has " + live + " jobs queued or running");
-        }
+        checkQuota(tenant);
         BundleContents init = initialBundle(tenant, spec);
-        FineTuningJob job = new FineTuningJob("ftjob-" + HexFormat.of().formatHex(randomBytes()), tenant, spec,
-                file.examples().size(), steps);
-        job.event("Validating training file: " + file.id());
         TrainingRun run;
         try {
             run = TrainingRun.start(model, tokenizer, init, file.examples(), spec.settings(file.examples().size()));
@@ -89,10 +123,36 @@ public final class FineTuningJobs implements AutoCloseable {
             throw ServiceException.invalidRequest("training_file", "training file '" + file.id() + "': "
                     + e.getMessage());
         }
-        jobs.put(job.id(), job);
-        job.moveTo(FineTuningJob.Status.QUEUED, "Files validated, moving job to queued state");
-        worker.submit(() -> execute(job, run));
-        return job;
+        try {
+            FineTuningJob job;
+            synchronized (admission) {
+                checkQuota(tenant); // again, with the admission of others serialized
+                job = new FineTuningJob(store, "ftjob-" + HexFormat.of().formatHex(randomBytes()), tenant,
+                        body.toString(), spec, file.examples().size(), steps);
+                live.put(job.id(), job);
+            }
+            job.event("Validating training file: " + file.id());
+            job.moveTo(FineTuningJob.Status.QUEUED, "Files validated, moving job to queued state");
+            worker.submit(() -> execute(job, run));
+            return job;
+        } catch (RuntimeException e) {
+            run.close();
+            throw e;
+        }
+    }
+
+    /** Per tenant, at most {@code max-queued-jobs} unfinished; on the server, at most {@code max-total-queued-jobs}. */
+    private void checkQuota(String tenant) {
+        long mine = store.jobs(tenant).stream().filter(j -> !j.terminal()).count();
+        if (mine >= limits.maxQueuedJobs()) {
+            throw new ServiceException(HttpStatus.TOO_MANY_REQUESTS, "rate_limit_error", null, "too_many_jobs",
+                    "this tenant already has " + mine + " fine-tuning jobs queued or running (at most "
+                            + limits.maxQueuedJobs() + "); wait for one to finish or cancel one");
+        }
+        if (live.size() >= limits.maxTotalQueuedJobs()) {
+            throw new ServiceException(HttpStatus.TOO_MANY_REQUESTS, "rate_limit_error", null, "training_queue_full",
+                    "the server already has " + live.size() + " fine-tuning jobs queued or running; try again later");
+        }
     }
 
     private BundleContents initialBundle(String tenant, JobSpec spec) {
@@ -136,6 +196,10 @@ public final class FineTuningJobs implements AutoCloseable {
             if (job.cancelRequested()) {
                 return;
             }
+            if (stopping) {
+                job.failed(new FineTuningJob.Failure("server_restarted", SERVER_STOPPED, null));
+                return;
+            }
             job.moveTo(FineTuningJob.Status.RUNNING, "Fine-tuning job started");
             while (!run.finished()) {
                 if (job.cancelRequested()) {
@@ -143,7 +207,20 @@ public final class FineTuningJobs implements AutoCloseable {
                             + run.stepsDone() + " steps");
                     return;
                 }
-                TrainingRun.StepReport r = run.step();
+                if (stopping) {
+                    job.failed(new FineTuningJob.Failure("server_restarted", SERVER_STOPPED, null));
+                    return;
+                }
+                if (!share.awaitTrainingTurn(() -> job.cancelRequested() || stopping)) {
+                    continue; // the loop's checks say why
+                }
+                long started = System.nanoTime();
+                TrainingRun.StepReport r;
+                try {
+                    r = run.step();
+                } finally {
+                    share.trainingRan(System.nanoTime() - started);
+                }
                 job.stepped(r, run.lastBatchTokens());
             }
             byte[] zip = run.bundle().toNativeZip(bundleLimits);
@@ -158,26 +235,37 @@ public final class FineTuningJobs implements AutoCloseable {
         } catch (ServiceException e) {
             job.failed(new FineTuningJob.Failure(e.code() == null ? "invalid_result" : e.code(), e.getMessage(),
                     e.param()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            job.failed(new FineTuningJob.Failure("server_restarted", SERVER_STOPPED, null));
         } catch (RuntimeException | Error e) {
             log.warn("fine-tuning job {} failed", job.id(), e);
-            job.failed(new FineTuningJob.Failure("training_error", String.valueOf(e.getMessage()), null));
+            try {
+                job.failed(new FineTuningJob.Failure("training_error", String.valueOf(e.getMessage()), null));
+            } catch (RuntimeException again) {
+                log.warn("cannot record the failure of fine-tuning job {}", job.id(), again);
+            }
+        } finally {
+            live.remove(job.id());
         }
     }
 
     /** The tenant's job; another tenant's id is as unknown as one that never existed. */
     public Optional<FineTuningJob> get(String tenant, String id) {
-        FineTuningJob j = id == null ? null : jobs.get(id);
-        return j != null && j.tenant().equals(tenant) ? Optional.of(j) : Optional.empty();
+        FineTuningJob j = id == null ? null : live.get(id);
+        if (j != null) {
+            return j.tenant().equals(tenant) ? Optional.of(j) : Optional.empty();
+        }
+        return id == null ? Optional.empty() : store.job(tenant, id).map(this::load);
     }
 
     /** The tenant's jobs, newest first. */
     public List<FineTuningJob> list(String tenant) {
-        return jobs.values().stream().filter(j -> j.tenant().equals(tenant))
-                .sorted(Comparator.comparing((FineTuningJob j) -> j.snapshot().createdAt()).reversed()
-                        .thenComparing(FineTuningJob::id))
-                .toList();
+        return store.jobs(tenant).stream().map(s -> {
+            FineTuningJob j = live.get(s.id());
+            return j != null ? j : load(s);
+        }).toList();
     }
-
     /**
      * Stops a job within one step (or before it starts).
      *
@@ -204,7 +292,7 @@ public final class FineTuningJobs implements AutoCloseable {
 
     @Override
     public void close() {
-        jobs.values().forEach(FineTuningJob::requestCancel);
+        stopping = true; // a running job stops after its step and is marked failed; queued ones fail unstarted
         worker.shutdown();
         try {
             if (!worker.awaitTermination(30, TimeUnit.SECONDS)) {

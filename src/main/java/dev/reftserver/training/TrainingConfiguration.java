@@ -1,6 +1,8 @@
 package dev.reftserver.training;
 
 import dev.reftserver.config.BaseModel;
+import dev.reftserver.engine.DeviceTimeShare;
+import dev.reftserver.engine.Scheduler;
 import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.registry.InterventionUploads;
@@ -14,14 +16,22 @@ import org.springframework.context.annotation.Configuration;
 public class TrainingConfiguration {
 
     @Bean
-    TrainingFiles trainingFiles(TrainingProperties props) {
-        return new TrainingFiles(props);
+    TrainingFiles trainingFiles(RegistryStore store, TrainingProperties props) {
+        return new TrainingFiles(store, props);
+    }
+
+    /** Serving's scheduler reports its steps here; training waits here before each of its steps. */
+    @Bean
+    DeviceTimeShare deviceTimeShare(Scheduler scheduler, TrainingProperties props) {
+        DeviceTimeShare share = new DeviceTimeShare(props.maxShare());
+        scheduler.shareDeviceWith(share);
+        return share;
     }
 
     @Bean(destroyMethod = "close")
     FineTuningJobs fineTuningJobs(TransformerLM model, TextTokenizer tokenizer, TrainingFiles files,
             InterventionUploads uploads, RegistryStore store, TrainingProperties props, BundleLimits bundleLimits,
-            BaseModel base) {
-        return new FineTuningJobs(model, tokenizer, files, uploads, store, props, bundleLimits, base.id());
+            BaseModel base, DeviceTimeShare share) {
+        return new FineTuningJobs(model, tokenizer, files, uploads, store, props, bundleLimits, base.id(), share);
     }
 }

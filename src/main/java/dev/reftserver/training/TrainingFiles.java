@@ -1,14 +1,16 @@
 package dev.reftserver.training;
 
 import dev.reftserver.error.ServiceException;
+import dev.reftserver.registry.RegistryStore;
+import dev.reftserver.registry.StoredFile;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -19,8 +21,9 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Tenants' fine-tuning files, in memory (they do not survive a restart). Every line is checked on upload: a
- * JSON object with string {@code prompt} and non-empty string {@code completion}; the first bad line is named.
+ * Tenants' fine-tuning files, kept in the registry store with their bytes as uploaded. Every line is checked on
+ * upload: a JSON object with string {@code prompt} and non-empty string {@code completion}; the first bad line is
+ * named. Parsed examples are cached in memory per file id (files are never modified).
  */
 public final class TrainingFiles {
 
@@ -29,10 +32,12 @@ public final class TrainingFiles {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final SecureRandom IDS = new SecureRandom();
 
+    private final RegistryStore store;
     private final TrainingProperties limits;
-    private final Map<String, TrainingFile> files = new ConcurrentHashMap<>();
+    private final Map<String, List<String[]>> parsed = new ConcurrentHashMap<>();
 
-    public TrainingFiles(TrainingProperties limits) {
+    public TrainingFiles(RegistryStore store, TrainingProperties limits) {
+        this.store = store;
         this.limits = limits;
     }
 
@@ -47,15 +52,15 @@ public final class TrainingFiles {
                     + limits.maxFileBytes().toBytes() + " allowed");
         }
         List<String[]> examples = parse(content);
-        if (list(tenant).size() >= limits.maxFiles()) {
+        if (store.files(tenant).size() >= limits.maxFiles()) {
             throw ServiceException.invalidRequest("file", "this tenant already has " + limits.maxFiles()
                     + " files; delete some first");
         }
         String id = "file-" + HexFormat.of().formatHex(randomBytes());
-        TrainingFile file = new TrainingFile(id, tenant, filename == null ? "data.jsonl" : filename, purpose,
-                content.length, Instant.now(), examples);
-        files.put(id, file);
-        return file;
+        StoredFile stored = store.addFile(new StoredFile(id, tenant, filename == null ? "data.jsonl" : filename,
+                purpose, content.length, Instant.now().truncatedTo(ChronoUnit.MILLIS)), content);
+        parsed.put(id, examples);
+        return of(stored, examples);
     }
 
     private List<String[]> parse(byte[] content) {
@@ -114,20 +119,38 @@ public final class TrainingFiles {
         return b;
     }
 
+    private static TrainingFile of(StoredFile f, List<String[]> examples) {
+        return new TrainingFile(f.id(), f.tenant(), f.filename(), f.purpose(), f.bytes(), f.createdAt(), examples);
+    }
+
+    private Optional<TrainingFile> load(StoredFile f) {
+        List<String[]> examples = parsed.get(f.id());
+        if (examples == null) {
+            Optional<byte[]> content = store.fileContent(f.tenant(), f.id());
+            if (content.isEmpty()) {
+                return Optional.empty(); // deleted meanwhile
+            }
+            examples = parse(content.get());
+            parsed.put(f.id(), examples);
+        }
+        return Optional.of(of(f, examples));
+    }
+
     /** The tenant's file; another tenant's id is as unknown as one that never existed. */
     public Optional<TrainingFile> get(String tenant, String id) {
-        TrainingFile f = id == null ? null : files.get(id);
-        return f != null && f.tenant().equals(tenant) ? Optional.of(f) : Optional.empty();
+        return id == null ? Optional.empty() : store.file(tenant, id).flatMap(this::load);
     }
 
     /** The tenant's files, newest first. */
     public List<TrainingFile> list(String tenant) {
-        return files.values().stream().filter(f -> f.tenant().equals(tenant))
-                .sorted(Comparator.comparing(TrainingFile::createdAt).reversed().thenComparing(TrainingFile::id))
-                .toList();
+        return store.files(tenant).stream().map(this::load).flatMap(Optional::stream).toList();
     }
 
     public boolean delete(String tenant, String id) {
-        return get(tenant, id).map(f -> files.remove(f.id()) != null).orElse(false);
+        boolean deleted = store.deleteFile(tenant, id);
+        if (deleted) {
+            parsed.remove(id);
+        }
+        return deleted;
     }
 }

@@ -11,7 +11,9 @@ import org.springframework.util.unit.DataSize;
  * @param maxExamples    most lines (examples) in one file
  * @param maxFiles       most files one tenant keeps
  * @param maxSteps       most updates one job may ask for
- * @param maxQueuedJobs  most jobs of one tenant waiting or running at once
+ * @param maxQueuedJobs  most jobs of one tenant waiting or running at once (more get 429)
+ * @param maxTotalQueuedJobs most jobs of all tenants this server has waiting or running at once (more get 429)
+ * @param maxShare       the fraction of engine time training may take while serving is busy; all of it when idle
  */
 @ConfigurationProperties("reft.training")
 public record TrainingProperties(
@@ -19,5 +21,7 @@ public record TrainingProperties(
         @DefaultValue("10000") int maxExamples,
         @DefaultValue("100") int maxFiles,
         @DefaultValue("10000") int maxSteps,
-        @DefaultValue("4") int maxQueuedJobs) {
+        @DefaultValue("4") int maxQueuedJobs,
+        @DefaultValue("64") int maxTotalQueuedJobs,
+        @DefaultValue("0.25") double maxShare) {
 }

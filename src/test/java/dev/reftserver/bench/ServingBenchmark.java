@@ -188,7 +188,7 @@ public final class ServingBenchmark {
      * {@code d} in steady state: it opens after every client has had a response (the batch is full and staggered)
      * and closes while all of them are still busy, so neither the ramp nor the drain at the end is counted.
      */
-    private double run(int clients, Duration d, IntFunction<String> model) throws Exception {
+    double run(int clients, Duration d, IntFunction<String> model) throws Exception {
         return interleaved(clients, List.of(model), 1, Duration.ZERO, d).get(0).get(0);
     }
 
@@ -296,7 +296,7 @@ public final class ServingBenchmark {
     }
 
     /** Time from sending a streaming request to its first data chunk, at {@code clients} concurrent streams. */
-    private double[] ttft(int clients, Duration d) throws Exception {
+    double[] ttft(int clients, Duration d) throws Exception {
         List<Double> samples = java.util.Collections.synchronizedList(new ArrayList<>());
         long end = System.nanoTime() + d.toNanos();
         ExecutorService pool = Executors.newFixedThreadPool(clients);

@@ -447,4 +447,94 @@ abstract class RegistryStoreContract {
             }
         }
     }
+
+    // ---- fine-tuning files and jobs
+
+    private static final java.time.Instant T0 = java.time.Instant.parse("2026-01-01T00:00:00Z");
+
+    private static StoredJob job(String id, String tenant, int minute, String status) {
+        return new StoredJob(id, tenant, T0.plusSeconds(60L * minute), "{\"model\":\"m\"}", 3, 6, status, 0, 0,
+                null, null, null);
+    }
+
+    private static StoredJobEvent event(String job, int seq, String message) {
+        return new StoredJobEvent(job, seq, T0.plusSeconds(seq), "info", message, "message", "{}");
+    }
+
+    @Test
+    void keepsFineTuningFilesPerTenantNewestFirst() {
+        byte[] content = "{\"prompt\":\"a\",\"completion\":\"b\"}\n".getBytes();
+        StoredFile older = store.addFile(new StoredFile("file-1", "acme", "a.jsonl", "fine-tune", content.length, T0),
+                content);
+        StoredFile newer = store.addFile(new StoredFile("file-2", "acme", "b.jsonl", "fine-tune", 5,
+                T0.plusSeconds(1)), "12345".getBytes());
+        store.addFile(new StoredFile("file-3", "other", "c.jsonl", "fine-tune", 1, T0), "x".getBytes());
+
+        assertThat(store.files("acme")).containsExactly(newer, older);
+        assertThat(store.file("acme", "file-1")).contains(older);
+        assertThat(store.fileContent("acme", "file-1")).hasValueSatisfying(b -> assertThat(b).isEqualTo(content));
+        assertThat(store.file("acme", "file-3")).isEmpty();
+        assertThat(store.fileContent("acme", "file-3")).isEmpty();
+        assertThat(store.deleteFile("acme", "file-3")).isFalse();
+
+        assertThat(store.deleteFile("acme", "file-1")).isTrue();
+        assertThat(store.deleteFile("acme", "file-1")).isFalse();
+        assertThat(store.files("acme")).containsExactly(newer);
+        assertThat(store.fileContent("acme", "file-1")).isEmpty();
+        assertThat(store.files("other")).extracting(StoredFile::id).containsExactly("file-3");
+    }
+
+    @Test
+    void movesJobsThroughTheirStatesAndKeepsTheirEventsInOrder() {
+        store.putJob(job("ftjob-a", "acme", 0, "queued"));
+        store.putJob(job("ftjob-b", "acme", 1, "validating_files"));
+        store.putJob(job("ftjob-c", "other", 2, "queued"));
+        store.addJobEvent("acme", event("ftjob-a", 0, "queued"));
+        store.addJobEvent("acme", event("ftjob-a", 1, "started"));
+
+        StoredJob running = new StoredJob("ftjob-a", "acme", T0, "{\"model\":\"m\"}", 3, 6, "running", 2, 40, null,
+                null, null);
+        store.putJob(running);
+        assertThat(store.job("acme", "ftjob-a")).contains(running);
+        StoredJob done = new StoredJob("ftjob-a", "acme", T0, "{\"model\":\"m\"}", 3, 6, "succeeded", 6, 120,
+                "ft@1", null, T0.plusSeconds(9));
+        store.putJob(done);
+        StoredJob failed = new StoredJob("ftjob-b", "acme", T0.plusSeconds(60), "{\"model\":\"m\"}", 3, 6, "failed",
+                0, 0, null, new StoredJob.Error("training_error", "boom", null), T0.plusSeconds(70));
+        store.putJob(failed);
+
+        assertThat(store.job("acme", "ftjob-a")).contains(done);
+        assertThat(store.jobs("acme")).containsExactly(failed, done);
+        assertThat(store.job("acme", "ftjob-c")).isEmpty();
+        assertThat(store.unfinishedJobs()).extracting(StoredJob::id).containsExactly("ftjob-c");
+        assertThat(store.jobEvents("acme", "ftjob-a", 0)).extracting(StoredJobEvent::message)
+                .containsExactly("queued", "started");
+        assertThat(store.jobEvents("acme", "ftjob-a", 1)).containsExactly(event("ftjob-a", 1, "started"));
+        assertThat(store.jobEvents("other", "ftjob-a", 0)).isEmpty();
+        assertThatThrownBy(() -> store.addJobEvent("other", event("ftjob-a", 2, "x")))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> store.putJob(job("ftjob-a", "other", 0, "queued")))
+                .isInstanceOf(IllegalStateException.class);
+        assertThat(store.job("acme", "ftjob-a")).contains(done);
+    }
+
+    @Test
+    void fineTuningFilesAndJobsSurviveAReopenAndGoWithTheirTenant() throws Exception {
+        store.createTenant("acme", RateLimits.UNLIMITED);
+        store.addFile(new StoredFile("file-1", "acme", "a.jsonl", "fine-tune", 3, T0), "abc".getBytes());
+        store.putJob(job("ftjob-a", "acme", 0, "running"));
+        store.addJobEvent("acme", event("ftjob-a", 0, "started"));
+        try (RegistryStore again = reopen()) {
+            assertThat(again.fileContent("acme", "file-1")).hasValueSatisfying(b ->
+                    assertThat(new String(b)).isEqualTo("abc"));
+            assertThat(again.unfinishedJobs()).containsExactly(job("ftjob-a", "acme", 0, "running"));
+            assertThat(again.jobEvents("acme", "ftjob-a", 0)).containsExactly(event("ftjob-a", 0, "started"));
+
+            assertThat(again.deleteTenant("acme")).isTrue();
+            assertThat(again.files("acme")).isEmpty();
+            assertThat(again.jobs("acme")).isEmpty();
+            assertThat(again.jobEvents("acme", "ftjob-a", 0)).isEmpty();
+            assertThat(again.unfinishedJobs()).isEmpty();
+        }
+    }
 }

@@ -16,9 +16,9 @@ import org.testcontainers.postgresql.PostgreSQLContainer;
  * {@code REFT_TEST_JDBC_PASSWORD}) when set, else a Testcontainers PostgreSQL when Docker answers, else the test
  * is skipped, except under CI ({@code CI} set), where it fails: CI never skips these silently.
  */
-record TestPostgres(String jdbcUrl, String user, String password, AutoCloseable cleanup) implements AutoCloseable {
+public record TestPostgres(String jdbcUrl, String user, String password, AutoCloseable cleanup) implements AutoCloseable {
 
-    static TestPostgres open() {
+    public static TestPostgres open() {
         String url = System.getenv("REFT_TEST_JDBC_URL");
         if (url != null && !url.isBlank()) {
             return freshSchema(url, System.getenv("REFT_TEST_JDBC_USER"), System.getenv("REFT_TEST_JDBC_PASSWORD"));

@@ -17,7 +17,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import dev.reftserver.engine.DeviceTimeShare;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.test.context.DynamicPropertyRegistry;
@@ -127,6 +131,57 @@ class FineTuningApiTest {
         assertThat(completion.statusCode()).as(completion.body()).isEqualTo(200);
         assertThat(completion.headers().firstValue("X-Reft-Intervention")).contains("whale@1");
         assertThat(json(get(key, "/v1/fine_tuning/jobs")).get("data").get(0).get("id").asString()).isEqualTo(id);
+    }
+
+    @Autowired
+    DeviceTimeShare deviceShare;
+
+    @Test
+    void aJobProgressesWhileCompletionsKeepTheEngineBusy() throws Exception {
+        String key = newTenant();
+        String fileId = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicInteger served = new AtomicInteger();
+        java.util.concurrent.atomic.AtomicReference<String> refused = new java.util.concurrent.atomic.AtomicReference<>();
+        List<Thread> clients = new ArrayList<>();
+        for (int c = 0; c < 3; c++) {
+            Thread t = new Thread(() -> {
+                while (!stop.get()) {
+                    HttpResponse<String> r = post(key, "/v1/completions",
+                            "{\"model\":\"stories15M\",\"prompt\":\"Once upon a time\",\"max_tokens\":8}");
+                    if (r.statusCode() != 200) {
+                        refused.set(r.statusCode() + " " + r.body());
+                        return;
+                    }
+                    served.incrementAndGet();
+                }
+            });
+            t.start();
+            clients.add(t);
+        }
+        try {
+            while (served.get() == 0 && refused.get() == null) {
+                Thread.sleep(10);
+            }
+            HttpResponse<String> created = post(key, "/v1/fine_tuning/jobs", """
+                    {"model": "stories15M", "training_file": "%s",
+                     "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "rank": 2,
+                       "batch_size": 4, "max_steps": 6}}}}""".formatted(fileId));
+            assertThat(created.statusCode()).as(created.body()).isEqualTo(200);
+            int servedBefore = served.get();
+            JsonNode done = await(key, json(created).get("id").asString());
+            assertThat(done.get("status").asString()).as(done.toString()).isEqualTo("succeeded");
+            assertThat(served.get()).as("completions finished while the job trained").isGreaterThan(servedBefore);
+            // Both sides reported engine time to the gate: serving from the scheduler, training from the job.
+            assertThat(deviceShare.maxShare()).isEqualTo(0.25);
+            assertThat(deviceShare.trainingShare()).isStrictlyBetween(0.0, 1.0);
+        } finally {
+            stop.set(true);
+            for (Thread t : clients) {
+                t.join();
+            }
+        }
+        assertThat(refused.get()).as("a completion was refused").isNull();
     }
 
     /** Tokens of one full-batch step over the reference's 8 examples. */

@@ -1,0 +1,10 @@
+package dev.reftserver.registry;
+
+import java.time.Instant;
+
+/**
+ * A tenant's fine-tuning file as the store keeps it: metadata here, its bytes by {@link RegistryStore#fileContent}.
+ * The store does not parse the content; the training layer validated it before it was stored.
+ */
+public record StoredFile(String id, String tenant, String filename, String purpose, long bytes, Instant createdAt) {
+}

@@ -1,0 +1,25 @@
+package dev.reftserver.registry;
+
+import java.time.Instant;
+import java.util.Set;
+
+/**
+ * A fine-tuning job as the store keeps it. The store treats {@code request} (the job's creation body, JSON) and
+ * {@code status} (a wire name) as opaque, except that it knows which statuses are final.
+ *
+ * @param error null unless the job failed
+ */
+public record StoredJob(String id, String tenant, Instant createdAt, String request, int examples, int totalSteps,
+        String status, int stepsDone, long trainedTokens, String fineTunedModel, Error error, Instant finishedAt) {
+
+    /** Statuses a job never leaves. */
+    public static final Set<String> TERMINAL = Set.of("succeeded", "failed", "cancelled");
+
+    /** OpenAI's job error shape. */
+    public record Error(String code, String message, String param) {
+    }
+
+    public boolean terminal() {
+        return TERMINAL.contains(status);
+    }
+}

@@ -1,0 +1,210 @@
+package dev.reftserver.training;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.zaxxer.hikari.HikariDataSource;
+import dev.reftserver.engine.DeviceTimeShare;
+import dev.reftserver.intervention.BundleImporter;
+import dev.reftserver.intervention.BundleLimits;
+import dev.reftserver.model.ModelLoader;
+import dev.reftserver.model.ReferenceFiles;
+import dev.reftserver.model.TransformerLM;
+import dev.reftserver.registry.EmbeddedStore;
+import dev.reftserver.registry.InterventionUploads;
+import dev.reftserver.registry.PostgresStore;
+import dev.reftserver.registry.RegistryStore;
+import dev.reftserver.registry.StoredJob;
+import dev.reftserver.registry.TestPostgres;
+import dev.reftserver.registry.UploadMetrics;
+import dev.reftserver.tokenizer.TextTokenizer;
+import dev.reftserver.tokenizer.TokenizerLoader;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.function.Predicate;
+import java.util.stream.Stream;
+import org.flywaydb.core.Flyway;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.springframework.util.unit.DataSize;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Jobs across a restart: what finished survives with its events and result; what was running or queued when the
+ * process stopped is failed with a clear error, durably, and leaves no intervention version behind.
+ */
+class FineTuningRestartTest {
+
+    static final JsonMapper JSON = JsonMapper.builder().build();
+    static final String TENANT = "acme";
+    static TransformerLM model;
+    static TextTokenizer tokenizer;
+
+    @TempDir
+    Path tmp;
+
+    @BeforeAll
+    static void load() {
+        model = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32");
+        tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    /** One server's training side over a store. */
+    record Server(RegistryStore store, TrainingFiles files, FineTuningJobs jobs) implements AutoCloseable {
+
+        static Server open(RegistryStore store) {
+            TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0);
+            BundleImporter importer = new BundleImporter(BundleLimits.defaults());
+            InterventionUploads uploads = new InterventionUploads(store, (zip, positions, share, template) ->
+                    importer.importZip(zip, model.config().shape(), positions, share, template),
+                    new UploadMetrics(new SimpleMeterRegistry()));
+            TrainingFiles files = new TrainingFiles(store, props);
+            return new Server(store, files, new FineTuningJobs(model, tokenizer, files, uploads, store, props,
+                    BundleLimits.defaults(), "stories15M", new DeviceTimeShare(props.maxShare())));
+        }
+
+        FineTuningJob create(String fileId, String suffix, int maxSteps) {
+            return jobs.create(TENANT, JSON.readTree("""
+                    {"model": "stories15M", "training_file": "%s", "suffix": "%s",
+                     "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "rank": 2,
+                       "batch_size": 4, "max_steps": %d}}}}""".formatted(fileId, suffix, maxSteps)));
+        }
+
+        @Override
+        public void close() {
+            jobs.close();
+        }
+    }
+
+    static FineTuningJob.Snapshot await(FineTuningJob job, Predicate<FineTuningJob.Snapshot> until)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + 300_000_000_000L;
+        while (true) {
+            FineTuningJob.Snapshot s = job.snapshot();
+            if (until.test(s)) {
+                return s;
+            }
+            assertThat(System.nanoTime()).as("job %s still %s", s.id(), s.status()).isLessThan(deadline);
+            Thread.sleep(20);
+        }
+    }
+
+    record Before(String succeeded, String model, List<String> events, String running, String queued) {
+    }
+
+    /** A finished job, one running (a step done), one queued behind it. */
+    static Before runUntilMidway(Server server) throws InterruptedException {
+        TrainingFile file = server.files().upload(TENANT, "data.jsonl", "fine-tune",
+                TrainingReference.bytes("data.jsonl"));
+        FineTuningJob done = server.create(file.id(), "quick", 1);
+        FineTuningJob.Snapshot s = await(done, x -> x.status().terminal());
+        assertThat(s.status()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
+        FineTuningJob running = server.create(file.id(), "long", 5000);
+        FineTuningJob queued = server.create(file.id(), "later", 5000);
+        await(running, x -> x.stepsDone() >= 1);
+        assertThat(queued.snapshot().status()).isEqualTo(FineTuningJob.Status.QUEUED);
+        return new Before(done.id(), s.fineTunedModel(), messages(done), running.id(), queued.id());
+    }
+
+    static List<String> messages(FineTuningJob job) {
+        return job.events().stream().map(FineTuningJob.Event::message).toList();
+    }
+
+    static void assertAfterRestart(Server again, Before before, String failedWith) {
+        FineTuningJob done = again.jobs().get(TENANT, before.succeeded()).orElseThrow();
+        assertThat(done.snapshot().status()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
+        assertThat(done.snapshot().fineTunedModel()).isEqualTo(before.model());
+        assertThat(messages(done)).isEqualTo(before.events());
+        for (String id : List.of(before.running(), before.queued())) {
+            FineTuningJob.Snapshot s = again.jobs().get(TENANT, id).orElseThrow().snapshot();
+            assertThat(s.status()).as(id).isEqualTo(FineTuningJob.Status.FAILED);
+            assertThat(s.error()).isEqualTo(new FineTuningJob.Failure("server_restarted", failedWith, null));
+            assertThat(s.finishedAt()).isNotNull();
+            assertThat(messages(again.jobs().get(TENANT, id).orElseThrow()).get(0))
+                    .isEqualTo("The job failed: " + failedWith);
+        }
+        assertThat(again.store().unfinishedJobs()).isEmpty();
+        // Only the finished job registered a version: the interrupted ones left nothing half-made.
+        assertThat(again.store().versions(TENANT)).extracting(v -> v.id()).containsExactly(before.model());
+        assertThat(again.files().list(TENANT)).singleElement()
+                .satisfies(f -> assertThat(f.examples()).hasSize(8));
+        assertThat(again.jobs().list(TENANT)).extracting(FineTuningJob::id)
+                .contains(before.succeeded(), before.running(), before.queued());
+    }
+
+    @Test
+    void aCrashLeavesRunningAndQueuedJobsFailedAtTheNextStartAndFinishedOnesIntact() throws Exception {
+        Path live = tmp.resolve("live");
+        Path crashed = tmp.resolve("crashed");
+        try (EmbeddedStore store = new EmbeddedStore(live); Server server = Server.open(store)) {
+            Before before = runUntilMidway(server);
+            // The disk as a kill -9 leaves it: a copy taken while the job trains and another waits.
+            copy(live, crashed);
+            try (EmbeddedStore reopened = new EmbeddedStore(crashed); Server again = Server.open(reopened)) {
+                assertAfterRestart(again, before, FineTuningJobs.SERVER_RESTARTED);
+            }
+        }
+    }
+
+    @Test
+    void aShutdownFailsItsUnfinishedJobsAndAStartOnTheSameDatabaseShowsThem() throws Exception {
+        try (TestPostgres db = TestPostgres.open(); HikariDataSource first = pool(db);
+                HikariDataSource second = pool(db)) {
+            Flyway.configure().dataSource(first).locations("classpath:db/migration").load().migrate();
+            Before before;
+            try (PostgresStore store = new PostgresStore(first); Server server = Server.open(store)) {
+                before = runUntilMidway(server);
+            }
+            // And a job a dead process left running, as the store holds it.
+            try (PostgresStore store = new PostgresStore(second)) {
+                store.putJob(new StoredJob("ftjob-orphan", TENANT, Instant.parse("2026-01-01T00:00:00Z"),
+                        "{\"model\":\"stories15M\",\"training_file\":\"file-x\"}", 8, 10, "running", 3, 90, null,
+                        null, null));
+                try (Server again = Server.open(store)) {
+                    assertAfterRestart(again, before, FineTuningJobs.SERVER_STOPPED);
+                    FineTuningJob.Snapshot orphan = again.jobs().get(TENANT, "ftjob-orphan").orElseThrow().snapshot();
+                    assertThat(orphan.status()).isEqualTo(FineTuningJob.Status.FAILED);
+                    assertThat(orphan.error().message()).isEqualTo(FineTuningJobs.SERVER_RESTARTED);
+                    assertThat(orphan.stepsDone()).isEqualTo(3);
+                    assertThat(again.jobs().list(TENANT)).hasSize(4);
+                }
+            }
+        }
+    }
+
+    static HikariDataSource pool(TestPostgres db) {
+        HikariDataSource ds = new HikariDataSource();
+        ds.setJdbcUrl(db.jdbcUrl());
+        ds.setUsername(db.user());
+        ds.setPassword(db.password());
+        ds.setMaximumPoolSize(4);
+        return ds;
+    }
+
+    static void copy(Path from, Path to) throws IOException {
+        try (Stream<Path> all = Files.walk(from)) {
+            for (Path p : all.toList()) {
+                Path target = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(target);
+                } else if (!p.getFileName().toString().equals(".lock")) {
+                    try {
+                        Files.copy(p, target);
+                    } catch (java.nio.file.NoSuchFileException gone) {
+                        // a temp file renamed meanwhile; the copy is the disk without it
+                    }
+                }
+            }
+        }
+    }
+}
