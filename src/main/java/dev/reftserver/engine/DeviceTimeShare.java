@@ -1,5 +1,6 @@
 package dev.reftserver.engine;
 
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 
@@ -12,8 +13,10 @@ import java.util.function.LongSupplier;
  * {@link #IDLE_NANOS}), or when
  * its recent share, training / (training + serving), is below {@code maxShare}. So under serving load training
  * takes about {@code maxShare} of the engine's time (a step may overshoot once; later steps wait it off), and all
- * of it when nobody is served. The two run on different threads: the gate bounds how much device time training
- * takes from serving, it does not make their steps exclusive.
+ * of it when nobody is served. The two run on different threads, but their steps never overlap: a step holds the
+ * device from {@link #servingStarts} to {@link #servingRan}, or from a granted {@link #awaitTrainingTurn} to
+ * {@link #trainingRan}, so one model's weights are never read by a serving step and a training step at once, and a
+ * serving step waits for at most one training step.
  */
 public final class DeviceTimeShare {
 
@@ -28,6 +31,8 @@ public final class DeviceTimeShare {
 
     private final double maxShare;
     private final LongSupplier clock;
+    /** Held by the thread whose step is running; fair, so neither side can starve the other. */
+    private final ReentrantLock device = new ReentrantLock(true);
     private double serving;
     private double training;
     private long updated;
@@ -53,26 +58,45 @@ public final class DeviceTimeShare {
         return maxShare;
     }
 
-    /** A serving step starts: serving is busy until it ends, however long it takes. */
-    public synchronized void servingStarts() {
-        servingInStep = true;
-        servedOnce = true;
+    /**
+     * A serving step starts, once no training step runs: serving is busy until it ends, however long it takes. The
+     * same thread must call {@link #servingRan} when the step ends, whatever happened in it.
+     */
+    public void servingStarts() {
+        device.lock();
+        synchronized (this) {
+            servingInStep = true;
+            servedOnce = true;
+        }
     }
 
     /** A serving step that took {@code nanos} just ended. */
-    public synchronized void servingRan(long nanos) {
-        long now = decay();
-        serving += nanos;
-        lastServingEnd = now;
-        servingInStep = false;
-        servedOnce = true;
-        notifyAll();
+    public void servingRan(long nanos) {
+        synchronized (this) {
+            long now = decay();
+            serving += nanos;
+            lastServingEnd = now;
+            servingInStep = false;
+            servedOnce = true;
+            notifyAll();
+        }
+        release();
     }
 
-    /** A training step that took {@code nanos} just ended. */
-    public synchronized void trainingRan(long nanos) {
-        decay();
-        training += nanos;
+    /** A training step that took {@code nanos} just ended (after a granted {@link #awaitTrainingTurn}). */
+    public void trainingRan(long nanos) {
+        synchronized (this) {
+            decay();
+            training += nanos;
+        }
+        release();
+    }
+
+    /** Gives the device back if this thread holds it (a step reported without having taken it only counts time). */
+    private void release() {
+        if (device.isHeldByCurrentThread()) {
+            device.unlock();
+        }
     }
 
     /** Training's share of the recent engine time; 0 before anything ran. */
@@ -96,7 +120,8 @@ public final class DeviceTimeShare {
      * Blocks until a training step may start, or {@code giveUp} says the step is no longer wanted (a cancelled
      * job must not sit here while serving stays busy).
      *
-     * @return whether the step may start (false: given up)
+     * @return whether the step may start (false: given up); if true the device is held until {@link #trainingRan},
+     *     which the same thread must call whatever happens in the step
      */
     public boolean awaitTrainingTurn(BooleanSupplier giveUp) throws InterruptedException {
         synchronized (this) {
@@ -106,8 +131,9 @@ public final class DeviceTimeShare {
                 }
                 wait(POLL_MILLIS);
             }
-            return true;
         }
+        device.lockInterruptibly();
+        return true;
     }
 
     private long decay() {

@@ -224,9 +224,12 @@ public final class Scheduler implements AutoCloseable {
                     share.servingStarts();
                 }
                 long started = System.nanoTime();
-                step(plan);
-                if (share != null) {
-                    share.servingRan(System.nanoTime() - started);
+                try {
+                    step(plan);
+                } finally {
+                    if (share != null) {
+                        share.servingRan(System.nanoTime() - started);
+                    }
                 }
             } catch (Throwable t) {
                 // Only planning or bookkeeping gets here (step() contains the model's failures): fail what runs.
