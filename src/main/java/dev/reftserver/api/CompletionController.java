@@ -100,6 +100,7 @@ public class CompletionController {
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     public CompletableFuture<Object> complete(@RequestBody CompletionRequest req, HttpServletResponse response) {
+        CompletionService.checkSelection(req);
         if (req.model() == null || req.model().isBlank()) {
             throw ServiceException.invalidRequest("model", "model is required");
         }
@@ -109,7 +110,7 @@ public class CompletionController {
         CompletionTargets.Target target = targets.resolve(tenant, req);
         CompletionCall call;
         try {
-            call = completions.start(tenant, req, target.bundle(), n -> limits.recordTokens(tenant, n));
+            call = completions.start(tenant, req, target.bundles(), n -> limits.recordTokens(tenant, n));
         } catch (RuntimeException e) {
             target.release();
             throw e;

@@ -290,6 +290,7 @@ public final class Scheduler implements AutoCloseable {
         int[][] prompts = new int[n][];
         int[] slots = new int[n];
         int[] lengths = new int[n];
+        int[] logitsFrom = new int[n];
         List<InterventionPlan.Row> plan = new ArrayList<>(n);
         boolean anyBundle = false;
         for (int i = 0; i < n; i++) {
@@ -297,13 +298,17 @@ public final class Scheduler implements AutoCloseable {
             prompts[i] = g.prompt();
             lengths[i] = g.prompt().length;
             slots[i] = running.size() + i;
-            plan.add(new InterventionPlan.Row(g.intervention(), lengths[i]));
-            anyBundle |= g.intervention() != null;
+            // Call site: per-position logits. Rows reporting prompt log-probabilities (echo) need every position.
+            logitsFrom[i] = g.logprobs().prompt() ? 0 : lengths[i] - 1;
+            // Call site: the row's interventions (one bundle, or a composition with scales).
+            plan.add(new InterventionPlan.Row(g.interventions(), lengths[i]));
+            anyBundle |= !g.interventions().isEmpty();
             g.decoder = tokenizer.newStreamDecoder(g.prompt());
         }
         BlockHook hook = anyBundle ? new InterventionPlan(plan, editNorms) : BlockHook.NONE;
         long t0 = System.nanoTime();
-        NDArray logits = model.prefill(step, prompts, slots, cache, hook);
+        NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom);
+        logits = PromptLogprobs.report(step, logits, rows, logitsFrom);
         running.addAll(rows);
         int[] next = sample(logits, rows);
         long now = System.nanoTime();
@@ -329,20 +334,30 @@ public final class Scheduler implements AutoCloseable {
         acceptAll(new ArrayList<>(running), next);
     }
 
-    /** Greedy rows take one argmax on the device; sampling rows copy their own logits to the host. */
+    /**
+     * Greedy rows take one argmax on the device; sampling rows, and rows with penalties, logit bias or
+     * log-probabilities, copy their own logits to the host. Call site: log-probabilities are taken from the raw
+     * logits, then the row's logits processor edits them, then its sampler picks.
+     */
     private int[] sample(NDArray logits, List<Generation> rows) {
         int n = rows.size();
         int[] out = new int[n];
         long[] argmax = null;
         for (int i = 0; i < n; i++) {
             Generation g = rows.get(i);
-            if (g.sampler.greedy()) {
+            if (g.sampler.greedy() && !g.needsHostLogits()) {
                 if (argmax == null) {
                     argmax = logits.argMax(1).toLongArray();
                 }
                 out[i] = (int) argmax[i];
             } else {
-                out[i] = g.sampler.sample(logits.get(i).toFloatArray());
+                float[] row = logits.get(i).toFloatArray();
+                float[] raw = !g.logprobs().any() ? null : g.processor.isNone() ? row : row.clone();
+                g.processor.apply(row);
+                out[i] = g.sampler.sample(row);
+                if (raw != null) {
+                    g.pendingLogprobs = TokenLogprobs.of(raw, out[i], g.logprobs().top());
+                }
             }
         }
         return out;
@@ -370,8 +385,18 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private FinishReason accept(Generation g, int token) {
+        if (g.params().maxTokens() == 0) {
+            // Call site: a row that asked for no tokens (echo of the prompt) ends with its prefill.
+            return FinishReason.LENGTH;
+        }
         g.generated++;
         metrics.generatedToken(g.tenant());
+        // Call site: the accepted token feeds the penalties' history and reports its log-probabilities.
+        g.processor.accept(token);
+        if (g.pendingLogprobs != null) {
+            g.listener().onTokenLogprobs(g.pendingLogprobs);
+            g.pendingLogprobs = null;
+        }
         for (int e : eos) {
             if (token == e) {
                 emit(g, g.stops.append(g.decoder.flush()));

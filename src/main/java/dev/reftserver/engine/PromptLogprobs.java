@@ -1,0 +1,54 @@
+package dev.reftserver.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import java.util.List;
+
+/**
+ * Echo's log-probabilities: from a prefill that returned logits at every position of some rows, reports each such
+ * row's prompt tokens to its listener and keeps only each row's last position for sampling.
+ */
+final class PromptLogprobs {
+
+    private PromptLogprobs() {
+    }
+
+    /**
+     * @param logits     the prefill's logits: row i gives positions [logitsFrom[i], its length)
+     * @param logitsFrom as passed to the prefill
+     * @return each row's last-position logits, [n, vocab]
+     */
+    static NDArray report(NDManager step, NDArray logits, List<Generation> rows, int[] logitsFrom) {
+        int n = rows.size();
+        if (logits.getShape().get(0) == n) {
+            return logits;
+        }
+        long[] last = new long[n];
+        int offset = 0;
+        for (int i = 0; i < n; i++) {
+            Generation g = rows.get(i);
+            int length = g.prompt().length;
+            int positions = length - logitsFrom[i];
+            if (g.logprobs().prompt()) {
+                // Position t predicts token t + 1; nothing predicts token 0.
+                TokenLogprobs[] out = new TokenLogprobs[length];
+                if (length > 1) {
+                    float[] block = logits.get(new NDIndex("{}:{}", offset, offset + length - 1)).toFloatArray();
+                    int vocab = (int) logits.getShape().get(1);
+                    for (int t = 0; t + 1 < length; t++) {
+                        out[t + 1] = TokenLogprobs.of(block, t * vocab, vocab, g.prompt()[t + 1], g.logprobs().top());
+                    }
+                }
+                try {
+                    g.listener().onPromptLogprobs(out);
+                } catch (RuntimeException e) {
+                    // a listener must not fail the batch; the row still runs
+                }
+            }
+            offset += positions;
+            last[i] = offset - 1;
+        }
+        return logits.get(new NDIndex("{}", step.create(last)));
+    }
+}
