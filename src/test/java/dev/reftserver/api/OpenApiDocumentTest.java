@@ -70,6 +70,25 @@ class OpenApiDocumentTest extends OperationsTestSupport {
     }
 
     @Test
+    void documentsEveryCompletionFieldLogprobsAndCompositions() {
+        JsonNode doc = json(http().get("/v3/api-docs", null));
+        JsonNode request = doc.at("/components/schemas/CompletionRequest/properties");
+        assertThat(request.propertyNames()).contains("model", "prompt", "max_tokens", "max_completion_tokens",
+                "logprobs", "echo", "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias",
+                "intervention", "interventions", "top_k", "stream_options").doesNotContain("unknown");
+        for (String field : List.of("logprobs", "echo", "repetition_penalty", "logit_bias", "max_completion_tokens")) {
+            assertThat(request.get(field).has("description")).as(field).isTrue();
+        }
+        assertThat(doc.at("/components/schemas/InterventionRef/properties").propertyNames())
+                .containsExactlyInAnyOrder("name", "scale");
+        assertThat(doc.at("/components/schemas/Logprobs/properties").propertyNames())
+                .containsExactlyInAnyOrder("tokens", "token_logprobs", "top_logprobs", "text_offset");
+        JsonNode examples = doc.at("/paths/~1v1~1completions/post/requestBody/content/application~1json/examples");
+        assertThat(examples.at("/loglikelihood/value/echo").asBoolean()).isTrue();
+        assertThat(examples.at("/composition/value/interventions").size()).isEqualTo(2);
+    }
+
+    @Test
     void servesSwaggerUiWithoutAKey() {
         assertThat(http().get("/swagger-ui.html", null).statusCode()).isEqualTo(302);
         HttpResponse<String> ui = http().get("/swagger-ui/index.html", null);
