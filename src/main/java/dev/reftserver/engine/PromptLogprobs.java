@@ -11,6 +11,9 @@ import java.util.List;
  */
 final class PromptLogprobs {
 
+    /** Positions copied to the host together. */
+    private static final int HOST_BLOCK = 64;
+
     private PromptLogprobs() {
     }
 
@@ -33,11 +36,15 @@ final class PromptLogprobs {
             if (g.logprobs().prompt()) {
                 // Position t predicts token t + 1; nothing predicts token 0.
                 TokenLogprobs[] out = new TokenLogprobs[length];
-                if (length > 1) {
-                    float[] block = logits.get(new NDIndex("{}:{}", offset, offset + length - 1)).toFloatArray();
-                    int vocab = (int) logits.getShape().get(1);
-                    for (int t = 0; t + 1 < length; t++) {
-                        out[t + 1] = TokenLogprobs.of(block, t * vocab, vocab, g.prompt()[t + 1], g.logprobs().top());
+                int vocab = (int) logits.getShape().get(1);
+                // Copied to the host a block of positions at a time, so a long prompt never needs its whole
+                // [length, vocab] logits on the host at once.
+                for (int from = 0; from + 1 < length; from += HOST_BLOCK) {
+                    int to = Math.min(from + HOST_BLOCK, length - 1);
+                    float[] block = logits.get(new NDIndex("{}:{}", offset + from, offset + to)).toFloatArray();
+                    for (int t = from; t < to; t++) {
+                        out[t + 1] = TokenLogprobs.of(block, (t - from) * vocab, vocab, g.prompt()[t + 1],
+                                g.logprobs().top());
                     }
                 }
                 try {
