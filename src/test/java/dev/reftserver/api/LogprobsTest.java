@@ -179,13 +179,18 @@ class LogprobsTest {
     private record Loglikelihood(double logprob, boolean greedy) {
     }
 
-    /** As the harness parses a choice: tokens from ctxlen to {@code end} (exclusive; negative counts from the end). */
-    private static Loglikelihood parse(JsonNode lp, int ctxlen, int end) {
+    /**
+     * As the harness parses a choice: the entries from ctxlen to {@code end} (exclusive; negative counts from the
+     * end). Its local-completions model calls a token greedy when its logprob equals the largest value in its
+     * top_logprobs ({@code byValue}); its original OpenAI model compared the top entry's key with the token's text.
+     */
+    private static Loglikelihood parse(JsonNode lp, int ctxlen, int end, boolean byValue) {
         int to = end < 0 ? lp.get("tokens").size() + end : end;
         double sum = 0;
         boolean greedy = true;
         for (int i = ctxlen; i < to; i++) {
-            sum += lp.get("token_logprobs").get(i).asDouble();
+            double logprob = lp.get("token_logprobs").get(i).asDouble();
+            sum += logprob;
             JsonNode top = lp.get("top_logprobs").get(i);
             String best = null;
             double bestValue = Double.NEGATIVE_INFINITY;
@@ -195,7 +200,7 @@ class LogprobsTest {
                     best = e.getKey();
                 }
             }
-            greedy &= lp.get("tokens").get(i).asString().equals(best);
+            greedy &= byValue ? logprob == bestValue : lp.get("tokens").get(i).asString().equals(best);
         }
         return new Loglikelihood(sum, greedy);
     }
@@ -223,7 +228,7 @@ class LogprobsTest {
         // The harness's original OpenAI body: a batch of token-id prompts, echo, logprobs 10, max_tokens 0.
         JsonNode classic = ok("{\"model\":\"stories15M\",\"prompt\":" + ids
                 + ",\"echo\":true,\"max_tokens\":0,\"temperature\":0.0,\"logprobs\":10}");
-        // Its local-completions body: echo, logprobs 1, one generated token that it drops, a seed.
+        // Its local-completions body, field for field: one generated token that it drops, logprobs 1, a seed.
         JsonNode local = ok("{\"model\":\"stories15M\",\"prompt\":" + ids
                 + ",\"temperature\":0,\"max_tokens\":1,\"logprobs\":1,\"seed\":1234,\"echo\":true}");
         boolean sawNotGreedy = false;
@@ -233,14 +238,14 @@ class LogprobsTest {
             sawNotGreedy |= !want.greedy();
             JsonNode a = classic.get("choices").get(i);
             assertThat(a.get("index").asInt()).isEqualTo(i);
-            Loglikelihood got = parse(a.get("logprobs"), ctxlen, 0 + a.get("logprobs").get("tokens").size());
+            Loglikelihood got = parse(a.get("logprobs"), ctxlen, a.get("logprobs").get("tokens").size(), false);
             assertThat(got.logprob()).isCloseTo(want.logprob(), within(10 * TOL));
             assertThat(got.greedy()).isEqualTo(want.greedy());
             assertPromptLogprobs(a.get("logprobs"), p, 10);
 
             JsonNode b = local.get("choices").get(i).get("logprobs");
             assertThat(b.get("tokens").size()).isEqualTo(p.get("prompt_ids").size() + 1);
-            Loglikelihood got1 = parse(b, ctxlen, -1);
+            Loglikelihood got1 = parse(b, ctxlen, -1, true);
             assertThat(got1.logprob()).isCloseTo(want.logprob(), within(10 * TOL));
             assertThat(got1.greedy()).isEqualTo(want.greedy());
             assertPromptLogprobs(b, p, 1, 1);
