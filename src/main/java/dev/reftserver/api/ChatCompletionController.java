@@ -159,8 +159,8 @@ public class ChatCompletionController {
                         + context + " tokens");
             }
             CompletionRequest settings = ChatCompletionRequest.completionRequest(body, maxTokens, json);
-            // From here the rows own the bundle's lease: the engine releases it when the last of them finishes.
-            call = completions.startEncoded(tenant, settings, List.of(prompt), target.bundle(), target.lease(),
+            // From here the rows own the bundles' lease: the engine releases it when the last of them finishes.
+            call = completions.startEncoded(tenant, settings, List.of(prompt), target.bundles(), target.lease(),
                     n -> limits.recordTokens(tenant, n));
         } catch (RuntimeException e) {
             target.release();
@@ -183,7 +183,8 @@ public class ChatCompletionController {
 
     /** The prompt's token ids: the intervention's prompt template if it declares one, else the chat template. */
     private int[] prompt(List<Map<String, Object>> messages, CompletionTargets.Target target) {
-        String promptTemplate = target.bundle() == null ? null : target.bundle().promptTemplate();
+        String promptTemplate = target.bundles().isEmpty() ? null
+                : target.bundles().get(0).bundle().promptTemplate();
         if (promptTemplate != null) {
             return prompts.fill(promptTemplate, ChatCompletionRequest.lastUserText(messages)).ids();
         }

@@ -56,7 +56,8 @@ public final class TransformerLM implements CausalLM {
     }
 
     @Override
-    public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook) {
+    public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook,
+            int[] logitsFrom) {
         int n = prompts.length;
         int[] lengths = new int[n];
         int tokens = 0;
@@ -72,12 +73,23 @@ public final class TransformerLM implements CausalLM {
                     + cache.maxTokens());
         }
         long[] ids = new long[n * tokens];
-        long[] last = new long[n];
+        int wanted = 0;
+        for (int i = 0; i < n; i++) {
+            if (logitsFrom[i] < 0 || logitsFrom[i] >= lengths[i]) {
+                throw new IllegalArgumentException("logits from position " + logitsFrom[i] + " of a "
+                        + lengths[i] + "-token prompt");
+            }
+            wanted += lengths[i] - logitsFrom[i];
+        }
+        long[] last = new long[wanted];
+        int k = 0;
         for (int i = 0; i < n; i++) {
             for (int t = 0; t < lengths[i]; t++) {
                 ids[i * tokens + t] = prompts[i][t];
             }
-            last[i] = (long) i * tokens + lengths[i] - 1;
+            for (int t = logitsFrom[i]; t < lengths[i]; t++) {
+                last[k++] = (long) i * tokens + t;
+            }
         }
         team.wake();
         AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, slots, lengths, tokens, dtype);
