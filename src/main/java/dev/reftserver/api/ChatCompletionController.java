@@ -66,7 +66,9 @@ public class ChatCompletionController {
 
     @Operation(summary = "Create a chat completion", description = """
             OpenAI Chat Completions. `model` resolves as for completions: a task of the caller, an intervention of \
-            the caller (`name` or `name@version`), then the base model id; `intervention` names one explicitly. \
+            the caller (`name` or `name@version`), then the base model id; `intervention` names one explicitly and \
+            `interventions` composes several with scales, as for completions (a composition renders with the chat \
+            template). \
             The messages are rendered with the model's chat template (as transformers' `apply_chat_template` with \
             `add_generation_prompt`), and interventions apply at positions of the rendered prompt's tokens; an \
             intervention that declares a `prompt_template` gets the last user message rendered into that instead. \
@@ -74,7 +76,8 @@ public class ChatCompletionController {
             `stream: true` the answer is Server-Sent Events: a `chat.completion.chunk` with each choice's role, \
             then content deltas, a last delta with `finish_reason`, the usage with \
             `stream_options.include_usage`, then `data: [DONE]`. `tools`, function calling, JSON response \
-            formats, `logprobs` and fields this server does not know are refused with 400 naming the field.""")
+            formats, `logprobs`, `logit_bias` and fields this server does not know are refused with 400 naming the \
+            field.""")
     @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
             mediaType = MediaType.APPLICATION_JSON_VALUE,
             schema = @Schema(implementation = ChatCompletionRequest.class),
@@ -91,7 +94,8 @@ public class ChatCompletionController {
             }))
     @ApiResponse(responseCode = "200", description = "The chat completion, or its stream of chunks",
             headers = @Header(name = CompletionController.INTERVENTION_HEADER, schema = @Schema(type = "string"),
-                    description = "What was applied: `name@version`, or `none` for the base model"),
+                    description = "What was applied: `name@version`, `none` for the base model, or a composition's"
+                            + " members as `a@1;scale=1.0,b@2;scale=-0.5`"),
             content = {
                 @Content(mediaType = MediaType.APPLICATION_JSON_VALUE,
                         schema = @Schema(implementation = ChatCompletionResponse.class),
@@ -120,7 +124,8 @@ public class ChatCompletionController {
             Invalid request (the error's `param` names the field), a model without a chat template, or a \
             conversation the chat template rejects (its own message)""",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
-    @ApiResponse(responseCode = "404", description = "`model` or `intervention` names nothing the caller can use",
+    @ApiResponse(responseCode = "404", description = """
+            `model`, `intervention` or an entry of `interventions` names nothing the caller can use""",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @ApiResponse(responseCode = "429", description = "The tenant's request or token rate limit; see `Retry-After`",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
@@ -181,10 +186,13 @@ public class ChatCompletionController {
                         target.appliedId()).body(message(r, id)));
     }
 
-    /** The prompt's token ids: the intervention's prompt template if it declares one, else the chat template. */
+    /**
+     * The prompt's token ids: the intervention's prompt template if it declares one, else the chat template. A
+     * composition renders with the chat template: its members' templates may disagree, and none speaks for all.
+     */
     private int[] prompt(List<Map<String, Object>> messages, CompletionTargets.Target target) {
-        String promptTemplate = target.bundles().isEmpty() ? null
-                : target.bundles().get(0).bundle().promptTemplate();
+        String promptTemplate = target.bundles().size() == 1 ? target.bundles().get(0).bundle().promptTemplate()
+                : null;
         if (promptTemplate != null) {
             return prompts.fill(promptTemplate, ChatCompletionRequest.lastUserText(messages)).ids();
         }

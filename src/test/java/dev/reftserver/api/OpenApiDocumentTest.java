@@ -89,7 +89,7 @@ class OpenApiDocumentTest extends OperationsTestSupport {
         JsonNode request = doc.at("/components/schemas/ChatCompletionRequest/properties");
         assertThat(request.propertyNames()).contains("model", "messages", "max_tokens", "max_completion_tokens",
                 "temperature", "top_p", "top_k", "n", "stop", "seed", "stream", "stream_options", "user",
-                "intervention", "response_format", "logprobs");
+                "intervention", "interventions", "response_format", "logprobs");
         assertThat(request.at("/messages/items/$ref").asString()).isEqualTo("#/components/schemas/ChatMessage");
         assertThat(doc.at("/components/schemas/ChatMessage/properties").propertyNames())
                 .contains("role", "content", "name");
