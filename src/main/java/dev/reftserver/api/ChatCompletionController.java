@@ -14,14 +14,10 @@ import io.swagger.v3.oas.annotations.media.Schema;
 import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -40,8 +36,6 @@ import tools.jackson.databind.json.JsonMapper;
 @RestController
 @Tag(name = "Chat", description = "OpenAI-compatible chat completions, with the caller's interventions")
 public class ChatCompletionController {
-
-    private static final long KEEPALIVE_MS = 1000;
 
     private final CompletionService completions;
     private final CompletionTargets targets;
@@ -173,12 +167,16 @@ public class ChatCompletionController {
         }
         String id = "chatcmpl-" + call.id.substring(call.id.indexOf('-') + 1);
         if (call.stream) {
-            StreamingResponseBody stream = out -> stream(call, id, out, response);
+            // Each choice's role goes first, then its deltas.
+            List<ChatCompletionResponse.Chunk> roles = new ArrayList<>(call.choiceCount());
+            for (int i = 0; i < call.choiceCount(); i++) {
+                roles.add(chunk(call, id, new ChatCompletionResponse.ChunkChoice(i,
+                        new ChatCompletionResponse.Delta("assistant", ""), null, null), null));
+            }
+            StreamingResponseBody stream = out -> SseStream.drain(call, roles, r -> chunk(call, id, r), out, response,
+                    json);
             response.setHeader(CompletionController.INTERVENTION_HEADER, target.appliedId());
-            response.setHeader("Cache-Control", "no-cache");
-            response.setHeader("X-Accel-Buffering", "no");
-            response.setContentType(MediaType.TEXT_EVENT_STREAM_VALUE);
-            response.setCharacterEncoding("UTF-8");
+            SseStream.prepare(response);
             return CompletableFuture.completedFuture(stream);
         }
         return call.result
@@ -216,54 +214,6 @@ public class ChatCompletionController {
                     new ChatCompletionResponse.Message("assistant", c.text()), null, c.finishReason()));
         }
         return new ChatCompletionResponse(id, "chat.completion", r.created(), r.model(), choices, r.usage());
-    }
-
-    /** The completion events of the call, as chat chunks: each choice's role first, then its deltas. */
-    private void stream(CompletionCall call, String id, OutputStream out, HttpServletResponse response)
-            throws IOException {
-        try {
-            for (int i = 0; i < call.choiceCount(); i++) {
-                send(out, response, chunk(call, id, new ChatCompletionResponse.ChunkChoice(i,
-                        new ChatCompletionResponse.Delta("assistant", ""), null, null), null));
-            }
-            while (true) {
-                Object event;
-                try {
-                    event = call.events.poll(KEEPALIVE_MS, TimeUnit.MILLISECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    call.cancel();
-                    return;
-                }
-                if (event == null) {
-                    // An SSE comment: keeps proxies from timing out and finds clients that left while queued.
-                    out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
-                } else if (event == CompletionCall.END) {
-                    out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-                } else if (event instanceof CompletionResponse r) {
-                    send(out, response, chunk(call, id, r));
-                    continue;
-                } else {
-                    out.write(("data: " + json.writeValueAsString(event) + "\n\n").getBytes(StandardCharsets.UTF_8));
-                }
-                out.flush();
-                response.flushBuffer();
-                if (event == CompletionCall.END) {
-                    return;
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            call.cancel();
-            throw e;
-        }
-    }
-
-    private void send(OutputStream out, HttpServletResponse response, ChatCompletionResponse.Chunk chunk)
-            throws IOException {
-        out.write(("data: " + json.writeValueAsString(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
-        // MVC hands a streaming body a non-flushing stream; flushing the response is what sends the event.
-        out.flush();
-        response.flushBuffer();
     }
 
     /** A completion chunk as a chat chunk: its text as a content delta, a finish as an empty delta. */

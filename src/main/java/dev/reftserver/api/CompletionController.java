@@ -2,11 +2,8 @@ package dev.reftserver.api;
 
 import dev.reftserver.error.ServiceException;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import dev.reftserver.tenant.RateLimiter;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.headers.Header;
@@ -29,7 +26,6 @@ import tools.jackson.databind.json.JsonMapper;
 public class CompletionController {
 
     static final String INTERVENTION_HEADER = "X-Reft-Intervention";
-    private static final long KEEPALIVE_MS = 1000;
 
     private final CompletionService completions;
     private final CompletionTargets targets;
@@ -136,50 +132,14 @@ public class CompletionController {
             throw e;
         }
         if (call.stream) {
-            StreamingResponseBody body = out -> stream(call, out, response);
+            StreamingResponseBody body = out -> SseStream.drain(call, List.of(), r -> r, out, response, json);
             // Returned through a future so MVC picks the handler by the body's runtime type (a stream here, a
             // JSON entity below) while one mapping serves both shapes.
             response.setHeader(INTERVENTION_HEADER, target.appliedId());
-            response.setHeader("Cache-Control", "no-cache");
-            response.setHeader("X-Accel-Buffering", "no");
-            response.setContentType(MediaType.TEXT_EVENT_STREAM_VALUE);
-            response.setCharacterEncoding("UTF-8");
+            SseStream.prepare(response);
             return CompletableFuture.completedFuture(body);
         }
         return call.result
                 .thenApply(r -> ResponseEntity.ok().header(INTERVENTION_HEADER, target.appliedId()).body(r));
-    }
-
-    /** Drains the call's events to the client; a failed write means the client left, which cancels its rows. */
-    private void stream(CompletionCall call, OutputStream out, HttpServletResponse response) throws IOException {
-        try {
-            while (true) {
-                Object event;
-                try {
-                    event = call.events.poll(KEEPALIVE_MS, TimeUnit.MILLISECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    call.cancel();
-                    return;
-                }
-                if (event == null) {
-                    // An SSE comment: keeps proxies from timing out and finds clients that left while queued.
-                    out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
-                } else if (event == CompletionCall.END) {
-                    out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-                    out.flush();
-                    response.flushBuffer();
-                    return;
-                } else {
-                    out.write(("data: " + json.writeValueAsString(event) + "\n\n").getBytes(StandardCharsets.UTF_8));
-                }
-                // MVC hands a streaming body a non-flushing stream; flushing the response is what sends the event.
-                out.flush();
-                response.flushBuffer();
-            }
-        } catch (IOException | RuntimeException e) {
-            call.cancel();
-            throw e;
-        }
     }
 }
