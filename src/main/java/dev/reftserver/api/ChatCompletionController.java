@@ -14,14 +14,10 @@ import io.swagger.v3.oas.annotations.media.Schema;
 import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -40,8 +36,6 @@ import tools.jackson.databind.json.JsonMapper;
 @RestController
 @Tag(name = "Chat", description = "OpenAI-compatible chat completions, with the caller's interventions")
 public class ChatCompletionController {
-
-    private static final long KEEPALIVE_MS = 1000;
 
     private final CompletionService completions;
     private final CompletionTargets targets;
@@ -66,7 +60,9 @@ public class ChatCompletionController {
 
     @Operation(summary = "Create a chat completion", description = """
             OpenAI Chat Completions. `model` resolves as for completions: a task of the caller, an intervention of \
-            the caller (`name` or `name@version`), then the base model id; `intervention` names one explicitly. \
+            the caller (`name` or `name@version`), then the base model id; `intervention` names one explicitly and \
+            `interventions` composes several with scales, as for completions (a composition renders with the chat \
+            template). \
             The messages are rendered with the model's chat template (as transformers' `apply_chat_template` with \
             `add_generation_prompt`), and interventions apply at positions of the rendered prompt's tokens; an \
             intervention that declares a `prompt_template` gets the last user message rendered into that instead. \
@@ -74,7 +70,8 @@ public class ChatCompletionController {
             `stream: true` the answer is Server-Sent Events: a `chat.completion.chunk` with each choice's role, \
             then content deltas, a last delta with `finish_reason`, the usage with \
             `stream_options.include_usage`, then `data: [DONE]`. `tools`, function calling, JSON response \
-            formats, `logprobs` and fields this server does not know are refused with 400 naming the field.""")
+            formats, `logprobs`, `logit_bias` and fields this server does not know are refused with 400 naming the \
+            field.""")
     @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
             mediaType = MediaType.APPLICATION_JSON_VALUE,
             schema = @Schema(implementation = ChatCompletionRequest.class),
@@ -91,7 +88,8 @@ public class ChatCompletionController {
             }))
     @ApiResponse(responseCode = "200", description = "The chat completion, or its stream of chunks",
             headers = @Header(name = CompletionController.INTERVENTION_HEADER, schema = @Schema(type = "string"),
-                    description = "What was applied: `name@version`, or `none` for the base model"),
+                    description = "What was applied: `name@version`, `none` for the base model, or a composition's"
+                            + " members as `a@1;scale=1.0,b@2;scale=-0.5`"),
             content = {
                 @Content(mediaType = MediaType.APPLICATION_JSON_VALUE,
                         schema = @Schema(implementation = ChatCompletionResponse.class),
@@ -120,7 +118,8 @@ public class ChatCompletionController {
             Invalid request (the error's `param` names the field), a model without a chat template, or a \
             conversation the chat template rejects (its own message)""",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
-    @ApiResponse(responseCode = "404", description = "`model` or `intervention` names nothing the caller can use",
+    @ApiResponse(responseCode = "404", description = """
+            `model`, `intervention` or an entry of `interventions` names nothing the caller can use""",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @ApiResponse(responseCode = "429", description = "The tenant's request or token rate limit; see `Retry-After`",
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
@@ -159,8 +158,8 @@ public class ChatCompletionController {
                         + context + " tokens");
             }
             CompletionRequest settings = ChatCompletionRequest.completionRequest(body, maxTokens, json);
-            // From here the rows own the bundle's lease: the engine releases it when the last of them finishes.
-            call = completions.startEncoded(tenant, settings, List.of(prompt), target.bundle(), target.lease(),
+            // From here the rows own the bundles' lease: the engine releases it when the last of them finishes.
+            call = completions.startEncoded(tenant, settings, List.of(prompt), target.bundles(), target.lease(),
                     n -> limits.recordTokens(tenant, n));
         } catch (RuntimeException e) {
             target.release();
@@ -168,12 +167,16 @@ public class ChatCompletionController {
         }
         String id = "chatcmpl-" + call.id.substring(call.id.indexOf('-') + 1);
         if (call.stream) {
-            StreamingResponseBody stream = out -> stream(call, id, out, response);
+            // Each choice's role goes first, then its deltas.
+            List<ChatCompletionResponse.Chunk> roles = new ArrayList<>(call.choiceCount());
+            for (int i = 0; i < call.choiceCount(); i++) {
+                roles.add(chunk(call, id, new ChatCompletionResponse.ChunkChoice(i,
+                        new ChatCompletionResponse.Delta("assistant", ""), null, null), null));
+            }
+            StreamingResponseBody stream = out -> SseStream.drain(call, roles, r -> chunk(call, id, r), out, response,
+                    json);
             response.setHeader(CompletionController.INTERVENTION_HEADER, target.appliedId());
-            response.setHeader("Cache-Control", "no-cache");
-            response.setHeader("X-Accel-Buffering", "no");
-            response.setContentType(MediaType.TEXT_EVENT_STREAM_VALUE);
-            response.setCharacterEncoding("UTF-8");
+            SseStream.prepare(response);
             return CompletableFuture.completedFuture(stream);
         }
         return call.result
@@ -181,9 +184,13 @@ public class ChatCompletionController {
                         target.appliedId()).body(message(r, id)));
     }
 
-    /** The prompt's token ids: the intervention's prompt template if it declares one, else the chat template. */
+    /**
+     * The prompt's token ids: the intervention's prompt template if it declares one, else the chat template. A
+     * composition renders with the chat template: its members' templates may disagree, and none speaks for all.
+     */
     private int[] prompt(List<Map<String, Object>> messages, CompletionTargets.Target target) {
-        String promptTemplate = target.bundle() == null ? null : target.bundle().promptTemplate();
+        String promptTemplate = target.bundles().size() == 1 ? target.bundles().get(0).bundle().promptTemplate()
+                : null;
         if (promptTemplate != null) {
             return prompts.fill(promptTemplate, ChatCompletionRequest.lastUserText(messages)).ids();
         }
@@ -207,54 +214,6 @@ public class ChatCompletionController {
                     new ChatCompletionResponse.Message("assistant", c.text()), null, c.finishReason()));
         }
         return new ChatCompletionResponse(id, "chat.completion", r.created(), r.model(), choices, r.usage());
-    }
-
-    /** The completion events of the call, as chat chunks: each choice's role first, then its deltas. */
-    private void stream(CompletionCall call, String id, OutputStream out, HttpServletResponse response)
-            throws IOException {
-        try {
-            for (int i = 0; i < call.choiceCount(); i++) {
-                send(out, response, chunk(call, id, new ChatCompletionResponse.ChunkChoice(i,
-                        new ChatCompletionResponse.Delta("assistant", ""), null, null), null));
-            }
-            while (true) {
-                Object event;
-                try {
-                    event = call.events.poll(KEEPALIVE_MS, TimeUnit.MILLISECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    call.cancel();
-                    return;
-                }
-                if (event == null) {
-                    // An SSE comment: keeps proxies from timing out and finds clients that left while queued.
-                    out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
-                } else if (event == CompletionCall.END) {
-                    out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-                } else if (event instanceof CompletionResponse r) {
-                    send(out, response, chunk(call, id, r));
-                    continue;
-                } else {
-                    out.write(("data: " + json.writeValueAsString(event) + "\n\n").getBytes(StandardCharsets.UTF_8));
-                }
-                out.flush();
-                response.flushBuffer();
-                if (event == CompletionCall.END) {
-                    return;
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            call.cancel();
-            throw e;
-        }
-    }
-
-    private void send(OutputStream out, HttpServletResponse response, ChatCompletionResponse.Chunk chunk)
-            throws IOException {
-        out.write(("data: " + json.writeValueAsString(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
-        // MVC hands a streaming body a non-flushing stream; flushing the response is what sends the event.
-        out.flush();
-        response.flushBuffer();
     }
 
     /** A completion chunk as a chat chunk: its text as a content delta, a finish as an empty delta. */

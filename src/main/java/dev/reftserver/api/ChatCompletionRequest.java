@@ -16,7 +16,8 @@ import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * OpenAI Chat Completions request, plus the extensions {@code top_k} and {@code intervention}. Fields this server
+ * OpenAI Chat Completions request, plus the extensions {@code top_k}, {@code intervention} and
+ * {@code interventions}. Fields this server
  * does not implement ({@code tools}, JSON response formats, {@code logprobs}...) and fields it does not know are
  * refused with 400 naming the field, so a client never silently gets something other than it asked for.
  */
@@ -49,14 +50,18 @@ public record ChatCompletionRequest(
         String user,
         @Schema(description = "Extension: an intervention `name[@version]` of the caller; overrides `model`")
         String intervention,
+        @ArraySchema(arraySchema = @Schema(description = "Extension: a composition of the caller's interventions, "
+                + "applied in this order at their layers, each edit scaled: h' = h + scale * (edit(h) - h). "
+                + "Overrides `model`; not together with `intervention`"))
+        List<InterventionRef> interventions,
         @JsonProperty("response_format") ResponseFormat responseFormat,
         @Schema(description = "Only `false`: log-probabilities are not returned for chat")
         Boolean logprobs,
         @Schema(description = "Not supported (needs `logprobs`)")
         @JsonProperty("top_logprobs") Integer topLogprobs,
-        @Schema(description = "Not supported unless 0")
+        @Schema(description = "-2 to 2: subtracted from the logit of every token already generated")
         @JsonProperty("presence_penalty") Double presencePenalty,
-        @Schema(description = "Not supported unless 0")
+        @Schema(description = "-2 to 2: subtracted from a token's logit once per time it was already generated")
         @JsonProperty("frequency_penalty") Double frequencyPenalty) {
 
     /** One message; {@code content} is a string or an array of {@code {"type": "text", "text": ...}} parts. */
@@ -83,7 +88,7 @@ public record ChatCompletionRequest(
     /** The fields of a chat request this server reads. */
     static final Set<String> FIELDS = Set.of("model", "messages", "max_tokens", "max_completion_tokens",
             "temperature", "top_p", "top_k", "stop", "stream", "stream_options", "seed", "n", "user", "intervention",
-            "response_format", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty");
+            "interventions", "response_format", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty");
 
     /** OpenAI fields this server knows but does not implement for chat. */
     static final Set<String> UNSUPPORTED = Set.of("tools", "tool_choice", "functions", "function_call",
@@ -122,6 +127,7 @@ public record ChatCompletionRequest(
         } catch (JacksonException e) {
             throw ServiceException.invalidRequest(null, "invalid request: " + e.getOriginalMessage());
         }
+        CompletionService.checkComposition(req.intervention(), req.interventions());
         if (Boolean.TRUE.equals(req.logprobs())) {
             throw ServiceException.invalidRequest("logprobs", "logprobs is not supported for chat completions");
         }
@@ -220,7 +226,7 @@ public record ChatCompletionRequest(
     static CompletionRequest completionRequest(JsonNode body, int maxTokens, JsonMapper json) {
         ObjectNode c = json.createObjectNode();
         for (String f : List.of("model", "temperature", "top_p", "top_k", "stop", "stream", "stream_options", "seed",
-                "n", "user", "intervention", "presence_penalty", "frequency_penalty")) {
+                "n", "user", "intervention", "interventions", "presence_penalty", "frequency_penalty")) {
             if (body.has(f) && !body.get(f).isNull()) {
                 c.set(f, body.get(f));
             }

@@ -2,6 +2,7 @@ package dev.reftserver.api;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import io.swagger.v3.oas.annotations.media.Schema;
 import java.util.List;
 
 /** OpenAI Chat Completions response ({@code object: "chat.completion"}). */
@@ -9,7 +10,11 @@ import java.util.List;
 public record ChatCompletionResponse(String id, String object, long created, String model, List<Choice> choices,
         CompletionResponse.Usage usage) {
 
-    /** @param finishReason {@code stop} (a stop string or EOS) or {@code length} */
+    /**
+     * @param finishReason {@code stop} (a stop string or EOS) or {@code length}
+     */
+    // Named apart from the completions' Choice: OpenAPI schemas are keyed by simple name, and one would hide the other.
+    @Schema(name = "ChatCompletionChoice")
     @JsonInclude(JsonInclude.Include.ALWAYS)
     public record Choice(int index, Message message, Object logprobs,
             @JsonProperty("finish_reason") String finishReason) {

@@ -4,6 +4,7 @@ import dev.reftserver.error.ServiceException;
 import dev.reftserver.engine.FinishReason;
 import dev.reftserver.engine.Generation;
 import dev.reftserver.engine.GenerationListener;
+import dev.reftserver.engine.TokenLogprobs;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
@@ -31,6 +32,11 @@ final class CompletionCall {
 
     private final int choices;
     private final StringBuilder[] texts;
+    /** Per choice: the prompt text to prepend (echo), or null. */
+    private final String[] echoes;
+    /** Per choice: its log-probabilities, or null when the request did not ask for them. */
+    private final ChoiceLogprobs[] logprobs;
+    private final boolean[] echoSent;
     private final String[] finishReasons;
     private final int[] promptTokensPerChoice;
     private final int[] completionTokens;
@@ -52,6 +58,9 @@ final class CompletionCall {
         this.finishReasons = new String[choices];
         this.promptTokensPerChoice = new int[choices];
         this.completionTokens = new int[choices];
+        this.echoes = new String[choices];
+        this.logprobs = new ChoiceLogprobs[choices];
+        this.echoSent = new boolean[choices];
         for (int i = 0; i < choices; i++) {
             texts[i] = new StringBuilder();
         }
@@ -80,12 +89,39 @@ final class CompletionCall {
         rows.forEach(Generation::cancel);
     }
 
-    GenerationListener listener(int index) {
+    /**
+     * @param echo     the prompt text the choice's text starts with, or null
+     * @param logprobs where the choice's log-probabilities accumulate, or null
+     * @param prompt   the prompt's ids (echo reports one log-probability entry per id)
+     */
+    GenerationListener listener(int index, String echo, ChoiceLogprobs logprobs, int[] prompt) {
+        echoes[index] = echo;
+        this.logprobs[index] = logprobs;
+        if (echo != null && !stream) {
+            texts[index].append(echo);
+        }
         return new GenerationListener() {
             @Override
+            public void onPromptLogprobs(TokenLogprobs[] entries) {
+                if (logprobs != null) {
+                    logprobs.prompt(prompt, entries);
+                }
+                sendEcho(index);
+            }
+
+            @Override
+            public void onTokenLogprobs(TokenLogprobs token) {
+                sendEcho(index);
+                if (logprobs != null) {
+                    logprobs.generated(token);
+                }
+            }
+
+            @Override
             public void onText(String delta) {
+                sendEcho(index);
                 if (stream) {
-                    events.offer(chunk(new CompletionResponse.Choice(delta, index, null, null)));
+                    events.offer(chunk(new CompletionResponse.Choice(delta, index, pendingLogprobs(index), null)));
                 } else {
                     texts[index].append(delta);
                 }
@@ -101,13 +137,28 @@ final class CompletionCall {
                 }
                 finishReasons[index] = ok ? reason.wire() : null;
                 if (stream && ok) {
-                    events.offer(chunk(new CompletionResponse.Choice("", index, null, reason.wire())));
+                    sendEcho(index);
+                    events.offer(chunk(new CompletionResponse.Choice("", index, pendingLogprobs(index),
+                            reason.wire())));
                 }
                 if (remaining.decrementAndGet() == 0) {
                     complete();
                 }
             }
         };
+    }
+
+    /** Streaming: the prompt text (and its log-probabilities) goes out once, ahead of the choice's first text. */
+    private void sendEcho(int index) {
+        if (stream && echoes[index] != null && !echoSent[index]) {
+            echoSent[index] = true;
+            events.offer(chunk(new CompletionResponse.Choice(echoes[index], index, pendingLogprobs(index), null)));
+        }
+    }
+
+    /** Streaming: the entries of tokens reported since the choice's last chunk, or null without logprobs. */
+    private CompletionResponse.Logprobs pendingLogprobs(int index) {
+        return logprobs[index] == null ? null : logprobs[index].drain();
     }
 
     private CompletionResponse chunk(CompletionResponse.Choice choice) {
@@ -154,7 +205,8 @@ final class CompletionCall {
         }
         List<CompletionResponse.Choice> out = new ArrayList<>(choices);
         for (int i = 0; i < choices; i++) {
-            out.add(new CompletionResponse.Choice(texts[i].toString(), i, null, finishReasons[i]));
+            out.add(new CompletionResponse.Choice(texts[i].toString(), i,
+                    logprobs[i] == null ? null : logprobs[i].all(), finishReasons[i]));
         }
         result.complete(new CompletionResponse(id, "text_completion", created, model, out, usage()));
     }

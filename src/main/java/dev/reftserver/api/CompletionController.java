@@ -2,11 +2,8 @@ package dev.reftserver.api;
 
 import dev.reftserver.error.ServiceException;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import dev.reftserver.tenant.RateLimiter;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.headers.Header;
@@ -29,7 +26,6 @@ import tools.jackson.databind.json.JsonMapper;
 public class CompletionController {
 
     static final String INTERVENTION_HEADER = "X-Reft-Intervention";
-    private static final long KEEPALIVE_MS = 1000;
 
     private final CompletionService completions;
     private final CompletionTargets targets;
@@ -48,10 +44,18 @@ public class CompletionController {
 
     @Operation(summary = "Create a completion", description = """
             OpenAI Completions. `model` resolves in order to a task of the caller, an intervention of the caller \
-            (`name` or `name@version`), then the base model id; `intervention` names one explicitly and overrides \
-            `model`. `prompt` and `stop` take a string or an array of strings. With `stream: true` the answer is \
-            Server-Sent Events: `data: {chunk}` per text delta, then `data: [DONE]`. Unsupported OpenAI fields \
-            (`logprobs`, `echo`, `best_of` > 1, penalties, `suffix`) are refused with 400.""")
+            (`name` or `name@version`), then the base model id; `intervention` names one explicitly and \
+            `interventions` composes several, each with a `scale` (applied in the listed order at their layers, \
+            each edit as h + scale * (edit(h) - h)); both override `model`. `prompt` takes a string, an array of \
+            strings, an array of token ids or an array of such arrays; `stop` a string or an array of strings. \
+            `logprobs: N` (0 to 20) reports each token's log-probability under the model's raw distribution and the \
+            N most likely alternatives (`tokens`, `token_logprobs`, `top_logprobs`, `text_offset`); `echo` prepends \
+            the prompt, and with `logprobs` scores its tokens too (the first is null); `max_tokens: 0` is allowed \
+            only with `echo`. `presence_penalty` and `frequency_penalty` (OpenAI), `repetition_penalty` (Hugging \
+            Face) and `logit_bias` edit the logits before sampling. With `stream: true` the answer is Server-Sent \
+            Events: `data: {chunk}` per text delta (with the log-probabilities of its tokens), then \
+            `data: [DONE]`. A field the server does not know is refused with 400 naming it in `param`; `best_of` > \
+            1 and `suffix` are refused too.""")
     @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
             mediaType = MediaType.APPLICATION_JSON_VALUE,
             schema = @Schema(implementation = CompletionRequest.class),
@@ -66,11 +70,20 @@ public class CompletionController {
                 @ExampleObject(name = "intervention", summary = "An intervention version named explicitly",
                         value = """
                         {"model": "stories15M", "intervention": "sentiment@2", "prompt": "Tom was",
-                         "max_tokens": 32}""")
+                         "max_tokens": 32}"""),
+                @ExampleObject(name = "composition", summary = "Two interventions composed, one reversed at half scale",
+                        value = """
+                        {"model": "stories15M", "prompt": "Tom was", "max_tokens": 32,
+                         "interventions": [{"name": "sentiment@2", "scale": 1.0}, {"name": "formal", "scale": -0.5}]}"""),
+                @ExampleObject(name = "loglikelihood", summary = "Score a prompt (lm-evaluation-harness)",
+                        value = """
+                        {"model": "stories15M", "prompt": [[1, 9038, 2501, 263, 931]], "echo": true, "logprobs": 10,
+                         "max_tokens": 0, "temperature": 0}""")
             }))
     @ApiResponse(responseCode = "200", description = "The completion, or its stream of chunks",
             headers = @Header(name = INTERVENTION_HEADER, schema = @Schema(type = "string"),
-                    description = "What was applied: `name@version`, or `none` for the base model"),
+                    description = "What was applied: `name@version`, `none` for the base model, or a composition's"
+                            + " members as `a@1;scale=1.0,b@2;scale=-0.5`"),
             content = {
                 @Content(mediaType = MediaType.APPLICATION_JSON_VALUE,
                         schema = @Schema(implementation = CompletionResponse.class),
@@ -100,6 +113,7 @@ public class CompletionController {
             content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     public CompletableFuture<Object> complete(@RequestBody CompletionRequest req, HttpServletResponse response) {
+        CompletionService.checkSelection(req);
         if (req.model() == null || req.model().isBlank()) {
             throw ServiceException.invalidRequest("model", "model is required");
         }
@@ -109,59 +123,23 @@ public class CompletionController {
         CompletionTargets.Target target = targets.resolve(tenant, req);
         CompletionCall call;
         try {
-            // From here the rows own the bundle's lease: the engine releases it when the last of them finishes,
+            // From here the rows own the bundles' lease: the engine releases it when the last of them finishes,
             // not when the response ends (a client that leaves mid-prefill must not free arrays still in use).
-            call = completions.start(tenant, req, target.bundle(), target.lease(),
+            call = completions.start(tenant, req, target.bundles(), target.lease(),
                     n -> limits.recordTokens(tenant, n));
         } catch (RuntimeException e) {
             target.release();
             throw e;
         }
         if (call.stream) {
-            StreamingResponseBody body = out -> stream(call, out, response);
+            StreamingResponseBody body = out -> SseStream.drain(call, List.of(), r -> r, out, response, json);
             // Returned through a future so MVC picks the handler by the body's runtime type (a stream here, a
             // JSON entity below) while one mapping serves both shapes.
             response.setHeader(INTERVENTION_HEADER, target.appliedId());
-            response.setHeader("Cache-Control", "no-cache");
-            response.setHeader("X-Accel-Buffering", "no");
-            response.setContentType(MediaType.TEXT_EVENT_STREAM_VALUE);
-            response.setCharacterEncoding("UTF-8");
+            SseStream.prepare(response);
             return CompletableFuture.completedFuture(body);
         }
         return call.result
                 .thenApply(r -> ResponseEntity.ok().header(INTERVENTION_HEADER, target.appliedId()).body(r));
-    }
-
-    /** Drains the call's events to the client; a failed write means the client left, which cancels its rows. */
-    private void stream(CompletionCall call, OutputStream out, HttpServletResponse response) throws IOException {
-        try {
-            while (true) {
-                Object event;
-                try {
-                    event = call.events.poll(KEEPALIVE_MS, TimeUnit.MILLISECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    call.cancel();
-                    return;
-                }
-                if (event == null) {
-                    // An SSE comment: keeps proxies from timing out and finds clients that left while queued.
-                    out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
-                } else if (event == CompletionCall.END) {
-                    out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-                    out.flush();
-                    response.flushBuffer();
-                    return;
-                } else {
-                    out.write(("data: " + json.writeValueAsString(event) + "\n\n").getBytes(StandardCharsets.UTF_8));
-                }
-                // MVC hands a streaming body a non-flushing stream; flushing the response is what sends the event.
-                out.flush();
-                response.flushBuffer();
-            }
-        } catch (IOException | RuntimeException e) {
-            call.cancel();
-            throw e;
-        }
     }
 }

@@ -3,16 +3,36 @@ package dev.reftserver.api;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import java.util.List;
+import java.util.Map;
 
 /** OpenAI Completions response; streaming chunks share this shape with one choice's delta text each. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record CompletionResponse(String id, String object, long created, String model, List<Choice> choices,
         Usage usage) {
 
-    /** @param finishReason {@code stop} or {@code length}; null in streaming chunks until the choice ends */
+    /**
+     * @param logprobs     null unless the request asked for {@code logprobs}
+     * @param finishReason {@code stop} or {@code length}; null in streaming chunks until the choice ends
+     */
     @JsonInclude(JsonInclude.Include.ALWAYS)
-    public record Choice(String text, int index, Object logprobs,
+    public record Choice(String text, int index, Logprobs logprobs,
             @JsonProperty("finish_reason") String finishReason) {
+    }
+
+    /**
+     * OpenAI's completions log-probabilities, one entry per token (with echo the prompt's tokens come first, the
+     * very first with null log-probability and null alternatives).
+     *
+     * @param tokens        each token as the text it adds
+     * @param tokenLogprobs each token's log-probability under the model's raw distribution
+     * @param topLogprobs   per position, the N most likely tokens' texts and log-probabilities, plus the token itself
+     * @param textOffset    where each token starts in the choice's text, in characters (code points)
+     */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    public record Logprobs(List<String> tokens,
+            @JsonProperty("token_logprobs") List<Float> tokenLogprobs,
+            @JsonProperty("top_logprobs") List<Map<String, Float>> topLogprobs,
+            @JsonProperty("text_offset") List<Integer> textOffset) {
     }
 
     public record Usage(@JsonProperty("prompt_tokens") int promptTokens,

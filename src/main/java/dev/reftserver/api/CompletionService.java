@@ -3,13 +3,18 @@ package dev.reftserver.api;
 import dev.reftserver.error.ServiceException;
 import dev.reftserver.config.EngineProperties;
 import dev.reftserver.engine.Generation;
+import dev.reftserver.engine.LogprobsOptions;
+import dev.reftserver.engine.Penalties;
+import dev.reftserver.engine.TokenLogprobs;
 import dev.reftserver.engine.SamplingParams;
 import dev.reftserver.engine.Scheduler;
 import dev.reftserver.engine.SharedLease;
-import dev.reftserver.intervention.LoadedBundle;
+import dev.reftserver.intervention.ScaledBundle;
 import dev.reftserver.tokenizer.TextTokenizer;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import org.springframework.stereotype.Service;
 import tools.jackson.databind.JsonNode;
@@ -36,20 +41,62 @@ public class CompletionService {
         this.engine = engine;
     }
 
+    /** Most interventions one request may compose. */
+    static final int MAX_COMPOSED = 8;
+    /** Largest magnitude of a composition member's scale. */
+    static final double MAX_SCALE = 10.0;
+
+    /** One prompt: its ids, and the text an echo prepends. */
+    private record Prompt(int[] ids, String text) {
+    }
+
     /**
-     * @param bundle the resolved intervention, or null for the base model
-     * @param lease  what keeps {@code bundle} loaded: once the rows are submitted they own it (the engine releases
-     *     it when the last of them finishes); if this throws, it is still the caller's to release
+     * Checks what must hold before anything is resolved or leased: no unknown field, and a well-formed
+     * {@code interventions} composition.
      */
-    CompletionCall start(String tenant, CompletionRequest req, LoadedBundle bundle, AutoCloseable lease,
-            java.util.function.IntConsumer onGenerated) {
-        List<String> prompts = prompts(req.prompt());
-        checkPromptBytes(prompts, "prompt");
-        List<int[]> ids = new ArrayList<>(prompts.size());
-        for (String p : prompts) {
-            ids.add(tokenizer.encode(p));
+    static void checkSelection(CompletionRequest req) {
+        req.rejectUnknownFields();
+        checkComposition(req.intervention(), req.interventions());
+    }
+
+    /** A well-formed {@code interventions} composition (or none), whichever endpoint it came from. */
+    static void checkComposition(String intervention, List<InterventionRef> members) {
+        if (members == null) {
+            return;
         }
-        return startEncoded(tenant, req, ids, bundle, lease, onGenerated);
+        if (intervention != null && !intervention.isBlank()) {
+            throw ServiceException.invalidRequest("interventions",
+                    "give either intervention or interventions, not both");
+        }
+        if (members.isEmpty() || members.size() > MAX_COMPOSED) {
+            throw ServiceException.invalidRequest("interventions", "interventions takes 1 to " + MAX_COMPOSED
+                    + " entries, got " + members.size());
+        }
+        for (int i = 0; i < members.size(); i++) {
+            InterventionRef m = members.get(i);
+            if (m != null) {
+                UnknownFields.reject(m.unknown(), "interventions[" + i + "].");
+            }
+            if (m == null || m.name() == null || m.name().isBlank()) {
+                throw ServiceException.invalidRequest("interventions[" + i + "].name",
+                        "each entry of interventions needs a name");
+            }
+            double scale = m.scaleOrDefault();
+            if (!(Math.abs(scale) <= MAX_SCALE)) {
+                throw ServiceException.invalidRequest("interventions[" + i + "].scale",
+                        "scale must be between -" + MAX_SCALE + " and " + MAX_SCALE + ", got " + m.scale());
+            }
+        }
+    }
+
+    /**
+     * @param bundles the resolved interventions in order with their scales (empty for the base model)
+     * @param lease   what keeps every one of {@code bundles} loaded: once the rows are submitted they own it (the
+     *     engine releases it when the last of them finishes); if this throws, it is still the caller's to release
+     */
+    CompletionCall start(String tenant, CompletionRequest req, List<ScaledBundle> bundles, AutoCloseable lease,
+            java.util.function.IntConsumer onGenerated) {
+        return submit(tenant, req, prompts(req.prompt()), bundles, lease, onGenerated);
     }
 
     /**
@@ -57,23 +104,37 @@ public class CompletionService {
      * {@link #MAX_BYTES_PER_TOKEN} UTF-8 bytes per token of the model's context.
      */
     void checkPromptBytes(List<String> prompts, String param) {
-        long maxPromptBytes = (long) scheduler.maxContext() * MAX_BYTES_PER_TOKEN;
         for (int i = 0; i < prompts.size(); i++) {
-            long bytes = utf8Length(prompts.get(i));
-            if (bytes > maxPromptBytes) {
-                throw ServiceException.invalidRequest(param, param + (prompts.size() > 1 ? " " + i : "")
-                        + " has " + bytes + " bytes; prompts are limited to " + maxPromptBytes
-                        + " bytes (" + MAX_BYTES_PER_TOKEN + " x the model's context of " + scheduler.maxContext()
-                        + " tokens)");
-            }
+            checkPromptBytes(prompts.get(i), param, prompts.size() > 1 ? " " + i : "");
+        }
+    }
+
+    /** @param which which of several prompts, for the message ({@code ""} for a single one) */
+    private void checkPromptBytes(String prompt, String param, String which) {
+        long maxPromptBytes = (long) scheduler.maxContext() * MAX_BYTES_PER_TOKEN;
+        long bytes = utf8Length(prompt);
+        if (bytes > maxPromptBytes) {
+            throw ServiceException.invalidRequest(param, param + which + " has " + bytes
+                    + " bytes; prompts are limited to " + maxPromptBytes + " bytes (" + MAX_BYTES_PER_TOKEN
+                    + " x the model's context of " + scheduler.maxContext() + " tokens)");
         }
     }
 
     /**
-     * {@link #start} for prompts already turned into token ids (a rendered chat); {@code req.prompt()} is not read.
+     * {@link #start} for prompts already turned into token ids (a rendered chat); {@code req.prompt()} is not read
+     * and {@code echo} does not apply.
      */
-    CompletionCall startEncoded(String tenant, CompletionRequest req, List<int[]> prompts, LoadedBundle bundle,
+    CompletionCall startEncoded(String tenant, CompletionRequest req, List<int[]> prompts, List<ScaledBundle> bundles,
             AutoCloseable lease, java.util.function.IntConsumer onGenerated) {
+        List<Prompt> encoded = new ArrayList<>(prompts.size());
+        for (int[] ids : prompts) {
+            encoded.add(new Prompt(ids, null));
+        }
+        return submit(tenant, req, encoded, bundles, lease, onGenerated);
+    }
+
+    private CompletionCall submit(String tenant, CompletionRequest req, List<Prompt> prompts,
+            List<ScaledBundle> bundles, AutoCloseable lease, java.util.function.IntConsumer onGenerated) {
         int n = req.n() == null ? 1 : req.n();
         // n and the prompt count are checked apart, and their product in long, before any work proportional to
         // either: an int product wraps (2^30 + 1 samples of 4 prompts is 4 in int arithmetic).
@@ -87,12 +148,9 @@ public class CompletionService {
                     + " (reft.engine.max-n), got " + n + " x " + prompts.size());
         }
         rejectUnsupported(req);
+        boolean echo = Boolean.TRUE.equals(req.echo());
         int context = scheduler.maxContext();
-        int maxTokens = req.maxTokens() == null ? 16 : req.maxTokens();
-        if (maxTokens < 1 || maxTokens > context) {
-            throw ServiceException.invalidRequest("max_tokens", "max_tokens must be between 1 and the model's context of "
-                    + context + ", got " + maxTokens);
-        }
+        int maxTokens = maxTokens(req, echo, context);
         double temperature = req.temperature() == null ? 1.0 : req.temperature();
         if (!(temperature >= 0.0 && temperature <= 2.0)) {
             throw ServiceException.invalidRequest("temperature", "temperature must be between 0 and 2, got "
@@ -106,12 +164,19 @@ public class CompletionService {
         if (topK < 0) {
             throw ServiceException.invalidRequest("top_k", "top_k must be >= 0 (0 disables it), got " + topK);
         }
+        if (req.logprobs() != null && (req.logprobs() < 0 || req.logprobs() > TokenLogprobs.MAX_TOP)) {
+            throw ServiceException.invalidRequest("logprobs", "logprobs must be between 0 and "
+                    + TokenLogprobs.MAX_TOP + ", got " + req.logprobs());
+        }
+        LogprobsOptions logprobs = req.logprobs() == null ? LogprobsOptions.NONE
+                : new LogprobsOptions(req.logprobs(), echo);
+        Penalties penalties = penalties(req);
         List<String> stop = stops(req.stop());
         for (int i = 0; i < prompts.size(); i++) {
-            int[] enc = prompts.get(i);
-            if (enc.length + maxTokens > context) {
-                throw ServiceException.invalidRequest(enc.length >= context ? "prompt" : "max_tokens",
-                        "prompt" + (prompts.size() > 1 ? " " + i : "") + " has " + enc.length
+            int length = prompts.get(i).ids().length;
+            if (length + maxTokens > context) {
+                throw ServiceException.invalidRequest(length >= context ? "prompt" : "max_tokens",
+                        "prompt" + (prompts.size() > 1 ? " " + i : "") + " has " + length
                                 + " tokens; with max_tokens " + maxTokens + " that exceeds the model's context of "
                                 + context + " tokens");
             }
@@ -124,13 +189,16 @@ public class CompletionService {
         long timeout = engine.requestTimeout().toNanos();
         List<AutoCloseable> shares = SharedLease.split(lease, prompts.size() * n);
         int index = 0;
-        for (int[] prompt : prompts) {
+        for (Prompt prompt : prompts) {
             for (int j = 0; j < n; j++) {
                 // Each of the n samples of a seeded request gets its own, still repeatable, seed.
                 Long seed = req.seed() == null ? null : req.seed() + j;
                 SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, seed, stop);
-                call.add(new Generation(tenant, prompt, params, bundle, shares.get(index), call.listener(index),
-                        timeout));
+                ChoiceLogprobs choiceLogprobs = logprobs.any() ? new ChoiceLogprobs(tokenizer, prompt.ids(), echo)
+                        : null;
+                call.add(new Generation(tenant, prompt.ids(), params, penalties, logprobs, bundles,
+                        shares.get(index), call.listener(index, echo ? prompt.text() : null, choiceLogprobs,
+                                prompt.ids()), timeout));
                 index++;
             }
         }
@@ -158,30 +226,131 @@ public class CompletionService {
         return bytes;
     }
 
-    private static List<String> prompts(JsonNode prompt) {
+    /** {@code max_tokens} or its alias {@code max_completion_tokens}; 0 only with echo (scoring the prompt). */
+    private static int maxTokens(CompletionRequest req, boolean echo, int context) {
+        Integer given = req.maxTokens();
+        String param = "max_tokens";
+        if (req.maxCompletionTokens() != null) {
+            if (given != null && !given.equals(req.maxCompletionTokens())) {
+                throw ServiceException.invalidRequest("max_completion_tokens", "max_tokens (" + given
+                        + ") and its alias max_completion_tokens (" + req.maxCompletionTokens() + ") disagree");
+            }
+            given = req.maxCompletionTokens();
+            param = req.maxTokens() == null ? "max_completion_tokens" : param;
+        }
+        int maxTokens = given == null ? 16 : given;
+        if (maxTokens == 0 && !echo) {
+            throw ServiceException.invalidRequest(param, param + " 0 generates nothing; it is allowed only with "
+                    + "echo (to score the prompt)");
+        }
+        if (maxTokens < 0 || maxTokens > context) {
+            throw ServiceException.invalidRequest(param, param + " must be between 1 and the model's context of "
+                    + context + ", got " + maxTokens);
+        }
+        return maxTokens;
+    }
+
+    private Penalties penalties(CompletionRequest req) {
+        double presence = penalty(req.presencePenalty(), "presence_penalty");
+        double frequency = penalty(req.frequencyPenalty(), "frequency_penalty");
+        double repetition = req.repetitionPenalty() == null ? 1.0 : req.repetitionPenalty();
+        if (!(repetition > 0.0 && Double.isFinite(repetition))) {
+            throw ServiceException.invalidRequest("repetition_penalty",
+                    "repetition_penalty must be a positive number (1 disables it), got " + req.repetitionPenalty());
+        }
+        Map<Integer, Float> bias = new HashMap<>();
+        if (req.logitBias() != null) {
+            int vocab = tokenizer.vocabSize();
+            for (Map.Entry<String, Double> e : req.logitBias().entrySet()) {
+                int id;
+                try {
+                    id = Integer.parseInt(e.getKey().trim());
+                } catch (NumberFormatException ex) {
+                    id = -1;
+                }
+                if (id < 0 || id >= vocab) {
+                    throw ServiceException.invalidRequest("logit_bias", "logit_bias keys must be token ids from 0 to "
+                            + (vocab - 1) + ", got '" + e.getKey() + "'");
+                }
+                Double v = e.getValue();
+                if (v == null || !(v >= -100.0 && v <= 100.0)) {
+                    throw ServiceException.invalidRequest("logit_bias", "logit_bias values must be between -100 and "
+                            + "100, got " + v + " for token " + id);
+                }
+                bias.put(id, v.floatValue());
+            }
+        }
+        return new Penalties(presence, frequency, repetition, bias);
+    }
+
+    private static double penalty(Double value, String param) {
+        double v = value == null ? 0.0 : value;
+        if (!(v >= -2.0 && v <= 2.0)) {
+            throw ServiceException.invalidRequest(param, param + " must be between -2 and 2, got " + value);
+        }
+        return v;
+    }
+
+    /**
+     * A string, an array of strings, an array of token ids, or an array of arrays of token ids. Text is bounded in
+     * bytes, then encoded as the model does (BOS first where it has one), so an empty string is a valid one-token
+     * prompt exactly when the tokenizer adds BOS; token ids are taken as they are.
+     */
+    private List<Prompt> prompts(JsonNode prompt) {
         if (prompt == null || prompt.isNull()) {
             throw ServiceException.invalidRequest("prompt", "prompt is required");
         }
-        List<String> out = new ArrayList<>();
+        List<Prompt> out = new ArrayList<>();
         if (prompt.isString()) {
-            out.add(prompt.asString());
+            checkPromptBytes(prompt.asString(), "prompt", "");
+            out.add(text(prompt.asString(), "prompt"));
+        } else if (prompt.isArray() && !prompt.isEmpty() && prompt.get(0).isIntegralNumber()) {
+            out.add(ids(prompt, "prompt"));
         } else if (prompt.isArray() && !prompt.isEmpty()) {
-            for (JsonNode p : prompt) {
-                if (!p.isString()) {
-                    throw ServiceException.invalidRequest("prompt",
-                            "prompt must be a string or an array of strings (token-id prompts are not supported)");
+            for (int i = 0; i < prompt.size(); i++) {
+                JsonNode p = prompt.get(i);
+                String param = "prompt[" + i + "]";
+                if (p.isString()) {
+                    checkPromptBytes(p.asString(), "prompt", " " + i);
+                    out.add(text(p.asString(), param));
+                } else if (p.isArray()) {
+                    out.add(ids(p, param));
+                } else {
+                    throw ServiceException.invalidRequest(param, "prompt must be a string, an array of strings, "
+                            + "an array of token ids or an array of arrays of token ids");
                 }
-                out.add(p.asString());
             }
         } else {
-            throw ServiceException.invalidRequest("prompt", "prompt must be a non-empty string or array of strings");
-        }
-        for (String p : out) {
-            if (p.isEmpty()) {
-                throw ServiceException.invalidRequest("prompt", "prompt must not be empty");
-            }
+            throw ServiceException.invalidRequest("prompt", "prompt must be a string, a non-empty array of strings, "
+                    + "an array of token ids or an array of arrays of token ids");
         }
         return out;
+    }
+
+    private Prompt text(String text, String param) {
+        int[] ids = tokenizer.encode(text);
+        if (ids.length == 0) {
+            throw ServiceException.invalidRequest(param, "prompt has no tokens (this model adds no BOS to an empty "
+                    + "prompt)");
+        }
+        return new Prompt(ids, text);
+    }
+
+    private Prompt ids(JsonNode array, String param) {
+        if (array.isEmpty()) {
+            throw ServiceException.invalidRequest(param, "a token-id prompt must not be empty");
+        }
+        int vocab = tokenizer.vocabSize();
+        int[] ids = new int[array.size()];
+        for (int i = 0; i < ids.length; i++) {
+            JsonNode id = array.get(i);
+            if (!id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= vocab) {
+                throw ServiceException.invalidRequest(param, "token ids must be integers from 0 to " + (vocab - 1)
+                        + ", got " + id);
+            }
+            ids[i] = id.asInt();
+        }
+        return new Prompt(ids, tokenizer.decode(ids));
     }
 
     private static List<String> stops(JsonNode stop) {
@@ -208,20 +377,8 @@ public class CompletionService {
     }
 
     private static void rejectUnsupported(CompletionRequest req) {
-        if (req.logprobs() != null) {
-            throw ServiceException.invalidRequest("logprobs", "logprobs is not supported");
-        }
-        if (Boolean.TRUE.equals(req.echo())) {
-            throw ServiceException.invalidRequest("echo", "echo is not supported");
-        }
         if (req.bestOf() != null && req.bestOf() != 1) {
             throw ServiceException.invalidRequest("best_of", "best_of other than 1 is not supported");
-        }
-        if (req.presencePenalty() != null && req.presencePenalty() != 0.0) {
-            throw ServiceException.invalidRequest("presence_penalty", "presence_penalty is not supported");
-        }
-        if (req.frequencyPenalty() != null && req.frequencyPenalty() != 0.0) {
-            throw ServiceException.invalidRequest("frequency_penalty", "frequency_penalty is not supported");
         }
         if (req.suffix() != null && !req.suffix().isEmpty()) {
             throw ServiceException.invalidRequest("suffix", "suffix is not supported");

@@ -1,9 +1,11 @@
 package dev.reftserver.api;
 
 import dev.reftserver.intervention.LoadedBundle;
+import dev.reftserver.intervention.ScaledBundle;
 import dev.reftserver.registry.BundleCache;
 import dev.reftserver.registry.InterventionResolver;
 import dev.reftserver.registry.InterventionVersion;
+import dev.reftserver.registry.ModelNotFoundException;
 import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.registry.Resolution;
 import dev.reftserver.registry.Task;
@@ -24,16 +26,48 @@ final class RegistryTargets implements CompletionTargets {
     }
 
     @Override
-    public Target resolve(String tenant, CompletionRequest request) {
-        // Sticky canaries: the same user (or seed) always takes the same weighted route.
-        String sticky = request.user() != null ? request.user()
-                : request.seed() != null ? "seed:" + request.seed() : null;
-        Resolution r = resolver.resolve(tenant, request.model(), request.intervention(), sticky);
+    public Target resolve(String tenant, Selection selection) {
+        if (selection.interventions() != null) {
+            return compose(tenant, selection.interventions());
+        }
+        Resolution r = resolver.resolve(tenant, selection.model(), selection.intervention(),
+                selection.stickyKey());
         if (r.isBase()) {
             return Target.base();
         }
         BundleCache.Lease<LoadedBundle> lease = r.acquire(cache);
-        return new Target(r.appliedId(), lease.value(), lease);
+        return new Target(r.appliedId(), List.of(new ScaledBundle(lease.value(), 1f)), lease);
+    }
+
+    /**
+     * Resolves every member with the caller's tenancy (an unknown or foreign name is the usual 404) and leases
+     * every bundle under one lease that closes them all (the request's rows own it once submitted); a failure
+     * releases the leases already taken.
+     */
+    private Target compose(String tenant, List<InterventionRef> members) {
+        List<BundleCache.Lease<LoadedBundle>> leases = new ArrayList<>(members.size());
+        AutoCloseable releaseAll = () -> leases.forEach(BundleCache.Lease::close);
+        try {
+            List<ScaledBundle> bundles = new ArrayList<>(members.size());
+            StringBuilder applied = new StringBuilder();
+            for (int i = 0; i < members.size(); i++) {
+                InterventionRef m = members.get(i);
+                Resolution r;
+                try {
+                    r = resolver.resolve(tenant, null, m.name(), null);
+                } catch (ModelNotFoundException e) {
+                    throw new ModelNotFoundException("interventions[" + i + "].name", m.name());
+                }
+                BundleCache.Lease<LoadedBundle> lease = r.acquire(cache);
+                leases.add(lease);
+                bundles.add(new ScaledBundle(lease.value(), (float) m.scaleOrDefault()));
+                applied.append(i == 0 ? "" : ",").append(r.appliedId()).append(";scale=").append(m.scaleOrDefault());
+            }
+            return new Target(applied.toString(), bundles, releaseAll);
+        } catch (RuntimeException e) {
+            leases.forEach(BundleCache.Lease::close);
+            throw e;
+        }
     }
 
     @Override

@@ -1,18 +1,21 @@
 package dev.reftserver.engine;
 
 import dev.reftserver.intervention.LoadedBundle;
+import dev.reftserver.intervention.ScaledBundle;
 import dev.reftserver.tokenizer.TextTokenizer;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One row of generation: a prompt, how to sample it, the intervention its prefill applies (or none), and where its
- * text goes. Everything but {@link #cancel()} is touched only by the engine thread once submitted.
+ * One row of generation: a prompt, how to sample it, the interventions its prefill applies (none, one, or a
+ * composition with scales), the log-probabilities it reports, and where its text goes. Everything but
+ * {@link #cancel()} is touched only by the engine thread once submitted.
  *
- * <p>The row owns the lease that keeps its intervention loaded: the engine releases it exactly once, when it
- * finishes the row for any reason, so a bundle that is evicted or deleted meanwhile stays alive under a running
- * prefill however early the client goes away. A row the engine refused at submit was never taken: its lease stays
- * with the caller.
+ * <p>The row owns the lease that keeps its interventions loaded (one lease for all the bundles of a composition):
+ * the engine releases it exactly once, when it finishes the row for any reason, so a bundle that is evicted or
+ * deleted meanwhile stays alive under a running prefill however early the client goes away. A row the engine
+ * refused at submit was never taken: its lease stays with the caller.
  */
 public final class Generation {
 
@@ -21,7 +24,8 @@ public final class Generation {
     private final String tenant;
     private final int[] prompt;
     private final SamplingParams params;
-    private final LoadedBundle intervention;
+    private final List<ScaledBundle> interventions;
+    private final LogprobsOptions logprobs;
     private final AutoCloseable lease;
     private final GenerationListener listener;
     private final long deadlineNanos;
@@ -30,7 +34,12 @@ public final class Generation {
 
     // Engine-thread state.
     final Sampler sampler;
+    final LogitsProcessor processor;
     final StopMatcher stops;
+    /** Log-probabilities of the token the last sampling step picked, until {@code accept} reports them. */
+    TokenLogprobs pendingLogprobs;
+    /** The prompt's log-probabilities from the prefill (echo), until the output processor reports them. */
+    TokenLogprobs[] pendingPromptLogprobs;
     TextTokenizer.StreamDecoder decoder;
     int lastToken = -1;
     int generated;
@@ -53,6 +62,8 @@ public final class Generation {
     }
 
     /**
+     * A row of one bundle (or none), without penalties or log-probabilities.
+     *
      * @param intervention the bundle applied during this row's prefill, or null for the base model
      * @param lease        what keeps {@code intervention} loaded, closed once when the row finishes; null for none.
      *     Rows that share one lease each take a share of it ({@link SharedLease}).
@@ -60,14 +71,34 @@ public final class Generation {
      */
     public Generation(String tenant, int[] prompt, SamplingParams params, LoadedBundle intervention,
             AutoCloseable lease, GenerationListener listener, long timeoutNanos) {
+        this(tenant, prompt, params, Penalties.NONE, LogprobsOptions.NONE,
+                intervention == null ? List.of() : List.of(new ScaledBundle(intervention, 1f)), lease, listener,
+                timeoutNanos);
+    }
+
+    /**
+     * @param penalties     edits to the logits before sampling
+     * @param logprobs      what log-probabilities the listener receives
+     * @param interventions the bundles applied during this row's prefill, in order, with their scales (empty for
+     *     the base model)
+     * @param lease         what keeps every one of {@code interventions} loaded, closed once when the row finishes;
+     *     null when the caller keeps them alive itself. Rows that share one lease each take a share of it
+     *     ({@link SharedLease}).
+     * @param timeoutNanos  server-side limit from submission to finish
+     */
+    public Generation(String tenant, int[] prompt, SamplingParams params, Penalties penalties,
+            LogprobsOptions logprobs, List<ScaledBundle> interventions, AutoCloseable lease,
+            GenerationListener listener, long timeoutNanos) {
         this.tenant = tenant;
         this.prompt = prompt.clone();
         this.params = params;
-        this.intervention = intervention;
+        this.interventions = List.copyOf(interventions);
+        this.logprobs = logprobs;
         this.lease = lease;
         this.listener = listener;
         this.deadlineNanos = System.nanoTime() + timeoutNanos;
         this.sampler = new Sampler(params);
+        this.processor = new LogitsProcessor(penalties, this.prompt);
         this.stops = new StopMatcher(params.stop());
     }
 
@@ -83,8 +114,17 @@ public final class Generation {
         return params;
     }
 
-    public LoadedBundle intervention() {
-        return intervention;
+    public List<ScaledBundle> interventions() {
+        return interventions;
+    }
+
+    public LogprobsOptions logprobs() {
+        return logprobs;
+    }
+
+    /** Whether sampling needs this row's logits on the host (penalties, bias or log-probabilities). */
+    boolean needsHostLogits() {
+        return logprobs.any() || !processor.isNone();
     }
 
     GenerationListener listener() {

@@ -11,8 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Executes a step's plan on the model: batched prefill of the newcomers with their per-row intervention plan, one
- * batched decode of the running rows, and sampling. Owns the KV cache and the running batch, whose rows sit in
+ * Executes a step's plan on the model: batched prefill of the newcomers with their per-row intervention plan (and,
+ * for echo rows, the logits of every prompt position), one batched decode of the running rows, and sampling with
+ * each row's logits processor and log-probabilities. Owns the KV cache and the running batch, whose rows sit in
  * cache slots [0, n): a finished row's slot is refilled at once by moving the last row into it, so decode never
  * gathers the cache. Engine thread only.
  */
@@ -63,6 +64,7 @@ final class ModelRunner implements AutoCloseable {
         int base = running.size();
         int[][] prompts = new int[n][];
         int[] slots = new int[n];
+        int[] logitsFrom = new int[n];
         List<InterventionPlan.Row> plan = new ArrayList<>(n);
         boolean anyBundle = false;
         long tokens = 0;
@@ -71,16 +73,23 @@ final class ModelRunner implements AutoCloseable {
             prompts[i] = g.prompt();
             slots[i] = base + i;
             tokens += g.prompt().length;
-            plan.add(new InterventionPlan.Row(g.intervention(), g.prompt().length));
-            anyBundle |= g.intervention() != null;
+            // Rows reporting their prompt's log-probabilities (echo) need the logits of every position.
+            logitsFrom[i] = g.logprobs().prompt() ? 0 : g.prompt().length - 1;
+            plan.add(new InterventionPlan.Row(g.interventions(), g.prompt().length));
+            anyBundle |= !g.interventions().isEmpty();
         }
         BlockHook hook = anyBundle ? new InterventionPlan(plan, editNorms) : BlockHook.NONE;
         long t0 = System.nanoTime();
         int[] next;
         try {
-            NDArray logits = model.prefill(step, prompts, slots, cache, hook);
+            NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom);
+            logits = PromptLogprobs.take(step, logits, rows, logitsFrom);
             next = sample(logits, rows);
         } catch (Throwable t) {
+            for (Generation g : rows) {
+                g.pendingPromptLogprobs = null;
+                g.pendingLogprobs = null;
+            }
             for (int slot : slots) {
                 cache.clear(slot);
             }
@@ -114,20 +123,31 @@ final class ModelRunner implements AutoCloseable {
         return next;
     }
 
-    /** Greedy rows take one argmax on the device; sampling rows copy their own logits to the host. */
+    /**
+     * Greedy rows take one argmax on the device; sampling rows, and rows with penalties, logit bias or
+     * log-probabilities, copy their own logits to the host. There log-probabilities are taken from the raw logits,
+     * then the row's logits processor edits them, then its sampler picks; the output processor reports them with
+     * the token.
+     */
     private static int[] sample(NDArray logits, List<Generation> rows) {
         int n = rows.size();
         int[] out = new int[n];
         long[] argmax = null;
         for (int i = 0; i < n; i++) {
             Generation g = rows.get(i);
-            if (g.sampler.greedy()) {
+            if (g.sampler.greedy() && !g.needsHostLogits()) {
                 if (argmax == null) {
                     argmax = logits.argMax(1).toLongArray();
                 }
                 out[i] = (int) argmax[i];
             } else {
-                out[i] = g.sampler.sample(logits.get(i).toFloatArray());
+                float[] row = logits.get(i).toFloatArray();
+                float[] raw = !g.logprobs().any() ? null : g.processor.isNone() ? row : row.clone();
+                g.processor.apply(row);
+                out[i] = g.sampler.sample(row);
+                if (raw != null) {
+                    g.pendingLogprobs = TokenLogprobs.of(raw, out[i], g.logprobs().top());
+                }
             }
         }
         return out;

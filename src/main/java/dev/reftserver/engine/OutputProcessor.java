@@ -5,9 +5,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Turns sampled tokens into a row's output: detokenizes incrementally, matches EOS, stop strings and the length
- * limits, streams the text that became final to the row's listener, and finishes rows. Engine thread only, never
- * under the scheduler's lock (listeners may take their time handing data on).
+ * Turns sampled tokens into a row's output: reports log-probabilities, detokenizes incrementally, matches EOS, stop
+ * strings and the length limits, streams the text that became final to the row's listener, and finishes rows.
+ * Engine thread only, never under the scheduler's lock (listeners may take their time handing data on).
  */
 final class OutputProcessor {
 
@@ -41,8 +41,25 @@ final class OutputProcessor {
      * @return why the row is done, or null when it goes on
      */
     FinishReason accept(Generation g, int token, boolean contextFull) {
+        if (g.pendingPromptLogprobs != null) {
+            TokenLogprobs[] prompt = g.pendingPromptLogprobs;
+            g.pendingPromptLogprobs = null;
+            g.listener().onPromptLogprobs(prompt);
+        }
+        if (g.params().maxTokens() == 0) {
+            // A row that asked for no tokens (scoring its prompt with echo) ends with its prefill.
+            g.pendingLogprobs = null;
+            return FinishReason.LENGTH;
+        }
         g.generated++;
         metrics.generatedToken(g.tenant());
+        // The accepted token feeds the penalties' history; its log-probabilities go out before the text it completes.
+        g.processor.accept(token);
+        if (g.pendingLogprobs != null) {
+            TokenLogprobs logprobs = g.pendingLogprobs;
+            g.pendingLogprobs = null;
+            g.listener().onTokenLogprobs(logprobs);
+        }
         for (int e : eos) {
             if (token == e) {
                 emit(g, g.stops.append(g.decoder.flush()));

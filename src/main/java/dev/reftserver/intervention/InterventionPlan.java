@@ -31,29 +31,43 @@ import java.util.TreeSet;
  * zero-padded to the largest, which keeps the arithmetic exact. When one bundle applies several interventions to
  * the same (row, position) at a layer, they run in bundle order, each on the previous one's output, as pyvene's
  * hooks do.
+ *
+ * <p>A row may compose several bundles, each with a scale: at every layer their interventions run in the row's
+ * listed order (then bundle order), each on the previous one's output, as {@code h + s * (edit(h) - h)}. An entry
+ * of scale 0 is left out of the plan, so it changes nothing, bit for bit.
  */
 public final class InterventionPlan implements BlockHook {
 
     /**
      * One row of the batch.
      *
-     * @param bundle       its interventions, or null for the base model
+     * @param bundles      its bundles in the order they apply, each with its scale; empty for the base model
      * @param promptLength its real prompt tokens (BOS included); positions at and past it are padding
      */
-    public record Row(LoadedBundle bundle, int promptLength) {
+    public record Row(List<ScaledBundle> bundles, int promptLength) {
         public Row {
+            bundles = bundles == null ? List.of() : List.copyOf(bundles);
             if (promptLength < 0) {
                 throw new IllegalArgumentException("negative prompt length " + promptLength);
             }
         }
+
+        /** A row with one bundle at scale 1, or the base model when {@code bundle} is null. */
+        public Row(LoadedBundle bundle, int promptLength) {
+            this(bundle == null ? List.of() : List.of(new ScaledBundle(bundle, 1f)), promptLength);
+        }
     }
 
     /** One intervened (row, position) at a layer, and which slot of the layer's parameter stack edits it. */
-    private record Entry(int row, int position, int slot, Activation act, ReftType type) {
+    private record Entry(int row, int position, int slot, Activation act, ReftType type, float scale) {
     }
 
-    /** Entries whose (row, position) pairs are distinct, so one gather-edit-scatter handles them. */
-    private record Round(long[] rows, long[] positions, long[] slots, Activation[] acts, ReftType[] types) {
+    /**
+     * Entries whose (row, position) pairs are distinct, so one gather-edit-scatter handles them; {@code scales}
+     * is null when every entry has scale 1 (the usual case, which then skips the multiply).
+     */
+    private record Round(long[] rows, long[] positions, long[] slots, Activation[] acts, ReftType[] types,
+            float[] scales) {
     }
 
     /** A bundle's layer stack placed at slots [offset, offset + k) of the layer's stack. */
@@ -105,14 +119,16 @@ public final class InterventionPlan implements BlockHook {
         Set<Integer> touched = new TreeSet<>();
         for (Row row : rows) {
             longest = Math.max(longest, row.promptLength());
-            if (row.bundle() != null) {
-                int d = row.bundle().bundle().hiddenSize();
+            for (ScaledBundle sb : row.bundles()) {
+                int d = sb.bundle().bundle().hiddenSize();
                 if (hidden >= 0 && hidden != d) {
                     throw new IllegalArgumentException("bundles for hidden sizes " + hidden + " and " + d
                             + " in one batch");
                 }
                 hidden = d;
-                row.bundle().bundle().interventions().forEach(iv -> touched.add(iv.layer()));
+                if (sb.scale() != 0f) {
+                    sb.bundle().bundle().interventions().forEach(iv -> touched.add(iv.layer()));
+                }
             }
         }
         this.hiddenSize = hidden;
@@ -137,28 +153,32 @@ public final class InterventionPlan implements BlockHook {
         List<List<Entry>> rounds = new ArrayList<>();
         Map<Long, Integer> seen = new HashMap<>();
         for (int i = 0; i < rows.size(); i++) {
-            LoadedBundle b = rows.get(i).bundle();
-            LoadedBundle.LayerParams params = b == null ? null : b.layer(layer);
-            if (params == null) {
-                continue;
-            }
-            Integer offset = offsets.get(b);
-            if (offset == null) {
-                offset = slots;
-                offsets.put(b, offset);
-                placements.add(new Placement(b, offset));
-                slots += params.interventions().length;
-                rank = Math.max(rank, params.rank());
-            }
-            ReftBundle bundle = b.bundle();
-            for (int j = 0; j < params.interventions().length; j++) {
-                Intervention iv = bundle.interventions().get(params.interventions()[j]);
-                for (int pos : bundle.positions().positions(iv.applyTo(), rows.get(i).promptLength())) {
-                    int round = seen.merge(((long) i << 32) | pos, 1, Integer::sum) - 1;
-                    while (rounds.size() <= round) {
-                        rounds.add(new ArrayList<>());
+            for (ScaledBundle sb : rows.get(i).bundles()) {
+                LoadedBundle b = sb.bundle();
+                LoadedBundle.LayerParams params = b.layer(layer);
+                if (params == null || sb.scale() == 0f) {
+                    continue;
+                }
+                Integer offset = offsets.get(b);
+                if (offset == null) {
+                    offset = slots;
+                    offsets.put(b, offset);
+                    placements.add(new Placement(b, offset));
+                    slots += params.interventions().length;
+                    rank = Math.max(rank, params.rank());
+                }
+                ReftBundle bundle = b.bundle();
+                for (int j = 0; j < params.interventions().length; j++) {
+                    Intervention iv = bundle.interventions().get(params.interventions()[j]);
+                    for (int pos : bundle.positions().positions(iv.applyTo(), rows.get(i).promptLength())) {
+                        // The k-th edit of a (row, position) goes to round k: rounds run in order, so edits
+                        // compose in the row's listed order.
+                        int round = seen.merge(((long) i << 32) | pos, 1, Integer::sum) - 1;
+                        while (rounds.size() <= round) {
+                            rounds.add(new ArrayList<>());
+                        }
+                        rounds.get(round).add(new Entry(i, pos, offset + j, iv.act(), iv.type(), sb.scale()));
                     }
-                    rounds.get(round).add(new Entry(i, pos, offset + j, iv.act(), iv.type()));
                 }
             }
         }
@@ -167,12 +187,20 @@ public final class InterventionPlan implements BlockHook {
         }
         List<Round> built = new ArrayList<>();
         for (List<Entry> entries : rounds) {
+            float[] scales = null;
+            if (entries.stream().anyMatch(e -> e.scale() != 1f)) {
+                scales = new float[entries.size()];
+                for (int k = 0; k < scales.length; k++) {
+                    scales[k] = entries.get(k).scale();
+                }
+            }
             built.add(new Round(
                     entries.stream().mapToLong(Entry::row).toArray(),
                     entries.stream().mapToLong(Entry::position).toArray(),
                     entries.stream().mapToLong(Entry::slot).toArray(),
                     entries.stream().map(Entry::act).toArray(Activation[]::new),
-                    entries.stream().map(Entry::type).toArray(ReftType[]::new)));
+                    entries.stream().map(Entry::type).toArray(ReftType[]::new),
+                    scales));
         }
         return new LayerPlan(placements, slots, rank, built);
     }
@@ -280,6 +308,10 @@ public final class InterventionPlan implements BlockHook {
         NDArray u = w.matMul(hv).squeeze(2).add(b); // W h + b, [n, r]
         NDArray z = activate(u, round.acts(), sub).sub(m.mul(a.matMul(hv).squeeze(2))).sub(e);
         NDArray delta = a.transpose(0, 2, 1).matMul(z.expandDims(2)).squeeze(2); // A^T z, [n, d]
+        if (round.scales() != null) {
+            // edit(h) - h is exactly delta, so h + s * (edit(h) - h) = h + s * delta.
+            delta = delta.mul(sub.create(round.scales(), new Shape(round.scales().length, 1)));
+        }
         out.set(at, h.add(delta).toType(dtype, false));
         if (listener != null) {
             NDArray rel = delta.norm(2, new int[] {1}, false).div(h.norm(2, new int[] {1}, false));

@@ -36,7 +36,21 @@ public interface CausalLM extends AutoCloseable {
      *
      * @return logits at each prompt's last position, [n, vocab], fp32
      */
-    NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook);
+    default NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook) {
+        int[] last = new int[prompts.length];
+        for (int i = 0; i < prompts.length; i++) {
+            last[i] = prompts[i].length - 1;
+        }
+        return prefill(step, prompts, slots, cache, hook, last);
+    }
+
+    /**
+     * The same prefill, with logits at more positions where a caller needs them (log-probabilities of the prompt's
+     * own tokens): row i gives positions [{@code logitsFrom[i]}, its length), rows one after another.
+     *
+     * @return [sum over rows of (length - logitsFrom), vocab], fp32; each row's last position is its last entry
+     */
+    NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int[] logitsFrom);
 
     /**
      * One decode step for slots [0, n): each takes {@code tokens[i]} at position {@code cache.length(i)}.

@@ -69,17 +69,29 @@ public final class TransformerLM implements CausalLM {
     public static final int PREFILL_CHUNK = 512;
 
     @Override
-    public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook) {
-        return prefill(step, prompts, slots, cache, hook, PREFILL_CHUNK);
+    public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook,
+            int[] logitsFrom) {
+        return prefill(step, prompts, slots, cache, hook, logitsFrom, PREFILL_CHUNK);
+    }
+
+    /** {@link #prefill(NDManager, int[][], int[], KvCache, BlockHook)} in passes of at most {@code chunk} positions. */
+    NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int chunk) {
+        int[] last = new int[prompts.length];
+        for (int i = 0; i < prompts.length; i++) {
+            last[i] = prompts[i].length - 1;
+        }
+        return prefill(step, prompts, slots, cache, hook, last, chunk);
     }
 
     /**
-     * {@link #prefill(NDManager, int[][], int[], KvCache, BlockHook)} in passes of at most {@code chunk} positions
-     * per row: each pass writes its keys and values into the cache and attends to the row's cached positions, so
-     * masks and scores are chunk x prompt rather than prompt x prompt. Rows with an intervention run in one pass:
-     * a hook's positions are the whole prompt's.
+     * {@link #prefill(NDManager, int[][], int[], KvCache, BlockHook, int[])} in passes of at most {@code chunk}
+     * positions per row: each pass writes its keys and values into the cache and attends to the row's cached
+     * positions, so masks and scores are chunk x prompt rather than prompt x prompt. Rows with an intervention run
+     * in one pass: a hook's positions are the whole prompt's. The logits come back as one pass would give them:
+     * row by row, positions {@code logitsFrom[i]} to the prompt's end.
      */
-    NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int chunk) {
+    NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int[] logitsFrom,
+            int chunk) {
         int n = prompts.length;
         int longest = 0;
         int rowsNeeded = 0;
@@ -98,11 +110,22 @@ public final class TransformerLM implements CausalLM {
         for (int l = 0; l < config.numLayers(); l++) {
             hooked |= hook.touches(l);
         }
+        for (int i = 0; i < n; i++) {
+            if (logitsFrom[i] < 0 || logitsFrom[i] >= prompts[i].length) {
+                throw new IllegalArgumentException("logits from position " + logitsFrom[i] + " of a "
+                        + prompts[i].length + "-token prompt");
+            }
+        }
         if (hooked || longest <= chunk) {
             cache.ensure(rowsNeeded, longest);
-            return pass(step, prompts, slots, 0, cache, hook);
+            return pass(step, prompts, slots, 0, cache, hook, logitsFrom);
         }
-        NDArray[] logits = new NDArray[n];
+        // Each row's logits, pass by pass, in position order; a pass gives a row those of its positions at or
+        // after logitsFrom.
+        List<List<NDArray>> byRow = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            byRow.add(new ArrayList<>());
+        }
         for (int start = 0; start < longest; start += chunk) {
             List<Integer> rows = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
@@ -113,25 +136,37 @@ public final class TransformerLM implements CausalLM {
             int m = rows.size();
             int[][] parts = new int[m][];
             int[] partSlots = new int[m];
+            int[] partFrom = new int[m];
             for (int r = 0; r < m; r++) {
                 int i = rows.get(r);
                 parts[r] = Arrays.copyOfRange(prompts[i], start, Math.min(prompts[i].length, start + chunk));
                 partSlots[r] = slots[i];
+                partFrom[r] = Math.min(Math.max(logitsFrom[i] - start, 0), parts[r].length);
             }
             cache.ensure(rowsNeeded, Math.min(longest, start + chunk));
-            NDArray out = pass(step, parts, partSlots, start, cache, hook);
+            NDArray out = pass(step, parts, partSlots, start, cache, hook, partFrom);
+            long k = 0;
             for (int r = 0; r < m; r++) {
-                int i = rows.get(r);
-                if (prompts[i].length <= start + chunk) {
-                    logits[i] = out.get(r);
+                long count = parts[r].length - partFrom[r];
+                if (count > 0) {
+                    byRow.get(rows.get(r)).add(out.get(new NDIndex(k + ":" + (k + count))));
                 }
+                k += count;
             }
         }
-        return n == 1 ? logits[0].expandDims(0) : NDArrays.stack(new NDList(logits));
+        NDList all = new NDList();
+        for (List<NDArray> row : byRow) {
+            all.addAll(row);
+        }
+        return all.size() == 1 ? all.get(0) : NDArrays.concat(all, 0);
     }
 
-    /** One prefill pass: rows' tokens at positions [start, start + parts[r].length) into their slots. */
-    private NDArray pass(NDManager step, int[][] parts, int[] slots, int start, KvCache cache, BlockHook hook) {
+    /**
+     * One prefill pass: rows' tokens at positions [start, start + parts[r].length) into their slots; logits at the
+     * pass's positions {@code from[r]} and after (none for a row whose {@code from[r]} is its part's length).
+     */
+    private NDArray pass(NDManager step, int[][] parts, int[] slots, int start, KvCache cache, BlockHook hook,
+            int[] from) {
         int n = parts.length;
         int[] lengths = new int[n];
         int tokens = 0;
@@ -140,12 +175,19 @@ public final class TransformerLM implements CausalLM {
             tokens = Math.max(tokens, lengths[i]);
         }
         long[] ids = new long[n * tokens];
-        long[] last = new long[n];
+        int wanted = 0;
+        for (int i = 0; i < n; i++) {
+            wanted += lengths[i] - from[i];
+        }
+        long[] last = new long[wanted];
+        int k = 0;
         for (int i = 0; i < n; i++) {
             for (int t = 0; t < lengths[i]; t++) {
                 ids[i * tokens + t] = parts[i][t];
             }
-            last[i] = (long) i * tokens + lengths[i] - 1;
+            for (int t = from[i]; t < lengths[i]; t++) {
+                last[k++] = (long) i * tokens + t;
+            }
         }
         team.wake();
         AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, slots, lengths, tokens, start,

@@ -219,4 +219,68 @@ class ChatApiTest extends ChatServingTestSupport {
         assertThat(json(r).get("choices").get(0).get("message").get("content").asString())
                 .isNotEqualTo(c.get("greedy").get("content_in_context").asString());
     }
+
+    /**
+     * {@code interventions} on chat, as on completions: a one-member composition at scale 1 answers as the
+     * intervention named alone, scale 0 as the base model, the header lists the members, another tenant's names
+     * are 404 naming the entry, and malformed compositions are 400 naming the field. Several members render with
+     * the chat template even where one declares its own prompt template.
+     */
+    @Test
+    void compositionsComposeOnChatAsOnCompletions() {
+        String key = newTenant("chat-compose");
+        String other = newTenant("chat-compose-other");
+        http().upload(key, "a.zip", PrometheusMetricsTest.referenceBundleA(), Map.of("name", "a", "positions", "l1"));
+        HttpResponse<String> up = http().upload(key, "a.zip", PrometheusMetricsTest.referenceBundleA(),
+                Map.of("name", "templated", "positions", "l1", "prompt_template", "Story prompt: %s\nStory:"));
+        assertThat(up.statusCode()).as(up.body()).isEqualTo(201);
+        JsonNode c = reference().get("conversations").get(0);
+        String messages = json.writeValueAsString(c.get("messages"));
+        String alone = content(chat(key, greedyBody("a", c.get("messages"), 16)));
+        String base = content(chat(key, greedyBody("stories15M", c.get("messages"), 16)));
+        assertThat(alone).isNotEqualTo(base);
+
+        HttpResponse<String> one = chat(key, composed(messages, "[{\"name\":\"a\",\"scale\":1}]"));
+        assertThat(one.statusCode()).as(one.body()).isEqualTo(200);
+        assertThat(one.headers().firstValue("X-Reft-Intervention")).contains("a@1;scale=1.0");
+        assertThat(content(one)).isEqualTo(alone);
+        assertThat(content(chat(key, composed(messages, "[{\"name\":\"a@1\",\"scale\":0}]")))).isEqualTo(base);
+
+        HttpResponse<String> two = chat(key, composed(messages,
+                "[{\"name\":\"templated\"},{\"name\":\"a\",\"scale\":-0.5}]"));
+        assertThat(two.statusCode()).as(two.body()).isEqualTo(200);
+        assertThat(two.headers().firstValue("X-Reft-Intervention"))
+                .contains("templated@1;scale=1.0,a@1;scale=-0.5");
+        assertThat(json(two).get("usage").get("prompt_tokens").asInt()).isEqualTo(c.get("prompt_tokens").asInt());
+
+        HttpResponse<String> foreign = chat(other, composed(messages, "[{\"name\":\"a\"}]"));
+        assertThat(foreign.statusCode()).isEqualTo(404);
+        assertThat(json(foreign).get("error").get("param").asString()).isEqualTo("interventions[0].name");
+
+        for (String[] bad : List.of(
+                new String[] {"[]", "interventions"},
+                new String[] {"[{\"name\":\"a\",\"scale\":11}]", "interventions[0].scale"},
+                new String[] {"[{\"name\":\"a\",\"weight\":1}]", "interventions[0].weight"},
+                new String[] {"[{\"scale\":1}]", "interventions[0].name"})) {
+            HttpResponse<String> r = chat(key, composed(messages, bad[0]));
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(400);
+            assertThat(json(r).get("error").get("param").asString()).isEqualTo(bad[1]);
+        }
+        HttpResponse<String> both = chat(key, """
+                {"model":"stories15M","messages":%s,"intervention":"a","interventions":[{"name":"a"}]}"""
+                .formatted(messages));
+        assertThat(both.statusCode()).isEqualTo(400);
+        assertThat(json(both).get("error").get("param").asString()).isEqualTo("interventions");
+    }
+
+    private static String composed(String messages, String interventions) {
+        return """
+                {"model":"stories15M","messages":%s,"max_tokens":16,"temperature":0,"interventions":%s}"""
+                .formatted(messages, interventions);
+    }
+
+    private String content(HttpResponse<String> r) {
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        return json(r).get("choices").get(0).get("message").get("content").asString();
+    }
 }

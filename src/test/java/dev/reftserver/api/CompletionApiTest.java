@@ -115,7 +115,7 @@ class CompletionApiTest {
 
     @Test
     void badRequestsAnswer400NamingTheField() throws Exception {
-        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"\"}"), 400, "prompt");
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":[]}"), 400, "prompt");
         assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"max_tokens\":-1}"), 400,
                 "max_tokens");
         assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"max_tokens\":100000}"),
@@ -131,6 +131,64 @@ class CompletionApiTest {
                 400, "prompt");
         assertError(post("/v1/completions", "{\"model\":\"nope\",\"prompt\":\"hi\"}"), 404, "model");
         assertError(post("/v1/completions", "{not json"), 400, null);
+    }
+
+    @Test
+    void openAiFieldsThatClientsSendAreCheckedAndUnknownOnesNamed() throws Exception {
+        String base = "{\"model\":\"stories15M\",\"prompt\":\"hi\",%s}";
+        HttpResponse<String> unknown = post("/v1/completions", base.formatted("\"max_tokns\":5"));
+        assertError(unknown, 400, "max_tokns");
+        assertThat(json.readTree(unknown.body()).get("error").get("message").asString())
+                .isEqualTo("Unrecognized request argument supplied: max_tokns");
+        assertError(post("/v1/completions", base.formatted("\"stream_options\":{\"include_usage\":true,\"x\":1}")),
+                400, "stream_options.x");
+        assertError(post("/v1/completions", base.formatted("\"interventions\":[{\"name\":\"a\",\"weight\":1}]")),
+                400, "interventions[0].weight");
+        assertError(post("/v1/completions", base.formatted("\"max_tokens\":0")), 400, "max_tokens");
+        assertError(post("/v1/completions", base.formatted("\"max_completion_tokens\":0")), 400,
+                "max_completion_tokens");
+        assertError(post("/v1/completions", base.formatted("\"max_tokens\":3,\"max_completion_tokens\":4")), 400,
+                "max_completion_tokens");
+        assertError(post("/v1/completions", base.formatted("\"logprobs\":21")), 400, "logprobs");
+        assertError(post("/v1/completions", base.formatted("\"logprobs\":-1")), 400, "logprobs");
+        assertError(post("/v1/completions", base.formatted("\"presence_penalty\":2.5")), 400, "presence_penalty");
+        assertError(post("/v1/completions", base.formatted("\"frequency_penalty\":-3")), 400, "frequency_penalty");
+        assertError(post("/v1/completions", base.formatted("\"repetition_penalty\":0")), 400, "repetition_penalty");
+        assertError(post("/v1/completions", base.formatted("\"logit_bias\":{\"abc\":1}")), 400, "logit_bias");
+        assertError(post("/v1/completions", base.formatted("\"logit_bias\":{\"32000\":1}")), 400, "logit_bias");
+        assertError(post("/v1/completions", base.formatted("\"logit_bias\":{\"5\":101}")), 400, "logit_bias");
+        assertError(post("/v1/completions", base.formatted("\"best_of\":2")), 400, "best_of");
+        assertError(post("/v1/completions", base.formatted("\"interventions\":[]")), 400, "interventions");
+        assertError(post("/v1/completions", base.formatted("\"interventions\":[{\"name\":\"a\",\"scale\":11}]")),
+                400, "interventions[0].scale");
+        assertError(post("/v1/completions", base.formatted("\"intervention\":\"a\",\"interventions\":[{\"name\":\"a\"}]")),
+                400, "interventions");
+        assertError(post("/v1/completions", base.formatted("\"interventions\":[{\"name\":\"nope\"}]")), 404,
+                "interventions[0].name");
+        String ids = "{\"model\":\"stories15M\",\"prompt\":%s}";
+        assertError(post("/v1/completions", ids.formatted("[1, 32000]")), 400, "prompt");
+        assertError(post("/v1/completions", ids.formatted("[[1, 2], []]")), 400, "prompt[1]");
+        assertError(post("/v1/completions", ids.formatted("[1.5]")), 400, "prompt[0]");
+    }
+
+    @Test
+    void emptyTextPromptIsTheBosTokenAndTokenIdPromptsMatchTheirText() throws Exception {
+        JsonNode empty = json.readTree(post("/v1/completions",
+                "{\"model\":\"stories15M\",\"prompt\":\"\",\"max_completion_tokens\":5,\"temperature\":0}").body());
+        assertThat(empty.get("usage").get("prompt_tokens").asInt()).isEqualTo(1);
+        assertThat(empty.get("usage").get("completion_tokens").asInt()).isEqualTo(5);
+        JsonNode text = json.readTree(post("/v1/completions",
+                "{\"model\":\"stories15M\",\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0}").body());
+        JsonNode ids = json.readTree(post("/v1/completions",
+                "{\"model\":\"stories15M\",\"prompt\":[[1, 9038, 2501, 263, 931],[1]],\"max_tokens\":8,"
+                        + "\"temperature\":0,\"echo\":true}").body());
+        assertThat(ids.get("choices").get(0).get("text").asString())
+                .isEqualTo("Once upon a time" + text.get("choices").get(0).get("text").asString());
+        assertThat(ids.get("choices").get(1).get("text").asString())
+                .isEqualTo(empty.get("choices").get(0).get("text").asString()
+                        + ids.get("choices").get(1).get("text").asString().substring(
+                                empty.get("choices").get(0).get("text").asString().length()));
+        assertThat(ids.get("usage").get("prompt_tokens").asInt()).isEqualTo(6);
     }
 
     private void assertError(HttpResponse<String> r, int status, String param) {

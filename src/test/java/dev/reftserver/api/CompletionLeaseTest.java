@@ -13,6 +13,7 @@ import dev.reftserver.model.TransformerLM;
 import dev.reftserver.tokenizer.TextTokenizer;
 import dev.reftserver.tokenizer.TokenizerLoader;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -78,7 +79,7 @@ class CompletionLeaseTest {
         try (Scheduler scheduler = scheduler(model)) {
             CountDownLatch gate = model.holdNextPrefill();
             CountingLease lease = new CountingLease();
-            CompletionCall call = service(scheduler).start("acme", request(true), null, lease, n -> { });
+            CompletionCall call = service(scheduler).start("acme", request(true), List.of(), lease, n -> { });
             assertThat(model.prefillEntered.await(30, TimeUnit.SECONDS)).isTrue();
 
             call.cancel(); // what the controller does when a write to the client fails
@@ -97,7 +98,7 @@ class CompletionLeaseTest {
     void aRequestWhoseRowsRunToTheirEndReleasesTheLeaseOnce() throws Exception {
         try (Scheduler scheduler = scheduler(new ControllableModel(base))) {
             CountingLease lease = new CountingLease();
-            CompletionCall call = service(scheduler).start("acme", request(false), null, lease, n -> { });
+            CompletionCall call = service(scheduler).start("acme", request(false), List.of(), lease, n -> { });
             CompletionResponse r = call.result.get(30, TimeUnit.SECONDS);
             assertThat(r.choices()).hasSize(4).allSatisfy(c -> assertThat(c.finishReason()).isEqualTo("length"));
             assertThat(lease.closes).hasValue(1);

@@ -82,10 +82,14 @@ class OpenApiDocumentTest extends OperationsTestSupport {
         assertThat(chat.at("/responses/200/headers").has("X-Reft-Intervention")).isTrue();
         assertThat(chat.at("/responses/200/content/application~1json/schema/$ref").asString())
                 .isEqualTo("#/components/schemas/ChatCompletionResponse");
+        assertThat(doc.at("/components/schemas/ChatCompletionResponse/properties/choices/items/$ref").asString())
+                .isEqualTo("#/components/schemas/ChatCompletionChoice");
+        assertThat(doc.at("/components/schemas/CompletionResponse/properties/choices/items/$ref").asString())
+                .isEqualTo("#/components/schemas/Choice");
         JsonNode request = doc.at("/components/schemas/ChatCompletionRequest/properties");
         assertThat(request.propertyNames()).contains("model", "messages", "max_tokens", "max_completion_tokens",
                 "temperature", "top_p", "top_k", "n", "stop", "seed", "stream", "stream_options", "user",
-                "intervention", "response_format", "logprobs");
+                "intervention", "interventions", "response_format", "logprobs");
         assertThat(request.at("/messages/items/$ref").asString()).isEqualTo("#/components/schemas/ChatMessage");
         assertThat(doc.at("/components/schemas/ChatMessage/properties").propertyNames())
                 .contains("role", "content", "name");
@@ -107,6 +111,25 @@ class OpenApiDocumentTest extends OperationsTestSupport {
         assertThat(format.at("/schema/enum").valueStream().map(JsonNode::asString).toList())
                 .containsExactly("native", "pyreft");
         assertThat(get.at("/responses/404/content/application~1json/schema/$ref").asString()).endsWith("ErrorBody");
+    }
+
+    @Test
+    void documentsEveryCompletionFieldLogprobsAndCompositions() {
+        JsonNode doc = json(http().get("/v3/api-docs", null));
+        JsonNode request = doc.at("/components/schemas/CompletionRequest/properties");
+        assertThat(request.propertyNames()).contains("model", "prompt", "max_tokens", "max_completion_tokens",
+                "logprobs", "echo", "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias",
+                "intervention", "interventions", "top_k", "stream_options").doesNotContain("unknown");
+        for (String field : List.of("logprobs", "echo", "repetition_penalty", "logit_bias", "max_completion_tokens")) {
+            assertThat(request.get(field).has("description")).as(field).isTrue();
+        }
+        assertThat(doc.at("/components/schemas/InterventionRef/properties").propertyNames())
+                .containsExactlyInAnyOrder("name", "scale");
+        assertThat(doc.at("/components/schemas/Logprobs/properties").propertyNames())
+                .containsExactlyInAnyOrder("tokens", "token_logprobs", "top_logprobs", "text_offset");
+        JsonNode examples = doc.at("/paths/~1v1~1completions/post/requestBody/content/application~1json/examples");
+        assertThat(examples.at("/loglikelihood/value/echo").asBoolean()).isTrue();
+        assertThat(examples.at("/composition/value/interventions").size()).isEqualTo(2);
     }
 
     @Test

@@ -85,7 +85,7 @@ public final class InterventionBenchmark {
         List<InterventionPlan.Row> plan = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             slots[i] = i;
-            plan.add(new InterventionPlan.Row(bundles == null ? null : bundles.get(i), prompts[i].length));
+            plan.add(new InterventionPlan.Row(bundles == null ? (LoadedBundle) null : bundles.get(i), prompts[i].length));
         }
         try (NDManager step = NDManager.newBaseManager(); KvCache cache = model.newCache(n, 256)) {
             long t0 = System.nanoTime();

@@ -55,7 +55,8 @@ public final class ControllableModel implements CausalLM {
     }
 
     @Override
-    public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook) {
+    public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook,
+            int[] logitsFrom) {
         CountDownLatch gate = prefillGate;
         if (gate != null) {
             prefillGate = null;
@@ -66,7 +67,7 @@ public final class ControllableModel implements CausalLM {
                 Thread.currentThread().interrupt();
             }
         }
-        NDArray logits = model.prefill(step, prompts, slots, cache, hook);
+        NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom);
         throwIfArmed(failNextPrefill);
         return logits;
     }

@@ -50,24 +50,37 @@ class InterventionPlanTest {
         return PyreftDirs.gaussian(rnd, n, 1.0);
     }
 
-    /** The per-row reference: hidden [B][T][d], edited in place layer by layer. */
-    private static void referenceApply(float[][][] h, List<InterventionPlan.Row> rows, int numLayers) {
+    /**
+     * The per-row reference: hidden [B][T][d], edited in place layer by layer; at each layer a row's bundles in
+     * its listed order, each intervention's {@code apply} scaled as h + s * (apply(h) - h) (in double).
+     */
+    static void referenceApply(float[][][] h, List<InterventionPlan.Row> rows, int numLayers) {
         for (int layer = 0; layer < numLayers; layer++) {
             for (int i = 0; i < rows.size(); i++) {
-                LoadedBundle b = rows.get(i).bundle();
-                if (b == null) {
-                    continue;
-                }
-                for (Intervention iv : b.bundle().interventions()) {
-                    if (iv.layer() != layer) {
-                        continue;
-                    }
-                    for (int pos : b.bundle().positions().positions(iv.applyTo(), rows.get(i).promptLength())) {
-                        h[i][pos] = iv.apply(h[i][pos]);
+                for (ScaledBundle sb : rows.get(i).bundles()) {
+                    LoadedBundle b = sb.bundle();
+                    for (Intervention iv : b.bundle().interventions()) {
+                        if (iv.layer() != layer) {
+                            continue;
+                        }
+                        for (int pos : b.bundle().positions().positions(iv.applyTo(), rows.get(i).promptLength())) {
+                            h[i][pos] = scaled(h[i][pos], iv.apply(h[i][pos]), sb.scale());
+                        }
                     }
                 }
             }
         }
+    }
+
+    static float[] scaled(float[] h, float[] edited, float s) {
+        if (s == 1f) {
+            return edited;
+        }
+        float[] out = new float[h.length];
+        for (int k = 0; k < h.length; k++) {
+            out[k] = (float) (h[k] + (double) s * ((double) edited[k] - h[k]));
+        }
+        return out;
     }
 
     private static float[][][] split(float[] flat, int batch, int tokens, int d) {
@@ -116,13 +129,13 @@ class InterventionPlanTest {
         int tokens = 20;
         List<InterventionPlan.Row> rows = List.of(
                 new InterventionPlan.Row(reference.get("A"), 13),
-                new InterventionPlan.Row(null, 9),
+                new InterventionPlan.Row((LoadedBundle) null, 9),
                 new InterventionPlan.Row(reference.get("B"), 17),
                 new InterventionPlan.Row(reference.get("D"), 4),
                 new InterventionPlan.Row(reference.get("B"), 1),
                 new InterventionPlan.Row(reference.get("A"), 2),
                 new InterventionPlan.Row(reference.get("D"), 20),
-                new InterventionPlan.Row(null, 20),
+                new InterventionPlan.Row((LoadedBundle) null, 20),
                 new InterventionPlan.Row(reference.get("B"), 6));
         float[] hidden = gaussian(new Random(42), rows.size() * tokens * d);
         InterventionPlan plan = new InterventionPlan(rows);
@@ -142,6 +155,36 @@ class InterventionPlanTest {
         assertThat(output[0][11]).containsExactly(input[0][11]);
         assertThat(output[0][12]).isNotEqualTo(input[0][12]); // A edits l1 = position 12 of 13
         assertThat(output[0][13]).containsExactly(input[0][13]); // padding stays as it was
+    }
+
+    @Test
+    void composedRowsApplyEachBundleInListedOrderWithItsScaleBesideSingleAndBaseRows() {
+        int d = 288;
+        int tokens = 16;
+        LoadedBundle a = reference.get("A");
+        LoadedBundle b = reference.get("B");
+        LoadedBundle dd = reference.get("D");
+        List<InterventionPlan.Row> rows = List.of(
+                new InterventionPlan.Row(List.of(new ScaledBundle(a, 1f), new ScaledBundle(b, 1f)), 14),
+                new InterventionPlan.Row((LoadedBundle) null, 12),
+                new InterventionPlan.Row(List.of(new ScaledBundle(b, 1f), new ScaledBundle(a, 1f)), 14),
+                new InterventionPlan.Row(a, 16),
+                new InterventionPlan.Row(List.of(new ScaledBundle(b, -0.5f), new ScaledBundle(dd, 0.7f),
+                        new ScaledBundle(a, 2f)), 10),
+                new InterventionPlan.Row(List.of(new ScaledBundle(b, 0f)), 9),
+                new InterventionPlan.Row(List.of(new ScaledBundle(a, 1f), new ScaledBundle(a, -1f)), 8));
+        float[] hidden = gaussian(new Random(7), rows.size() * tokens * d);
+        float[] got = runHook(new InterventionPlan(rows), hidden, rows.size(), tokens, d, 6);
+        float[][][] expected = split(hidden, rows.size(), tokens, d);
+        referenceApply(expected, rows, 6);
+        assertClose(got, expected, 1e-5f);
+
+        float[][][] input = split(hidden, rows.size(), tokens, d);
+        float[][][] output = split(got, rows.size(), tokens, d);
+        assertThat(output[1]).isDeepEqualTo(input[1]);
+        assertThat(output[5]).as("scale 0 leaves the row bit for bit").isDeepEqualTo(input[5]);
+        // A then B differs from B then A wherever both edit one position at one layer.
+        assertThat(output[0]).isNotEqualTo(output[2]);
     }
 
     // ---------- all six types, mixed ranks and activations ----------
@@ -210,7 +253,7 @@ class InterventionPlanTest {
         return List.of(
                 new InterventionPlan.Row(b.get(0), 11),
                 new InterventionPlan.Row(b.get(1), 7),
-                new InterventionPlan.Row(null, 12),
+                new InterventionPlan.Row((LoadedBundle) null, 12),
                 new InterventionPlan.Row(b.get(2), 12),
                 new InterventionPlan.Row(b.get(3), 3),
                 new InterventionPlan.Row(b.get(4), 9),
@@ -260,7 +303,7 @@ class InterventionPlanTest {
                 Map<Long, Integer> round = new HashMap<>();
                 List<List<Object[]>> rounds = new ArrayList<>();
                 for (int i = 0; i < rows.size(); i++) {
-                    LoadedBundle b = rows.get(i).bundle();
+                    LoadedBundle b = rows.get(i).bundles().isEmpty() ? null : rows.get(i).bundles().get(0).bundle();
                     if (b == null) {
                         continue;
                     }
@@ -331,7 +374,7 @@ class InterventionPlanTest {
 
     @Test
     void leavesABatchWithNothingToEditAlone() {
-        InterventionPlan plan = new InterventionPlan(List.of(new InterventionPlan.Row(null, 5),
+        InterventionPlan plan = new InterventionPlan(List.of(new InterventionPlan.Row((LoadedBundle) null, 5),
                 new InterventionPlan.Row(reference.get("B"), 1)));
         assertThat(plan.isEmpty()).isTrue();
         try (NDManager step = manager.newSubManager()) {

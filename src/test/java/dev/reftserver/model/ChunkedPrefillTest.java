@@ -60,6 +60,43 @@ class ChunkedPrefillTest {
     }
 
     /**
+     * Logits at every prompt position (what echo and prompt log-probabilities ask for) come back from chunked
+     * passes exactly as from one pass: row by row, in position order, rows starting from different positions.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama3-rope", "gemma2"})
+    void logitsAtEveryPositionAreTheSameInChunks(String name) {
+        Reference ref = Reference.of(name);
+        List<Prompt> prompts = ref.prompts().stream().sorted((a, b) -> b.ids().length - a.ids().length).limit(3)
+                .toList();
+        int[][] ids = new int[prompts.size()][];
+        int[] slots = new int[prompts.size()];
+        int[] from = new int[prompts.size()];
+        int longest = 0;
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = prompts.get(i).ids();
+            slots[i] = i;
+            from[i] = i == 0 ? 0 : ids[i].length / 2;
+            longest = Math.max(longest, ids[i].length);
+        }
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.dir()), "cpu", "float32", 1);
+                NDManager step = NDManager.newBaseManager()) {
+            float[] oneShot;
+            float[] chunked;
+            try (KvCache cache = model.newCache(ids.length, longest)) {
+                oneShot = model.prefill(step, ids, slots, cache, BlockHook.NONE, from, Integer.MAX_VALUE)
+                        .toFloatArray();
+            }
+            try (KvCache cache = model.newCache(ids.length, longest)) {
+                chunked = model.prefill(step, ids, slots, cache, BlockHook.NONE, from, CHUNK).toFloatArray();
+            }
+            assertThat(chunked).hasSameSizeAs(oneShot);
+            assertThat(maxAbsDiff(chunked, oneShot)).as("%s every-position logits, chunked vs one-shot", name)
+                    .isLessThanOrEqualTo(LOGITS_ABS);
+        }
+    }
+
+    /**
      * All prompts as one batch in chunks, the two long ones in slots 0 and 12, so later chunks run a subset of rows
      * in slots that are not consecutive; then 16 greedy steps of the whole batch as transformers generates them.
      */
