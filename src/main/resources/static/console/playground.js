@@ -1,7 +1,7 @@
 // Playground: one prompt through up to four models side by side (the base model and up to three interventions
 // or tasks), streamed. Each column is its own request, so the server batches them like any other callers.
 // Modes are entries of MODES: completion uses /v1/completions; chat uses /v1/chat/completions and is offered
-// only when the server answers that path.
+// only when the server answers that path and the model has a chat template.
 
 import {errorOf, keys, send, v1} from './api.js';
 import {readEvents} from './sse.js';
@@ -30,17 +30,36 @@ const MODES = {
   },
 };
 
-/** Whether the server offers chat: a missing route answers 404 (or 405), a present one refuses this body. */
-async function chatOffered() {
+/** The error code of a chat request to a model without a chat template. */
+const NO_TEMPLATE = 'no_chat_template';
+const NOTES = {
+  offered: 'Chat sends the messages through the model\'s chat template.',
+  'no-route': 'Chat mode is unavailable: this server does not offer /v1/chat/completions.',
+  'no-template': 'Chat mode is unavailable: this model has no chat template; set reft.model.chat-template.',
+};
+
+/**
+ * Whether chat works, without generating anything: a one-message chat with the base model asking for more tokens
+ * than any context holds. A missing route answers 404 (or 405); a model without a chat template refuses it with
+ * no_chat_template before the length is checked; with a template it is refused for its max_tokens.
+ */
+async function chatSupport(model) {
   try {
-    const r = await send(MODES.chat.path, {method: 'POST', key: keys.tenant(), json: {}});
-    if (r.status === 404 || r.status === 405) {
-      const e = await errorOf(r);
-      return e.param === 'model';
+    const r = await send(MODES.chat.path, {method: 'POST', key: keys.tenant(),
+      json: {model, messages: [{role: 'user', content: 'Hi'}], max_tokens: 1000000000}});
+    if (r.ok) {
+      return 'offered';
     }
-    return r.status !== 401 && r.status !== 403;
+    const e = await errorOf(r);
+    if (r.status === 404 || r.status === 405) {
+      return e.param === 'model' ? 'offered' : 'no-route';
+    }
+    if (r.status === 401 || r.status === 403) {
+      return 'no-route';
+    }
+    return e.code === NO_TEMPLATE ? 'no-template' : 'offered';
   } catch (e) {
-    return false;
+    return 'no-route';
   }
 }
 
@@ -100,11 +119,26 @@ export default {
     let mode = 'completion';
     function setMode(name) {
       mode = name;
+      document.getElementById('mode-' + name).checked = true;
       systemField.hidden = name !== 'chat';
       promptField.querySelector('label').textContent = name === 'chat' ? 'User message' : 'Prompt';
     }
 
-    v1('/models').then(list => {
+    /** Enables chat mode, or disables it saying why (back to completion if it was chosen). */
+    function offerChat(support) {
+      const radio = document.getElementById('mode-chat');
+      if (!radio) {
+        return;
+      }
+      radio.disabled = support !== 'offered';
+      modeNote.textContent = NOTES[support];
+      if (radio.disabled && mode === 'chat') {
+        setMode('completion');
+      }
+    }
+
+    const listed = v1('/models');
+    listed.then(list => {
       const models = list.data;
       const base = models.filter(m => !m.kind);
       const tasks = models.filter(m => m.kind === 'task');
@@ -127,14 +161,10 @@ export default {
           : 'Base model, ' + tasks.length + ' task(s) and ' + interventions.length + ' intervention version(s).';
     }).catch(e => formMessage(form, 'error', 'Could not list the models: ' + describe(e)));
 
-    chatOffered().then(offered => {
-      const radio = document.getElementById('mode-chat');
-      if (radio) {
-        radio.disabled = !offered;
-      }
-      modeNote.textContent = offered ? 'Chat sends the messages through the model\'s chat template.'
-          : 'Chat mode is unavailable: this server does not offer /v1/chat/completions.';
-    });
+    listed.catch(() => null).then(list => {
+      const base = list ? list.data.find(m => !m.kind) : null;
+      return chatSupport(base ? base.id : '');
+    }).then(offerChat);
 
     form.addEventListener('submit', async ev => {
       ev.preventDefault();
@@ -162,11 +192,16 @@ export default {
       runButton.disabled = true;
       stopButton.disabled = false;
       const columns = models.map((model, i) => new Column(results, i, model));
+      const used = mode;
       await Promise.all(columns.map(c => {
         running.add(c);
-        return c.run(MODES[mode], Object.assign(MODES[mode].body(values, c.model), params), form)
+        return c.run(MODES[used], Object.assign(MODES[used].body(values, c.model), params), form)
             .finally(() => running.delete(c));
       }));
+      // the probe may not have told (a failed model list): the first refusal still turns chat off
+      if (used === 'chat' && columns.some(c => c.error && c.error.code === NO_TEMPLATE)) {
+        offerChat('no-template');
+      }
       runButton.disabled = false;
       stopButton.disabled = true;
     });
@@ -182,6 +217,7 @@ class Column {
     this.controller = new AbortController();
     const id = 'col-' + (index + 1);
     this.stats = {};
+    this.error = null;
     const stat = (name, label) => {
       this.stats[name] = h('dd', {id: id + '-' + name, text: '—'});
       return [h('dt', {text: label}), this.stats[name]];
@@ -252,6 +288,7 @@ class Column {
         this.status.textContent = 'Stopped.';
         this.el.dataset.state = 'stopped';
       } else {
+        this.error = e;
         this.status.replaceWith(this.status = notice('error', describe(e)));
         this.status.id = this.el.id + '-status';
         this.el.dataset.state = 'error';

@@ -398,8 +398,10 @@ function jobView() {
 }
 
 /**
- * Training loss against step as a plain SVG: the x axis spans the job's steps, the y axis 0 to the highest loss
- * so far (rounded up), so a falling curve reads as falling. Each point is a circle carrying its step and loss.
+ * Training loss against step as a plain SVG: the x axis spans the job's steps, the y axis the losses so far with a
+ * little room either side, on round ticks (yScale). A 0-based axis would flatten the drops that matter, such as
+ * 8.1 to 7.4. Each point is a circle carrying its step and loss; the svg carries the axis' range as
+ * data-y-min and data-y-max.
  */
 function lossChart() {
   const W = 640;
@@ -419,15 +421,17 @@ function lossChart() {
   let total = 1;
 
   function draw() {
-    const top = niceCeiling(Math.max(0, ...points.map(p => p.train_loss)));
+    const scale = yScale(points.map(p => p.train_loss));
     const x = step => pad.left + (W - pad.left - pad.right) * (total <= 1 ? 0.5 : (step - 1) / (total - 1));
-    const y = loss => pad.top + (H - pad.top - pad.bottom) * (1 - loss / top);
+    const y = loss => pad.top + (H - pad.top - pad.bottom) * (1 - (loss - scale.min) / (scale.max - scale.min));
     grid.replaceChildren();
-    for (let i = 0; i <= 4; i++) {
-      const v = top * i / 4;
+    for (const v of scale.ticks) {
       grid.append(svgEl('line', {x1: pad.left, x2: W - pad.right, y1: y(v), y2: y(v)}),
-          svgEl('text', {x: pad.left - 6, y: y(v) + 4, 'text-anchor': 'end'}, formatTick(v)));
+          svgEl('text', {x: pad.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'y-tick'},
+              v.toFixed(scale.decimals)));
     }
+    svg.dataset.yMin = String(scale.min);
+    svg.dataset.yMax = String(scale.max);
     for (const s of ticks(total)) {
       grid.append(svgEl('text', {x: x(s), y: H - pad.bottom + 16, 'text-anchor': 'middle'}, String(s)));
     }
@@ -468,17 +472,33 @@ function ticks(total) {
   return out;
 }
 
-/** The smallest of 1, 2, 2.5, 5 x 10^k at or above {@code v} (1 when there is nothing to show). */
-function niceCeiling(v) {
-  if (!(v > 0)) {
-    return 1;
+/**
+ * The loss axis: from a little below the lowest loss to a little above the highest, widened to whole steps of
+ * 1, 2 or 5 x 10^k so that it has about four round ticks; never below 0, as no loss is. A single value gets a
+ * band around it, so it sits mid-chart; no value at all gets 0 to 1. {@code decimals} writes every tick distinctly.
+ */
+export function yScale(losses) {
+  const finite = losses.filter(Number.isFinite);
+  let lo = finite.length ? Math.min(...finite) : 0;
+  let hi = finite.length ? Math.max(...finite) : 1;
+  const room = !finite.length ? 0 : hi > lo ? (hi - lo) * 0.1 : Math.max(Math.abs(hi) * 0.05, 0.05);
+  lo = lo >= 0 ? Math.max(0, lo - room) : lo - room;
+  hi += room;
+  const step = niceStep((hi - lo) / 4);
+  const min = Math.floor(lo / step + 1e-9) * step;
+  const max = Math.ceil(hi / step - 1e-9) * step;
+  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  const ticks = [];
+  for (let i = 0; min + i * step <= max + step / 2; i++) {
+    ticks.push(Number((min + i * step).toFixed(decimals)));
   }
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  return [1, 2, 2.5, 5, 10].map(m => m * p).find(c => c >= v);
+  return {min: Number(min.toFixed(decimals)), max: Number(max.toFixed(decimals)), ticks, decimals};
 }
 
-function formatTick(v) {
-  return Number.isInteger(v) ? String(v) : v.toFixed(v < 1 ? 2 : 1);
+/** The smallest of 1, 2, 5 x 10^k at or above {@code v}. */
+function niceStep(v) {
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  return [1, 2, 5, 10].map(m => m * p).find(c => c >= v * (1 - 1e-9));
 }
 
 function svgEl(tag, attrs, ...children) {

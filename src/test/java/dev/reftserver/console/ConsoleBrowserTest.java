@@ -279,6 +279,7 @@ class ConsoleBrowserTest {
         browser.await("#playground-form");
         awaitOption("#column-2", "frog@1");
         new WebDriverWait(browser.driver, Duration.ofSeconds(20)).until(d -> browser.find("#mode-chat").isEnabled());
+        assertThat(browser.textContent("#chat-note")).isEqualTo("Chat sends the messages through the model's chat template.");
         browser.find("#mode-chat").click();
         browser.await("#system").sendKeys(system);
         WebElement message = browser.find("#prompt");
@@ -386,6 +387,19 @@ class ConsoleBrowserTest {
         List<Double> drawn = browser.driver.findElements(By.cssSelector("#loss-chart circle")).stream()
                 .map(c -> Double.parseDouble(c.getDomAttribute("data-loss"))).toList();
         assertThat(drawn).isEqualTo(apiLosses);
+        // the loss axis spans the losses with a little room, not 0 to the highest, so their fall shows
+        double low = apiLosses.stream().mapToDouble(Double::doubleValue).min().orElseThrow();
+        double high = apiLosses.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
+        double yMin = Double.parseDouble(browser.find("#loss-chart").getDomAttribute("data-y-min"));
+        double yMax = Double.parseDouble(browser.find("#loss-chart").getDomAttribute("data-y-max"));
+        assertThat(yMin).as("axis bottom for losses " + apiLosses).isLessThan(low).isGreaterThan(0);
+        assertThat(yMax).as("axis top for losses " + apiLosses).isGreaterThan(high);
+        assertThat(yMax - yMin).as("axis range for losses " + apiLosses).isLessThan(high);
+        List<Double> yLabels = browser.driver.findElements(By.cssSelector("#loss-chart text.y-tick")).stream()
+                .map(t -> Double.parseDouble(t.getText())).toList();
+        assertThat(yLabels).hasSizeBetween(3, 6).doesNotHaveDuplicates().isSorted();
+        assertThat(yLabels.get(0)).isEqualTo(yMin);
+        assertThat(yLabels.get(yLabels.size() - 1)).isEqualTo(yMax);
         assertThat(browser.textContent("#loss-summary")).startsWith("Step 3 of 3: loss ");
         browser.awaitText("#jobs-table tr[data-id='" + jobId + "'] .state", "succeeded");
         browser.screenshot("training");

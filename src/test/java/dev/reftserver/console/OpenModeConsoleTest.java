@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -77,19 +78,35 @@ class OpenModeConsoleTest {
     }
 
     @Test
-    void offersChatModeOnlyWhenTheServerAnswersChatCompletions() {
-        int status = api.post("/v1/chat/completions", null, "{}").status();
+    void disablesChatModeWhenTheModelHasNoChatTemplate() {
+        // this server is started without reft.model.chat-template: its chat API refuses every conversation
+        ConsoleApi.Answer chat = api.post("/v1/chat/completions", null,
+                "{\"model\": \"stories15M\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}");
+        assertThat(chat.status()).isEqualTo(400);
+        assertThat(chat.body().get("error").get("code").asString()).isEqualTo("no_chat_template");
+
         browser.get("/#/playground");
         browser.await("#playground-form");
-        if (status == 404 || status == 405) {
-            assertThat(browser.awaitText("#chat-note", "unavailable"))
-                    .isEqualTo("Chat mode is unavailable: this server does not offer /v1/chat/completions.");
-            assertThat(browser.find("#mode-chat").isEnabled()).isFalse();
-        } else {
-            browser.awaitText("#chat-note", "chat template");
-            assertThat(browser.find("#mode-chat").isEnabled()).isTrue();
-        }
+        assertThat(browser.awaitText("#chat-note", "unavailable"))
+                .isEqualTo("Chat mode is unavailable: this model has no chat template; set reft.model.chat-template.");
+        assertThat(browser.find("#mode-chat").isEnabled()).isFalse();
         assertThat(browser.find("#mode-completion").isSelected()).isTrue();
+        assertThat(browser.find("#mode-completion").isEnabled()).isTrue();
+    }
+
+    @Test
+    void scalesTheLossAxisToTheLossesNotToZero() {
+        browser.get("/#/training");
+        browser.await("#main");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> scale = (Map<String, Object>) browser.driver.executeAsyncScript(
+                "const done = arguments[arguments.length - 1];"
+                        + "import('/console/training.js').then(m => done(m.yScale([8.1, 7.9, 7.4])))");
+        assertThat(((Number) scale.get("min")).doubleValue()).isEqualTo(7.0);
+        assertThat(((Number) scale.get("max")).doubleValue()).isEqualTo(8.5);
+        assertThat(((List<?>) scale.get("ticks")).stream().map(t -> ((Number) t).doubleValue()).toList())
+                .containsExactly(7.0, 7.5, 8.0, 8.5);
+        assertThat(((Number) scale.get("decimals")).intValue()).isEqualTo(1);
     }
 
     @Test
