@@ -25,10 +25,10 @@ import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
 
-/** OpenAI's Files API for fine-tuning data: the caller's JSONL files of {prompt, completion} examples. */
+/** OpenAI's Files API for fine-tuning data: the caller's JSONL files of {prompt, completion} or chat examples. */
 @RestController
 @RequestMapping("/v1/files")
-@Tag(name = "Files", description = "Fine-tuning data: JSONL lines of {\"prompt\", \"completion\"}")
+@Tag(name = "Files", description = "Fine-tuning data: JSONL lines of {\"prompt\", \"completion\"} or {\"messages\"}")
 class FileController {
 
     /** OpenAI's file object. */
@@ -47,7 +47,9 @@ class FileController {
     @Schema(name = "FileUpload")
     record UploadForm(
             @Schema(type = "string", format = "binary", requiredMode = Schema.RequiredMode.REQUIRED,
-                    description = "JSONL: one {\"prompt\": ..., \"completion\": ...} object per line") byte[] file,
+                    description = "JSONL: one {\"prompt\": ..., \"completion\": ...} object per line, or a chat"
+                            + " {\"messages\": [...]} ending with the assistant's message, rendered with the model's"
+                            + " chat template") byte[] file,
             @Schema(requiredMode = Schema.RequiredMode.REQUIRED, example = "fine-tune") String purpose) {
     }
 

@@ -11,7 +11,6 @@ import dev.reftserver.registry.InterventionVersion;
 import dev.reftserver.registry.Names;
 import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.registry.StoredJob;
-import dev.reftserver.tokenizer.TextTokenizer;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.List;
@@ -52,7 +51,6 @@ public final class FineTuningJobs implements AutoCloseable {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
     private final TransformerLM model;
-    private final TextTokenizer tokenizer;
     private final TrainingFiles files;
     private final InterventionUploads uploads;
     private final RegistryStore store;
@@ -70,11 +68,10 @@ public final class FineTuningJobs implements AutoCloseable {
         return t;
     });
 
-    public FineTuningJobs(TransformerLM model, TextTokenizer tokenizer, TrainingFiles files,
+    public FineTuningJobs(TransformerLM model, TrainingFiles files,
             InterventionUploads uploads, RegistryStore store, TrainingProperties limits, BundleLimits bundleLimits,
             String baseModel, DeviceTimeShare share) {
         this.model = model;
-        this.tokenizer = tokenizer;
         this.files = files;
         this.uploads = uploads;
         this.store = store;
@@ -115,10 +112,11 @@ public final class FineTuningJobs implements AutoCloseable {
                     + steps + " steps, more than the " + limits.maxSteps() + " allowed");
         }
         checkQuota(tenant);
+        List<TrainingExample> examples = files.tokenize(file);
         BundleContents init = initialBundle(tenant, spec);
         TrainingRun run;
         try {
-            run = TrainingRun.start(model, tokenizer, init, file.examples(), spec.settings(file.examples().size()));
+            run = TrainingRun.start(model, init, examples, spec.settings(file.examples().size()));
         } catch (IllegalArgumentException e) {
             throw ServiceException.invalidRequest("training_file", "training file '" + file.id() + "': "
                     + e.getMessage());

@@ -1,5 +1,6 @@
 package dev.reftserver.training;
 
+import dev.reftserver.chat.ChatPrompts;
 import dev.reftserver.config.BaseModel;
 import dev.reftserver.engine.DeviceTimeShare;
 import dev.reftserver.engine.Scheduler;
@@ -16,8 +17,9 @@ import org.springframework.context.annotation.Configuration;
 public class TrainingConfiguration {
 
     @Bean
-    TrainingFiles trainingFiles(RegistryStore store, TrainingProperties props) {
-        return new TrainingFiles(store, props);
+    TrainingFiles trainingFiles(RegistryStore store, TrainingProperties props, ChatPrompts prompts,
+            TextTokenizer tokenizer, BaseModel base) {
+        return new TrainingFiles(store, props, prompts, tokenizer, base.id());
     }
 
     /** Serving's scheduler reports its steps here; training waits here before each of its steps. */
@@ -29,9 +31,9 @@ public class TrainingConfiguration {
     }
 
     @Bean(destroyMethod = "close")
-    FineTuningJobs fineTuningJobs(TransformerLM model, TextTokenizer tokenizer, TrainingFiles files,
+    FineTuningJobs fineTuningJobs(TransformerLM model, TrainingFiles files,
             InterventionUploads uploads, RegistryStore store, TrainingProperties props, BundleLimits bundleLimits,
             BaseModel base, DeviceTimeShare share) {
-        return new FineTuningJobs(model, tokenizer, files, uploads, store, props, bundleLimits, base.id(), share);
+        return new FineTuningJobs(model, files, uploads, store, props, bundleLimits, base.id(), share);
     }
 }

@@ -77,14 +77,26 @@ public final class TrainingRun implements AutoCloseable {
     static final long FROZEN_PREFIX_BUDGET = 256L << 20;
 
     /**
-     * @param examples (prompt, completion) pairs
+     * @param examples (prompt, completion) pairs, tokenized as {@link TrainingExample#of}
      * @throws IllegalArgumentException if an example has no completion token or is longer than the model's context
      */
     public static TrainingRun start(TransformerLM model, TextTokenizer tokenizer, BundleContents init,
             List<String[]> examples, TrainingSettings settings) {
         List<TrainingExample> tokenized = new ArrayList<>();
+        for (String[] e : examples) {
+            tokenized.add(TrainingExample.of(tokenizer, e[0], e[1]));
+        }
+        return start(model, init, tokenized, settings);
+    }
+
+    /**
+     * @param examples tokenized examples; an error names one by its 1-based place in this list
+     * @throws IllegalArgumentException if an example has no completion token or is longer than the model's context
+     */
+    static TrainingRun start(TransformerLM model, BundleContents init, List<TrainingExample> examples,
+            TrainingSettings settings) {
         for (int i = 0; i < examples.size(); i++) {
-            TrainingExample ex = TrainingExample.of(tokenizer, examples.get(i)[0], examples.get(i)[1]);
+            TrainingExample ex = examples.get(i);
             if (ex.labelTokens() == 0) {
                 throw new IllegalArgumentException("example " + (i + 1) + " has no completion tokens");
             }
@@ -92,9 +104,8 @@ public final class TrainingRun implements AutoCloseable {
                 throw new IllegalArgumentException("example " + (i + 1) + " has " + ex.inputIds().length
                         + " tokens, more than the model's context of " + model.config().maxPositions());
             }
-            tokenized.add(ex);
         }
-        return new TrainingRun(model, init, tokenized, settings);
+        return new TrainingRun(model, init, examples, settings);
     }
 
     public int stepsDone() {

@@ -211,6 +211,16 @@ class FineTuningApiTest {
     }
 
     @Test
+    void chatLinesAreRefusedByAModelWithoutAChatTemplate() {
+        String key = newTenant();
+        HttpResponse<String> r = uploadFile(key, ("{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"messages\": [{\"role\":"
+                + " \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello\"}]}\n").getBytes());
+        assertBadRequest(r, "line 2 is a chat example, but the model stories15M has no chat template");
+        assertThat(json(r).get("error").get("code").asString()).isEqualTo("no_chat_template");
+        assertThat(json(get(key, "/v1/files")).get("data").size()).isZero();
+    }
+
+    @Test
     void impossibleJobsAreRefusedBeforeTheyQueue() {
         String key = newTenant();
         String fileId = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();

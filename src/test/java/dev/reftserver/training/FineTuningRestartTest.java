@@ -3,6 +3,7 @@ package dev.reftserver.training;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.zaxxer.hikari.HikariDataSource;
+import dev.reftserver.chat.ChatPrompts;
 import dev.reftserver.engine.DeviceTimeShare;
 import dev.reftserver.intervention.BundleImporter;
 import dev.reftserver.intervention.BundleLimits;
@@ -68,8 +69,9 @@ class FineTuningRestartTest {
             InterventionUploads uploads = new InterventionUploads(store, (zip, positions, share, template) ->
                     importer.importZip(zip, model.config().shape(), positions, share, template),
                     new UploadMetrics(new SimpleMeterRegistry()));
-            TrainingFiles files = new TrainingFiles(store, props);
-            return new Server(store, files, new FineTuningJobs(model, tokenizer, files, uploads, store, props,
+            TrainingFiles files = new TrainingFiles(store, props, new ChatPrompts(null, tokenizer), tokenizer,
+                    "stories15M");
+            return new Server(store, files, new FineTuningJobs(model, files, uploads, store, props,
                     BundleLimits.defaults(), "stories15M", new DeviceTimeShare(props.maxShare())));
         }
 
