@@ -334,21 +334,32 @@ public final class AttentionContext {
             q = q.mul(scale);
         }
         if (prefill) {
-            NDArray kt = k.transpose(0, 2, 3, 1);   // [n, kv_heads, hd, T]
-            NDArray vt = v.transpose(0, 2, 1, 3);   // [n, kv_heads, T, hd]
-            cache.write(layer, part, keyWrite, kt.reshape(-1), valueWrite, vt.reshape(-1, headDim));
-            if (start > 0) {
-                // A later chunk: its queries read the row's earlier positions too, from the cache.
-                NDManager owner = part < partManagers.size() ? partManagers.get(part) : step;
-                kt = cache.keysOf(owner, layer, part, slots, keyLength);
-                vt = cache.valuesOf(owner, layer, part, slots, keyLength);
+            // The scores and their softmax are rows x heads x T x keys floats per layer (about 60 MB for a 512-token
+            // chunk over 2,048 keys with 14 heads): they die with this layer's scratch manager, not with the step,
+            // or a long prompt would keep every layer's and every chunk's until the prefill ends.
+            NDManager owner = q.getManager();
+            try (NDManager scratch = owner.newSubManager()) {
+                q.tempAttach(scratch);
+                k.tempAttach(scratch);
+                v.tempAttach(scratch);
+                NDArray kt = k.transpose(0, 2, 3, 1);   // [n, kv_heads, hd, T]
+                NDArray vt = v.transpose(0, 2, 1, 3);   // [n, kv_heads, T, hd]
+                cache.write(layer, part, keyWrite, kt.reshape(-1), valueWrite, vt.reshape(-1, headDim));
+                if (start > 0) {
+                    // A later chunk: its queries read the row's earlier positions too, from the cache.
+                    kt = cache.keysOf(scratch, layer, part, slots, keyLength);
+                    vt = cache.valuesOf(scratch, layer, part, slots, keyLength);
+                }
+                // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group
+                // (repeat_kv).
+                NDArray qg = q.transpose(0, 2, 1, 3).reshape(rows, kvHeads, group * tokens, headDim);
+                NDArray scores = softcap(qg.matMul(kt)).reshape(rows, kvHeads, group, tokens, keyLength)
+                        .add(mask(layer)).softmax(-1).reshape(rows, kvHeads, group * tokens, keyLength);
+                NDArray out = scores.matMul(vt).reshape(rows, heads, tokens, headDim).transpose(0, 2, 1, 3)
+                        .reshape(rows, tokens, heads * headDim);
+                out.attach(owner);
+                return out;
             }
-            // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
-            NDArray qg = q.transpose(0, 2, 1, 3).reshape(rows, kvHeads, group * tokens, headDim);
-            NDArray scores = softcap(qg.matMul(kt)).reshape(rows, kvHeads, group, tokens, keyLength)
-                    .add(mask(layer)).softmax(-1).reshape(rows, kvHeads, group * tokens, keyLength);
-            return scores.matMul(vt).reshape(rows, heads, tokens, headDim).transpose(0, 2, 1, 3)
-                    .reshape(rows, tokens, heads * headDim);
         }
         if (samePosition >= 0) {
             cache.writeAt(layer, part, rows, samePosition, k.reshape(rows, kvHeads, headDim, 1),
