@@ -78,7 +78,11 @@ public final class ServingBenchmark {
         // Any --reft.* argument of this benchmark (e.g. --reft.model.threads=1) goes to the server as well.
         List<String> serverArgs = new ArrayList<>(List.of("--server.port=0", "--reft.store.path=" + store,
                 "--reft.engine.max-batch-size=32", "--reft.engine.max-queue=4096", "--logging.level.root=WARN",
-                "--logging.level.dev.reftserver=WARN"));
+                "--logging.level.dev.reftserver=WARN",
+                // One tenant holds every bundle and every client: the per-tenant quotas' defaults are not the
+                // subject here.
+                "--reft.quotas.interventions=100000", "--reft.quotas.stored-bytes=64GB",
+                "--reft.quotas.concurrent-requests=4096"));
         opt.forEach((k, v) -> {
             if (k.startsWith("reft.")) {
                 serverArgs.add("--" + k + "=" + v);
