@@ -90,7 +90,10 @@ final class Bfloat16Cast {
             for (int i = 0; i < tensors.length; i++) {
                 in[i] = (long) FROM_TENSOR.invokeExact(tensors[i]);
             }
-            out = (long) RUN.invokeExact(MODULE, method, in, false, false);
+            // is_train true: DJL runs other modules under an inference-mode guard, whose outputs refuse the
+            // in-place ops a block applies next (a bias add, a soft-cap); no input here requires a gradient, so no
+            // graph is recorded either way.
+            out = (long) RUN.invokeExact(MODULE, method, in, true, false);
             return (long) TO_TENSOR.invokeExact(out);
         } catch (Throwable t) {
             throw t instanceof RuntimeException e ? e : new IllegalStateException(t);
