@@ -77,10 +77,14 @@ public final class RealSizeBenchmark {
         ObjectNode out = JSON.createObjectNode();
         out.put("model_dir", dir.toString());
         out.put("server_args", String.join(" ", serverArgs));
-        long params = parameterCount(dir.resolve("model.safetensors"));
+        long params = parameterCount(dir.resolve("model.safetensors"), false);
         out.put("parameters", params);
+        // What a decode step reads: every weight but the embedding table, of which it takes a row per token (with
+        // tied embeddings the table is read whole as the output layer, so it counts).
+        long streamed = parameterCount(dir.resolve("model.safetensors"), true);
+        out.put("parameters_streamed_per_token", streamed);
         ObjectNode server = out.putObject("server");
-        serve(dir, serverArgs, opt.get("jvm"), decodeTokens, prefill, params, server);
+        serve(dir, serverArgs, opt.get("jvm"), decodeTokens, prefill, streamed, server);
         String python = opt.get("python");
         if (python != null) {
             JsonNode hf = runHf(python, dir, opt.getOrDefault("hf-dtypes", "bfloat16,float32"), decodeTokens,
@@ -92,7 +96,7 @@ public final class RealSizeBenchmark {
     }
 
     private static void serve(Path dir, List<String> serverArgs, String jvm, int decodeTokens, String prefillPrompt,
-            long params, ObjectNode r) throws Exception {
+            long streamedParams, ObjectNode r) throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
@@ -125,7 +129,7 @@ public final class RealSizeBenchmark {
             double[] n = b.complete(PROMPTS.get(0), decodeTokens + 1);
             double decode = (n[1] - one[1]) / (n[0] - one[0]);
             String dtype = dtypeOf(serverArgs);
-            double gbPerToken = params * (dtype.equals("float32") ? 4 : 2) / 1e9;
+            double gbPerToken = streamedParams * (dtype.equals("float32") ? 4 : 2) / 1e9;
             r.put("dtype", dtype);
             r.put("decode_batch1_tokens_per_s", round(decode));
             r.put("decode_batch1_weight_gb_per_s", round(decode * gbPerToken));
@@ -265,20 +269,26 @@ public final class RealSizeBenchmark {
                 .findFirst().orElse("float32");   // application.yml's default on a CPU
     }
 
-    /** Sum of the tensors' elements, from the safetensors header. */
-    static long parameterCount(Path file) throws IOException {
+    /**
+     * Sum of the tensors' elements, from the safetensors header; {@code streamed}: without an embedding table that
+     * has an output layer of its own ({@code lm_head.weight}).
+     */
+    static long parameterCount(Path file, boolean streamed) throws IOException {
         try (FileChannel ch = FileChannel.open(file)) {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             ch.read(len, 0);
             ByteBuffer header = ByteBuffer.allocate((int) len.flip().getLong());
             ch.read(header, 8);
             long n = 0;
-            for (var e : JSON.readTree(new String(header.array(), StandardCharsets.UTF_8)).properties()) {
+            JsonNode tensors = JSON.readTree(new String(header.array(), StandardCharsets.UTF_8));
+            boolean untied = tensors.has("lm_head.weight");
+            for (var e : tensors.properties()) {
                 long elements = 1;
                 for (JsonNode d : e.getValue().path("shape")) {
                     elements *= d.asLong();
                 }
-                n += e.getKey().equals("__metadata__") ? 0 : elements;
+                boolean table = streamed && untied && e.getKey().endsWith("embed_tokens.weight");
+                n += e.getKey().equals("__metadata__") || table ? 0 : elements;
             }
             return n;
         }
