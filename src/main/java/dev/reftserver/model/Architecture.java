@@ -2,6 +2,7 @@ package dev.reftserver.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.reftserver.model.ops.CpuTeam;
 
 /**
  * The math of one block layout (Llama family, GPT-2). {@link TransformerLM} owns the forward loop, the cache and

@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.reftserver.model.ops.NativeOps;
+import dev.reftserver.model.ops.Views;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;

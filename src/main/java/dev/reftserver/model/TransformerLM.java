@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import dev.reftserver.model.ops.CpuTeam;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -10,13 +10,13 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.norm.LayerNorm;
 import dev.reftserver.model.Architecture;
 import dev.reftserver.model.AttentionContext;
-import dev.reftserver.model.CpuTeam;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.Projection;
-import dev.reftserver.model.Split;
-import dev.reftserver.model.Views;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.TensorData;
+import dev.reftserver.model.ops.CpuTeam;
+import dev.reftserver.model.ops.Split;
+import dev.reftserver.model.ops.Views;
 
 /**
  * GPT-2 (HF modeling_gpt2.py): learned position embeddings, pre-norm blocks with LayerNorm, fused c_attn

@@ -10,11 +10,11 @@ import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.Architecture;
 import dev.reftserver.model.AttentionContext;
 import dev.reftserver.model.BlockOptions;
-import dev.reftserver.model.CpuTeam;
 import dev.reftserver.model.ModelConfig;
-import dev.reftserver.model.NativeOps;
-import dev.reftserver.model.Views;
 import dev.reftserver.model.checkpoint.Checkpoint;
+import dev.reftserver.model.ops.CpuTeam;
+import dev.reftserver.model.ops.NativeOps;
+import dev.reftserver.model.ops.Views;
 
 /**
  * The Llama family (HF modeling_llama.py and its relatives): pre-norm blocks with RMSNorm, rotate-half RoPE,

@@ -6,11 +6,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.ModelConfig;
-import dev.reftserver.model.NativeOps;
 import dev.reftserver.model.Projection;
-import dev.reftserver.model.Split;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.TensorData;
+import dev.reftserver.model.ops.NativeOps;
+import dev.reftserver.model.ops.Split;
 
 /**
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate

@@ -1,4 +1,4 @@
-package dev.reftserver.model;
+package dev.reftserver.model.ops;
 
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;

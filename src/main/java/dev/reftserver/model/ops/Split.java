@@ -1,4 +1,4 @@
-package dev.reftserver.model;
+package dev.reftserver.model.ops;
 
 /**
  * Cutting weights into the parts a {@link CpuTeam} computes side by side: ranges of heads, channels or vocabulary,

@@ -1,4 +1,4 @@
-package dev.reftserver.model;
+package dev.reftserver.model.ops;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
