@@ -6,8 +6,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.util.Arrays;
 
 /**
@@ -17,67 +15,36 @@ import java.util.Arrays;
  * ops per part, so the intermediates of one part live here instead: every handle an op returns is owned by this
  * scope and deleted on {@link #close()}, except the results handed back as NDArrays with {@link #keep}.
  *
- * <p>The ops are DJL's own JNI entry points (the package-private {@code ai.djl.pytorch.jni.PyTorchLibrary}, reached
- * through method handles once at class load), with DJL's argument conventions; the pinned DJL version is what the
- * model tests run against. One scope belongs to one thread.
+ * <p>The ops are DJL's own JNI entry points ({@link Jni}), with DJL's argument conventions. One scope belongs to
+ * one thread.
  */
 public final class NativeOps implements AutoCloseable {
 
-    private static final Object LIB;
-    private static final MethodHandle MATMUL;
-    private static final MethodHandle MUL;
-    private static final MethodHandle MULI;
-    private static final MethodHandle ADD;
-    private static final MethodHandle ADDI;
-    private static final MethodHandle POWI;
-    private static final MethodHandle MEAN;
-    private static final MethodHandle SIGMOID;
-    private static final MethodHandle TANH;
-    private static final MethodHandle SOFTMAX;
-    private static final MethodHandle RESHAPE;
-    private static final MethodHandle SLICE;
-    private static final MethodHandle INDEX_PUT;
-    private static final MethodHandle CAT;
-    private static final MethodHandle DELETE;
-
-    static {
-        try {
-            Class<?> lib = Class.forName("ai.djl.pytorch.jni.PyTorchLibrary");
-            MethodHandles.Lookup lookup = MethodHandles.privateLookupIn(lib, MethodHandles.lookup());
-            java.lang.reflect.Field field = lib.getDeclaredField("LIB");
-            field.setAccessible(true);
-            LIB = field.get(null);
-            MethodType binary = MethodType.methodType(long.class, long.class, long.class);
-            MethodType inPlace = MethodType.methodType(void.class, long.class, long.class);
-            MATMUL = bind(lookup, lib, "torchMatmul", binary);
-            MUL = bind(lookup, lib, "torchMul", binary);
-            MULI = bind(lookup, lib, "torchMuli", inPlace);
-            ADD = bind(lookup, lib, "torchAdd", binary);
-            ADDI = bind(lookup, lib, "torchAddi", inPlace);
-            POWI = bind(lookup, lib, "torchPowi", inPlace);
-            MEAN = bind(lookup, lib, "torchMean",
-                    MethodType.methodType(long.class, long.class, long.class, boolean.class));
-            SIGMOID = bind(lookup, lib, "torchSigmoid", MethodType.methodType(long.class, long.class));
-            TANH = bind(lookup, lib, "torchTanh", MethodType.methodType(long.class, long.class));
-            SOFTMAX = bind(lookup, lib, "torchSoftmax",
-                    MethodType.methodType(long.class, long.class, long.class, int.class));
-            RESHAPE = bind(lookup, lib, "torchReshape", MethodType.methodType(long.class, long.class, long[].class));
-            SLICE = bind(lookup, lib, "torchSlice",
-                    MethodType.methodType(long.class, long.class, long.class, long.class, long.class, long.class));
-            INDEX_PUT = bind(lookup, lib, "torchIndexPut", MethodType.methodType(void.class, long.class, long.class,
-                    long[].class, long[].class, long[].class));
-            CAT = bind(lookup, lib, "torchCat", MethodType.methodType(long.class, long[].class, long.class));
-            DELETE = bind(lookup, lib, "torchDeleteTensor", MethodType.methodType(void.class, long.class));
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            throw new ExceptionInInitializerError(
-                    "DJL's PyTorch JNI entry points are not where this build expects them: " + e);
-        }
-    }
-
-    private static MethodHandle bind(MethodHandles.Lookup lookup, Class<?> lib, String name, MethodType type)
-            throws ReflectiveOperationException {
-        return lookup.findVirtual(lib, name, type).bindTo(LIB);
-    }
+    private static final Class<?> J = long.class;
+    private static final MethodHandle MATMUL = Jni.bind("torchMatmul", J, J, J);
+    private static final MethodHandle MUL = Jni.bind("torchMul", J, J, J);
+    private static final MethodHandle MULI = Jni.bind("torchMuli", void.class, J, J);
+    private static final MethodHandle ADD = Jni.bind("torchAdd", J, J, J);
+    private static final MethodHandle ADDI = Jni.bind("torchAddi", void.class, J, J);
+    private static final MethodHandle POWI = Jni.bind("torchPowi", void.class, J, J);
+    private static final MethodHandle MEAN = Jni.bind("torchMean", J, J, J, boolean.class);
+    private static final MethodHandle SIGMOID = Jni.bind("torchSigmoid", J, J);
+    private static final MethodHandle TANH = Jni.bind("torchTanh", J, J);
+    private static final MethodHandle SOFTMAX = Jni.bind("torchSoftmax", J, J, J, int.class);
+    private static final MethodHandle RESHAPE = Jni.bind("torchReshape", J, J, long[].class);
+    private static final MethodHandle PERMUTE = Jni.bind("torchPermute", J, J, long[].class);
+    private static final MethodHandle SLICE = Jni.bind("torchSlice", J, J, J, J, J, J);
+    private static final MethodHandle INDEX_PUT = Jni.bind("torchIndexPut", void.class, J, J, long[].class,
+            long[].class, long[].class);
+    private static final MethodHandle INDEX_INIT = Jni.bind("torchIndexInit", J, int.class);
+    private static final MethodHandle INDEX_APPEND = Jni.bind("torchIndexAppendArray", void.class, J, J);
+    private static final MethodHandle INDEX_GET = Jni.bind("torchIndexAdvGet", J, J, J);
+    private static final MethodHandle INDEX_SET = Jni.bind("torchIndexAdvPut", void.class, J, J, J);
+    private static final MethodHandle INDEX_DELETE = Jni.bind("torchDeleteIndex", void.class, J);
+    private static final MethodHandle CAT = Jni.bind("torchCat", J, long[].class, J);
+    private static final MethodHandle LAYER_NORM = Jni.bind("torchNNLayerNorm", J, J, long[].class, J, J,
+            double.class);
+    private static final MethodHandle DELETE = Jni.bind("torchDeleteTensor", void.class, J);
 
     private long[] owned = new long[64];
     private int count;
@@ -122,78 +89,42 @@ public final class NativeOps implements AutoCloseable {
     }
 
     public long matmul(long a, long b) {
-        try {
-            return own((long) MATMUL.invokeExact(a, b));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return own(call(() -> (long) MATMUL.invokeExact(a, b)));
     }
 
     public long mul(long a, long b) {
-        try {
-            return own((long) MUL.invokeExact(a, b));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return own(call(() -> (long) MUL.invokeExact(a, b)));
     }
 
     /** {@code a *= b} (b broadcast). */
     public void muli(long a, long b) {
-        try {
-            MULI.invokeExact(a, b);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        run(() -> { MULI.invokeExact(a, b); });
     }
 
     public long add(long a, long b) {
-        try {
-            return own((long) ADD.invokeExact(a, b));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return own(call(() -> (long) ADD.invokeExact(a, b)));
     }
 
     /** {@code a += b} (b broadcast). */
     public void addi(long a, long b) {
-        try {
-            ADDI.invokeExact(a, b);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        run(() -> { ADDI.invokeExact(a, b); });
     }
 
     /** {@code a = a ^ b} with b a (scalar) tensor; an exponent of -0.5 runs libtorch's rsqrt kernel. */
     public void powi(long a, long b) {
-        try {
-            POWI.invokeExact(a, b);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        run(() -> { POWI.invokeExact(a, b); });
     }
 
     public long mean(long a, int dim, boolean keepDim) {
-        try {
-            return own((long) MEAN.invokeExact(a, (long) dim, keepDim));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return own(call(() -> (long) MEAN.invokeExact(a, (long) dim, keepDim)));
     }
 
     public long sigmoid(long a) {
-        try {
-            return own((long) SIGMOID.invokeExact(a));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return own(call(() -> (long) SIGMOID.invokeExact(a)));
     }
 
     public long tanh(long a) {
-        try {
-            return own((long) TANH.invokeExact(a));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return own(call(() -> (long) TANH.invokeExact(a)));
     }
 
     /** {@code a} as a new bfloat16 tensor (see {@link Bfloat16Cast}: never hand it to DJL's Java side). */
@@ -218,47 +149,77 @@ public final class NativeOps implements AutoCloseable {
 
     /** Softmax over {@code dim}, computed in {@code dtype}. */
     public long softmax(long a, int dim, DataType dtype) {
-        try {
-            return own((long) SOFTMAX.invokeExact(a, (long) dim, dtype.ordinal()));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return own(call(() -> (long) SOFTMAX.invokeExact(a, (long) dim, dtype.ordinal())));
     }
 
     /** A view (or, where strides do not allow one, a copy) of {@code a} with the given shape. */
     public long reshape(long a, long... shape) {
-        try {
-            return own((long) RESHAPE.invokeExact(a, shape));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return own(call(() -> (long) RESHAPE.invokeExact(a, shape)));
     }
 
     /** {@code a.slice(dim, start, end)}: a view; {@code end} is clamped to the size. */
     public long slice(long a, int dim, long start, long end) {
-        try {
-            return own((long) SLICE.invokeExact(a, (long) dim, start, end, 1L));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return own(call(() -> (long) SLICE.invokeExact(a, (long) dim, start, end, 1L)));
     }
 
     /** {@code a[min_0:max_0:step_0, ...] = value} in place (value broadcast). */
     public void put(long a, long value, long[] min, long[] max, long[] step) {
-        try {
-            INDEX_PUT.invokeExact(a, value, min, max, step);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        run(() -> { INDEX_PUT.invokeExact(a, value, min, max, step); });
     }
 
     /** The arrays joined along {@code dim}. */
     public long cat(long[] parts, int dim) {
+        return own(call(() -> (long) CAT.invokeExact(parts, (long) dim)));
+    }
+
+    /** The dimensions of {@code a} reordered: a view. */
+    public long permute(long a, long... dims) {
+        return own(call(() -> (long) PERMUTE.invokeExact(a, dims)));
+    }
+
+    /** {@code a[index]} with an int64 index array over the first dimension (rows of a table): a copy. */
+    public long take(long a, long index) {
+        long idx = index(index);
         try {
-            return own((long) CAT.invokeExact(parts, (long) dim));
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return own(call(() -> (long) INDEX_GET.invokeExact(a, idx)));
+        } finally {
+            deleteIndex(idx);
         }
+    }
+
+    /** {@code a[index] = value} in place, with an int64 index array over the first dimension. */
+    public void set(long a, long index, long value) {
+        long idx = index(index);
+        try {
+            run(() -> { INDEX_SET.invokeExact(a, idx, value); });
+        } finally {
+            deleteIndex(idx);
+        }
+    }
+
+    /** A native index of one int64 array, to delete after use. */
+    private static long index(long array) {
+        long idx = call(() -> (long) INDEX_INIT.invokeExact(1));
+        run(() -> { INDEX_APPEND.invokeExact(idx, array); });
+        return idx;
+    }
+
+    private static void deleteIndex(long idx) {
+        run(() -> { INDEX_DELETE.invokeExact(idx); });
+    }
+
+    /** torch.nn.functional.layer_norm over the last dimension of {@code a}, of size {@code width}. */
+    public long layerNorm(long a, long width, long weight, long bias, double eps) {
+        return own(call(() -> (long) LAYER_NORM.invokeExact(a, new long[] {width}, weight, bias, eps)));
+    }
+
+    /** {@code x} plus each of {@code parts}, in order, as a new array (the residual add of a split op). */
+    public long sum(long x, long[] parts) {
+        long out = add(x, parts[0]);
+        for (int i = 1; i < parts.length; i++) {
+            addi(out, parts[i]);
+        }
+        return out;
     }
 
     /** Deletes every handle this scope still owns. */
@@ -270,7 +231,7 @@ public final class NativeOps implements AutoCloseable {
                 DELETE.invokeExact(owned[i]);
             } catch (Throwable t) {
                 if (failure == null) {
-                    failure = rethrow(t);
+                    failure = Jni.rethrow(t);
                 }
             }
         }
@@ -280,13 +241,31 @@ public final class NativeOps implements AutoCloseable {
         }
     }
 
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException e) {
-            return e;
+    /** A native call that returns a handle. */
+    @FunctionalInterface
+    private interface Call {
+        long run() throws Throwable;
+    }
+
+    /** A native call that returns nothing. */
+    @FunctionalInterface
+    private interface Effect {
+        void run() throws Throwable;
+    }
+
+    private static long call(Call c) {
+        try {
+            return c.run();
+        } catch (Throwable t) {
+            throw Jni.rethrow(t);
         }
-        if (t instanceof Error e) {
-            throw e;
+    }
+
+    private static void run(Effect e) {
+        try {
+            e.run();
+        } catch (Throwable t) {
+            throw Jni.rethrow(t);
         }
-        return new IllegalStateException(t);
     }
 }

@@ -51,4 +51,16 @@ public final class Split {
         System.arraycopy(v, from, out, 0, out.length);
         return out;
     }
+
+    /** Transposes a row-major [rows, cols] matrix to [cols, rows] (a weight to the input-major layout of {@link
+     * Linear}). */
+    public static float[] transpose(float[] w, int rows, int cols) {
+        float[] t = new float[w.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                t[c * rows + r] = w[r * cols + c];
+            }
+        }
+        return t;
+    }
 }
