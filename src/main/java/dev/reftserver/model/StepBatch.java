@@ -158,7 +158,8 @@ public final class StepBatch {
      * queries see the row's keys. Shape [n, 1, 1, tokens, start + tokens]. With every length = tokens, start 0 and
      * no window, the plain causal mask.
      */
-    public static NDArray prefillMask(NDManager step, int[] lengths, int tokens, int start, int window, DataType dtype) {
+    public static NDArray prefillMask(NDManager step, int[] lengths, int tokens, int start, int window,
+            DataType dtype) {
         int n = lengths.length;
         int keys = start + tokens;
         float[] mask = new float[n * tokens * keys];

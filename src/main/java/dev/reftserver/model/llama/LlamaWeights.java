@@ -15,7 +15,8 @@ import dev.reftserver.model.ops.Split;
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate
  * and up into another, stored input-major, with the RMSNorm weights (w, or Gemma's 1 + w) and the attention scale
  * folded in, and cut into the parts a {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by
- * key/value heads, the MLP by channels, the output layer by vocabulary). Tensors are read from the checkpoint one at a time.
+ * key/value heads, the MLP by channels, the output layer by vocabulary). Tensors are read from the checkpoint one
+ * at a time.
  */
 final class LlamaWeights {
 
