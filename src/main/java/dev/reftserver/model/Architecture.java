@@ -13,23 +13,26 @@ public interface Architecture extends AutoCloseable {
 
     /**
      * Token (and, where the model has them, position) embeddings of ids [n, T] (row-major, n and T as in the
-     * context) to [n, T, d].
+     * batch) to [n, T, d].
      */
-    NDArray embed(long[] ids, AttentionContext ctx);
+    NDArray embed(long[] ids, StepBatch batch);
 
     /**
-     * Into how many parts attention is split by key/value heads (the parts run side by side on a {@link CpuTeam});
-     * the cache holds one array per part and layer.
+     * Into how many parts attention is split by key/value heads (the parts run side by side on a
+     * {@link dev.reftserver.model.ops.CpuTeam}); the cache holds one array per part and layer.
      */
     default int attentionParts() {
         return 1;
     }
 
-    /** One transformer block: the residual stream after block {@code layer}. */
-    NDArray block(int layer, NDArray x, AttentionContext ctx);
+    /**
+     * One transformer block: the residual stream after block {@code layer}, writing the step's keys and values of
+     * that layer into {@code cache} ({@link Attention}).
+     */
+    NDArray block(int layer, NDArray x, StepBatch batch, KvCache cache);
 
     /** Final norm and output layer: [m, d] to logits [m, vocab]. */
-    NDArray head(NDArray x, AttentionContext ctx);
+    NDArray head(NDArray x, StepBatch batch);
 
     /**
      * Token embeddings of ids [rows, tokens] (row-major) to [rows, tokens, d] for a differentiable forward (see

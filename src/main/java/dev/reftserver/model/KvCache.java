@@ -1,12 +1,11 @@
 package dev.reftserver.model;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.reftserver.model.ops.NativeOps;
 import java.util.Arrays;
 
 /**
@@ -20,13 +19,14 @@ import java.util.Arrays;
  * across. So memory follows the rows actually running (padded to the longest) rather than max rows x max context,
  * while decode keeps reading one contiguous view; doubling keeps the copies to an amortised constant per token.
  *
+ * <p>The cache holds storage and its growth only; {@link Attention} writes and reads it.
+ *
  * <p>When an architecture splits attention into parts by key/value heads ({@link Architecture#attentionParts()}),
  * each layer holds one K and one V per part, of {@code kv_heads / parts} heads each, so the parts write and read
  * separate arrays with the same (part-relative) indices.
  */
 public final class KvCache implements AutoCloseable {
 
-    private static final long[] ONES = {1, 1, 1, 1};
     /** Positions a fresh cache holds before it first grows. */
     static final int INITIAL_TOKENS = 256;
 
@@ -115,7 +115,7 @@ public final class KvCache implements AutoCloseable {
 
     /**
      * Makes room for slots [0, rowsNeeded) of up to {@code tokensNeeded} positions each, growing by at least double
-     * in the dimension that is short, within the limits. Call before building a step's attention context: the
+     * in the dimension that is short, within the limits. Call before building a step's {@link StepBatch}: the
      * flat write indices depend on the capacity.
      *
      * @throws IllegalArgumentException past {@link #maxRows()} or {@link #maxTokens()}
@@ -214,86 +214,24 @@ public final class KvCache implements AutoCloseable {
         lengths[from] = 0;
     }
 
-    /**
-     * Writes one part's keys (scalars at flat indices ((slot*kvHeads + head)*headDim + j)*capacity + pos, heads
-     * counted within the part) and values (rows of head_dim at (slot*kvHeads + head)*capacity + pos).
-     */
-    void write(int layer, int part, NDIndex keyIndex, NDArray keys, NDIndex valueIndex, NDArray values) {
-        kFlat[layer * parts + part].set(keyIndex, keys);
-        vFlat[layer * parts + part].set(valueIndex, values);
+    /** One part's keys of {@code layer}: a handle to [rows, kv_heads, head_dim, capacity], owned by the cache. */
+    long keys(int layer, int part) {
+        return NativeOps.handle(k[layer * parts + part]);
     }
 
-    /**
-     * Writes one part's keys [n, kv_heads, head_dim, 1] and values [n, kv_heads, 1, head_dim] of slots [0, n), all at
-     * position {@code pos}: a strided copy in one native call, for decode steps whose rows are all at one position.
-     */
-    void writeAt(int layer, int part, int n, int pos, NDArray keys, NDArray values) {
-        try (NativeOps op = new NativeOps()) {
-            writeAt(op, layer, part, n, pos, NativeOps.handle(keys), NativeOps.handle(values));
-        }
+    /** One part's values of {@code layer}: a handle to [rows, kv_heads, capacity, head_dim], owned by the cache. */
+    long values(int layer, int part) {
+        return NativeOps.handle(v[layer * parts + part]);
     }
 
-    /** {@link #writeAt(int, int, int, int, NDArray, NDArray)} on raw handles. */
-    void writeAt(NativeOps op, int layer, int part, int n, int pos, long keys, long values) {
-        int i = layer * parts + part;
-        op.put(NativeOps.handle(k[i]), keys, new long[] {0, 0, 0, pos}, new long[] {n, kvHeads, headDim, pos + 1L},
-                ONES);
-        op.put(NativeOps.handle(v[i]), values, new long[] {0, 0, pos, 0}, new long[] {n, kvHeads, pos + 1L, headDim},
-                ONES);
+    /** {@link #keys} as one vector sharing its storage (for writes at flat indices). */
+    long flatKeys(int layer, int part) {
+        return NativeOps.handle(kFlat[layer * parts + part]);
     }
 
-    /** {@link #keys(NDManager, int, int, int, int, int)} as a handle owned by {@code op}. */
-    long keys(NativeOps op, int layer, int part, int n, int from, int len) {
-        long all = NativeOps.handle(k[layer * parts + part]);
-        return op.slice(n == rows ? all : op.slice(all, 0, 0, n), 3, from, len);
-    }
-
-    /** {@link #values(NDManager, int, int, int, int, int)} as a handle owned by {@code op}. */
-    long values(NativeOps op, int layer, int part, int n, int from, int len) {
-        long all = NativeOps.handle(v[layer * parts + part]);
-        return op.slice(n == rows ? all : op.slice(all, 0, 0, n), 2, from, len);
-    }
-
-    /** One part's transposed keys of slots [0, n), positions [from, len): a view [n, kv_heads, head_dim, len-from]. */
-    NDArray keys(NDManager owner, int layer, int part, int n, int from, int len) {
-        try (NativeOps op = new NativeOps()) {
-            return op.keep(keys(op, layer, part, n, from, len), owner);
-        }
-    }
-
-    /** One part's values of slots [0, n), positions [from, len): a view [n, kv_heads, len - from, head_dim]. */
-    NDArray values(NDManager owner, int layer, int part, int n, int from, int len) {
-        try (NativeOps op = new NativeOps()) {
-            return op.keep(values(op, layer, part, n, from, len), owner);
-        }
-    }
-
-    /**
-     * One part's transposed keys [slots.length, kv_heads, head_dim, len] of the given slots, positions [0, len):
-     * a view when the slots are consecutive, otherwise a copy.
-     */
-    NDArray keysOf(NDManager owner, int layer, int part, int[] slots, int len) {
-        return rowsOf(owner, k[layer * parts + part], slots, ", :, :, :{}", len);
-    }
-
-    /** One part's values [slots.length, kv_heads, len, head_dim] of the given slots, positions [0, len). */
-    NDArray valuesOf(NDManager owner, int layer, int part, int[] slots, int len) {
-        return rowsOf(owner, v[layer * parts + part], slots, ", :, :{}", len);
-    }
-
-    private static NDArray rowsOf(NDManager owner, NDArray all, int[] slots, String positions, int len) {
-        boolean consecutive = true;
-        for (int i = 1; i < slots.length; i++) {
-            consecutive &= slots[i] == slots[0] + i;
-        }
-        if (consecutive) {
-            return all.get(owner, new NDIndex("{}:{}" + positions, slots[0], slots[0] + slots.length, len));
-        }
-        NDList each = new NDList(slots.length);
-        for (int s : slots) {
-            each.add(all.get(owner, new NDIndex("{}" + positions, s, len)));
-        }
-        return NDArrays.stack(each);
+    /** {@link #values} as [rows * kv_heads * capacity, head_dim] sharing its storage. */
+    long flatValues(int layer, int part) {
+        return NativeOps.handle(vFlat[layer * parts + part]);
     }
 
     int headDim() {

@@ -10,6 +10,7 @@ import dev.reftserver.model.checkpoint.HfCheckpointReader;
 import dev.reftserver.model.checkpoint.Llama2cReader;
 import dev.reftserver.model.gpt2.Gpt2Architecture;
 import dev.reftserver.model.llama.LlamaArchitecture;
+import dev.reftserver.model.ops.CpuTeam;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

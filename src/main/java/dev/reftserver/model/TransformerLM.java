@@ -7,8 +7,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import dev.reftserver.model.ops.CpuTeam;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -126,30 +126,14 @@ public final class TransformerLM implements CausalLM {
         for (int i = 0; i < n; i++) {
             byRow.add(new ArrayList<>());
         }
-        for (int start = 0; start < longest; start += chunk) {
-            List<Integer> rows = new ArrayList<>(n);
-            for (int i = 0; i < n; i++) {
-                if (prompts[i].length > start) {
-                    rows.add(i);
-                }
-            }
-            int m = rows.size();
-            int[][] parts = new int[m][];
-            int[] partSlots = new int[m];
-            int[] partFrom = new int[m];
-            for (int r = 0; r < m; r++) {
-                int i = rows.get(r);
-                parts[r] = Arrays.copyOfRange(prompts[i], start, Math.min(prompts[i].length, start + chunk));
-                partSlots[r] = slots[i];
-                partFrom[r] = Math.min(Math.max(logitsFrom[i] - start, 0), parts[r].length);
-            }
-            cache.ensure(rowsNeeded, Math.min(longest, start + chunk));
-            NDArray out = pass(step, parts, partSlots, start, cache, hook, partFrom);
+        for (PrefillPass pass : PrefillPass.split(prompts, slots, logitsFrom, chunk)) {
+            cache.ensure(rowsNeeded, pass.end());
+            NDArray out = pass(step, pass.parts(), pass.slots(), pass.start(), cache, hook, pass.from());
             long k = 0;
-            for (int r = 0; r < m; r++) {
-                long count = parts[r].length - partFrom[r];
+            for (int r = 0; r < pass.rows().length; r++) {
+                long count = pass.parts()[r].length - pass.from()[r];
                 if (count > 0) {
-                    byRow.get(rows.get(r)).add(out.get(new NDIndex(k + ":" + (k + count))));
+                    byRow.get(pass.rows()[r]).add(out.get(new NDIndex(k + ":" + (k + count))));
                 }
                 k += count;
             }
@@ -190,21 +174,26 @@ public final class TransformerLM implements CausalLM {
             }
         }
         team.wake();
-        AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, slots, lengths, tokens, start,
-                dtype);
-        NDArray x = arch.embed(ids, ctx);
-        for (int l = 0; l < config.numLayers(); l++) {
-            x = arch.block(l, x, ctx);
-            if (hook.touches(l)) {
-                x = hook.afterBlock(l, x);
-            }
-        }
+        StepBatch batch = StepBatch.prefill(step, config.block(), cache, slots, lengths, tokens, start, dtype);
+        NDArray x = forward(ids, batch, cache, hook);
         for (int i = 0; i < n; i++) {
             cache.setLength(slots[i], start + lengths[i]);
         }
         NDArray lastHidden = x.reshape((long) n * tokens, config.hiddenSize())
                 .get(new NDIndex("{}", step.create(last)));
-        return arch.head(lastHidden, ctx).toType(DataType.FLOAT32, false);
+        return arch.head(lastHidden, batch).toType(DataType.FLOAT32, false);
+    }
+
+    /** Embeddings, then every block (the hook after each one it touches): the residual stream [n, T, d]. */
+    private NDArray forward(long[] ids, StepBatch batch, KvCache cache, BlockHook hook) {
+        NDArray x = arch.embed(ids, batch);
+        for (int l = 0; l < config.numLayers(); l++) {
+            x = arch.block(l, x, batch, cache);
+            if (hook.touches(l)) {
+                x = hook.afterBlock(l, x);
+            }
+        }
+        return x;
     }
 
     @Override
@@ -226,32 +215,26 @@ public final class TransformerLM implements CausalLM {
         }
         cache.ensure(n, longest);
         team.wake();
-        AttentionContext ctx = AttentionContext.decode(step, config.block(), cache, n, dtype);
-        NDArray x = arch.embed(ids, ctx);
-        for (int l = 0; l < config.numLayers(); l++) {
-            x = arch.block(l, x, ctx);
-        }
+        StepBatch batch = StepBatch.decode(step, config.block(), cache, n, dtype);
+        NDArray x = forward(ids, batch, cache, BlockHook.NONE);
         for (int i = 0; i < n; i++) {
             cache.setLength(i, cache.length(i) + 1);
         }
-        return arch.head(x.reshape(n, config.hiddenSize()), ctx).toType(DataType.FLOAT32, false);
+        return arch.head(x.reshape(n, config.hiddenSize()), batch).toType(DataType.FLOAT32, false);
     }
 
     @Override
     public NDArray logitsAllPositions(NDManager step, int[] prompt) {
         try (KvCache cache = newCache(1, prompt.length)) {
             cache.ensure(1, prompt.length);
-            AttentionContext ctx = AttentionContext.prefill(step, config.block(), cache, new int[] {0},
+            StepBatch batch = StepBatch.prefill(step, config.block(), cache, new int[] {0},
                     new int[] {prompt.length}, prompt.length, 0, dtype);
             long[] ids = new long[prompt.length];
             for (int t = 0; t < prompt.length; t++) {
                 ids[t] = prompt[t];
             }
-            NDArray x = arch.embed(ids, ctx);
-            for (int l = 0; l < config.numLayers(); l++) {
-                x = arch.block(l, x, ctx);
-            }
-            return arch.head(x.reshape(prompt.length, config.hiddenSize()), ctx).toType(DataType.FLOAT32, false);
+            NDArray x = forward(ids, batch, cache, BlockHook.NONE);
+            return arch.head(x.reshape(prompt.length, config.hiddenSize()), batch).toType(DataType.FLOAT32, false);
         }
     }
 

@@ -10,7 +10,7 @@ import ai.djl.training.GradientCollector;
 import dev.reftserver.intervention.BundleContents;
 import dev.reftserver.model.BlockHook;
 import dev.reftserver.model.TransformerLM;
-import dev.reftserver.model.Views;
+import dev.reftserver.model.ops.Views;
 import dev.reftserver.tokenizer.TextTokenizer;
 import java.util.ArrayList;
 import java.util.Collections;

@@ -6,17 +6,17 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.ModelConfig;
-import dev.reftserver.model.NativeOps;
-import dev.reftserver.model.Projection;
-import dev.reftserver.model.Split;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.TensorData;
+import dev.reftserver.model.ops.NativeOps;
+import dev.reftserver.model.ops.Split;
 
 /**
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate
  * and up into another, stored input-major, with the RMSNorm weights (w, or Gemma's 1 + w) and the attention scale
- * folded in, and cut into the parts a {@link dev.reftserver.model.CpuTeam} runs side by side (attention by key/value
- * heads, the MLP by channels, the output layer by vocabulary). Tensors are read from the checkpoint one at a time.
+ * folded in, and cut into the parts a {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by
+ * key/value heads, the MLP by channels, the output layer by vocabulary). Tensors are read from the checkpoint one
+ * at a time.
  */
 final class LlamaWeights {
 
@@ -221,9 +221,9 @@ final class LlamaWeights {
         return all;
     }
 
-    /** A row-major [out, in] weight stored as [in, out] for {@link Projection}. */
+    /** A row-major [out, in] weight stored as [in, out] for {@link dev.reftserver.model.ops.Linear}. */
     private NDArray loadInputMajor(float[] w, DataType dtype, int out, int in) {
-        return loadWeight(Projection.transpose(w, out, in), dtype, in, out);
+        return loadWeight(Split.transpose(w, out, in), dtype, in, out);
     }
 
     /** A projection or embedding weight: in {@code dtype}, or converted to bfloat16 on the native side. */

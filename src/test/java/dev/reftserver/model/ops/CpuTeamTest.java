@@ -1,4 +1,4 @@
-package dev.reftserver.model;
+package dev.reftserver.model.ops;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

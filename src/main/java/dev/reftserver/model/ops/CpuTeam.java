@@ -1,11 +1,12 @@
-package dev.reftserver.model;
+package dev.reftserver.model.ops;
 
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
+import java.util.function.IntToLongFunction;
 
 /**
  * The CPU cores one forward step runs on: part 0 of a split op on the calling thread, parts 1..n-1 on helper
- * threads. Architectures split attention by heads and the MLP by channels ({@link Architecture#block}), so each core
+ * threads. Architectures split attention by heads and the MLP by channels ({@link Linear}), so each core
  * streams its own slice of the weights: on CPU at batch 1 a projection is a matrix-vector product bound by memory
  * traffic, and libtorch's own kernel for it ({@code mm} with one row) runs on one core whatever its thread setting.
  *
@@ -90,6 +91,22 @@ public final class CpuTeam implements AutoCloseable {
         if (failure != null) {
             throw new IllegalStateException(failure);
         }
+    }
+
+    /**
+     * {@link #run} for parts that each return a handle released from their own {@link NativeOps} scope: the handles
+     * in part order, owned by {@code op} (also when a part fails, so none leaks).
+     */
+    public long[] runParts(NativeOps op, int parts, IntToLongFunction part) {
+        long[] out = new long[parts];
+        try {
+            run(parts, p -> out[p] = part.applyAsLong(p));
+        } finally {
+            for (long h : out) {
+                op.adopt(h);
+            }
+        }
+        return out;
     }
 
     @Override

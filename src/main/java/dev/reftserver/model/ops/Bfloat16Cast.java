@@ -1,11 +1,9 @@
-package dev.reftserver.model;
+package dev.reftserver.model.ops;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,21 +30,13 @@ final class Bfloat16Cast {
 
     static {
         try {
-            Class<?> lib = Class.forName("ai.djl.pytorch.jni.PyTorchLibrary");
-            MethodHandles.Lookup lookup = MethodHandles.privateLookupIn(lib, MethodHandles.lookup());
-            java.lang.reflect.Field field = lib.getDeclaredField("LIB");
-            field.setAccessible(true);
-            Object lib0 = field.get(null);
-            MethodHandle load = lookup.findVirtual(lib, "moduleLoad", MethodType.methodType(long.class, String.class,
-                    int[].class, boolean.class, String[].class, String[].class, boolean.class)).bindTo(lib0);
-            RUN = lookup.findVirtual(lib, "moduleRunMethod", MethodType.methodType(long.class, long.class,
-                    String.class, long[].class, boolean.class, boolean.class)).bindTo(lib0);
-            FROM_TENSOR = lookup.findVirtual(lib, "iValueFromTensor",
-                    MethodType.methodType(long.class, long.class)).bindTo(lib0);
-            TO_TENSOR = lookup.findVirtual(lib, "iValueToTensor",
-                    MethodType.methodType(long.class, long.class)).bindTo(lib0);
-            DELETE_IVALUE = lookup.findVirtual(lib, "torchDeleteIValue",
-                    MethodType.methodType(void.class, long.class)).bindTo(lib0);
+            MethodHandle load = Jni.bind("moduleLoad", long.class, String.class, int[].class, boolean.class,
+                    String[].class, String[].class, boolean.class);
+            RUN = Jni.bind("moduleRunMethod", long.class, long.class, String.class, long[].class, boolean.class,
+                    boolean.class);
+            FROM_TENSOR = Jni.bind("iValueFromTensor", long.class, long.class);
+            TO_TENSOR = Jni.bind("iValueToTensor", long.class, long.class);
+            DELETE_IVALUE = Jni.bind("torchDeleteIValue", void.class, long.class);
             Path archive = Files.createTempFile("reft-bf16-cast", ".pt");
             try {
                 Files.write(archive, archive());
@@ -96,7 +86,7 @@ final class Bfloat16Cast {
             out = (long) RUN.invokeExact(MODULE, method, in, true, false);
             return (long) TO_TENSOR.invokeExact(out);
         } catch (Throwable t) {
-            throw t instanceof RuntimeException e ? e : new IllegalStateException(t);
+            throw Jni.rethrow(t);
         } finally {
             for (long h : in) {
                 deleteIValue(h);
@@ -110,7 +100,7 @@ final class Bfloat16Cast {
             try {
                 DELETE_IVALUE.invokeExact(h);
             } catch (Throwable t) {
-                throw t instanceof RuntimeException e ? e : new IllegalStateException(t);
+                throw Jni.rethrow(t);
             }
         }
     }

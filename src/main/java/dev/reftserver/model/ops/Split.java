@@ -1,4 +1,4 @@
-package dev.reftserver.model;
+package dev.reftserver.model.ops;
 
 /**
  * Cutting weights into the parts a {@link CpuTeam} computes side by side: ranges of heads, channels or vocabulary,
@@ -50,5 +50,17 @@ public final class Split {
         float[] out = new float[to - from];
         System.arraycopy(v, from, out, 0, out.length);
         return out;
+    }
+
+    /** Transposes a row-major [rows, cols] matrix to [cols, rows] (a weight to the input-major layout of {@link
+     * Linear}). */
+    public static float[] transpose(float[] w, int rows, int cols) {
+        float[] t = new float[w.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                t[c * rows + r] = w[r * cols + c];
+            }
+        }
+        return t;
     }
 }

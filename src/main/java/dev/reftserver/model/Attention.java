@@ -1,0 +1,158 @@
+package dev.reftserver.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.reftserver.model.ops.Elementwise;
+import dev.reftserver.model.ops.NativeOps;
+
+/**
+ * Scaled dot-product attention with grouped-query heads over the {@link KvCache}, for every architecture, prefill
+ * and decode alike, on raw handles: writes the step's keys and values into the cache, then attends over the row's
+ * cached positions. Per layer it applies the layer's sliding window ({@link BlockOptions#window}) and Gemma 2's
+ * soft-capping of the scores ({@code cap * tanh(scores / cap)}, before the mask).
+ *
+ * <p>With attention split into parts by key/value heads ({@link Architecture#attentionParts()}), each part calls
+ * {@link #attend} with its own heads (its key/value heads and the query heads that read them, repeat_kv), on its
+ * own thread; the cache holds one array per part and layer.
+ */
+public final class Attention {
+
+    private static final long[] ONES = {1, 1, 1, 1};
+
+    private final BlockOptions block;
+    private final DataType dtype;
+    private final long headDim;
+    private final long kvHeads;
+    private final long group;
+    /** 0-dim float32 scalars (in-place ops keep the dtype of the array they update); null where unused. */
+    private final NDArray scale;
+    private final NDArray capInverse;
+    private final NDArray cap;
+
+    /**
+     * @param parts      parts the heads are split into
+     * @param queryScale multiplies q; 1 where the architecture folded it into its weights
+     */
+    public Attention(NDManager manager, ModelConfig config, int parts, double queryScale, DataType dtype) {
+        this.block = config.block();
+        this.dtype = dtype;
+        this.headDim = config.headDim();
+        this.kvHeads = config.numKvHeads() / parts;
+        this.group = config.numHeads() / config.numKvHeads();
+        this.scale = queryScale == 1.0 ? null : manager.create((float) queryScale);
+        double softcap = block.attnSoftcap();
+        this.capInverse = softcap > 0 ? manager.create((float) (1.0 / softcap)) : null;
+        this.cap = softcap > 0 ? manager.create((float) softcap) : null;
+    }
+
+    /**
+     * One part's attention over its heads, writing this step's keys and values into the cache.
+     *
+     * @param q [n, T, heads, head_dim]
+     * @param k [n, T, kv_heads, head_dim]
+     * @param v [n, T, kv_heads, head_dim]
+     * @return [n, T, heads * head_dim], owned by {@code op}
+     */
+    public long attend(NativeOps op, StepBatch batch, KvCache cache, int layer, int part, long q, long k, long v) {
+        if (scale != null) {
+            q = op.mul(q, NativeOps.handle(scale));
+        }
+        if (batch.isPrefill()) {
+            // The scores and their softmax are rows x heads x T x keys floats per layer (about 60 MB for a 512-token
+            // chunk over 2,048 keys with 14 heads): they die with this scope, not with the step, or a long prompt
+            // would keep every layer's and every chunk's until the prefill ends.
+            try (NativeOps scratch = new NativeOps()) {
+                long out = prefill(scratch, batch, cache, layer, part, q, k, v);
+                op.adopt(scratch.release(out));
+                return out;
+            }
+        }
+        return decode(op, batch, cache, layer, part, q, k, v);
+    }
+
+    private long prefill(NativeOps op, StepBatch batch, KvCache cache, int layer, int part, long q, long k,
+            long v) {
+        long n = batch.rows();
+        long t = batch.tokens();
+        int keyLength = batch.keyLength();
+        long kt = op.permute(k, 0, 2, 3, 1);   // [n, kv_heads, hd, T]
+        long vt = op.permute(v, 0, 2, 1, 3);   // [n, kv_heads, T, hd]
+        op.set(cache.flatKeys(layer, part), batch.keyWrite(), op.reshape(kt, -1));
+        op.set(cache.flatValues(layer, part), batch.valueWrite(), op.reshape(vt, -1, headDim));
+        if (batch.start() > 0) {
+            // A later chunk: its queries read the row's earlier positions too, from the cache.
+            kt = rowsOf(op, cache.keys(layer, part), batch.slots(), 3, keyLength);
+            vt = rowsOf(op, cache.values(layer, part), batch.slots(), 2, keyLength);
+        }
+        // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
+        long qg = op.reshape(op.permute(q, 0, 2, 1, 3), n, kvHeads, group * t, headDim);
+        long scores = softcap(op, op.matmul(qg, kt));
+        long grouped = op.reshape(scores, n, kvHeads, group, t, keyLength);
+        op.addi(grouped, batch.mask(layer));
+        long probs = op.reshape(op.softmax(grouped, -1, dtype), n, kvHeads, group * t, keyLength);
+        long out = op.reshape(op.matmul(probs, vt), n, kvHeads * group, t, headDim);
+        return op.reshape(op.permute(out, 0, 2, 1, 3), n, t, kvHeads * group * headDim);
+    }
+
+    private long decode(NativeOps op, StepBatch batch, KvCache cache, int layer, int part, long q, long k,
+            long v) {
+        long n = batch.rows();
+        int keyLength = batch.keyLength();
+        int same = batch.samePosition();
+        if (same >= 0) {
+            // Every row at one position: one strided copy per array, no index arrays.
+            op.put(cache.keys(layer, part), op.reshape(k, n, kvHeads, headDim, 1), new long[] {0, 0, 0, same},
+                    new long[] {n, kvHeads, headDim, same + 1L}, ONES);
+            op.put(cache.values(layer, part), op.reshape(v, n, kvHeads, 1, headDim), new long[] {0, 0, same, 0},
+                    new long[] {n, kvHeads, same + 1L, headDim}, ONES);
+        } else {
+            op.set(cache.flatKeys(layer, part), batch.keyWrite(), op.reshape(k, -1));
+            op.set(cache.flatValues(layer, part), batch.valueWrite(), op.reshape(v, -1, headDim));
+        }
+        // All rows at one position: a sliding window is the slice of the last `window` keys, no mask needed.
+        int window = block.window(layer);
+        int from = same >= 0 && window > 0 ? Math.max(0, keyLength - window) : 0;
+        long keys = op.slice(firstRows(op, cache.keys(layer, part), cache, n), 3, from, keyLength);
+        long values = op.slice(firstRows(op, cache.values(layer, part), cache, n), 2, from, keyLength);
+        long scores = softcap(op, op.matmul(op.reshape(q, n, kvHeads, group, headDim), keys));
+        long mask = batch.mask(layer);
+        if (mask != 0) {
+            op.addi(scores, mask);
+        }
+        long out = op.matmul(op.softmax(scores, -1, dtype), values);
+        return op.reshape(out, n, 1, kvHeads * group * headDim);
+    }
+
+    /** Gemma 2's cap * tanh(scores / cap), in place where it can be; or the scores unchanged. */
+    private long softcap(NativeOps op, long scores) {
+        if (cap == null) {
+            return scores;
+        }
+        return Elementwise.softcap(op, scores, capInverse, cap);
+    }
+
+    /** Slots [0, n) of a cache array (all of it when the cache holds n rows). */
+    private static long firstRows(NativeOps op, long all, KvCache cache, long n) {
+        return n == cache.rows() ? all : op.slice(all, 0, 0, n);
+    }
+
+    /**
+     * The given slots' positions [0, len) along {@code dim} of a cache array: a view when the slots are consecutive,
+     * otherwise a copy.
+     */
+    private static long rowsOf(NativeOps op, long all, int[] slots, int dim, int len) {
+        boolean consecutive = true;
+        for (int i = 1; i < slots.length; i++) {
+            consecutive &= slots[i] == slots[0] + i;
+        }
+        if (consecutive) {
+            return op.slice(op.slice(all, 0, slots[0], slots[0] + slots.length), dim, 0, len);
+        }
+        long[] each = new long[slots.length];
+        for (int i = 0; i < slots.length; i++) {
+            each[i] = op.slice(op.slice(all, 0, slots[i], slots[i] + 1L), dim, 0, len);
+        }
+        return op.cat(each, 0);
+    }
+}

@@ -1,0 +1,260 @@
+package dev.reftserver.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.reftserver.model.ops.NativeOps;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * What one forward step runs on, built once per step and shared by every layer: its rows and positions, the additive
+ * masks (one per sliding window that matters), and where this step's keys and values go in the {@link KvCache}.
+ *
+ * <p>Prefill: {@code rows} right-padded rows of {@code tokens} positions each, starting at position {@code start} of
+ * every row (0 for a whole prompt, the chunk's offset in a chunked prefill); query t of row i sees keys j &lt;=
+ * start + t with j &lt; start + len_i. Decode: one new token for each of slots [0, rows) at position len_i; it sees
+ * the cached keys [0, len_i] of its own row. When every decode row is at one position ({@link #samePosition()},
+ * always so at batch 1) there is no mask and no index array: the cache takes the step's keys as one strided copy
+ * and a sliding window is a narrower slice of keys.
+ *
+ * <p>Arrays here belong to the step's manager and are created by the thread that drives the step.
+ */
+public final class StepBatch {
+
+    private final NDManager step;
+    private final boolean prefill;
+    private final int rows;
+    private final int tokens;
+    private final int start;
+    private final int[] slots;
+    private final int keyLength;
+    private final int samePosition;
+    private final long[] positionValues;
+    private NDArray positions;
+    private final NDArray mask;
+    private final Map<Integer, NDArray> windowMasks = new HashMap<>();
+    private final BlockOptions block;
+    private final NDArray keyWrite;
+    private final NDArray valueWrite;
+    private final Map<String, NDArray> memo = new HashMap<>();
+
+    private StepBatch(NDManager step, BlockOptions block, boolean prefill, int[] slots, int tokens, int start,
+            int keyLength, int samePosition, long[] positions, NDArray mask, long[] keyWrite, long[] valueWrite) {
+        this.step = step;
+        this.block = block;
+        this.prefill = prefill;
+        this.slots = slots;
+        this.rows = slots.length;
+        this.tokens = tokens;
+        this.start = start;
+        this.keyLength = keyLength;
+        this.samePosition = samePosition;
+        this.positionValues = positions;
+        this.mask = mask;
+        this.keyWrite = keyWrite == null ? null : step.create(keyWrite);
+        this.valueWrite = valueWrite == null ? null : step.create(valueWrite);
+    }
+
+    /**
+     * A prefill of {@code tokens} positions per row into the given cache slots, starting at position {@code start}
+     * of every row (its earlier positions already cached). Call after {@link KvCache#ensure}: the flat write
+     * indices depend on the cache's capacity.
+     */
+    static StepBatch prefill(NDManager step, BlockOptions block, KvCache cache, int[] slots, int[] lengths,
+            int tokens, int start, DataType dtype) {
+        int n = lengths.length;
+        long[] pos = new long[n * tokens];
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < tokens; t++) {
+                pos[i * tokens + t] = start + t;
+            }
+        }
+        int keyLength = start + tokens;
+        StepBatch batch = new StepBatch(step, block, true, slots.clone(), tokens, start, keyLength, -1, pos,
+                prefillMask(step, lengths, tokens, start, 0, dtype), keyIndex(cache, slots, tokens, pos),
+                valueIndex(cache, slots, tokens, pos));
+        for (int w : block.slidingWindows()) {
+            if (w > 0 && w < keyLength && !batch.windowMasks.containsKey(w)) {
+                batch.windowMasks.put(w, prefillMask(step, lengths, tokens, start, w, dtype));
+            }
+        }
+        return batch;
+    }
+
+    /** A decode step of slots [0, n), each at its cached length. Call after {@link KvCache#ensure}. */
+    static StepBatch decode(NDManager step, BlockOptions block, KvCache cache, int n, DataType dtype) {
+        long[] pos = new long[n];
+        int[] slots = new int[n];
+        int maxPos = 0;
+        int minPos = Integer.MAX_VALUE;
+        for (int i = 0; i < n; i++) {
+            slots[i] = i;
+            pos[i] = cache.length(i);
+            maxPos = Math.max(maxPos, cache.length(i));
+            minPos = Math.min(minPos, cache.length(i));
+        }
+        int keyLength = maxPos + 1;
+        if (minPos == maxPos) {
+            return new StepBatch(step, block, false, slots, 1, 0, keyLength, maxPos, pos, null, null, null);
+        }
+        // Rows of different lengths: each sees only its own keys [0, pos_i] (and within its window).
+        StepBatch batch = new StepBatch(step, block, false, slots, 1, 0, keyLength, -1, pos,
+                decodeMask(step, pos, keyLength, 0, dtype), keyIndex(cache, slots, 1, pos),
+                valueIndex(cache, slots, 1, pos));
+        for (int w : block.slidingWindows()) {
+            if (w > 0 && w < keyLength && !batch.windowMasks.containsKey(w)) {
+                batch.windowMasks.put(w, decodeMask(step, pos, keyLength, w, dtype));
+            }
+        }
+        return batch;
+    }
+
+    /**
+     * Flat indices into a part's keys viewed as one vector: ((slot*kvHeads + head)*headDim + j)*capacity + pos for
+     * row i's t-th position {@code at[i * tokens + t]}, in the order of keys [n, kv_heads, head_dim, tokens].
+     */
+    private static long[] keyIndex(KvCache cache, int[] slots, int tokens, long[] at) {
+        int kvHeads = cache.kvHeads();
+        int hd = cache.headDim();
+        long capacity = cache.capacity();
+        long[] index = new long[slots.length * kvHeads * hd * tokens];
+        int k = 0;
+        for (int i = 0; i < slots.length; i++) {
+            for (int h = 0; h < kvHeads; h++) {
+                long head = (long) slots[i] * kvHeads + h;
+                for (int j = 0; j < hd; j++) {
+                    for (int t = 0; t < tokens; t++) {
+                        index[k++] = (head * hd + j) * capacity + at[i * tokens + t];
+                    }
+                }
+            }
+        }
+        return index;
+    }
+
+    /** Flat row indices into a part's values viewed as [rows * kv_heads * capacity, head_dim]. */
+    private static long[] valueIndex(KvCache cache, int[] slots, int tokens, long[] at) {
+        int kvHeads = cache.kvHeads();
+        long capacity = cache.capacity();
+        long[] index = new long[slots.length * kvHeads * tokens];
+        int k = 0;
+        for (int i = 0; i < slots.length; i++) {
+            for (int h = 0; h < kvHeads; h++) {
+                long head = (long) slots[i] * kvHeads + h;
+                for (int t = 0; t < tokens; t++) {
+                    index[k++] = head * capacity + at[i * tokens + t];
+                }
+            }
+        }
+        return index;
+    }
+
+    /**
+     * Query t of row i (at position start + t) sees keys j &lt;= start + t with j &lt; start + len_i and, in a
+     * layer with a sliding window w (&gt; 0), start + t - w &lt; j (HF's sliding_window_causal mask); padding
+     * queries see the row's keys. Shape [n, 1, 1, tokens, start + tokens]. With every length = tokens, start 0 and
+     * no window, the plain causal mask.
+     */
+    public static NDArray prefillMask(NDManager step, int[] lengths, int tokens, int start, int window,
+            DataType dtype) {
+        int n = lengths.length;
+        int keys = start + tokens;
+        float[] mask = new float[n * tokens * keys];
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < tokens; t++) {
+                int q = start + t;
+                for (int j = 0; j < keys; j++) {
+                    // Padding queries (t >= len_i) ignore the window: a row of nothing but -inf would make NaNs,
+                    // which reach real positions through the padding keys in the next layer (NaN + -inf).
+                    boolean visible = j <= q && j < start + lengths[i]
+                            && (window == 0 || q - window < j || t >= lengths[i]);
+                    mask[(i * tokens + t) * keys + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+        return step.create(mask, new Shape(n, 1, 1, tokens, keys)).toType(dtype, false);
+    }
+
+    private static NDArray decodeMask(NDManager step, long[] pos, int keyLength, int window, DataType dtype) {
+        int n = pos.length;
+        float[] m = new float[n * keyLength];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < keyLength; j++) {
+                boolean visible = j <= pos[i] && (window == 0 || pos[i] - window < j);
+                m[i * keyLength + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
+            }
+        }
+        return step.create(m, new Shape(n, 1, 1, keyLength)).toType(dtype, false);
+    }
+
+    /** The additive mask of {@code layer} as a handle (its sliding window's where that matters), or 0 for none. */
+    public long mask(int layer) {
+        NDArray windowed = windowMasks.get(block.window(layer));
+        NDArray m = windowed != null ? windowed : mask;
+        return m == null ? 0 : NativeOps.handle(m);
+    }
+
+    public NDManager step() {
+        return step;
+    }
+
+    public boolean isPrefill() {
+        return prefill;
+    }
+
+    /** In a decode step whose rows are all at one position (always so at batch 1), that position; otherwise -1. */
+    public int samePosition() {
+        return samePosition;
+    }
+
+    public int rows() {
+        return rows;
+    }
+
+    public int tokens() {
+        return tokens;
+    }
+
+    /** A prefill's first position (the same in every row); 0 in a decode step. */
+    public int start() {
+        return start;
+    }
+
+    /** The cache slot of each row. */
+    public int[] slots() {
+        return slots;
+    }
+
+    /** Keys a query may read: positions [0, keyLength) of its row. */
+    public int keyLength() {
+        return keyLength;
+    }
+
+    /** The flat key and value write indices (int64 handles) of a prefill or mixed-length decode; else 0. */
+    public long keyWrite() {
+        return keyWrite == null ? 0 : NativeOps.handle(keyWrite);
+    }
+
+    public long valueWrite() {
+        return valueWrite == null ? 0 : NativeOps.handle(valueWrite);
+    }
+
+    /** Token positions [rows, tokens] (int64), created on first use. */
+    public NDArray positions() {
+        if (positions == null) {
+            positions = step.create(positionValues, new Shape(rows, tokens));
+        }
+        return positions;
+    }
+
+    /**
+     * Per-step values an architecture derives once and reuses in every layer (e.g. RoPE cos/sin rows). Call it from
+     * the thread that drives the step, not from inside the parts of a split op.
+     */
+    public NDArray memo(String key, Supplier<NDArray> compute) {
+        return memo.computeIfAbsent(key, k -> compute.get());
+    }
+}
