@@ -83,6 +83,21 @@ final class Bfloat16Cast {
         return run("rows", w, ids);
     }
 
+    /** An uninitialised bfloat16 tensor of {@code tensor}'s shape (its storage to be replaced); the caller owns it. */
+    static long emptyLike(long tensor) {
+        return run("empty_like", tensor);
+    }
+
+    /** The matrix {@code w} [rows, cols] transposed to a new contiguous [cols, rows] tensor; the caller owns it. */
+    static long transposed(long w) {
+        return run("transposed", w);
+    }
+
+    /** As {@link #transposed}, rounded to bfloat16 first (so the transposing copy moves half the bytes). */
+    static long transposedBfloat16(long w) {
+        return run("transposed_bf16", w);
+    }
+
     private static long run(String method, long... tensors) {
         long[] in = new long[tensors.length];
         long out = 0;
@@ -139,6 +154,15 @@ final class Bfloat16Cast {
                     w: Tensor,
                     ids: Tensor) -> Tensor:
                     return torch.to(torch.index_select(w, 0, ids), 6)
+                  def empty_like(self: __torch__.Convert,
+                    x: Tensor) -> Tensor:
+                    return torch.empty_like(x, dtype=15)
+                  def transposed(self: __torch__.Convert,
+                    w: Tensor) -> Tensor:
+                    return torch.contiguous(torch.t(w))
+                  def transposed_bf16(self: __torch__.Convert,
+                    w: Tensor) -> Tensor:
+                    return torch.contiguous(torch.t(torch.to(w, 15)))
                 """;
         ByteArrayOutputStream pickle = new ByteArrayOutputStream();
         pickle.writeBytes(new byte[] {(byte) 0x80, 2});                                  // PROTO 2

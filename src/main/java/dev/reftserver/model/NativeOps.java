@@ -39,6 +39,7 @@ public final class NativeOps implements AutoCloseable {
     private static final MethodHandle INDEX_PUT;
     private static final MethodHandle CAT;
     private static final MethodHandle DELETE;
+    private static final MethodHandle SET_STORAGE;
 
     static {
         try {
@@ -68,6 +69,8 @@ public final class NativeOps implements AutoCloseable {
                     long[].class, long[].class, long[].class));
             CAT = bind(lookup, lib, "torchCat", MethodType.methodType(long.class, long[].class, long.class));
             DELETE = bind(lookup, lib, "torchDeleteTensor", MethodType.methodType(void.class, long.class));
+            SET_STORAGE = bind(lookup, lib, "torchSet",
+                    MethodType.methodType(void.class, long.class, java.nio.ByteBuffer.class));
         } catch (ReflectiveOperationException | RuntimeException e) {
             throw new ExceptionInInitializerError(
                     "DJL's PyTorch JNI entry points are not where this build expects them: " + e);
@@ -259,6 +262,43 @@ public final class NativeOps implements AutoCloseable {
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    // ---- Loading: tensors made from a checkpoint's bytes and laid out for the model --------------------------
+
+    /**
+     * A float32 tensor (new, owned by this scope) of the bfloat16 values in {@code bits}, a direct buffer holding
+     * them little-endian in the shape of {@code shaped}, any tensor of that shape. DJL cannot make a bfloat16
+     * tensor from a buffer, so an empty bfloat16 tensor of that shape is made to use the buffer's bytes as its
+     * storage (libtorch's {@code set_}, no copy), then widened; the aliasing tensor is deleted before this returns.
+     */
+    public long float32FromBfloat16(java.nio.ByteBuffer bits, long shaped) {
+        if (!bits.isDirect()) {
+            throw new IllegalArgumentException("bfloat16 bits must be in a direct buffer");
+        }
+        long alias = Bfloat16Cast.emptyLike(shaped);
+        try {
+            SET_STORAGE.invokeExact(alias, bits);
+            return own(Bfloat16Cast.toFloat32(alias));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        } finally {
+            try {
+                DELETE.invokeExact(alias);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+        }
+    }
+
+    /** The matrix {@code w} [rows, cols] as a new contiguous [cols, rows] tensor. */
+    public long transposed(long w) {
+        return own(Bfloat16Cast.transposed(w));
+    }
+
+    /** The matrix {@code w} [rows, cols] rounded to bfloat16 as a new contiguous [cols, rows] tensor. */
+    public long transposedBfloat16(long w) {
+        return own(Bfloat16Cast.transposedBfloat16(w));
     }
 
     /** Deletes every handle this scope still owns. */

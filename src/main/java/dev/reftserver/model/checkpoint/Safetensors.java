@@ -1,8 +1,14 @@
 package dev.reftserver.model.checkpoint;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.reftserver.model.NativeOps;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -18,8 +24,9 @@ import java.util.Set;
  * A {@code .safetensors} file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
  * shape and byte range, then the raw data. Opening reads only the header; each tensor is read when asked for, from
  * a memory map of its own bytes (in windows of at most {@link #WINDOW} bytes, so files and tensors of any size
- * load). F32, F16 and BF16 are read into fp32 (BF16 widened in Java: DJL's PyTorch engine cannot hold BF16 arrays
- * made from Java buffers).
+ * load). F32, F16 and BF16 are read into fp32, either as a Java array ({@link #read}, for small models and tools)
+ * or as a native array made straight from the mapped bytes ({@link #readNative}, how large models load: no copy
+ * on the Java heap, the widening done by libtorch).
  */
 public final class Safetensors {
 
@@ -153,12 +160,7 @@ public final class Safetensors {
     /** Reads a tensor as fp32 (from maps of its bytes only, dropped once read). */
     public TensorData read(String name) {
         Entry e = entry(name);
-        int width = switch (e.dtype) {
-            case "F32" -> 4;
-            case "F16", "BF16" -> 2;
-            default -> throw new CheckpointException(where() + ": tensor '" + name + "' has dtype " + e.dtype
-                    + "; only F32, F16 and BF16 are supported");
-        };
+        int width = width(name, e);
         long count = (e.end - e.begin) / width;
         if (count > Integer.MAX_VALUE - 8) {
             throw new CheckpointException(where() + ": tensor '" + name + "' has " + count
@@ -192,6 +194,78 @@ public final class Safetensors {
             throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
         }
         return new TensorData(name, e.shape.clone(), out);
+    }
+
+    /**
+     * Reads a tensor as a new float32 array of {@code manager} (a CPU manager), made from maps of the file's bytes
+     * on the native side: F32 copied, F16 and BF16 widened by libtorch (the same exact widening as {@link #read}).
+     * The array owns its memory; the maps are not used after this returns. A tensor larger than one map window is
+     * read in windows of whole elements and joined.
+     */
+    public NDArray readNative(String name, NDManager manager) {
+        Entry e = entry(name);
+        int width = width(name, e);
+        long count = (e.end - e.begin) / width;
+        if (count > Integer.MAX_VALUE - 8) {
+            throw new CheckpointException(where() + ": tensor '" + name + "' has " + count
+                    + " elements, more than one native array is made from here");
+        }
+        Shape shape = new Shape(e.shape);
+        try (FileChannel ch = path == null ? null : FileChannel.open(path, StandardOpenOption.READ)) {
+            long windowElements = Math.max(1, window / width);
+            if (count <= windowElements) {
+                return nativeWindow(ch, e, e.begin, count, shape, manager);
+            }
+            try (NDManager parts = manager.newSubManager()) {
+                NDList pieces = new NDList();
+                for (long at = e.begin; at < e.end; at += windowElements * width) {
+                    long n = Math.min(windowElements, (e.end - at) / width);
+                    pieces.add(nativeWindow(ch, e, at, n, new Shape(n), parts));
+                }
+                NDArray joined = ai.djl.ndarray.NDArrays.concat(pieces).reshape(shape);
+                joined.attach(manager);
+                return joined;
+            }
+        } catch (IOException ex) {
+            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    /** {@code n} elements from byte {@code at} as a new float32 array of {@code shape}. */
+    private NDArray nativeWindow(FileChannel ch, Entry e, long at, long n, Shape shape, NDManager manager)
+            throws IOException {
+        int len = Math.toIntExact(n * (e.dtype.equals("F32") ? 4 : 2));
+        ByteBuffer b = window(ch, at, len);
+        if (!b.isDirect()) {
+            // bytes held on the heap (safetensors given in memory): the native side needs an address
+            b = ByteBuffer.allocateDirect(len).order(ByteOrder.LITTLE_ENDIAN).put(b).flip();
+        }
+        // The arrays made on the buffer share its memory; each result below is a new array, and the sharing ones
+        // are closed before the buffer can be unmapped.
+        try (NDManager view = manager.newSubManager()) {
+            NDArray out = switch (e.dtype) {
+                case "F32" -> view.create(b, shape, DataType.FLOAT32).duplicate();
+                case "F16" -> view.create(b, shape, DataType.FLOAT16).toType(DataType.FLOAT32, true);
+                default -> {
+                    // Made as float16 (the same two bytes) only to have a tensor of the shape on that buffer.
+                    NDArray shaped = view.create(b, shape, DataType.FLOAT16);
+                    try (NativeOps op = new NativeOps()) {
+                        yield op.keep(op.float32FromBfloat16(b, NativeOps.handle(shaped)), view);
+                    }
+                }
+            };
+            out.attach(manager);
+            return out;
+        }
+    }
+
+    private int width(String name, Entry e) {
+        return switch (e.dtype) {
+            case "F32" -> 4;
+            case "F16", "BF16" -> 2;
+            default -> throw new CheckpointException(where() + ": tensor '" + name + "' has dtype " + e.dtype
+                    + "; only F32, F16 and BF16 are supported");
+        };
     }
 
     /** Bytes [at, at + len) of the file, little-endian, positioned at 0. */

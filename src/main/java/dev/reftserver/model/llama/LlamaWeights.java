@@ -1,6 +1,9 @@
 package dev.reftserver.model.llama;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -10,7 +13,6 @@ import dev.reftserver.model.NativeOps;
 import dev.reftserver.model.Projection;
 import dev.reftserver.model.Split;
 import dev.reftserver.model.checkpoint.Checkpoint;
-import dev.reftserver.model.checkpoint.TensorData;
 
 /**
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate
@@ -47,10 +49,12 @@ final class LlamaWeights {
     final NDArray rotateHalf;
     private final BlockOptions block;
     private final NDManager manager;
+    private final DataType dtype;
 
     LlamaWeights(NDManager manager, Checkpoint ckpt, DataType dtype, int teamSize, boolean bfloat16Weights) {
         this.bfloat16Weights = bfloat16Weights;
         this.manager = manager;
+        this.dtype = dtype;
         ModelConfig c = ckpt.config();
         this.block = c.block();
         boolean gemma = block.gemmaNorms();
@@ -70,79 +74,91 @@ final class LlamaWeights {
         // Qwen3's q_norm it folds into that norm's weight instead, since the norm would undo it.
         float attnScale = (float) block.queryScale();
         float scale = block.qkNorm() ? 1f : attnScale;
-        TensorData embedding = ckpt.require("model.embed_tokens.weight", c.vocabSize(), d);
-        // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products, folded.
-        embed = loadWeight(gemma ? scaled(embedding.data(), (float) Math.sqrt(d)) : embedding.data(), dtype,
-                c.vocabSize(), d);
-        qNorm = block.qkNorm() ? new NDArray[layers] : null;
-        kNorm = block.qkNorm() ? new NDArray[layers] : null;
-        postAttnNorm = gemma ? new NDArray[layers] : null;
-        postMlpNorm = gemma ? new NDArray[layers] : null;
-        wqkv = new NDArray[layers][attnParts];
-        bqkv = new NDArray[layers][attnParts];
-        wo = new NDArray[layers][attnParts];
-        wGateUp = new NDArray[layers][mlpParts];
-        wDown = new NDArray[layers][mlpParts];
-        for (int l = 0; l < layers; l++) {
-            String p = "model.layers." + l + ".";
-            float[] attnNorm = norm(ckpt, p + "input_layernorm.weight", d);
-            if (block.qkNorm()) {
-                qNorm[l] = load(scaled(norm(ckpt, p + "self_attn.q_norm.weight", hd), attnScale), dtype, hd);
-                kNorm[l] = load(norm(ckpt, p + "self_attn.k_norm.weight", hd), dtype, hd);
-            }
-            if (gemma) {
-                postAttnNorm[l] = load(norm(ckpt, p + "post_attention_layernorm.weight", d), dtype, d);
-                postMlpNorm[l] = load(norm(ckpt, p + "post_feedforward_layernorm.weight", d), dtype, d);
-            }
-            float[] wq = scaled(ckpt.require(p + "self_attn.q_proj.weight", q, d).data(), scale);
-            float[] wk = ckpt.require(p + "self_attn.k_proj.weight", kv, d).data();
-            float[] wv = ckpt.require(p + "self_attn.v_proj.weight", kv, d).data();
-            float[] woFull = ckpt.require(p + "self_attn.o_proj.weight", d, q).data();
-            float[] bq = null;
-            float[] bk = null;
-            float[] bv = null;
-            if (c.attentionBias()) {
-                bq = scaled(ckpt.require(p + "self_attn.q_proj.bias", q).data(), scale);
-                bk = ckpt.require(p + "self_attn.k_proj.bias", kv).data();
-                bv = ckpt.require(p + "self_attn.v_proj.bias", kv).data();
-            }
-            for (int a = 0; a < attnParts; a++) {
-                // Part a: kv heads [a*kvPart, (a+1)*kvPart) and the query heads that read them (repeat_kv).
-                int q0 = a * qPart;
-                int k0 = a * kvPart;
-                float[] fused = concat(Split.rows(wq, d, q0, q0 + qPart), Split.rows(wk, d, k0, k0 + kvPart),
-                        Split.rows(wv, d, k0, k0 + kvPart));
-                // RMSNorm's weight folds into the columns of the projection that follows it.
-                wqkv[l][a] = loadInputMajor(columnsTimes(fused, attnNorm), dtype, fused.length / d, d);
-                if (bq != null) {
-                    float[] b = concat(Split.range(bq, q0, q0 + qPart), Split.range(bk, k0, k0 + kvPart),
-                            Split.range(bv, k0, k0 + kvPart));
-                    bqkv[l][a] = load(b, dtype, b.length);
+        // Each tensor is read as a new native float32 array straight from the checkpoint's bytes, folded, fused and
+        // laid out by libtorch's elementwise ops (the same float32 products, in the same order, as the fold would
+        // give in Java), and only the finished arrays move to the model's manager: temporaries live in `read` or a
+        // layer's sub-manager, freed as soon as the layer is done, so the Java heap never holds a weight.
+        try (NDManager read = NDManager.newBaseManager(Device.cpu())) {
+            NDArray embedding = ckpt.requireNative(read, "model.embed_tokens.weight", c.vocabSize(), d);
+            // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products, folded.
+            embed = keepWeight(gemma ? embedding.mul((float) Math.sqrt(d)) : embedding);
+            qNorm = block.qkNorm() ? new NDArray[layers] : null;
+            kNorm = block.qkNorm() ? new NDArray[layers] : null;
+            postAttnNorm = gemma ? new NDArray[layers] : null;
+            postMlpNorm = gemma ? new NDArray[layers] : null;
+            wqkv = new NDArray[layers][attnParts];
+            bqkv = new NDArray[layers][attnParts];
+            wo = new NDArray[layers][attnParts];
+            wGateUp = new NDArray[layers][mlpParts];
+            wDown = new NDArray[layers][mlpParts];
+            for (int l = 0; l < layers; l++) {
+                try (NDManager lm = read.newSubManager()) {
+                    String p = "model.layers." + l + ".";
+                    NDArray attnNorm = norm(lm, ckpt, p + "input_layernorm.weight", d);
+                    if (block.qkNorm()) {
+                        qNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.q_norm.weight", hd).mul(attnScale));
+                        kNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.k_norm.weight", hd));
+                    }
+                    if (gemma) {
+                        postAttnNorm[l] = keepVector(norm(lm, ckpt, p + "post_attention_layernorm.weight", d));
+                        postMlpNorm[l] = keepVector(norm(lm, ckpt, p + "post_feedforward_layernorm.weight", d));
+                    }
+                    // RMSNorm's weight folds into the columns of the projection that follows it: W diag(g), after
+                    // the attention scale ((w * scale) * g, as the fold has always been computed).
+                    NDArray wq = scaled(ckpt.requireNative(lm, p + "self_attn.q_proj.weight", q, d), scale)
+                            .mul(attnNorm);
+                    NDArray wk = ckpt.requireNative(lm, p + "self_attn.k_proj.weight", kv, d).mul(attnNorm);
+                    NDArray wv = ckpt.requireNative(lm, p + "self_attn.v_proj.weight", kv, d).mul(attnNorm);
+                    NDArray woFull = ckpt.requireNative(lm, p + "self_attn.o_proj.weight", d, q);
+                    NDArray bq = null;
+                    NDArray bk = null;
+                    NDArray bv = null;
+                    if (c.attentionBias()) {
+                        bq = scaled(ckpt.requireNative(lm, p + "self_attn.q_proj.bias", q), scale);
+                        bk = ckpt.requireNative(lm, p + "self_attn.k_proj.bias", kv);
+                        bv = ckpt.requireNative(lm, p + "self_attn.v_proj.bias", kv);
+                    }
+                    for (int a = 0; a < attnParts; a++) {
+                        // Part a: kv heads [a*kvPart, (a+1)*kvPart) and the query heads that read them (repeat_kv).
+                        String qRows = rows(a * qPart, qPart);
+                        String kvRows = rows(a * kvPart, kvPart);
+                        wqkv[l][a] = keepInputMajor(
+                                NDArrays.concat(new NDList(wq.get(qRows), wk.get(kvRows), wv.get(kvRows))));
+                        if (bq != null) {
+                            bqkv[l][a] = keepVector(
+                                    NDArrays.concat(new NDList(bq.get(qRows), bk.get(kvRows), bv.get(kvRows))));
+                        }
+                        wo[l][a] = keepInputMajor(woFull.get(":, " + qRows));
+                    }
+                    // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it
+                    // pre_feedforward_layernorm.
+                    NDArray mlpNorm = norm(lm, ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
+                            : "post_attention_layernorm.weight"), d);
+                    NDArray gate = ckpt.requireNative(lm, p + "mlp.gate_proj.weight", inter, d).mul(mlpNorm);
+                    NDArray up = ckpt.requireNative(lm, p + "mlp.up_proj.weight", inter, d).mul(mlpNorm);
+                    NDArray down = ckpt.requireNative(lm, p + "mlp.down_proj.weight", d, inter);
+                    for (int m = 0; m < mlpParts; m++) {
+                        String part = rows(channels[m], channels[m + 1] - channels[m]);
+                        wGateUp[l][m] = keepInputMajor(NDArrays.concat(new NDList(gate.get(part), up.get(part))));
+                        wDown[l][m] = keepInputMajor(down.get(":, " + part));
+                    }
                 }
-                wo[l][a] = loadInputMajor(Split.columns(woFull, d, q, q0, q0 + qPart), dtype, d, qPart);
             }
-            // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it pre_feedforward_layernorm.
-            float[] mlpNorm = norm(ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
-                    : "post_attention_layernorm.weight"), d);
-            float[] gate = ckpt.require(p + "mlp.gate_proj.weight", inter, d).data();
-            float[] up = ckpt.require(p + "mlp.up_proj.weight", inter, d).data();
-            float[] down = ckpt.require(p + "mlp.down_proj.weight", d, inter).data();
-            for (int m = 0; m < mlpParts; m++) {
-                int i0 = channels[m];
-                int i1 = channels[m + 1];
-                float[] gateUp = concat(Split.rows(gate, d, i0, i1), Split.rows(up, d, i0, i1));
-                wGateUp[l][m] = loadInputMajor(columnsTimes(gateUp, mlpNorm), dtype, 2 * (i1 - i0), d);
-                wDown[l][m] = loadInputMajor(Split.columns(down, d, inter, i0, i1), dtype, d, i1 - i0);
+            NDArray finalNorm = norm(read, ckpt, "model.norm.weight", d);
+            NDArray head = c.tiedEmbeddings()
+                    ? embedding : ckpt.requireNative(read, "lm_head.weight", c.vocabSize(), d);
+            int[] vocab = Split.ranges(c.vocabSize(), headParts);
+            lmHead = new NDArray[headParts];
+            for (int h = 0; h < headParts; h++) {
+                try (NDManager hm = read.newSubManager()) {
+                    // head may be the embedding, already the model's: its slices and products are temporaries here
+                    NDArray rows = head.get(rows(vocab[h], vocab[h + 1] - vocab[h]));
+                    rows.attach(hm);
+                    NDArray folded = rows.mul(finalNorm);
+                    folded.attach(hm);
+                    lmHead[h] = keepInputMajor(folded);
+                }
             }
-        }
-        float[] finalNorm = norm(ckpt, "model.norm.weight", d);
-        float[] head = c.tiedEmbeddings()
-                ? embedding.data() : ckpt.require("lm_head.weight", c.vocabSize(), d).data();
-        int[] vocab = Split.ranges(c.vocabSize(), headParts);
-        lmHead = new NDArray[headParts];
-        for (int h = 0; h < headParts; h++) {
-            float[] rows = Split.rows(head, d, vocab[h], vocab[h + 1]);
-            lmHead[h] = loadInputMajor(columnsTimes(rows, finalNorm), dtype, vocab[h + 1] - vocab[h], d);
         }
         // RoPE tables (HF LlamaRotaryEmbedding) for every position. Dynamic scaling changes the frequencies only
         // for sequences past max_position_embeddings, a context this runtime never exceeds (newCache).
@@ -178,63 +194,60 @@ final class LlamaWeights {
     }
 
     /** The RMSNorm weight {@code name}: w, or Gemma's 1 + w (computed in float32, as HF does). */
-    private float[] norm(Checkpoint ckpt, String name, int width) {
-        float[] w = ckpt.require(name, width).data();
-        if (!block.gemmaNorms()) {
-            return w;
-        }
-        float[] out = new float[w.length];
-        for (int i = 0; i < w.length; i++) {
-            out[i] = 1f + w[i];
-        }
-        return out;
+    private NDArray norm(NDManager m, Checkpoint ckpt, String name, int width) {
+        NDArray w = ckpt.requireNative(m, name, width);
+        return block.gemmaNorms() ? w.add(1f) : w;
     }
 
-    /** W diag(g): column j of the row-major matrix w times g[j]. */
-    static float[] columnsTimes(float[] w, float[] g) {
-        float[] out = new float[w.length];
-        for (int i = 0; i < w.length; i++) {
-            out[i] = w[i] * g[i % g.length];
-        }
-        return out;
+    /** w * s as float32 products; s = 1 leaves w as it is (x * 1 is x). */
+    private static NDArray scaled(NDArray w, float s) {
+        return s == 1f ? w : w.mul(s);
     }
 
-    private static float[] scaled(float[] w, float s) {
-        float[] out = new float[w.length];
-        for (int i = 0; i < w.length; i++) {
-            out[i] = w[i] * s;
-        }
-        return out;
+    /** The index of {@code count} rows from {@code from}. */
+    private static String rows(int from, int count) {
+        return from + ":" + (from + count);
     }
 
-    private static float[] concat(float[]... parts) {
-        int total = 0;
-        for (float[] p : parts) {
-            total += p.length;
+    /**
+     * A row-major [out, in] float32 weight (a temporary) as the model's [in, out] weight for {@link Projection}: a new
+     * contiguous array of the model's manager, in bfloat16 or the model's dtype.
+     */
+    private NDArray keepInputMajor(NDArray outIn) {
+        NDArray w = outIn.toDevice(manager.getDevice(), false);
+        try (NativeOps op = new NativeOps()) {
+            long h = NativeOps.handle(w);
+            if (bfloat16Weights) {
+                return op.keep(op.transposedBfloat16(h), manager);
+            }
+            return inDtype(op.keep(op.transposed(h), manager));
         }
-        float[] all = new float[total];
-        int off = 0;
-        for (float[] p : parts) {
-            System.arraycopy(p, 0, all, off, p.length);
-            off += p.length;
-        }
-        return all;
     }
 
-    /** A row-major [out, in] weight stored as [in, out] for {@link Projection}. */
-    private NDArray loadInputMajor(float[] w, DataType dtype, int out, int in) {
-        return loadWeight(Projection.transpose(w, out, in), dtype, in, out);
-    }
-
-    /** A projection or embedding weight: in {@code dtype}, or converted to bfloat16 on the native side. */
-    private NDArray loadWeight(float[] data, DataType dtype, long... shape) {
+    /** A float32 embedding (a new array, or a temporary this takes over) in bfloat16 or the model's dtype. */
+    private NDArray keepWeight(NDArray f) {
         if (!bfloat16Weights) {
-            return load(data, dtype, shape);
+            return keepVector(f);
         }
-        try (NDManager tmp = manager.newSubManager(); NativeOps op = new NativeOps()) {
-            NDArray f = tmp.create(data, new Shape(shape));
-            return op.keep(op.bfloat16(NativeOps.handle(f)), manager);
+        try (NativeOps op = new NativeOps()) {
+            return op.keep(op.bfloat16(NativeOps.handle(f.toDevice(manager.getDevice(), false))), manager);
         }
+    }
+
+    /** A float32 vector or table (a new array this takes over) as an array of the model's manager and dtype. */
+    private NDArray keepVector(NDArray f) {
+        NDArray v = f.toDevice(manager.getDevice(), false);
+        v.attach(manager);
+        return inDtype(v);
+    }
+
+    /** {@code a} (of the model's manager) in the model's dtype, {@code a} itself when already in it. */
+    private NDArray inDtype(NDArray a) {
+        NDArray t = a.toType(dtype, false);
+        if (t != a) {
+            a.close();
+        }
+        return t;
     }
 
     private NDArray load(float[] data, DataType dtype, long... shape) {
