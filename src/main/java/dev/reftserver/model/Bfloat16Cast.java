@@ -88,14 +88,17 @@ final class Bfloat16Cast {
         return run("empty_like", tensor);
     }
 
-    /** The matrix {@code w} [rows, cols] transposed to a new contiguous [cols, rows] tensor; the caller owns it. */
+    /**
+     * The matrix {@code w} [rows, cols], any dtype, transposed to a new contiguous [cols, rows] tensor (always a
+     * copy, also where the transpose is already contiguous); the caller owns it.
+     */
     static long transposed(long w) {
         return run("transposed", w);
     }
 
-    /** As {@link #transposed}, rounded to bfloat16 first (so the transposing copy moves half the bytes). */
-    static long transposedBfloat16(long w) {
-        return run("transposed_bf16", w);
+    /** A new tensor with {@code tensor}'s values, dtype and shape (a copy, never a view); the caller owns it. */
+    static long copy(long tensor) {
+        return run("copy", tensor);
     }
 
     private static long run(String method, long... tensors) {
@@ -159,10 +162,10 @@ final class Bfloat16Cast {
                     return torch.empty_like(x, dtype=15)
                   def transposed(self: __torch__.Convert,
                     w: Tensor) -> Tensor:
-                    return torch.contiguous(torch.t(w))
-                  def transposed_bf16(self: __torch__.Convert,
-                    w: Tensor) -> Tensor:
-                    return torch.contiguous(torch.t(torch.to(w, 15)))
+                    return torch.clone(torch.t(w), memory_format=0)
+                  def copy(self: __torch__.Convert,
+                    x: Tensor) -> Tensor:
+                    return torch.clone(x)
                 """;
         ByteArrayOutputStream pickle = new ByteArrayOutputStream();
         pickle.writeBytes(new byte[] {(byte) 0x80, 2});                                  // PROTO 2

@@ -267,38 +267,33 @@ public final class NativeOps implements AutoCloseable {
     // ---- Loading: tensors made from a checkpoint's bytes and laid out for the model --------------------------
 
     /**
-     * A float32 tensor (new, owned by this scope) of the bfloat16 values in {@code bits}, a direct buffer holding
-     * them little-endian in the shape of {@code shaped}, any tensor of that shape. DJL cannot make a bfloat16
-     * tensor from a buffer, so an empty bfloat16 tensor of that shape is made to use the buffer's bytes as its
-     * storage (libtorch's {@code set_}, no copy), then widened; the aliasing tensor is deleted before this returns.
+     * A bfloat16 tensor (owned by this scope) whose storage is {@code bits}, a direct buffer holding bfloat16 values
+     * little-endian in the shape of {@code shaped}, any tensor of that shape; no copy. DJL cannot make a bfloat16
+     * tensor from a buffer, so an empty bfloat16 tensor of that shape is made and pointed at the buffer's bytes
+     * (libtorch's {@code set_}). The result does not own that memory: it must not be used, nor anything that views
+     * it be kept, once the buffer's memory is freed.
      */
-    public long float32FromBfloat16(java.nio.ByteBuffer bits, long shaped) {
+    public long bfloat16View(java.nio.ByteBuffer bits, long shaped) {
         if (!bits.isDirect()) {
             throw new IllegalArgumentException("bfloat16 bits must be in a direct buffer");
         }
-        long alias = Bfloat16Cast.emptyLike(shaped);
+        long view = own(Bfloat16Cast.emptyLike(shaped));
         try {
-            SET_STORAGE.invokeExact(alias, bits);
-            return own(Bfloat16Cast.toFloat32(alias));
+            SET_STORAGE.invokeExact(view, bits);
+            return view;
         } catch (Throwable t) {
             throw rethrow(t);
-        } finally {
-            try {
-                DELETE.invokeExact(alias);
-            } catch (Throwable t) {
-                throw rethrow(t);
-            }
         }
     }
 
-    /** The matrix {@code w} [rows, cols] as a new contiguous [cols, rows] tensor. */
+    /** The matrix {@code w} [rows, cols] (any dtype) as a new contiguous [cols, rows] tensor, always a copy. */
     public long transposed(long w) {
         return own(Bfloat16Cast.transposed(w));
     }
 
-    /** The matrix {@code w} [rows, cols] rounded to bfloat16 as a new contiguous [cols, rows] tensor. */
-    public long transposedBfloat16(long w) {
-        return own(Bfloat16Cast.transposedBfloat16(w));
+    /** A new tensor with the values, dtype and shape of {@code a} (any dtype), always a copy. */
+    public long copy(long a) {
+        return own(Bfloat16Cast.copy(a));
     }
 
     /** Deletes every handle this scope still owns. */

@@ -30,6 +30,11 @@ public record Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, St
         return checked(name, shape).readNative(manager);
     }
 
+    /** As {@link #requireNative}, in the dtype the checkpoint stores it in (see {@link StoredTensor}). */
+    public StoredTensor requireStored(NDManager manager, String name, long... shape) {
+        return checked(name, shape).readStored(manager);
+    }
+
     private LazyTensor checked(String name, long... shape) {
         LazyTensor t = tensors.get(name);
         if (t == null) {

@@ -9,11 +9,11 @@ import java.util.function.Supplier;
 /**
  * A checkpoint tensor known by name and shape, whose values are read only when asked for: a loader reads one
  * tensor at a time and drops it, so a checkpoint is never held on the heap whole. It reads either as a Java array
- * ({@link #read}) or as a new native float32 array ({@link #readNative}); a tensor made from Java values only
+ * ({@link #read}) or natively ({@link #readNative}, {@link #readStored}); a tensor made from Java values only
  * ({@link #LazyTensor(String, long[], Supplier)}) reads natively by copying those values.
  */
 public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
-        Function<NDManager, NDArray> nativeValues) {
+        Function<NDManager, StoredTensor> stored) {
 
     public LazyTensor(String name, long[] shape, Supplier<float[]> values) {
         this(name, shape, values, null);
@@ -29,9 +29,20 @@ public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
 
     /** The values as a new float32 array of {@code manager} (a CPU manager), which owns its memory. */
     public NDArray readNative(NDManager manager) {
-        if (nativeValues != null) {
-            return nativeValues.apply(manager);
+        return readStored(manager).toFloat32();
+    }
+
+    /** The values in native memory of {@code manager} (a CPU manager) in their stored dtype. */
+    public StoredTensor readStored(NDManager manager) {
+        if (stored != null) {
+            return stored.apply(manager);
         }
-        return manager.create(values.get(), new Shape(shape));
+        // An array DJL makes from Java values uses a buffer DJL frees with that array; a copy is libtorch's own,
+        // which a result that shares it (a same-dtype conversion) may keep.
+        try (NDManager java = manager.newSubManager()) {
+            NDArray f = java.create(values.get(), new Shape(shape)).duplicate();
+            f.attach(manager);
+            return new StoredTensor(f, "F32", f);
+        }
     }
 }

@@ -58,7 +58,7 @@ final class Phi3Weights {
                     try (NDManager whole = m.newSubManager()) {
                         NDArray rows = from.readNative(whole).get(r0 + ":" + r1).duplicate();
                         rows.attach(m);
-                        return rows;
+                        return new StoredTensor(rows, "F32", rows);
                     }
                 }));
     }

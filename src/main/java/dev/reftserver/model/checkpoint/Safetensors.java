@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -25,8 +26,8 @@ import java.util.Set;
  * shape and byte range, then the raw data. Opening reads only the header; each tensor is read when asked for, from
  * a memory map of its own bytes (in windows of at most {@link #WINDOW} bytes, so files and tensors of any size
  * load). F32, F16 and BF16 are read into fp32, either as a Java array ({@link #read}, for small models and tools)
- * or as a native array made straight from the mapped bytes ({@link #readNative}, how large models load: no copy
- * on the Java heap, the widening done by libtorch).
+ * or as a native array the file's bytes are read straight into ({@link #readNative}, how large models load: no
+ * copy on the Java heap, the widening done by libtorch).
  */
 public final class Safetensors {
 
@@ -197,65 +198,95 @@ public final class Safetensors {
     }
 
     /**
-     * Reads a tensor as a new float32 array of {@code manager} (a CPU manager), made from maps of the file's bytes
-     * on the native side: F32 copied, F16 and BF16 widened by libtorch (the same exact widening as {@link #read}).
-     * The array owns its memory; the maps are not used after this returns. A tensor larger than one map window is
-     * read in windows of whole elements and joined.
+     * Reads a tensor as a new float32 array of {@code manager} (a CPU manager): the file's bytes are read into
+     * native memory (no map, no Java array), F16 and BF16 then widened by libtorch (the same exact widening as
+     * {@link #read}). A tensor larger than one window is read in windows of whole elements and joined.
      */
     public NDArray readNative(String name, NDManager manager) {
         Entry e = entry(name);
         int width = width(name, e);
         long count = (e.end - e.begin) / width;
+        long windowElements = Math.max(1, window / width);
+        if (count <= windowElements) {
+            return readStored(name, manager).toFloat32();
+        }
         if (count > Integer.MAX_VALUE - 8) {
             throw new CheckpointException(where() + ": tensor '" + name + "' has " + count
                     + " elements, more than one native array is made from here");
         }
-        Shape shape = new Shape(e.shape);
-        try (FileChannel ch = path == null ? null : FileChannel.open(path, StandardOpenOption.READ)) {
-            long windowElements = Math.max(1, window / width);
-            if (count <= windowElements) {
-                return nativeWindow(ch, e, e.begin, count, shape, manager);
+        try (FileChannel ch = channel(); NDManager parts = manager.newSubManager()) {
+            NDList pieces = new NDList();
+            for (long at = e.begin; at < e.end; at += windowElements * width) {
+                long n = Math.min(windowElements, (e.end - at) / width);
+                pieces.add(stored(ch, e, at, new Shape(n), parts).toFloat32());
             }
-            try (NDManager parts = manager.newSubManager()) {
-                NDList pieces = new NDList();
-                for (long at = e.begin; at < e.end; at += windowElements * width) {
-                    long n = Math.min(windowElements, (e.end - at) / width);
-                    pieces.add(nativeWindow(ch, e, at, n, new Shape(n), parts));
-                }
-                NDArray joined = ai.djl.ndarray.NDArrays.concat(pieces).reshape(shape);
-                joined.attach(manager);
-                return joined;
-            }
+            NDArray joined = ai.djl.ndarray.NDArrays.concat(pieces).reshape(new Shape(e.shape));
+            joined.attach(manager);
+            return joined;
         } catch (IOException ex) {
             throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
         }
     }
 
-    /** {@code n} elements from byte {@code at} as a new float32 array of {@code shape}. */
-    private NDArray nativeWindow(FileChannel ch, Entry e, long at, long n, Shape shape, NDManager manager)
-            throws IOException {
-        int len = Math.toIntExact(n * (e.dtype.equals("F32") ? 4 : 2));
-        ByteBuffer b = window(ch, at, len);
-        if (!b.isDirect()) {
-            // bytes held on the heap (safetensors given in memory): the native side needs an address
-            b = ByteBuffer.allocateDirect(len).order(ByteOrder.LITTLE_ENDIAN).put(b).flip();
+    /**
+     * Reads a tensor into native memory of {@code manager} (a CPU manager) as the file stores it (F32, F16 or BF16,
+     * see {@link StoredTensor}); one larger than a window is read as float32 ({@link #readNative}).
+     */
+    public StoredTensor readStored(String name, NDManager manager) {
+        Entry e = entry(name);
+        int width = width(name, e);
+        if ((e.end - e.begin) / width > Math.max(1, window / width)) {
+            NDArray f = readNative(name, manager);
+            return new StoredTensor(f, "F32", f);
         }
-        // The arrays made on the buffer share its memory; each result below is a new array, and the sharing ones
-        // are closed before the buffer can be unmapped.
-        try (NDManager view = manager.newSubManager()) {
-            NDArray out = switch (e.dtype) {
-                case "F32" -> view.create(b, shape, DataType.FLOAT32).duplicate();
-                case "F16" -> view.create(b, shape, DataType.FLOAT16).toType(DataType.FLOAT32, true);
-                default -> {
-                    // Made as float16 (the same two bytes) only to have a tensor of the shape on that buffer.
-                    NDArray shaped = view.create(b, shape, DataType.FLOAT16);
-                    try (NativeOps op = new NativeOps()) {
-                        yield op.keep(op.float32FromBfloat16(b, NativeOps.handle(shaped)), view);
+        try (FileChannel ch = channel()) {
+            return stored(ch, e, e.begin, new Shape(e.shape), manager);
+        } catch (IOException ex) {
+            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    private FileChannel channel() throws IOException {
+        return path == null ? null : FileChannel.open(path, StandardOpenOption.READ);
+    }
+
+    /**
+     * The elements of {@code shape} from byte {@code at}, read straight into an uninitialised native array (a
+     * float16 one for BF16: only the two bytes per element matter until they are viewed as bfloat16).
+     */
+    private StoredTensor stored(FileChannel ch, Entry e, long at, Shape shape, NDManager manager)
+            throws IOException {
+        boolean f32 = e.dtype.equals("F32");
+        if (shape.size() == 0) {
+            NDArray empty = manager.zeros(shape, DataType.FLOAT32);
+            return new StoredTensor(empty, "F32", empty);
+        }
+        NDArray raw = manager.create(shape, f32 ? DataType.FLOAT32 : DataType.FLOAT16);
+        try {
+            ByteBuffer dst = ((PtNDArray) raw).toByteBuffer(true);
+            if (!dst.isDirect()) {
+                throw new IllegalStateException("no direct buffer on a new native array");
+            }
+            int len = dst.remaining();
+            if (ch == null) {
+                dst.put(bytes.duplicate().position((int) at).limit((int) at + len));
+            } else {
+                while (dst.hasRemaining()) {
+                    if (ch.read(dst, at + dst.position()) < 0) {
+                        throw new CheckpointException(where() + ": unexpected end of file");
                     }
                 }
-            };
-            out.attach(manager);
-            return out;
+            }
+            dst.flip();
+            if (!e.dtype.equals("BF16")) {
+                return new StoredTensor(raw, e.dtype, raw);
+            }
+            try (NativeOps op = new NativeOps()) {
+                return new StoredTensor(op.keep(op.bfloat16View(dst, NativeOps.handle(raw)), manager), "BF16", raw);
+            }
+        } catch (IOException | RuntimeException ex) {
+            raw.close();
+            throw ex;
         }
     }
 

@@ -13,6 +13,15 @@ import dev.reftserver.model.NativeOps;
 import dev.reftserver.model.Projection;
 import dev.reftserver.model.Split;
 import dev.reftserver.model.checkpoint.Checkpoint;
+import dev.reftserver.model.checkpoint.StoredTensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate
@@ -74,14 +83,27 @@ final class LlamaWeights {
         // Qwen3's q_norm it folds into that norm's weight instead, since the norm would undo it.
         float attnScale = (float) block.queryScale();
         float scale = block.qkNorm() ? 1f : attnScale;
-        // Each tensor is read as a new native float32 array straight from the checkpoint's bytes, folded, fused and
-        // laid out by libtorch's elementwise ops (the same float32 products, in the same order, as the fold would
-        // give in Java), and only the finished arrays move to the model's manager: temporaries live in `read` or a
-        // layer's sub-manager, freed as soon as the layer is done, so the Java heap never holds a weight.
+        // Each weight is read into native memory in the checkpoint's own dtype, then fused, transposed and folded
+        // by libtorch ops on it (transposing first: in bfloat16 that moves half the bytes; every product is the
+        // same float32 one, in the same order, as a fold in Java computes), and only the finished arrays move to
+        // the model's manager. Temporaries live in `read` or a task's sub-manager, freed when the task is done; the
+        // Java heap never holds a weight. Layers and output-layer parts are independent tasks, run side by side.
         try (NDManager read = NDManager.newBaseManager(Device.cpu())) {
-            NDArray embedding = ckpt.requireNative(read, "model.embed_tokens.weight", c.vocabSize(), d);
-            // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products, folded.
-            embed = keepWeight(gemma ? embedding.mul((float) Math.sqrt(d)) : embedding);
+            StoredTensor embedding = ckpt.requireStored(read, "model.embed_tokens.weight", c.vocabSize(), d);
+            List<Runnable> tasks = new ArrayList<>();
+            NDArray[] embedded = new NDArray[1];
+            tasks.add(() -> {
+                try (NativeOps op = new NativeOps()) {
+                    long e = NativeOps.handle(embedding.array());
+                    // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products,
+                    // folded. Otherwise as read: a conversion makes a new tensor, and a float32 one owns its memory;
+                    // only a bfloat16 one kept as it is is copied, since its memory belongs to a temporary.
+                    embedded[0] = gemma
+                            ? keep(op, op.mul(e, NativeOps.handle(scalar(read, (float) Math.sqrt(d)))), "F32")
+                            : keep(op, embedding.isBfloat16() && bfloat16Weights ? op.copy(e) : e,
+                                    embedding.dtype());
+                }
+            });
             qNorm = block.qkNorm() ? new NDArray[layers] : null;
             kNorm = block.qkNorm() ? new NDArray[layers] : null;
             postAttnNorm = gemma ? new NDArray[layers] : null;
@@ -91,74 +113,102 @@ final class LlamaWeights {
             wo = new NDArray[layers][attnParts];
             wGateUp = new NDArray[layers][mlpParts];
             wDown = new NDArray[layers][mlpParts];
-            for (int l = 0; l < layers; l++) {
-                try (NDManager lm = read.newSubManager()) {
-                    String p = "model.layers." + l + ".";
-                    NDArray attnNorm = norm(lm, ckpt, p + "input_layernorm.weight", d);
-                    if (block.qkNorm()) {
-                        qNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.q_norm.weight", hd).mul(attnScale));
-                        kNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.k_norm.weight", hd));
-                    }
-                    if (gemma) {
-                        postAttnNorm[l] = keepVector(norm(lm, ckpt, p + "post_attention_layernorm.weight", d));
-                        postMlpNorm[l] = keepVector(norm(lm, ckpt, p + "post_feedforward_layernorm.weight", d));
-                    }
-                    // RMSNorm's weight folds into the columns of the projection that follows it: W diag(g), after
-                    // the attention scale ((w * scale) * g, as the fold has always been computed).
-                    NDArray wq = scaled(ckpt.requireNative(lm, p + "self_attn.q_proj.weight", q, d), scale)
-                            .mul(attnNorm);
-                    NDArray wk = ckpt.requireNative(lm, p + "self_attn.k_proj.weight", kv, d).mul(attnNorm);
-                    NDArray wv = ckpt.requireNative(lm, p + "self_attn.v_proj.weight", kv, d).mul(attnNorm);
-                    NDArray woFull = ckpt.requireNative(lm, p + "self_attn.o_proj.weight", d, q);
-                    NDArray bq = null;
-                    NDArray bk = null;
-                    NDArray bv = null;
-                    if (c.attentionBias()) {
-                        bq = scaled(ckpt.requireNative(lm, p + "self_attn.q_proj.bias", q), scale);
-                        bk = ckpt.requireNative(lm, p + "self_attn.k_proj.bias", kv);
-                        bv = ckpt.requireNative(lm, p + "self_attn.v_proj.bias", kv);
-                    }
-                    for (int a = 0; a < attnParts; a++) {
-                        // Part a: kv heads [a*kvPart, (a+1)*kvPart) and the query heads that read them (repeat_kv).
-                        String qRows = rows(a * qPart, qPart);
-                        String kvRows = rows(a * kvPart, kvPart);
-                        wqkv[l][a] = keepInputMajor(
-                                NDArrays.concat(new NDList(wq.get(qRows), wk.get(kvRows), wv.get(kvRows))));
-                        if (bq != null) {
-                            bqkv[l][a] = keepVector(
-                                    NDArrays.concat(new NDList(bq.get(qRows), bk.get(kvRows), bv.get(kvRows))));
+            for (int layer = 0; layer < layers; layer++) {
+                int l = layer;
+                String p = "model.layers." + l + ".";
+                tasks.add(() -> {
+                    try (NDManager lm = read.newSubManager(); NativeOps op = new NativeOps()) {
+                        NDArray attnNorm = norm(lm, ckpt, p + "input_layernorm.weight", d);
+                        if (block.qkNorm()) {
+                            qNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.q_norm.weight", hd).mul(attnScale));
+                            kNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.k_norm.weight", hd));
                         }
-                        wo[l][a] = keepInputMajor(woFull.get(":, " + qRows));
+                        if (gemma) {
+                            postAttnNorm[l] = keepVector(norm(lm, ckpt, p + "post_attention_layernorm.weight", d));
+                            postMlpNorm[l] = keepVector(norm(lm, ckpt, p + "post_feedforward_layernorm.weight", d));
+                        }
+                        // RMSNorm's weight g folds into the projection that follows it: W diag(g), which on the
+                        // input-major weight multiplies row i by g[i] (g as a column).
+                        long gAttn = op.reshape(NativeOps.handle(attnNorm), d, 1);
+                        long wq = handle(ckpt.requireStored(lm, p + "self_attn.q_proj.weight", q, d));
+                        long wk = handle(ckpt.requireStored(lm, p + "self_attn.k_proj.weight", kv, d));
+                        long wv = handle(ckpt.requireStored(lm, p + "self_attn.v_proj.weight", kv, d));
+                        StoredTensor woStored = ckpt.requireStored(lm, p + "self_attn.o_proj.weight", d, q);
+                        long woFull = handle(woStored);
+                        // The query columns carry the attention scale, (w * scale) * g as the fold has always
+                        // computed it; the key and value columns are multiplied by 1, which leaves them as they are.
+                        long columnScale = scale == 1f ? 0 : NativeOps.handle(lm.create(
+                                columnScales(qPart, 2 * kvPart, scale), new Shape(1, qPart + 2L * kvPart)));
+                        NDArray bq = null;
+                        NDArray bk = null;
+                        NDArray bv = null;
+                        if (c.attentionBias()) {
+                            bq = scaled(ckpt.requireNative(lm, p + "self_attn.q_proj.bias", q), scale);
+                            bk = ckpt.requireNative(lm, p + "self_attn.k_proj.bias", kv);
+                            bv = ckpt.requireNative(lm, p + "self_attn.v_proj.bias", kv);
+                        }
+                        for (int a = 0; a < attnParts; a++) {
+                            // Part a: kv heads [a*kvPart, (a+1)*kvPart) and the query heads that read them.
+                            int q0 = a * qPart;
+                            int k0 = a * kvPart;
+                            long t = op.transposed(op.cat(new long[] {op.slice(wq, 0, q0, q0 + qPart),
+                                    op.slice(wk, 0, k0, k0 + kvPart), op.slice(wv, 0, k0, k0 + kvPart)}, 0));
+                            long folded = op.float32(t);
+                            if (columnScale != 0) {
+                                op.muli(folded, columnScale);
+                            }
+                            op.muli(folded, gAttn);
+                            wqkv[l][a] = keep(op, folded, "F32");
+                            if (bq != null) {
+                                String qRows = rows(q0, qPart);
+                                String kvRows = rows(k0, kvPart);
+                                bqkv[l][a] = keepVector(NDArrays.concat(
+                                        new NDList(bq.get(qRows), bk.get(kvRows), bv.get(kvRows))));
+                            }
+                            wo[l][a] = keep(op, op.transposed(op.slice(woFull, 1, q0, q0 + qPart)),
+                                    woStored.dtype());
+                        }
+                        // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it
+                        // pre_feedforward_layernorm.
+                        NDArray mlpNorm = norm(lm, ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
+                                : "post_attention_layernorm.weight"), d);
+                        long gMlp = op.reshape(NativeOps.handle(mlpNorm), d, 1);
+                        long gate = handle(ckpt.requireStored(lm, p + "mlp.gate_proj.weight", inter, d));
+                        long up = handle(ckpt.requireStored(lm, p + "mlp.up_proj.weight", inter, d));
+                        StoredTensor downStored = ckpt.requireStored(lm, p + "mlp.down_proj.weight", d, inter);
+                        long down = handle(downStored);
+                        for (int m = 0; m < mlpParts; m++) {
+                            int i0 = channels[m];
+                            int i1 = channels[m + 1];
+                            long t = op.transposed(
+                                    op.cat(new long[] {op.slice(gate, 0, i0, i1), op.slice(up, 0, i0, i1)}, 0));
+                            long folded = op.float32(t);
+                            op.muli(folded, gMlp);
+                            wGateUp[l][m] = keep(op, folded, "F32");
+                            wDown[l][m] = keep(op, op.transposed(op.slice(down, 1, i0, i1)), downStored.dtype());
+                        }
                     }
-                    // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it
-                    // pre_feedforward_layernorm.
-                    NDArray mlpNorm = norm(lm, ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
-                            : "post_attention_layernorm.weight"), d);
-                    NDArray gate = ckpt.requireNative(lm, p + "mlp.gate_proj.weight", inter, d).mul(mlpNorm);
-                    NDArray up = ckpt.requireNative(lm, p + "mlp.up_proj.weight", inter, d).mul(mlpNorm);
-                    NDArray down = ckpt.requireNative(lm, p + "mlp.down_proj.weight", d, inter);
-                    for (int m = 0; m < mlpParts; m++) {
-                        String part = rows(channels[m], channels[m + 1] - channels[m]);
-                        wGateUp[l][m] = keepInputMajor(NDArrays.concat(new NDList(gate.get(part), up.get(part))));
-                        wDown[l][m] = keepInputMajor(down.get(":, " + part));
-                    }
-                }
+                });
             }
             NDArray finalNorm = norm(read, ckpt, "model.norm.weight", d);
-            NDArray head = c.tiedEmbeddings()
-                    ? embedding : ckpt.requireNative(read, "lm_head.weight", c.vocabSize(), d);
+            StoredTensor head = c.tiedEmbeddings()
+                    ? embedding : ckpt.requireStored(read, "lm_head.weight", c.vocabSize(), d);
             int[] vocab = Split.ranges(c.vocabSize(), headParts);
             lmHead = new NDArray[headParts];
-            for (int h = 0; h < headParts; h++) {
-                try (NDManager hm = read.newSubManager()) {
-                    // head may be the embedding, already the model's: its slices and products are temporaries here
-                    NDArray rows = head.get(rows(vocab[h], vocab[h + 1] - vocab[h]));
-                    rows.attach(hm);
-                    NDArray folded = rows.mul(finalNorm);
-                    folded.attach(hm);
-                    lmHead[h] = keepInputMajor(folded);
-                }
+            for (int part = 0; part < headParts; part++) {
+                int h = part;
+                tasks.add(() -> {
+                    try (NativeOps op = new NativeOps()) {
+                        long g = op.reshape(NativeOps.handle(finalNorm), d, 1);
+                        long t = op.transposed(op.slice(handle(head), 0, vocab[h], vocab[h + 1]));
+                        long folded = op.float32(t);
+                        op.muli(folded, g);
+                        lmHead[h] = keep(op, folded, "F32");
+                    }
+                });
             }
+            runAll(tasks, teamSize);
+            embed = embedded[0];
         }
         // RoPE tables (HF LlamaRotaryEmbedding) for every position. Dynamic scaling changes the frequencies only
         // for sequences past max_position_embeddings, a context this runtime never exceeds (newCache).
@@ -193,6 +243,60 @@ final class LlamaWeights {
         return out;
     }
 
+    /**
+     * Runs independent tasks on {@code threads} threads of their own, each task's libtorch ops on its own tensors
+     * (libtorch's intra-op threads stay at 1 meanwhile: the tasks already fill the cores); the first failure is
+     * rethrown after all have stopped.
+     */
+    private static void runAll(List<Runnable> tasks, int threads) {
+        if (threads <= 1) {
+            tasks.forEach(Runnable::run);
+            return;
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "reft-load");
+            t.setDaemon(true);
+            return t;
+        });
+        List<Future<?>> running = new ArrayList<>();
+        RuntimeException failure = null;
+        try {
+            for (Runnable task : tasks) {
+                running.add(pool.submit(task));
+            }
+            for (Future<?> f : running) {
+                try {
+                    f.get();
+                } catch (ExecutionException e) {
+                    if (failure == null) {
+                        failure = e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e);
+                        // tasks not started yet never start; running ones finish before the temporaries close
+                        running.forEach(r -> r.cancel(false));
+                    }
+                } catch (CancellationException e) {
+                    // not started after an earlier failure
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            failure = new IllegalStateException("interrupted while loading weights", e);
+            running.forEach(r -> r.cancel(false));
+        } finally {
+            pool.shutdown();
+            boolean stopped = false;
+            while (!stopped) {
+                try {
+                    stopped = pool.awaitTermination(1, TimeUnit.MINUTES);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
     /** The RMSNorm weight {@code name}: w, or Gemma's 1 + w (computed in float32, as HF does). */
     private NDArray norm(NDManager m, Checkpoint ckpt, String name, int width) {
         NDArray w = ckpt.requireNative(m, name, width);
@@ -213,25 +317,41 @@ final class LlamaWeights {
      * A row-major [out, in] float32 weight (a temporary) as the model's [in, out] weight for {@link Projection}: a new
      * contiguous array of the model's manager, in bfloat16 or the model's dtype.
      */
-    private NDArray keepInputMajor(NDArray outIn) {
-        NDArray w = outIn.toDevice(manager.getDevice(), false);
-        try (NativeOps op = new NativeOps()) {
-            long h = NativeOps.handle(w);
-            if (bfloat16Weights) {
-                return op.keep(op.transposedBfloat16(h), manager);
-            }
-            return inDtype(op.keep(op.transposed(h), manager));
+    /**
+     * {@code h} (a tensor of dtype {@code stored}: F32, F16 or BF16; a bfloat16 one new and owned by {@code op},
+     * never a stored tensor's view of its bytes) as a weight of the model's manager, in bfloat16 or the model's
+     * dtype.
+     */
+    private NDArray keep(NativeOps op, long h, String stored) {
+        // A conversion to the dtype h already has makes a new handle to the same tensor, owned by op (it may be
+        // a stored float32 tensor, which owns its memory).
+        long t = bfloat16Weights ? (stored.equals("BF16") ? h : op.bfloat16(h)) : op.float32(h);
+        NDArray a = op.keep(t, manager);
+        if (bfloat16Weights) {
+            return a;
         }
+        NDArray onDevice = a.toDevice(manager.getDevice(), false);
+        if (onDevice != a) {
+            a.close();
+        }
+        return inDtype(onDevice);
     }
 
-    /** A float32 embedding (a new array, or a temporary this takes over) in bfloat16 or the model's dtype. */
-    private NDArray keepWeight(NDArray f) {
-        if (!bfloat16Weights) {
-            return keepVector(f);
-        }
-        try (NativeOps op = new NativeOps()) {
-            return op.keep(op.bfloat16(NativeOps.handle(f.toDevice(manager.getDevice(), false))), manager);
-        }
+    private static long handle(StoredTensor t) {
+        return NativeOps.handle(t.array());
+    }
+
+    /** A float32 scalar as a one-element vector: it takes part in type promotion (bfloat16 times it is float32). */
+    private static NDArray scalar(NDManager m, float v) {
+        return m.create(new float[] {v}, new Shape(1));
+    }
+
+    /** {@code scaled} times {@code scale}, then {@code ones} times 1. */
+    private static float[] columnScales(int scaled, int ones, float scale) {
+        float[] s = new float[scaled + ones];
+        java.util.Arrays.fill(s, 0, scaled, scale);
+        java.util.Arrays.fill(s, scaled, s.length, 1f);
+        return s;
     }
 
     /** A float32 vector or table (a new array this takes over) as an array of the model's manager and dtype. */
