@@ -259,7 +259,7 @@ final class LlamaWeights {
             return t;
         });
         List<Future<?>> running = new ArrayList<>();
-        RuntimeException failure = null;
+        Throwable failure = null;
         try {
             for (Runnable task : tasks) {
                 running.add(pool.submit(task));
@@ -269,7 +269,7 @@ final class LlamaWeights {
                     f.get();
                 } catch (ExecutionException e) {
                     if (failure == null) {
-                        failure = e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e);
+                        failure = e.getCause();
                         // tasks not started yet never start; running ones finish before the temporaries close
                         running.forEach(r -> r.cancel(false));
                     }
@@ -292,8 +292,14 @@ final class LlamaWeights {
                 }
             }
         }
+        if (failure instanceof RuntimeException e) {
+            throw e;
+        }
+        if (failure instanceof Error e) {
+            throw e;
+        }
         if (failure != null) {
-            throw failure;
+            throw new IllegalStateException(failure);
         }
     }
 
@@ -325,16 +331,21 @@ final class LlamaWeights {
     private NDArray keep(NativeOps op, long h, String stored) {
         // A conversion to the dtype h already has makes a new handle to the same tensor, owned by op (it may be
         // a stored float32 tensor, which owns its memory).
+        if (manager.getDevice().isGpu()) {
+            // moved in float32, which DJL can describe, and converted on the device
+            NDArray cpu = op.keep(op.float32(h), manager);
+            NDArray onDevice = cpu.toDevice(manager.getDevice(), false);
+            cpu.close();
+            if (!bfloat16Weights) {
+                return inDtype(onDevice);
+            }
+            NDArray b = op.keep(op.bfloat16(NativeOps.handle(onDevice)), manager);
+            onDevice.close();
+            return b;
+        }
         long t = bfloat16Weights ? (stored.equals("BF16") ? h : op.bfloat16(h)) : op.float32(h);
         NDArray a = op.keep(t, manager);
-        if (bfloat16Weights) {
-            return a;
-        }
-        NDArray onDevice = a.toDevice(manager.getDevice(), false);
-        if (onDevice != a) {
-            a.close();
-        }
-        return inDtype(onDevice);
+        return bfloat16Weights ? a : inDtype(a);
     }
 
     private static long handle(StoredTensor t) {
