@@ -14,9 +14,13 @@ import dev.reftserver.model.ops.CpuTeam;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Loads a checkpoint (llama2.c {@code .bin} or a Hugging Face directory) onto a device as a {@link CausalLM}. */
 public final class ModelLoader {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ModelLoader.class);
 
     private ModelLoader() {
     }
@@ -40,6 +44,7 @@ public final class ModelLoader {
         if (threads < 0) {
             throw new CheckpointException("threads must be 0 (all cores) or more, not " + threads);
         }
+        long start = System.nanoTime();
         Device dev = parseDevice(device);
         boolean bf16 = isBfloat16(dtype);
         DataType dt = bf16 ? DataType.FLOAT32 : parseDtype(dtype, dev);
@@ -60,12 +65,32 @@ public final class ModelLoader {
                 case LLAMA -> new LlamaArchitecture(manager.newSubManager(), ckpt, dt, t, bf16);
                 case GPT2 -> new Gpt2Architecture(manager.newSubManager(), ckpt, dt, t);
             };
-            return new TransformerLM(manager, arch, dt, team);
+            TransformerLM model = new TransformerLM(manager, arch, dt, team);
+            long parameters = parameters(ckpt);
+            String weightDtype = bf16 ? "bfloat16" : dt.toString().toLowerCase();
+            LOG.info("Loaded {} ({}, {}): {} parameters, {} weight bytes, in {} s", path,
+                    ckpt.config().architecture(), weightDtype, parameters,
+                    parameters * (bf16 ? 2 : dt.getNumOfBytes()),
+                    String.format(java.util.Locale.ROOT, "%.2f", (System.nanoTime() - start) / 1e9));
+            return model;
         } catch (RuntimeException e) {
             manager.close();
             team.close();
             throw e;
         }
+    }
+
+    /** The checkpoint's parameter count (its tensors' elements; a tied output layer is not counted twice). */
+    static long parameters(Checkpoint ckpt) {
+        long n = 0;
+        for (var t : ckpt.tensors().values()) {
+            long size = 1;
+            for (long d : t.shape()) {
+                size *= d;
+            }
+            n += size;
+        }
+        return n;
     }
 
     public static Checkpoint read(Path path) {

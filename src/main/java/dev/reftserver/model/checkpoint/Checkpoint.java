@@ -1,5 +1,7 @@
 package dev.reftserver.model.checkpoint;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import dev.reftserver.model.ModelConfig;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -17,6 +19,23 @@ public record Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, St
 
     /** The tensor {@code name}, checked against the expected shape, then read; a clear error if missing or wrong. */
     public TensorData require(String name, long... shape) {
+        return checked(name, shape).read();
+    }
+
+    /**
+     * As {@link #require}, read as a new float32 array of {@code manager} (a CPU manager) without a copy on the Java
+     * heap where the checkpoint's bytes allow it (safetensors files).
+     */
+    public NDArray requireNative(NDManager manager, String name, long... shape) {
+        return checked(name, shape).readNative(manager);
+    }
+
+    /** As {@link #requireNative}, in the dtype the checkpoint stores it in (see {@link StoredTensor}). */
+    public StoredTensor requireStored(NDManager manager, String name, long... shape) {
+        return checked(name, shape).readStored(manager);
+    }
+
+    private LazyTensor checked(String name, long... shape) {
         LazyTensor t = tensors.get(name);
         if (t == null) {
             throw new CheckpointException(source + ": tensor '" + name + "' is missing");
@@ -25,7 +44,7 @@ public record Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, St
             throw new CheckpointException(source + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
                     + ", expected " + Arrays.toString(shape));
         }
-        return t.read();
+        return t;
     }
 
     public boolean has(String name) {

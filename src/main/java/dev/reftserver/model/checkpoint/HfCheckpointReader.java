@@ -97,7 +97,7 @@ public final class HfCheckpointReader {
     }
 
     private static LazyTensor lazy(Safetensors st, String name) {
-        return new LazyTensor(name, st.shape(name), () -> st.read(name).data());
+        return new LazyTensor(name, st.shape(name), () -> st.read(name).data(), m -> st.readStored(name, m));
     }
 
     /** GPT-2 checkpoints come with and without the {@code transformer.} prefix; normalise to with. */
@@ -108,7 +108,8 @@ public final class HfCheckpointReader {
             if (!name.startsWith("transformer.") && !name.startsWith("lm_head.")) {
                 name = "transformer." + name;
             }
-            out.put(name, new LazyTensor(name, e.getValue().shape(), e.getValue().values()));
+            out.put(name, new LazyTensor(name, e.getValue().shape(), e.getValue().values(),
+                    e.getValue().stored()));
         }
         return out;
     }

@@ -1,12 +1,23 @@
 package dev.reftserver.model.checkpoint;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
  * A checkpoint tensor known by name and shape, whose values are read only when asked for: a loader reads one
- * tensor at a time and drops it, so a checkpoint is never held on the heap whole.
+ * tensor at a time and drops it, so a checkpoint is never held on the heap whole. It reads either as a Java array
+ * ({@link #read}) or natively ({@link #readNative}, {@link #readStored}); a tensor made from Java values only
+ * ({@link #LazyTensor(String, long[], Supplier)}) reads natively by copying those values.
  */
-public record LazyTensor(String name, long[] shape, Supplier<float[]> values) {
+public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
+        Function<NDManager, StoredTensor> stored) {
+
+    public LazyTensor(String name, long[] shape, Supplier<float[]> values) {
+        this(name, shape, values, null);
+    }
 
     public static LazyTensor of(TensorData t) {
         return new LazyTensor(t.name(), t.shape(), t::data);
@@ -14,5 +25,24 @@ public record LazyTensor(String name, long[] shape, Supplier<float[]> values) {
 
     public TensorData read() {
         return new TensorData(name, shape.clone(), values.get());
+    }
+
+    /** The values as a new float32 array of {@code manager} (a CPU manager), which owns its memory. */
+    public NDArray readNative(NDManager manager) {
+        return readStored(manager).toFloat32();
+    }
+
+    /** The values in native memory of {@code manager} (a CPU manager) in their stored dtype. */
+    public StoredTensor readStored(NDManager manager) {
+        if (stored != null) {
+            return stored.apply(manager);
+        }
+        // An array DJL makes from Java values uses a buffer DJL frees with that array; a copy is libtorch's own,
+        // which a result that shares it (a same-dtype conversion) may keep.
+        try (NDManager java = manager.newSubManager()) {
+            NDArray f = java.create(values.get(), new Shape(shape)).duplicate();
+            f.attach(manager);
+            return new StoredTensor(f, "F32", f);
+        }
     }
 }

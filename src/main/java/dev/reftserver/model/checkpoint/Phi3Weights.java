@@ -1,5 +1,7 @@
 package dev.reftserver.model.checkpoint;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import dev.reftserver.model.ModelConfig;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -51,6 +53,13 @@ final class Phi3Weights {
     /** Rows [r0, r1) of {@code from}, read when the loader asks for them. */
     private static void put(Map<String, LazyTensor> t, String name, LazyTensor from, int r0, int r1, int cols) {
         t.put(name, new LazyTensor(name, new long[] {r1 - r0, cols},
-                () -> Arrays.copyOfRange(from.values().get(), r0 * cols, r1 * cols)));
+                () -> Arrays.copyOfRange(from.values().get(), r0 * cols, r1 * cols),
+                m -> {
+                    try (NDManager whole = m.newSubManager()) {
+                        NDArray rows = from.readNative(whole).get(r0 + ":" + r1).duplicate();
+                        rows.attach(m);
+                        return new StoredTensor(rows, "F32", rows);
+                    }
+                }));
     }
 }

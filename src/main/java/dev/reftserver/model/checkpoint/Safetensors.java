@@ -1,8 +1,15 @@
 package dev.reftserver.model.checkpoint;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.reftserver.model.ops.NativeOps;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -18,8 +25,9 @@ import java.util.Set;
  * A {@code .safetensors} file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
  * shape and byte range, then the raw data. Opening reads only the header; each tensor is read when asked for, from
  * a memory map of its own bytes (in windows of at most {@link #WINDOW} bytes, so files and tensors of any size
- * load). F32, F16 and BF16 are read into fp32 (BF16 widened in Java: DJL's PyTorch engine cannot hold BF16 arrays
- * made from Java buffers).
+ * load). F32, F16 and BF16 are read into fp32, either as a Java array ({@link #read}, for small models and tools)
+ * or as a native array the file's bytes are read straight into ({@link #readNative}, how large models load: no
+ * copy on the Java heap, the widening done by libtorch).
  */
 public final class Safetensors {
 
@@ -153,12 +161,7 @@ public final class Safetensors {
     /** Reads a tensor as fp32 (from maps of its bytes only, dropped once read). */
     public TensorData read(String name) {
         Entry e = entry(name);
-        int width = switch (e.dtype) {
-            case "F32" -> 4;
-            case "F16", "BF16" -> 2;
-            default -> throw new CheckpointException(where() + ": tensor '" + name + "' has dtype " + e.dtype
-                    + "; only F32, F16 and BF16 are supported");
-        };
+        int width = width(name, e);
         long count = (e.end - e.begin) / width;
         if (count > Integer.MAX_VALUE - 8) {
             throw new CheckpointException(where() + ": tensor '" + name + "' has " + count
@@ -192,6 +195,108 @@ public final class Safetensors {
             throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
         }
         return new TensorData(name, e.shape.clone(), out);
+    }
+
+    /**
+     * Reads a tensor as a new float32 array of {@code manager} (a CPU manager): the file's bytes are read into
+     * native memory (no map, no Java array), F16 and BF16 then widened by libtorch (the same exact widening as
+     * {@link #read}). A tensor larger than one window is read in windows of whole elements and joined.
+     */
+    public NDArray readNative(String name, NDManager manager) {
+        Entry e = entry(name);
+        int width = width(name, e);
+        long count = (e.end - e.begin) / width;
+        long windowElements = Math.max(1, window / width);
+        if (count <= windowElements) {
+            return readStored(name, manager).toFloat32();
+        }
+        if (count > Integer.MAX_VALUE - 8) {
+            throw new CheckpointException(where() + ": tensor '" + name + "' has " + count
+                    + " elements, more than one native array is made from here");
+        }
+        try (FileChannel ch = channel(); NDManager parts = manager.newSubManager()) {
+            NDList pieces = new NDList();
+            for (long at = e.begin; at < e.end; at += windowElements * width) {
+                long n = Math.min(windowElements, (e.end - at) / width);
+                pieces.add(stored(ch, e, at, new Shape(n), parts).toFloat32());
+            }
+            NDArray joined = ai.djl.ndarray.NDArrays.concat(pieces).reshape(new Shape(e.shape));
+            joined.attach(manager);
+            return joined;
+        } catch (IOException ex) {
+            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * Reads a tensor into native memory of {@code manager} (a CPU manager) as the file stores it (F32, F16 or BF16,
+     * see {@link StoredTensor}); one larger than a window is read as float32 ({@link #readNative}).
+     */
+    public StoredTensor readStored(String name, NDManager manager) {
+        Entry e = entry(name);
+        int width = width(name, e);
+        if ((e.end - e.begin) / width > Math.max(1, window / width)) {
+            NDArray f = readNative(name, manager);
+            return new StoredTensor(f, "F32", f);
+        }
+        try (FileChannel ch = channel()) {
+            return stored(ch, e, e.begin, new Shape(e.shape), manager);
+        } catch (IOException ex) {
+            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    private FileChannel channel() throws IOException {
+        return path == null ? null : FileChannel.open(path, StandardOpenOption.READ);
+    }
+
+    /**
+     * The elements of {@code shape} from byte {@code at}, read straight into an uninitialised native array (a
+     * float16 one for BF16: only the two bytes per element matter until they are viewed as bfloat16).
+     */
+    private StoredTensor stored(FileChannel ch, Entry e, long at, Shape shape, NDManager manager)
+            throws IOException {
+        boolean f32 = e.dtype.equals("F32");
+        if (shape.size() == 0) {
+            NDArray empty = manager.zeros(shape, DataType.FLOAT32);
+            return new StoredTensor(empty, "F32", empty);
+        }
+        NDArray raw = manager.create(shape, f32 ? DataType.FLOAT32 : DataType.FLOAT16);
+        try {
+            ByteBuffer dst = ((PtNDArray) raw).toByteBuffer(true);
+            if (!dst.isDirect()) {
+                throw new IllegalStateException("no direct buffer on a new native array");
+            }
+            int len = dst.remaining();
+            if (ch == null) {
+                dst.put(bytes.duplicate().position((int) at).limit((int) at + len));
+            } else {
+                while (dst.hasRemaining()) {
+                    if (ch.read(dst, at + dst.position()) < 0) {
+                        throw new CheckpointException(where() + ": unexpected end of file");
+                    }
+                }
+            }
+            dst.flip();
+            if (!e.dtype.equals("BF16")) {
+                return new StoredTensor(raw, e.dtype, raw);
+            }
+            try (NativeOps op = new NativeOps()) {
+                return new StoredTensor(op.keep(op.bfloat16View(dst, NativeOps.handle(raw)), manager), "BF16", raw);
+            }
+        } catch (IOException | RuntimeException ex) {
+            raw.close();
+            throw ex;
+        }
+    }
+
+    private int width(String name, Entry e) {
+        return switch (e.dtype) {
+            case "F32" -> 4;
+            case "F16", "BF16" -> 2;
+            default -> throw new CheckpointException(where() + ": tensor '" + name + "' has dtype " + e.dtype
+                    + "; only F32, F16 and BF16 are supported");
+        };
     }
 
     /** Bytes [at, at + len) of the file, little-endian, positioned at 0. */

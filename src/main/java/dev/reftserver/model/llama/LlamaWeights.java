@@ -1,22 +1,32 @@
 package dev.reftserver.model.llama;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.ModelConfig;
-import dev.reftserver.model.checkpoint.Checkpoint;
-import dev.reftserver.model.checkpoint.TensorData;
 import dev.reftserver.model.ops.NativeOps;
 import dev.reftserver.model.ops.Split;
+import dev.reftserver.model.checkpoint.Checkpoint;
+import dev.reftserver.model.checkpoint.StoredTensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate
  * and up into another, stored input-major, with the RMSNorm weights (w, or Gemma's 1 + w) and the attention scale
- * folded in, and cut into the parts a {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by
- * key/value heads, the MLP by channels, the output layer by vocabulary). Tensors are read from the checkpoint one
- * at a time.
+ * folded in, and cut into the parts a {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by key/value
+ * heads, the MLP by channels, the output layer by vocabulary). Tensors are read from the checkpoint one at a time.
  */
 final class LlamaWeights {
 
@@ -47,10 +57,12 @@ final class LlamaWeights {
     final NDArray rotateHalf;
     private final BlockOptions block;
     private final NDManager manager;
+    private final DataType dtype;
 
     LlamaWeights(NDManager manager, Checkpoint ckpt, DataType dtype, int teamSize, boolean bfloat16Weights) {
         this.bfloat16Weights = bfloat16Weights;
         this.manager = manager;
+        this.dtype = dtype;
         ModelConfig c = ckpt.config();
         this.block = c.block();
         boolean gemma = block.gemmaNorms();
@@ -70,79 +82,132 @@ final class LlamaWeights {
         // Qwen3's q_norm it folds into that norm's weight instead, since the norm would undo it.
         float attnScale = (float) block.queryScale();
         float scale = block.qkNorm() ? 1f : attnScale;
-        TensorData embedding = ckpt.require("model.embed_tokens.weight", c.vocabSize(), d);
-        // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products, folded.
-        embed = loadWeight(gemma ? scaled(embedding.data(), (float) Math.sqrt(d)) : embedding.data(), dtype,
-                c.vocabSize(), d);
-        qNorm = block.qkNorm() ? new NDArray[layers] : null;
-        kNorm = block.qkNorm() ? new NDArray[layers] : null;
-        postAttnNorm = gemma ? new NDArray[layers] : null;
-        postMlpNorm = gemma ? new NDArray[layers] : null;
-        wqkv = new NDArray[layers][attnParts];
-        bqkv = new NDArray[layers][attnParts];
-        wo = new NDArray[layers][attnParts];
-        wGateUp = new NDArray[layers][mlpParts];
-        wDown = new NDArray[layers][mlpParts];
-        for (int l = 0; l < layers; l++) {
-            String p = "model.layers." + l + ".";
-            float[] attnNorm = norm(ckpt, p + "input_layernorm.weight", d);
-            if (block.qkNorm()) {
-                qNorm[l] = load(scaled(norm(ckpt, p + "self_attn.q_norm.weight", hd), attnScale), dtype, hd);
-                kNorm[l] = load(norm(ckpt, p + "self_attn.k_norm.weight", hd), dtype, hd);
-            }
-            if (gemma) {
-                postAttnNorm[l] = load(norm(ckpt, p + "post_attention_layernorm.weight", d), dtype, d);
-                postMlpNorm[l] = load(norm(ckpt, p + "post_feedforward_layernorm.weight", d), dtype, d);
-            }
-            float[] wq = scaled(ckpt.require(p + "self_attn.q_proj.weight", q, d).data(), scale);
-            float[] wk = ckpt.require(p + "self_attn.k_proj.weight", kv, d).data();
-            float[] wv = ckpt.require(p + "self_attn.v_proj.weight", kv, d).data();
-            float[] woFull = ckpt.require(p + "self_attn.o_proj.weight", d, q).data();
-            float[] bq = null;
-            float[] bk = null;
-            float[] bv = null;
-            if (c.attentionBias()) {
-                bq = scaled(ckpt.require(p + "self_attn.q_proj.bias", q).data(), scale);
-                bk = ckpt.require(p + "self_attn.k_proj.bias", kv).data();
-                bv = ckpt.require(p + "self_attn.v_proj.bias", kv).data();
-            }
-            for (int a = 0; a < attnParts; a++) {
-                // Part a: kv heads [a*kvPart, (a+1)*kvPart) and the query heads that read them (repeat_kv).
-                int q0 = a * qPart;
-                int k0 = a * kvPart;
-                float[] fused = concat(Split.rows(wq, d, q0, q0 + qPart), Split.rows(wk, d, k0, k0 + kvPart),
-                        Split.rows(wv, d, k0, k0 + kvPart));
-                // RMSNorm's weight folds into the columns of the projection that follows it.
-                wqkv[l][a] = loadInputMajor(columnsTimes(fused, attnNorm), dtype, fused.length / d, d);
-                if (bq != null) {
-                    float[] b = concat(Split.range(bq, q0, q0 + qPart), Split.range(bk, k0, k0 + kvPart),
-                            Split.range(bv, k0, k0 + kvPart));
-                    bqkv[l][a] = load(b, dtype, b.length);
+        // Each weight is read into native memory in the checkpoint's own dtype, then fused, transposed and folded
+        // by libtorch ops on it (transposing first: in bfloat16 that moves half the bytes; every product is the
+        // same float32 one, in the same order, as a fold in Java computes), and only the finished arrays move to
+        // the model's manager. Temporaries live in `read` or a task's sub-manager, freed when the task is done; the
+        // Java heap never holds a weight. Layers and output-layer parts are independent tasks, run side by side.
+        try (NDManager read = NDManager.newBaseManager(Device.cpu())) {
+            StoredTensor embedding = ckpt.requireStored(read, "model.embed_tokens.weight", c.vocabSize(), d);
+            List<Runnable> tasks = new ArrayList<>();
+            NDArray[] embedded = new NDArray[1];
+            tasks.add(() -> {
+                try (NativeOps op = new NativeOps()) {
+                    long e = NativeOps.handle(embedding.array());
+                    // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products,
+                    // folded. Otherwise as read: a conversion makes a new tensor, and a float32 one owns its memory;
+                    // only a bfloat16 one kept as it is is copied, since its memory belongs to a temporary.
+                    embedded[0] = gemma
+                            ? keep(op, op.mul(e, NativeOps.handle(scalar(read, (float) Math.sqrt(d)))), "F32")
+                            : keep(op, embedding.isBfloat16() && bfloat16Weights ? op.copy(e) : e,
+                                    embedding.dtype());
                 }
-                wo[l][a] = loadInputMajor(Split.columns(woFull, d, q, q0, q0 + qPart), dtype, d, qPart);
+            });
+            qNorm = block.qkNorm() ? new NDArray[layers] : null;
+            kNorm = block.qkNorm() ? new NDArray[layers] : null;
+            postAttnNorm = gemma ? new NDArray[layers] : null;
+            postMlpNorm = gemma ? new NDArray[layers] : null;
+            wqkv = new NDArray[layers][attnParts];
+            bqkv = new NDArray[layers][attnParts];
+            wo = new NDArray[layers][attnParts];
+            wGateUp = new NDArray[layers][mlpParts];
+            wDown = new NDArray[layers][mlpParts];
+            for (int layer = 0; layer < layers; layer++) {
+                int l = layer;
+                String p = "model.layers." + l + ".";
+                tasks.add(() -> {
+                    try (NDManager lm = read.newSubManager(); NativeOps op = new NativeOps()) {
+                        NDArray attnNorm = norm(lm, ckpt, p + "input_layernorm.weight", d);
+                        if (block.qkNorm()) {
+                            qNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.q_norm.weight", hd).mul(attnScale));
+                            kNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.k_norm.weight", hd));
+                        }
+                        if (gemma) {
+                            postAttnNorm[l] = keepVector(norm(lm, ckpt, p + "post_attention_layernorm.weight", d));
+                            postMlpNorm[l] = keepVector(norm(lm, ckpt, p + "post_feedforward_layernorm.weight", d));
+                        }
+                        // RMSNorm's weight g folds into the projection that follows it: W diag(g), which on the
+                        // input-major weight multiplies row i by g[i] (g as a column).
+                        long gAttn = op.reshape(NativeOps.handle(attnNorm), d, 1);
+                        long wq = handle(ckpt.requireStored(lm, p + "self_attn.q_proj.weight", q, d));
+                        long wk = handle(ckpt.requireStored(lm, p + "self_attn.k_proj.weight", kv, d));
+                        long wv = handle(ckpt.requireStored(lm, p + "self_attn.v_proj.weight", kv, d));
+                        StoredTensor woStored = ckpt.requireStored(lm, p + "self_attn.o_proj.weight", d, q);
+                        long woFull = handle(woStored);
+                        // The query columns carry the attention scale, (w * scale) * g as the fold has always
+                        // computed it; the key and value columns are multiplied by 1, which leaves them as they are.
+                        long columnScale = scale == 1f ? 0 : NativeOps.handle(lm.create(
+                                columnScales(qPart, 2 * kvPart, scale), new Shape(1, qPart + 2L * kvPart)));
+                        NDArray bq = null;
+                        NDArray bk = null;
+                        NDArray bv = null;
+                        if (c.attentionBias()) {
+                            bq = scaled(ckpt.requireNative(lm, p + "self_attn.q_proj.bias", q), scale);
+                            bk = ckpt.requireNative(lm, p + "self_attn.k_proj.bias", kv);
+                            bv = ckpt.requireNative(lm, p + "self_attn.v_proj.bias", kv);
+                        }
+                        for (int a = 0; a < attnParts; a++) {
+                            // Part a: kv heads [a*kvPart, (a+1)*kvPart) and the query heads that read them.
+                            int q0 = a * qPart;
+                            int k0 = a * kvPart;
+                            long t = op.transposed(op.cat(new long[] {op.slice(wq, 0, q0, q0 + qPart),
+                                    op.slice(wk, 0, k0, k0 + kvPart), op.slice(wv, 0, k0, k0 + kvPart)}, 0));
+                            long folded = op.float32(t);
+                            if (columnScale != 0) {
+                                op.muli(folded, columnScale);
+                            }
+                            op.muli(folded, gAttn);
+                            wqkv[l][a] = keep(op, folded, "F32");
+                            if (bq != null) {
+                                String qRows = rows(q0, qPart);
+                                String kvRows = rows(k0, kvPart);
+                                bqkv[l][a] = keepVector(NDArrays.concat(
+                                        new NDList(bq.get(qRows), bk.get(kvRows), bv.get(kvRows))));
+                            }
+                            wo[l][a] = keep(op, op.transposed(op.slice(woFull, 1, q0, q0 + qPart)),
+                                    woStored.dtype());
+                        }
+                        // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it
+                        // pre_feedforward_layernorm.
+                        NDArray mlpNorm = norm(lm, ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
+                                : "post_attention_layernorm.weight"), d);
+                        long gMlp = op.reshape(NativeOps.handle(mlpNorm), d, 1);
+                        long gate = handle(ckpt.requireStored(lm, p + "mlp.gate_proj.weight", inter, d));
+                        long up = handle(ckpt.requireStored(lm, p + "mlp.up_proj.weight", inter, d));
+                        StoredTensor downStored = ckpt.requireStored(lm, p + "mlp.down_proj.weight", d, inter);
+                        long down = handle(downStored);
+                        for (int m = 0; m < mlpParts; m++) {
+                            int i0 = channels[m];
+                            int i1 = channels[m + 1];
+                            long t = op.transposed(
+                                    op.cat(new long[] {op.slice(gate, 0, i0, i1), op.slice(up, 0, i0, i1)}, 0));
+                            long folded = op.float32(t);
+                            op.muli(folded, gMlp);
+                            wGateUp[l][m] = keep(op, folded, "F32");
+                            wDown[l][m] = keep(op, op.transposed(op.slice(down, 1, i0, i1)), downStored.dtype());
+                        }
+                    }
+                });
             }
-            // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it pre_feedforward_layernorm.
-            float[] mlpNorm = norm(ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
-                    : "post_attention_layernorm.weight"), d);
-            float[] gate = ckpt.require(p + "mlp.gate_proj.weight", inter, d).data();
-            float[] up = ckpt.require(p + "mlp.up_proj.weight", inter, d).data();
-            float[] down = ckpt.require(p + "mlp.down_proj.weight", d, inter).data();
-            for (int m = 0; m < mlpParts; m++) {
-                int i0 = channels[m];
-                int i1 = channels[m + 1];
-                float[] gateUp = concat(Split.rows(gate, d, i0, i1), Split.rows(up, d, i0, i1));
-                wGateUp[l][m] = loadInputMajor(columnsTimes(gateUp, mlpNorm), dtype, 2 * (i1 - i0), d);
-                wDown[l][m] = loadInputMajor(Split.columns(down, d, inter, i0, i1), dtype, d, i1 - i0);
+            NDArray finalNorm = norm(read, ckpt, "model.norm.weight", d);
+            StoredTensor head = c.tiedEmbeddings()
+                    ? embedding : ckpt.requireStored(read, "lm_head.weight", c.vocabSize(), d);
+            int[] vocab = Split.ranges(c.vocabSize(), headParts);
+            lmHead = new NDArray[headParts];
+            for (int part = 0; part < headParts; part++) {
+                int h = part;
+                tasks.add(() -> {
+                    try (NativeOps op = new NativeOps()) {
+                        long g = op.reshape(NativeOps.handle(finalNorm), d, 1);
+                        long t = op.transposed(op.slice(handle(head), 0, vocab[h], vocab[h + 1]));
+                        long folded = op.float32(t);
+                        op.muli(folded, g);
+                        lmHead[h] = keep(op, folded, "F32");
+                    }
+                });
             }
-        }
-        float[] finalNorm = norm(ckpt, "model.norm.weight", d);
-        float[] head = c.tiedEmbeddings()
-                ? embedding.data() : ckpt.require("lm_head.weight", c.vocabSize(), d).data();
-        int[] vocab = Split.ranges(c.vocabSize(), headParts);
-        lmHead = new NDArray[headParts];
-        for (int h = 0; h < headParts; h++) {
-            float[] rows = Split.rows(head, d, vocab[h], vocab[h + 1]);
-            lmHead[h] = loadInputMajor(columnsTimes(rows, finalNorm), dtype, vocab[h + 1] - vocab[h], d);
+            runAll(tasks, teamSize);
+            embed = embedded[0];
         }
         // RoPE tables (HF LlamaRotaryEmbedding) for every position. Dynamic scaling changes the frequencies only
         // for sequences past max_position_embeddings, a context this runtime never exceeds (newCache).
@@ -177,64 +242,142 @@ final class LlamaWeights {
         return out;
     }
 
+    /**
+     * Runs independent tasks on {@code threads} threads of their own, each task's libtorch ops on its own tensors
+     * (libtorch's intra-op threads stay at 1 meanwhile: the tasks already fill the cores); the first failure is
+     * rethrown after all have stopped.
+     */
+    private static void runAll(List<Runnable> tasks, int threads) {
+        if (threads <= 1) {
+            tasks.forEach(Runnable::run);
+            return;
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "reft-load");
+            t.setDaemon(true);
+            return t;
+        });
+        List<Future<?>> running = new ArrayList<>();
+        Throwable failure = null;
+        try {
+            for (Runnable task : tasks) {
+                running.add(pool.submit(task));
+            }
+            for (Future<?> f : running) {
+                try {
+                    f.get();
+                } catch (ExecutionException e) {
+                    if (failure == null) {
+                        failure = e.getCause();
+                        // tasks not started yet never start; running ones finish before the temporaries close
+                        running.forEach(r -> r.cancel(false));
+                    }
+                } catch (CancellationException e) {
+                    // not started after an earlier failure
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            failure = new IllegalStateException("interrupted while loading weights", e);
+            running.forEach(r -> r.cancel(false));
+        } finally {
+            pool.shutdown();
+            boolean stopped = false;
+            while (!stopped) {
+                try {
+                    stopped = pool.awaitTermination(1, TimeUnit.MINUTES);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+        if (failure instanceof RuntimeException e) {
+            throw e;
+        }
+        if (failure instanceof Error e) {
+            throw e;
+        }
+        if (failure != null) {
+            throw new IllegalStateException(failure);
+        }
+    }
+
     /** The RMSNorm weight {@code name}: w, or Gemma's 1 + w (computed in float32, as HF does). */
-    private float[] norm(Checkpoint ckpt, String name, int width) {
-        float[] w = ckpt.require(name, width).data();
-        if (!block.gemmaNorms()) {
-            return w;
-        }
-        float[] out = new float[w.length];
-        for (int i = 0; i < w.length; i++) {
-            out[i] = 1f + w[i];
-        }
-        return out;
+    private NDArray norm(NDManager m, Checkpoint ckpt, String name, int width) {
+        NDArray w = ckpt.requireNative(m, name, width);
+        return block.gemmaNorms() ? w.add(1f) : w;
     }
 
-    /** W diag(g): column j of the row-major matrix w times g[j]. */
-    static float[] columnsTimes(float[] w, float[] g) {
-        float[] out = new float[w.length];
-        for (int i = 0; i < w.length; i++) {
-            out[i] = w[i] * g[i % g.length];
-        }
-        return out;
+    /** w * s as float32 products; s = 1 leaves w as it is (x * 1 is x). */
+    private static NDArray scaled(NDArray w, float s) {
+        return s == 1f ? w : w.mul(s);
     }
 
-    private static float[] scaled(float[] w, float s) {
-        float[] out = new float[w.length];
-        for (int i = 0; i < w.length; i++) {
-            out[i] = w[i] * s;
-        }
-        return out;
+    /** The index of {@code count} rows from {@code from}. */
+    private static String rows(int from, int count) {
+        return from + ":" + (from + count);
     }
 
-    private static float[] concat(float[]... parts) {
-        int total = 0;
-        for (float[] p : parts) {
-            total += p.length;
+    /**
+     * A row-major [out, in] float32 weight (a temporary) as the model's [in, out] weight for {@link dev.reftserver.model.ops.Linear}: a new
+     * contiguous array of the model's manager, in bfloat16 or the model's dtype.
+     */
+    /**
+     * {@code h} (a tensor of dtype {@code stored}: F32, F16 or BF16; a bfloat16 one new and owned by {@code op},
+     * never a stored tensor's view of its bytes) as a weight of the model's manager, in bfloat16 or the model's
+     * dtype.
+     */
+    private NDArray keep(NativeOps op, long h, String stored) {
+        // A conversion to the dtype h already has makes a new handle to the same tensor, owned by op (it may be
+        // a stored float32 tensor, which owns its memory).
+        if (manager.getDevice().isGpu()) {
+            // moved in float32, which DJL can describe, and converted on the device
+            NDArray cpu = op.keep(op.float32(h), manager);
+            NDArray onDevice = cpu.toDevice(manager.getDevice(), false);
+            cpu.close();
+            if (!bfloat16Weights) {
+                return inDtype(onDevice);
+            }
+            NDArray b = op.keep(op.bfloat16(NativeOps.handle(onDevice)), manager);
+            onDevice.close();
+            return b;
         }
-        float[] all = new float[total];
-        int off = 0;
-        for (float[] p : parts) {
-            System.arraycopy(p, 0, all, off, p.length);
-            off += p.length;
-        }
-        return all;
+        long t = bfloat16Weights ? (stored.equals("BF16") ? h : op.bfloat16(h)) : op.float32(h);
+        NDArray a = op.keep(t, manager);
+        return bfloat16Weights ? a : inDtype(a);
     }
 
-    /** A row-major [out, in] weight stored as [in, out] for {@link dev.reftserver.model.ops.Linear}. */
-    private NDArray loadInputMajor(float[] w, DataType dtype, int out, int in) {
-        return loadWeight(Split.transpose(w, out, in), dtype, in, out);
+    private static long handle(StoredTensor t) {
+        return NativeOps.handle(t.array());
     }
 
-    /** A projection or embedding weight: in {@code dtype}, or converted to bfloat16 on the native side. */
-    private NDArray loadWeight(float[] data, DataType dtype, long... shape) {
-        if (!bfloat16Weights) {
-            return load(data, dtype, shape);
+    /** A float32 scalar as a one-element vector: it takes part in type promotion (bfloat16 times it is float32). */
+    private static NDArray scalar(NDManager m, float v) {
+        return m.create(new float[] {v}, new Shape(1));
+    }
+
+    /** {@code scaled} times {@code scale}, then {@code ones} times 1. */
+    private static float[] columnScales(int scaled, int ones, float scale) {
+        float[] s = new float[scaled + ones];
+        java.util.Arrays.fill(s, 0, scaled, scale);
+        java.util.Arrays.fill(s, scaled, s.length, 1f);
+        return s;
+    }
+
+    /** A float32 vector or table (a new array this takes over) as an array of the model's manager and dtype. */
+    private NDArray keepVector(NDArray f) {
+        NDArray v = f.toDevice(manager.getDevice(), false);
+        v.attach(manager);
+        return inDtype(v);
+    }
+
+    /** {@code a} (of the model's manager) in the model's dtype, {@code a} itself when already in it. */
+    private NDArray inDtype(NDArray a) {
+        NDArray t = a.toType(dtype, false);
+        if (t != a) {
+            a.close();
         }
-        try (NDManager tmp = manager.newSubManager(); NativeOps op = new NativeOps()) {
-            NDArray f = tmp.create(data, new Shape(shape));
-            return op.keep(op.bfloat16(NativeOps.handle(f)), manager);
-        }
+        return t;
     }
 
     private NDArray load(float[] data, DataType dtype, long... shape) {

@@ -73,6 +73,24 @@ final class Bfloat16Cast {
         return run("rows", w, ids);
     }
 
+    /** An uninitialised bfloat16 tensor of {@code tensor}'s shape (its storage to be replaced); the caller owns it. */
+    static long emptyLike(long tensor) {
+        return run("empty_like", tensor);
+    }
+
+    /**
+     * The matrix {@code w} [rows, cols], any dtype, transposed to a new contiguous [cols, rows] tensor (always a
+     * copy, also where the transpose is already contiguous); the caller owns it.
+     */
+    static long transposed(long w) {
+        return run("transposed", w);
+    }
+
+    /** A new tensor with {@code tensor}'s values, dtype and shape (a copy, never a view); the caller owns it. */
+    static long copy(long tensor) {
+        return run("copy", tensor);
+    }
+
     private static long run(String method, long... tensors) {
         long[] in = new long[tensors.length];
         long out = 0;
@@ -129,6 +147,15 @@ final class Bfloat16Cast {
                     w: Tensor,
                     ids: Tensor) -> Tensor:
                     return torch.to(torch.index_select(w, 0, ids), 6)
+                  def empty_like(self: __torch__.Convert,
+                    x: Tensor) -> Tensor:
+                    return torch.empty_like(x, dtype=15)
+                  def transposed(self: __torch__.Convert,
+                    w: Tensor) -> Tensor:
+                    return torch.clone(torch.t(w), memory_format=0)
+                  def copy(self: __torch__.Convert,
+                    x: Tensor) -> Tensor:
+                    return torch.clone(x)
                 """;
         ByteArrayOutputStream pickle = new ByteArrayOutputStream();
         pickle.writeBytes(new byte[] {(byte) 0x80, 2});                                  // PROTO 2

@@ -45,6 +45,7 @@ public final class NativeOps implements AutoCloseable {
     private static final MethodHandle LAYER_NORM = Jni.bind("torchNNLayerNorm", J, J, long[].class, J, J,
             double.class);
     private static final MethodHandle DELETE = Jni.bind("torchDeleteTensor", void.class, J);
+    private static final MethodHandle SET_STORAGE = Jni.bind("torchSet", void.class, J, java.nio.ByteBuffer.class);
 
     private long[] owned = new long[64];
     private int count;
@@ -220,6 +221,38 @@ public final class NativeOps implements AutoCloseable {
             addi(out, parts[i]);
         }
         return out;
+    }
+
+    // ---- Loading: tensors made from a checkpoint's bytes and laid out for the model --------------------------
+
+    /**
+     * A bfloat16 tensor (owned by this scope) whose storage is {@code bits}, a direct buffer holding bfloat16 values
+     * little-endian in the shape of {@code shaped}, any tensor of that shape; no copy. DJL cannot make a bfloat16
+     * tensor from a buffer, so an empty bfloat16 tensor of that shape is made and pointed at the buffer's bytes
+     * (libtorch's {@code set_}). The result does not own that memory: it must not be used, nor anything that views
+     * it be kept, once the buffer's memory is freed.
+     */
+    public long bfloat16View(java.nio.ByteBuffer bits, long shaped) {
+        if (!bits.isDirect()) {
+            throw new IllegalArgumentException("bfloat16 bits must be in a direct buffer");
+        }
+        long view = own(Bfloat16Cast.emptyLike(shaped));
+        try {
+            SET_STORAGE.invokeExact(view, bits);
+            return view;
+        } catch (Throwable t) {
+            throw Jni.rethrow(t);
+        }
+    }
+
+    /** The matrix {@code w} [rows, cols] (any dtype) as a new contiguous [cols, rows] tensor, always a copy. */
+    public long transposed(long w) {
+        return own(Bfloat16Cast.transposed(w));
+    }
+
+    /** A new tensor with the values, dtype and shape of {@code a} (any dtype), always a copy. */
+    public long copy(long a) {
+        return own(Bfloat16Cast.copy(a));
     }
 
     /** Deletes every handle this scope still owns. */

@@ -1,0 +1,206 @@
+package dev.reftserver.model.llama;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import dev.reftserver.model.ops.NativeOps;
+import dev.reftserver.model.ReferenceFiles;
+import dev.reftserver.model.ops.Split;
+import dev.reftserver.model.checkpoint.Checkpoint;
+import dev.reftserver.model.checkpoint.HfCheckpointReader;
+import dev.reftserver.model.checkpoint.Safetensors;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The weights the loader folds and lays out natively equal, bit for bit, the fold computed in Java from the values
+ * the Java reader gives: fused q/k/v times the input norm (queries times the attention scale first), gate/up times
+ * the MLP norm, the output layer times the final norm, all transposed to input-major and cut into parts; and in
+ * bfloat16, that float32 fold rounded to nearest even. For a float32 checkpoint and the same one stored as BF16.
+ */
+class LlamaWeightsFoldTest {
+
+    private static final String TINY = "reference/tiny/qwen2";
+    private static final int PARTS = 2;
+
+    @TempDir
+    Path tmp;
+
+    @ParameterizedTest
+    @CsvSource({"F32, false", "F32, true", "BF16, false", "BF16, true"})
+    void foldsAsJavaDoes(String stored, boolean bfloat16) throws IOException {
+        Path dir = stored.equals("F32") ? ReferenceFiles.resource(TINY) : asBfloat16(ReferenceFiles.resource(TINY));
+        Checkpoint ckpt = HfCheckpointReader.read(dir);
+        Safetensors st = Safetensors.open(dir.resolve("model.safetensors"));
+        var c = ckpt.config();
+        int d = c.hiddenSize();
+        int q = c.numHeads() * c.headDim();
+        int kv = c.kvDim();
+        int inter = c.intermediateSize();
+        float scale = (float) c.block().queryScale();
+        try (NDManager m = NDManager.newBaseManager()) {
+            LlamaWeights w = new LlamaWeights(m, ckpt, DataType.FLOAT32, PARTS, bfloat16);
+            assertThat(w.attnParts).isEqualTo(PARTS);
+            assertThat(w.bfloat16Weights).isEqualTo(bfloat16);
+            assertBits(w.embed, st.read("model.embed_tokens.weight").data(), bfloat16);
+            for (int l = 0; l < c.numLayers(); l++) {
+                String p = "model.layers." + l + ".";
+                float[] g = st.read(p + "input_layernorm.weight").data();
+                float[] wq = scaled(st.read(p + "self_attn.q_proj.weight").data(), scale);
+                float[] wk = st.read(p + "self_attn.k_proj.weight").data();
+                float[] wv = st.read(p + "self_attn.v_proj.weight").data();
+                float[] wo = st.read(p + "self_attn.o_proj.weight").data();
+                float[] bq = scaled(st.read(p + "self_attn.q_proj.bias").data(), scale);
+                int qPart = q / PARTS;
+                int kvPart = kv / PARTS;
+                for (int a = 0; a < PARTS; a++) {
+                    int q0 = a * qPart;
+                    int k0 = a * kvPart;
+                    float[] fused = concat(Split.rows(wq, d, q0, q0 + qPart), Split.rows(wk, d, k0, k0 + kvPart),
+                            Split.rows(wv, d, k0, k0 + kvPart));
+                    assertBits(w.wqkv[l][a], Split.transpose(columnsTimes(fused, g), fused.length / d, d),
+                            bfloat16);
+                    assertBits(w.wo[l][a], Split.transpose(Split.columns(wo, d, q, q0, q0 + qPart), d, qPart),
+                            bfloat16);
+                    assertBits(w.bqkv[l][a], concat(Split.range(bq, q0, q0 + qPart),
+                            Split.range(st.read(p + "self_attn.k_proj.bias").data(), k0, k0 + kvPart),
+                            Split.range(st.read(p + "self_attn.v_proj.bias").data(), k0, k0 + kvPart)), false);
+                }
+                float[] mlpNorm = st.read(p + "post_attention_layernorm.weight").data();
+                float[] gate = st.read(p + "mlp.gate_proj.weight").data();
+                float[] up = st.read(p + "mlp.up_proj.weight").data();
+                float[] down = st.read(p + "mlp.down_proj.weight").data();
+                for (int part = 0; part < w.mlpParts; part++) {
+                    int i0 = w.channels[part];
+                    int i1 = w.channels[part + 1];
+                    float[] gateUp = concat(Split.rows(gate, d, i0, i1), Split.rows(up, d, i0, i1));
+                    assertBits(w.wGateUp[l][part], Split.transpose(columnsTimes(gateUp, mlpNorm), 2 * (i1 - i0),
+                            d), bfloat16);
+                    assertBits(w.wDown[l][part], Split.transpose(Split.columns(down, d, inter, i0, i1), d,
+                            i1 - i0), bfloat16);
+                }
+            }
+            float[] head = st.read("lm_head.weight").data();
+            float[] finalNorm = st.read("model.norm.weight").data();
+            int[] vocab = Split.ranges(c.vocabSize(), w.headParts);
+            for (int h = 0; h < w.headParts; h++) {
+                assertBits(w.lmHead[h], Split.transpose(columnsTimes(Split.rows(head, d, vocab[h], vocab[h + 1]),
+                        finalNorm), vocab[h + 1] - vocab[h], d), bfloat16);
+            }
+        }
+    }
+
+    /** The array's values (read back through float32 when it is bfloat16) equal {@code expected}, bit for bit. */
+    private static void assertBits(NDArray actual, float[] expected, boolean bfloat16) {
+        float[] values;
+        if (bfloat16) {
+            try (NDManager tmp = NDManager.newBaseManager(); NativeOps op = new NativeOps()) {
+                values = op.keep(op.float32(NativeOps.handle(actual)), tmp).toFloatArray();
+            }
+            expected = roundedToBfloat16(expected);
+        } else {
+            values = actual.toFloatArray();
+        }
+        assertThat(bits(values)).containsExactly(bits(expected));
+    }
+
+    /** Round to nearest even at bfloat16's 8-bit significand (no NaNs here). */
+    private static float[] roundedToBfloat16(float[] v) {
+        float[] out = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            int b = Float.floatToRawIntBits(v[i]);
+            out[i] = Float.intBitsToFloat((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000);
+        }
+        return out;
+    }
+
+    private static int[] bits(float[] v) {
+        int[] b = new int[v.length];
+        for (int i = 0; i < v.length; i++) {
+            b[i] = Float.floatToRawIntBits(v[i]);
+        }
+        return b;
+    }
+
+    /** W diag(g) on a row-major [out, in] matrix, as float32 products. */
+    private static float[] columnsTimes(float[] w, float[] g) {
+        float[] out = new float[w.length];
+        for (int i = 0; i < w.length; i++) {
+            out[i] = w[i] * g[i % g.length];
+        }
+        return out;
+    }
+
+    private static float[] scaled(float[] w, float s) {
+        float[] out = new float[w.length];
+        for (int i = 0; i < w.length; i++) {
+            out[i] = w[i] * s;
+        }
+        return out;
+    }
+
+    private static float[] concat(float[]... parts) {
+        int n = 0;
+        for (float[] p : parts) {
+            n += p.length;
+        }
+        float[] all = new float[n];
+        int at = 0;
+        for (float[] p : parts) {
+            System.arraycopy(p, 0, all, at, p.length);
+            at += p.length;
+        }
+        return all;
+    }
+
+    /** The tiny model's directory with every tensor stored as BF16 (rounded to nearest even), in a temp dir. */
+    private Path asBfloat16(Path source) throws IOException {
+        Path dir = tmp.resolve("bf16");
+        Files.createDirectories(dir);
+        Files.copy(source.resolve("config.json"), dir.resolve("config.json"));
+        if (Files.exists(source.resolve("generation_config.json"))) {
+            Files.copy(source.resolve("generation_config.json"), dir.resolve("generation_config.json"));
+        }
+        Safetensors st = Safetensors.open(source.resolve("model.safetensors"));
+        JsonObject header = new JsonObject();
+        long offset = 0;
+        for (String name : st.names()) {
+            JsonObject t = new JsonObject();
+            t.addProperty("dtype", "BF16");
+            JsonArray shape = new JsonArray();
+            long n = 1;
+            for (long s : st.shape(name)) {
+                shape.add(s);
+                n *= s;
+            }
+            t.add("shape", shape);
+            JsonArray off = new JsonArray();
+            off.add(offset);
+            offset += 2 * n;
+            off.add(offset);
+            t.add("data_offsets", off);
+            header.add(name, t);
+        }
+        byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
+        ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(8 + json.length + offset)).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(json.length).put(json);
+        for (String name : st.names()) {
+            for (float v : roundedToBfloat16(st.read(name).data())) {
+                out.putShort((short) (Float.floatToRawIntBits(v) >>> 16));
+            }
+        }
+        Files.write(dir.resolve("model.safetensors"), out.array());
+        return dir;
+    }
+}
