@@ -68,6 +68,22 @@ final class Bfloat16Cast {
         return run("linear", x, w);
     }
 
+    /**
+     * The bfloat16 input-major weight {@code w} [in, out] laid out for oneDNN's matrix multiply with AVX-512 BF16
+     * ({@code torch.ops.mkldnn._reorder_linear_weight}, as PyTorch's own CPU compiler packs a linear layer): an opaque
+     * tensor of the same bytes, for {@link #packedLinear} only; the caller owns it. Measured with libtorch 2.7.1 on
+     * one thread of this CPU: 896 x 4,864 at batch 1 in 425 against 764 microseconds unpacked (20.5 against 11.4 GB/s
+     * of weight), 2,048 x 8,192 in 1.30 against 4.34 ms; no slower for a 512-row prefill.
+     */
+    static long pack(long w) {
+        return run("pack", w);
+    }
+
+    /** float32 x [..., in] times a {@link #pack packed} weight, computed in bfloat16, as a new float32 tensor. */
+    static long packedLinear(long x, long packed) {
+        return run("packed_linear", x, packed);
+    }
+
     /** Rows {@code ids} (int64) of the bfloat16 table {@code w}, as a new float32 tensor. */
     static long rows(long w, long ids) {
         return run("rows", w, ids);
@@ -143,6 +159,14 @@ final class Bfloat16Cast {
                     x: Tensor,
                     w: Tensor) -> Tensor:
                     return torch.to(torch.matmul(torch.to(x, 15), w), 6)
+                  def pack(self: __torch__.Convert,
+                    w: Tensor) -> Tensor:
+                    return ops.mkldnn._reorder_linear_weight(torch.contiguous(torch.t(w)), 1)
+                  def packed_linear(self: __torch__.Convert,
+                    x: Tensor,
+                    w: Tensor) -> Tensor:
+                    _0 = ops.mkldnn._linear_pointwise(torch.to(x, 15), w, None, "none", annotate(List[Optional[number]], []), "")
+                    return torch.to(_0, 6)
                   def rows(self: __torch__.Convert,
                     w: Tensor,
                     ids: Tensor) -> Tensor:

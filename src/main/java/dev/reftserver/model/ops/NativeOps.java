@@ -143,6 +143,16 @@ public final class NativeOps implements AutoCloseable {
         return own(Bfloat16Cast.linear(x, w));
     }
 
+    /** A bfloat16 input-major weight [in, out] packed for {@link #packedLinear} (CPU only; see Bfloat16Cast). */
+    public long packBfloat16(long w) {
+        return own(Bfloat16Cast.pack(w));
+    }
+
+    /** float32 x [..., in] times a weight from {@link #packBfloat16}, computed in bfloat16, as a float32 result. */
+    public long packedLinear(long x, long packed) {
+        return own(Bfloat16Cast.packedLinear(x, packed));
+    }
+
     /** Rows {@code ids} (int64) of a bfloat16 table, as float32. */
     public long rowsBfloat16(long table, long ids) {
         return own(Bfloat16Cast.rows(table, ids));

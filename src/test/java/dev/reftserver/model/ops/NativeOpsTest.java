@@ -133,6 +133,8 @@ class NativeOpsTest {
         long w16 = op.bfloat16(h(w));
         assertSame(got(op.float32(w16)), w);
         assertSame(got(op.linearBfloat16(h(x), w16)), x.matMul(w));
+        assertSame(got(op.packedLinear(h(x), op.packBfloat16(w16))), x.matMul(w));
+        assertSame(got(op.packedLinear(h(x.reshape(1, -1, 8)), op.packBfloat16(w16))), x.matMul(w).reshape(1, -1, 5));
         NDArray ids = m.create(new long[] {7, 2, 2});
         assertSame(got(op.rowsBfloat16(op.bfloat16(h(x.transpose())), h(ids))),
                 x.transpose().get(new NDIndex("{}", ids)));
