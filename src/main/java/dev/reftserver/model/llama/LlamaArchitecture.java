@@ -100,15 +100,12 @@ public final class LlamaArchitecture implements Architecture {
     @Override
     public NDArray embed(long[] ids, StepBatch batch) {
         NDManager step = batch.step();
-        if (ids.length == 1 && !w.bfloat16Weights) {
+        if (ids.length == 1 && w.embed != null && !w.bfloat16Weights) {
             // One token (a batch-1 decode step): its row of the table as a view.
             return Views.slice(step, w.embed, 0, ids[0], ids[0] + 1).reshape(1, 1, c.hiddenSize());
         }
         try (NativeOps op = new NativeOps()) {
-            long table = NativeOps.handle(w.embed);
-            long index = NativeOps.handle(step.create(ids));
-            long rows = w.bfloat16Weights ? op.rowsBfloat16(table, index) : op.take(table, index);
-            return op.keep(op.reshape(rows, batch.rows(), batch.tokens(), c.hiddenSize()), step);
+            return op.keep(op.reshape(w.embedding(op, step, ids), batch.rows(), batch.tokens(), c.hiddenSize()), step);
         }
     }
 
@@ -192,7 +189,11 @@ public final class LlamaArchitecture implements Architecture {
     @Override
     public NDArray head(NDArray x, StepBatch batch) {
         try (NativeOps op = new NativeOps()) {
-            long out = lmHead.apply(op, team, fn.rms(op, NativeOps.handle(x)));
+            long h = fn.rms(op, NativeOps.handle(x));
+            if (w.headNorm != null) {
+                op.muli(h, NativeOps.handle(w.headNorm));
+            }
+            long out = lmHead.apply(op, team, h);
             if (finalCap != null) {
                 // Gemma 2: cap * tanh(logits / cap).
                 out = Elementwise.softcap(op, out, finalCapInverse, finalCap);

@@ -8,6 +8,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.nn.Activation;
 import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.ModelConfig;
+import dev.reftserver.model.ops.NativeOps;
 import dev.reftserver.model.StepBatch;
 
 /**
@@ -39,7 +40,9 @@ final class LlamaTrainingForward {
                     + " full attention; this model's blocks (q/k norms, Gemma 2 norms or soft-caps, sliding windows or"
                     + " bfloat16 weights) have no differentiable forward yet");
         }
-        return w.embed.get(step, new NDIndex("{}", step.create(ids))).reshape(rows, tokens, c.hiddenSize());
+        try (NativeOps op = new NativeOps()) {
+            return op.keep(w.embedding(op, step, ids), step).reshape(rows, tokens, c.hiddenSize());
+        }
     }
 
     /** Block {@code layer} of x [n, T, d]. */
@@ -96,7 +99,7 @@ final class LlamaTrainingForward {
 
     /** Final norm and output layer: x [m, d] to logits [m, vocab]. */
     NDArray head(NDArray x) {
-        NDArray h = rms(x);
+        NDArray h = w.headNorm == null ? rms(x) : rms(x).mul(w.headNorm);
         NDList parts = new NDList(w.headParts);
         for (int p = 0; p < w.headParts; p++) {
             parts.add(h.matMul(w.lmHead[p]));

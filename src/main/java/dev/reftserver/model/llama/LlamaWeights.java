@@ -36,14 +36,28 @@ final class LlamaWeights {
     final int headParts;
     /** Boundaries of the MLP channels each part owns. */
     final int[] channels;
+    /**
+     * The embedding table [vocab, d], or null where the output layer shares it (tied embeddings, weights not in
+     * bfloat16): rows are then read as columns of {@link #lmHead}'s parts ({@link #embedding}), so the model holds
+     * the table once.
+     */
     final NDArray embed;
+    /**
+     * The final norm's weight [d] where the output layer shares the embedding table, applied to the normalised
+     * hidden state before it (as HF does); null where it is folded into {@link #lmHead}.
+     */
+    final NDArray headNorm;
+    /** Gemma 2's embedding scale sqrt(d) as a float32 scalar where the table is shared (else folded into it). */
+    private final NDArray embedScale;
+    /** Boundaries of the vocabulary slices of the output layer's parts. */
+    private final int[] vocab;
     /** [layer][part]: input-major, norm weights and the attention scale folded in. */
     final NDArray[][] wqkv;
     final NDArray[][] bqkv;
     final NDArray[][] wo;
     final NDArray[][] wGateUp;
     final NDArray[][] wDown;
-    /** [part]: vocabulary slices of the output layer, the final norm folded in. */
+    /** [part]: vocabulary slices of the output layer, input-major, the final norm folded in unless shared. */
     final NDArray[] lmHead;
     /** Qwen3's per-head query norm (times the attention scale) and key norm, [layer]; null elsewhere. */
     final NDArray[] qNorm;
@@ -91,18 +105,21 @@ final class LlamaWeights {
             StoredTensor embedding = ckpt.requireStored(read, "model.embed_tokens.weight", c.vocabSize(), d);
             List<Runnable> tasks = new ArrayList<>();
             NDArray[] embedded = new NDArray[1];
-            tasks.add(() -> {
-                try (NativeOps op = new NativeOps()) {
-                    long e = NativeOps.handle(embedding.array());
-                    // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products,
-                    // folded. Otherwise as read: a conversion makes a new tensor, and a float32 one owns its memory;
-                    // only a bfloat16 one kept as it is is copied, since its memory belongs to a temporary.
-                    embedded[0] = gemma
-                            ? keep(op, op.mul(e, NativeOps.handle(scalar(read, (float) Math.sqrt(d)))), "F32")
-                            : keep(op, embedding.isBfloat16() && bfloat16Weights ? op.copy(e) : e,
-                                    embedding.dtype());
-                }
-            });
+            boolean shared = c.tiedEmbeddings() && !bfloat16Weights;
+            if (!shared) {
+                tasks.add(() -> {
+                    try (NativeOps op = new NativeOps()) {
+                        long e = NativeOps.handle(embedding.array());
+                        // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products,
+                        // folded. Otherwise as read: a conversion makes a new tensor, and a float32 one owns its memory;
+                        // only a bfloat16 one kept as it is is copied, since its memory belongs to a temporary.
+                        embedded[0] = gemma
+                                ? keep(op, op.mul(e, NativeOps.handle(scalar(read, (float) Math.sqrt(d)))), "F32")
+                                : keep(op, embedding.isBfloat16() && bfloat16Weights ? op.copy(e) : e,
+                                        embedding.dtype());
+                    }
+                });
+            }
             qNorm = block.qkNorm() ? new NDArray[layers] : null;
             kNorm = block.qkNorm() ? new NDArray[layers] : null;
             postAttnNorm = gemma ? new NDArray[layers] : null;
@@ -192,7 +209,7 @@ final class LlamaWeights {
             NDArray finalNorm = norm(read, ckpt, "model.norm.weight", d);
             StoredTensor head = c.tiedEmbeddings()
                     ? embedding : ckpt.requireStored(read, "lm_head.weight", c.vocabSize(), d);
-            int[] vocab = Split.ranges(c.vocabSize(), headParts);
+            vocab = Split.ranges(c.vocabSize(), headParts);
             lmHead = new NDArray[headParts];
             for (int part = 0; part < headParts; part++) {
                 int h = part;
@@ -201,13 +218,17 @@ final class LlamaWeights {
                         long g = op.reshape(NativeOps.handle(finalNorm), d, 1);
                         long t = op.transposed(op.slice(handle(head), 0, vocab[h], vocab[h + 1]));
                         long folded = op.float32(t);
-                        op.muli(folded, g);
+                        if (!shared) {
+                            op.muli(folded, g);
+                        }
                         lmHead[h] = keep(op, folded, "F32");
                     }
                 });
             }
             runAll(tasks, teamSize);
             embed = embedded[0];
+            headNorm = shared ? keepVector(finalNorm.duplicate()) : null;
+            embedScale = shared && gemma ? manager.create((float) Math.sqrt(d)) : null;
         }
         // RoPE tables (HF LlamaRotaryEmbedding) for every position. Dynamic scaling changes the frequencies only
         // for sequences past max_position_embeddings, a context this runtime never exceeds (newCache).
@@ -300,6 +321,57 @@ final class LlamaWeights {
         if (failure != null) {
             throw new IllegalStateException(failure);
         }
+    }
+
+    /**
+     * Rows {@code ids} of the embedding table as a new [ids.length, d] tensor owned by {@code op}, in the model's
+     * dtype (a bfloat16 table's rows widened to float32).
+     */
+    long embedding(NativeOps op, NDManager step, long[] ids) {
+        if (embed != null) {
+            long table = NativeOps.handle(embed);
+            long index = NativeOps.handle(step.create(ids));
+            return bfloat16Weights ? op.rowsBfloat16(table, index) : op.take(table, index);
+        }
+        // Shared with the output layer: part p holds rows [vocab[p], vocab[p + 1]) of the table as its columns.
+        // Each part gives the rows of its ids, grouped by part; `where` puts them back in the order asked.
+        int parts = lmHead.length;
+        int[] count = new int[parts + 1];
+        int[] partOf = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            partOf[i] = Split.partOf(vocab, ids[i]);
+            count[partOf[i] + 1]++;
+        }
+        for (int p = 0; p < parts; p++) {
+            count[p + 1] += count[p];
+        }
+        long[] local = new long[ids.length];
+        long[] where = new long[ids.length];
+        int[] next = count.clone();
+        for (int i = 0; i < ids.length; i++) {
+            int p = partOf[i];
+            where[i] = next[p];
+            local[next[p]++] = ids[i] - vocab[p];
+        }
+        List<Long> pieces = new ArrayList<>(parts);
+        boolean grouped = true;
+        for (int p = 0; p < parts; p++) {
+            if (count[p + 1] > count[p]) {
+                long index = NativeOps.handle(step.create(java.util.Arrays.copyOfRange(local, count[p], count[p + 1])));
+                pieces.add(op.take(op.permute(NativeOps.handle(lmHead[p]), 1, 0), index));
+            }
+        }
+        for (int i = 0; i < ids.length; i++) {
+            grouped &= where[i] == i;
+        }
+        long rows = pieces.size() == 1 ? pieces.get(0) : op.cat(pieces.stream().mapToLong(Long::longValue).toArray(), 0);
+        if (!grouped) {
+            rows = op.take(rows, NativeOps.handle(step.create(where)));
+        }
+        if (embedScale != null) {
+            op.muli(rows, NativeOps.handle(embedScale));
+        }
+        return rows;
     }
 
     /** The RMSNorm weight {@code name}: w, or Gemma's 1 + w (computed in float32, as HF does). */

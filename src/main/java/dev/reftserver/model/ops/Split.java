@@ -18,6 +18,18 @@ public final class Split {
         return b;
     }
 
+    /** The part whose range of {@link #ranges} boundaries {@code b} holds {@code i}. */
+    public static int partOf(int[] b, long i) {
+        if (i < b[0] || i >= b[b.length - 1]) {
+            throw new IllegalArgumentException(i + " is outside [" + b[0] + ", " + b[b.length - 1] + ")");
+        }
+        int p = 0;
+        while (i >= b[p + 1]) {
+            p++;
+        }
+        return p;
+    }
+
     /** The largest divisor of {@code n} that is at most {@code max} (heads split only in whole groups). */
     public static int largestDivisorAtMost(int n, int max) {
         for (int p = Math.min(n, max); p > 1; p--) {

@@ -37,6 +37,39 @@ class LlamaWeightsFoldTest {
     @TempDir
     Path tmp;
 
+    /**
+     * With tied embeddings the table is held once, as the output layer's parts: any ids, repeated and in any order
+     * across the parts, read the table's rows exactly, and the output layer is the table transposed with the final
+     * norm applied before it rather than folded in.
+     */
+    @ParameterizedTest
+    @CsvSource({"llama3-rope, 1", "llama3-rope, 3", "gemma2, 2"})
+    void tiedEmbeddingIsReadFromTheOutputLayer(String name, int parts) {
+        Path dir = ReferenceFiles.resource("reference/models-next/" + name);
+        Checkpoint ckpt = HfCheckpointReader.read(dir);
+        var c = ckpt.config();
+        assertThat(c.tiedEmbeddings()).isTrue();
+        float[] table = Safetensors.open(dir.resolve("model.safetensors")).read("model.embed_tokens.weight").data();
+        int d = c.hiddenSize();
+        int v = c.vocabSize();
+        long[] ids = {v - 1, 0, 5, v / 2, 5, v - 1, 1, v / 3 + 1};
+        float scale = c.block().gemmaNorms() ? (float) Math.sqrt(d) : 1f;
+        try (NDManager m = NDManager.newBaseManager(); NativeOps op = new NativeOps()) {
+            LlamaWeights w = new LlamaWeights(m, ckpt, DataType.FLOAT32, parts, false);
+            assertThat(w.embed).isNull();
+            assertThat(w.headNorm).isNotNull();
+            float[] got = op.keep(w.embedding(op, m, ids), m).toFloatArray();
+            float[] want = new float[ids.length * d];
+            for (int i = 0; i < ids.length; i++) {
+                for (int j = 0; j < d; j++) {
+                    // Gemma 2's sqrt(d) is the same float32 product HF computes.
+                    want[i * d + j] = table[(int) ids[i] * d + j] * scale;
+                }
+            }
+            assertThat(got).containsExactly(want);
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"F32, false", "F32, true", "BF16, false", "BF16, true"})
     void foldsAsJavaDoes(String stored, boolean bfloat16) throws IOException {
