@@ -84,4 +84,20 @@ public record Rope(Type type, double theta, double factor, double lowFreqFactor,
             inv[i] = scaled;
         }
     }
+
+    /** emb = [freqs, freqs] (HF's rotate-half layout) of positions [0, positions): cos or sin rows of head_dim. */
+    public static float[] table(float[] invFreq, int positions, boolean cos) {
+        int half = invFreq.length;
+        int hd = 2 * half;
+        float[] out = new float[positions * hd];
+        for (int pos = 0; pos < positions; pos++) {
+            for (int i = 0; i < half; i++) {
+                float angle = pos * invFreq[i];  // fp32 product, as HF computes freqs in float32
+                float v = (float) (cos ? Math.cos(angle) : Math.sin(angle));
+                out[pos * hd + i] = v;
+                out[pos * hd + i + half] = v;
+            }
+        }
+        return out;
+    }
 }

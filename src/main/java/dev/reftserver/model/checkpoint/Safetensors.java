@@ -6,9 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import dev.reftserver.model.ops.NativeOps;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -17,9 +15,9 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import dev.reftserver.model.checkpoint.SafetensorsHeader.Entry;
 
 /**
  * A {@code .safetensors} file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
@@ -33,9 +31,6 @@ public final class Safetensors {
 
     /** The largest range mapped at once: a MappedByteBuffer holds at most Integer.MAX_VALUE bytes. */
     static final int WINDOW = 1 << 30;
-
-    private record Entry(String dtype, long[] shape, long begin, long end) {
-    }
 
     private final Path path;
     /** The most bytes mapped at once. */
@@ -62,9 +57,9 @@ public final class Safetensors {
             ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             ch.read(lengthBytes, 0);
             long headerLen = size < 8 ? -1 : lengthBytes.getLong(0);
-            byte[] header = checkedHeader(size, headerLen, path.toString());
+            byte[] header = SafetensorsHeader.checked(size, headerLen, path.toString());
             ch.read(ByteBuffer.wrap(header), 8);
-            return new Safetensors(path, window, null, parseHeader(header, size, path.toString()));
+            return new Safetensors(path, window, null, SafetensorsHeader.parse(header, size, path.toString()));
         } catch (IOException e) {
             throw new CheckpointException("cannot read " + path + ": " + e.getMessage(), e);
         }
@@ -74,72 +69,9 @@ public final class Safetensors {
     public static Safetensors of(byte[] bytes, String where) {
         ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         long headerLen = bytes.length < 8 ? -1 : buf.getLong(0);
-        byte[] header = checkedHeader(bytes.length, headerLen, where);
+        byte[] header = SafetensorsHeader.checked(bytes.length, headerLen, where);
         buf.get(8, header);
-        return new Safetensors(null, WINDOW, buf, parseHeader(header, bytes.length, where));
-    }
-
-    private static byte[] checkedHeader(long size, long headerLen, String where) {
-        if (size < 8) {
-            throw new CheckpointException(where + ": too short to be a safetensors file (" + size + " bytes)");
-        }
-        if (headerLen <= 0 || headerLen > size - 8 || headerLen > 100_000_000L) {
-            throw new CheckpointException(where + ": invalid safetensors header length " + headerLen
-                    + " (file has " + size + " bytes; truncated or not safetensors)");
-        }
-        return new byte[(int) headerLen];
-    }
-
-    private static Map<String, Entry> parseHeader(byte[] header, long size, String where) {
-        long headerLen = header.length;
-        JsonObject json;
-        try {
-            json = JsonParser.parseString(new String(header, StandardCharsets.UTF_8)).getAsJsonObject();
-        } catch (RuntimeException e) {
-            throw new CheckpointException(where + ": safetensors header is not valid JSON", e);
-        }
-        long dataStart = 8 + headerLen;
-        long dataLen = size - dataStart;
-        Map<String, Entry> entries = new LinkedHashMap<>();
-        for (Map.Entry<String, JsonElement> e : json.entrySet()) {
-            if (e.getKey().equals("__metadata__")) {
-                continue;
-            }
-            try {
-                JsonObject t = e.getValue().getAsJsonObject();
-                String dtype = t.get("dtype").getAsString();
-                var shapeJson = t.getAsJsonArray("shape");
-                long[] shape = new long[shapeJson.size()];
-                long count = 1;
-                for (int i = 0; i < shape.length; i++) {
-                    shape[i] = shapeJson.get(i).getAsLong();
-                    count *= shape[i];
-                }
-                var off = t.getAsJsonArray("data_offsets");
-                long begin = off.get(0).getAsLong();
-                long end = off.get(1).getAsLong();
-                if (begin < 0 || end < begin || end > dataLen) {
-                    throw new CheckpointException(where + ": tensor '" + e.getKey() + "' lies outside the file "
-                            + "(offsets " + begin + ".." + end + ", data has " + dataLen + " bytes; truncated?)");
-                }
-                int width = switch (dtype) {
-                    case "F32", "I32" -> 4;
-                    case "F16", "BF16", "I16" -> 2;
-                    case "F64", "I64" -> 8;
-                    default -> 1;
-                };
-                if (end - begin != count * width) {
-                    throw new CheckpointException(where + ": tensor '" + e.getKey() + "' holds " + (end - begin)
-                            + " bytes, but " + dtype + java.util.Arrays.toString(shape) + " needs " + count * width);
-                }
-                entries.put(e.getKey(), new Entry(dtype, shape, dataStart + begin, dataStart + end));
-            } catch (CheckpointException ce) {
-                throw ce;
-            } catch (RuntimeException re) {
-                throw new CheckpointException(where + ": malformed header entry for '" + e.getKey() + "'", re);
-            }
-        }
-        return entries;
+        return new Safetensors(null, WINDOW, buf, SafetensorsHeader.parse(header, bytes.length, where));
     }
 
     public Set<String> names() {
@@ -151,18 +83,18 @@ public final class Safetensors {
     }
 
     public long[] shape(String name) {
-        return entry(name).shape.clone();
+        return entry(name).shape().clone();
     }
 
     public String dtype(String name) {
-        return entry(name).dtype;
+        return entry(name).dtype();
     }
 
     /** Reads a tensor as fp32 (from maps of its bytes only, dropped once read). */
     public TensorData read(String name) {
         Entry e = entry(name);
         int width = width(name, e);
-        long count = (e.end - e.begin) / width;
+        long count = (e.end() - e.begin()) / width;
         if (count > Integer.MAX_VALUE - 8) {
             throw new CheckpointException(where() + ": tensor '" + name + "' has " + count
                     + " elements, more than one Java array holds");
@@ -172,11 +104,11 @@ public final class Safetensors {
         try (FileChannel ch = path == null ? null : FileChannel.open(path, StandardOpenOption.READ)) {
             // Whole elements per window, so no value straddles two maps.
             long windowElements = Math.max(1, window / width);
-            for (long at = e.begin; at < e.end; at += windowElements * width) {
-                int len = (int) Math.min(windowElements * width, e.end - at);
+            for (long at = e.begin(); at < e.end(); at += windowElements * width) {
+                int len = (int) Math.min(windowElements * width, e.end() - at);
                 ByteBuffer b = window(ch, at, len);
                 int n = len / width;
-                switch (e.dtype) {
+                switch (e.dtype()) {
                     case "F32" -> b.asFloatBuffer().get(out, done, n);
                     case "F16" -> {
                         for (int i = 0; i < n; i++) {
@@ -194,7 +126,7 @@ public final class Safetensors {
         } catch (IOException ex) {
             throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
         }
-        return new TensorData(name, e.shape.clone(), out);
+        return new TensorData(name, e.shape().clone(), out);
     }
 
     /**
@@ -205,7 +137,7 @@ public final class Safetensors {
     public NDArray readNative(String name, NDManager manager) {
         Entry e = entry(name);
         int width = width(name, e);
-        long count = (e.end - e.begin) / width;
+        long count = (e.end() - e.begin()) / width;
         long windowElements = Math.max(1, window / width);
         if (count <= windowElements) {
             return readStored(name, manager).toFloat32();
@@ -216,11 +148,11 @@ public final class Safetensors {
         }
         try (FileChannel ch = channel(); NDManager parts = manager.newSubManager()) {
             NDList pieces = new NDList();
-            for (long at = e.begin; at < e.end; at += windowElements * width) {
-                long n = Math.min(windowElements, (e.end - at) / width);
+            for (long at = e.begin(); at < e.end(); at += windowElements * width) {
+                long n = Math.min(windowElements, (e.end() - at) / width);
                 pieces.add(stored(ch, e, at, new Shape(n), parts).toFloat32());
             }
-            NDArray joined = ai.djl.ndarray.NDArrays.concat(pieces).reshape(new Shape(e.shape));
+            NDArray joined = ai.djl.ndarray.NDArrays.concat(pieces).reshape(new Shape(e.shape()));
             joined.attach(manager);
             return joined;
         } catch (IOException ex) {
@@ -235,12 +167,12 @@ public final class Safetensors {
     public StoredTensor readStored(String name, NDManager manager) {
         Entry e = entry(name);
         int width = width(name, e);
-        if ((e.end - e.begin) / width > Math.max(1, window / width)) {
+        if ((e.end() - e.begin()) / width > Math.max(1, window / width)) {
             NDArray f = readNative(name, manager);
             return new StoredTensor(f, "F32", f);
         }
         try (FileChannel ch = channel()) {
-            return stored(ch, e, e.begin, new Shape(e.shape), manager);
+            return stored(ch, e, e.begin(), new Shape(e.shape()), manager);
         } catch (IOException ex) {
             throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
         }
@@ -256,7 +188,7 @@ public final class Safetensors {
      */
     private StoredTensor stored(FileChannel ch, Entry e, long at, Shape shape, NDManager manager)
             throws IOException {
-        boolean f32 = e.dtype.equals("F32");
+        boolean f32 = e.dtype().equals("F32");
         if (shape.size() == 0) {
             NDArray empty = manager.zeros(shape, DataType.FLOAT32);
             return new StoredTensor(empty, "F32", empty);
@@ -278,8 +210,8 @@ public final class Safetensors {
                 }
             }
             dst.flip();
-            if (!e.dtype.equals("BF16")) {
-                return new StoredTensor(raw, e.dtype, raw);
+            if (!e.dtype().equals("BF16")) {
+                return new StoredTensor(raw, e.dtype(), raw);
             }
             try (NativeOps op = new NativeOps()) {
                 return new StoredTensor(op.keep(op.bfloat16View(dst, NativeOps.handle(raw)), manager), "BF16", raw);
@@ -291,10 +223,10 @@ public final class Safetensors {
     }
 
     private int width(String name, Entry e) {
-        return switch (e.dtype) {
+        return switch (e.dtype()) {
             case "F32" -> 4;
             case "F16", "BF16" -> 2;
-            default -> throw new CheckpointException(where() + ": tensor '" + name + "' has dtype " + e.dtype
+            default -> throw new CheckpointException(where() + ": tensor '" + name + "' has dtype " + e.dtype()
                     + "; only F32, F16 and BF16 are supported");
         };
     }

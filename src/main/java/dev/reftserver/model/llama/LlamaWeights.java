@@ -9,24 +9,21 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.ModelConfig;
+import dev.reftserver.model.Rope;
 import dev.reftserver.model.ops.NativeOps;
 import dev.reftserver.model.ops.Split;
+import dev.reftserver.model.ops.Tasks;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.StoredTensor;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate
  * and up into another, stored input-major, with the RMSNorm weights (w, or Gemma's 1 + w) and the attention scale
- * folded in, and cut into the parts a {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by key/value
- * heads, the MLP by channels, the output layer by vocabulary). Tensors are read from the checkpoint one at a time.
+ * folded in, and cut into the parts a {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by
+ * key/value heads, the MLP by channels, the output layer by vocabulary). With tied embeddings the table is held
+ * once, as the output layer ({@link #embedding}). Tensors are read from the checkpoint one at a time.
  */
 final class LlamaWeights {
 
@@ -71,12 +68,12 @@ final class LlamaWeights {
     final NDArray rotateHalf;
     private final BlockOptions block;
     private final NDManager manager;
-    private final DataType dtype;
+    private final Placement place;
 
     LlamaWeights(NDManager manager, Checkpoint ckpt, DataType dtype, int teamSize, boolean bfloat16Weights) {
         this.bfloat16Weights = bfloat16Weights;
         this.manager = manager;
-        this.dtype = dtype;
+        this.place = new Placement(manager, dtype, bfloat16Weights);
         ModelConfig c = ckpt.config();
         this.block = c.block();
         boolean gemma = block.gemmaNorms();
@@ -110,12 +107,13 @@ final class LlamaWeights {
                 tasks.add(() -> {
                     try (NativeOps op = new NativeOps()) {
                         long e = NativeOps.handle(embedding.array());
-                        // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same products,
-                        // folded. Otherwise as read: a conversion makes a new tensor, and a float32 one owns its memory;
-                        // only a bfloat16 one kept as it is is copied, since its memory belongs to a temporary.
+                        // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same
+                        // products, folded. Otherwise as read: a conversion makes a new tensor, and a float32 one
+                        // owns its memory; only a bfloat16 one kept as it is is copied, since its memory belongs to
+                        // a temporary.
                         embedded[0] = gemma
-                                ? keep(op, op.mul(e, NativeOps.handle(scalar(read, (float) Math.sqrt(d)))), "F32")
-                                : keep(op, embedding.isBfloat16() && bfloat16Weights ? op.copy(e) : e,
+                                ? place.keep(op, op.mul(e, NativeOps.handle(scalar(read, (float) Math.sqrt(d)))), "F32")
+                                : place.keep(op, embedding.isBfloat16() && bfloat16Weights ? op.copy(e) : e,
                                         embedding.dtype());
                     }
                 });
@@ -136,12 +134,15 @@ final class LlamaWeights {
                     try (NDManager lm = read.newSubManager(); NativeOps op = new NativeOps()) {
                         NDArray attnNorm = norm(lm, ckpt, p + "input_layernorm.weight", d);
                         if (block.qkNorm()) {
-                            qNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.q_norm.weight", hd).mul(attnScale));
-                            kNorm[l] = keepVector(norm(lm, ckpt, p + "self_attn.k_norm.weight", hd));
+                            qNorm[l] = place.keepVector(
+                                    norm(lm, ckpt, p + "self_attn.q_norm.weight", hd).mul(attnScale));
+                            kNorm[l] = place.keepVector(norm(lm, ckpt, p + "self_attn.k_norm.weight", hd));
                         }
                         if (gemma) {
-                            postAttnNorm[l] = keepVector(norm(lm, ckpt, p + "post_attention_layernorm.weight", d));
-                            postMlpNorm[l] = keepVector(norm(lm, ckpt, p + "post_feedforward_layernorm.weight", d));
+                            postAttnNorm[l] = place.keepVector(
+                                    norm(lm, ckpt, p + "post_attention_layernorm.weight", d));
+                            postMlpNorm[l] = place.keepVector(
+                                    norm(lm, ckpt, p + "post_feedforward_layernorm.weight", d));
                         }
                         // RMSNorm's weight g folds into the projection that follows it: W diag(g), which on the
                         // input-major weight multiplies row i by g[i] (g as a column).
@@ -174,14 +175,14 @@ final class LlamaWeights {
                                 op.muli(folded, columnScale);
                             }
                             op.muli(folded, gAttn);
-                            wqkv[l][a] = keep(op, folded, "F32");
+                            wqkv[l][a] = place.keep(op, folded, "F32");
                             if (bq != null) {
                                 String qRows = rows(q0, qPart);
                                 String kvRows = rows(k0, kvPart);
-                                bqkv[l][a] = keepVector(NDArrays.concat(
+                                bqkv[l][a] = place.keepVector(NDArrays.concat(
                                         new NDList(bq.get(qRows), bk.get(kvRows), bv.get(kvRows))));
                             }
-                            wo[l][a] = keep(op, op.transposed(op.slice(woFull, 1, q0, q0 + qPart)),
+                            wo[l][a] = place.keep(op, op.transposed(op.slice(woFull, 1, q0, q0 + qPart)),
                                     woStored.dtype());
                         }
                         // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it
@@ -200,8 +201,8 @@ final class LlamaWeights {
                                     op.cat(new long[] {op.slice(gate, 0, i0, i1), op.slice(up, 0, i0, i1)}, 0));
                             long folded = op.float32(t);
                             op.muli(folded, gMlp);
-                            wGateUp[l][m] = keep(op, folded, "F32");
-                            wDown[l][m] = keep(op, op.transposed(op.slice(down, 1, i0, i1)), downStored.dtype());
+                            wGateUp[l][m] = place.keep(op, folded, "F32");
+                            wDown[l][m] = place.keep(op, op.transposed(op.slice(down, 1, i0, i1)), downStored.dtype());
                         }
                     }
                 });
@@ -221,21 +222,21 @@ final class LlamaWeights {
                         if (!shared) {
                             op.muli(folded, g);
                         }
-                        lmHead[h] = keep(op, folded, "F32");
+                        lmHead[h] = place.keep(op, folded, "F32");
                     }
                 });
             }
-            runAll(tasks, teamSize);
+            Tasks.runAll(tasks, teamSize);
             embed = embedded[0];
-            headNorm = shared ? keepVector(finalNorm.duplicate()) : null;
+            headNorm = shared ? place.keepVector(finalNorm.duplicate()) : null;
             embedScale = shared && gemma ? manager.create((float) Math.sqrt(d)) : null;
         }
         // RoPE tables (HF LlamaRotaryEmbedding) for every position. Dynamic scaling changes the frequencies only
         // for sequences past max_position_embeddings, a context this runtime never exceeds (newCache).
         int maxPos = c.maxPositions();
         float[] invFreq = c.rope().inverseFrequencies(hd, maxPos);
-        cosTable = load(ropeRows(invFreq, 0, maxPos, true), dtype, maxPos, hd);
-        sinTable = load(ropeRows(invFreq, 0, maxPos, false), dtype, maxPos, hd);
+        cosTable = place.load(Rope.table(invFreq, maxPos, true), dtype, maxPos, hd);
+        sinTable = place.load(Rope.table(invFreq, maxPos, false), dtype, maxPos, hd);
         int half = hd / 2;
         // rotate_half(y) = cat(-y2, y1) = y R, with R a signed permutation: one matmul instead of a flip of a view
         // and two reshapes (each product is one +-y times 1 plus zeros, so the result is exact).
@@ -244,83 +245,7 @@ final class LlamaWeights {
             r[(j + half) * hd + j] = -1f;
             r[j * hd + j + half] = 1f;
         }
-        rotateHalf = load(r, dtype, hd, hd);
-    }
-
-    /** emb = [freqs, freqs] (HF's rotate-half layout) of positions [from, to): cos or sin rows of head_dim. */
-    private static float[] ropeRows(float[] invFreq, int from, int to, boolean cos) {
-        int half = invFreq.length;
-        int hd = 2 * half;
-        float[] out = new float[(to - from) * hd];
-        for (int pos = from; pos < to; pos++) {
-            for (int i = 0; i < half; i++) {
-                float angle = pos * invFreq[i];  // fp32 product, as HF computes freqs in float32
-                float v = (float) (cos ? Math.cos(angle) : Math.sin(angle));
-                out[(pos - from) * hd + i] = v;
-                out[(pos - from) * hd + i + half] = v;
-            }
-        }
-        return out;
-    }
-
-    /**
-     * Runs independent tasks on {@code threads} threads of their own, each task's libtorch ops on its own tensors
-     * (libtorch's intra-op threads stay at 1 meanwhile: the tasks already fill the cores); the first failure is
-     * rethrown after all have stopped.
-     */
-    private static void runAll(List<Runnable> tasks, int threads) {
-        if (threads <= 1) {
-            tasks.forEach(Runnable::run);
-            return;
-        }
-        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "reft-load");
-            t.setDaemon(true);
-            return t;
-        });
-        List<Future<?>> running = new ArrayList<>();
-        Throwable failure = null;
-        try {
-            for (Runnable task : tasks) {
-                running.add(pool.submit(task));
-            }
-            for (Future<?> f : running) {
-                try {
-                    f.get();
-                } catch (ExecutionException e) {
-                    if (failure == null) {
-                        failure = e.getCause();
-                        // tasks not started yet never start; running ones finish before the temporaries close
-                        running.forEach(r -> r.cancel(false));
-                    }
-                } catch (CancellationException e) {
-                    // not started after an earlier failure
-                }
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            failure = new IllegalStateException("interrupted while loading weights", e);
-            running.forEach(r -> r.cancel(false));
-        } finally {
-            pool.shutdown();
-            boolean stopped = false;
-            while (!stopped) {
-                try {
-                    stopped = pool.awaitTermination(1, TimeUnit.MINUTES);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        }
-        if (failure instanceof RuntimeException e) {
-            throw e;
-        }
-        if (failure instanceof Error e) {
-            throw e;
-        }
-        if (failure != null) {
-            throw new IllegalStateException(failure);
-        }
+        rotateHalf = place.load(r, dtype, hd, hd);
     }
 
     /**
@@ -334,40 +259,7 @@ final class LlamaWeights {
             return bfloat16Weights ? op.rowsBfloat16(table, index) : op.take(table, index);
         }
         // Shared with the output layer: part p holds rows [vocab[p], vocab[p + 1]) of the table as its columns.
-        // Each part gives the rows of its ids, grouped by part; `where` puts them back in the order asked.
-        int parts = lmHead.length;
-        int[] count = new int[parts + 1];
-        int[] partOf = new int[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-            partOf[i] = Split.partOf(vocab, ids[i]);
-            count[partOf[i] + 1]++;
-        }
-        for (int p = 0; p < parts; p++) {
-            count[p + 1] += count[p];
-        }
-        long[] local = new long[ids.length];
-        long[] where = new long[ids.length];
-        int[] next = count.clone();
-        for (int i = 0; i < ids.length; i++) {
-            int p = partOf[i];
-            where[i] = next[p];
-            local[next[p]++] = ids[i] - vocab[p];
-        }
-        List<Long> pieces = new ArrayList<>(parts);
-        boolean grouped = true;
-        for (int p = 0; p < parts; p++) {
-            if (count[p + 1] > count[p]) {
-                long index = NativeOps.handle(step.create(java.util.Arrays.copyOfRange(local, count[p], count[p + 1])));
-                pieces.add(op.take(op.permute(NativeOps.handle(lmHead[p]), 1, 0), index));
-            }
-        }
-        for (int i = 0; i < ids.length; i++) {
-            grouped &= where[i] == i;
-        }
-        long rows = pieces.size() == 1 ? pieces.get(0) : op.cat(pieces.stream().mapToLong(Long::longValue).toArray(), 0);
-        if (!grouped) {
-            rows = op.take(rows, NativeOps.handle(step.create(where)));
-        }
+        long rows = Split.gatherColumns(op, step, lmHead, vocab, ids);
         if (embedScale != null) {
             op.muli(rows, NativeOps.handle(embedScale));
         }
@@ -390,35 +282,6 @@ final class LlamaWeights {
         return from + ":" + (from + count);
     }
 
-    /**
-     * A row-major [out, in] float32 weight (a temporary) as the model's [in, out] weight for {@link dev.reftserver.model.ops.Linear}: a new
-     * contiguous array of the model's manager, in bfloat16 or the model's dtype.
-     */
-    /**
-     * {@code h} (a tensor of dtype {@code stored}: F32, F16 or BF16; a bfloat16 one new and owned by {@code op},
-     * never a stored tensor's view of its bytes) as a weight of the model's manager, in bfloat16 or the model's
-     * dtype.
-     */
-    private NDArray keep(NativeOps op, long h, String stored) {
-        // A conversion to the dtype h already has makes a new handle to the same tensor, owned by op (it may be
-        // a stored float32 tensor, which owns its memory).
-        if (manager.getDevice().isGpu()) {
-            // moved in float32, which DJL can describe, and converted on the device
-            NDArray cpu = op.keep(op.float32(h), manager);
-            NDArray onDevice = cpu.toDevice(manager.getDevice(), false);
-            cpu.close();
-            if (!bfloat16Weights) {
-                return inDtype(onDevice);
-            }
-            NDArray b = op.keep(op.bfloat16(NativeOps.handle(onDevice)), manager);
-            onDevice.close();
-            return b;
-        }
-        long t = bfloat16Weights ? (stored.equals("BF16") ? h : op.bfloat16(h)) : op.float32(h);
-        NDArray a = op.keep(t, manager);
-        return bfloat16Weights ? a : inDtype(a);
-    }
-
     private static long handle(StoredTensor t) {
         return NativeOps.handle(t.array());
     }
@@ -436,24 +299,5 @@ final class LlamaWeights {
         return s;
     }
 
-    /** A float32 vector or table (a new array this takes over) as an array of the model's manager and dtype. */
-    private NDArray keepVector(NDArray f) {
-        NDArray v = f.toDevice(manager.getDevice(), false);
-        v.attach(manager);
-        return inDtype(v);
-    }
-
-    /** {@code a} (of the model's manager) in the model's dtype, {@code a} itself when already in it. */
-    private NDArray inDtype(NDArray a) {
-        NDArray t = a.toType(dtype, false);
-        if (t != a) {
-            a.close();
-        }
-        return t;
-    }
-
-    private NDArray load(float[] data, DataType dtype, long... shape) {
-        return manager.create(data, new Shape(shape)).toType(dtype, false);
-    }
 
 }

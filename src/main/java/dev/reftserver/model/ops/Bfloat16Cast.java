@@ -165,7 +165,8 @@ final class Bfloat16Cast {
                   def packed_linear(self: __torch__.Convert,
                     x: Tensor,
                     w: Tensor) -> Tensor:
-                    _0 = ops.mkldnn._linear_pointwise(torch.to(x, 15), w, None, "none", annotate(List[Optional[number]], []), "")
+                    _0 = ops.mkldnn._linear_pointwise(torch.to(x, 15), w, None, "none",
+                      annotate(List[Optional[number]], []), "")
                     return torch.to(_0, 6)
                   def rows(self: __torch__.Convert,
                     w: Tensor,

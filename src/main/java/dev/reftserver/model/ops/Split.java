@@ -1,5 +1,9 @@
 package dev.reftserver.model.ops;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import java.util.Arrays;
+
 /**
  * Cutting weights into the parts a {@link CpuTeam} computes side by side: ranges of heads, channels or vocabulary,
  * and the row or column blocks of a row-major matrix that belong to one range.
@@ -16,6 +20,44 @@ public final class Split {
             b[p] = (int) ((long) total * p / parts);
         }
         return b;
+    }
+
+    /**
+     * Rows {@code ids} of a table W [vocab, d] held as the column parts of W^T ({@code parts[p]} is [d, b[p + 1] -
+     * b[p]], a {@link Linear} cut by output columns, as a tied output layer holds its embedding table): a new
+     * [ids.length, d] tensor owned by {@code op}. Each part gives the rows of its ids, grouped by part; they are
+     * then put back in the order asked.
+     */
+    public static long gatherColumns(NativeOps op, NDManager step, NDArray[] parts, int[] b, long[] ids) {
+        int[] count = new int[parts.length + 1];
+        int[] partOf = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            partOf[i] = partOf(b, ids[i]);
+            count[partOf[i] + 1]++;
+        }
+        for (int p = 0; p < parts.length; p++) {
+            count[p + 1] += count[p];
+        }
+        long[] local = new long[ids.length];
+        long[] where = new long[ids.length];
+        int[] next = count.clone();
+        boolean grouped = true;
+        for (int i = 0; i < ids.length; i++) {
+            int p = partOf[i];
+            where[i] = next[p];
+            grouped &= where[i] == i;
+            local[next[p]++] = ids[i] - b[p];
+        }
+        long[] pieces = new long[parts.length];
+        int n = 0;
+        for (int p = 0; p < parts.length; p++) {
+            if (count[p + 1] > count[p]) {
+                long index = NativeOps.handle(step.create(Arrays.copyOfRange(local, count[p], count[p + 1])));
+                pieces[n++] = op.take(op.permute(NativeOps.handle(parts[p]), 1, 0), index);
+            }
+        }
+        long rows = n == 1 ? pieces[0] : op.cat(Arrays.copyOf(pieces, n), 0);
+        return grouped ? rows : op.take(rows, NativeOps.handle(step.create(where)));
     }
 
     /** The part whose range of {@link #ranges} boundaries {@code b} holds {@code i}. */
