@@ -82,14 +82,8 @@ public final class CpuTeam implements AutoCloseable {
                 }
             }
         }
-        if (failure instanceof RuntimeException e) {
-            throw e;
-        }
-        if (failure instanceof Error e) {
-            throw e;
-        }
         if (failure != null) {
-            throw new IllegalStateException(failure);
+            throw Jni.rethrow(failure);
         }
     }
 

@@ -64,14 +64,8 @@ public final class Tasks {
                 }
             }
         }
-        if (failure instanceof RuntimeException e) {
-            throw e;
-        }
-        if (failure instanceof Error e) {
-            throw e;
-        }
         if (failure != null) {
-            throw new IllegalStateException(failure);
+            throw Jni.rethrow(failure);
         }
     }
 }
