@@ -100,9 +100,10 @@ public final class LlamaArchitecture implements Architecture {
     @Override
     public NDArray embed(long[] ids, StepBatch batch) {
         NDManager step = batch.step();
-        if (ids.length == 1 && w.embed != null && !w.bfloat16Weights) {
+        NDArray row = ids.length == 1 ? w.embeddingView(step, ids[0]) : null;
+        if (row != null) {
             // One token (a batch-1 decode step): its row of the table as a view.
-            return Views.slice(step, w.embed, 0, ids[0], ids[0] + 1).reshape(1, 1, c.hiddenSize());
+            return row.reshape(1, 1, c.hiddenSize());
         }
         try (NativeOps op = new NativeOps()) {
             return op.keep(op.reshape(w.embedding(op, step, ids), batch.rows(), batch.tokens(), c.hiddenSize()), step);

@@ -13,6 +13,7 @@ import dev.reftserver.model.Rope;
 import dev.reftserver.model.ops.NativeOps;
 import dev.reftserver.model.ops.Split;
 import dev.reftserver.model.ops.Tasks;
+import dev.reftserver.model.ops.Views;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.StoredTensor;
 import java.util.ArrayList;
@@ -246,6 +247,21 @@ final class LlamaWeights {
             r[j * hd + j + half] = 1f;
         }
         rotateHalf = place.load(r, dtype, hd, hd);
+    }
+
+    /**
+     * Row {@code id} of the embedding table as a view, [1, d] or [d, 1], where it can be one (float32, no scale to
+     * apply): a batch-1 decode step's embedding in one native call. Null otherwise.
+     */
+    NDArray embeddingView(NDManager step, long id) {
+        if (bfloat16Weights || (embed == null && embedScale != null)) {
+            return null;
+        }
+        if (embed != null) {
+            return Views.slice(step, embed, 0, id, id + 1);
+        }
+        int p = Split.partOf(vocab, id);
+        return Views.slice(step, lmHead[p], 1, id - vocab[p], id - vocab[p] + 1);
     }
 
     /**
