@@ -84,15 +84,6 @@ final class Bfloat16Cast {
         return run("packed_linear", x, packed);
     }
 
-    /**
-     * libtorch's fused scaled dot-product attention (its CPU flash kernel where it applies) with an additive mask and
-     * grouped-query heads, at scale 1: q [n, heads, T, hd], k and v [n, kv_heads, keys, hd], mask broadcast to [n,
-     * heads, T, keys]; a new [n, heads, T, hd] tensor. DJL has no binding for it.
-     */
-    static long attention(long q, long k, long v, long mask) {
-        return run("attention", q, k, v, mask);
-    }
-
     /** Rows {@code ids} (int64) of the bfloat16 table {@code w}, as a new float32 tensor. */
     static long rows(long w, long ids) {
         return run("rows", w, ids);
@@ -177,12 +168,6 @@ final class Bfloat16Cast {
                     _0 = ops.mkldnn._linear_pointwise(torch.to(x, 15), w, None, "none",
                       annotate(List[Optional[number]], []), "")
                     return torch.to(_0, 6)
-                  def attention(self: __torch__.Convert,
-                    q: Tensor,
-                    k: Tensor,
-                    v: Tensor,
-                    m: Tensor) -> Tensor:
-                    return torch.scaled_dot_product_attention(q, k, v, m, 0., False, scale=1., enable_gqa=True)
                   def rows(self: __torch__.Convert,
                     w: Tensor,
                     ids: Tensor) -> Tensor:

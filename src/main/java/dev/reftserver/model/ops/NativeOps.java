@@ -153,15 +153,6 @@ public final class NativeOps implements AutoCloseable {
         return own(Bfloat16Cast.packedLinear(x, packed));
     }
 
-    /**
-     * softmax(q k^T + mask) v with grouped-query heads (head h reads key/value head h / (heads / kv_heads)), fused:
-     * q [n, heads, T, hd] already scaled, k and v [n, kv_heads, keys, hd], an additive mask broadcast to [n, heads,
-     * T, keys]; returns [n, heads, T, hd].
-     */
-    public long attention(long q, long k, long v, long mask) {
-        return own(Bfloat16Cast.attention(q, k, v, mask));
-    }
-
     /** Rows {@code ids} (int64) of a bfloat16 table, as float32. */
     public long rowsBfloat16(long table, long ids) {
         return own(Bfloat16Cast.rows(table, ids));

@@ -126,28 +126,6 @@ class NativeOpsTest {
     }
 
     @Test
-    void fusedAttentionMatchesSoftmaxOfScoresWithGroupedHeads() {
-        // 2 rows, 4 query heads over 2 key/value heads (head h reads kv head h / 2), 3 queries over 5 keys, a causal
-        // mask offset by 2 cached keys (query t sees keys j <= t + 2).
-        NDArray q = m.randomNormal(new Shape(2, 4, 3, 8));
-        NDArray k = m.randomNormal(new Shape(2, 2, 5, 8));
-        NDArray v = m.randomNormal(new Shape(2, 2, 5, 8));
-        float[] mask = new float[3 * 5];
-        for (int t = 0; t < 3; t++) {
-            for (int j = 0; j < 5; j++) {
-                mask[t * 5 + j] = j <= t + 2 ? 0f : Float.NEGATIVE_INFINITY;
-            }
-        }
-        NDArray additive = m.create(mask, new Shape(1, 1, 3, 5));
-        NDArray kr = k.repeat(1, 2);
-        NDArray vr = v.repeat(1, 2);
-        NDArray want = q.matMul(kr.transpose(0, 1, 3, 2)).add(additive).softmax(-1).matMul(vr);
-        NDArray actual = got(op.attention(h(q), h(k), h(v), h(additive)));
-        assertThat(actual.getShape()).isEqualTo(want.getShape());
-        assertThat(actual.sub(want).abs().max().getFloat()).isLessThan(1e-5f);
-    }
-
-    @Test
     void bfloat16OpsMatchFloat32OnExactValues() {
         // Small integers: exact in bfloat16 (8 significant bits), and so are their products and sums of eight.
         NDArray x = m.randomInteger(-3, 4, new Shape(3, 8), DataType.INT32).toType(DataType.FLOAT32, false);
