@@ -134,9 +134,17 @@ public final class KvCache implements AutoCloseable {
             long doubled = Math.min(Math.min(2L * capacity, maxTokens), budgetTokens / rowsNeeded);
             newCapacity = (int) Math.max(tokensNeeded, doubled);
         }
-        // Rows double when short; either way they give way to longer positions within the budget, but never
-        // below the rows needed (a request larger than the budget still runs, alone).
-        long target = rowsNeeded > rows ? Math.min(2L * rows, maxRows) : rows;
+        // Rows double when short. When positions grow, only the rows in use are kept: a lone long prompt does not
+        // lengthen every idle row with it (a 2,048-token prompt on a 16-row cache of a 1B model would take 2 GB
+        // instead of 128 MB). Either way rows give way to longer positions within the budget, but never below the
+        // rows needed (a request larger than the budget still runs, alone).
+        int inUse = rowsNeeded;
+        for (int s = rowsNeeded; s < rows; s++) {
+            if (lengths[s] > 0) {
+                inUse = s + 1;
+            }
+        }
+        long target = rowsNeeded > rows ? Math.min(2L * rows, maxRows) : newCapacity > capacity ? inUse : rows;
         int newRows = (int) Math.max(rowsNeeded, Math.min(target, budgetTokens / newCapacity));
         allocate(newRows, newCapacity);
     }

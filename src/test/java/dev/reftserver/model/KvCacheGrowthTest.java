@@ -33,14 +33,14 @@ class KvCacheGrowthTest {
 
     @Test
     void lengthAtLeastDoublesAndRowsGiveWayWithinTheBudget() {
-        // budget 8,192 tokens: 16 rows of 256 at first; one row of 3,000 leaves room for 2 rows of 4,096
+        // budget 8,192 tokens: 16 rows of 256 at first; one row growing to 3,000 keeps only the row in use
         try (NDManager m = NDManager.newBaseManager(); KvCache cache = cache(m, 16, 8192, 8192)) {
             cache.ensure(1, 300);
             assertThat(cache.capacity()).isEqualTo(512);
-            assertThat(cache.rows()).isEqualTo(16);
+            assertThat(cache.rows()).isEqualTo(1);
             cache.ensure(1, 3000);
             assertThat(cache.capacity()).isEqualTo(3000);
-            assertThat(cache.rows()).isEqualTo(2);
+            assertThat(cache.rows()).isEqualTo(1);
             assertThat((long) cache.rows() * cache.capacity()).isLessThanOrEqualTo(8192);
             cache.ensure(3, 2000);
             assertThat(cache.rows()).isEqualTo(3);
@@ -65,6 +65,20 @@ class KvCacheGrowthTest {
             try (NDManager step = m.newSubManager()) {
                 assertThat(firstKeys(step, cache).toFloatArray()).containsExactly(before);
             }
+        }
+    }
+
+    @Test
+    void lengtheningKeepsEveryRowInUseButNotTheIdleOnes() {
+        try (NDManager m = NDManager.newBaseManager(); KvCache cache = cache(m, 8, 4096, 8 * 4096)) {
+            assertThat(cache.rows()).isEqualTo(8);
+            cache.setLength(2, 7);
+            cache.ensure(1, 1000);
+            assertThat(cache.capacity()).isEqualTo(1000);
+            assertThat(cache.rows()).as("slot 2 is in use").isEqualTo(3);
+            assertThat(cache.length(2)).isEqualTo(7);
+            cache.ensure(6, 1000);
+            assertThat(cache.rows()).as("rows at least double when short").isEqualTo(6);
         }
     }
 
