@@ -35,6 +35,11 @@ public record Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, St
         return checked(name, shape).readStored(manager);
     }
 
+    /** The matrix {@code name} [rows, cols], checked as {@link #require} checks it, row by row as stored. */
+    public StoredRows requireRows(String name, long rows, long cols) {
+        return checked(name, rows, cols).openRows();
+    }
+
     private LazyTensor checked(String name, long... shape) {
         LazyTensor t = tensors.get(name);
         if (t == null) {

@@ -97,7 +97,8 @@ public final class HfCheckpointReader {
     }
 
     private static LazyTensor lazy(Safetensors st, String name) {
-        return new LazyTensor(name, st.shape(name), () -> st.read(name).data(), m -> st.readStored(name, m));
+        return new LazyTensor(name, st.shape(name), () -> st.read(name).data(), m -> st.readStored(name, m),
+                () -> st.rows(name));
     }
 
     /** GPT-2 checkpoints come with and without the {@code transformer.} prefix; normalise to with. */
@@ -109,7 +110,7 @@ public final class HfCheckpointReader {
                 name = "transformer." + name;
             }
             out.put(name, new LazyTensor(name, e.getValue().shape(), e.getValue().values(),
-                    e.getValue().stored()));
+                    e.getValue().stored(), e.getValue().rows()));
         }
         return out;
     }

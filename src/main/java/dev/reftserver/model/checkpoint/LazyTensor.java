@@ -10,13 +10,18 @@ import java.util.function.Supplier;
  * A checkpoint tensor known by name and shape, whose values are read only when asked for: a loader reads one
  * tensor at a time and drops it, so a checkpoint is never held on the heap whole. It reads either as a Java array
  * ({@link #read}) or natively ({@link #readNative}, {@link #readStored}); a tensor made from Java values only
- * ({@link #LazyTensor(String, long[], Supplier)}) reads natively by copying those values.
+ * ({@link #LazyTensor(String, long[], Supplier)}) reads natively by copying those values. A matrix can also be
+ * read row by row as stored ({@link #openRows}), by a loader that rearranges it while copying.
  */
 public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
-        Function<NDManager, StoredTensor> stored) {
+        Function<NDManager, StoredTensor> stored, Supplier<StoredRows> rows) {
 
     public LazyTensor(String name, long[] shape, Supplier<float[]> values) {
-        this(name, shape, values, null);
+        this(name, shape, values, null, null);
+    }
+
+    public LazyTensor(String name, long[] shape, Supplier<float[]> values, Function<NDManager, StoredTensor> stored) {
+        this(name, shape, values, stored, null);
     }
 
     public static LazyTensor of(TensorData t) {
@@ -30,6 +35,14 @@ public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
     /** The values as a new float32 array of {@code manager} (a CPU manager), which owns its memory. */
     public NDArray readNative(NDManager manager) {
         return readStored(manager).toFloat32();
+    }
+
+    /** A matrix's rows as stored (see {@link StoredRows}); the caller closes them. */
+    public StoredRows openRows() {
+        if (shape.length != 2) {
+            throw new CheckpointException("tensor '" + name + "' is not a matrix");
+        }
+        return rows != null ? rows.get() : StoredRows.of(values.get(), shape[0], shape[1]);
     }
 
     /** The values in native memory of {@code manager} (a CPU manager) in their stored dtype. */

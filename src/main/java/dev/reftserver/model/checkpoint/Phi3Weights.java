@@ -60,6 +60,7 @@ final class Phi3Weights {
                         rows.attach(m);
                         return new StoredTensor(rows, "F32", rows);
                     }
-                }));
+                },
+                () -> StoredRows.slice(from.openRows(), r0, r1 - r0)));
     }
 }

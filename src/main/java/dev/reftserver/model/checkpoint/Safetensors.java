@@ -178,6 +178,16 @@ public final class Safetensors {
         }
     }
 
+    /** A matrix's rows as stored, read through maps of at most one window each (see {@link StoredRows}). */
+    public StoredRows rows(String name) {
+        Entry e = entry(name);
+        width(name, e);
+        if (e.shape().length != 2) {
+            throw new CheckpointException(where() + ": tensor '" + name + "' is not a matrix");
+        }
+        return StoredRows.mapped(path, bytes, e.dtype(), e.begin(), e.shape()[0], e.shape()[1], window);
+    }
+
     private FileChannel channel() throws IOException {
         return path == null ? null : FileChannel.open(path, StandardOpenOption.READ);
     }

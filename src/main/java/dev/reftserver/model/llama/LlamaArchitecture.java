@@ -14,14 +14,18 @@ import dev.reftserver.model.ops.CpuTeam;
 import dev.reftserver.model.ops.Elementwise;
 import dev.reftserver.model.ops.Linear;
 import dev.reftserver.model.ops.NativeOps;
+import dev.reftserver.model.ops.Tasks;
 import dev.reftserver.model.ops.Views;
+
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The Llama family (HF modeling_llama.py and its relatives): pre-norm blocks with RMSNorm, rotate-half RoPE,
  * grouped-query attention (optionally with q/k/v bias, as Qwen2 has), and a gated MLP; what each family adds
  * (Qwen3's q/k norms, Gemma 2's norms and soft-caps, sliding windows) comes from {@link BlockOptions}. At load
- * time the projections are fused (q, k and v in one matrix; gate and up in another) and stored input-major, and the
- * RMSNorm weights and the attention scale are folded into them ({@link LlamaWeights}), so a decode step is a few
+ * time the projections are fused (q, k and v in one matrix; gate and up in another) and laid out for the device's
+ * matrix multiply, and the RMSNorm weights and the attention scale are folded into them ({@link LlamaWeights}), so a decode step is a few
  * dozen device ops per block.
  *
  * <p>On a {@link CpuTeam} of several threads each block runs as parts side by side: attention split by key/value
@@ -74,13 +78,21 @@ public final class LlamaArchitecture implements Architecture {
         oProj = new Linear[layers];
         gateUpProj = new Linear[layers];
         downProj = new Linear[layers];
-        for (int l = 0; l < layers; l++) {
-            qkvProj[l] = new Linear(Linear.Cut.COLUMNS, w.wqkv[l], w.bqkv[l], bfloat16Weights);
-            oProj[l] = new Linear(Linear.Cut.ROWS, w.wo[l], null, bfloat16Weights);
-            gateUpProj[l] = new Linear(Linear.Cut.COLUMNS, w.wGateUp[l], null, bfloat16Weights);
-            downProj[l] = new Linear(Linear.Cut.ROWS, w.wDown[l], null, bfloat16Weights);
+        // Side by side: on a CPU in bfloat16 each projection packs its weights here.
+        List<Runnable> tasks = new ArrayList<>();
+        Linear[] head = new Linear[1];
+        tasks.add(() -> head[0] = new Linear(Linear.Cut.COLUMNS, w.lmHead, null, bfloat16Weights));
+        for (int layer = 0; layer < layers; layer++) {
+            int l = layer;
+            tasks.add(() -> {
+                qkvProj[l] = new Linear(Linear.Cut.COLUMNS, w.wqkv[l], w.bqkv[l], bfloat16Weights);
+                oProj[l] = new Linear(Linear.Cut.ROWS, w.wo[l], null, bfloat16Weights);
+                gateUpProj[l] = new Linear(Linear.Cut.COLUMNS, w.wGateUp[l], null, bfloat16Weights);
+                downProj[l] = new Linear(Linear.Cut.ROWS, w.wDown[l], null, bfloat16Weights);
+            });
         }
-        lmHead = new Linear(Linear.Cut.COLUMNS, w.lmHead, null, bfloat16Weights);
+        Tasks.runAll(tasks, team.size());
+        lmHead = head[0];
         boolean capped = block.finalSoftcap() > 0;
         finalCapInverse = capped ? manager.create((float) (1 / block.finalSoftcap())) : null;
         finalCap = capped ? manager.create((float) block.finalSoftcap()) : null;

@@ -21,8 +21,8 @@ import java.util.List;
 
 /**
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate
- * and up into another, stored input-major, with the RMSNorm weights (w, or Gemma's 1 + w) and the attention scale
- * folded in, and cut into the parts a {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by
+ * and up into another (float32 input-major, bfloat16 output-major: {@link ProjectionFold}), with the RMSNorm weights
+ * (w, or Gemma's 1 + w) and the attention scale folded in, and cut into the parts a {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by
  * key/value heads, the MLP by channels, the output layer by vocabulary). With tied embeddings the table is held
  * once, as the output layer ({@link #embedding}). Tensors are read from the checkpoint one at a time.
  */
@@ -49,13 +49,17 @@ final class LlamaWeights {
     private final NDArray embedScale;
     /** Boundaries of the vocabulary slices of the output layer's parts. */
     private final int[] vocab;
-    /** [layer][part]: input-major, norm weights and the attention scale folded in. */
+    /**
+     * [layer][part]: float32 input-major, bfloat16 output-major (see {@link ProjectionFold}), norm weights and the
+     * attention scale folded in.
+     */
     final NDArray[][] wqkv;
     final NDArray[][] bqkv;
     final NDArray[][] wo;
     final NDArray[][] wGateUp;
     final NDArray[][] wDown;
-    /** [part]: vocabulary slices of the output layer, input-major, the final norm folded in unless shared. */
+    /** [part]: vocabulary slices of the output layer, laid out as the projections, the final norm folded in unless
+     * shared. */
     final NDArray[] lmHead;
     /** Qwen3's per-head query norm (times the attention scale) and key norm, [layer]; null elsewhere. */
     final NDArray[] qNorm;
@@ -94,26 +98,25 @@ final class LlamaWeights {
         // Qwen3's q_norm it folds into that norm's weight instead, since the norm would undo it.
         float attnScale = (float) block.queryScale();
         float scale = block.qkNorm() ? 1f : attnScale;
-        // Each weight is read into native memory in the checkpoint's own dtype, then fused, transposed and folded
-        // by libtorch ops on it (transposing first: in bfloat16 that moves half the bytes; every product is the
-        // same float32 one, in the same order, as a fold in Java computes), and only the finished arrays move to
-        // the model's manager. Temporaries live in `read` or a task's sub-manager, freed when the task is done; the
+        // Projections are fused, folded and laid out from the stored matrices by ProjectionFold (every product the
+        // same float32 one, in the same order, as a fold in Java computes); only the finished arrays move to the
+        // model's manager. Temporaries live in `read` or a task's sub-manager, freed when the task is done; the
         // Java heap never holds a weight. Layers and output-layer parts are independent tasks, run side by side.
         try (NDManager read = NDManager.newBaseManager(Device.cpu())) {
-            StoredTensor embedding = ckpt.requireStored(read, "model.embed_tokens.weight", c.vocabSize(), d);
             List<Runnable> tasks = new ArrayList<>();
             NDArray[] embedded = new NDArray[1];
             boolean shared = c.tiedEmbeddings() && !bfloat16Weights;
             if (!shared) {
                 tasks.add(() -> {
-                    try (NativeOps op = new NativeOps()) {
+                    try (NDManager em = read.newSubManager(); NativeOps op = new NativeOps()) {
+                        StoredTensor embedding = ckpt.requireStored(em, "model.embed_tokens.weight", c.vocabSize(), d);
                         long e = NativeOps.handle(embedding.array());
                         // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same
                         // products, folded. Otherwise as read: a conversion makes a new tensor, and a float32 one
                         // owns its memory; only a bfloat16 one kept as it is is copied, since its memory belongs to
                         // a temporary.
                         embedded[0] = gemma
-                                ? place.keep(op, op.mul(e, NativeOps.handle(scalar(read, (float) Math.sqrt(d)))), "F32")
+                                ? place.keep(op, op.mul(e, NativeOps.handle(scalar(em, (float) Math.sqrt(d)))), "F32")
                                 : place.keep(op, embedding.isBfloat16() && bfloat16Weights ? op.copy(e) : e,
                                         embedding.dtype());
                     }
@@ -132,7 +135,8 @@ final class LlamaWeights {
                 int l = layer;
                 String p = "model.layers." + l + ".";
                 tasks.add(() -> {
-                    try (NDManager lm = read.newSubManager(); NativeOps op = new NativeOps()) {
+                    try (NDManager lm = read.newSubManager(); NativeOps op = new NativeOps();
+                            ProjectionFold fold = new ProjectionFold(ckpt, place, bfloat16Weights, lm)) {
                         NDArray attnNorm = norm(lm, ckpt, p + "input_layernorm.weight", d);
                         if (block.qkNorm()) {
                             qNorm[l] = place.keepVector(
@@ -145,18 +149,10 @@ final class LlamaWeights {
                             postMlpNorm[l] = place.keepVector(
                                     norm(lm, ckpt, p + "post_feedforward_layernorm.weight", d));
                         }
-                        // RMSNorm's weight g folds into the projection that follows it: W diag(g), which on the
-                        // input-major weight multiplies row i by g[i] (g as a column).
-                        long gAttn = op.reshape(NativeOps.handle(attnNorm), d, 1);
-                        long wq = handle(ckpt.requireStored(lm, p + "self_attn.q_proj.weight", q, d));
-                        long wk = handle(ckpt.requireStored(lm, p + "self_attn.k_proj.weight", kv, d));
-                        long wv = handle(ckpt.requireStored(lm, p + "self_attn.v_proj.weight", kv, d));
-                        StoredTensor woStored = ckpt.requireStored(lm, p + "self_attn.o_proj.weight", d, q);
-                        long woFull = handle(woStored);
-                        // The query columns carry the attention scale, (w * scale) * g as the fold has always
-                        // computed it; the key and value columns are multiplied by 1, which leaves them as they are.
-                        long columnScale = scale == 1f ? 0 : NativeOps.handle(lm.create(
-                                columnScales(qPart, 2 * kvPart, scale), new Shape(1, qPart + 2L * kvPart)));
+                        // RMSNorm's weight g folds into the projection that follows it: W diag(g), each input
+                        // column of W times g (ProjectionFold); the query rows carry the attention scale.
+                        float[] gAttn = attnNorm.toFloatArray();
+                        float[] outScale = scale == 1f ? null : columnScales(qPart, 2 * kvPart, scale);
                         NDArray bq = null;
                         NDArray bk = null;
                         NDArray bv = null;
@@ -169,61 +165,47 @@ final class LlamaWeights {
                             // Part a: kv heads [a*kvPart, (a+1)*kvPart) and the query heads that read them.
                             int q0 = a * qPart;
                             int k0 = a * kvPart;
-                            long t = op.transposed(op.cat(new long[] {op.slice(wq, 0, q0, q0 + qPart),
-                                    op.slice(wk, 0, k0, k0 + kvPart), op.slice(wv, 0, k0, k0 + kvPart)}, 0));
-                            long folded = op.float32(t);
-                            if (columnScale != 0) {
-                                op.muli(folded, columnScale);
-                            }
-                            op.muli(folded, gAttn);
-                            wqkv[l][a] = place.keep(op, folded, "F32");
+                            wqkv[l][a] = fold.fused(op, List.of(
+                                    new ProjectionFold.Rows(p + "self_attn.q_proj.weight", q, q0, qPart),
+                                    new ProjectionFold.Rows(p + "self_attn.k_proj.weight", kv, k0, kvPart),
+                                    new ProjectionFold.Rows(p + "self_attn.v_proj.weight", kv, k0, kvPart)),
+                                    d, outScale, gAttn);
                             if (bq != null) {
                                 String qRows = rows(q0, qPart);
                                 String kvRows = rows(k0, kvPart);
                                 bqkv[l][a] = place.keepVector(NDArrays.concat(
                                         new NDList(bq.get(qRows), bk.get(kvRows), bv.get(kvRows))));
                             }
-                            wo[l][a] = place.keep(op, op.transposed(op.slice(woFull, 1, q0, q0 + qPart)),
-                                    woStored.dtype());
+                            wo[l][a] = fold.columns(op, p + "self_attn.o_proj.weight", d, q, q0, qPart);
                         }
                         // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it
                         // pre_feedforward_layernorm.
-                        NDArray mlpNorm = norm(lm, ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
-                                : "post_attention_layernorm.weight"), d);
-                        long gMlp = op.reshape(NativeOps.handle(mlpNorm), d, 1);
-                        long gate = handle(ckpt.requireStored(lm, p + "mlp.gate_proj.weight", inter, d));
-                        long up = handle(ckpt.requireStored(lm, p + "mlp.up_proj.weight", inter, d));
-                        StoredTensor downStored = ckpt.requireStored(lm, p + "mlp.down_proj.weight", d, inter);
-                        long down = handle(downStored);
+                        float[] gMlp = norm(lm, ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
+                                : "post_attention_layernorm.weight"), d).toFloatArray();
                         for (int m = 0; m < mlpParts; m++) {
                             int i0 = channels[m];
                             int i1 = channels[m + 1];
-                            long t = op.transposed(
-                                    op.cat(new long[] {op.slice(gate, 0, i0, i1), op.slice(up, 0, i0, i1)}, 0));
-                            long folded = op.float32(t);
-                            op.muli(folded, gMlp);
-                            wGateUp[l][m] = place.keep(op, folded, "F32");
-                            wDown[l][m] = place.keep(op, op.transposed(op.slice(down, 1, i0, i1)), downStored.dtype());
+                            wGateUp[l][m] = fold.fused(op, List.of(
+                                    new ProjectionFold.Rows(p + "mlp.gate_proj.weight", inter, i0, i1 - i0),
+                                    new ProjectionFold.Rows(p + "mlp.up_proj.weight", inter, i0, i1 - i0)),
+                                    d, null, gMlp);
+                            wDown[l][m] = fold.columns(op, p + "mlp.down_proj.weight", d, inter, i0, i1 - i0);
                         }
                     }
                 });
             }
             NDArray finalNorm = norm(read, ckpt, "model.norm.weight", d);
-            StoredTensor head = c.tiedEmbeddings()
-                    ? embedding : ckpt.requireStored(read, "lm_head.weight", c.vocabSize(), d);
+            String head = c.tiedEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight";
+            float[] g = shared ? null : finalNorm.toFloatArray();
             vocab = Split.ranges(c.vocabSize(), headParts);
             lmHead = new NDArray[headParts];
             for (int part = 0; part < headParts; part++) {
                 int h = part;
                 tasks.add(() -> {
-                    try (NativeOps op = new NativeOps()) {
-                        long g = op.reshape(NativeOps.handle(finalNorm), d, 1);
-                        long t = op.transposed(op.slice(handle(head), 0, vocab[h], vocab[h + 1]));
-                        long folded = op.float32(t);
-                        if (!shared) {
-                            op.muli(folded, g);
-                        }
-                        lmHead[h] = place.keep(op, folded, "F32");
+                    try (NativeOps op = new NativeOps();
+                            ProjectionFold fold = new ProjectionFold(ckpt, place, bfloat16Weights, read)) {
+                        lmHead[h] = fold.fused(op, List.of(new ProjectionFold.Rows(head, c.vocabSize(), vocab[h],
+                                vocab[h + 1] - vocab[h])), d, null, g);
                     }
                 });
             }
@@ -296,10 +278,6 @@ final class LlamaWeights {
     /** The index of {@code count} rows from {@code from}. */
     private static String rows(int from, int count) {
         return from + ":" + (from + count);
-    }
-
-    private static long handle(StoredTensor t) {
-        return NativeOps.handle(t.array());
     }
 
     /** A float32 scalar as a one-element vector: it takes part in type promotion (bfloat16 times it is float32). */

@@ -6,7 +6,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * A projection {@code x W (+ b)} with W stored input-major ([in, out]), cut into the parts a {@link CpuTeam} computes
+ * A projection {@code x W (+ b)} with a float32 W stored input-major ([in, out]) and a bfloat16 one output-major
+ * ([out, in], as checkpoints store it and oneDNN packs it), cut into the parts a {@link CpuTeam} computes
  * side by side, each part on its own core streaming its own slice of the weight. On CPU, libtorch's kernels for the
  * output-major layout ({@code linear}) stream a 32000 x 288 output layer at a third of the speed of this one at
  * batch 1 (about 8 against 25 GB/s); at large batches the two are equal.
@@ -37,14 +38,15 @@ public final class Linear {
 
     private final Cut cut;
     private final long[] weights;
-    /** [part][piece]: packed weights ({@link NativeOps#packBfloat16}) by output columns; null when not packed. */
+    /** [part][piece]: packed weights ({@link NativeOps#packBfloat16}) by output rows; null when not packed. */
     private final long[][] pieces;
     private final long[] biases;
     /** The weights are bfloat16 as they are (on a GPU, where libtorch's own matmul is the fast one). */
     private final boolean bfloat16;
 
     /**
-     * @param weights  [part]: input-major slices (held by their manager for the projection's lifetime)
+     * @param weights  [part]: slices, input-major, or output-major where bfloat16 (held by their manager for the
+     *                 projection's lifetime)
      * @param biases   [part] for {@link Cut#COLUMNS} (each part's slice), or one bias for {@link Cut#ROWS} (added by
      *                 part 0); null for none, and entries may be null
      * @param bfloat16 the weights are bfloat16 tensors (raw handles made by {@link NativeOps#bfloat16}). On a CPU
@@ -76,16 +78,16 @@ public final class Linear {
         this.bfloat16 = bfloat16;
     }
 
-    /** The bfloat16 weight [in, out] packed in pieces of at most {@link #PACKED_COLUMNS} output columns. */
+    /** The bfloat16 weight [out, in] packed in pieces of at most {@link #PACKED_COLUMNS} outputs. */
     private static long[] pack(NDArray weight) {
-        long out = weight.getShape().get(1);
+        long out = weight.getShape().get(0);
         int n = (int) ((out + PACKED_COLUMNS - 1) / PACKED_COLUMNS);
         long[] packed = new long[n];
         try (NativeOps op = new NativeOps()) {
             long w = NativeOps.handle(weight);
             for (int i = 0; i < n; i++) {
                 long from = (out * i) / n;
-                long piece = op.packBfloat16(op.slice(w, 1, from, (out * (i + 1)) / n));
+                long piece = op.packBfloat16(op.slice(w, 0, from, (out * (i + 1)) / n));
                 packed[i] = NativeOps.handle(op.keep(piece, weight.getManager()));
             }
         }

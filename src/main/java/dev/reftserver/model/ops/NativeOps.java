@@ -138,12 +138,12 @@ public final class NativeOps implements AutoCloseable {
         return own(Bfloat16Cast.toFloat32(a));
     }
 
-    /** float32 x [..., in] times bfloat16 w [in, out], computed in bfloat16, as a float32 result. */
+    /** float32 x [..., in] times the bfloat16 output-major w [out, in], computed in bfloat16, as a float32 result. */
     public long linearBfloat16(long x, long w) {
         return own(Bfloat16Cast.linear(x, w));
     }
 
-    /** A bfloat16 input-major weight [in, out] packed for {@link #packedLinear} (CPU only; see Bfloat16Cast). */
+    /** A bfloat16 output-major weight [out, in] packed for {@link #packedLinear} (CPU only; see Bfloat16Cast). */
     public long packBfloat16(long w) {
         return own(Bfloat16Cast.pack(w));
     }

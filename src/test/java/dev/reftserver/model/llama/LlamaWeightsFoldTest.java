@@ -26,8 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The weights the loader folds and lays out natively equal, bit for bit, the fold computed in Java from the values
  * the Java reader gives: fused q/k/v times the input norm (queries times the attention scale first), gate/up times
- * the MLP norm, the output layer times the final norm, all transposed to input-major and cut into parts; and in
- * bfloat16, that float32 fold rounded to nearest even. For a float32 checkpoint and the same one stored as BF16.
+ * the MLP norm, the output layer times the final norm, transposed to input-major (float32) or kept output-major
+ * (bfloat16) and cut into parts; and in bfloat16, that float32 fold rounded to nearest even. For a float32 checkpoint and the same one stored as BF16.
  */
 class LlamaWeightsFoldTest {
 
@@ -102,9 +102,9 @@ class LlamaWeightsFoldTest {
                     int k0 = a * kvPart;
                     float[] fused = concat(Split.rows(wq, d, q0, q0 + qPart), Split.rows(wk, d, k0, k0 + kvPart),
                             Split.rows(wv, d, k0, k0 + kvPart));
-                    assertBits(w.wqkv[l][a], Split.transpose(columnsTimes(fused, g), fused.length / d, d),
+                    assertBits(w.wqkv[l][a], laidOut(columnsTimes(fused, g), fused.length / d, d, bfloat16),
                             bfloat16);
-                    assertBits(w.wo[l][a], Split.transpose(Split.columns(wo, d, q, q0, q0 + qPart), d, qPart),
+                    assertBits(w.wo[l][a], laidOut(Split.columns(wo, d, q, q0, q0 + qPart), d, qPart, bfloat16),
                             bfloat16);
                     assertBits(w.bqkv[l][a], concat(Split.range(bq, q0, q0 + qPart),
                             Split.range(st.read(p + "self_attn.k_proj.bias").data(), k0, k0 + kvPart),
@@ -118,20 +118,28 @@ class LlamaWeightsFoldTest {
                     int i0 = w.channels[part];
                     int i1 = w.channels[part + 1];
                     float[] gateUp = concat(Split.rows(gate, d, i0, i1), Split.rows(up, d, i0, i1));
-                    assertBits(w.wGateUp[l][part], Split.transpose(columnsTimes(gateUp, mlpNorm), 2 * (i1 - i0),
-                            d), bfloat16);
-                    assertBits(w.wDown[l][part], Split.transpose(Split.columns(down, d, inter, i0, i1), d,
-                            i1 - i0), bfloat16);
+                    assertBits(w.wGateUp[l][part], laidOut(columnsTimes(gateUp, mlpNorm), 2 * (i1 - i0), d,
+                            bfloat16), bfloat16);
+                    assertBits(w.wDown[l][part], laidOut(Split.columns(down, d, inter, i0, i1), d, i1 - i0,
+                            bfloat16), bfloat16);
                 }
             }
             float[] head = st.read("lm_head.weight").data();
             float[] finalNorm = st.read("model.norm.weight").data();
             int[] vocab = Split.ranges(c.vocabSize(), w.headParts);
             for (int h = 0; h < w.headParts; h++) {
-                assertBits(w.lmHead[h], Split.transpose(columnsTimes(Split.rows(head, d, vocab[h], vocab[h + 1]),
-                        finalNorm), vocab[h + 1] - vocab[h], d), bfloat16);
+                assertBits(w.lmHead[h], laidOut(columnsTimes(Split.rows(head, d, vocab[h], vocab[h + 1]),
+                        finalNorm), vocab[h + 1] - vocab[h], d, bfloat16), bfloat16);
             }
         }
+    }
+
+    /**
+     * An output-major matrix [rows, cols] as the model holds it: float32 weights input-major (transposed), bfloat16
+     * ones output-major, as stored.
+     */
+    private static float[] laidOut(float[] outputMajor, int rows, int cols, boolean bfloat16) {
+        return bfloat16 ? outputMajor : Split.transpose(outputMajor, rows, cols);
     }
 
     /** The array's values (read back through float32 when it is bfloat16) equal {@code expected}, bit for bit. */

@@ -132,6 +132,8 @@ class NativeOpsTest {
         NDArray w = m.randomInteger(-3, 4, new Shape(8, 5), DataType.INT32).toType(DataType.FLOAT32, false);
         long w16 = op.bfloat16(h(w));
         assertSame(got(op.float32(w16)), w);
+        // Projections take bfloat16 weights output-major, [out, in], as checkpoints store them.
+        w16 = op.bfloat16(h(w.transpose().duplicate()));
         assertSame(got(op.linearBfloat16(h(x), w16)), x.matMul(w));
         assertSame(got(op.packedLinear(h(x), op.packBfloat16(w16))), x.matMul(w));
         assertSame(got(op.packedLinear(h(x.reshape(1, -1, 8)), op.packBfloat16(w16))), x.matMul(w).reshape(1, -1, 5));

@@ -1,0 +1,56 @@
+package dev.reftserver.model.checkpoint;
+
+import java.lang.reflect.Field;
+import java.nio.Buffer;
+import java.nio.ByteBuffer;
+
+/**
+ * Raw reads and writes of native memory through {@code sun.misc.Unsafe} (module jdk.unsupported), for the loader's
+ * one hot loop ({@link InputMajor}): a direct buffer's bounds-checked accessors cost several nanoseconds an element
+ * there, these compile to plain loads and stores. Every address comes from a direct buffer the caller holds, and
+ * the caller checks every index against that buffer's capacity before the loop.
+ */
+final class RawMemory {
+
+    private static final sun.misc.Unsafe UNSAFE;
+    private static final long ADDRESS;
+
+    static {
+        try {
+            Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+            f.setAccessible(true);
+            UNSAFE = (sun.misc.Unsafe) f.get(null);
+            ADDRESS = UNSAFE.objectFieldOffset(Buffer.class.getDeclaredField("address"));
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError("no sun.misc.Unsafe: " + e);
+        }
+    }
+
+    private RawMemory() {
+    }
+
+    /** The native address of a direct buffer's first element (its position 0). */
+    static long address(ByteBuffer direct) {
+        if (!direct.isDirect()) {
+            throw new IllegalArgumentException("not a direct buffer");
+        }
+        return UNSAFE.getLong(direct, ADDRESS);
+    }
+
+    static short getShort(long address) {
+        return UNSAFE.getShort(address);
+    }
+
+    static float getFloat(long address) {
+        return UNSAFE.getFloat(address);
+    }
+
+    static void putFloat(long address, float value) {
+        UNSAFE.putFloat(address, value);
+    }
+
+    /** Unmaps a mapped buffer (or frees a direct one) now rather than at a GC; the buffer must not be used again. */
+    static void free(ByteBuffer direct) {
+        UNSAFE.invokeCleaner(direct);
+    }
+}
