@@ -90,17 +90,8 @@ public final class InputMajor {
         int j0 = 0;
         for (Piece p : pieces) {
             StoredRows src = p.source();
-            if (p.col() < 0 || p.col() + (to - from) > src.cols() || p.row() < 0
-                    || p.row() + p.rows() > src.rows()) {
-                throw new IndexOutOfBoundsException("a piece outside its " + src.rows() + " x " + src.cols()
-                        + " matrix");
-            }
-            int kind = switch (src.dtype()) {
-                case "F32" -> 0;
-                case "BF16" -> 1;
-                case "F16" -> 2;
-                default -> throw new IllegalArgumentException("stored dtype " + src.dtype());
-            };
+            check(p, to - from);
+            int kind = kind(src.dtype());
             int width = kind == 0 ? 4 : 2;
             for (long rb = 0; rb < p.rows(); rb += BLOCK) {
                 int nr = (int) Math.min(BLOCK, p.rows() - rb);
@@ -115,10 +106,7 @@ public final class InputMajor {
                         long offset = (long) c * width;
                         float g = rowScale == null ? 1f : rowScale[c];
                         for (int r = 0; r < nr; r++) {
-                            long a = rowAt[r] + offset;
-                            float v = kind == 0 ? RawMemory.getFloat(a)
-                                    : kind == 1 ? Float.intBitsToFloat((RawMemory.getShort(a) & 0xffff) << 16)
-                                    : Safetensors.halfToFloat(RawMemory.getShort(a));
+                            float v = widened(kind, rowAt[r] + offset);
                             if (colScale != null) {
                                 v *= colScale[(int) column + r];
                             }
@@ -132,5 +120,32 @@ public final class InputMajor {
             }
             j0 += (int) p.rows();
         }
+    }
+
+    /** Refuses a piece that reaches outside its matrix ({@code cols} columns from its first). */
+    static void check(Piece p, long cols) {
+        StoredRows src = p.source();
+        if (p.col() < 0 || p.col() + cols > src.cols() || p.row() < 0 || p.row() + p.rows() > src.rows()) {
+            throw new IndexOutOfBoundsException("a piece outside its " + src.rows() + " x " + src.cols() + " matrix");
+        }
+    }
+
+    /** 0, 1, 2 for values stored as F32, BF16, F16. */
+    static int kind(String dtype) {
+        return switch (dtype) {
+            case "F32" -> 0;
+            case "BF16" -> 1;
+            case "F16" -> 2;
+            default -> throw new IllegalArgumentException("stored dtype " + dtype);
+        };
+    }
+
+    /** The value at {@code address}, stored as {@code kind}, widened exactly to float32. */
+    static float widened(int kind, long address) {
+        return switch (kind) {
+            case 0 -> RawMemory.getFloat(address);
+            case 1 -> Float.intBitsToFloat((RawMemory.getShort(address) & 0xffff) << 16);
+            default -> Safetensors.halfToFloat(RawMemory.getShort(address));
+        };
     }
 }

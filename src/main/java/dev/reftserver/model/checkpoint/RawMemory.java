@@ -6,7 +6,7 @@ import java.nio.ByteBuffer;
 
 /**
  * Raw reads and writes of native memory through {@code sun.misc.Unsafe} (module jdk.unsupported), for the loader's
- * one hot loop ({@link InputMajor}): a direct buffer's bounds-checked accessors cost several nanoseconds an element
+ * hot loops ({@link InputMajor}, {@link OutputMajor}): a direct buffer's bounds-checked accessors cost several nanoseconds an element
  * there, these compile to plain loads and stores. Every address comes from a direct buffer the caller holds, and
  * the caller checks every index against that buffer's capacity before the loop.
  */
@@ -47,6 +47,10 @@ final class RawMemory {
 
     static void putFloat(long address, float value) {
         UNSAFE.putFloat(address, value);
+    }
+
+    static void putShort(long address, short value) {
+        UNSAFE.putShort(address, value);
     }
 
     /** Unmaps a mapped buffer (or frees a direct one) now rather than at a GC; the buffer must not be used again. */

@@ -26,6 +26,7 @@ final class Bfloat16Cast {
     private static final MethodHandle FROM_TENSOR;
     private static final MethodHandle TO_TENSOR;
     private static final MethodHandle DELETE_IVALUE;
+    private static final MethodHandle FROM_LONGS;
     private static final long MODULE;
 
     static {
@@ -37,6 +38,7 @@ final class Bfloat16Cast {
             FROM_TENSOR = Jni.bind("iValueFromTensor", long.class, long.class);
             TO_TENSOR = Jni.bind("iValueToTensor", long.class, long.class);
             DELETE_IVALUE = Jni.bind("torchDeleteIValue", void.class, long.class);
+            FROM_LONGS = Jni.bind("iValueFromLongList", long.class, long[].class);
             Path archive = Files.createTempFile("reft-bf16-cast", ".pt");
             try {
                 Files.write(archive, archive());
@@ -95,25 +97,30 @@ final class Bfloat16Cast {
         return run("empty_like", tensor);
     }
 
-    /**
-     * The matrix {@code w} [rows, cols], any dtype, transposed to a new contiguous [cols, rows] tensor (always a
-     * copy, also where the transpose is already contiguous); the caller owns it.
-     */
-    static long transposed(long w) {
-        return run("transposed", w);
-    }
-
     /** A new tensor with {@code tensor}'s values, dtype and shape (a copy, never a view); the caller owns it. */
     static long copy(long tensor) {
         return run("copy", tensor);
     }
 
+    /** An uninitialised contiguous bfloat16 tensor of {@code shape}; the caller owns it. */
+    static long empty(long... shape) {
+        return run("empty", new long[0], shape);
+    }
+
     private static long run(String method, long... tensors) {
-        long[] in = new long[tensors.length];
+        return run(method, tensors, null);
+    }
+
+    /** {@code method} on the tensors, then (where not null) one list of ints. */
+    private static long run(String method, long[] tensors, long[] ints) {
+        long[] in = new long[tensors.length + (ints == null ? 0 : 1)];
         long out = 0;
         try {
             for (int i = 0; i < tensors.length; i++) {
                 in[i] = (long) FROM_TENSOR.invokeExact(tensors[i]);
+            }
+            if (ints != null) {
+                in[tensors.length] = (long) FROM_LONGS.invokeExact(ints);
             }
             // is_train true: DJL runs other modules under an inference-mode guard, whose outputs refuse the
             // in-place ops a block applies next (a bias add, a soft-cap); no input here requires a gradient, so no
@@ -176,12 +183,12 @@ final class Bfloat16Cast {
                   def empty_like(self: __torch__.Convert,
                     x: Tensor) -> Tensor:
                     return torch.empty_like(x, dtype=15)
-                  def transposed(self: __torch__.Convert,
-                    w: Tensor) -> Tensor:
-                    return torch.clone(torch.t(w), memory_format=0)
                   def copy(self: __torch__.Convert,
                     x: Tensor) -> Tensor:
                     return torch.clone(x)
+                  def empty(self: __torch__.Convert,
+                    sizes: List[int]) -> Tensor:
+                    return torch.empty(sizes, dtype=15)
                 """;
         ByteArrayOutputStream pickle = new ByteArrayOutputStream();
         pickle.writeBytes(new byte[] {(byte) 0x80, 2});                                  // PROTO 2

@@ -46,6 +46,7 @@ public final class NativeOps implements AutoCloseable {
             double.class);
     private static final MethodHandle DELETE = Jni.bind("torchDeleteTensor", void.class, J);
     private static final MethodHandle SET_STORAGE = Jni.bind("torchSet", void.class, J, java.nio.ByteBuffer.class);
+    private static final MethodHandle BYTES = Jni.bind("torchDirectByteBuffer", java.nio.ByteBuffer.class, J);
 
     private long[] owned = new long[64];
     private int count;
@@ -255,9 +256,21 @@ public final class NativeOps implements AutoCloseable {
         }
     }
 
-    /** The matrix {@code w} [rows, cols] (any dtype) as a new contiguous [cols, rows] tensor, always a copy. */
-    public long transposed(long w) {
-        return own(Bfloat16Cast.transposed(w));
+    /** An uninitialised contiguous bfloat16 tensor of {@code shape}, to be filled through {@link #bytes}. */
+    public long emptyBfloat16(long... shape) {
+        return own(Bfloat16Cast.empty(shape));
+    }
+
+    /**
+     * A direct buffer over the bytes of the contiguous CPU tensor {@code h} (any dtype): writes go into the tensor.
+     * Valid while the tensor lives; the caller keeps it no longer.
+     */
+    public java.nio.ByteBuffer bytes(long h) {
+        try {
+            return (java.nio.ByteBuffer) BYTES.invokeExact(h);
+        } catch (Throwable t) {
+            throw Jni.rethrow(t);
+        }
     }
 
     /** A new tensor with the values, dtype and shape of {@code a} (any dtype), always a copy. */

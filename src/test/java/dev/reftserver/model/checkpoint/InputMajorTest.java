@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.reftserver.model.checkpoint.InputMajor.Piece;
+import dev.reftserver.model.ops.NativeOps;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -23,7 +24,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * {@link InputMajor} writes, from the stored bytes, exactly the float32 values a fold in Java computes: row ranges
  * of several matrices fused and transposed, an input-column range, the per-output and per-input scales applied in
  * that order, for F32, F16 and BF16 files read through maps of a few rows (several maps per matrix) or held in
- * memory, and in bands when a result is larger than one buffer.
+ * memory, and in bands when a result is larger than one buffer; and {@link OutputMajor}'s bfloat16 rows, rounded as
+ * libtorch rounds.
  */
 class InputMajorTest {
 
@@ -81,6 +83,65 @@ class InputMajorTest {
                 }
             }
             assertThat(bits(cols.toFloatArray())).containsExactly(bits(wantCols));
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"F32, true", "F16, true", "BF16, true", "BF16, false"})
+    void outputMajorBfloat16IsTheFoldRoundedToNearestEven(String dtype, boolean file) throws IOException {
+        Random rnd = new Random(11);
+        float[] a = values(rnd, A_ROWS * COLS);
+        float[] b = values(rnd, B_ROWS * COLS);
+        byte[] bytes = safetensors(dtype, a, b);
+        Safetensors st;
+        if (file) {
+            Path f = tmp.resolve("o.safetensors");
+            Files.write(f, bytes);
+            st = Safetensors.open(f, 2000);
+        } else {
+            st = Safetensors.of(bytes, "test");
+        }
+        float[] wa = st.read("a").data();
+        float[] wb = st.read("b").data();
+        float[] outScale = values(rnd, 3 + 4);
+        float[] inScale = values(rnd, 30);
+        try (NDManager m = NDManager.newBaseManager(); NativeOps op = new NativeOps();
+                StoredRows ra = st.rows("a"); StoredRows rb = st.rows("b")) {
+            // Rows [2, 5) of a and [100, 104) of b, input columns [40, 70): a [7, 30] result.
+            long h = OutputMajor.bfloat16(op, List.of(new Piece(ra, 2, 3, 40), new Piece(rb, 100, 4, 40)), 30,
+                    outScale, inScale);
+            float[] got = op.keep(op.float32(h), m).toFloatArray();
+            float[] want = new float[7 * 30];
+            for (int j = 0; j < 7; j++) {
+                for (int i = 0; i < 30; i++) {
+                    float w = j < 3 ? wa[(2 + j) * COLS + 40 + i] : wb[(100 + j - 3) * COLS + 40 + i];
+                    want[j * 30 + i] = (w * outScale[j]) * inScale[i];
+                }
+            }
+            // libtorch's own rounding of the same float32 values is the reference
+            float[] rounded = op.keep(op.float32(op.bfloat16(NativeOps.handle(m.create(want)))), m).toFloatArray();
+            assertThat(bits(got)).containsExactly(bits(rounded));
+        }
+    }
+
+    @Test
+    void roundingMatchesLibtorchOnTiesAndSpecialValues() {
+        float[] v = {Float.intBitsToFloat(0x3f808000), Float.intBitsToFloat(0x3f818000), Float.intBitsToFloat(0x3f80ffff),
+                -0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MAX_VALUE, Float.MIN_VALUE,
+                -Float.MIN_NORMAL, 1e-40f};
+        try (NDManager m = NDManager.newBaseManager(); NativeOps op = new NativeOps()) {
+            float[] libtorch = op.keep(op.float32(op.bfloat16(NativeOps.handle(m.create(v)))), m).toFloatArray();
+            for (int i = 0; i < v.length; i++) {
+                float mine = Float.intBitsToFloat((OutputMajor.rounded(v[i]) & 0xffff) << 16);
+                if (Float.isNaN(v[i])) {
+                    // a NaN stays a NaN (libtorch's vectorised conversion gives 0xffff, its scalar one 0x7fc0)
+                    assertThat(mine).isNaN();
+                    assertThat(libtorch[i]).isNaN();
+                    continue;
+                }
+                assertThat(Float.floatToRawIntBits(mine)).as("%s", v[i])
+                        .isEqualTo(Float.floatToRawIntBits(libtorch[i]));
+            }
         }
     }
 
