@@ -7,6 +7,7 @@ import dev.reftserver.intervention.InterventionPlan;
 import dev.reftserver.model.BlockHook;
 import dev.reftserver.model.CausalLM;
 import dev.reftserver.model.KvCache;
+import dev.reftserver.model.ops.NativeOps;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -137,7 +138,9 @@ final class ModelRunner implements AutoCloseable {
             Generation g = rows.get(i);
             if (g.sampler.greedy() && !g.needsHostLogits()) {
                 if (argmax == null) {
-                    argmax = logits.argMax(1).toLongArray();
+                    try (NativeOps op = new NativeOps()) {
+                        argmax = op.keep(op.rowArgmax(NativeOps.handle(logits)), logits.getManager()).toLongArray();
+                    }
                 }
                 out[i] = (int) argmax[i];
             } else {

@@ -19,6 +19,7 @@ import java.util.zip.ZipOutputStream;
  * ({@code torch.to(x, 15)}, 15 = ScalarType::BFloat16) written as a TorchScript archive at first use and loaded
  * through DJL's module JNI. Back to float32 goes the same way (DJL's number for float32 maps, but asking DJL for a
  * BF16 array's dtype would not). Arrays made here must stay raw handles: DJL's Java side cannot describe them.
+ * The same module carries the few other ops DJL's JNI lacks or runs slowly (oneDNN packing, a row-wise argmax).
  */
 final class Bfloat16Cast {
 
@@ -100,6 +101,16 @@ final class Bfloat16Cast {
     /** A new tensor with {@code tensor}'s values, dtype and shape (a copy, never a view); the caller owns it. */
     static long copy(long tensor) {
         return run("copy", tensor);
+    }
+
+    /**
+     * The index of each row's largest value in the matrix {@code x} (int64 [rows]), the first where several tie, a
+     * NaN counting as the largest: what {@code argmax(x, 1)} gives. Through {@code max(x, 1)}, whose kernel is faster
+     * on a CPU: 0.37 to 0.45 of argmax's time with libtorch 2.7.1 on one thread ({@code RowArgmaxBench}: 16 x 151,936
+     * float32 logits 1.45 against 3.73 ms, 16 x 32,000 0.36 against 0.81 ms).
+     */
+    static long rowArgmax(long x) {
+        return run("row_argmax", x);
     }
 
     /** An uninitialised contiguous bfloat16 tensor of {@code shape}; the caller owns it. */
@@ -186,6 +197,10 @@ final class Bfloat16Cast {
                   def copy(self: __torch__.Convert,
                     x: Tensor) -> Tensor:
                     return torch.clone(x)
+                  def row_argmax(self: __torch__.Convert,
+                    x: Tensor) -> Tensor:
+                    _0, _1 = torch.max(x, 1)
+                    return _1
                   def empty(self: __torch__.Convert,
                     sizes: List[int]) -> Tensor:
                     return torch.empty(sizes, dtype=15)

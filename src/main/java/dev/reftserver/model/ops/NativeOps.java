@@ -154,6 +154,11 @@ public final class NativeOps implements AutoCloseable {
         return own(Bfloat16Cast.packedLinear(x, packed));
     }
 
+    /** Each row's argmax of the matrix {@code x}, as int64 [rows] (the first of ties; see Bfloat16Cast). */
+    public long rowArgmax(long x) {
+        return own(Bfloat16Cast.rowArgmax(x));
+    }
+
     /** Rows {@code ids} (int64) of a bfloat16 table, as float32. */
     public long rowsBfloat16(long table, long ids) {
         return own(Bfloat16Cast.rows(table, ids));

@@ -80,6 +80,19 @@ class NativeOpsTest {
     }
 
     @Test
+    void rowArgmaxIsArgmaxWithTiesToTheFirstAndNanAsLargest() {
+        NDArray r = m.randomNormal(new Shape(5, 1000));
+        assertThat(got(op.rowArgmax(h(r))).toLongArray()).containsExactly(r.argMax(1).toLongArray());
+        float[] v = {1, 3, 3, 0, // tie: the first
+            -1, Float.NaN, 2, Float.NaN, // NaN: the first NaN
+            5, 5, 5, 5,
+            Float.NEGATIVE_INFINITY, -2, Float.POSITIVE_INFINITY, Float.POSITIVE_INFINITY};
+        NDArray t = m.create(v, new Shape(4, 4));
+        assertThat(got(op.rowArgmax(h(t))).toLongArray()).containsExactly(1, 1, 0, 2)
+                .containsExactly(t.argMax(1).toLongArray());
+    }
+
+    @Test
     void reductionsAndActivationsMatchDjl() {
         assertSame(got(op.mean(h(a), -1, true)), a.mean(new int[] {-1}, true));
         assertSame(got(op.sigmoid(h(a))), Activation.sigmoid(a));
