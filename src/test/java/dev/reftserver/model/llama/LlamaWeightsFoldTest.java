@@ -27,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The weights the loader folds and lays out natively equal, bit for bit, the fold computed in Java from the values
  * the Java reader gives: fused q/k/v times the input norm (queries times the attention scale first), gate/up times
  * the MLP norm, the output layer times the final norm, transposed to input-major (float32) or kept output-major
- * (bfloat16) and cut into parts; and in bfloat16, that float32 fold rounded to nearest even. For a float32 checkpoint and the same one stored as BF16.
+ * (bfloat16) and cut into parts; and in bfloat16, that float32 fold rounded to nearest even. For a float32
+ * checkpoint and the same one stored as BF16 and as F16.
  */
 class LlamaWeightsFoldTest {
 
@@ -71,9 +72,9 @@ class LlamaWeightsFoldTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"F32, false", "F32, true", "BF16, false", "BF16, true"})
+    @CsvSource({"F32, false", "F32, true", "BF16, false", "BF16, true", "F16, false", "F16, true"})
     void foldsAsJavaDoes(String stored, boolean bfloat16) throws IOException {
-        Path dir = stored.equals("F32") ? ReferenceFiles.resource(TINY) : asBfloat16(ReferenceFiles.resource(TINY));
+        Path dir = stored.equals("F32") ? ReferenceFiles.resource(TINY) : restored(ReferenceFiles.resource(TINY), stored);
         Checkpoint ckpt = HfCheckpointReader.read(dir);
         Safetensors st = Safetensors.open(dir.resolve("model.safetensors"));
         var c = ckpt.config();
@@ -205,9 +206,12 @@ class LlamaWeightsFoldTest {
         return all;
     }
 
-    /** The tiny model's directory with every tensor stored as BF16 (rounded to nearest even), in a temp dir. */
-    private Path asBfloat16(Path source) throws IOException {
-        Path dir = tmp.resolve("bf16");
+    /**
+     * The tiny model's directory with every tensor stored as {@code dtype}: BF16 (rounded to nearest even) or F16
+     * (truncated: any half bits do, the fold is compared with what the Java reader reads), in a temp dir.
+     */
+    private Path restored(Path source, String dtype) throws IOException {
+        Path dir = tmp.resolve(dtype);
         Files.createDirectories(dir);
         Files.copy(source.resolve("config.json"), dir.resolve("config.json"));
         if (Files.exists(source.resolve("generation_config.json"))) {
@@ -218,7 +222,7 @@ class LlamaWeightsFoldTest {
         long offset = 0;
         for (String name : st.names()) {
             JsonObject t = new JsonObject();
-            t.addProperty("dtype", "BF16");
+            t.addProperty("dtype", dtype);
             JsonArray shape = new JsonArray();
             long n = 1;
             for (long s : st.shape(name)) {
@@ -237,11 +241,32 @@ class LlamaWeightsFoldTest {
         ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(8 + json.length + offset)).order(ByteOrder.LITTLE_ENDIAN);
         out.putLong(json.length).put(json);
         for (String name : st.names()) {
-            for (float v : roundedToBfloat16(st.read(name).data())) {
-                out.putShort((short) (Float.floatToRawIntBits(v) >>> 16));
+            float[] values = st.read(name).data();
+            if (dtype.equals("BF16")) {
+                for (float v : roundedToBfloat16(values)) {
+                    out.putShort((short) (Float.floatToRawIntBits(v) >>> 16));
+                }
+            } else {
+                for (float v : values) {
+                    out.putShort(truncatedToHalf(v));
+                }
             }
         }
         Files.write(dir.resolve("model.safetensors"), out.array());
         return dir;
+    }
+
+    /** float32 to binary16, mantissa truncated, too small to zero (normal range only: the tiny model's values). */
+    private static short truncatedToHalf(float f) {
+        int bits = Float.floatToIntBits(f);
+        int sign = (bits >>> 16) & 0x8000;
+        int exp = ((bits >>> 23) & 0xff) - 127 + 15;
+        if (exp <= 0) {
+            return (short) sign;
+        }
+        if (exp >= 31) {
+            return (short) (sign | 0x7bff);
+        }
+        return (short) (sign | (exp << 10) | ((bits >>> 13) & 0x3ff));
     }
 }
