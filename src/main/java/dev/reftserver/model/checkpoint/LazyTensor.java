@@ -20,10 +20,6 @@ public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
         this(name, shape, values, null, null);
     }
 
-    public LazyTensor(String name, long[] shape, Supplier<float[]> values, Function<NDManager, StoredTensor> stored) {
-        this(name, shape, values, stored, null);
-    }
-
     public static LazyTensor of(TensorData t) {
         return new LazyTensor(t.name(), t.shape(), t::data);
     }

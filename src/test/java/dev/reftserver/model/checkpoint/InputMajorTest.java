@@ -43,15 +43,7 @@ class InputMajorTest {
         Random rnd = new Random(7);
         float[] a = values(rnd, A_ROWS * COLS);
         float[] b = values(rnd, B_ROWS * COLS);
-        byte[] bytes = safetensors(dtype, a, b);
-        Safetensors st;
-        if (file) {
-            Path f = tmp.resolve("m.safetensors");
-            Files.write(f, bytes);
-            st = Safetensors.open(f, window);
-        } else {
-            st = Safetensors.of(bytes, "test");
-        }
+        Safetensors st = open(safetensors(dtype, a, b), file, window);
         // What the file holds, as the Java reader widens it.
         float[] wa = st.read("a").data();
         float[] wb = st.read("b").data();
@@ -92,15 +84,7 @@ class InputMajorTest {
         Random rnd = new Random(11);
         float[] a = values(rnd, A_ROWS * COLS);
         float[] b = values(rnd, B_ROWS * COLS);
-        byte[] bytes = safetensors(dtype, a, b);
-        Safetensors st;
-        if (file) {
-            Path f = tmp.resolve("o.safetensors");
-            Files.write(f, bytes);
-            st = Safetensors.open(f, 2000);
-        } else {
-            st = Safetensors.of(bytes, "test");
-        }
+        Safetensors st = open(safetensors(dtype, a, b), file, 2000);
         float[] wa = st.read("a").data();
         float[] wb = st.read("b").data();
         float[] outScale = values(rnd, 3 + 4);
@@ -171,6 +155,16 @@ class InputMajorTest {
         }
     }
 
+    /** The file's bytes read through maps of at most {@code window} bytes, or held in memory. */
+    private Safetensors open(byte[] bytes, boolean file, int window) throws IOException {
+        if (!file) {
+            return Safetensors.of(bytes, "test");
+        }
+        Path f = Files.createTempFile(tmp, "m", ".safetensors");
+        Files.write(f, bytes);
+        return Safetensors.open(f, window);
+    }
+
     /** Values of every magnitude a checkpoint has, with signed zeros, subnormals and the odd exact integer. */
     private static float[] values(Random rnd, int n) {
         float[] v = new float[n];
@@ -200,26 +194,12 @@ class InputMajorTest {
             for (float f : m) {
                 switch (dtype) {
                     case "F32" -> out.putFloat(f);
-                    case "F16" -> out.putShort(toHalf(f));
+                    case "F16" -> out.putShort(Halves.truncated(f));
                     default -> out.putShort((short) (Float.floatToIntBits(f) >>> 16));
                 }
             }
         }
         return out.array();
-    }
-
-    /** float32 to binary16 by truncation (any bits will do: the test compares with what the Java reader reads). */
-    private static short toHalf(float f) {
-        int bits = Float.floatToIntBits(f);
-        int sign = (bits >>> 16) & 0x8000;
-        int exp = ((bits >>> 23) & 0xff) - 127 + 15;
-        if (exp <= 0) {
-            return (short) sign;
-        }
-        if (exp >= 31) {
-            return (short) (sign | 0x7bff);
-        }
-        return (short) (sign | (exp << 10) | ((bits >>> 13) & 0x3ff));
     }
 
     private static int[] bits(float[] v) {

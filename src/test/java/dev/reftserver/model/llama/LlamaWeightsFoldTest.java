@@ -11,6 +11,7 @@ import dev.reftserver.model.ops.NativeOps;
 import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.ops.Split;
 import dev.reftserver.model.checkpoint.Checkpoint;
+import dev.reftserver.model.checkpoint.Halves;
 import dev.reftserver.model.checkpoint.HfCheckpointReader;
 import dev.reftserver.model.checkpoint.Safetensors;
 import java.io.IOException;
@@ -248,25 +249,11 @@ class LlamaWeightsFoldTest {
                 }
             } else {
                 for (float v : values) {
-                    out.putShort(truncatedToHalf(v));
+                    out.putShort(Halves.truncated(v));
                 }
             }
         }
         Files.write(dir.resolve("model.safetensors"), out.array());
         return dir;
-    }
-
-    /** float32 to binary16, mantissa truncated, too small to zero (normal range only: the tiny model's values). */
-    private static short truncatedToHalf(float f) {
-        int bits = Float.floatToIntBits(f);
-        int sign = (bits >>> 16) & 0x8000;
-        int exp = ((bits >>> 23) & 0xff) - 127 + 15;
-        if (exp <= 0) {
-            return (short) sign;
-        }
-        if (exp >= 31) {
-            return (short) (sign | 0x7bff);
-        }
-        return (short) (sign | (exp << 10) | ((bits >>> 13) & 0x3ff));
     }
 }
