@@ -3,6 +3,7 @@ package dev.reftserver.engine;
 import dev.reftserver.intervention.LoadedBundle;
 import dev.reftserver.intervention.ScaledBundle;
 import dev.reftserver.tokenizer.TextTokenizer;
+import java.util.Arrays;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,6 +43,9 @@ public final class Generation {
     TokenLogprobs[] pendingPromptLogprobs;
     TextTokenizer.StreamDecoder decoder;
     int lastToken = -1;
+    /** Every token fed back so far, in order (the last is {@link #lastToken}); grown as the row runs. */
+    private int[] fed = new int[16];
+    private int fedCount;
     int generated;
     long enqueuedNanos;
     long firstTokenNanos;
@@ -104,6 +108,22 @@ public final class Generation {
 
     public String tenant() {
         return tenant;
+    }
+
+    /** Takes {@code token} as the row's next input. */
+    void feed(int token) {
+        if (fedCount == fed.length) {
+            fed = Arrays.copyOf(fed, 2 * fed.length);
+        }
+        fed[fedCount++] = token;
+        lastToken = token;
+    }
+
+    /** What the row's cache holds while it decodes: the prompt, then every token fed back but the last. */
+    int[] cachedTokens() {
+        int[] out = Arrays.copyOf(prompt, prompt.length + Math.max(fedCount - 1, 0));
+        System.arraycopy(fed, 0, out, prompt.length, Math.max(fedCount - 1, 0));
+        return out;
     }
 
     public int[] prompt() {

@@ -117,11 +117,32 @@ final class ModelRunner implements AutoCloseable {
         for (int i = 0; i < n; i++) {
             tokens[i] = running.get(i).lastToken;
         }
+        int rebuildAt = model.rebuildAt();
+        if (rebuildAt > 0) {
+            for (int i = 0; i < n; i++) {
+                if (cache.length(i) == rebuildAt) {
+                    rebuild(step, running.get(i));
+                }
+            }
+        }
         long t0 = System.nanoTime();
         NDArray logits = model.decode(step, tokens, cache);
         int[] next = sample(logits, running);
         metrics.decodeStep(n, System.nanoTime() - t0);
         return next;
+    }
+
+    /**
+     * Computes a running row's cache again ({@link CausalLM#rebuildAt()}): its prompt and the tokens it has taken,
+     * with its interventions at its prompt's positions as at its prefill.
+     */
+    private void rebuild(NDManager step, Generation g) {
+        int[] tokens = g.cachedTokens();
+        BlockHook hook = g.interventions().isEmpty() ? BlockHook.NONE
+                : new InterventionPlan(List.of(new InterventionPlan.Row(g.interventions(), g.prompt().length)), null);
+        long t0 = System.nanoTime();
+        model.rebuild(step, tokens, g.slot, cache, hook);
+        metrics.prefill(1, tokens.length, System.nanoTime() - t0);
     }
 
     /**

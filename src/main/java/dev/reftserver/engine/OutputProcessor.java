@@ -79,7 +79,7 @@ final class OutputProcessor {
             emit(g, g.stops.flush());
             return FinishReason.LENGTH;
         }
-        g.lastToken = token;
+        g.feed(token);
         return null;
     }
 

@@ -59,6 +59,25 @@ public interface CausalLM extends AutoCloseable {
      */
     NDArray decode(NDManager step, int[] tokens, KvCache cache);
 
+    /**
+     * The cached length at which a sequence's cache must be computed again ({@link #rebuild}) before its next decode
+     * step, or -1 for never. Phi-3 with longrope: a sequence that started within the original context is rotated
+     * with the short factors; the step that takes it past that context recomputes every position with the long ones,
+     * as transformers' generate does.
+     */
+    default int rebuildAt() {
+        return -1;
+    }
+
+    /**
+     * Computes a sequence's cache again: its {@code tokens} (every cached position, prompt first) through the model
+     * as a prefill into {@code slot}, with {@code hook} (the row's interventions, as at its first prefill), rotated
+     * as the sequence's next step will be. The cache's length for the slot stays {@code tokens.length}.
+     */
+    default void rebuild(NDManager step, int[] tokens, int slot, KvCache cache, BlockHook hook) {
+        throw new UnsupportedOperationException("this model never rebuilds a cache");
+    }
+
     /** Logits at every position of one prompt, [T, vocab]; for checks against references. */
     NDArray logitsAllPositions(NDManager step, int[] prompt);
 

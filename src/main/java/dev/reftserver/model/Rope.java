@@ -1,26 +1,44 @@
 package dev.reftserver.model;
 
+import java.util.List;
+
 /**
- * Rotary position embedding's frequencies, as HF's {@code ROPE_INIT_FUNCTIONS} compute them for the rope types this
- * runtime supports.
+ * Rotary position embedding's frequencies, as HF's {@code ROPE_INIT_FUNCTIONS} and rotary modules compute them for
+ * the rope types this runtime supports.
  *
  * @param type                 how the default frequencies are rescaled for long contexts
  * @param theta                the base ({@code rope_theta})
- * @param factor               the scaling factor (linear, dynamic, llama3); 1 for default
+ * @param factor               the scaling factor (linear, dynamic, llama3, yarn, longrope); 1 for default
+ * @param originalMaxPositions the pre-training context (llama3, yarn, longrope); for dynamic,
+ *                             {@code max_position_embeddings}, past which the base grows (HF's formula and
+ *                             threshold both use it)
  * @param lowFreqFactor        llama3's {@code low_freq_factor}
  * @param highFreqFactor       llama3's {@code high_freq_factor}
- * @param originalMaxPositions llama3's pre-training context; for dynamic, {@code max_position_embeddings}, past which
- *                             the base grows (HF's formula and threshold both use it)
+ * @param betaFast             yarn's {@code beta_fast}
+ * @param betaSlow             yarn's {@code beta_slow}
+ * @param truncate             yarn's {@code truncate}: the correction range is rounded out to whole dimensions
+ * @param shortFactor          longrope's per-frequency divisors for sequences up to the original context
+ * @param longFactor           longrope's divisors for longer sequences
+ * @param attentionFactor      what cos and sin are multiplied by (yarn, longrope); 1 for the others
+ * @param partialRotary        the fraction of each head that rotates (Phi-3's {@code partial_rotary_factor}); the
+ *                             other channels pass through unchanged
+ * @param rebuildOnSwitch      longrope as Phi-3's generate runs it: when a sequence that started within the original
+ *                             context grows past it, its whole cache is computed again with the long factors
+ *                             (transformers' Phi3ForCausalLM drops the cache at that step); otherwise the cached
+ *                             positions keep the short factors and only new ones take the long
  */
-public record Rope(Type type, double theta, double factor, double lowFreqFactor, double highFreqFactor,
-        int originalMaxPositions) {
+public record Rope(Type type, double theta, double factor, int originalMaxPositions, double lowFreqFactor,
+        double highFreqFactor, double betaFast, double betaSlow, boolean truncate, List<Double> shortFactor,
+        List<Double> longFactor, double attentionFactor, double partialRotary, boolean rebuildOnSwitch) {
 
     /** The rope types this runtime implements ({@code rope_type} in config.json). */
     public enum Type {
         DEFAULT("default"),
         LINEAR("linear"),
         DYNAMIC("dynamic"),
-        LLAMA3("llama3");
+        LLAMA3("llama3"),
+        YARN("yarn"),
+        LONGROPE("longrope");
 
         private final String configName;
 
@@ -33,22 +51,90 @@ public record Rope(Type type, double theta, double factor, double lowFreqFactor,
         }
     }
 
+    public Rope {
+        shortFactor = List.copyOf(shortFactor);
+        longFactor = List.copyOf(longFactor);
+    }
+
     public static Rope plain(double theta) {
-        return new Rope(Type.DEFAULT, theta, 1, 0, 0, 0);
+        return new Rope(Type.DEFAULT, theta, 1, 0, 0, 0, 0, 0, false, List.of(), List.of(), 1, 1, false);
+    }
+
+    /** Linear (position interpolation) or dynamic NTK scaling by {@code factor}. */
+    public static Rope scaled(Type type, double theta, double factor, int maxPositions) {
+        return new Rope(type, theta, factor, maxPositions, 0, 0, 0, 0, false, List.of(), List.of(), 1, 1, false);
+    }
+
+    public static Rope llama3(double theta, double factor, double lowFreqFactor, double highFreqFactor,
+            int originalMaxPositions) {
+        return new Rope(Type.LLAMA3, theta, factor, originalMaxPositions, lowFreqFactor, highFreqFactor, 0, 0, false,
+                List.of(), List.of(), 1, 1, false);
+    }
+
+    public static Rope yarn(double theta, double factor, int originalMaxPositions, double betaFast, double betaSlow,
+            boolean truncate, double attentionFactor) {
+        return new Rope(Type.YARN, theta, factor, originalMaxPositions, 0, 0, betaFast, betaSlow, truncate, List.of(),
+                List.of(), attentionFactor, 1, false);
+    }
+
+    public static Rope longRope(double theta, int originalMaxPositions, List<Double> shortFactor,
+            List<Double> longFactor, double attentionFactor) {
+        return new Rope(Type.LONGROPE, theta, 1, originalMaxPositions, 0, 0, 0, 0, false, shortFactor, longFactor,
+                attentionFactor, 1, false);
+    }
+
+    /** This RoPE over the first {@code fraction} of each head only. */
+    public Rope withPartialRotary(double fraction) {
+        return new Rope(type, theta, factor, originalMaxPositions, lowFreqFactor, highFreqFactor, betaFast, betaSlow,
+                truncate, shortFactor, longFactor, attentionFactor, fraction, rebuildOnSwitch);
+    }
+
+    /** This longrope with the cache of a sequence rebuilt when it grows past the original context (Phi-3). */
+    public Rope withRebuildOnSwitch() {
+        return new Rope(type, theta, factor, originalMaxPositions, lowFreqFactor, highFreqFactor, betaFast, betaSlow,
+                truncate, shortFactor, longFactor, attentionFactor, partialRotary, type == Type.LONGROPE);
+    }
+
+    /** The channels of a head of {@code headDim} that rotate: HF's {@code int(head_dim * partial_rotary_factor)}. */
+    public int rotaryDim(int headDim) {
+        return (int) (headDim * partialRotary);
     }
 
     /**
-     * Inverse frequencies for head width {@code dim}, in float32 as HF computes them, for a forward whose longest
-     * sequence is {@code seqLen} positions (only the dynamic type reads it).
+     * Whether a sequence of {@code seqLen} positions uses longrope's long factors: HF switches per forward on its
+     * largest position + 1, so a prompt longer than the original context is rotated with the long factors
+     * throughout, and a shorter one with the short factors, its later tokens with the long ones once they pass it.
+     */
+    public boolean longFactors(int seqLen) {
+        return type == Type.LONGROPE && seqLen > originalMaxPositions;
+    }
+
+    /**
+     * Inverse frequencies for {@code dim} rotating channels, in float32 as HF computes them, for a forward whose
+     * longest sequence is {@code seqLen} positions (only the dynamic and longrope types read it).
      */
     public float[] inverseFrequencies(int dim, int seqLen) {
+        int half = dim / 2;
+        float[] inv = new float[half];
+        switch (type) {
+            case YARN -> {
+                return yarn(dim);
+            }
+            case LONGROPE -> {
+                List<Double> ext = longFactors(seqLen) ? longFactor : shortFactor;
+                for (int i = 0; i < half; i++) {
+                    inv[i] = 1f / (ext.get(i).floatValue() * power(i, dim));
+                }
+                return inv;
+            }
+            default -> {
+            }
+        }
         double base = theta;
         if (type == Type.DYNAMIC && seqLen > originalMaxPositions) {
             // HF _compute_dynamic_ntk_parameters: the base grows with the sequence past the trained context.
             base = theta * Math.pow(factor * seqLen / originalMaxPositions - (factor - 1), dim / (dim - 2.0));
         }
-        int half = dim / 2;
-        float[] inv = new float[half];
         for (int i = 0; i < half; i++) {
             inv[i] = (float) (1.0 / Math.pow(base, (2.0 * i) / dim));
         }
@@ -63,6 +149,11 @@ public record Rope(Type type, double theta, double factor, double lowFreqFactor,
             }
         }
         return inv;
+    }
+
+    /** theta ** (2i / dim) with the exponent in float32, as HF's {@code base ** (arange(0, dim, 2).float() / dim)}. */
+    private float power(int i, int dim) {
+        return (float) Math.pow(theta, (float) (2 * i) / dim);
     }
 
     /**
@@ -85,17 +176,62 @@ public record Rope(Type type, double theta, double factor, double lowFreqFactor,
         }
     }
 
-    /** emb = [freqs, freqs] (HF's rotate-half layout) of positions [0, positions): cos or sin rows of head_dim. */
-    public static float[] table(float[] invFreq, int positions, boolean cos) {
+    /**
+     * HF _compute_yarn_parameters: frequencies that turn more than beta_fast times over the original context keep
+     * their value, those that turn fewer than beta_slow times are divided by the factor, and a linear ramp over
+     * the dimensions between blends the two.
+     */
+    private float[] yarn(int dim) {
+        int half = dim / 2;
+        double low = correctionDim(betaFast, dim);
+        double high = correctionDim(betaSlow, dim);
+        if (truncate) {
+            low = Math.floor(low);
+            high = Math.ceil(high);
+        }
+        low = Math.max(low, 0);
+        high = Math.min(high, dim - 1);
+        if (low == high) {
+            high += 0.001;
+        }
+        float lowF = (float) low;
+        float span = (float) (high - low);
+        float f = (float) factor;
+        float[] inv = new float[half];
+        for (int i = 0; i < half; i++) {
+            float pos = power(i, dim);
+            float extrapolation = 1f / pos;
+            float interpolation = 1f / (f * pos);
+            float ramp = Math.min(Math.max(((float) i - lowF) / span, 0f), 1f);
+            float keep = 1f - ramp;
+            inv[i] = interpolation * (1f - keep) + extrapolation * keep;
+        }
+        return inv;
+    }
+
+    /** The dimension whose frequency turns {@code rotations} times over the original context. */
+    private double correctionDim(double rotations, int dim) {
+        return (dim * Math.log(originalMaxPositions / (rotations * 2 * Math.PI))) / (2 * Math.log(theta));
+    }
+
+    /**
+     * HF's emb = [freqs, freqs] of positions [0, positions) over the rotating channels, times the attention factor,
+     * as rows of {@code headDim}: cos or sin; the channels past the rotating ones pass through (cos 1, sin 0).
+     */
+    public float[] table(float[] invFreq, int positions, int headDim, boolean cos) {
         int half = invFreq.length;
-        int hd = 2 * half;
-        float[] out = new float[positions * hd];
+        float scale = (float) attentionFactor;
+        float[] out = new float[positions * headDim];
         for (int pos = 0; pos < positions; pos++) {
+            int row = pos * headDim;
             for (int i = 0; i < half; i++) {
                 float angle = pos * invFreq[i];  // fp32 product, as HF computes freqs in float32
-                float v = (float) (cos ? Math.cos(angle) : Math.sin(angle));
-                out[pos * hd + i] = v;
-                out[pos * hd + i + half] = v;
+                float v = (float) (cos ? Math.cos(angle) : Math.sin(angle)) * scale;
+                out[row + i] = v;
+                out[row + i + half] = v;
+            }
+            for (int j = 2 * half; j < headDim; j++) {
+                out[row + j] = cos ? 1f : 0f;
             }
         }
         return out;

@@ -33,6 +33,7 @@ public final class StepBatch {
     private final int keyLength;
     private final int samePosition;
     private final long[] positionValues;
+    private final int[] sequenceLengths;
     private NDArray positions;
     private final NDArray mask;
     private final Map<Integer, NDArray> windowMasks = new HashMap<>();
@@ -42,7 +43,8 @@ public final class StepBatch {
     private final Map<String, NDArray> memo = new HashMap<>();
 
     private StepBatch(NDManager step, BlockOptions block, boolean prefill, int[] slots, int tokens, int start,
-            int keyLength, int samePosition, long[] positions, NDArray mask, long[] keyWrite, long[] valueWrite) {
+            int keyLength, int samePosition, long[] positions, int[] sequenceLengths, NDArray mask, long[] keyWrite,
+            long[] valueWrite) {
         this.step = step;
         this.block = block;
         this.prefill = prefill;
@@ -53,6 +55,7 @@ public final class StepBatch {
         this.keyLength = keyLength;
         this.samePosition = samePosition;
         this.positionValues = positions;
+        this.sequenceLengths = sequenceLengths;
         this.mask = mask;
         this.keyWrite = keyWrite == null ? null : step.create(keyWrite);
         this.valueWrite = valueWrite == null ? null : step.create(valueWrite);
@@ -62,9 +65,11 @@ public final class StepBatch {
      * A prefill of {@code tokens} positions per row into the given cache slots, starting at position {@code start}
      * of every row (its earlier positions already cached). Call after {@link KvCache#ensure}: the flat write
      * indices depend on the cache's capacity.
+     *
+     * @param sequenceLengths each row's whole prompt length (a chunk's rows are parts of longer prompts)
      */
     static StepBatch prefill(NDManager step, BlockOptions block, KvCache cache, int[] slots, int[] lengths,
-            int tokens, int start, DataType dtype) {
+            int[] sequenceLengths, int tokens, int start, DataType dtype) {
         int n = lengths.length;
         long[] pos = new long[n * tokens];
         for (int i = 0; i < n; i++) {
@@ -74,7 +79,7 @@ public final class StepBatch {
         }
         int keyLength = start + tokens;
         StepBatch batch = new StepBatch(step, block, true, slots.clone(), tokens, start, keyLength, -1, pos,
-                prefillMask(step, lengths, tokens, start, 0, dtype), keyIndex(cache, slots, tokens, pos),
+                sequenceLengths.clone(), prefillMask(step, lengths, tokens, start, 0, dtype), keyIndex(cache, slots, tokens, pos),
                 valueIndex(cache, slots, tokens, pos));
         for (int w : block.slidingWindows()) {
             if (w > 0 && w < keyLength && !batch.windowMasks.containsKey(w)) {
@@ -88,20 +93,23 @@ public final class StepBatch {
     static StepBatch decode(NDManager step, BlockOptions block, KvCache cache, int n, DataType dtype) {
         long[] pos = new long[n];
         int[] slots = new int[n];
+        int[] sequenceLengths = new int[n];
         int maxPos = 0;
         int minPos = Integer.MAX_VALUE;
         for (int i = 0; i < n; i++) {
             slots[i] = i;
             pos[i] = cache.length(i);
+            sequenceLengths[i] = cache.length(i) + 1;
             maxPos = Math.max(maxPos, cache.length(i));
             minPos = Math.min(minPos, cache.length(i));
         }
         int keyLength = maxPos + 1;
         if (minPos == maxPos) {
-            return new StepBatch(step, block, false, slots, 1, 0, keyLength, maxPos, pos, null, null, null);
+            return new StepBatch(step, block, false, slots, 1, 0, keyLength, maxPos, pos, sequenceLengths, null, null,
+                    null);
         }
         // Rows of different lengths: each sees only its own keys [0, pos_i] (and within its window).
-        StepBatch batch = new StepBatch(step, block, false, slots, 1, 0, keyLength, -1, pos,
+        StepBatch batch = new StepBatch(step, block, false, slots, 1, 0, keyLength, -1, pos, sequenceLengths,
                 decodeMask(step, pos, keyLength, 0, dtype), keyIndex(cache, slots, 1, pos),
                 valueIndex(cache, slots, 1, pos));
         for (int w : block.slidingWindows()) {
@@ -243,6 +251,22 @@ public final class StepBatch {
     }
 
     /** Token positions [rows, tokens] (int64), created on first use. */
+    /**
+     * Row i's position of token t, {@code [i * tokens + t]}: the same values as {@link #positions()}, on the heap.
+     */
+    public long position(int i, int t) {
+        return positionValues[i * tokens + t];
+    }
+
+    /**
+     * The length of row i's sequence as transformers' rotary module sees it in a forward of this row alone: the
+     * whole prompt in a prefill (also in each chunk of one), its position + 1 in a decode step. Longrope picks its
+     * factors by it.
+     */
+    public int sequenceLength(int i) {
+        return sequenceLengths[i];
+    }
+
     public NDArray positions() {
         if (positions == null) {
             positions = step.create(positionValues, new Shape(rows, tokens));

@@ -9,6 +9,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.reftserver.model.ops.CpuTeam;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -92,6 +93,35 @@ public final class TransformerLM implements CausalLM {
      */
     NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int[] logitsFrom,
             int chunk) {
+        return prefill(step, prompts, Arrays.stream(prompts).mapToInt(p -> p.length).toArray(), slots, cache, hook,
+                logitsFrom, chunk);
+    }
+
+    @Override
+    public int rebuildAt() {
+        Rope rope = config.rope();
+        return rope.rebuildOnSwitch() ? rope.originalMaxPositions() : -1;
+    }
+
+    @Override
+    public void rebuild(NDManager step, int[] tokens, int slot, KvCache cache, BlockHook hook) {
+        if (tokens.length == 0 || tokens.length >= cache.maxTokens()) {
+            throw new IllegalArgumentException("cannot rebuild " + tokens.length + " tokens in a cache of "
+                    + cache.maxTokens());
+        }
+        // Rotated as a sequence of one more position: the step that follows takes it past the original context.
+        try (NDManager sub = step.newSubManager()) {
+            prefill(sub, new int[][] {tokens}, new int[] {tokens.length + 1}, new int[] {slot}, cache, hook,
+                    new int[] {tokens.length - 1}, PREFILL_CHUNK);
+        }
+    }
+
+    /**
+     * The prefill above, each row rotated as a sequence of {@code ropeLengths[i]} positions (its prompt's length but
+     * where a rebuild asks for more).
+     */
+    private NDArray prefill(NDManager step, int[][] prompts, int[] ropeLengths, int[] slots, KvCache cache,
+            BlockHook hook, int[] logitsFrom, int chunk) {
         int n = prompts.length;
         int longest = 0;
         int rowsNeeded = 0;
@@ -118,7 +148,7 @@ public final class TransformerLM implements CausalLM {
         }
         if (hooked || longest <= chunk) {
             cache.ensure(rowsNeeded, longest);
-            return pass(step, prompts, slots, 0, cache, hook, logitsFrom);
+            return pass(step, prompts, ropeLengths, slots, 0, cache, hook, logitsFrom);
         }
         // Each row's logits, pass by pass, in position order; a pass gives a row those of its positions at or
         // after logitsFrom.
@@ -128,7 +158,8 @@ public final class TransformerLM implements CausalLM {
         }
         for (PrefillPass pass : PrefillPass.split(prompts, slots, logitsFrom, chunk)) {
             cache.ensure(rowsNeeded, pass.end());
-            NDArray out = pass(step, pass.parts(), pass.slots(), pass.start(), cache, hook, pass.from());
+            int[] whole = Arrays.stream(pass.rows()).map(r -> ropeLengths[r]).toArray();
+            NDArray out = pass(step, pass.parts(), whole, pass.slots(), pass.start(), cache, hook, pass.from());
             long k = 0;
             for (int r = 0; r < pass.rows().length; r++) {
                 long count = pass.parts()[r].length - pass.from()[r];
@@ -146,11 +177,12 @@ public final class TransformerLM implements CausalLM {
     }
 
     /**
-     * One prefill pass: rows' tokens at positions [start, start + parts[r].length) into their slots; logits at the
-     * pass's positions {@code from[r]} and after (none for a row whose {@code from[r]} is its part's length).
+     * One prefill pass: rows' tokens at positions [start, start + parts[r].length), rotated as sequences of
+     * {@code whole[r]} positions, into their slots; logits at the pass's positions {@code from[r]} and after (none
+     * for a row whose {@code from[r]} is its part's length).
      */
-    private NDArray pass(NDManager step, int[][] parts, int[] slots, int start, KvCache cache, BlockHook hook,
-            int[] from) {
+    private NDArray pass(NDManager step, int[][] parts, int[] whole, int[] slots, int start, KvCache cache,
+            BlockHook hook, int[] from) {
         int n = parts.length;
         int[] lengths = new int[n];
         int tokens = 0;
@@ -174,7 +206,8 @@ public final class TransformerLM implements CausalLM {
             }
         }
         team.wake();
-        StepBatch batch = StepBatch.prefill(step, config.block(), cache, slots, lengths, tokens, start, dtype);
+        StepBatch batch = StepBatch.prefill(step, config.block(), cache, slots, lengths, whole, tokens, start,
+                dtype);
         NDArray x = forward(ids, batch, cache, hook);
         for (int i = 0; i < n; i++) {
             cache.setLength(slots[i], start + lengths[i]);
@@ -228,7 +261,7 @@ public final class TransformerLM implements CausalLM {
         try (KvCache cache = newCache(1, prompt.length)) {
             cache.ensure(1, prompt.length);
             StepBatch batch = StepBatch.prefill(step, config.block(), cache, new int[] {0},
-                    new int[] {prompt.length}, prompt.length, 0, dtype);
+                    new int[] {prompt.length}, new int[] {prompt.length}, prompt.length, 0, dtype);
             long[] ids = new long[prompt.length];
             for (int t = 0; t < prompt.length; t++) {
                 ids[t] = prompt[t];

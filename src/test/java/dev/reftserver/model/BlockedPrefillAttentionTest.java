@@ -60,9 +60,9 @@ class BlockedPrefillAttentionTest {
             NDArray q = step.randomNormal(new Shape(2, tokens, 4, 8));
             NDArray k = step.randomNormal(new Shape(2, tokens, 2, 8));
             NDArray v = step.randomNormal(new Shape(2, tokens, 2, 8));
-            StepBatch ba = StepBatch.prefill(step, config.block(), a, slots, lengths, tokens, start,
+            StepBatch ba = StepBatch.prefill(step, config.block(), a, slots, lengths, lengths, tokens, start,
                     DataType.FLOAT32);
-            StepBatch bb = StepBatch.prefill(step, config.block(), b, slots, lengths, tokens, start,
+            StepBatch bb = StepBatch.prefill(step, config.block(), b, slots, lengths, lengths, tokens, start,
                     DataType.FLOAT32);
             float[] want = op.keep(whole.attend(op, ba, a, layer, 0, h(q), h(k), h(v)), step).toFloatArray();
             float[] got = op.keep(blocked.attend(op, bb, b, layer, 0, h(q), h(k), h(v)), step).toFloatArray();

@@ -35,7 +35,7 @@ class HfConfigTest {
     void readsLlama3RopeScalingFromBothConfigForms() {
         Rope v4 = parse("llama3-rope").rope();
         Rope v5 = parse("llama3-rope-v5config").rope();
-        assertThat(v4).isEqualTo(new Rope(Rope.Type.LLAMA3, 500000, 32, 1, 4, 64)).isEqualTo(v5);
+        assertThat(v4).isEqualTo(Rope.llama3(500000, 32, 1, 4, 64)).isEqualTo(v5);
         assertThat(parse("llama3-rope").eosIds()).containsExactly(2, 3);
         assertThat(parse("llama3-rope").headDim()).isEqualTo(16);
     }
@@ -72,6 +72,78 @@ class HfConfigTest {
         assertThat(dynamic.inverseFrequencies(8, 2048)).containsExactly(plain);
         double base = 10000 * Math.pow(2.0 * 4096 / 2048 - 1, 8 / 6.0);
         assertThat(dynamic.inverseFrequencies(8, 4096)[1]).isEqualTo((float) (1 / Math.pow(base, 2.0 / 8)));
+    }
+
+    private static ModelConfig parseScaling(String name) {
+        String dir = "reference/rope-scaling/" + name;
+        return HfConfig.parse(ReferenceFiles.json(dir + "/config.json"),
+                ReferenceFiles.json(dir + "/generation_config.json"), name);
+    }
+
+    /** The values transformers derives (reference.json records its attention_scaling). */
+    @Test
+    void readsYarnAndLongropeWithTheDefaultsTransformersDerives() {
+        Rope qwen = parseScaling("qwen2-yarn").rope();
+        assertThat(qwen).isEqualTo(Rope.yarn(10000, 8, 64, 32, 1, true, 0.1 * Math.log(8) + 1));
+        Rope llama = parseScaling("llama-yarn-v5config").rope();
+        assertThat(llama).isEqualTo(Rope.yarn(10000, 16, 48, 8, 2, false,
+                (0.1 * 1.2 * Math.log(16) + 1) / (0.1 * 0.8 * Math.log(16) + 1)));
+        for (String name : List.of("qwen2-yarn", "llama-yarn-v5config", "phi3-longrope")) {
+            double hf = ReferenceFiles.json("reference/rope-scaling/" + name + "/reference.json")
+                    .get("attention_scaling").getAsDouble();
+            assertThat(parseScaling(name).rope().attentionFactor()).as(name).isCloseTo(hf, Offset.offset(1e-12));
+        }
+        ModelConfig phi3 = parseScaling("phi3-longrope");
+        Rope longrope = phi3.rope();
+        // No factor: max_position_embeddings / the top-level original_max_position_embeddings.
+        assertThat(longrope.originalMaxPositions()).isEqualTo(32);
+        assertThat(longrope.attentionFactor()).isCloseTo(Math.sqrt(2), Offset.offset(1e-12));
+        assertThat(longrope.rotaryDim(phi3.headDim())).isEqualTo(12);
+        assertThat(longrope.rebuildOnSwitch()).isTrue();
+        assertThat(longrope.longFactors(32)).isFalse();
+        assertThat(longrope.longFactors(33)).isTrue();
+        float[] shortInv = longrope.inverseFrequencies(12, 32);
+        float[] longInv = longrope.inverseFrequencies(12, 33);
+        float[] plain = Rope.plain(10000).inverseFrequencies(12, 1);
+        assertThat(shortInv[5]).isCloseTo(plain[5] / 2.5f, Offset.offset(plain[5] * 1e-6f));
+        assertThat(longInv[5]).isCloseTo(plain[5] / 32f, Offset.offset(plain[5] * 1e-6f));
+    }
+
+    @Test
+    void yarnKeepsFastFrequenciesDividesSlowOnesAndRampsBetween() {
+        // head_dim 16, theta 10000, original 64, beta 32/1: the ramp runs over dimensions 0 to 3.
+        Rope yarn = Rope.yarn(10000, 8, 64, 32, 1, true, 1);
+        float[] plain = Rope.plain(10000).inverseFrequencies(16, 1);
+        float[] inv = yarn.inverseFrequencies(16, 1);
+        assertThat(inv[0]).isCloseTo(plain[0], Offset.offset(plain[0] * 1e-6f));
+        assertThat(inv[1]).isCloseTo(plain[1] * (2 / 3f + 1 / 24f), Offset.offset(plain[1] * 1e-6f));
+        for (int i = 3; i < 8; i++) {
+            assertThat(inv[i]).isCloseTo(plain[i] / 8, Offset.offset(plain[i] * 1e-6f));
+        }
+    }
+
+    @Test
+    void phi3TakesItsOlderLongropeNamesAndOnlyPhi3RotatesPartOfAHead() {
+        String factors = "\"short_factor\": [1, 1], \"long_factor\": [2, 2]";
+        ModelConfig su = HfConfig.parse(config("Phi3ForCausalLM", ", \"num_attention_heads\": 8,"
+                + " \"partial_rotary_factor\": 0.5, \"rope_scaling\": {\"type\": \"su\", \"short_factor\": [1],"
+                + " \"long_factor\": [2]}"), null, "t");
+        assertThat(su.rope().type()).isEqualTo(Rope.Type.LONGROPE);
+        // Phi3Config's own default for original_max_position_embeddings.
+        assertThat(su.rope().originalMaxPositions()).isEqualTo(4096);
+        assertThat(su.rope().rotaryDim(su.headDim())).isEqualTo(2);
+        Rope llamaLongrope = HfConfig.parse(llama(", \"head_dim\": 4, \"rope_scaling\": {\"rope_type\":"
+                + " \"longrope\", \"original_max_position_embeddings\": 64, " + factors + "}"), null, "t").rope();
+        assertThat(llamaLongrope.rebuildOnSwitch()).isFalse();
+        assertThatThrownBy(() -> HfConfig.parse(llama(", \"partial_rotary_factor\": 0.5"), null, "c"))
+                .isInstanceOf(CheckpointException.class).hasMessageStartingWith(
+                        "c: unsupported partial_rotary_factor 0.5 for LlamaForCausalLM (only Phi-3");
+        assertThatThrownBy(() -> HfConfig.parse(config("Phi3ForCausalLM", ", \"rope_scaling\": {\"type\":"
+                + " \"linear\", \"factor\": 2}"), null, "c")).hasMessageStartingWith(
+                        "c: unsupported rope_scaling rope_type 'linear' for Phi-3 (supported: default, longrope)");
+        assertThatThrownBy(() -> HfConfig.parse(config("Phi3ForCausalLM", ", \"rope_scaling\": {\"type\":"
+                + " \"longrope\", " + factors + "}"), null, "c")).hasMessage("c: longrope short_factor and"
+                        + " long_factor need 4 entries each (one per rotating frequency), not 2 and 2");
     }
 
     @Test
@@ -117,12 +189,12 @@ class HfConfigTest {
 
     @Test
     void refusesAnUnsupportedRopeTypeInEitherForm() {
-        assertThatThrownBy(() -> HfConfig.parse(llama(", \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}"),
-                null, "c")).isInstanceOf(CheckpointException.class)
-                .hasMessage("c: unsupported rope_scaling rope_type 'yarn' (supported: default, linear, dynamic,"
-                        + " llama3); set reft.model.path to a checkpoint of a supported kind");
-        assertThatThrownBy(() -> HfConfig.parse(llama(", \"rope_parameters\": {\"rope_type\": \"longrope\"}"),
-                null, "c")).hasMessageStartingWith("c: unsupported rope_parameters rope_type 'longrope'");
+        assertThatThrownBy(() -> HfConfig.parse(llama(", \"rope_scaling\": {\"rope_type\": \"proportional\","
+                + " \"factor\": 4}"), null, "c")).isInstanceOf(CheckpointException.class)
+                .hasMessage("c: unsupported rope_scaling rope_type 'proportional' (supported: default, linear,"
+                        + " dynamic, llama3, yarn, longrope); set reft.model.path to a checkpoint of a supported kind");
+        assertThatThrownBy(() -> HfConfig.parse(llama(", \"rope_parameters\": {\"rope_type\": \"mrope\"}"),
+                null, "c")).hasMessageStartingWith("c: unsupported rope_parameters rope_type 'mrope'");
     }
 
     @Test

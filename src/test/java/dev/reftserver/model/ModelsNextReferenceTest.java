@@ -16,9 +16,12 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The architectures real checkpoints use beyond plain Llama (reference/models-next: Llama 3 RoPE scaling in both
- * config forms, Qwen3, Gemma 2, Phi-3, sliding-window Mistral) against transformers: for each of 13 prompts (up to
- * 316 tokens, far past the sliding windows and llama3's original context) the last-position logits within 1e-4
- * and the greedy ids exactly, through the KV cache, each prompt alone and all 13 as one batch of uneven rows.
+ * config forms, Qwen3, Gemma 2, Phi-3, sliding-window Mistral) and the RoPE scalings of long-context checkpoints
+ * (reference/rope-scaling: Phi-3's longrope with partial rotation, yarn in both config forms) against
+ * transformers: for each of 13 prompts (up to 316 tokens, far past the sliding windows and the original contexts)
+ * the last-position logits within 1e-4 and the greedy ids exactly, through the KV cache, each prompt alone and all
+ * 13 as one batch of uneven rows (longrope picks its factors per row, so a row's ids are those of its prompt
+ * alone).
  */
 class ModelsNextReferenceTest {
 
@@ -27,7 +30,9 @@ class ModelsNextReferenceTest {
     /** Thread counts split heads, channels and vocabulary into 1 to 4 parts (uneven for 3). */
     @ParameterizedTest
     @CsvSource({"llama3-rope,1", "llama3-rope,2", "llama3-rope-v5config,1", "qwen3,1", "qwen3,2", "gemma2,1",
-        "gemma2,3", "phi3,1", "phi3,2", "mistral-sliding,1", "mistral-sliding,4"})
+        "gemma2,3", "phi3,1", "phi3,2", "mistral-sliding,1", "mistral-sliding,4",
+        "rope-scaling/phi3-longrope,1", "rope-scaling/phi3-longrope,2", "rope-scaling/qwen2-yarn,1",
+        "rope-scaling/qwen2-yarn,2", "rope-scaling/llama-yarn-v5config,1"})
     void eachPromptAloneMatchesTransformers(String name, int threads) {
         Reference ref = Reference.of(name);
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.dir), "cpu", "float32", threads)) {
@@ -46,6 +51,7 @@ class ModelsNextReferenceTest {
                             break;
                         }
                         try (NDManager sub = step.newSubManager()) {
+                            rebuildIfDue(model, sub, cache, 0, p.ids, got);
                             next = argmax(model.decode(sub, new int[] {next}, cache).toFloatArray());
                         }
                     }
@@ -60,7 +66,8 @@ class ModelsNextReferenceTest {
      * decode masks (and slides) per row.
      */
     @ParameterizedTest
-    @CsvSource({"llama3-rope,2", "qwen3,1", "gemma2,2", "phi3,1", "mistral-sliding,2"})
+    @CsvSource({"llama3-rope,2", "qwen3,1", "gemma2,2", "phi3,1", "mistral-sliding,2", "rope-scaling/phi3-longrope,1",
+        "rope-scaling/qwen2-yarn,2", "rope-scaling/llama-yarn-v5config,1"})
     void allPromptsAsOneBatchMatchTransformers(String name, int threads) {
         Reference ref = Reference.of(name);
         int n = ref.prompts.size();
@@ -91,6 +98,13 @@ class ModelsNextReferenceTest {
                 }
                 if (s < 15) {
                     try (NDManager sub = step.newSubManager()) {
+                        for (int i = 0; i < n; i++) {
+                            List<Integer> fed = new ArrayList<>();
+                            for (int k = 0; k <= s; k++) {
+                                fed.add(got[i][k]);
+                            }
+                            rebuildIfDue(model, sub, cache, i, prompts[i], fed);
+                        }
                         float[] all = model.decode(sub, next, cache).toFloatArray();
                         for (int i = 0; i < n; i++) {
                             next[i] = argmax(Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab));
@@ -142,6 +156,21 @@ class ModelsNextReferenceTest {
         }
     }
 
+    /**
+     * What the engine does before a decode step (ModelRunner): a slot at {@link CausalLM#rebuildAt()} is computed
+     * again from its prompt and the tokens fed so far but the last ({@code fed}'s last is the step's input).
+     */
+    static void rebuildIfDue(CausalLM model, NDManager step, KvCache cache, int slot, int[] prompt, List<Integer> fed) {
+        if (cache.length(slot) != model.rebuildAt()) {
+            return;
+        }
+        int[] tokens = Arrays.copyOf(prompt, prompt.length + fed.size() - 1);
+        for (int k = 0; k < fed.size() - 1; k++) {
+            tokens[prompt.length + k] = fed.get(k);
+        }
+        model.rebuild(step, tokens, slot, cache, BlockHook.NONE);
+    }
+
     private static Integer[] box(int[] v) {
         return Arrays.stream(v).boxed().toArray(Integer[]::new);
     }
@@ -151,8 +180,9 @@ class ModelsNextReferenceTest {
 
     record Reference(String dir, List<Prompt> prompts, Safetensors logitsFile) {
 
+        /** A folder of reference/models-next by name, or of reference/ by its path. */
         static Reference of(String name) {
-            String dir = "reference/models-next/" + name;
+            String dir = "reference/" + (name.contains("/") ? name : "models-next/" + name);
             JsonObject json = ReferenceFiles.json(dir + "/reference.json");
             List<Prompt> prompts = new ArrayList<>();
             for (JsonElement e : json.getAsJsonArray("prompts")) {

@@ -219,12 +219,30 @@ public final class LlamaArchitecture implements Architecture {
     private NDArray ropeRows(NDArray table, StepBatch batch) {
         int pos0 = batch.samePosition();
         if (pos0 >= 0) {
-            return Views.slice(batch.step(), table, 0, pos0, pos0 + 1L);
+            long row = pos0 + longRopeOffset(batch.sequenceLength(0));
+            return Views.slice(batch.step(), table, 0, row, row + 1);
+        }
+        NDArray index = batch.positions().reshape(-1);
+        if (w.longRopeFrom >= 0) {
+            // Each row's rows of the table: longrope's long factors for a sequence past the original context.
+            long[] at = new long[batch.rows() * batch.tokens()];
+            for (int i = 0; i < batch.rows(); i++) {
+                long offset = longRopeOffset(batch.sequenceLength(i));
+                for (int t = 0; t < batch.tokens(); t++) {
+                    at[i * batch.tokens() + t] = batch.position(i, t) + offset;
+                }
+            }
+            index = batch.step().create(at);
         }
         try (NativeOps op = new NativeOps()) {
-            long rows = op.take(NativeOps.handle(table), NativeOps.handle(batch.positions().reshape(-1)));
+            long rows = op.take(NativeOps.handle(table), NativeOps.handle(index));
             return op.keep(op.reshape(rows, batch.rows(), batch.tokens(), 1, c.headDim()), batch.step());
         }
+    }
+
+    /** Where a sequence of {@code length} positions starts reading the RoPE tables: longrope's long rows if long. */
+    private long longRopeOffset(int length) {
+        return w.longRopeFrom >= 0 && c.rope().longFactors(length) ? w.longRopeFrom : 0;
     }
 
     @Override

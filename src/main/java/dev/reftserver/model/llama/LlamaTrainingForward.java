@@ -50,8 +50,11 @@ final class LlamaTrainingForward {
         NDManager step = x.getManager();
         int t = (int) x.getShape().get(1);
         int hd = c.headDim();
-        NDArray cos = w.cosTable.get(step, new NDIndex("0:" + t)).reshape(1, t, 1, hd);
-        NDArray sin = w.sinTable.get(step, new NDIndex("0:" + t)).reshape(1, t, 1, hd);
+        // Longrope: the long factors' rows for rows longer than the original context, as HF picks for the batch.
+        long from = w.longRopeFrom >= 0 && c.rope().longFactors(t) ? w.longRopeFrom : 0;
+        NDIndex rows = new NDIndex(from + ":" + (from + t));
+        NDArray cos = w.cosTable.get(step, rows).reshape(1, t, 1, hd);
+        NDArray sin = w.sinTable.get(step, rows).reshape(1, t, 1, hd);
         NDArray mask = StepBatch.prefillMask(step, new int[] {t}, t, 0, 0, x.getDataType());
         NDArray h = rms(x);
         NDArray mid = x;
