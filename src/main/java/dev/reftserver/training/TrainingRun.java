@@ -22,7 +22,7 @@ import java.util.Random;
 /**
  * Trains a bundle's interventions on the frozen base model, one update per {@link #step()}: pyreft's protocol
  * (ReftTrainer's loss over a batch, HF Trainer's clipping and linear schedule, torch's AdamW). The forward is the
- * model's differentiable one ({@link TransformerLM#trainingLogits}) on the model's own weights; gradients reach only
+ * model's differentiable one ({@link TransformerLM#training()}) on the model's own weights; gradients reach only
  * the intervention parameters. Not thread-safe: one thread drives a run (autograd records per thread), and DJL
  * allows one open {@code GradientCollector} per process, so runs must step one at a time ({@link FineTuningJobs}
  * runs them on a single worker thread).
@@ -266,7 +266,7 @@ public final class TrainingRun implements AutoCloseable {
             // A view owned by this step, so the ops on it (and their results) are freed with the step.
             NDArray x = hook.afterBlock(firstLayer, Views.slice(step, prefix, 0, 0, Views.TO_END));
             long[] positions = logitAt.stream().mapToLong(Long::longValue).toArray();
-            NDArray logits = model.trainingLogits(step, x, firstLayer + 1, hook, positions);
+            NDArray logits = model.training().logits(step, x, firstLayer + 1, hook, positions);
             NDArray target = step.create(targets.stream().mapToLong(Long::longValue).toArray(),
                     new Shape(positions.length, 1));
             NDArray loss = logits.logSoftmax(-1).gather(target, 1).sum().neg().div((float) positions.length);
@@ -297,12 +297,12 @@ public final class TrainingRun implements AutoCloseable {
         }
         long bytes = (long) rows.length * tokens * hidden * Float.BYTES;
         if (frozenPrefixBytes + bytes > FROZEN_PREFIX_BUDGET) {
-            return model.trainingHidden(step, rows, firstLayer + 1);
+            return model.training().hidden(step, rows, firstLayer + 1);
         }
         // Its own manager: the intermediates go with it, only the result stays for later steps.
         NDArray x;
         try (NDManager scratch = manager.newSubManager()) {
-            x = model.trainingHidden(scratch, rows, firstLayer + 1);
+            x = model.training().hidden(scratch, rows, firstLayer + 1);
             x.attach(manager);
         }
         frozenPrefix.put(List.copyOf(batch), x);

@@ -47,7 +47,7 @@ class DifferentiableForwardTest {
                     positions.add((long) i * tokens + t);
                 }
             }
-            float[] all = model.trainingLogits(step, rows.toArray(int[][]::new), BlockHook.NONE,
+            float[] all = model.training().logits(step, rows.toArray(int[][]::new), BlockHook.NONE,
                     positions.stream().mapToLong(Long::longValue).toArray()).toFloatArray();
             int vocab = model.config().vocabSize();
             int offset = 0;
@@ -65,7 +65,7 @@ class DifferentiableForwardTest {
     void architecturesWithoutADifferentiableForwardSaySo() {
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource("reference/tiny/gpt2"), "cpu",
                 "float32", 1); NDManager step = NDManager.newBaseManager()) {
-            assertThatThrownBy(() -> model.trainingLogits(step, new int[][] {{1, 2}}, BlockHook.NONE, new long[] {0}))
+            assertThatThrownBy(() -> model.training().logits(step, new int[][] {{1, 2}}, BlockHook.NONE, new long[] {0}))
                     .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("GPT2");
         }
     }

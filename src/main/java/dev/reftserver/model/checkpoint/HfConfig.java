@@ -8,10 +8,8 @@ import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.ModelConfig.Architecture;
 import dev.reftserver.model.Rope;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.stream.Collectors;
 
 /**
  * A Hugging Face {@code config.json} (plus {@code generation_config.json}'s EOS ids) as a {@link ModelConfig}, in
@@ -25,7 +23,7 @@ public final class HfConfig {
     public static final List<String> SUPPORTED = List.of("LlamaForCausalLM", "MistralForCausalLM",
             "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM", "GPT2LMHeadModel");
 
-    private static final String PATH_HINT = "; set reft.model.path to a checkpoint of a supported kind";
+    static final String PATH_HINT = "; set reft.model.path to a checkpoint of a supported kind";
 
     private HfConfig() {
     }
@@ -74,8 +72,8 @@ public final class HfConfig {
             throw new CheckpointException(where + ": unsupported mlp_bias true (only MLPs without bias)" + PATH_HINT);
         }
         int maxPositions = requireInt(c, "max_position_embeddings", where);
-        Rope rope = rope(c, where, arch, maxPositions);
-        double partial = partialRotary(c, arch, where);
+        Rope rope = RopeConfig.rope(c, where, arch, maxPositions);
+        double partial = RopeConfig.partialRotary(c, arch, where);
         if (partial != 1.0) {
             int rotary = rope.withPartialRotary(partial).rotaryDim(headDim);
             if (rotary < 2 || rotary % 2 != 0 || partial > 1.0) {
@@ -154,134 +152,6 @@ public final class HfConfig {
         return window;
     }
 
-    /**
-     * RoPE from {@code rope_parameters} (transformers 5) or from {@code rope_theta} plus {@code rope_scaling}
-     * (transformers 4); a checkpoint carries one or the other. Defaults as transformers 5 standardises them: the
-     * original context of llama3, yarn and longrope falls back to {@code max_position_embeddings} (Phi-3 always
-     * takes its top-level {@code original_max_position_embeddings}, 4096 when absent), a missing factor of yarn
-     * and longrope is their ratio, and the attention factor of yarn and longrope follows from the factor.
-     */
-    static Rope rope(JsonObject c, String where, String arch, int maxPositions) {
-        JsonObject p;
-        String key;
-        double theta;
-        if (c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()) {
-            key = "rope_parameters";
-            p = c.getAsJsonObject(key);
-            if (p.has("full_attention") || p.has("sliding_attention")) {
-                throw new CheckpointException(where + ": unsupported rope_parameters per layer type (only one RoPE"
-                        + " for every layer)" + PATH_HINT);
-            }
-            theta = doubleOr(p, "rope_theta", doubleOr(c, "rope_theta", 10000.0));
-        } else {
-            key = "rope_scaling";
-            p = c.has(key) && c.get(key).isJsonObject() ? c.getAsJsonObject(key) : new JsonObject();
-            theta = doubleOr(c, "rope_theta", 10000.0);
-        }
-        String typeName = p.has("rope_type") && !p.get("rope_type").isJsonNull() ? p.get("rope_type").getAsString()
-                : p.has("type") && !p.get("type").isJsonNull() ? p.get("type").getAsString() : "default";
-        boolean phi3 = arch.equals("Phi3ForCausalLM");
-        if (phi3 && (typeName.equals("su") || typeName.equals("yarn"))) {
-            typeName = "longrope";  // Phi3Config's names for longrope in older checkpoints
-        }
-        String name = typeName;
-        Rope.Type type = Arrays.stream(Rope.Type.values()).filter(t -> t.configName().equals(name)).findFirst()
-                .orElseThrow(() -> new CheckpointException(where + ": unsupported " + key + " rope_type '" + name
-                        + "' (supported: " + Arrays.stream(Rope.Type.values()).map(Rope.Type::configName)
-                                .collect(Collectors.joining(", ")) + ")" + PATH_HINT));
-        if (phi3 && type != Rope.Type.DEFAULT && type != Rope.Type.LONGROPE) {
-            throw new CheckpointException(where + ": unsupported " + key + " rope_type '" + name
-                    + "' for Phi-3 (supported: default, longrope)" + PATH_HINT);
-        }
-        if (type == Rope.Type.DEFAULT) {
-            return Rope.plain(theta);
-        }
-        int original = phi3 ? intOr(c, "original_max_position_embeddings", 4096)
-                : intOr(p, "original_max_position_embeddings", maxPositions);
-        if (original <= 0) {
-            throw new CheckpointException(where + ": original_max_position_embeddings must be positive, not "
-                    + original);
-        }
-        boolean hasFactor = p.has("factor") && !p.get("factor").isJsonNull();
-        double ratio = (double) maxPositions / original;
-        switch (type) {
-            case YARN -> {
-                double factor = hasFactor ? p.get("factor").getAsDouble() : ratio;
-                double attention;
-                if (p.has("attention_factor") && !p.get("attention_factor").isJsonNull()) {
-                    attention = p.get("attention_factor").getAsDouble();
-                } else {
-                    double mscale = doubleOr(p, "mscale", 0);
-                    double mscaleAllDim = doubleOr(p, "mscale_all_dim", 0);
-                    attention = mscale != 0 && mscaleAllDim != 0
-                            ? yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAllDim) : yarnMscale(factor, 1);
-                }
-                double betaFast = doubleOr(p, "beta_fast", 0);
-                double betaSlow = doubleOr(p, "beta_slow", 0);
-                return Rope.yarn(theta, factor, original, betaFast == 0 ? 32 : betaFast,
-                        betaSlow == 0 ? 1 : betaSlow, bool(p, "truncate", true), attention);
-            }
-            case LONGROPE -> {
-                double factor = hasFactor ? p.get("factor").getAsDouble() : ratio;
-                double attention = p.has("attention_factor") && !p.get("attention_factor").isJsonNull()
-                        ? p.get("attention_factor").getAsDouble()
-                        : factor <= 1 ? 1.0 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
-                Rope rope = Rope.longRope(theta, original, numbers(p, "short_factor", key, where),
-                        numbers(p, "long_factor", key, where), attention);
-                return phi3 ? rope.withRebuildOnSwitch() : rope;
-            }
-            default -> {
-            }
-        }
-        double factor = requireDouble(p, "factor", key, where);
-        if (p.has("attention_factor") && !p.get("attention_factor").isJsonNull()
-                && p.get("attention_factor").getAsDouble() != 1.0) {
-            throw new CheckpointException(where + ": unsupported " + key + " attention_factor "
-                    + p.get("attention_factor") + " for rope_type '" + name + "' (only 1.0)" + PATH_HINT);
-        }
-        if (type == Rope.Type.LLAMA3) {
-            return Rope.llama3(theta, factor, requireDouble(p, "low_freq_factor", key, where),
-                    requireDouble(p, "high_freq_factor", key, where), original);
-        }
-        // HF _compute_dynamic_ntk_parameters scales by max_position_embeddings, whatever the config's original.
-        return Rope.scaled(type, theta, factor, maxPositions);
-    }
-
-    /** yarn's get_mscale: 0.1 * mscale * ln(scale) + 1 for a scale above 1. */
-    private static double yarnMscale(double scale, double mscale) {
-        return scale <= 1 ? 1.0 : 0.1 * mscale * Math.log(scale) + 1.0;
-    }
-
-    /**
-     * Phi-3's {@code partial_rotary_factor} (in {@code rope_parameters} or at the top level); 1 when absent.
-     * Other families rotate whole heads.
-     */
-    private static double partialRotary(JsonObject c, String arch, String where) {
-        JsonObject p = c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()
-                ? c.getAsJsonObject("rope_parameters") : new JsonObject();
-        double partial = doubleOr(p, "partial_rotary_factor", doubleOr(c, "partial_rotary_factor", 1.0));
-        if (partial != 1.0 && !arch.equals("Phi3ForCausalLM")) {
-            throw new CheckpointException(where + ": unsupported partial_rotary_factor " + partial + " for " + arch
-                    + " (only Phi-3 rotates part of each head)" + PATH_HINT);
-        }
-        return partial;
-    }
-
-    private static List<Double> numbers(JsonObject p, String field, String key, String where) {
-        JsonElement e = p.get(field);
-        if (e == null || !e.isJsonArray()) {
-            throw new CheckpointException(where + ": " + key + " lacks the list '" + field + "'");
-        }
-        List<Double> out = new ArrayList<>();
-        for (JsonElement x : e.getAsJsonArray()) {
-            if (!x.isJsonPrimitive() || !x.getAsJsonPrimitive().isNumber()) {
-                throw new CheckpointException(where + ": " + key + " " + field + " holds a non-number: " + x);
-            }
-            out.add(x.getAsDouble());
-        }
-        return out;
-    }
-
     private static Activation activation(String name, String key, String where) {
         return switch (name.toLowerCase(Locale.ROOT)) {
             case "silu", "swish" -> Activation.SILU;
@@ -319,7 +189,7 @@ public final class HfConfig {
         }
     }
 
-    private static double requireDouble(JsonObject p, String field, String key, String where) {
+    static double requireDouble(JsonObject p, String field, String key, String where) {
         JsonElement e = p.get(field);
         if (e == null || e.isJsonNull()) {
             throw new CheckpointException(where + ": " + key + " lacks '" + field + "'");
@@ -327,15 +197,15 @@ public final class HfConfig {
         return e.getAsDouble();
     }
 
-    private static int intOr(JsonObject c, String key, int dflt) {
+    static int intOr(JsonObject c, String key, int dflt) {
         return c.has(key) && !c.get(key).isJsonNull() ? c.get(key).getAsInt() : dflt;
     }
 
-    private static double doubleOr(JsonObject c, String key, double dflt) {
+    static double doubleOr(JsonObject c, String key, double dflt) {
         return c.has(key) && !c.get(key).isJsonNull() ? c.get(key).getAsDouble() : dflt;
     }
 
-    private static boolean bool(JsonObject c, String key, boolean dflt) {
+    static boolean bool(JsonObject c, String key, boolean dflt) {
         return c.has(key) && !c.get(key).isJsonNull() ? c.get(key).getAsBoolean() : dflt;
     }
 

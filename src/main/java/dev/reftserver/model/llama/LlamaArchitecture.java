@@ -124,8 +124,8 @@ public final class LlamaArchitecture implements Architecture {
 
     @Override
     public NDArray block(int layer, NDArray x, StepBatch batch, KvCache cache) {
-        long cos = NativeOps.handle(batch.memo("rope.cos", () -> ropeRows(w.cosTable, batch)));
-        long sin = NativeOps.handle(batch.memo("rope.sin", () -> ropeRows(w.sinTable, batch)));
+        long cos = NativeOps.handle(batch.memo("rope.cos", () -> ropeRows(w.rope.cos(), batch)));
+        long sin = NativeOps.handle(batch.memo("rope.sin", () -> ropeRows(w.rope.sin(), batch)));
         try (NativeOps op = new NativeOps()) {
             // x + o_proj(attn(rope(q), rope(k), v)) on the normalised input; then x + down(act(gate(h)) * up(h)).
             long h = fn.rms(op, NativeOps.handle(x));
@@ -157,7 +157,7 @@ public final class LlamaArchitecture implements Architecture {
                 qk = op.cat(new long[] {qn, kn}, 2);
             }
             // HF apply_rotary_pos_emb: y * cos + rotate_half(y) * sin, with rotate_half as a matrix.
-            long rotated = op.matmul(qk, NativeOps.handle(w.rotateHalf));
+            long rotated = op.matmul(qk, NativeOps.handle(w.rope.rotateHalf()));
             op.muli(rotated, sin);
             long roped = op.mul(qk, cos);
             op.addi(roped, rotated);
@@ -219,15 +219,15 @@ public final class LlamaArchitecture implements Architecture {
     private NDArray ropeRows(NDArray table, StepBatch batch) {
         int pos0 = batch.samePosition();
         if (pos0 >= 0) {
-            long row = pos0 + longRopeOffset(batch.sequenceLength(0));
+            long row = pos0 + w.rope.offset(c.rope(), batch.sequenceLength(0));
             return Views.slice(batch.step(), table, 0, row, row + 1);
         }
         NDArray index = batch.positions().reshape(-1);
-        if (w.longRopeFrom >= 0) {
+        if (w.rope.longRopeFrom() >= 0) {
             // Each row's rows of the table: longrope's long factors for a sequence past the original context.
             long[] at = new long[batch.rows() * batch.tokens()];
             for (int i = 0; i < batch.rows(); i++) {
-                long offset = longRopeOffset(batch.sequenceLength(i));
+                long offset = w.rope.offset(c.rope(), batch.sequenceLength(i));
                 for (int t = 0; t < batch.tokens(); t++) {
                     at[i * batch.tokens() + t] = batch.position(i, t) + offset;
                 }
@@ -238,11 +238,6 @@ public final class LlamaArchitecture implements Architecture {
             long rows = op.take(NativeOps.handle(table), NativeOps.handle(index));
             return op.keep(op.reshape(rows, batch.rows(), batch.tokens(), 1, c.headDim()), batch.step());
         }
-    }
-
-    /** Where a sequence of {@code length} positions starts reading the RoPE tables: longrope's long rows if long. */
-    private long longRopeOffset(int length) {
-        return w.longRopeFrom >= 0 && c.rope().longFactors(length) ? w.longRopeFrom : 0;
     }
 
     @Override

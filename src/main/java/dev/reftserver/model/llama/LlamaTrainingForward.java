@@ -51,10 +51,10 @@ final class LlamaTrainingForward {
         int t = (int) x.getShape().get(1);
         int hd = c.headDim();
         // Longrope: the long factors' rows for rows longer than the original context, as HF picks for the batch.
-        long from = w.longRopeFrom >= 0 && c.rope().longFactors(t) ? w.longRopeFrom : 0;
+        long from = w.rope.offset(c.rope(), t);
         NDIndex rows = new NDIndex(from + ":" + (from + t));
-        NDArray cos = w.cosTable.get(step, rows).reshape(1, t, 1, hd);
-        NDArray sin = w.sinTable.get(step, rows).reshape(1, t, 1, hd);
+        NDArray cos = w.rope.cos().get(step, rows).reshape(1, t, 1, hd);
+        NDArray sin = w.rope.sin().get(step, rows).reshape(1, t, 1, hd);
         NDArray mask = StepBatch.prefillMask(step, new int[] {t}, t, 0, 0, x.getDataType());
         NDArray h = rms(x);
         NDArray mid = x;
@@ -87,7 +87,7 @@ final class LlamaTrainingForward {
         }
         qkv = qkv.reshape(n, t, qkHeads + kvHeads, hd);
         NDArray qk = qkv.get(":, :, 0:" + qkHeads);
-        NDArray roped = qk.mul(cos).add(qk.matMul(w.rotateHalf).mul(sin));
+        NDArray roped = qk.mul(cos).add(qk.matMul(w.rope.rotateHalf()).mul(sin));
         NDArray q = roped.get(":, :, 0:" + heads);
         NDArray kt = roped.get(":, :, " + heads + ":").transpose(0, 2, 3, 1);      // [n, kv_heads, hd, T]
         NDArray vt = qkv.get(":, :, " + qkHeads + ":").transpose(0, 2, 1, 3);      // [n, kv_heads, T, hd]

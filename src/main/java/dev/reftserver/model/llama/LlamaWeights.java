@@ -68,12 +68,8 @@ final class LlamaWeights {
     /** Gemma 2's norms of the attention and MLP outputs ((1 + w)), [layer]; null elsewhere. */
     final NDArray[] postAttnNorm;
     final NDArray[] postMlpNorm;
-    /** cos/sin of every position [maxPos, head_dim] (longrope: more, see longRopeFrom), and rotate_half as a matrix. */
-    final NDArray cosTable;
-    final NDArray sinTable;
-    /** Longrope: the row of the tables where the long factors' rows (one per position) start; -1 otherwise. */
-    final int longRopeFrom;
-    final NDArray rotateHalf;
+    /** RoPE's cos/sin rows and rotate_half. */
+    final RopeTables rope;
     private final BlockOptions block;
     private final NDManager manager;
     private final Placement place;
@@ -217,43 +213,7 @@ final class LlamaWeights {
             headNorm = shared ? place.keepVector(finalNorm.duplicate()) : null;
             embedScale = shared && gemma ? manager.create((float) Math.sqrt(d)) : null;
         }
-        // RoPE tables (HF LlamaRotaryEmbedding) for every position. Dynamic scaling changes the frequencies only
-        // for sequences past max_position_embeddings, a context this runtime never exceeds (newCache). Longrope's
-        // short factors serve sequences within the original context only, so their rows stop there, and the long
-        // factors' rows for every position follow (LlamaArchitecture.ropeRows picks per row).
-        int maxPos = c.maxPositions();
-        Rope rope = c.rope();
-        int rd = rope.rotaryDim(hd);
-        boolean longRope = rope.type() == Rope.Type.LONGROPE;
-        int shortRows = longRope ? Math.min(rope.originalMaxPositions(), maxPos) : maxPos;
-        float[] inv = rope.inverseFrequencies(rd, longRope ? rope.originalMaxPositions() : maxPos);
-        float[] cos = rope.table(inv, shortRows, hd, true);
-        float[] sin = rope.table(inv, shortRows, hd, false);
-        if (longRope) {
-            float[] longInv = rope.inverseFrequencies(rd, rope.originalMaxPositions() + 1);
-            cos = concat(cos, rope.table(longInv, maxPos, hd, true));
-            sin = concat(sin, rope.table(longInv, maxPos, hd, false));
-        }
-        longRopeFrom = longRope ? shortRows : -1;
-        int rows = cos.length / hd;
-        cosTable = place.load(cos, dtype, rows, hd);
-        sinTable = place.load(sin, dtype, rows, hd);
-        int half = rd / 2;
-        // rotate_half(y) = cat(-y2, y1) over the rotating channels = y R, with R a signed permutation: one matmul
-        // instead of a flip of a view and two reshapes (each product is one +-y times 1 plus zeros, so the result
-        // is exact; the channels that do not rotate get 0, and the tables' cos 1, sin 0 pass them through).
-        float[] r = new float[hd * hd];
-        for (int j = 0; j < half; j++) {
-            r[(j + half) * hd + j] = -1f;
-            r[j * hd + j + half] = 1f;
-        }
-        rotateHalf = place.load(r, dtype, hd, hd);
-    }
-
-    private static float[] concat(float[] a, float[] b) {
-        float[] out = Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, out, a.length, b.length);
-        return out;
+        rope = RopeTables.of(c, place, dtype);
     }
 
     /**

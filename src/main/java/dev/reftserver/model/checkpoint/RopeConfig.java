@@ -1,0 +1,150 @@
+package dev.reftserver.model.checkpoint;
+
+import static dev.reftserver.model.checkpoint.HfConfig.PATH_HINT;
+import static dev.reftserver.model.checkpoint.HfConfig.bool;
+import static dev.reftserver.model.checkpoint.HfConfig.doubleOr;
+import static dev.reftserver.model.checkpoint.HfConfig.intOr;
+import static dev.reftserver.model.checkpoint.HfConfig.requireDouble;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import dev.reftserver.model.Rope;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Collectors;
+
+/** config.json's RoPE ({@code rope_scaling} or {@code rope_parameters}, and Phi-3's partial rotation) as a {@link Rope}. */
+final class RopeConfig {
+
+    private RopeConfig() {
+    }
+
+    /**
+     * RoPE from {@code rope_parameters} (transformers 5) or from {@code rope_theta} plus {@code rope_scaling}
+     * (transformers 4); a checkpoint carries one or the other. Defaults as transformers 5 standardises them: the
+     * original context of llama3, yarn and longrope falls back to {@code max_position_embeddings} (Phi-3 always
+     * takes its top-level {@code original_max_position_embeddings}, 4096 when absent), a missing factor of yarn
+     * and longrope is their ratio, and the attention factor of yarn and longrope follows from the factor.
+     */
+    static Rope rope(JsonObject c, String where, String arch, int maxPositions) {
+        JsonObject p;
+        String key;
+        double theta;
+        if (c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()) {
+            key = "rope_parameters";
+            p = c.getAsJsonObject(key);
+            if (p.has("full_attention") || p.has("sliding_attention")) {
+                throw new CheckpointException(where + ": unsupported rope_parameters per layer type (only one RoPE"
+                        + " for every layer)" + PATH_HINT);
+            }
+            theta = doubleOr(p, "rope_theta", doubleOr(c, "rope_theta", 10000.0));
+        } else {
+            key = "rope_scaling";
+            p = c.has(key) && c.get(key).isJsonObject() ? c.getAsJsonObject(key) : new JsonObject();
+            theta = doubleOr(c, "rope_theta", 10000.0);
+        }
+        String typeName = p.has("rope_type") && !p.get("rope_type").isJsonNull() ? p.get("rope_type").getAsString()
+                : p.has("type") && !p.get("type").isJsonNull() ? p.get("type").getAsString() : "default";
+        boolean phi3 = arch.equals("Phi3ForCausalLM");
+        if (phi3 && (typeName.equals("su") || typeName.equals("yarn"))) {
+            typeName = "longrope";  // Phi3Config's names for longrope in older checkpoints
+        }
+        String name = typeName;
+        Rope.Type type = Arrays.stream(Rope.Type.values()).filter(t -> t.configName().equals(name)).findFirst()
+                .orElseThrow(() -> new CheckpointException(where + ": unsupported " + key + " rope_type '" + name
+                        + "' (supported: " + Arrays.stream(Rope.Type.values()).map(Rope.Type::configName)
+                                .collect(Collectors.joining(", ")) + ")" + PATH_HINT));
+        if (phi3 && type != Rope.Type.DEFAULT && type != Rope.Type.LONGROPE) {
+            throw new CheckpointException(where + ": unsupported " + key + " rope_type '" + name
+                    + "' for Phi-3 (supported: default, longrope)" + PATH_HINT);
+        }
+        if (type == Rope.Type.DEFAULT) {
+            return Rope.plain(theta);
+        }
+        int original = phi3 ? intOr(c, "original_max_position_embeddings", 4096)
+                : intOr(p, "original_max_position_embeddings", maxPositions);
+        if (original <= 0) {
+            throw new CheckpointException(where + ": original_max_position_embeddings must be positive, not "
+                    + original);
+        }
+        boolean hasFactor = p.has("factor") && !p.get("factor").isJsonNull();
+        double ratio = (double) maxPositions / original;
+        switch (type) {
+            case YARN -> {
+                double factor = hasFactor ? p.get("factor").getAsDouble() : ratio;
+                double attention;
+                if (p.has("attention_factor") && !p.get("attention_factor").isJsonNull()) {
+                    attention = p.get("attention_factor").getAsDouble();
+                } else {
+                    double mscale = doubleOr(p, "mscale", 0);
+                    double mscaleAllDim = doubleOr(p, "mscale_all_dim", 0);
+                    attention = mscale != 0 && mscaleAllDim != 0
+                            ? yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAllDim) : yarnMscale(factor, 1);
+                }
+                double betaFast = doubleOr(p, "beta_fast", 0);
+                double betaSlow = doubleOr(p, "beta_slow", 0);
+                return Rope.yarn(theta, factor, original, betaFast == 0 ? 32 : betaFast,
+                        betaSlow == 0 ? 1 : betaSlow, bool(p, "truncate", true), attention);
+            }
+            case LONGROPE -> {
+                double factor = hasFactor ? p.get("factor").getAsDouble() : ratio;
+                double attention = p.has("attention_factor") && !p.get("attention_factor").isJsonNull()
+                        ? p.get("attention_factor").getAsDouble()
+                        : factor <= 1 ? 1.0 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+                Rope rope = Rope.longRope(theta, original, numbers(p, "short_factor", key, where),
+                        numbers(p, "long_factor", key, where), attention);
+                return phi3 ? rope.withRebuildOnSwitch() : rope;
+            }
+            default -> {
+            }
+        }
+        double factor = requireDouble(p, "factor", key, where);
+        if (p.has("attention_factor") && !p.get("attention_factor").isJsonNull()
+                && p.get("attention_factor").getAsDouble() != 1.0) {
+            throw new CheckpointException(where + ": unsupported " + key + " attention_factor "
+                    + p.get("attention_factor") + " for rope_type '" + name + "' (only 1.0)" + PATH_HINT);
+        }
+        if (type == Rope.Type.LLAMA3) {
+            return Rope.llama3(theta, factor, requireDouble(p, "low_freq_factor", key, where),
+                    requireDouble(p, "high_freq_factor", key, where), original);
+        }
+        // HF _compute_dynamic_ntk_parameters scales by max_position_embeddings, whatever the config's original.
+        return Rope.scaled(type, theta, factor, maxPositions);
+    }
+
+    /** yarn's get_mscale: 0.1 * mscale * ln(scale) + 1 for a scale above 1. */
+    private static double yarnMscale(double scale, double mscale) {
+        return scale <= 1 ? 1.0 : 0.1 * mscale * Math.log(scale) + 1.0;
+    }
+
+    /**
+     * Phi-3's {@code partial_rotary_factor} (in {@code rope_parameters} or at the top level); 1 when absent.
+     * Other families rotate whole heads.
+     */
+    static double partialRotary(JsonObject c, String arch, String where) {
+        JsonObject p = c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()
+                ? c.getAsJsonObject("rope_parameters") : new JsonObject();
+        double partial = doubleOr(p, "partial_rotary_factor", doubleOr(c, "partial_rotary_factor", 1.0));
+        if (partial != 1.0 && !arch.equals("Phi3ForCausalLM")) {
+            throw new CheckpointException(where + ": unsupported partial_rotary_factor " + partial + " for " + arch
+                    + " (only Phi-3 rotates part of each head)" + PATH_HINT);
+        }
+        return partial;
+    }
+
+    private static List<Double> numbers(JsonObject p, String field, String key, String where) {
+        JsonElement e = p.get(field);
+        if (e == null || !e.isJsonArray()) {
+            throw new CheckpointException(where + ": " + key + " lacks the list '" + field + "'");
+        }
+        List<Double> out = new ArrayList<>();
+        for (JsonElement x : e.getAsJsonArray()) {
+            if (!x.isJsonPrimitive() || !x.getAsJsonPrimitive().isNumber()) {
+                throw new CheckpointException(where + ": " + key + " " + field + " holds a non-number: " + x);
+            }
+            out.add(x.getAsDouble());
+        }
+        return out;
+    }
+}
