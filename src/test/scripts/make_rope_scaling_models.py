@@ -8,7 +8,9 @@ reference.json, logits.safetensors) in the format of reference/models-next (see 
   as Phi-3.5-mini and Phi-4-mini carry. Prompts up to 31 tokens prefill with the short factors and cross the
   original context while decoding; long and long300 prefill with the long factors.
 - qwen2-yarn: Qwen2ForCausalLM (q/k/v bias) with rope_scaling {"type": "yarn", "factor": 8,
-  "original_max_position_embeddings": 64}, as Qwen2.5 model cards suggest for long contexts.
+  "original_max_position_embeddings": 64} and max_position_embeddings 256, as Qwen2.5 model cards suggest for long
+  contexts (the config's max_position_embeddings stays, yarn takes the model to original x factor = 512): long300
+  runs past 256.
 - llama-yarn-v5config: LlamaForCausalLM with rope_parameters (transformers-5 form) yarn with mscale and
   mscale_all_dim, beta_fast 8, beta_slow 2 and truncate false (a fractional correction range).
 
@@ -53,7 +55,7 @@ MODELS = {
     "qwen2-yarn": dict(
         cls=Qwen2ForCausalLM, config_cls=Qwen2Config, seed=2201,
         config=dict(COMMON, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                    num_key_value_heads=2, max_position_embeddings=1024, rms_norm_eps=1e-6,
+                    num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-6,
                     use_sliding_window=False,
                     rope_scaling={"type": "yarn", "factor": 8.0, "original_max_position_embeddings": 64}),
         hub=dict(rope_theta=10000.0)),

@@ -110,6 +110,17 @@ class HfConfigTest {
     }
 
     @Test
+    void yarnExtendsTheContextToTheOriginalTimesTheFactor() {
+        // Qwen2.5's model card: max_position_embeddings stays 32,768, yarn factor 4 over the original 32,768.
+        ModelConfig qwen = HfConfig.parse(config("Qwen2ForCausalLM", ", \"max_position_embeddings\": 32768,"
+                + " \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0,"
+                + " \"original_max_position_embeddings\": 32768}").deepCopy(), null, "t");
+        assertThat(qwen.maxPositions()).isEqualTo(131072);
+        assertThat(parseScaling("qwen2-yarn").maxPositions()).isEqualTo(512);
+        assertThat(parseScaling("phi3-longrope").maxPositions()).isEqualTo(1024);
+    }
+
+    @Test
     void yarnKeepsFastFrequenciesDividesSlowOnesAndRampsBetween() {
         // head_dim 16, theta 10000, original 64, beta 32/1: the ramp runs over dimensions 0 to 3.
         Rope yarn = Rope.yarn(10000, 8, 64, 32, 1, true, 1);

@@ -71,8 +71,14 @@ public final class HfConfig {
         if (bool(c, "mlp_bias", false)) {
             throw new CheckpointException(where + ": unsupported mlp_bias true (only MLPs without bias)" + PATH_HINT);
         }
-        int maxPositions = requireInt(c, "max_position_embeddings", where);
-        Rope rope = RopeConfig.rope(c, where, arch, maxPositions);
+        int configured = requireInt(c, "max_position_embeddings", where);
+        Rope rope = RopeConfig.rope(c, where, arch, configured);
+        // Yarn extends a model past the context it was trained on, and its frequencies do not depend on the
+        // sequence: the context is original x factor where that is longer (Qwen2.5's 32,768 x 4), as vLLM derives.
+        int maxPositions = rope.type() == Rope.Type.YARN
+                ? (int) Math.max(configured, Math.min(Integer.MAX_VALUE / 2,
+                        Math.floor(rope.originalMaxPositions() * rope.factor())))
+                : configured;
         double partial = RopeConfig.partialRotary(c, arch, where);
         if (partial != 1.0) {
             int rotary = rope.withPartialRotary(partial).rotaryDim(headDim);
