@@ -139,10 +139,33 @@ public final class TrainingRun implements AutoCloseable {
             params.addAll(interventions.get(j).parameters());
             grads.addAll(eval.gradients().get(j));
         }
+        requireFinite(done + 1, eval.loss(), grads);
         int k = ++done;
         double lr = settings.learningRate(k);
         float norm = optimizer.step(params, grads, lr);
         return new StepReport(k, eval.loss(), lr, norm);
+    }
+
+    /**
+     * Stops a run whose loss or gradients are not finite before the update writes them into the parameters: one
+     * NaN would spread to every value, and the run would only fail at its end, on a bundle of NaN.
+     *
+     * @throws IllegalStateException naming the update and what was not finite
+     */
+    static void requireFinite(int update, double loss, List<float[]> gradients) {
+        int bad = 0;
+        for (float[] g : gradients) {
+            for (float v : g) {
+                if (!Float.isFinite(v)) {
+                    bad++;
+                }
+            }
+        }
+        if (!Double.isFinite(loss) || bad > 0) {
+            throw new IllegalStateException("update " + update + " stopped before changing the intervention: loss "
+                    + loss + ", " + bad + " gradient values not finite (a lower learning_rate or max_grad_norm can"
+                    + " help)");
+        }
     }
 
     /** The loss at the current weights on the batch the next update would use (on the first after the last). */

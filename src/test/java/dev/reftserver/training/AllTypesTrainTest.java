@@ -62,6 +62,18 @@ class AllTypesTrainTest {
     }
 
     @Test
+    void anUpdateWithANonFiniteLossOrGradientStopsBeforeItChangesAnything() {
+        TrainingRun.requireFinite(1, 2.5, List.of(new float[] {0f, -1e30f}, new float[] {3f}));
+        assertThatThrownBy(() -> TrainingRun.requireFinite(3, 2.5,
+                List.of(new float[] {1f, Float.NaN}, new float[] {Float.POSITIVE_INFINITY})))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessage("update 3 stopped before changing the intervention: loss 2.5, 2 gradient values not"
+                        + " finite (a lower learning_rate or max_grad_norm can help)");
+        assertThatThrownBy(() -> TrainingRun.requireFinite(1, Double.NaN, List.of(new float[] {0f})))
+                .hasMessageStartingWith("update 1 stopped before changing the intervention: loss NaN, 0 gradient");
+    }
+
+    @Test
     void freshBundlesRejectUnknownLayersAndRanksAtTheHiddenSize() {
         var shape = model.config().shape();
         assertThatThrownBy(() -> InitialBundle.create(shape, "loreft", List.of(6), 4, PositionSpec.parse("l1"),
