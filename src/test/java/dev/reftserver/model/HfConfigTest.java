@@ -117,6 +117,20 @@ class HfConfigTest {
                 + " \"original_max_position_embeddings\": 32768}").deepCopy(), null, "t");
         assertThat(qwen.maxPositions()).isEqualTo(131072);
         assertThat(parseScaling("qwen2-yarn").maxPositions()).isEqualTo(512);
+        // A factor past what the RoPE tables hold (2^28 values of head_dim 8) stops there.
+        ModelConfig huge = HfConfig.parse(config("Qwen2ForCausalLM", ", \"rope_scaling\": {\"type\": \"yarn\","
+                + " \"factor\": 1e12, \"original_max_position_embeddings\": 2048}"), null, "t");
+        assertThat(huge.maxPositions()).isEqualTo((1 << 28) / 8);
+    }
+
+    @Test
+    void refusesAContextItsRopeTablesCannotHold() {
+        assertThatThrownBy(() -> HfConfig.parse(llama(", \"max_position_embeddings\": 2000000000"), null, "c"))
+                .isInstanceOf(CheckpointException.class)
+                .hasMessage("c: max_position_embeddings 2000000000 is outside 1 to 33554432 (the positions whose"
+                        + " RoPE tables of head_dim 8 fit in 268435456 values)");
+        assertThatThrownBy(() -> HfConfig.parse(llama(", \"max_position_embeddings\": 0"), null, "c"))
+                .hasMessageStartingWith("c: max_position_embeddings 0 is outside 1 to");
         assertThat(parseScaling("phi3-longrope").maxPositions()).isEqualTo(1024);
     }
 

@@ -23,6 +23,8 @@ public final class HfConfig {
     public static final List<String> SUPPORTED = List.of("LlamaForCausalLM", "MistralForCausalLM",
             "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM", "GPT2LMHeadModel");
 
+    /** The most values one RoPE table (cos or sin: positions x head_dim floats) may hold: 1 GiB. */
+    static final long MAX_ROPE_TABLE_VALUES = 1L << 28;
     static final String PATH_HINT = "; set reft.model.path to a checkpoint of a supported kind";
 
     private HfConfig() {
@@ -72,11 +74,19 @@ public final class HfConfig {
             throw new CheckpointException(where + ": unsupported mlp_bias true (only MLPs without bias)" + PATH_HINT);
         }
         int configured = requireInt(c, "max_position_embeddings", where);
+        // The RoPE tables hold cos and sin for every position (longrope: twice): refuse a context they cannot hold.
+        long mostPositions = MAX_ROPE_TABLE_VALUES / Math.max(1, headDim);
+        if (configured < 1 || configured > mostPositions) {
+            throw new CheckpointException(where + ": max_position_embeddings " + configured + " is outside 1 to "
+                    + mostPositions + " (the positions whose RoPE tables of head_dim " + headDim + " fit in "
+                    + MAX_ROPE_TABLE_VALUES + " values)");
+        }
         Rope rope = RopeConfig.rope(c, where, arch, configured);
         // Yarn extends a model past the context it was trained on, and its frequencies do not depend on the
-        // sequence: the context is original x factor where that is longer (Qwen2.5's 32,768 x 4), as vLLM derives.
+        // sequence: the context is original x factor where that is longer (Qwen2.5's 32,768 x 4), as vLLM derives,
+        // up to what the tables hold.
         int maxPositions = rope.type() == Rope.Type.YARN
-                ? (int) Math.max(configured, Math.min(Integer.MAX_VALUE / 2,
+                ? (int) Math.max(configured, Math.min(mostPositions,
                         Math.floor(rope.originalMaxPositions() * rope.factor())))
                 : configured;
         double partial = RopeConfig.partialRotary(c, arch, where);
