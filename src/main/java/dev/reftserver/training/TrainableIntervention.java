@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.reftserver.intervention.BundleContents;
+import dev.reftserver.model.ops.Constants;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -113,7 +114,8 @@ final class TrainableIntervention {
             }
         }
         NDArray a = x.mul(step.create(lower, new Shape(d, r)));
-        NDArray tau = a.mul(a).sum(new int[] {0}).add(1f).pow(-1f).mul(2f);
+        NDArray tau = a.mul(a).sum(new int[] {0}).add(Constants.of(step, 1f)).pow(Constants.of(step, -1f))
+                .mul(Constants.of(step, 2f));
         NDArray q = step.create(identity, new Shape(d, r));
         for (int i = r - 1; i >= 0; i--) {
             float[] unit = new float[d];

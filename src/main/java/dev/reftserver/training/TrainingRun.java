@@ -10,6 +10,7 @@ import ai.djl.training.GradientCollector;
 import dev.reftserver.intervention.BundleContents;
 import dev.reftserver.model.BlockHook;
 import dev.reftserver.model.TransformerLM;
+import dev.reftserver.model.ops.Constants;
 import dev.reftserver.model.ops.Views;
 import dev.reftserver.tokenizer.TextTokenizer;
 import java.util.ArrayList;
@@ -251,6 +252,15 @@ public final class TrainingRun implements AutoCloseable {
         }
     }
 
+    /**
+     * The mean negative log-likelihood of {@code target} [m, 1] under {@code logits} [m, vocab]; its divisor is an
+     * array of {@code step}, which the backward reads ({@link Constants}).
+     */
+    static NDArray loss(NDManager step, NDArray logits, NDArray target) {
+        long m = logits.getShape().get(0);
+        return logits.logSoftmax(-1).gather(target, 1).sum().neg().div(Constants.of(step, (float) m));
+    }
+
     private Evaluation evaluate(NDManager step, NDArray prefix, int n, int tokens, long[][] edited,
             List<Long> logitAt, List<Long> targets, boolean withGradients) {
         try (GradientCollector collector = withGradients ? Engine.getInstance().newGradientCollector() : null) {
@@ -292,7 +302,7 @@ public final class TrainingRun implements AutoCloseable {
             NDArray logits = model.training().logits(step, x, firstLayer + 1, hook, positions);
             NDArray target = step.create(targets.stream().mapToLong(Long::longValue).toArray(),
                     new Shape(positions.length, 1));
-            NDArray loss = logits.logSoftmax(-1).gather(target, 1).sum().neg().div((float) positions.length);
+            NDArray loss = loss(step, logits, target);
             double value = loss.getFloat();
             List<List<float[]>> grads = new ArrayList<>();
             if (withGradients) {

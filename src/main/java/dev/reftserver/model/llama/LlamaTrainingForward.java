@@ -8,6 +8,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.nn.Activation;
 import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.ModelConfig;
+import dev.reftserver.model.ops.Constants;
 import dev.reftserver.model.ops.NativeOps;
 import dev.reftserver.model.StepBatch;
 
@@ -110,8 +111,13 @@ final class LlamaTrainingForward {
         return w.headParts == 1 ? parts.get(0) : NDArrays.concat(parts, -1);
     }
 
-    /** RMSNorm without its weight, as {@link dev.reftserver.model.ops.Elementwise#rms} but without in-place ops. */
+    /**
+     * RMSNorm without its weight, as {@link dev.reftserver.model.ops.Elementwise#rms} but without in-place ops. The
+     * constants are arrays of x's manager, not {@code pow(Number)}: see {@link Constants}.
+     */
     private NDArray rms(NDArray x) {
-        return x.mul(x.mul(x).mean(new int[] {-1}, true).add((float) c.normEps()).pow(-0.5f));
+        NDManager step = x.getManager();
+        return x.mul(x.mul(x).mean(new int[] {-1}, true).add(Constants.of(step, (float) c.normEps()))
+                .pow(Constants.of(step, -0.5f)));
     }
 }
