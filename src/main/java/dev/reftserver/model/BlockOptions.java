@@ -16,9 +16,12 @@ import java.util.List;
  * @param finalSoftcap    Gemma 2: the same on the logits; 0 for none
  * @param activation      of the gated MLP: {@code down(act(gate(x)) * up(x))}
  * @param slidingWindows  per layer, how many keys a query sees (its own position included), or 0 for all
+ * @param outputBias      o_proj carries a bias (Llama, Qwen3 and Gemma 2 with {@code attention_bias})
+ * @param mlpBias         gate, up and down projections carry biases (Llama with {@code mlp_bias})
  */
 public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms, double attnSoftcap,
-        double finalSoftcap, Activation activation, List<Integer> slidingWindows) {
+        double finalSoftcap, Activation activation, List<Integer> slidingWindows, boolean outputBias,
+        boolean mlpBias) {
 
     /** The gated MLP's activation. */
     public enum Activation {
@@ -35,7 +38,7 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
     /** Plain Llama: 1/sqrt(head_dim), SiLU, full attention everywhere. */
     public static BlockOptions llama(int layers, int headDim) {
         return new BlockOptions(1.0 / Math.sqrt(headDim), false, false, 0, 0, Activation.SILU,
-                Collections.nCopies(layers, 0));
+                Collections.nCopies(layers, 0), false, false);
     }
 
     /** Keys a query of {@code layer} sees, or 0 for all of them. */

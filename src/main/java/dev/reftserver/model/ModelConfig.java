@@ -17,7 +17,7 @@ import java.util.List;
  * @param rope              rotary position embedding (Llama family)
  * @param normEps           RMSNorm / LayerNorm epsilon
  * @param tiedEmbeddings    whether the output layer reuses the token embedding
- * @param attentionBias     whether q/k/v projections carry a bias (Qwen2)
+ * @param attentionBias     whether q/k/v projections carry a bias (Qwen2; Llama, Qwen3, Gemma 2 with attention_bias)
  * @param bosId             beginning-of-sequence id, or -1
  * @param eosIds            ids that end a generation (config.json, else generation_config.json); may be empty
  * @param block             what a Llama-family block does beyond plain Llama (Qwen3, Gemma 2, sliding windows)

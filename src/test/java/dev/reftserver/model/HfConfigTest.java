@@ -191,6 +191,25 @@ class HfConfigTest {
                 + " \"sliding_window\": 8, \"max_window_layers\": 1"), null, "t");
         assertThat(qwen2.block().slidingWindows()).containsExactly(0, 8);
         assertThat(qwen2.attentionBias()).isTrue();
+        assertThat(qwen2.block().outputBias()).isFalse();
+    }
+
+    @Test
+    void biasesFollowEachModelingFileNotJustTheConfig() {
+        String both = ", \"attention_bias\": true, \"mlp_bias\": true, \"sliding_window\": 4";
+        for (String arch : List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM")) {
+            ModelConfig c = HfConfig.parse(config(arch, both), null, "t");
+            assertThat(c.attentionBias()).as(arch).isTrue();
+            assertThat(c.block().outputBias()).as(arch).isTrue();
+            assertThat(c.block().mlpBias()).as(arch).isEqualTo(arch.equals("LlamaForCausalLM"));
+        }
+        // Mistral and Phi-3 build every projection without a bias, whatever their config says.
+        for (String arch : List.of("MistralForCausalLM", "Phi3ForCausalLM")) {
+            ModelConfig c = HfConfig.parse(config(arch, both), null, "t");
+            assertThat(c.attentionBias()).as(arch).isFalse();
+            assertThat(c.block().outputBias() || c.block().mlpBias()).as(arch).isFalse();
+        }
+        assertThat(HfConfig.parse(llama(""), null, "t").block().outputBias()).isFalse();
     }
 
     @Test

@@ -61,6 +61,41 @@ class DifferentiableForwardTest {
         }
     }
 
+    /**
+     * The same at the last position of each of 13 prompts batched together, on a Llama whose every projection has a
+     * bias (o_proj's and down_proj's added once, however many parts the weights are cut into).
+     */
+    @ParameterizedTest
+    @CsvSource({"1", "2"})
+    void aLlamaWithBiasesEverywhereMatchesTransformers(int threads) {
+        String dir = "reference/variants/llama-biases";
+        JsonObject ref = ReferenceFiles.json(dir + "/reference.json");
+        Safetensors logitsRef = ReferenceFiles.tensors(dir + "/logits.safetensors");
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "float32", threads);
+                NDManager step = NDManager.newBaseManager()) {
+            List<int[]> rows = new ArrayList<>();
+            List<String> names = new ArrayList<>();
+            for (JsonElement e : ref.getAsJsonArray("prompts")) {
+                JsonObject p = e.getAsJsonObject();
+                names.add(p.get("name").getAsString());
+                rows.add(p.getAsJsonArray("ids").asList().stream().mapToInt(JsonElement::getAsInt).toArray());
+            }
+            int tokens = rows.stream().mapToInt(r -> r.length).max().orElseThrow();
+            long[] last = new long[rows.size()];
+            for (int i = 0; i < rows.size(); i++) {
+                last[i] = (long) i * tokens + rows.get(i).length - 1;
+            }
+            float[] all = model.training().logits(step, rows.toArray(int[][]::new), BlockHook.NONE, last)
+                    .toFloatArray();
+            int vocab = model.config().vocabSize();
+            for (int i = 0; i < rows.size(); i++) {
+                float[] got = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
+                assertThat(ReferenceFiles.maxAbsDiff(got, logitsRef.read(names.get(i)).data()))
+                        .as("llama-biases/%s", names.get(i)).isLessThanOrEqualTo(1e-4f);
+            }
+        }
+    }
+
     @Test
     void architecturesWithoutADifferentiableForwardSaySo() {
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource("reference/tiny/gpt2"), "cpu",

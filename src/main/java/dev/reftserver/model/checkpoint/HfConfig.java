@@ -70,9 +70,6 @@ public final class HfConfig {
             throw new CheckpointException(where + ": num_attention_heads " + heads
                     + " is not a multiple of num_key_value_heads " + kvHeads);
         }
-        if (bool(c, "mlp_bias", false)) {
-            throw new CheckpointException(where + ": unsupported mlp_bias true (only MLPs without bias)" + PATH_HINT);
-        }
         int configured = requireInt(c, "max_position_embeddings", where);
         // The RoPE tables hold cos and sin for every position (longrope: twice): refuse a context they cannot hold.
         long mostPositions = MAX_ROPE_TABLE_VALUES / Math.max(1, headDim);
@@ -113,10 +110,17 @@ public final class HfConfig {
                 ? 1.0 / Math.sqrt(c.has("query_pre_attn_scalar") ? c.get("query_pre_attn_scalar").getAsDouble()
                         : headDim)
                 : 1.0 / Math.sqrt(headDim);
+        // Biases as each modeling file builds its Linear layers: Llama, Qwen3 and Gemma 2 give q, k, v and o one
+        // with attention_bias; Qwen2 always gives q, k and v one and o none; Llama's MLP has them with mlp_bias;
+        // Mistral and Phi-3 have none, whatever the config says.
+        boolean attentionBias = List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM").contains(arch)
+                && bool(c, "attention_bias", false);
+        boolean mlpBias = arch.equals("LlamaForCausalLM") && bool(c, "mlp_bias", false);
         BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM"), gemma,
                 gemma ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
-                gemma ? doubleOr(c, "final_logit_softcapping", 0) : 0, act, slidingWindows(c, arch, layers, where));
-        boolean bias = arch.equals("Qwen2ForCausalLM") || bool(c, "attention_bias", false);
+                gemma ? doubleOr(c, "final_logit_softcapping", 0) : 0, act, slidingWindows(c, arch, layers, where),
+                attentionBias, mlpBias);
+        boolean bias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         return new ModelConfig(Architecture.LLAMA, requireInt(c, "vocab_size", where), hidden,
                 requireInt(c, "intermediate_size", where), layers, heads, kvHeads, headDim, maxPositions, rope,
                 doubleOr(c, "rms_norm_eps", 1e-6), bool(c, "tie_word_embeddings", gemma), bias,

@@ -86,9 +86,12 @@ public final class LlamaArchitecture implements Architecture {
             int l = layer;
             tasks.add(() -> {
                 qkvProj[l] = new Linear(Linear.Cut.COLUMNS, w.wqkv[l], w.bqkv[l], bfloat16Weights);
-                oProj[l] = new Linear(Linear.Cut.ROWS, w.wo[l], null, bfloat16Weights);
-                gateUpProj[l] = new Linear(Linear.Cut.COLUMNS, w.wGateUp[l], null, bfloat16Weights);
-                downProj[l] = new Linear(Linear.Cut.ROWS, w.wDown[l], null, bfloat16Weights);
+                oProj[l] = new Linear(Linear.Cut.ROWS, w.wo[l], w.bo == null ? null : new NDArray[] {w.bo[l]},
+                        bfloat16Weights);
+                gateUpProj[l] = new Linear(Linear.Cut.COLUMNS, w.wGateUp[l], w.bGateUp == null ? null
+                        : w.bGateUp[l], bfloat16Weights);
+                downProj[l] = new Linear(Linear.Cut.ROWS, w.wDown[l], w.bDown == null ? null
+                        : new NDArray[] {w.bDown[l]}, bfloat16Weights);
             });
         }
         Tasks.runAll(tasks, team.size());

@@ -67,9 +67,13 @@ final class LlamaTrainingForward {
         for (int m = 0; m < w.mlpParts; m++) {
             int width = w.channels[m + 1] - w.channels[m];
             NDArray gateUp = h2.matMul(w.wGateUp[layer][m]);
+            if (w.bGateUp != null) {
+                gateUp = gateUp.add(w.bGateUp[layer][m]);
+            }
             NDArray gate = gateUp.get(":, :, 0:" + width);
             NDArray act = Activation.sigmoid(gate).mul(gate).mul(gateUp.get(":, :, " + width + ":"));
-            out = out.add(act.matMul(w.wDown[layer][m]));
+            NDArray down = act.matMul(w.wDown[layer][m]);
+            out = out.add(m == 0 && w.bDown != null ? down.add(w.bDown[layer]) : down);
         }
         return out;
     }
@@ -98,7 +102,8 @@ final class LlamaTrainingForward {
                 .reshape(n, kvHeads, group * t, t);
         NDArray attn = scores.matMul(vt).reshape(n, heads, t, hd).transpose(0, 2, 1, 3)
                 .reshape(n, t, (long) heads * hd);
-        return attn.matMul(w.wo[layer][part]);
+        NDArray out = attn.matMul(w.wo[layer][part]);
+        return part == 0 && w.bo != null ? out.add(w.bo[layer]) : out;
     }
 
     /** Final norm and output layer: x [m, d] to logits [m, vocab]. */

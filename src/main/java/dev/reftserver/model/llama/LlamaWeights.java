@@ -59,6 +59,10 @@ final class LlamaWeights {
     final NDArray[][] wo;
     final NDArray[][] wGateUp;
     final NDArray[][] wDown;
+    /** Biases of o_proj [layer], of gate and up [layer][part] (as wGateUp) and of down [layer]; null without. */
+    final NDArray[] bo;
+    final NDArray[][] bGateUp;
+    final NDArray[] bDown;
     /** [part]: vocabulary slices of the output layer, laid out as the projections, the final norm folded in unless
      * shared. */
     final NDArray[] lmHead;
@@ -130,6 +134,9 @@ final class LlamaWeights {
             wo = new NDArray[layers][attnParts];
             wGateUp = new NDArray[layers][mlpParts];
             wDown = new NDArray[layers][mlpParts];
+            bo = block.outputBias() ? new NDArray[layers] : null;
+            bGateUp = block.mlpBias() ? new NDArray[layers][mlpParts] : null;
+            bDown = block.mlpBias() ? new NDArray[layers] : null;
             for (int layer = 0; layer < layers; layer++) {
                 int l = layer;
                 String p = "model.layers." + l + ".";
@@ -177,6 +184,16 @@ final class LlamaWeights {
                             }
                             wo[l][a] = fold.columns(op, p + "self_attn.o_proj.weight", d, q, q0, qPart);
                         }
+                        if (bo != null) {
+                            bo[l] = place.keepVector(ckpt.requireNative(lm, p + "self_attn.o_proj.bias", d));
+                        }
+                        NDArray bGate = null;
+                        NDArray bUp = null;
+                        if (bDown != null) {
+                            bGate = ckpt.requireNative(lm, p + "mlp.gate_proj.bias", inter);
+                            bUp = ckpt.requireNative(lm, p + "mlp.up_proj.bias", inter);
+                            bDown[l] = place.keepVector(ckpt.requireNative(lm, p + "mlp.down_proj.bias", d));
+                        }
                         // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it
                         // pre_feedforward_layernorm.
                         float[] gMlp = norm(lm, ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
@@ -189,6 +206,11 @@ final class LlamaWeights {
                                     new ProjectionFold.Rows(p + "mlp.up_proj.weight", inter, i0, i1 - i0)),
                                     d, null, gMlp);
                             wDown[l][m] = fold.columns(op, p + "mlp.down_proj.weight", d, inter, i0, i1 - i0);
+                            if (bGate != null) {
+                                String mine = rows(i0, i1 - i0);
+                                bGateUp[l][m] = place.keepVector(
+                                        NDArrays.concat(new NDList(bGate.get(mine), bUp.get(mine))));
+                            }
                         }
                     }
                 });
@@ -277,6 +299,4 @@ final class LlamaWeights {
         java.util.Arrays.fill(s, scaled, s.length, 1f);
         return s;
     }
-
-
 }

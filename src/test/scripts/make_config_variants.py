@@ -1,0 +1,99 @@
+"""Config variants of the supported Llama-family architectures: tiny random-weight models and what transformers
+computes on them, in the format of reference/models-next (see its README; greedy ids from an argmax loop over the
+whole sequence, 16 steps, stopping after EOS; a seed kept only with every greedy margin >= 2e-3).
+
+Only `llama-biases` is kept in src/test/resources/reference/variants/ (ModelsNextReferenceTest,
+DifferentiableForwardTest): LlamaForCausalLM with attention_bias and mlp_bias (q, k, v, o, gate, up and down all
+carry a bias) and linear RoPE scaling in the transformers-5 config form. The others check configuration paths of
+the other families once, without adding their files to the repository:
+    python src/test/scripts/make_config_variants.py --all
+then add "variants/<name>,2" rows to ModelsNextReferenceTest's sources and run it.
+
+Run from the repository root with torch and transformers installed (the server never needs them):
+    python src/test/scripts/make_config_variants.py
+"""
+import copy, json, os, sys
+import torch
+from safetensors.torch import save_file
+import transformers as T
+
+ROOT = "src/test/resources/reference"
+OUT = f"{ROOT}/variants"
+PROMPTS = json.load(open(f"{ROOT}/models-next/phi3/reference.json"))["prompts"]
+COMMON = dict(vocab_size=32000, bos_token_id=1, eos_token_id=2, pad_token_id=0, initializer_range=0.2)
+
+MODELS = {
+  "llama-biases": (T.LlamaForCausalLM, T.LlamaConfig, dict(COMMON, hidden_size=16, intermediate_size=40,
+      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, attention_bias=True, mlp_bias=True,
+      tie_word_embeddings=True, max_position_embeddings=512, rms_norm_eps=1e-5,
+      rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0})),
+  "llama-dynamic": (T.LlamaForCausalLM, T.LlamaConfig, dict(COMMON, hidden_size=32, intermediate_size=48,
+      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
+      max_position_embeddings=512, rope_parameters={"rope_type": "dynamic", "factor": 4.0, "rope_theta": 10000.0})),
+  "gemma2-mqa-nofinalcap": (T.Gemma2ForCausalLM, T.Gemma2Config, dict(COMMON, hidden_size=32, intermediate_size=64,
+      num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=1, head_dim=8, query_pre_attn_scalar=40,
+      attn_logit_softcapping=30.0, final_logit_softcapping=None, sliding_window=7, max_position_embeddings=1024, attention_bias=True,
+      tie_word_embeddings=True)),
+  "qwen3-untied-wide": (T.Qwen3ForCausalLM, T.Qwen3Config, dict(COMMON, hidden_size=32, intermediate_size=48,
+      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=24, tie_word_embeddings=False, attention_bias=True,
+      max_position_embeddings=1024, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
+  "qwen2-sliding-layers": (T.Qwen2ForCausalLM, T.Qwen2Config, dict(COMMON, hidden_size=32, intermediate_size=48,
+      num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+      use_sliding_window=True, sliding_window=9, max_window_layers=1, max_position_embeddings=1024)),
+  "mistral-headdim": (T.MistralForCausalLM, T.MistralConfig, dict(COMMON, hidden_size=24, intermediate_size=48,
+      num_hidden_layers=2, num_attention_heads=3, num_key_value_heads=1, head_dim=12, sliding_window=5,
+      tie_word_embeddings=False, max_position_embeddings=1024)),
+  "phi3-window-partial": (T.Phi3ForCausalLM, T.Phi3Config, dict(COMMON, hidden_size=32, intermediate_size=48,
+      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, partial_rotary_factor=0.5,
+      sliding_window=11, tie_word_embeddings=False, max_position_embeddings=1024)),
+}
+
+def build(cls, ccls, cfg, seed):
+    config = ccls(**copy.deepcopy(cfg)); config._attn_implementation = "eager"
+    torch.manual_seed(seed); model = cls(config).eval()
+    g = torch.Generator().manual_seed(seed + 7)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and "norm" in name:
+                p.add_(0.3 * torch.randn(p.shape, generator=g))
+            elif p.dim() == 1 and "bias" in name:
+                p.add_(0.2 * torch.randn(p.shape, generator=g))
+    return model
+
+def greedy(model, ids, eos):
+    seq = list(ids); margins = []
+    for _ in range(16):
+        logits = model(torch.tensor([seq])).logits[0, -1].float()
+        top = torch.topk(logits, 2).values; margins.append(float(top[0] - top[1]))
+        seq.append(int(logits.argmax()))
+        if seq[-1] in eos: break
+    return seq[len(ids):], margins
+
+KEPT = ["llama-biases"]
+only = [a for a in sys.argv[1:] if a != "--all"] or (list(MODELS) if "--all" in sys.argv else KEPT)
+for name, (cls, ccls, cfg) in MODELS.items():
+    if name not in only: continue
+    for seed in range(100, 140):
+        model = build(cls, ccls, cfg, seed)
+        eos = model.config.eos_token_id; eos = eos if isinstance(eos, list) else [eos]
+        res = []; worst = 1e9
+        with torch.no_grad():
+            for p in PROMPTS:
+                last = model(torch.tensor([p["ids"]])).logits[0, -1].float().clone()
+                ids, m = greedy(model, p["ids"], eos); worst = min(worst, min(m)); res.append((p, last, ids, m))
+        if worst >= 2e-3: break
+    else:
+        print(name, "no seed"); continue
+    out = f"{OUT}/{name}"; os.makedirs(out, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    save_file({p["name"]: l.contiguous() for p, l, _, _ in res}, f"{out}/logits.safetensors")
+    json.dump({"name": name, "architecture": cls.__name__,
+               "made_with": {"transformers": T.__version__, "torch": torch.__version__},
+               "weights": {"seed": seed, "dtype": "float32", "init": "torch.manual_seed(seed); the model class's"
+                           " init with initializer_range 0.2; then every 1-D norm weight += 0.3 * N(0,1) and every"
+                           " bias += 0.2 * N(0,1) (torch.Generator seeded seed + 7)"},
+               "generation": "argmax loop over 16 steps over the whole sequence, each prompt alone",
+               "tolerance": {"logits_abs": 1e-4, "greedy_ids": "exact"}, "min_greedy_margin": worst,
+               "prompts": [{"name": p["name"], "ids": p["ids"], "greedy": {"ids": ids}} for p, _, ids, _ in res]},
+              open(f"{out}/reference.json", "w"), indent=1)
+    print(name, "seed", seed, "margin", worst, flush=True)
