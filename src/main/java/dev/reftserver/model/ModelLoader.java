@@ -66,6 +66,14 @@ public final class ModelLoader {
                 case GPT2 -> new Gpt2Architecture(manager.newSubManager(), ckpt, dt, t);
             };
             TransformerLM model = new TransformerLM(manager, arch, dt, team);
+            List<String> unread = ckpt.unread();
+            if (!unread.isEmpty()) {
+                // transformers warns the same way about checkpoint keys its model class has no place for
+                LOG.warn("{}: {} tensor(s) of the checkpoint are not used by this runtime's {} model ({}{}); its"
+                        + " outputs can differ from the checkpoint's own", path, unread.size(),
+                        ckpt.config().architecture(), String.join(", ", unread.subList(0, Math.min(5, unread.size()))),
+                        unread.size() > 5 ? ", ..." : "");
+            }
             long parameters = parameters(ckpt);
             String weightDtype = bf16 ? "bfloat16" : dt.toString().toLowerCase();
             LOG.info("Loaded {} ({}, {}): {} parameters, {} weight bytes, in {} s", path,

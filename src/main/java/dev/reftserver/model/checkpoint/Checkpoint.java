@@ -3,12 +3,23 @@ package dev.reftserver.model.checkpoint;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.reftserver.model.ModelConfig;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
-/** A model's configuration plus its weights under Hugging Face tensor names, each read as fp32 when required. */
-public record Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, String source) {
+/**
+ * A model's configuration plus its weights under Hugging Face tensor names, each read as fp32 when required.
+ * {@code read} collects the names a loader asked for, so that what it never read can be reported ({@link #unread}).
+ */
+public record Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, String source, Set<String> read) {
+
+    public Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, String source) {
+        this(config, tensors, source, ConcurrentHashMap.newKeySet());
+    }
 
     /** A checkpoint whose tensors are already in memory (llama2.c files, tests). */
     public static Checkpoint inMemory(ModelConfig config, Map<String, TensorData> tensors, String source) {
@@ -49,7 +60,27 @@ public record Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, St
             throw new CheckpointException(source + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
                     + ", expected " + Arrays.toString(shape));
         }
+        read.add(name);
         return t;
+    }
+
+    /**
+     * The tensors no loader has read, in checkpoint order, less those transformers also leaves unused: the RoPE
+     * frequencies older checkpoints saved as buffers ({@code rotary_emb.inv_freq}), GPT-2's causal-mask buffers
+     * ({@code attn.bias}, {@code attn.masked_bias}) and the output layer of a model whose embeddings are tied.
+     */
+    public List<String> unread() {
+        List<String> out = new ArrayList<>();
+        for (String name : tensors.keySet()) {
+            boolean ignored = name.endsWith("rotary_emb.inv_freq")
+                    || config.tiedEmbeddings() && name.equals("lm_head.weight")
+                    || config.architecture() == ModelConfig.Architecture.GPT2
+                            && (name.endsWith(".attn.bias") || name.endsWith(".attn.masked_bias"));
+            if (!read.contains(name) && !ignored) {
+                out.add(name);
+            }
+        }
+        return out;
     }
 
     public boolean has(String name) {
