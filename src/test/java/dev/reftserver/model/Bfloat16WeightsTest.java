@@ -18,9 +18,10 @@ import org.junit.jupiter.api.Test;
 class Bfloat16WeightsTest {
 
     @ParameterizedTest
-    @CsvSource({"llama3-rope,1", "gemma2,2", "gemma2,1", "phi3,1", "qwen3,2", "mistral-sliding,1"})
+    @CsvSource({"llama3-rope,1", "gemma2,2", "gemma2,1", "phi3,1", "qwen3,2", "mistral-sliding,1",
+        "variants/llama-biases,2"})
     void logitsStayWithinBfloat16RoundingOfTheFloat32Reference(String name, int threads) {
-        String dir = "reference/models-next/" + name;
+        String dir = "reference/" + (name.contains("/") ? name : "models-next/" + name);
         Safetensors logits = ReferenceFiles.tensors(dir + "/logits.safetensors");
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "bfloat16", threads);
                 NDManager step = NDManager.newBaseManager()) {
