@@ -2,9 +2,11 @@
 computes on them, in the format of reference/models-next (see its README; greedy ids from an argmax loop over the
 whole sequence, 16 steps, stopping after EOS; a seed kept only with every greedy margin >= 2e-3).
 
-Only `llama-biases` is kept in src/test/resources/reference/variants/ (ModelsNextReferenceTest,
-DifferentiableForwardTest): LlamaForCausalLM with attention_bias and mlp_bias (q, k, v, o, gate, up and down all
-carry a bias) and linear RoPE scaling in the transformers-5 config form. The others check configuration paths of
+Kept in src/test/resources/reference/variants/ (ModelsNextReferenceTest and others): `llama-biases`,
+LlamaForCausalLM with attention_bias and mlp_bias (q, k, v, o, gate, up and down all carry a bias) and linear RoPE
+scaling in the transformers-5 config form; `gemma`, GemmaForCausalLM (Gemma 1: (1 + w) RMSNorm, embedding times
+sqrt(hidden), the released configs' hidden_act "gelu" read as the tanh approximation, multi-query attention, explicit
+head_dim, tied embeddings). The others check configuration paths of
 the other families once, without adding their files to the repository:
     python src/test/scripts/make_config_variants.py --all
 then add "variants/<name>,2" rows to ModelsNextReferenceTest's sources and run it.
@@ -27,6 +29,9 @@ MODELS = {
       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, attention_bias=True, mlp_bias=True,
       tie_word_embeddings=True, max_position_embeddings=512, rms_norm_eps=1e-5,
       rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0})),
+  "gemma": (T.GemmaForCausalLM, T.GemmaConfig, dict(COMMON, hidden_size=16, intermediate_size=40,
+      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, head_dim=8, hidden_act="gelu",
+      tie_word_embeddings=True, max_position_embeddings=1024, rms_norm_eps=1e-6)),
   "llama-dynamic": (T.LlamaForCausalLM, T.LlamaConfig, dict(COMMON, hidden_size=32, intermediate_size=48,
       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
       max_position_embeddings=512, rope_parameters={"rope_type": "dynamic", "factor": 4.0, "rope_theta": 10000.0})),
@@ -47,6 +52,10 @@ MODELS = {
       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, partial_rotary_factor=0.5,
       sliding_window=11, tie_word_embeddings=False, max_position_embeddings=1024)),
 }
+
+# Hub-form rewrites of config.json: Gemma's released configs say hidden_act "gelu" and mean the tanh approximation.
+HUB_FORM = {"gemma": {"hidden_act": "gelu"}}
+
 
 def build(cls, ccls, cfg, seed):
     config = ccls(**copy.deepcopy(cfg)); config._attn_implementation = "eager"
@@ -69,7 +78,7 @@ def greedy(model, ids, eos):
         if seq[-1] in eos: break
     return seq[len(ids):], margins
 
-KEPT = ["llama-biases"]
+KEPT = ["llama-biases", "gemma"]
 only = [a for a in sys.argv[1:] if a != "--all"] or (list(MODELS) if "--all" in sys.argv else KEPT)
 for name, (cls, ccls, cfg) in MODELS.items():
     if name not in only: continue
@@ -87,6 +96,17 @@ for name, (cls, ccls, cfg) in MODELS.items():
     out = f"{OUT}/{name}"; os.makedirs(out, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     save_file({p["name"]: l.contiguous() for p, l, _, _ in res}, f"{out}/logits.safetensors")
+    if name in HUB_FORM:
+        # config.json as the family's released checkpoints carry it (transformers 4.x form); it must load to the
+        # very same logits
+        c = json.load(open(f"{out}/config.json"))
+        c.update(HUB_FORM[name]); c["rope_theta"] = c.pop("rope_parameters")["rope_theta"]; c["rope_scaling"] = None
+        c["torch_dtype"] = c.pop("dtype")
+        json.dump(c, open(f"{out}/config.json", "w"), indent=2, sort_keys=True)
+        again = cls.from_pretrained(out, attn_implementation="eager").eval()
+        with torch.no_grad():
+            for p, l, _, _ in res:
+                assert torch.equal(again(torch.tensor([p["ids"]])).logits[0, -1], l), name
     json.dump({"name": name, "architecture": cls.__name__,
                "made_with": {"transformers": T.__version__, "torch": torch.__version__},
                "weights": {"seed": seed, "dtype": "float32", "init": "torch.manual_seed(seed); the model class's"
@@ -94,6 +114,7 @@ for name, (cls, ccls, cfg) in MODELS.items():
                            " bias += 0.2 * N(0,1) (torch.Generator seeded seed + 7)"},
                "generation": "argmax loop over 16 steps over the whole sequence, each prompt alone",
                "tolerance": {"logits_abs": 1e-4, "greedy_ids": "exact"}, "min_greedy_margin": worst,
+               "config_form": "hub (transformers 4.x)" if name in HUB_FORM else "transformers 5",
                "prompts": [{"name": p["name"], "ids": p["ids"], "greedy": {"ids": ids}} for p, _, ids, _ in res]},
               open(f"{out}/reference.json", "w"), indent=1)
     print(name, "seed", seed, "margin", worst, flush=True)

@@ -9,19 +9,21 @@ import java.util.List;
  * @param queryScale      multiplies q.k: {@code head_dim^-0.5}, or Gemma 2's {@code query_pre_attn_scalar^-0.5}
  * @param qkNorm          Qwen3: each head's query and key go through their own RMSNorm ({@code q_norm},
  *                        {@code k_norm}) before RoPE
- * @param gemmaNorms      Gemma 2: RMSNorm multiplies by {@code 1 + w}; the attention and MLP outputs are normed
- *                        again ({@code post_attention_layernorm}, {@code post_feedforward_layernorm}) before the
- *                        residual add; the embedding is scaled by {@code sqrt(hidden_size)}
+ * @param gemmaNorms      Gemma and Gemma 2: RMSNorm multiplies by {@code 1 + w}; the embedding is scaled by
+ *                        {@code sqrt(hidden_size)}
  * @param attnSoftcap     Gemma 2: scores become {@code cap * tanh(scores / cap)} before the mask; 0 for none
  * @param finalSoftcap    Gemma 2: the same on the logits; 0 for none
  * @param activation      of the gated MLP: {@code down(act(gate(x)) * up(x))}
  * @param slidingWindows  per layer, how many keys a query sees (its own position included), or 0 for all
  * @param outputBias      o_proj carries a bias (Llama, Qwen3 and Gemma 2 with {@code attention_bias})
  * @param mlpBias         gate, up and down projections carry biases (Llama with {@code mlp_bias})
+ * @param sandwichNorms   Gemma 2: the attention and MLP outputs are normed again ({@code post_attention_layernorm},
+ *                        {@code post_feedforward_layernorm}) before the residual add, and the MLP's input norm is
+ *                        {@code pre_feedforward_layernorm}
  */
 public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms, double attnSoftcap,
         double finalSoftcap, Activation activation, List<Integer> slidingWindows, boolean outputBias,
-        boolean mlpBias) {
+        boolean mlpBias, boolean sandwichNorms) {
 
     /** The gated MLP's activation. */
     public enum Activation {
@@ -38,7 +40,7 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
     /** Plain Llama: 1/sqrt(head_dim), SiLU, full attention everywhere. */
     public static BlockOptions llama(int layers, int headDim) {
         return new BlockOptions(1.0 / Math.sqrt(headDim), false, false, 0, 0, Activation.SILU,
-                Collections.nCopies(layers, 0), false, false);
+                Collections.nCopies(layers, 0), false, false, false);
     }
 
     /** Keys a query of {@code layer} sees, or 0 for all of them. */

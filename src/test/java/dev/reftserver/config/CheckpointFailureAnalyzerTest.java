@@ -29,7 +29,8 @@ class CheckpointFailureAnalyzerTest {
                 .analyze(new BeanCreationException("baseModel", "wrapped", cause));
         assertThat(analysis.getDescription()).isEqualTo("The base model could not be loaded: " + dir.resolve(
                 "config.json") + ": unsupported architecture 'FalconForCausalLM' (supported: LlamaForCausalLM,"
-                + " MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM,"
+                + " MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM,"
+                + " Phi3ForCausalLM,"
                 + " GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported kind");
         assertThat(analysis.getDescription()).doesNotContain("\n");
     }

@@ -173,13 +173,13 @@ class HfConfigTest {
 
     @Test
     void eachFamilyGetsItsBlockOptions() {
-        BlockOptions gemma = parse("gemma2").block();
-        assertThat(gemma.slidingWindows()).containsExactly(16, 0, 16, 0);
-        assertThat(gemma.gemmaNorms()).isTrue();
-        assertThat(gemma.queryScale()).isEqualTo(1 / Math.sqrt(24));
-        assertThat(gemma.attnSoftcap()).isEqualTo(2.0);
-        assertThat(gemma.finalSoftcap()).isEqualTo(4.0);
-        assertThat(gemma.activation()).isEqualTo(BlockOptions.Activation.GELU_TANH);
+        BlockOptions gemma2 = parse("gemma2").block();
+        assertThat(gemma2.slidingWindows()).containsExactly(16, 0, 16, 0);
+        assertThat(gemma2.gemmaNorms()).isTrue();
+        assertThat(gemma2.queryScale()).isEqualTo(1 / Math.sqrt(24));
+        assertThat(gemma2.attnSoftcap()).isEqualTo(2.0);
+        assertThat(gemma2.finalSoftcap()).isEqualTo(4.0);
+        assertThat(gemma2.activation()).isEqualTo(BlockOptions.Activation.GELU_TANH);
         assertThat(parse("gemma2").tiedEmbeddings()).isTrue();
         assertThat(parse("mistral-sliding").block().slidingWindows()).containsExactly(16, 16);
         assertThat(parse("qwen3").block().qkNorm()).isTrue();
@@ -192,12 +192,22 @@ class HfConfigTest {
         assertThat(qwen2.block().slidingWindows()).containsExactly(0, 8);
         assertThat(qwen2.attentionBias()).isTrue();
         assertThat(qwen2.block().outputBias()).isFalse();
+        ModelConfig gemma = HfConfig.parse(config("GemmaForCausalLM", ", \"hidden_act\": \"gelu\", \"head_dim\": 16"),
+                null, "t");
+        assertThat(gemma.block().gemmaNorms()).isTrue();
+        assertThat(gemma.block().sandwichNorms()).isFalse();
+        assertThat(gemma.block().activation()).isEqualTo(BlockOptions.Activation.GELU_TANH);
+        assertThat(gemma.block().queryScale()).isEqualTo(0.25);
+        assertThat(gemma.block().attnSoftcap()).isZero();
+        assertThat(gemma.block().slidingWindows()).containsExactly(0, 0);
+        assertThat(gemma.tiedEmbeddings()).isTrue();
+        assertThat(gemma2.sandwichNorms()).isTrue();
     }
 
     @Test
     void biasesFollowEachModelingFileNotJustTheConfig() {
         String both = ", \"attention_bias\": true, \"mlp_bias\": true, \"sliding_window\": 4";
-        for (String arch : List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM")) {
+        for (String arch : List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM")) {
             ModelConfig c = HfConfig.parse(config(arch, both), null, "t");
             assertThat(c.attentionBias()).as(arch).isTrue();
             assertThat(c.block().outputBias()).as(arch).isTrue();
@@ -226,7 +236,8 @@ class HfConfigTest {
         assertThatThrownBy(() -> HfConfig.parse(cfg, null, "dir/config.json"))
                 .isInstanceOf(CheckpointException.class)
                 .hasMessage("dir/config.json: unsupported architecture 'FalconForCausalLM' (supported: "
-                        + "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM,"
+                        + "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM,"
+                        + " Gemma2ForCausalLM,"
                         + " Phi3ForCausalLM, GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported"
                         + " kind");
     }

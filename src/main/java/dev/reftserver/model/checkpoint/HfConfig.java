@@ -21,7 +21,8 @@ public final class HfConfig {
 
     /** The {@code architectures} this runtime loads. */
     public static final List<String> SUPPORTED = List.of("LlamaForCausalLM", "MistralForCausalLM",
-            "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM", "GPT2LMHeadModel");
+            "Qwen2ForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM",
+            "GPT2LMHeadModel");
 
     /** The most values one RoPE table (cos or sin: positions x head_dim floats) may hold: 1 GiB. */
     static final long MAX_ROPE_TABLE_VALUES = 1L << 28;
@@ -51,7 +52,7 @@ public final class HfConfig {
         }
         return switch (arch) {
             case "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                    "Gemma2ForCausalLM", "Phi3ForCausalLM" -> llamaFamily(cfg, where, arch, eos);
+                    "GemmaForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM" -> llamaFamily(cfg, where, arch, eos);
             case "GPT2LMHeadModel" -> gpt2(cfg, where, eos);
             default -> throw new CheckpointException(where + ": unsupported architecture '" + arch
                     + "' (supported: " + String.join(", ", SUPPORTED) + ")" + PATH_HINT);
@@ -59,7 +60,8 @@ public final class HfConfig {
     }
 
     private static ModelConfig llamaFamily(JsonObject c, String where, String arch, List<Integer> eos) {
-        boolean gemma = arch.equals("Gemma2ForCausalLM");
+        boolean gemma2 = arch.equals("Gemma2ForCausalLM");
+        boolean gemma = gemma2 || arch.equals("GemmaForCausalLM");
         int hidden = requireInt(c, "hidden_size", where);
         int heads = requireInt(c, "num_attention_heads", where);
         int layers = requireInt(c, "num_hidden_layers", where);
@@ -103,23 +105,27 @@ public final class HfConfig {
                         + rope.longFactor().size());
             }
         }
-        String actKey = gemma && c.has("hidden_activation") ? "hidden_activation" : "hidden_act";
-        Activation act = activation(c.has(actKey) && !c.get(actKey).isJsonNull()
-                ? c.get(actKey).getAsString() : gemma ? "gelu_pytorch_tanh" : "silu", actKey, where);
-        double queryScale = gemma
+        String actKey = gemma2 && c.has("hidden_activation") ? "hidden_activation" : "hidden_act";
+        String actName = c.has(actKey) && !c.get(actKey).isJsonNull() ? c.get(actKey).getAsString()
+                : gemma ? "gelu_pytorch_tanh" : "silu";
+        // GemmaConfig reads its released configs' "gelu" as the tanh approximation they were trained with.
+        Activation act = activation(gemma && !gemma2 && actName.equals("gelu") ? "gelu_pytorch_tanh" : actName,
+                actKey, where);
+        double queryScale = gemma2
                 ? 1.0 / Math.sqrt(c.has("query_pre_attn_scalar") ? c.get("query_pre_attn_scalar").getAsDouble()
                         : headDim)
                 : 1.0 / Math.sqrt(headDim);
-        // Biases as each modeling file builds its Linear layers: Llama, Qwen3 and Gemma 2 give q, k, v and o one
+        // Biases as each modeling file builds its Linear layers: Llama, Qwen3, Gemma and Gemma 2 give q, k, v and o one
         // with attention_bias; Qwen2 always gives q, k and v one and o none; Llama's MLP has them with mlp_bias;
         // Mistral and Phi-3 have none, whatever the config says.
-        boolean attentionBias = List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM").contains(arch)
+        boolean attentionBias = List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM",
+                "Gemma2ForCausalLM").contains(arch)
                 && bool(c, "attention_bias", false);
         boolean mlpBias = arch.equals("LlamaForCausalLM") && bool(c, "mlp_bias", false);
         BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM"), gemma,
-                gemma ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
-                gemma ? doubleOr(c, "final_logit_softcapping", 0) : 0, act, slidingWindows(c, arch, layers, where),
-                attentionBias, mlpBias);
+                gemma2 ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
+                gemma2 ? doubleOr(c, "final_logit_softcapping", 0) : 0, act, slidingWindows(c, arch, layers, where),
+                attentionBias, mlpBias, gemma2);
         boolean bias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         return new ModelConfig(Architecture.LLAMA, requireInt(c, "vocab_size", where), hidden,
                 requireInt(c, "intermediate_size", where), layers, heads, kvHeads, headDim, maxPositions, rope,

@@ -23,7 +23,7 @@ import java.util.List;
 /**
  * The Llama family (HF modeling_llama.py and its relatives): pre-norm blocks with RMSNorm, rotate-half RoPE,
  * grouped-query attention (optionally with q/k/v bias, as Qwen2 has), and a gated MLP; what each family adds
- * (Qwen3's q/k norms, Gemma 2's norms and soft-caps, sliding windows) comes from {@link BlockOptions}. At load
+ * (Qwen3's q/k norms, Gemma's norms, Gemma 2's soft-caps, sliding windows) comes from {@link BlockOptions}. At load
  * time the projections are fused (q, k and v in one matrix; gate and up in another) and laid out for the device's
  * matrix multiply, and the RMSNorm weights and the attention scale are folded into them ({@link LlamaWeights}), so a decode step is a few
  * dozen device ops per block.

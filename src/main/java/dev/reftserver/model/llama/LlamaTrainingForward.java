@@ -38,7 +38,7 @@ final class LlamaTrainingForward {
                 && block.slidingWindows().stream().allMatch(win -> win == 0) && !w.bfloat16Weights;
         if (!plain) {
             throw new UnsupportedOperationException("training runs on Llama, Mistral and Qwen2 blocks in float32 with"
-                    + " full attention; this model's blocks (q/k norms, Gemma 2 norms or soft-caps, sliding windows or"
+                    + " full attention; this model's blocks (q/k norms, Gemma norms or soft-caps, sliding windows or"
                     + " bfloat16 weights) have no differentiable forward yet");
         }
         try (NativeOps op = new NativeOps()) {

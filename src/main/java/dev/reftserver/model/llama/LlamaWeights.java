@@ -46,7 +46,7 @@ final class LlamaWeights {
      * hidden state before it (as HF does); null where it is folded into {@link #lmHead}.
      */
     final NDArray headNorm;
-    /** Gemma 2's embedding scale sqrt(d) as a float32 scalar where the table is shared (else folded into it). */
+    /** Gemma's embedding scale sqrt(d) as a float32 scalar where the table is shared (else folded into it). */
     private final NDArray embedScale;
     /** Boundaries of the vocabulary slices of the output layer's parts. */
     private final int[] vocab;
@@ -114,7 +114,7 @@ final class LlamaWeights {
                     try (NDManager em = read.newSubManager(); NativeOps op = new NativeOps()) {
                         StoredTensor embedding = ckpt.requireStored(em, "model.embed_tokens.weight", c.vocabSize(), d);
                         long e = NativeOps.handle(embedding.array());
-                        // Gemma 2 multiplies the embedding by sqrt(hidden_size) as a float32 scalar: the same
+                        // Gemma (1 and 2) multiplies the embedding by sqrt(hidden_size), a float32 scalar: the same
                         // products, folded. Otherwise as read: a conversion makes a new tensor, and a float32 one
                         // owns its memory; only a bfloat16 one kept as it is is copied, since its memory belongs to
                         // a temporary.
@@ -127,8 +127,8 @@ final class LlamaWeights {
             }
             qNorm = block.qkNorm() ? new NDArray[layers] : null;
             kNorm = block.qkNorm() ? new NDArray[layers] : null;
-            postAttnNorm = gemma ? new NDArray[layers] : null;
-            postMlpNorm = gemma ? new NDArray[layers] : null;
+            postAttnNorm = block.sandwichNorms() ? new NDArray[layers] : null;
+            postMlpNorm = block.sandwichNorms() ? new NDArray[layers] : null;
             wqkv = new NDArray[layers][attnParts];
             bqkv = new NDArray[layers][attnParts];
             wo = new NDArray[layers][attnParts];
@@ -149,7 +149,7 @@ final class LlamaWeights {
                                     norm(lm, ckpt, p + "self_attn.q_norm.weight", hd).mul(attnScale));
                             kNorm[l] = place.keepVector(norm(lm, ckpt, p + "self_attn.k_norm.weight", hd));
                         }
-                        if (gemma) {
+                        if (postAttnNorm != null) {
                             postAttnNorm[l] = place.keepVector(
                                     norm(lm, ckpt, p + "post_attention_layernorm.weight", d));
                             postMlpNorm[l] = place.keepVector(
@@ -196,8 +196,9 @@ final class LlamaWeights {
                         }
                         // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it
                         // pre_feedforward_layernorm.
-                        float[] gMlp = norm(lm, ckpt, p + (gemma ? "pre_feedforward_layernorm.weight"
-                                : "post_attention_layernorm.weight"), d).toFloatArray();
+                        String mlpNorm = block.sandwichNorms() ? "pre_feedforward_layernorm.weight"
+                                : "post_attention_layernorm.weight";
+                        float[] gMlp = norm(lm, ckpt, p + mlpNorm, d).toFloatArray();
                         for (int m = 0; m < mlpParts; m++) {
                             int i0 = channels[m];
                             int i1 = channels[m + 1];
