@@ -32,6 +32,12 @@ MODELS = {
   "gemma": (T.GemmaForCausalLM, T.GemmaConfig, dict(COMMON, hidden_size=16, intermediate_size=40,
       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, head_dim=8, hidden_act="gelu",
       tie_word_embeddings=True, max_position_embeddings=1024, rms_norm_eps=1e-6)),
+  "gemma3": (T.Gemma3ForCausalLM, T.Gemma3TextConfig, dict(COMMON, hidden_size=16, intermediate_size=40,
+      num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=1, head_dim=8, query_pre_attn_scalar=24,
+      sliding_window=7, sliding_window_pattern=2, max_position_embeddings=1024, rms_norm_eps=1e-6,
+      tie_word_embeddings=True, rope_parameters={
+          "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
+          "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}})),
   "llama-dynamic": (T.LlamaForCausalLM, T.LlamaConfig, dict(COMMON, hidden_size=32, intermediate_size=48,
       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
       max_position_embeddings=512, rope_parameters={"rope_type": "dynamic", "factor": 4.0, "rope_theta": 10000.0})),
@@ -54,7 +60,10 @@ MODELS = {
 }
 
 # Hub-form rewrites of config.json: Gemma's released configs say hidden_act "gelu" and mean the tanh approximation.
-HUB_FORM = {"gemma": {"hidden_act": "gelu"}}
+HUB_FORM = {"gemma": {"hidden_act": "gelu"},
+            # Gemma 3's released form: one global rope_theta with rope_scaling, rope_local_base_freq for the
+            # sliding layers, sliding_window_pattern instead of layer_types
+            "gemma3": {"rope_local_base_freq": 10000.0, "sliding_window_pattern": 2, "layer_types": None}}
 
 
 def build(cls, ccls, cfg, seed):
@@ -78,7 +87,7 @@ def greedy(model, ids, eos):
         if seq[-1] in eos: break
     return seq[len(ids):], margins
 
-KEPT = ["llama-biases", "gemma"]
+KEPT = ["llama-biases", "gemma", "gemma3"]
 only = [a for a in sys.argv[1:] if a != "--all"] or (list(MODELS) if "--all" in sys.argv else KEPT)
 for name, (cls, ccls, cfg) in MODELS.items():
     if name not in only: continue
@@ -100,7 +109,15 @@ for name, (cls, ccls, cfg) in MODELS.items():
         # config.json as the family's released checkpoints carry it (transformers 4.x form); it must load to the
         # very same logits
         c = json.load(open(f"{out}/config.json"))
-        c.update(HUB_FORM[name]); c["rope_theta"] = c.pop("rope_parameters")["rope_theta"]; c["rope_scaling"] = None
+        rp = c.pop("rope_parameters")
+        c.update(HUB_FORM[name])
+        if "full_attention" in rp:
+            full = dict(rp["full_attention"])
+            c["rope_theta"] = full.pop("rope_theta")
+            c["rope_scaling"] = full if full.get("rope_type", "default") != "default" else None
+        else:
+            c["rope_theta"] = rp["rope_theta"]; c["rope_scaling"] = None
+        c = {k: v for k, v in c.items() if (v is not None or k == "rope_scaling") and not k.startswith("_")}
         c["torch_dtype"] = c.pop("dtype")
         json.dump(c, open(f"{out}/config.json", "w"), indent=2, sort_keys=True)
         again = cls.from_pretrained(out, attn_implementation="eager").eval()

@@ -20,10 +20,12 @@ import java.util.List;
  * @param sandwichNorms   Gemma 2: the attention and MLP outputs are normed again ({@code post_attention_layernorm},
  *                        {@code post_feedforward_layernorm}) before the residual add, and the MLP's input norm is
  *                        {@code pre_feedforward_layernorm}
+ * @param slidingRope     Gemma 3: the RoPE of the sliding-window layers (their own base); null where every layer
+ *                        rotates with the model's
  */
 public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms, double attnSoftcap,
         double finalSoftcap, Activation activation, List<Integer> slidingWindows, boolean outputBias,
-        boolean mlpBias, boolean sandwichNorms) {
+        boolean mlpBias, boolean sandwichNorms, Rope slidingRope) {
 
     /** The gated MLP's activation. */
     public enum Activation {
@@ -40,7 +42,7 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
     /** Plain Llama: 1/sqrt(head_dim), SiLU, full attention everywhere. */
     public static BlockOptions llama(int layers, int headDim) {
         return new BlockOptions(1.0 / Math.sqrt(headDim), false, false, 0, 0, Activation.SILU,
-                Collections.nCopies(layers, 0), false, false, false);
+                Collections.nCopies(layers, 0), false, false, false, null);
     }
 
     /** Keys a query of {@code layer} sees, or 0 for all of them. */

@@ -205,6 +205,33 @@ class HfConfigTest {
     }
 
     @Test
+    void gemma3RotatesItsLocalLayersWithTheirOwnBaseInEitherConfigForm() {
+        ModelConfig hub = HfConfig.parse(ReferenceFiles.json("reference/variants/gemma3/config.json"), null, "hub");
+        ModelConfig v5 = HfConfig.parse(JsonParser.parseString("""
+                {"architectures": ["Gemma3ForCausalLM"], "hidden_size": 16, "num_attention_heads": 4,
+                 "num_key_value_heads": 1, "head_dim": 8, "num_hidden_layers": 3, "intermediate_size": 40,
+                 "vocab_size": 32000, "max_position_embeddings": 1024, "query_pre_attn_scalar": 24,
+                 "sliding_window": 7, "layer_types": ["sliding_attention", "full_attention", "sliding_attention"],
+                 "rope_parameters": {
+                   "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
+                   "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}}""")
+                .getAsJsonObject(), null, "v5");
+        for (ModelConfig c : List.of(hub, v5)) {
+            assertThat(c.block().slidingWindows()).containsExactly(7, 0, 7);
+            assertThat(c.rope()).isEqualTo(Rope.scaled(Rope.Type.LINEAR, 1_000_000.0, 8.0, 1024));
+            assertThat(c.block().slidingRope()).isEqualTo(Rope.plain(10_000.0));
+            assertThat(c.block().qkNorm()).isTrue();
+            assertThat(c.block().gemmaNorms()).isTrue();
+            assertThat(c.block().sandwichNorms()).isTrue();
+            assertThat(c.block().queryScale()).isEqualTo(1 / Math.sqrt(24));
+            assertThat(c.block().attnSoftcap()).isZero();
+            assertThat(c.block().finalSoftcap()).isZero();
+        }
+        // other families keep one RoPE for every layer
+        assertThat(parse("gemma2").block().slidingRope()).isNull();
+    }
+
+    @Test
     void biasesFollowEachModelingFileNotJustTheConfig() {
         String both = ", \"attention_bias\": true, \"mlp_bias\": true, \"sliding_window\": 4";
         for (String arch : List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM")) {
@@ -237,7 +264,7 @@ class HfConfigTest {
                 .isInstanceOf(CheckpointException.class)
                 .hasMessage("dir/config.json: unsupported architecture 'FalconForCausalLM' (supported: "
                         + "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM,"
-                        + " Gemma2ForCausalLM,"
+                        + " Gemma2ForCausalLM, Gemma3ForCausalLM,"
                         + " Phi3ForCausalLM, GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported"
                         + " kind");
     }

@@ -21,8 +21,8 @@ public final class HfConfig {
 
     /** The {@code architectures} this runtime loads. */
     public static final List<String> SUPPORTED = List.of("LlamaForCausalLM", "MistralForCausalLM",
-            "Qwen2ForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM",
-            "GPT2LMHeadModel");
+            "Qwen2ForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
+            "Phi3ForCausalLM", "GPT2LMHeadModel");
 
     /** The most values one RoPE table (cos or sin: positions x head_dim floats) may hold: 1 GiB. */
     static final long MAX_ROPE_TABLE_VALUES = 1L << 28;
@@ -52,7 +52,8 @@ public final class HfConfig {
         }
         return switch (arch) {
             case "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                    "GemmaForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM" -> llamaFamily(cfg, where, arch, eos);
+                    "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM" ->
+                    llamaFamily(cfg, where, arch, eos);
             case "GPT2LMHeadModel" -> gpt2(cfg, where, eos);
             default -> throw new CheckpointException(where + ": unsupported architecture '" + arch
                     + "' (supported: " + String.join(", ", SUPPORTED) + ")" + PATH_HINT);
@@ -60,7 +61,9 @@ public final class HfConfig {
     }
 
     private static ModelConfig llamaFamily(JsonObject c, String where, String arch, List<Integer> eos) {
-        boolean gemma2 = arch.equals("Gemma2ForCausalLM");
+        boolean gemma3 = arch.equals(RopeConfig.GEMMA3);
+        // Gemma 2 and 3 share the norms around attention and MLP, query_pre_attn_scalar and the soft-caps.
+        boolean gemma2 = arch.equals("Gemma2ForCausalLM") || gemma3;
         boolean gemma = gemma2 || arch.equals("GemmaForCausalLM");
         int hidden = requireInt(c, "hidden_size", where);
         int heads = requireInt(c, "num_attention_heads", where);
@@ -112,20 +115,19 @@ public final class HfConfig {
         Activation act = activation(gemma && !gemma2 && actName.equals("gelu") ? "gelu_pytorch_tanh" : actName,
                 actKey, where);
         double queryScale = gemma2
-                ? 1.0 / Math.sqrt(c.has("query_pre_attn_scalar") ? c.get("query_pre_attn_scalar").getAsDouble()
-                        : headDim)
+                ? 1.0 / Math.sqrt(doubleOr(c, "query_pre_attn_scalar", gemma3 ? 256 : headDim))
                 : 1.0 / Math.sqrt(headDim);
         // Biases as each modeling file builds its Linear layers: Llama, Qwen3, Gemma and Gemma 2 give q, k, v and o one
         // with attention_bias; Qwen2 always gives q, k and v one and o none; Llama's MLP has them with mlp_bias;
         // Mistral and Phi-3 have none, whatever the config says.
         boolean attentionBias = List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM",
-                "Gemma2ForCausalLM").contains(arch)
+                "Gemma2ForCausalLM", "Gemma3ForCausalLM").contains(arch)
                 && bool(c, "attention_bias", false);
         boolean mlpBias = arch.equals("LlamaForCausalLM") && bool(c, "mlp_bias", false);
-        BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM"), gemma,
+        BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM") || gemma3, gemma,
                 gemma2 ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
                 gemma2 ? doubleOr(c, "final_logit_softcapping", 0) : 0, act, slidingWindows(c, arch, layers, where),
-                attentionBias, mlpBias, gemma2);
+                attentionBias, mlpBias, gemma2, RopeConfig.slidingRope(c, where, arch, maxPositions));
         boolean bias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         return new ModelConfig(Architecture.LLAMA, requireInt(c, "vocab_size", where), hidden,
                 requireInt(c, "intermediate_size", where), layers, heads, kvHeads, headDim, maxPositions, rope,
@@ -161,6 +163,8 @@ public final class HfConfig {
         for (int l = 0; l < layers; l++) {
             boolean slides = switch (arch) {
                 case "Gemma2ForCausalLM" -> l % 2 == 0;
+                // Gemma 3: five local layers, then a global one (sliding_window_pattern)
+                case "Gemma3ForCausalLM" -> (l + 1) % Math.max(1, intOr(c, "sliding_window_pattern", 6)) != 0;
                 case "MistralForCausalLM", "Phi3ForCausalLM" -> window > 0;
                 case "Qwen2ForCausalLM", "Qwen3ForCausalLM" -> bool(c, "use_sliding_window", false)
                         && l >= intOr(c, "max_window_layers", 0);

@@ -31,19 +31,50 @@ final class RopeConfig {
         JsonObject p;
         String key;
         double theta;
+        boolean gemma3 = arch.equals(GEMMA3);
         if (c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()) {
             key = "rope_parameters";
             p = c.getAsJsonObject(key);
-            if (p.has("full_attention") || p.has("sliding_attention")) {
+            if (gemma3) {
+                key = "rope_parameters.full_attention";
+                p = p.has("full_attention") && p.get("full_attention").isJsonObject()
+                        ? p.getAsJsonObject("full_attention") : new JsonObject();
+            } else if (p.has("full_attention") || p.has("sliding_attention")) {
                 throw new CheckpointException(where + ": unsupported rope_parameters per layer type (only one RoPE"
-                        + " for every layer)" + PATH_HINT);
+                        + " for every layer, except Gemma 3)" + PATH_HINT);
             }
-            theta = doubleOr(p, "rope_theta", doubleOr(c, "rope_theta", 10000.0));
+            theta = doubleOr(p, "rope_theta", doubleOr(c, "rope_theta", gemma3 ? 1_000_000.0 : 10000.0));
         } else {
             key = "rope_scaling";
             p = c.has(key) && c.get(key).isJsonObject() ? c.getAsJsonObject(key) : new JsonObject();
-            theta = doubleOr(c, "rope_theta", 10000.0);
+            theta = doubleOr(c, "rope_theta", gemma3 ? 1_000_000.0 : 10000.0);
         }
+        return rope(c, p, key, theta, where, arch, maxPositions);
+    }
+
+    /**
+     * The RoPE of sliding-window layers where it differs from {@link #rope}'s: Gemma 3's local layers rotate with
+     * their own base ({@code rope_local_base_freq}, 10,000 by default; transformers 5: {@code
+     * rope_parameters.sliding_attention}) and no scaling; null for every other family.
+     */
+    static Rope slidingRope(JsonObject c, String where, String arch, int maxPositions) {
+        if (!arch.equals(GEMMA3)) {
+            return null;
+        }
+        if (c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()) {
+            JsonObject all = c.getAsJsonObject("rope_parameters");
+            JsonObject p = all.has("sliding_attention") && all.get("sliding_attention").isJsonObject()
+                    ? all.getAsJsonObject("sliding_attention") : new JsonObject();
+            return rope(c, p, "rope_parameters.sliding_attention", doubleOr(p, "rope_theta",
+                    doubleOr(c, "rope_local_base_freq", 10000.0)), where, arch, maxPositions);
+        }
+        return Rope.plain(doubleOr(c, "rope_local_base_freq", 10000.0));
+    }
+
+    static final String GEMMA3 = "Gemma3ForCausalLM";
+
+    private static Rope rope(JsonObject c, JsonObject p, String key, double theta, String where, String arch,
+            int maxPositions) {
         String typeName = p.has("rope_type") && !p.get("rope_type").isJsonNull() ? p.get("rope_type").getAsString()
                 : p.has("type") && !p.get("type").isJsonNull() ? p.get("type").getAsString() : "default";
         boolean phi3 = arch.equals("Phi3ForCausalLM");

@@ -127,8 +127,10 @@ public final class LlamaArchitecture implements Architecture {
 
     @Override
     public NDArray block(int layer, NDArray x, StepBatch batch, KvCache cache) {
-        long cos = NativeOps.handle(batch.memo("rope.cos", () -> ropeRows(w.rope.cos(), batch)));
-        long sin = NativeOps.handle(batch.memo("rope.sin", () -> ropeRows(w.rope.sin(), batch)));
+        RopeTables rope = w.ropeOf(layer);
+        String tables = rope == w.rope ? "rope" : "rope.sliding";
+        long cos = NativeOps.handle(batch.memo(tables + ".cos", () -> ropeRows(rope, rope.cos(), batch)));
+        long sin = NativeOps.handle(batch.memo(tables + ".sin", () -> ropeRows(rope, rope.sin(), batch)));
         try (NativeOps op = new NativeOps()) {
             // x + o_proj(attn(rope(q), rope(k), v)) on the normalised input; then x + down(act(gate(h)) * up(h)).
             long h = fn.rms(op, NativeOps.handle(x));
@@ -219,18 +221,18 @@ public final class LlamaArchitecture implements Architecture {
     }
 
     /** cos/sin rows for this step's positions, shaped [n, T, 1, hd] (or [1, hd]) to broadcast over heads. */
-    private NDArray ropeRows(NDArray table, StepBatch batch) {
+    private NDArray ropeRows(RopeTables rope, NDArray table, StepBatch batch) {
         int pos0 = batch.samePosition();
         if (pos0 >= 0) {
-            long row = pos0 + w.rope.offset(c.rope(), batch.sequenceLength(0));
+            long row = pos0 + rope.offset(c.rope(), batch.sequenceLength(0));
             return Views.slice(batch.step(), table, 0, row, row + 1);
         }
         NDArray index = batch.positions().reshape(-1);
-        if (w.rope.longRopeFrom() >= 0) {
+        if (rope.longRopeFrom() >= 0) {
             // Each row's rows of the table: longrope's long factors for a sequence past the original context.
             long[] at = new long[batch.rows() * batch.tokens()];
             for (int i = 0; i < batch.rows(); i++) {
-                long offset = w.rope.offset(c.rope(), batch.sequenceLength(i));
+                long offset = rope.offset(c.rope(), batch.sequenceLength(i));
                 for (int t = 0; t < batch.tokens(); t++) {
                     at[i * batch.tokens() + t] = batch.position(i, t) + offset;
                 }

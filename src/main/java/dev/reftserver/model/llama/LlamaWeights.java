@@ -72,8 +72,9 @@ final class LlamaWeights {
     /** Gemma 2's norms of the attention and MLP outputs ((1 + w)), [layer]; null elsewhere. */
     final NDArray[] postAttnNorm;
     final NDArray[] postMlpNorm;
-    /** RoPE's cos/sin rows and rotate_half. */
+    /** RoPE's cos/sin rows and rotate_half; Gemma 3's sliding-window layers' own (else null). */
     final RopeTables rope;
+    final RopeTables slidingRope;
     private final BlockOptions block;
     private final NDManager manager;
     private final Placement place;
@@ -237,6 +238,12 @@ final class LlamaWeights {
             embedScale = shared && gemma ? manager.create((float) Math.sqrt(d)) : null;
         }
         rope = RopeTables.of(c, place, dtype);
+        slidingRope = block.slidingRope() == null ? null : RopeTables.of(c, block.slidingRope(), place, dtype);
+    }
+
+    /** The RoPE tables {@code layer} rotates with. */
+    RopeTables ropeOf(int layer) {
+        return slidingRope != null && block.window(layer) > 0 ? slidingRope : rope;
     }
 
     /**

@@ -18,9 +18,13 @@ import java.util.Arrays;
 record RopeTables(NDArray cos, NDArray sin, NDArray rotateHalf, int longRopeFrom) {
 
     static RopeTables of(ModelConfig c, Placement place, DataType dtype) {
+        return of(c, c.rope(), place, dtype);
+    }
+
+    /** The tables of {@code rope} (the model's, or Gemma 3's for its sliding-window layers). */
+    static RopeTables of(ModelConfig c, Rope rope, Placement place, DataType dtype) {
         int hd = c.headDim();
         int maxPos = c.maxPositions();
-        Rope rope = c.rope();
         int rd = rope.rotaryDim(hd);
         boolean longRope = rope.type() == Rope.Type.LONGROPE;
         int shortRows = longRope ? Math.min(rope.originalMaxPositions(), maxPos) : maxPos;
