@@ -128,9 +128,11 @@ public final class LlamaArchitecture implements Architecture {
     @Override
     public NDArray block(int layer, NDArray x, StepBatch batch, KvCache cache) {
         RopeTables rope = w.ropeOf(layer);
-        String tables = rope == w.rope ? "rope" : "rope.sliding";
-        long cos = NativeOps.handle(batch.memo(tables + ".cos", () -> ropeRows(rope, rope.cos(), batch)));
-        long sin = NativeOps.handle(batch.memo(tables + ".sin", () -> ropeRows(rope, rope.sin(), batch)));
+        boolean own = rope == w.rope;
+        long cos = NativeOps.handle(batch.memo(own ? "rope.cos" : "rope.sliding.cos",
+                () -> ropeRows(rope, rope.cos(), batch)));
+        long sin = NativeOps.handle(batch.memo(own ? "rope.sin" : "rope.sliding.sin",
+                () -> ropeRows(rope, rope.sin(), batch)));
         try (NativeOps op = new NativeOps()) {
             // x + o_proj(attn(rope(q), rope(k), v)) on the normalised input; then x + down(act(gate(h)) * up(h)).
             long h = fn.rms(op, NativeOps.handle(x));
