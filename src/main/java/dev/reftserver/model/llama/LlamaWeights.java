@@ -23,9 +23,10 @@ import java.util.List;
 /**
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate
  * and up into another (float32 input-major, bfloat16 output-major: {@link ProjectionFold}), with the RMSNorm weights
- * (w, or Gemma's 1 + w) and the attention scale folded in, and cut into the parts a {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by
- * key/value heads, the MLP by channels, the output layer by vocabulary). With tied embeddings the table is held
- * once, as the output layer ({@link #embedding}). Tensors are read from the checkpoint one at a time.
+ * (w, or Gemma's 1 + w) and the attention scale folded in, and cut into the parts a
+ * {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by key/value heads, the MLP by channels, the
+ * output layer by vocabulary). With tied embeddings the table is held once, as the output layer
+ * ({@link #embedding}). Tensors are read from the checkpoint one at a time.
  */
 final class LlamaWeights {
 
@@ -159,12 +160,12 @@ final class LlamaWeights {
                         // RMSNorm's weight g folds into the projection that follows it: W diag(g), each input
                         // column of W times g (ProjectionFold); the query rows carry the attention scale.
                         float[] gAttn = attnNorm.toFloatArray();
-                        float[] outScale = scale == 1f ? null : columnScales(qPart, 2 * kvPart, scale);
+                        float[] outScale = scale == 1f ? null : ProjectionFold.columnScales(qPart, 2 * kvPart, scale);
                         NDArray bq = null;
                         NDArray bk = null;
                         NDArray bv = null;
                         if (c.attentionBias()) {
-                            bq = scaled(ckpt.requireNative(lm, p + "self_attn.q_proj.bias", q), scale);
+                            bq = ProjectionFold.scaled(ckpt.requireNative(lm, p + "self_attn.q_proj.bias", q), scale);
                             bk = ckpt.requireNative(lm, p + "self_attn.k_proj.bias", kv);
                             bv = ckpt.requireNative(lm, p + "self_attn.v_proj.bias", kv);
                         }
@@ -188,15 +189,12 @@ final class LlamaWeights {
                         if (bo != null) {
                             bo[l] = place.keepVector(ckpt.requireNative(lm, p + "self_attn.o_proj.bias", d));
                         }
-                        NDArray bGate = null;
-                        NDArray bUp = null;
+                        NDArray bGate = bDown == null ? null : ckpt.requireNative(lm, p + "mlp.gate_proj.bias", inter);
+                        NDArray bUp = bDown == null ? null : ckpt.requireNative(lm, p + "mlp.up_proj.bias", inter);
                         if (bDown != null) {
-                            bGate = ckpt.requireNative(lm, p + "mlp.gate_proj.bias", inter);
-                            bUp = ckpt.requireNative(lm, p + "mlp.up_proj.bias", inter);
                             bDown[l] = place.keepVector(ckpt.requireNative(lm, p + "mlp.down_proj.bias", d));
                         }
-                        // Llama's norm before the MLP is post_attention_layernorm; Gemma 2 names it
-                        // pre_feedforward_layernorm.
+                        // The norm before the MLP: Llama's post_attention_layernorm, Gemma 2/3's pre_feedforward.
                         String mlpNorm = block.sandwichNorms() ? "pre_feedforward_layernorm.weight"
                                 : "post_attention_layernorm.weight";
                         float[] gMlp = norm(lm, ckpt, p + mlpNorm, d).toFloatArray();
@@ -285,11 +283,6 @@ final class LlamaWeights {
         return block.gemmaNorms() ? w.add(1f) : w;
     }
 
-    /** w * s as float32 products; s = 1 leaves w as it is (x * 1 is x). */
-    private static NDArray scaled(NDArray w, float s) {
-        return s == 1f ? w : w.mul(s);
-    }
-
     /** The index of {@code count} rows from {@code from}. */
     private static String rows(int from, int count) {
         return from + ":" + (from + count);
@@ -298,13 +291,5 @@ final class LlamaWeights {
     /** A float32 scalar as a one-element vector: it takes part in type promotion (bfloat16 times it is float32). */
     private static NDArray scalar(NDManager m, float v) {
         return m.create(new float[] {v}, new Shape(1));
-    }
-
-    /** {@code scaled} times {@code scale}, then {@code ones} times 1. */
-    private static float[] columnScales(int scaled, int ones, float scale) {
-        float[] s = new float[scaled + ones];
-        java.util.Arrays.fill(s, 0, scaled, scale);
-        java.util.Arrays.fill(s, scaled, s.length, 1f);
-        return s;
     }
 }

@@ -85,4 +85,17 @@ final class ProjectionFold implements AutoCloseable {
         rows.values().forEach(StoredRows::close);
         m.close();
     }
+
+    /** w * s as float32 products; s = 1 leaves w as it is (x * 1 is x). */
+    static NDArray scaled(NDArray w, float s) {
+        return s == 1f ? w : w.mul(s);
+    }
+
+    /** {@code scaled} times {@code scale}, then {@code ones} times 1: per-output scales of a fused projection. */
+    static float[] columnScales(int scaled, int ones, float scale) {
+        float[] s = new float[scaled + ones];
+        java.util.Arrays.fill(s, 0, scaled, scale);
+        java.util.Arrays.fill(s, scaled, s.length, 1f);
+        return s;
+    }
 }
