@@ -63,8 +63,8 @@ public final class HfConfig {
     private static ModelConfig llamaFamily(JsonObject c, String where, String arch, List<Integer> eos) {
         boolean gemma3 = arch.equals(RopeConfig.GEMMA3);
         // Gemma 2 and 3 share the norms around attention and MLP, query_pre_attn_scalar and the soft-caps.
-        boolean gemma2 = arch.equals("Gemma2ForCausalLM") || gemma3;
-        boolean gemma = gemma2 || arch.equals("GemmaForCausalLM");
+        boolean sandwich = arch.equals("Gemma2ForCausalLM") || gemma3;
+        boolean gemma = sandwich || arch.equals("GemmaForCausalLM");
         int hidden = requireInt(c, "hidden_size", where);
         int heads = requireInt(c, "num_attention_heads", where);
         int layers = requireInt(c, "num_hidden_layers", where);
@@ -108,26 +108,26 @@ public final class HfConfig {
                         + rope.longFactor().size());
             }
         }
-        String actKey = gemma2 && c.has("hidden_activation") ? "hidden_activation" : "hidden_act";
+        String actKey = sandwich && c.has("hidden_activation") ? "hidden_activation" : "hidden_act";
         String actName = c.has(actKey) && !c.get(actKey).isJsonNull() ? c.get(actKey).getAsString()
                 : gemma ? "gelu_pytorch_tanh" : "silu";
         // GemmaConfig reads its released configs' "gelu" as the tanh approximation they were trained with.
-        Activation act = activation(gemma && !gemma2 && actName.equals("gelu") ? "gelu_pytorch_tanh" : actName,
+        Activation act = activation(gemma && !sandwich && actName.equals("gelu") ? "gelu_pytorch_tanh" : actName,
                 actKey, where);
-        double queryScale = gemma2
+        double queryScale = sandwich
                 ? 1.0 / Math.sqrt(doubleOr(c, "query_pre_attn_scalar", gemma3 ? 256 : headDim))
                 : 1.0 / Math.sqrt(headDim);
-        // Biases as each modeling file builds its Linear layers: Llama, Qwen3, Gemma and Gemma 2 give q, k, v and o one
-        // with attention_bias; Qwen2 always gives q, k and v one and o none; Llama's MLP has them with mlp_bias;
+        // Biases as each modeling file builds its Linear layers: Llama, Qwen3 and Gemma 1 to 3 give q, k, v and o
+        // one with attention_bias; Qwen2 always gives q, k and v one and o none; Llama's MLP has them with mlp_bias;
         // Mistral and Phi-3 have none, whatever the config says.
         boolean attentionBias = List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM",
                 "Gemma2ForCausalLM", "Gemma3ForCausalLM").contains(arch)
                 && bool(c, "attention_bias", false);
         boolean mlpBias = arch.equals("LlamaForCausalLM") && bool(c, "mlp_bias", false);
         BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM") || gemma3, gemma,
-                gemma2 ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
-                gemma2 ? doubleOr(c, "final_logit_softcapping", 0) : 0, act, slidingWindows(c, arch, layers, where),
-                attentionBias, mlpBias, gemma2, RopeConfig.slidingRope(c, where, arch, maxPositions));
+                sandwich ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
+                sandwich ? doubleOr(c, "final_logit_softcapping", 0) : 0, act, slidingWindows(c, arch, layers, where),
+                attentionBias, mlpBias, sandwich, RopeConfig.slidingRope(c, where, arch, maxPositions));
         boolean bias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         return new ModelConfig(Architecture.LLAMA, requireInt(c, "vocab_size", where), hidden,
                 requireInt(c, "intermediate_size", where), layers, heads, kvHeads, headDim, maxPositions, rope,
