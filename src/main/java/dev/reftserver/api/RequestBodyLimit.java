@@ -70,6 +70,7 @@ final class RequestBodyLimit extends OncePerRequestFilter {
             response.setContentLength(body.length);
             response.setHeader("Connection", "close");
             response.getOutputStream().write(body);
+            response.flushBuffer();
             drain(request.getInputStream());
             return;
         }
@@ -79,6 +80,7 @@ final class RequestBodyLimit extends OncePerRequestFilter {
         } finally {
             if (capped.in != null && capped.in.tripped) {
                 response.setHeader("Connection", "close");
+                response.flushBuffer();
                 drain(request.getInputStream());
             }
         }
@@ -87,7 +89,8 @@ final class RequestBodyLimit extends OncePerRequestFilter {
     /**
      * Reads and drops what is left of a refused body, up to {@link #DRAIN_LIMIT}, before the connection closes:
      * closing a socket with unread input resets it, and the reset can destroy the 413 on its way to the client.
-     * A body larger still is cut off with the connection.
+     * The 413 is flushed first, so a client that reads while it sends has it before the body's end. A body larger
+     * still is cut off with the connection.
      */
     private static void drain(java.io.InputStream in) {
         byte[] buf = new byte[64 * 1024];
