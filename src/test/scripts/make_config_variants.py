@@ -6,7 +6,9 @@ Kept in src/test/resources/reference/variants/ (ModelsNextReferenceTest and othe
 LlamaForCausalLM with attention_bias and mlp_bias (q, k, v, o, gate, up and down all carry a bias) and linear RoPE
 scaling in the transformers-5 config form; `gemma`, GemmaForCausalLM (Gemma 1: (1 + w) RMSNorm, embedding times
 sqrt(hidden), the released configs' hidden_act "gelu" read as the tanh approximation, multi-query attention, explicit
-head_dim, tied embeddings). The others check configuration paths of
+head_dim, tied embeddings); `gemma3`, Gemma3ForCausalLM; `gemma3-vlm`, Gemma3ForConditionalGeneration (the same text
+model under `language_model`, with a tiny SigLIP vision tower and projector that text prompts never use), saved as
+transformers saves it and its config.json rewritten to the released form (a sparse text_config). The others check configuration paths of
 the other families once, without adding their files to the repository:
     python src/test/scripts/make_config_variants.py --all
 then add "variants/<name>,2" rows to ModelsNextReferenceTest's sources and run it.
@@ -38,6 +40,14 @@ MODELS = {
       tie_word_embeddings=True, rope_parameters={
           "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
           "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}})),
+  "gemma3-vlm": (T.Gemma3ForConditionalGeneration, T.Gemma3Config, dict(text_config=dict(COMMON, hidden_size=16,
+      intermediate_size=40, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=1, head_dim=8,
+      query_pre_attn_scalar=24, sliding_window=7, sliding_window_pattern=2, max_position_embeddings=1024,
+      rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
+          "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
+      vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+          image_size=28, patch_size=14),
+      mm_tokens_per_image=4, boi_token_index=31990, eoi_token_index=31991, image_token_index=31992)),
   "llama-dynamic": (T.LlamaForCausalLM, T.LlamaConfig, dict(COMMON, hidden_size=32, intermediate_size=48,
       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
       max_position_embeddings=512, rope_parameters={"rope_type": "dynamic", "factor": 4.0, "rope_theta": 10000.0})),
@@ -87,13 +97,29 @@ def greedy(model, ids, eos):
         if seq[-1] in eos: break
     return seq[len(ids):], margins
 
-KEPT = ["llama-biases", "gemma", "gemma3"]
+KEPT = ["llama-biases", "gemma", "gemma3", "gemma3-vlm"]
+
+
+def released_multimodal_form(out):
+    """config.json as Gemma 3's released multimodal checkpoints carry it: text_config lists only what differs from
+    Gemma3TextConfig's defaults, in the transformers 4.x RoPE form, and the EOS ids sit at the top level."""
+    c = json.load(open(f"{out}/config.json")); t = c["text_config"]
+    rp = t.pop("rope_parameters"); full = dict(rp["full_attention"])
+    assert full.pop("rope_theta") == 1000000.0 and rp["sliding_attention"]["rope_theta"] == 10000.0  # the defaults
+    keep = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+            "head_dim", "query_pre_attn_scalar", "sliding_window", "max_position_embeddings", "vocab_size",
+            "bos_token_id", "pad_token_id", "model_type"]
+    text = {k: t[k] for k in keep}; text["sliding_window_pattern"] = 2; text["rope_scaling"] = full
+    c["text_config"] = text; c["eos_token_id"] = [t["eos_token_id"]]
+    c["torch_dtype"] = c.pop("dtype")
+    json.dump(c, open(f"{out}/config.json", "w"), indent=2, sort_keys=True)
 only = [a for a in sys.argv[1:] if a != "--all"] or (list(MODELS) if "--all" in sys.argv else KEPT)
 for name, (cls, ccls, cfg) in MODELS.items():
     if name not in only: continue
     for seed in range(100, 140):
         model = build(cls, ccls, cfg, seed)
-        eos = model.config.eos_token_id; eos = eos if isinstance(eos, list) else [eos]
+        eos = getattr(model.config, "text_config", model.config).eos_token_id
+        eos = eos if isinstance(eos, list) else [eos]
         res = []; worst = 1e9
         with torch.no_grad():
             for p in PROMPTS:
@@ -105,6 +131,12 @@ for name, (cls, ccls, cfg) in MODELS.items():
     out = f"{OUT}/{name}"; os.makedirs(out, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     save_file({p["name"]: l.contiguous() for p, l, _, _ in res}, f"{out}/logits.safetensors")
+    if name == "gemma3-vlm":
+        released_multimodal_form(out)
+        again = cls.from_pretrained(out, attn_implementation="eager").eval()
+        with torch.no_grad():
+            for p, l, _, _ in res:
+                assert torch.equal(again(torch.tensor([p["ids"]])).logits[0, -1], l), name
     if name in HUB_FORM:
         # config.json as the family's released checkpoints carry it (transformers 4.x form); it must load to the
         # very same logits
@@ -131,7 +163,7 @@ for name, (cls, ccls, cfg) in MODELS.items():
                            " bias += 0.2 * N(0,1) (torch.Generator seeded seed + 7)"},
                "generation": "argmax loop over 16 steps over the whole sequence, each prompt alone",
                "tolerance": {"logits_abs": 1e-4, "greedy_ids": "exact"}, "min_greedy_margin": worst,
-               "config_form": "hub (transformers 4.x)" if name in HUB_FORM else "transformers 5",
+               "config_form": "hub (transformers 4.x)" if name in HUB_FORM or name == "gemma3-vlm" else "transformers 5",
                "prompts": [{"name": p["name"], "ids": p["ids"], "greedy": {"ids": ids}} for p, _, ids, _ in res]},
               open(f"{out}/reference.json", "w"), indent=1)
     print(name, "seed", seed, "margin", worst, flush=True)

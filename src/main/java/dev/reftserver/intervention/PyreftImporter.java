@@ -169,10 +169,12 @@ final class PyreftImporter {
     /**
      * pyvene's module-path components that hook a decoder block's output, as pyvene resolves them on a causal LM:
      * {@code model.layers[N].output} (Llama, Mistral, Qwen2) or {@code transformer.h[N].output} (GPT-2), with or
-     * without the wrapper's {@code model.} prefix and the {@code .output} hook suffix (pyvene's default hook).
+     * without the wrapper's {@code model.} prefix and the {@code .output} hook suffix (pyvene's default hook); a
+     * multimodal Gemma 3's text layers are {@code model.language_model.layers[N]} (transformers 5) or
+     * {@code language_model.model.layers[N]} (4.x).
      */
-    private static final Pattern BLOCK_OUTPUT_PATH = Pattern.compile(
-            "(?:model\\.)?(?:model\\.layers|layers|transformer\\.h|h)\\[(\\d{1,9})\\](?:\\.output)?");
+    private static final Pattern BLOCK_OUTPUT_PATH = Pattern.compile("(?:model\\.)?(?:language_model\\.)?"
+            + "(?:model\\.layers|layers|transformer\\.h|h)\\[(\\d{1,9})\\](?:\\.output)?");
 
     /**
      * The layer whose block output a component names: {@code layer} for {@code block_output}, N for a module path

@@ -148,7 +148,9 @@ class PyreftImportTest {
 
     @ParameterizedTest
     @CsvSource({"block_output, 2, 2", "model.layers[5].output, 2, 5", "transformer.h[4].output, 0, 4",
-            "h[1], 0, 1", "model.layers[2].input, 2, -1", "mlp_output, 2, -1", "model.layers[x].output, 2, -1"})
+            "h[1], 0, 1", "model.language_model.layers[6].output, 2, 6", "language_model.model.layers[7], 0, 7",
+            "model.layers[2].input, 2, -1", "mlp_output, 2, -1", "model.layers[x].output, 2, -1",
+            "vision_tower.layers[1].output, 0, -1"})
     void blockOutputLayerReadsPyvenesComponentNames(String component, int layer, int expected) {
         assertThat(PyreftImporter.blockOutputLayer(component, layer)).isEqualTo(expected);
     }

@@ -231,6 +231,56 @@ class HfConfigTest {
         assertThat(parse("gemma2").block().slidingRope()).isNull();
     }
 
+    /**
+     * Gemma 3 4B and larger are Gemma3ForConditionalGeneration, their text_config naming only what differs from
+     * Gemma3TextConfig's defaults (this is gemma-3-4b-it's config.json in form and values); what transformers 5.18
+     * derives from it was printed with {@code Gemma3Config(**config).text_config}.
+     */
+    @Test
+    void readsGemma3sMultimodalConfigWithTransformersDefaults() {
+        ModelConfig c = HfConfig.parse(JsonParser.parseString("""
+                {"architectures": ["Gemma3ForConditionalGeneration"], "boi_token_index": 255999,
+                 "eoi_token_index": 256000, "eos_token_id": [1, 106], "image_token_index": 262144,
+                 "mm_tokens_per_image": 256, "model_type": "gemma3",
+                 "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text",
+                   "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+                   "sliding_window": 1024},
+                 "torch_dtype": "bfloat16",
+                 "vision_config": {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
+                   "model_type": "siglip_vision_model", "num_attention_heads": 16, "num_hidden_layers": 27,
+                   "patch_size": 14, "vision_use_head": false}}""").getAsJsonObject(), null, "4b");
+        assertThat(c.vocabSize()).isEqualTo(262_208);
+        assertThat(c.hiddenSize()).isEqualTo(2560);
+        assertThat(c.intermediateSize()).isEqualTo(10240);
+        assertThat(c.numLayers()).isEqualTo(34);
+        assertThat(c.numHeads()).isEqualTo(8);
+        assertThat(c.numKvHeads()).isEqualTo(4);
+        assertThat(c.headDim()).isEqualTo(256);
+        assertThat(c.maxPositions()).isEqualTo(131_072);
+        assertThat(c.eosIds()).containsExactly(1, 106);
+        assertThat(c.bosId()).isEqualTo(2);
+        assertThat(c.tiedEmbeddings()).isTrue();
+        assertThat(c.rope()).isEqualTo(Rope.scaled(Rope.Type.LINEAR, 1_000_000.0, 8.0, 131_072));
+        assertThat(c.block().slidingRope()).isEqualTo(Rope.plain(10_000.0));
+        assertThat(c.block().queryScale()).isEqualTo(1 / 16.0);
+        assertThat(c.block().activation()).isEqualTo(BlockOptions.Activation.GELU_TANH);
+        assertThat(c.block().attnSoftcap()).isZero();
+        assertThat(c.block().finalSoftcap()).isZero();
+        assertThat(c.block().slidingWindows().subList(0, 7)).containsExactly(1024, 1024, 1024, 1024, 1024, 0, 1024);
+        // With no EOS anywhere, Gemma3TextConfig's own; generation_config's comes first.
+        String bare = """
+                {"architectures": ["Gemma3ForConditionalGeneration"], "text_config": {"num_hidden_layers": 2,
+                 "max_position_embeddings": 64}}""";
+        assertThat(HfConfig.parse(JsonParser.parseString(bare).getAsJsonObject(), null, "b").eosIds())
+                .containsExactly(1);
+        assertThat(HfConfig.parse(JsonParser.parseString(bare).getAsJsonObject(),
+                JsonParser.parseString("{\"eos_token_id\": [1, 106]}").getAsJsonObject(), "b").eosIds())
+                .containsExactly(1, 106);
+        // An encoder (EmbeddingGemma) is refused in one line.
+        assertThatThrownBy(() -> HfConfig.parse(config("Gemma3ForCausalLM", ", \"use_bidirectional_attention\": true"),
+                null, "e")).isInstanceOf(CheckpointException.class).hasMessageContaining("use_bidirectional_attention");
+    }
+
     @Test
     void biasesFollowEachModelingFileNotJustTheConfig() {
         String both = ", \"attention_bias\": true, \"mlp_bias\": true, \"sliding_window\": 4";
@@ -264,7 +314,7 @@ class HfConfigTest {
                 .isInstanceOf(CheckpointException.class)
                 .hasMessage("dir/config.json: unsupported architecture 'FalconForCausalLM' (supported: "
                         + "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM,"
-                        + " Gemma2ForCausalLM, Gemma3ForCausalLM,"
+                        + " Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration,"
                         + " Phi3ForCausalLM, GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported"
                         + " kind");
     }

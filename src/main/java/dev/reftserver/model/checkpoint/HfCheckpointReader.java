@@ -37,8 +37,11 @@ public final class HfCheckpointReader {
         if (config.architecture() == Architecture.GPT2) {
             tensors = withGpt2Prefix(tensors);
         }
-        if (HfConfig.architectureName(cfg, configPath.toString()).equals("Phi3ForCausalLM")) {
+        String arch = HfConfig.architectureName(cfg, configPath.toString());
+        if (arch.equals("Phi3ForCausalLM")) {
             tensors = Phi3Weights.unfuse(tensors, config);
+        } else if (arch.equals(Gemma3Text.MULTIMODAL)) {
+            tensors = Gemma3Text.weights(tensors, dir.toString());
         }
         return new Checkpoint(config, tensors, dir.toString());
     }
@@ -109,8 +112,7 @@ public final class HfCheckpointReader {
             if (!name.startsWith("transformer.") && !name.startsWith("lm_head.")) {
                 name = "transformer." + name;
             }
-            out.put(name, new LazyTensor(name, e.getValue().shape(), e.getValue().values(),
-                    e.getValue().stored(), e.getValue().rows()));
+            out.put(name, e.getValue().named(name));
         }
         return out;
     }

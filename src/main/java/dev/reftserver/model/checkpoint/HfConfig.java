@@ -22,7 +22,7 @@ public final class HfConfig {
     /** The {@code architectures} this runtime loads. */
     public static final List<String> SUPPORTED = List.of("LlamaForCausalLM", "MistralForCausalLM",
             "Qwen2ForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
-            "Phi3ForCausalLM", "GPT2LMHeadModel");
+            "Gemma3ForConditionalGeneration", "Phi3ForCausalLM", "GPT2LMHeadModel");
 
     /** The most values one RoPE table (cos or sin: positions x head_dim floats) may hold: 1 GiB. */
     static final long MAX_ROPE_TABLE_VALUES = 1L << 28;
@@ -46,6 +46,11 @@ public final class HfConfig {
      */
     public static ModelConfig parse(JsonObject cfg, JsonObject generation, String where) {
         String arch = architectureName(cfg, where);
+        if (Gemma3Text.applies(arch)) {
+            // the multimodal form's text model, every omitted key at Gemma3TextConfig's default
+            cfg = Gemma3Text.config(cfg, generation, where);
+            arch = RopeConfig.GEMMA3;
+        }
         List<Integer> eos = tokenIds(cfg, "eos_token_id");
         if (eos.isEmpty() && generation != null) {
             eos = tokenIds(generation, "eos_token_id");

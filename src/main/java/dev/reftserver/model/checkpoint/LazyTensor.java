@@ -24,6 +24,11 @@ public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
         return new LazyTensor(t.name(), t.shape(), t::data);
     }
 
+    /** The same tensor under another name (a checkpoint whose names differ from the loader's). */
+    public LazyTensor named(String newName) {
+        return new LazyTensor(newName, shape, values, stored, rows);
+    }
+
     public TensorData read() {
         return new TensorData(name, shape.clone(), values.get());
     }
