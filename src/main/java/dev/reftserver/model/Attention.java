@@ -24,7 +24,8 @@ public final class Attention {
      * (its dynamic mmap threshold), while larger ones are mapped fresh and every page faulted in again: at 2,048
      * tokens a layer's whole scores are about 100 MB a part, and the faults cost more than the products. Measured on
      * the Qwen2.5-0.5B shape, a 2,048-token bfloat16 prefill in one call: 1-8 MB blocks 4.0-4.3 s, 16 MB 4.8 s,
-     * 32 MB 4.9 s, the whole square 7.3 s.
+     * 32 MB 4.9 s, the whole square 7.3 s. With each block's scores freed before the next (4,096 tokens,
+     * {@code PrefillBenchmark}): 2 MB 11.3 s, 4 MB 10.6 s, 8 MB 10.7 s, 16 MB 11.1 s.
      */
     static final long SCORES_BYTES = 4L << 20;
     private static final int QUERY_BLOCK_MIN = 16;
@@ -110,15 +111,21 @@ public final class Attention {
             return attendBlock(op, q5, kt, vt, mask, n, t, keyLength);
         }
         // Blocks of queries: query t sees no key past start + t, so block [t0, t1) reads keys [0, start + t1) only
-        // (about half the products of the whole square for a long prompt), and its scores stay small enough for
-        // the allocator to reuse their memory block after block instead of mapping (and faulting in) new pages.
+        // (about half the products of the whole square for a long prompt). Each block's scores and probabilities
+        // are freed before the next block, so the allocator hands the next one the same memory instead of fresh
+        // pages to fault in (kept to the layer's end, they cost more than the products).
         long[] outs = new long[(int) ((t + block - 1) / block)];
         for (int b = 0; b < outs.length; b++) {
             long t0 = (long) b * block;
             long t1 = Math.min(t, t0 + block);
             long keys = batch.start() + t1;
-            outs[b] = attendBlock(op, op.slice(q5, 3, t0, t1), op.slice(kt, 3, 0, keys), op.slice(vt, 2, 0, keys),
-                    op.slice(op.slice(mask, 3, t0, t1), 4, 0, keys), n, t1 - t0, keys);
+            try (NativeOps scratch = new NativeOps()) {
+                long out = attendBlock(scratch, scratch.slice(q5, 3, t0, t1), scratch.slice(kt, 3, 0, keys),
+                        scratch.slice(vt, 2, 0, keys), scratch.slice(scratch.slice(mask, 3, t0, t1), 4, 0, keys), n,
+                        t1 - t0, keys);
+                op.adopt(scratch.release(out));
+                outs[b] = out;
+            }
         }
         return op.cat(outs, 1);
     }
