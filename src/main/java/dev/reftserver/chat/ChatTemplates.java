@@ -23,9 +23,10 @@ public final class ChatTemplates {
     /**
      * @param modelPath    a Hugging Face model directory, or a llama2.c checkpoint (which has no template)
      * @param overrideFile a template file that replaces the model's own; null or blank for none
-     * @return the template's source: the override; else {@code tokenizer_config.json}'s {@code chat_template} (a
-     *         string, or a list of {@code {name, template}} of which the one named {@code default}); else
-     *         {@code chat_template.jinja} in the model directory; empty when there is none
+     * @return the template's source: the override; else {@code chat_template.jinja} in the model directory (which
+     *         transformers' tokenizer loading prefers to the config's); else {@code tokenizer_config.json}'s
+     *         {@code chat_template} (a string, or a list of {@code {name, template}} of which the one named
+     *         {@code default}); empty when there is none
      * @throws IllegalStateException when a file is named or present but cannot be read or parsed
      */
     public static Optional<String> find(Path modelPath, String overrideFile) {
@@ -34,6 +35,10 @@ public final class ChatTemplates {
         }
         if (!Files.isDirectory(modelPath)) {
             return Optional.empty();
+        }
+        Path jinja = modelPath.resolve("chat_template.jinja");
+        if (Files.isRegularFile(jinja)) {
+            return Optional.of(read(jinja));
         }
         Path config = modelPath.resolve("tokenizer_config.json");
         if (Files.isRegularFile(config)) {
@@ -54,8 +59,7 @@ public final class ChatTemplates {
                 }
             }
         }
-        Path jinja = modelPath.resolve("chat_template.jinja");
-        return Files.isRegularFile(jinja) ? Optional.of(read(jinja)) : Optional.empty();
+        return Optional.empty();
     }
 
     /**

@@ -14,7 +14,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param threads on a CPU, the cores one forward step is split across (0, the default: every available core);
  *                ignored on a GPU
  * @param chatTemplate a Jinja chat template file for {@code /v1/chat/completions}; overrides the model's own
- *                (from {@code tokenizer_config.json} or {@code chat_template.jinja}); a llama2.c checkpoint has
+ *                (from {@code chat_template.jinja}, else {@code tokenizer_config.json}); a llama2.c checkpoint has
  *                none unless this is set
  */
 @ConfigurationProperties("reft.model")

@@ -91,15 +91,16 @@ class ChatPromptsTest {
         assertArrayEquals(plain, withBos);
     }
 
+    /** The order transformers 5.18's AutoTokenizer takes (checked there): chat_template.jinja over the config's. */
     @Test
-    void templateComesFromTheOverrideTheTokenizerConfigOrChatTemplateJinja(@TempDir Path dir) throws IOException {
+    void templateComesFromTheOverrideChatTemplateJinjaOrTheTokenizerConfig(@TempDir Path dir) throws IOException {
         assertEquals(Optional.empty(), ChatTemplates.find(dir, null));
-        Files.writeString(dir.resolve("chat_template.jinja"), "from jinja");
-        assertEquals(Optional.of("from jinja"), ChatTemplates.find(dir, null));
         Files.writeString(dir.resolve("tokenizer_config.json"),
                 "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"t\"},"
                         + " {\"name\": \"default\", \"template\": \"from config\"}]}");
         assertEquals(Optional.of("from config"), ChatTemplates.find(dir, null));
+        Files.writeString(dir.resolve("chat_template.jinja"), "from jinja");
+        assertEquals(Optional.of("from jinja"), ChatTemplates.find(dir, null));
         Path override = Files.writeString(dir.resolve("override.jinja"), "override");
         assertEquals(Optional.of("override"), ChatTemplates.find(dir, override.toString()));
         assertEquals(Optional.empty(), ChatTemplates.find(dir.resolve("model.bin"), null));
