@@ -49,9 +49,10 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
     }
 
     /**
-     * Loads {@code tokenizer.json} from a model directory. BOS and EOS ids come from {@code config.json}
-     * ({@code bos_token_id}, {@code eos_token_id}: an id or a list of ids), else {@code generation_config.json},
-     * else the token strings of {@code tokenizer_config.json}.
+     * Loads {@code tokenizer.json} from a model directory. The BOS id comes from {@code config.json}'s
+     * {@code bos_token_id}, else {@code generation_config.json}'s; the EOS ids (an id or a list) from
+     * {@code generation_config.json}'s {@code eos_token_id}, as transformers' {@code generate} takes them, else
+     * {@code config.json}'s; either, lacking those, from the token strings of {@code tokenizer_config.json}.
      */
     public static HfTokenizer load(Path modelDir) {
         Path file = modelDir.resolve("tokenizer.json");
@@ -142,7 +143,13 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
     private static int[] specialIds(JsonNode config, JsonNode generation, JsonNode tokenizerConfig, String kind,
                                     Map<String, Integer> tokenIds) {
         String idField = kind + "_token_id";
-        for (JsonNode source : new JsonNode[] {config, generation}) {
+        // generate() stops at generation_config.json's EOS ids, which list more than config.json's in released chat
+        // models (Gemma 2's [1, 107] with <end_of_turn>, Qwen2.5's [151645, 151643]); a multimodal config may keep
+        // them in text_config.
+        JsonNode[] sources = kind.equals("eos")
+                ? new JsonNode[] {generation, config, config.path("text_config")}
+                : new JsonNode[] {config, generation, config.path("text_config")};
+        for (JsonNode source : sources) {
             int[] ids = idList(source.path(idField));
             if (ids.length > 0) {
                 return ids;

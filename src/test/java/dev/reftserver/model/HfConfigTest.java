@@ -299,11 +299,15 @@ class HfConfigTest {
         assertThat(HfConfig.parse(llama(""), null, "t").block().outputBias()).isFalse();
     }
 
+    /** As transformers 5.18 loads them: model.generation_config.eos_token_id is generation_config.json's. */
     @Test
-    void takesEosFromGenerationConfigWhenConfigHasNone() {
+    void takesEosFromGenerationConfigBeforeConfig() {
         JsonObject gen = JsonParser.parseString("{\"eos_token_id\": [7, 9]}").getAsJsonObject();
         assertThat(HfConfig.parse(llama(""), gen, "t").eosIds()).containsExactly(7, 9);
-        assertThat(HfConfig.parse(llama(", \"eos_token_id\": 5"), gen, "t").eosIds()).isEqualTo(List.of(5));
+        // Gemma 2's released chat model: config.json 1, generation_config.json [1, 107] (<end_of_turn>)
+        assertThat(HfConfig.parse(llama(", \"eos_token_id\": 5"), gen, "t").eosIds()).containsExactly(7, 9);
+        JsonObject none = JsonParser.parseString("{\"bos_token_id\": 1}").getAsJsonObject();
+        assertThat(HfConfig.parse(llama(", \"eos_token_id\": 5"), none, "t").eosIds()).isEqualTo(List.of(5));
     }
 
     @Test

@@ -113,6 +113,17 @@ class HfTokenizerTest {
             assertEquals(2, withList.eosId());
             assertArrayEquals(new int[] {2, 0}, withList.eosIds());
         }
+        // generation_config.json's EOS ids come first, as transformers' generate() takes them
+        Files.writeString(dir.resolve("generation_config.json"), "{\"eos_token_id\": [2, 7]}");
+        try (HfTokenizer withGeneration = HfTokenizer.load(dir)) {
+            assertArrayEquals(new int[] {2, 7}, withGeneration.eosIds());
+        }
+        // a multimodal config's text_config, when neither file has them at the top
+        Files.delete(dir.resolve("generation_config.json"));
+        Files.writeString(dir.resolve("config.json"), "{\"text_config\": {\"eos_token_id\": [2, 9]}}");
+        try (HfTokenizer multimodal = HfTokenizer.load(dir)) {
+            assertArrayEquals(new int[] {2, 9}, multimodal.eosIds());
+        }
     }
 
     @Test

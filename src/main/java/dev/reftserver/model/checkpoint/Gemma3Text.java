@@ -40,7 +40,7 @@ final class Gemma3Text {
             Map.entry("query_pre_attn_scalar", new JsonPrimitive(256)),
             Map.entry("sliding_window", new JsonPrimitive(4096)));
 
-    /** Gemma3TextConfig's default EOS id, used only where neither config nor generation_config gives one. */
+    /** Gemma3TextConfig's default EOS id (generation_config.json's come first, see {@link HfConfig#parse}). */
     private static final int DEFAULT_EOS = 1;
 
     private Gemma3Text() {
@@ -54,10 +54,8 @@ final class Gemma3Text {
      * The text model's configuration as a complete {@code Gemma3ForCausalLM} config.json: the multimodal form's
      * {@code text_config} (its top-level {@code eos_token_id} and {@code tie_word_embeddings} win, as they do in
      * transformers), every key it omits at {@code Gemma3TextConfig}'s default.
-     *
-     * @param generation generation_config.json or null: its EOS ids come before the default one
      */
-    static JsonObject config(JsonObject cfg, JsonObject generation, String where) {
+    static JsonObject config(JsonObject cfg, String where) {
         JsonObject text;
         if (HfConfig.architectureName(cfg, where).equals(MULTIMODAL)) {
             JsonElement nested = cfg.get("text_config");
@@ -84,9 +82,7 @@ final class Gemma3Text {
                 text.add(key, value);
             }
         });
-        boolean generationEos = generation != null && generation.has("eos_token_id")
-                && !generation.get("eos_token_id").isJsonNull();
-        if ((!text.has("eos_token_id") || text.get("eos_token_id").isJsonNull()) && !generationEos) {
+        if (!text.has("eos_token_id") || text.get("eos_token_id").isJsonNull()) {
             text.addProperty("eos_token_id", DEFAULT_EOS);
         }
         if (HfConfig.bool(text, "use_bidirectional_attention", false)) {

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * A Hugging Face {@code config.json} (plus {@code generation_config.json}'s EOS ids) as a {@link ModelConfig}, in
+ * A Hugging Face {@code config.json} (with {@code generation_config.json}'s EOS ids) as a {@link ModelConfig}, in
  * both forms checkpoints carry: transformers 4.x (top-level {@code rope_theta}, {@code rope_scaling}) and 5.x
  * ({@code rope_parameters}). Whatever this runtime cannot compute fails here, at start, with one line naming what
  * is supported.
@@ -41,19 +41,20 @@ public final class HfConfig {
     }
 
     /**
-     * @param generation {@code generation_config.json}, or null: its {@code eos_token_id} is used when config.json
-     *                   has none
+     * @param generation {@code generation_config.json}, or null: its {@code eos_token_id} comes before
+     *                   config.json's, as in transformers' {@code generate}
      */
     public static ModelConfig parse(JsonObject cfg, JsonObject generation, String where) {
         String arch = architectureName(cfg, where);
         if (Gemma3Text.applies(arch)) {
             // the multimodal form's text model, every omitted key at Gemma3TextConfig's default
-            cfg = Gemma3Text.config(cfg, generation, where);
+            cfg = Gemma3Text.config(cfg, where);
             arch = RopeConfig.GEMMA3;
         }
-        List<Integer> eos = tokenIds(cfg, "eos_token_id");
-        if (eos.isEmpty() && generation != null) {
-            eos = tokenIds(generation, "eos_token_id");
+        // generate() stops at generation_config.json's EOS ids (e.g. Gemma 2's [1, 107] where config.json has 1)
+        List<Integer> eos = generation != null ? tokenIds(generation, "eos_token_id") : List.of();
+        if (eos.isEmpty()) {
+            eos = tokenIds(cfg, "eos_token_id");
         }
         return switch (arch) {
             case "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
