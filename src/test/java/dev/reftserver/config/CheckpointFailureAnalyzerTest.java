@@ -30,7 +30,7 @@ class CheckpointFailureAnalyzerTest {
         assertThat(analysis.getDescription()).isEqualTo("The base model could not be loaded: " + dir.resolve(
                 "config.json") + ": unsupported architecture 'FalconForCausalLM' (supported: LlamaForCausalLM,"
                 + " MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM,"
-                + " Gemma3ForCausalLM,"
+                + " Gemma3ForCausalLM, Gemma3ForConditionalGeneration,"
                 + " Phi3ForCausalLM,"
                 + " GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported kind");
         assertThat(analysis.getDescription()).doesNotContain("\n");

@@ -277,8 +277,9 @@ class HfConfigTest {
                 JsonParser.parseString("{\"eos_token_id\": [1, 106]}").getAsJsonObject(), "b").eosIds())
                 .containsExactly(1, 106);
         // An encoder (EmbeddingGemma) is refused in one line.
-        assertThatThrownBy(() -> HfConfig.parse(config("Gemma3ForCausalLM", ", \"use_bidirectional_attention\": true"),
-                null, "e")).isInstanceOf(CheckpointException.class).hasMessageContaining("use_bidirectional_attention");
+        JsonObject encoder = config("Gemma3ForCausalLM", ", \"use_bidirectional_attention\": true");
+        assertThatThrownBy(() -> HfConfig.parse(encoder, null, "e")).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("use_bidirectional_attention");
     }
 
     @Test

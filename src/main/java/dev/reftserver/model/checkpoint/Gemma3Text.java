@@ -43,6 +43,14 @@ final class Gemma3Text {
     /** Gemma3TextConfig's default EOS id (generation_config.json's come first, see {@link HfConfig#parse}). */
     private static final int DEFAULT_EOS = 1;
 
+    /** The prefixes of the vision tower's and the projector's tensors, in either naming. */
+    private static final List<String> VISION = List.of("vision_tower.", "multi_modal_projector.",
+            "model.vision_tower.", "model.multi_modal_projector.");
+
+    /** Text prefixes in either naming, and what a Gemma3ForCausalLM calls them. */
+    private static final List<String[]> TEXT = List.of(new String[] {"language_model.model.", "model."},
+            new String[] {"model.language_model.", "model."}, new String[] {"language_model.lm_head.", "lm_head."});
+
     private Gemma3Text() {
     }
 
@@ -102,12 +110,8 @@ final class Gemma3Text {
         int vision = 0;
         for (var e : in.entrySet()) {
             String name = e.getKey();
-            String renamed = name.startsWith("language_model.model.") ? "model." + after(name, "language_model.model.")
-                    : name.startsWith("model.language_model.") ? "model." + after(name, "model.language_model.")
-                    : name.startsWith("language_model.lm_head.") ? "lm_head." + after(name, "language_model.lm_head.")
-                    : name;
-            if (renamed.startsWith("vision_tower.") || renamed.startsWith("multi_modal_projector.")
-                    || renamed.startsWith("model.vision_tower.") || renamed.startsWith("model.multi_modal_projector.")) {
+            String renamed = renamed(name);
+            if (VISION.stream().anyMatch(renamed::startsWith)) {
                 vision++;
                 continue;
             }
@@ -124,7 +128,12 @@ final class Gemma3Text {
         return out;
     }
 
-    private static String after(String name, String prefix) {
-        return name.substring(prefix.length());
+    private static String renamed(String name) {
+        for (String[] prefix : TEXT) {
+            if (name.startsWith(prefix[0])) {
+                return prefix[1] + name.substring(prefix[0].length());
+            }
+        }
+        return name;
     }
 }
