@@ -48,6 +48,10 @@ MODELS = {
       vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
           image_size=28, patch_size=14),
       mm_tokens_per_image=4, boi_token_index=31990, eoi_token_index=31991, image_token_index=31992)),
+  "smollm3": (T.SmolLM3ForCausalLM, T.SmolLM3Config, dict(COMMON, hidden_size=32, intermediate_size=48,
+      num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, no_rope_layer_interval=2,
+      attention_bias=True, tie_word_embeddings=True,
+      max_position_embeddings=1024, rope_parameters={"rope_type": "default", "rope_theta": 5000000.0})),
   "llama-dynamic": (T.LlamaForCausalLM, T.LlamaConfig, dict(COMMON, hidden_size=32, intermediate_size=48,
       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
       max_position_embeddings=512, rope_parameters={"rope_type": "dynamic", "factor": 4.0, "rope_theta": 10000.0})),
@@ -97,7 +101,7 @@ def greedy(model, ids, eos):
         if seq[-1] in eos: break
     return seq[len(ids):], margins
 
-KEPT = ["llama-biases", "gemma", "gemma3", "gemma3-vlm"]
+KEPT = ["llama-biases", "gemma", "gemma3", "gemma3-vlm", "smollm3"]
 
 
 def released_multimodal_form(out):

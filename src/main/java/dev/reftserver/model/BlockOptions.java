@@ -22,10 +22,11 @@ import java.util.List;
  *                        {@code pre_feedforward_layernorm}
  * @param slidingRope     Gemma 3: the RoPE of the sliding-window layers (their own base); null where every layer
  *                        rotates with the model's
+ * @param rotates         per layer, whether q and k rotate at all (SmolLM3's NoPE layers do not)
  */
 public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms, double attnSoftcap,
         double finalSoftcap, Activation activation, List<Integer> slidingWindows, boolean outputBias,
-        boolean mlpBias, boolean sandwichNorms, Rope slidingRope) {
+        boolean mlpBias, boolean sandwichNorms, Rope slidingRope, List<Boolean> rotates) {
 
     /** The gated MLP's activation. */
     public enum Activation {
@@ -37,12 +38,18 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
 
     public BlockOptions {
         slidingWindows = List.copyOf(slidingWindows);
+        rotates = List.copyOf(rotates);
     }
 
     /** Plain Llama: 1/sqrt(head_dim), SiLU, full attention everywhere. */
     public static BlockOptions llama(int layers, int headDim) {
         return new BlockOptions(1.0 / Math.sqrt(headDim), false, false, 0, 0, Activation.SILU,
-                Collections.nCopies(layers, 0), false, false, false, null);
+                Collections.nCopies(layers, 0), false, false, false, null, Collections.nCopies(layers, true));
+    }
+
+    /** Whether {@code layer} applies RoPE to its queries and keys. */
+    public boolean rotates(int layer) {
+        return rotates.get(layer);
     }
 
     /** Keys a query of {@code layer} sees, or 0 for all of them. */

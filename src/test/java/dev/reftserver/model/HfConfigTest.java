@@ -282,6 +282,31 @@ class HfConfigTest {
                 .hasMessageContaining("use_bidirectional_attention");
     }
 
+    /** SmolLM3Config's derivation: every no_rope_layer_interval-th layer has no RoPE; those slide when asked. */
+    @Test
+    void smolLm3DerivesItsNoRopeLayersAndSlidesOnThemOnly() {
+        ModelConfig plain = HfConfig.parse(config("SmolLM3ForCausalLM",
+                ", \"no_rope_layer_interval\": 4, \"sliding_window\": 16"), null, "t");
+        assertThat(plain.block().rotates()).containsExactly(true, true);
+        assertThat(plain.block().slidingWindows()).containsExactly(0, 0);
+        assertThat(plain.tiedEmbeddings()).isTrue();
+        JsonObject eight = config("SmolLM3ForCausalLM", ", \"use_sliding_window\": true, \"sliding_window\": 16,"
+                + " \"no_rope_layer_interval\": 4, \"attention_bias\": true, \"mlp_bias\": true");
+        eight.addProperty("num_hidden_layers", 8);
+        ModelConfig windowed = HfConfig.parse(eight, null, "t");
+        assertThat(windowed.block().rotates()).containsExactly(true, true, true, false, true, true, true, false);
+        assertThat(windowed.block().slidingWindows()).containsExactly(0, 0, 0, 16, 0, 0, 0, 16);
+        assertThat(windowed.attentionBias()).isTrue();
+        assertThat(windowed.block().mlpBias()).isTrue();
+        JsonObject listed = config("SmolLM3ForCausalLM", ", \"no_rope_layers\": [0, 1]");
+        assertThat(HfConfig.parse(listed, null, "t").block().rotates()).containsExactly(false, true);
+        JsonObject wrong = config("SmolLM3ForCausalLM", ", \"no_rope_layers\": [1, 1, 0]");
+        assertThatThrownBy(() -> HfConfig.parse(wrong, null, "t")).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("no_rope_layers has 3 entries for 2 layers");
+        // every other family rotates on every layer
+        assertThat(parse("qwen3").block().rotates()).doesNotContain(false);
+    }
+
     @Test
     void biasesFollowEachModelingFileNotJustTheConfig() {
         String both = ", \"attention_bias\": true, \"mlp_bias\": true, \"sliding_window\": 4";
@@ -320,7 +345,7 @@ class HfConfigTest {
                 .hasMessage("dir/config.json: unsupported architecture 'FalconForCausalLM' (supported: "
                         + "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM,"
                         + " Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration,"
-                        + " Phi3ForCausalLM, GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported"
+                        + " Phi3ForCausalLM, SmolLM3ForCausalLM, GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported"
                         + " kind");
     }
 

@@ -63,12 +63,13 @@ class DifferentiableForwardTest {
 
     /**
      * The same at the last position of each of 13 prompts batched together, on a Llama whose every projection has a
-     * bias (o_proj's and down_proj's added once, however many parts the weights are cut into).
+     * bias (o_proj's and down_proj's added once, however many parts the weights are cut into) and on SmolLM3 (every
+     * second layer without RoPE).
      */
     @ParameterizedTest
-    @CsvSource({"1", "2"})
-    void aLlamaWithBiasesEverywhereMatchesTransformers(int threads) {
-        String dir = "reference/variants/llama-biases";
+    @CsvSource({"llama-biases,1", "llama-biases,2", "smollm3,1", "smollm3,2"})
+    void variantsMatchTransformers(String variant, int threads) {
+        String dir = "reference/variants/" + variant;
         JsonObject ref = ReferenceFiles.json(dir + "/reference.json");
         Safetensors logitsRef = ReferenceFiles.tensors(dir + "/logits.safetensors");
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "float32", threads);
@@ -91,7 +92,7 @@ class DifferentiableForwardTest {
             for (int i = 0; i < rows.size(); i++) {
                 float[] got = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
                 assertThat(ReferenceFiles.maxAbsDiff(got, logitsRef.read(names.get(i)).data()))
-                        .as("llama-biases/%s", names.get(i)).isLessThanOrEqualTo(1e-4f);
+                        .as("%s/%s", variant, names.get(i)).isLessThanOrEqualTo(1e-4f);
             }
         }
     }

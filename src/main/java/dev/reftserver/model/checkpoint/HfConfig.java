@@ -22,11 +22,12 @@ public final class HfConfig {
     /** The {@code architectures} this runtime loads. */
     public static final List<String> SUPPORTED = List.of("LlamaForCausalLM", "MistralForCausalLM",
             "Qwen2ForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
-            "Gemma3ForConditionalGeneration", "Phi3ForCausalLM", "GPT2LMHeadModel");
+            "Gemma3ForConditionalGeneration", "Phi3ForCausalLM", "SmolLM3ForCausalLM", "GPT2LMHeadModel");
 
     /** The most values one RoPE table (cos or sin: positions x head_dim floats) may hold: 1 GiB. */
     static final long MAX_ROPE_TABLE_VALUES = 1L << 28;
     static final String PATH_HINT = "; set reft.model.path to a checkpoint of a supported kind";
+    static final String SMOLLM3 = "SmolLM3ForCausalLM";
 
     private HfConfig() {
     }
@@ -58,8 +59,8 @@ public final class HfConfig {
         }
         return switch (arch) {
             case "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                    "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM" ->
-                    llamaFamily(cfg, where, arch, eos);
+                    "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM",
+                    SMOLLM3 -> llamaFamily(cfg, where, arch, eos);
             case "GPT2LMHeadModel" -> gpt2(cfg, where, eos);
             default -> throw new CheckpointException(where + ": unsupported architecture '" + arch
                     + "' (supported: " + String.join(", ", SUPPORTED) + ")" + PATH_HINT);
@@ -123,69 +124,24 @@ public final class HfConfig {
         double queryScale = sandwich
                 ? 1.0 / Math.sqrt(doubleOr(c, "query_pre_attn_scalar", gemma3 ? 256 : headDim))
                 : 1.0 / Math.sqrt(headDim);
-        // Biases as each modeling file builds its Linear layers: Llama, Qwen3 and Gemma 1 to 3 give q, k, v and o
-        // one with attention_bias; Qwen2 always gives q, k and v one and o none; Llama's MLP has them with mlp_bias;
-        // Mistral and Phi-3 have none, whatever the config says.
-        boolean attentionBias = List.of("LlamaForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM",
+        // Biases as each modeling file builds its Linear layers: Llama, SmolLM3, Qwen3 and Gemma 1 to 3 give q, k, v
+        // and o one with attention_bias; Qwen2 always gives q, k and v one and o none; Llama's and SmolLM3's MLP have
+        // them with mlp_bias; Mistral and Phi-3 have none, whatever the config says.
+        boolean attentionBias = List.of("LlamaForCausalLM", SMOLLM3, "Qwen3ForCausalLM", "GemmaForCausalLM",
                 "Gemma2ForCausalLM", "Gemma3ForCausalLM").contains(arch)
                 && bool(c, "attention_bias", false);
-        boolean mlpBias = arch.equals("LlamaForCausalLM") && bool(c, "mlp_bias", false);
+        boolean mlpBias = (arch.equals("LlamaForCausalLM") || arch.equals(SMOLLM3)) && bool(c, "mlp_bias", false);
+        List<Boolean> rotates = LayerTypes.rotating(c, arch, layers, where);
         BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM") || gemma3, gemma,
                 sandwich ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
-                sandwich ? doubleOr(c, "final_logit_softcapping", 0) : 0, act, slidingWindows(c, arch, layers, where),
-                attentionBias, mlpBias, sandwich, RopeConfig.slidingRope(c, where, arch, maxPositions));
+                sandwich ? doubleOr(c, "final_logit_softcapping", 0) : 0, act,
+                LayerTypes.sliding(c, arch, layers, rotates, where), attentionBias, mlpBias, sandwich,
+                RopeConfig.slidingRope(c, where, arch, maxPositions), rotates);
         boolean bias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         return new ModelConfig(Architecture.LLAMA, requireInt(c, "vocab_size", where), hidden,
                 requireInt(c, "intermediate_size", where), layers, heads, kvHeads, headDim, maxPositions, rope,
-                doubleOr(c, "rms_norm_eps", 1e-6), bool(c, "tie_word_embeddings", gemma), bias,
+                doubleOr(c, "rms_norm_eps", 1e-6), bool(c, "tie_word_embeddings", gemma || arch.equals(SMOLLM3)), bias,
                 first(tokenIds(c, "bos_token_id")), eos, block);
-    }
-
-    /**
-     * Which layers slide, as each family's config class derives {@code layer_types}: an explicit
-     * {@code layer_types} wins; Gemma 2 slides on even layers; Mistral and Phi-3 on every layer when
-     * {@code sliding_window} is set; Qwen2/3 on layers from {@code max_window_layers} when
-     * {@code use_sliding_window} is true; Llama never.
-     */
-    private static List<Integer> slidingWindows(JsonObject c, String arch, int layers, String where) {
-        int window = intOr(c, "sliding_window", 0);
-        List<Integer> out = new ArrayList<>(layers);
-        if (c.has("layer_types") && c.get("layer_types").isJsonArray()) {
-            var types = c.getAsJsonArray("layer_types");
-            if (types.size() != layers) {
-                throw new CheckpointException(where + ": layer_types has " + types.size() + " entries for "
-                        + layers + " layers");
-            }
-            for (JsonElement t : types) {
-                switch (t.getAsString()) {
-                    case "full_attention" -> out.add(0);
-                    case "sliding_attention" -> out.add(requireWindow(window, where));
-                    default -> throw new CheckpointException(where + ": unsupported layer type '" + t.getAsString()
-                            + "' (supported: full_attention, sliding_attention)" + PATH_HINT);
-                }
-            }
-            return out;
-        }
-        for (int l = 0; l < layers; l++) {
-            boolean slides = switch (arch) {
-                case "Gemma2ForCausalLM" -> l % 2 == 0;
-                // Gemma 3: five local layers, then a global one (sliding_window_pattern)
-                case "Gemma3ForCausalLM" -> (l + 1) % Math.max(1, intOr(c, "sliding_window_pattern", 6)) != 0;
-                case "MistralForCausalLM", "Phi3ForCausalLM" -> window > 0;
-                case "Qwen2ForCausalLM", "Qwen3ForCausalLM" -> bool(c, "use_sliding_window", false)
-                        && l >= intOr(c, "max_window_layers", 0);
-                default -> false;
-            };
-            out.add(slides ? requireWindow(window, where) : 0);
-        }
-        return out;
-    }
-
-    private static int requireWindow(int window, String where) {
-        if (window <= 0) {
-            throw new CheckpointException(where + ": a layer slides but sliding_window is not a positive number");
-        }
-        return window;
     }
 
     private static Activation activation(String name, String key, String where) {

@@ -163,11 +163,15 @@ public final class LlamaArchitecture implements Architecture {
                 op.muli(kn, NativeOps.handle(w.kNorm[layer]));
                 qk = op.cat(new long[] {qn, kn}, 2);
             }
-            // HF apply_rotary_pos_emb: y * cos + rotate_half(y) * sin, with rotate_half as a matrix.
-            long rotated = op.matmul(qk, NativeOps.handle(w.rope.rotateHalf()));
-            op.muli(rotated, sin);
-            long roped = op.mul(qk, cos);
-            op.addi(roped, rotated);
+            // HF apply_rotary_pos_emb: y * cos + rotate_half(y) * sin, with rotate_half as a matrix (not on a
+            // SmolLM3 NoPE layer).
+            long roped = qk;
+            if (block.rotates(layer)) {
+                long rotated = op.matmul(qk, NativeOps.handle(w.rope.rotateHalf()));
+                op.muli(rotated, sin);
+                roped = op.mul(qk, cos);
+                op.addi(roped, rotated);
+            }
             long v = op.slice(qkv, 2, qkHeads, qkHeads + kvHeads);
             long attn = attention.attend(op, batch, cache, layer, part, op.slice(roped, 2, 0, heads),
                     op.slice(roped, 2, heads, qkHeads), v);
