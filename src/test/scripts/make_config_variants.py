@@ -8,8 +8,11 @@ scaling in the transformers-5 config form; `gemma`, GemmaForCausalLM (Gemma 1: (
 sqrt(hidden), the released configs' hidden_act "gelu" read as the tanh approximation, multi-query attention, explicit
 head_dim, tied embeddings); `gemma3`, Gemma3ForCausalLM; `gemma3-vlm`, Gemma3ForConditionalGeneration (the same text
 model under `language_model`, with a tiny SigLIP vision tower and projector that text prompts never use), saved as
-transformers saves it and its config.json rewritten to the released form (a sparse text_config). The others check configuration paths of
-the other families once, without adding their files to the repository:
+transformers saves it and its config.json rewritten to the released form (a sparse text_config); `smollm3`,
+SmolLM3ForCausalLM (no RoPE on every second layer, attention_bias; full attention everywhere, as the released
+SmolLM3-3B); `granite`, GraniteForCausalLM (Granite 3.x's multipliers: embedding 12, attention 1/64, residual 0.22,
+logits divided by 8; biases everywhere). The others check configuration paths of the other families once, without
+adding their files to the repository:
     python src/test/scripts/make_config_variants.py --all
 then add "variants/<name>,2" rows to ModelsNextReferenceTest's sources and run it.
 
@@ -52,6 +55,11 @@ MODELS = {
       num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, no_rope_layer_interval=2,
       attention_bias=True, tie_word_embeddings=True,
       max_position_embeddings=1024, rope_parameters={"rope_type": "default", "rope_theta": 5000000.0})),
+  "granite": (T.GraniteForCausalLM, T.GraniteConfig, dict(COMMON, hidden_size=32, intermediate_size=48,
+      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+      embedding_multiplier=12.0, attention_multiplier=0.015625, residual_multiplier=0.22, logits_scaling=8.0,
+      attention_bias=True, mlp_bias=True, max_position_embeddings=1024,
+      rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
   "llama-dynamic": (T.LlamaForCausalLM, T.LlamaConfig, dict(COMMON, hidden_size=32, intermediate_size=48,
       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
       max_position_embeddings=512, rope_parameters={"rope_type": "dynamic", "factor": 4.0, "rope_theta": 10000.0})),
@@ -101,7 +109,7 @@ def greedy(model, ids, eos):
         if seq[-1] in eos: break
     return seq[len(ids):], margins
 
-KEPT = ["llama-biases", "gemma", "gemma3", "gemma3-vlm", "smollm3"]
+KEPT = ["llama-biases", "gemma", "gemma3", "gemma3-vlm", "smollm3", "granite"]
 
 
 def released_multimodal_form(out):

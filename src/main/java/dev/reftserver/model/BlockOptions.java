@@ -23,10 +23,11 @@ import java.util.List;
  * @param slidingRope     Gemma 3: the RoPE of the sliding-window layers (their own base); null where every layer
  *                        rotates with the model's
  * @param rotates         per layer, whether q and k rotate at all (SmolLM3's NoPE layers do not)
+ * @param multipliers     Granite's scalars: the embedding's, the residual branches' and the logits' divisor
  */
 public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms, double attnSoftcap,
         double finalSoftcap, Activation activation, List<Integer> slidingWindows, boolean outputBias,
-        boolean mlpBias, boolean sandwichNorms, Rope slidingRope, List<Boolean> rotates) {
+        boolean mlpBias, boolean sandwichNorms, Rope slidingRope, List<Boolean> rotates, Multipliers multipliers) {
 
     /** The gated MLP's activation. */
     public enum Activation {
@@ -34,6 +35,16 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
         SILU,
         /** GELU with the tanh approximation (Gemma's {@code gelu_pytorch_tanh}). */
         GELU_TANH
+    }
+
+    /**
+     * Granite's {@code embedding_multiplier} (times the embedding), {@code residual_multiplier} (times each
+     * attention and MLP output before its residual add) and {@code logits_scaling} (divides the logits); all 1
+     * elsewhere.
+     */
+    public record Multipliers(double embedding, double residual, double logitsScaling) {
+
+        public static final Multipliers NONE = new Multipliers(1, 1, 1);
     }
 
     public BlockOptions {
@@ -44,7 +55,8 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
     /** Plain Llama: 1/sqrt(head_dim), SiLU, full attention everywhere. */
     public static BlockOptions llama(int layers, int headDim) {
         return new BlockOptions(1.0 / Math.sqrt(headDim), false, false, 0, 0, Activation.SILU,
-                Collections.nCopies(layers, 0), false, false, false, null, Collections.nCopies(layers, true));
+                Collections.nCopies(layers, 0), false, false, false, null, Collections.nCopies(layers, true),
+                Multipliers.NONE);
     }
 
     /** Whether {@code layer} applies RoPE to its queries and keys. */

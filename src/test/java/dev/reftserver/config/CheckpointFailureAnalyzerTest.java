@@ -31,7 +31,7 @@ class CheckpointFailureAnalyzerTest {
                 "config.json") + ": unsupported architecture 'FalconForCausalLM' (supported: LlamaForCausalLM,"
                 + " MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM,"
                 + " Gemma3ForCausalLM, Gemma3ForConditionalGeneration,"
-                + " Phi3ForCausalLM, SmolLM3ForCausalLM,"
+                + " Phi3ForCausalLM, SmolLM3ForCausalLM, GraniteForCausalLM,"
                 + " GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported kind");
         assertThat(analysis.getDescription()).doesNotContain("\n");
     }

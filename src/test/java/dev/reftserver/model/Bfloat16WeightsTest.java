@@ -19,7 +19,8 @@ class Bfloat16WeightsTest {
 
     @ParameterizedTest
     @CsvSource({"llama3-rope,1", "gemma2,2", "gemma2,1", "phi3,1", "qwen3,2", "mistral-sliding,1",
-        "variants/llama-biases,2", "variants/gemma,2", "variants/gemma3,2"})
+        "variants/llama-biases,2", "variants/gemma,2", "variants/gemma3,2", "variants/smollm3,2",
+        "variants/granite,2", "variants/granite,1"})
     void logitsStayWithinBfloat16RoundingOfTheFloat32Reference(String name, int threads) {
         String dir = "reference/" + (name.contains("/") ? name : "models-next/" + name);
         Safetensors logits = ReferenceFiles.tensors(dir + "/logits.safetensors");

@@ -26,7 +26,8 @@ class EveryTensorReadTest {
     @ValueSource(strings = {"models-next/llama3-rope", "models-next/llama3-rope-v5config", "models-next/qwen3",
         "models-next/gemma2", "models-next/phi3", "models-next/mistral-sliding", "rope-scaling/phi3-longrope",
         "rope-scaling/qwen2-yarn", "rope-scaling/llama-yarn-v5config", "variants/llama-biases", "variants/gemma",
-        "variants/gemma3", "variants/gemma3-vlm", "variants/smollm3", "tiny/qwen2", "tiny/mistral", "tiny/gpt2", "stories15M"})
+        "variants/gemma3", "variants/gemma3-vlm", "variants/smollm3", "variants/granite",
+        "tiny/qwen2", "tiny/mistral", "tiny/gpt2", "stories15M"})
     void theLoaderReadsEveryTensor(String name) {
         Path path = name.equals("stories15M") ? ReferenceFiles.stories15m()
                 : ReferenceFiles.resource("reference/" + name);

@@ -307,6 +307,23 @@ class HfConfigTest {
         assertThat(parse("qwen3").block().rotates()).doesNotContain(false);
     }
 
+    /** Granite: attention_multiplier is the score scale itself; the other three multipliers are kept as given. */
+    @Test
+    void graniteTakesItsMultipliers() {
+        ModelConfig c = HfConfig.parse(config("GraniteForCausalLM", ", \"embedding_multiplier\": 12.0,"
+                + " \"attention_multiplier\": 0.015625, \"residual_multiplier\": 0.22, \"logits_scaling\": 8.0,"
+                + " \"attention_bias\": true, \"mlp_bias\": true"), null, "g");
+        assertThat(c.block().queryScale()).isEqualTo(0.015625);
+        assertThat(c.block().multipliers()).isEqualTo(new BlockOptions.Multipliers(12.0, 0.22, 8.0));
+        assertThat(c.attentionBias()).isTrue();
+        assertThat(c.block().mlpBias()).isTrue();
+        assertThat(c.tiedEmbeddings()).isFalse();
+        ModelConfig defaults = HfConfig.parse(config("GraniteForCausalLM", ""), null, "g");
+        assertThat(defaults.block().queryScale()).isEqualTo(1.0);
+        assertThat(defaults.block().multipliers()).isEqualTo(BlockOptions.Multipliers.NONE);
+        assertThat(parse("qwen3").block().multipliers()).isEqualTo(BlockOptions.Multipliers.NONE);
+    }
+
     @Test
     void biasesFollowEachModelingFileNotJustTheConfig() {
         String both = ", \"attention_bias\": true, \"mlp_bias\": true, \"sliding_window\": 4";
@@ -345,7 +362,7 @@ class HfConfigTest {
                 .hasMessage("dir/config.json: unsupported architecture 'FalconForCausalLM' (supported: "
                         + "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM,"
                         + " Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration,"
-                        + " Phi3ForCausalLM, SmolLM3ForCausalLM, GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported"
+                        + " Phi3ForCausalLM, SmolLM3ForCausalLM, GraniteForCausalLM, GPT2LMHeadModel); set reft.model.path to a checkpoint of a supported"
                         + " kind");
     }
 

@@ -20,8 +20,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * (reference/rope-scaling: Phi-3's longrope with partial rotation, yarn in both config forms), and a Llama whose
  * every projection carries a bias (reference/variants/llama-biases: attention_bias and mlp_bias), Gemma 1 and
  * Gemma 3 (reference/variants/gemma, gemma3: local layers with their own RoPE base; gemma3-vlm: the text model of
- * a Gemma3ForConditionalGeneration, released config form, vision weights beside it) and SmolLM3
- * (reference/variants/smollm3: every second layer without RoPE) against
+ * a Gemma3ForConditionalGeneration, released config form, vision weights beside it), SmolLM3
+ * (reference/variants/smollm3: every second layer without RoPE) and Granite (reference/variants/granite: embedding,
+ * attention, residual and logits multipliers) against
  * transformers: for each of 13 prompts (up to 316 tokens, far past the sliding windows and the original contexts)
  * the last-position logits within 1e-4 and the greedy ids exactly, through the KV cache, each prompt alone and all
  * 13 as one batch of uneven rows (longrope picks its factors per row, so a row's ids are those of its prompt
@@ -39,7 +40,7 @@ class ModelsNextReferenceTest {
         "rope-scaling/qwen2-yarn,2", "rope-scaling/llama-yarn-v5config,1", "variants/llama-biases,1",
         "variants/llama-biases,2", "variants/gemma,1", "variants/gemma,2",
         "variants/gemma3,1", "variants/gemma3,2", "variants/gemma3-vlm,1", "variants/gemma3-vlm,2",
-        "variants/smollm3,1", "variants/smollm3,2"})
+        "variants/smollm3,1", "variants/smollm3,2", "variants/granite,1", "variants/granite,2"})
     void eachPromptAloneMatchesTransformers(String name, int threads) {
         Reference ref = Reference.of(name);
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.dir), "cpu", "float32", threads)) {
@@ -75,7 +76,8 @@ class ModelsNextReferenceTest {
     @ParameterizedTest
     @CsvSource({"llama3-rope,2", "qwen3,1", "gemma2,2", "phi3,1", "mistral-sliding,2", "rope-scaling/phi3-longrope,1",
         "rope-scaling/qwen2-yarn,2", "rope-scaling/llama-yarn-v5config,1", "variants/llama-biases,2",
-        "variants/gemma,2", "variants/gemma3,2", "variants/gemma3-vlm,1", "variants/smollm3,2"})
+        "variants/gemma,2", "variants/gemma3,2", "variants/gemma3-vlm,1", "variants/smollm3,2",
+        "variants/granite,2"})
     void allPromptsAsOneBatchMatchTransformers(String name, int threads) {
         Reference ref = Reference.of(name);
         int n = ref.prompts.size();

@@ -63,11 +63,11 @@ class DifferentiableForwardTest {
 
     /**
      * The same at the last position of each of 13 prompts batched together, on a Llama whose every projection has a
-     * bias (o_proj's and down_proj's added once, however many parts the weights are cut into) and on SmolLM3 (every
-     * second layer without RoPE).
+     * bias (o_proj's and down_proj's added once, however many parts the weights are cut into), on SmolLM3 (every
+     * second layer without RoPE) and on Granite (its multipliers).
      */
     @ParameterizedTest
-    @CsvSource({"llama-biases,1", "llama-biases,2", "smollm3,1", "smollm3,2"})
+    @CsvSource({"llama-biases,1", "llama-biases,2", "smollm3,1", "smollm3,2", "granite,1", "granite,2"})
     void variantsMatchTransformers(String variant, int threads) {
         String dir = "reference/variants/" + variant;
         JsonObject ref = ReferenceFiles.json(dir + "/reference.json");

@@ -22,12 +22,14 @@ public final class HfConfig {
     /** The {@code architectures} this runtime loads. */
     public static final List<String> SUPPORTED = List.of("LlamaForCausalLM", "MistralForCausalLM",
             "Qwen2ForCausalLM", "Qwen3ForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
-            "Gemma3ForConditionalGeneration", "Phi3ForCausalLM", "SmolLM3ForCausalLM", "GPT2LMHeadModel");
+            "Gemma3ForConditionalGeneration", "Phi3ForCausalLM", "SmolLM3ForCausalLM", "GraniteForCausalLM",
+            "GPT2LMHeadModel");
 
     /** The most values one RoPE table (cos or sin: positions x head_dim floats) may hold: 1 GiB. */
     static final long MAX_ROPE_TABLE_VALUES = 1L << 28;
     static final String PATH_HINT = "; set reft.model.path to a checkpoint of a supported kind";
     static final String SMOLLM3 = "SmolLM3ForCausalLM";
+    private static final String GRANITE = "GraniteForCausalLM";
 
     private HfConfig() {
     }
@@ -60,7 +62,7 @@ public final class HfConfig {
         return switch (arch) {
             case "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
                     "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM",
-                    SMOLLM3 -> llamaFamily(cfg, where, arch, eos);
+                    SMOLLM3, GRANITE -> llamaFamily(cfg, where, arch, eos);
             case "GPT2LMHeadModel" -> gpt2(cfg, where, eos);
             default -> throw new CheckpointException(where + ": unsupported architecture '" + arch
                     + "' (supported: " + String.join(", ", SUPPORTED) + ")" + PATH_HINT);
@@ -121,22 +123,27 @@ public final class HfConfig {
         // GemmaConfig reads its released configs' "gelu" as the tanh approximation they were trained with.
         Activation act = activation(gemma && !sandwich && actName.equals("gelu") ? "gelu_pytorch_tanh" : actName,
                 actKey, where);
+        boolean granite = arch.equals(GRANITE);
+        // Granite scales the scores by attention_multiplier itself (1 by default), not by 1/sqrt(head_dim).
         double queryScale = sandwich
                 ? 1.0 / Math.sqrt(doubleOr(c, "query_pre_attn_scalar", gemma3 ? 256 : headDim))
-                : 1.0 / Math.sqrt(headDim);
-        // Biases as each modeling file builds its Linear layers: Llama, SmolLM3, Qwen3 and Gemma 1 to 3 give q, k, v
-        // and o one with attention_bias; Qwen2 always gives q, k and v one and o none; Llama's and SmolLM3's MLP have
-        // them with mlp_bias; Mistral and Phi-3 have none, whatever the config says.
-        boolean attentionBias = List.of("LlamaForCausalLM", SMOLLM3, "Qwen3ForCausalLM", "GemmaForCausalLM",
+                : granite ? doubleOr(c, "attention_multiplier", 1.0) : 1.0 / Math.sqrt(headDim);
+        BlockOptions.Multipliers multipliers = granite ? new BlockOptions.Multipliers(
+                doubleOr(c, "embedding_multiplier", 1.0), doubleOr(c, "residual_multiplier", 1.0),
+                doubleOr(c, "logits_scaling", 1.0)) : BlockOptions.Multipliers.NONE;
+        // Biases as each modeling file builds its Linear layers: Llama, SmolLM3, Granite, Qwen3 and Gemma 1 to 3 give
+        // q, k, v and o one with attention_bias; Qwen2 always gives q, k and v one and o none; Llama's, SmolLM3's and
+        // Granite's MLP have them with mlp_bias; Mistral and Phi-3 have none, whatever the config says.
+        boolean attentionBias = List.of("LlamaForCausalLM", SMOLLM3, GRANITE, "Qwen3ForCausalLM", "GemmaForCausalLM",
                 "Gemma2ForCausalLM", "Gemma3ForCausalLM").contains(arch)
                 && bool(c, "attention_bias", false);
-        boolean mlpBias = (arch.equals("LlamaForCausalLM") || arch.equals(SMOLLM3)) && bool(c, "mlp_bias", false);
+        boolean mlpBias = List.of("LlamaForCausalLM", SMOLLM3, GRANITE).contains(arch) && bool(c, "mlp_bias", false);
         List<Boolean> rotates = LayerTypes.rotating(c, arch, layers, where);
         BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM") || gemma3, gemma,
                 sandwich ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
                 sandwich ? doubleOr(c, "final_logit_softcapping", 0) : 0, act,
                 LayerTypes.sliding(c, arch, layers, rotates, where), attentionBias, mlpBias, sandwich,
-                RopeConfig.slidingRope(c, where, arch, maxPositions), rotates);
+                RopeConfig.slidingRope(c, where, arch, maxPositions), rotates, multipliers);
         boolean bias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         return new ModelConfig(Architecture.LLAMA, requireInt(c, "vocab_size", where), hidden,
                 requireInt(c, "intermediate_size", where), layers, heads, kvHeads, headDim, maxPositions, rope,

@@ -86,8 +86,12 @@ final class LlamaWeights {
         this.place = new Placement(manager, dtype, bfloat16Weights);
         ModelConfig c = ckpt.config();
         this.block = c.block();
-        boolean gemma = block.gemmaNorms();
         int d = c.hiddenSize();
+        // Gemma multiplies the embedding by sqrt(hidden_size), Granite by embedding_multiplier (float32 scalars).
+        float embMul = block.gemmaNorms() ? (float) Math.sqrt(d) : (float) block.multipliers().embedding();
+        // Granite's residual_multiplier folds into o_proj and down_proj (and their biases), like the scales below.
+        float resMul = (float) block.multipliers().residual();
+        float[] outMul = resMul == 1f ? null : ProjectionFold.columnScales(d, 0, resMul);
         int hd = c.headDim();
         int q = c.numHeads() * hd;
         int kv = c.kvDim();
@@ -116,12 +120,12 @@ final class LlamaWeights {
                     try (NDManager em = read.newSubManager(); NativeOps op = new NativeOps()) {
                         StoredTensor embedding = ckpt.requireStored(em, "model.embed_tokens.weight", c.vocabSize(), d);
                         long e = NativeOps.handle(embedding.array());
-                        // Gemma (1 and 2) multiplies the embedding by sqrt(hidden_size), a float32 scalar: the same
-                        // products, folded. Otherwise as read: a conversion makes a new tensor, and a float32 one
-                        // owns its memory; only a bfloat16 one kept as it is is copied, since its memory belongs to
-                        // a temporary.
-                        embedded[0] = gemma
-                                ? place.keep(op, op.mul(e, NativeOps.handle(scalar(em, (float) Math.sqrt(d)))), "F32")
+                        // The embedding's multiplier: the same float32 products, folded (a one-element vector takes
+                        // part in type promotion: bfloat16 times it is float32). Otherwise as read: a conversion
+                        // makes a new tensor, and a float32 one owns its memory; only a bfloat16 one kept as it is is
+                        // copied, since its memory belongs to a temporary.
+                        NDArray mul = em.create(new float[] {embMul}, new Shape(1));
+                        embedded[0] = embMul != 1f ? place.keep(op, op.mul(e, NativeOps.handle(mul)), "F32")
                                 : place.keep(op, embedding.isBfloat16() && bfloat16Weights ? op.copy(e) : e,
                                         embedding.dtype());
                     }
@@ -184,15 +188,17 @@ final class LlamaWeights {
                                 bqkv[l][a] = place.keepVector(NDArrays.concat(
                                         new NDList(bq.get(qRows), bk.get(kvRows), bv.get(kvRows))));
                             }
-                            wo[l][a] = fold.columns(op, p + "self_attn.o_proj.weight", d, q, q0, qPart);
+                            wo[l][a] = fold.columns(op, p + "self_attn.o_proj.weight", d, q, q0, qPart, outMul);
                         }
                         if (bo != null) {
-                            bo[l] = place.keepVector(ckpt.requireNative(lm, p + "self_attn.o_proj.bias", d));
+                            bo[l] = place.keepVector(ProjectionFold.scaled(
+                                    ckpt.requireNative(lm, p + "self_attn.o_proj.bias", d), resMul));
                         }
                         NDArray bGate = bDown == null ? null : ckpt.requireNative(lm, p + "mlp.gate_proj.bias", inter);
                         NDArray bUp = bDown == null ? null : ckpt.requireNative(lm, p + "mlp.up_proj.bias", inter);
                         if (bDown != null) {
-                            bDown[l] = place.keepVector(ckpt.requireNative(lm, p + "mlp.down_proj.bias", d));
+                            bDown[l] = place.keepVector(ProjectionFold.scaled(
+                                    ckpt.requireNative(lm, p + "mlp.down_proj.bias", d), resMul));
                         }
                         // The norm before the MLP: Llama's post_attention_layernorm, Gemma 2/3's pre_feedforward.
                         String mlpNorm = block.sandwichNorms() ? "pre_feedforward_layernorm.weight"
@@ -205,7 +211,7 @@ final class LlamaWeights {
                                     new ProjectionFold.Rows(p + "mlp.gate_proj.weight", inter, i0, i1 - i0),
                                     new ProjectionFold.Rows(p + "mlp.up_proj.weight", inter, i0, i1 - i0)),
                                     d, null, gMlp);
-                            wDown[l][m] = fold.columns(op, p + "mlp.down_proj.weight", d, inter, i0, i1 - i0);
+                            wDown[l][m] = fold.columns(op, p + "mlp.down_proj.weight", d, inter, i0, i1 - i0, outMul);
                             if (bGate != null) {
                                 String mine = rows(i0, i1 - i0);
                                 bGateUp[l][m] = place.keepVector(
@@ -215,7 +221,9 @@ final class LlamaWeights {
                     }
                 });
             }
-            NDArray finalNorm = norm(read, ckpt, "model.norm.weight", d);
+            // Granite divides the logits by logits_scaling: folded into the final norm's weight.
+            NDArray finalNorm = ProjectionFold.scaled(norm(read, ckpt, "model.norm.weight", d),
+                    (float) (1 / block.multipliers().logitsScaling()));
             String head = c.tiedEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight";
             float[] g = shared ? null : finalNorm.toFloatArray();
             vocab = Split.ranges(c.vocabSize(), headParts);
@@ -233,7 +241,7 @@ final class LlamaWeights {
             Tasks.runAll(tasks, teamSize);
             embed = embedded[0];
             headNorm = shared ? place.keepVector(finalNorm.duplicate()) : null;
-            embedScale = shared && gemma ? manager.create((float) Math.sqrt(d)) : null;
+            embedScale = shared && embMul != 1f ? manager.create(embMul) : null;
         }
         rope = RopeTables.of(c, place, dtype);
         slidingRope = block.slidingRope() == null ? null : RopeTables.of(c, block.slidingRope(), place, dtype);
@@ -286,10 +294,5 @@ final class LlamaWeights {
     /** The index of {@code count} rows from {@code from}. */
     private static String rows(int from, int count) {
         return from + ":" + (from + count);
-    }
-
-    /** A float32 scalar as a one-element vector: it takes part in type promotion (bfloat16 times it is float32). */
-    private static NDArray scalar(NDManager m, float v) {
-        return m.create(new float[] {v}, new Shape(1));
     }
 }

@@ -58,9 +58,9 @@ final class ProjectionFold implements AutoCloseable {
         return laidOut(op, pieces, cols, outScale, inScale);
     }
 
-    /** Input columns [from, from + count) of the matrix {@code name} [rows, cols], as they are. */
-    NDArray columns(NativeOps op, String name, int rows, int cols, int from, int count) {
-        return laidOut(op, List.of(new Piece(rows(name, rows, cols), 0, rows, from)), count, null, null);
+    /** Input columns [from, from + count) of the matrix {@code name} [rows, cols], each row times outScale's. */
+    NDArray columns(NativeOps op, String name, int rows, int cols, int from, int count, float[] outScale) {
+        return laidOut(op, List.of(new Piece(rows(name, rows, cols), 0, rows, from)), count, outScale, null);
     }
 
     private NDArray laidOut(NativeOps op, List<Piece> pieces, int cols, float[] outScale, float[] inScale) {
