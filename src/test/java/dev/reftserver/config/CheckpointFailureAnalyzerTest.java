@@ -36,6 +36,34 @@ class CheckpointFailureAnalyzerTest {
         assertThat(analysis.getDescription()).doesNotContain("\n");
     }
 
+    /** A value of the wrong JSON type, wherever HfConfig reads it, is a one-line refusal too, never a stack. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {
+        "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 32, \"num_attention_heads\": 4,"
+            + " \"num_hidden_layers\": 2, \"intermediate_size\": 64, \"vocab_size\": 100,"
+            + " \"max_position_embeddings\": 64, \"num_key_value_heads\": \"two\"}",
+        "{\"architectures\": [\"SmolLM3ForCausalLM\"], \"hidden_size\": 32, \"num_attention_heads\": 4,"
+            + " \"num_hidden_layers\": 2, \"intermediate_size\": 64, \"vocab_size\": 100,"
+            + " \"max_position_embeddings\": 64, \"no_rope_layers\": [\"yes\", {}]}",
+        "{\"architectures\": [\"Gemma3ForConditionalGeneration\"], \"text_config\": {\"sliding_window\": {\"x\": 1}}}",
+        "{\"architectures\": [\"GraniteForCausalLM\"], \"hidden_size\": 32, \"num_attention_heads\": 4,"
+            + " \"num_hidden_layers\": 2, \"intermediate_size\": 64, \"vocab_size\": 100,"
+            + " \"max_position_embeddings\": 64, \"residual_multiplier\": {\"x\": 1}}"})
+    void reportsAValueOfTheWrongTypeInOneLine(String config, @TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("config.json"), config);
+        CheckpointException cause = null;
+        try {
+            ModelLoader.load(dir, "cpu", "float32");
+        } catch (CheckpointException e) {
+            cause = e;
+        }
+        assertThat(cause).as(config).isNotNull();
+        FailureAnalysis analysis = new CheckpointFailureAnalyzer()
+                .analyze(new BeanCreationException("baseModel", "wrapped", cause));
+        assertThat(analysis.getDescription()).startsWith("The base model could not be loaded: " + dir.resolve(
+                "config.json") + ": ").doesNotContain("\n");
+    }
+
     @Test
     void isRegisteredWithSpringBoot() {
         // Other analyzers need a bean factory to be built; without one they are skipped here, not failed.

@@ -31,8 +31,16 @@ public final class HfCheckpointReader {
         } catch (IOException | RuntimeException e) {
             throw new CheckpointException(configPath + ": not valid JSON: " + e.getMessage(), e);
         }
-        ModelConfig config = HfConfig.parse(cfg, readOptional(dir.resolve("generation_config.json")),
-                configPath.toString());
+        ModelConfig config;
+        try {
+            config = HfConfig.parse(cfg, readOptional(dir.resolve("generation_config.json")), configPath.toString());
+        } catch (CheckpointException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            // A value of another JSON type than the key's (a string for a number, an object for a list): one line,
+            // not a stack, like every other refusal at start.
+            throw new CheckpointException(configPath + ": a value has the wrong type (" + e.getMessage() + ")", e);
+        }
         Map<String, LazyTensor> tensors = readTensors(dir);
         if (config.architecture() == Architecture.GPT2) {
             tensors = withGpt2Prefix(tensors);
