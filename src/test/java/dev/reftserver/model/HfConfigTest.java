@@ -377,6 +377,16 @@ class HfConfigTest {
     }
 
     @Test
+    void refusesARopeSettingThatIsNotAnObject() {
+        for (String bad : List.of(", \"rope_scaling\": [\"linear\", 2.0]", ", \"rope_parameters\": \"default\"")) {
+            assertThatThrownBy(() -> HfConfig.parse(llama(bad), null, "t")).isInstanceOf(CheckpointException.class)
+                    .hasMessageContaining("is not an object");
+        }
+        assertThat(HfConfig.parse(llama(", \"rope_scaling\": null"), null, "t").rope().type())
+                .isEqualTo(Rope.Type.DEFAULT);
+    }
+
+    @Test
     void refusesAnUnsupportedActivation() {
         assertThatThrownBy(() -> HfConfig.parse(llama(", \"hidden_act\": \"relu\""), null, "c"))
                 .isInstanceOf(CheckpointException.class)

@@ -32,6 +32,12 @@ final class RopeConfig {
         String key;
         double theta;
         boolean gemma3 = arch.equals(GEMMA3);
+        for (String k : new String[] {"rope_parameters", "rope_scaling"}) {
+            // A RoPE setting that is neither an object nor null would otherwise read as none: plain RoPE, other logits.
+            if (c.has(k) && !c.get(k).isJsonNull() && !c.get(k).isJsonObject()) {
+                throw new CheckpointException(where + ": " + k + " is not an object: " + c.get(k));
+            }
+        }
         if (c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()) {
             key = "rope_parameters";
             p = c.getAsJsonObject(key);
