@@ -33,13 +33,8 @@ class DifferentiableForwardTest {
         Safetensors logitsRef = ReferenceFiles.tensors(dir + "/reference_logits.safetensors");
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "float32", threads);
                 NDManager step = NDManager.newBaseManager()) {
-            List<int[]> rows = new ArrayList<>();
             List<String> names = new ArrayList<>();
-            for (JsonElement e : ref.getAsJsonArray("inputs")) {
-                JsonObject in = e.getAsJsonObject();
-                names.add(in.get("name").getAsString());
-                rows.add(in.getAsJsonArray("input_ids").asList().stream().mapToInt(JsonElement::getAsInt).toArray());
-            }
+            List<int[]> rows = prompts(ref, "inputs", "input_ids", names);
             int tokens = rows.stream().mapToInt(r -> r.length).max().orElseThrow();
             List<Long> positions = new ArrayList<>();
             for (int i = 0; i < rows.size(); i++) {
@@ -61,6 +56,17 @@ class DifferentiableForwardTest {
         }
     }
 
+    /** The token ids of each entry of {@code ref[list]} (under {@code idsKey}), its name added to {@code names}. */
+    private static List<int[]> prompts(JsonObject ref, String list, String idsKey, List<String> names) {
+        List<int[]> rows = new ArrayList<>();
+        for (JsonElement e : ref.getAsJsonArray(list)) {
+            JsonObject p = e.getAsJsonObject();
+            names.add(p.get("name").getAsString());
+            rows.add(p.getAsJsonArray(idsKey).asList().stream().mapToInt(JsonElement::getAsInt).toArray());
+        }
+        return rows;
+    }
+
     /**
      * The same at the last position of each of 13 prompts batched together, on a Llama whose every projection has a
      * bias (o_proj's and down_proj's added once, however many parts the weights are cut into), on SmolLM3 (every
@@ -74,13 +80,8 @@ class DifferentiableForwardTest {
         Safetensors logitsRef = ReferenceFiles.tensors(dir + "/logits.safetensors");
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "float32", threads);
                 NDManager step = NDManager.newBaseManager()) {
-            List<int[]> rows = new ArrayList<>();
             List<String> names = new ArrayList<>();
-            for (JsonElement e : ref.getAsJsonArray("prompts")) {
-                JsonObject p = e.getAsJsonObject();
-                names.add(p.get("name").getAsString());
-                rows.add(p.getAsJsonArray("ids").asList().stream().mapToInt(JsonElement::getAsInt).toArray());
-            }
+            List<int[]> rows = prompts(ref, "prompts", "ids", names);
             int tokens = rows.stream().mapToInt(r -> r.length).max().orElseThrow();
             long[] last = new long[rows.size()];
             for (int i = 0; i < rows.size(); i++) {
