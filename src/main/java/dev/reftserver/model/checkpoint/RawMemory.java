@@ -14,6 +14,7 @@ final class RawMemory {
 
     private static final sun.misc.Unsafe UNSAFE;
     private static final long ADDRESS;
+    private static final long SHORTS;
 
     static {
         try {
@@ -21,6 +22,7 @@ final class RawMemory {
             f.setAccessible(true);
             UNSAFE = (sun.misc.Unsafe) f.get(null);
             ADDRESS = UNSAFE.objectFieldOffset(Buffer.class.getDeclaredField("address"));
+            SHORTS = UNSAFE.arrayBaseOffset(short[].class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError("no sun.misc.Unsafe: " + e);
         }
@@ -51,6 +53,27 @@ final class RawMemory {
 
     static void putShort(long address, short value) {
         UNSAFE.putShort(address, value);
+    }
+
+    /** {@code count} shorts from native memory at {@code address} into {@code to}[0, count). */
+    static void copyTo(long address, short[] to, int count) {
+        if (count > to.length) {
+            throw new IndexOutOfBoundsException(count + " shorts into " + to.length);
+        }
+        UNSAFE.copyMemory(null, address, to, SHORTS, 2L * count);
+    }
+
+    /** {@code from}[0, count) into native memory at {@code address}. */
+    static void copyFrom(short[] from, long address, int count) {
+        if (count > from.length) {
+            throw new IndexOutOfBoundsException(count + " shorts from " + from.length);
+        }
+        UNSAFE.copyMemory(from, SHORTS, null, address, 2L * count);
+    }
+
+    /** {@code bytes} bytes from native memory at {@code from} to native memory at {@code to}. */
+    static void copy(long from, long to, long bytes) {
+        UNSAFE.copyMemory(from, to, bytes);
     }
 
     /** Unmaps a mapped buffer (or frees a direct one) now rather than at a GC; the buffer must not be used again. */

@@ -14,11 +14,8 @@ import dev.reftserver.model.ops.CpuTeam;
 import dev.reftserver.model.ops.Elementwise;
 import dev.reftserver.model.ops.Linear;
 import dev.reftserver.model.ops.NativeOps;
-import dev.reftserver.model.ops.Tasks;
 import dev.reftserver.model.ops.Views;
 
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * The Llama family (HF modeling_llama.py and its relatives): pre-norm blocks with RMSNorm, rotate-half RoPE,
@@ -69,33 +66,16 @@ public final class LlamaArchitecture implements Architecture {
         this.manager = manager;
         this.team = team;
         this.block = c.block();
-        this.w = new LlamaWeights(manager, ckpt, dtype, team.size(), bfloat16Weights);
+        this.w = new LlamaWeights(manager, ckpt, dtype, team.size(), bfloat16Weights,
+                bfloat16Weights && !manager.getDevice().isGpu());
         this.fn = new Elementwise(manager, c.normEps());
         // The attention scale is folded into the q projection (or Qwen3's q_norm) at load.
         this.attention = new Attention(manager, c, w.attnParts, 1.0, dtype);
-        int layers = c.numLayers();
-        qkvProj = new Linear[layers];
-        oProj = new Linear[layers];
-        gateUpProj = new Linear[layers];
-        downProj = new Linear[layers];
-        // Side by side: on a CPU in bfloat16 each projection packs its weights here.
-        List<Runnable> tasks = new ArrayList<>();
-        Linear[] head = new Linear[1];
-        tasks.add(() -> head[0] = new Linear(Linear.Cut.COLUMNS, w.lmHead, null, bfloat16Weights));
-        for (int layer = 0; layer < layers; layer++) {
-            int l = layer;
-            tasks.add(() -> {
-                qkvProj[l] = new Linear(Linear.Cut.COLUMNS, w.wqkv[l], w.bqkv[l], bfloat16Weights);
-                oProj[l] = new Linear(Linear.Cut.ROWS, w.wo[l], w.bo == null ? null : new NDArray[] {w.bo[l]},
-                        bfloat16Weights);
-                gateUpProj[l] = new Linear(Linear.Cut.COLUMNS, w.wGateUp[l], w.bGateUp == null ? null
-                        : w.bGateUp[l], bfloat16Weights);
-                downProj[l] = new Linear(Linear.Cut.ROWS, w.wDown[l], w.bDown == null ? null
-                        : new NDArray[] {w.bDown[l]}, bfloat16Weights);
-            });
-        }
-        Tasks.runAll(tasks, team.size());
-        lmHead = head[0];
+        qkvProj = w.qkvProj;
+        oProj = w.oProj;
+        gateUpProj = w.gateUpProj;
+        downProj = w.downProj;
+        lmHead = w.lmHeadProj;
         boolean capped = block.finalSoftcap() > 0;
         finalCapInverse = capped ? manager.create((float) (1 / block.finalSoftcap())) : null;
         finalCap = capped ? manager.create((float) block.finalSoftcap()) : null;
@@ -115,13 +95,13 @@ public final class LlamaArchitecture implements Architecture {
     @Override
     public NDArray embed(long[] ids, StepBatch batch) {
         NDManager step = batch.step();
-        NDArray row = ids.length == 1 ? w.embeddingView(step, ids[0]) : null;
+        NDArray row = ids.length == 1 ? w.tokens.view(step, ids[0]) : null;
         if (row != null) {
             // One token (a batch-1 decode step): its row of the table as a view.
             return row.reshape(1, 1, c.hiddenSize());
         }
         try (NativeOps op = new NativeOps()) {
-            return op.keep(op.reshape(w.embedding(op, step, ids), batch.rows(), batch.tokens(), c.hiddenSize()), step);
+            return op.keep(op.reshape(w.tokens.rows(op, step, ids), batch.rows(), batch.tokens(), c.hiddenSize()), step);
         }
     }
 

@@ -42,7 +42,7 @@ final class LlamaTrainingForward {
                     + " bfloat16 weights) have no differentiable forward yet");
         }
         try (NativeOps op = new NativeOps()) {
-            return op.keep(w.embedding(op, step, ids), step).reshape(rows, tokens, c.hiddenSize());
+            return op.keep(w.tokens.rows(op, step, ids), step).reshape(rows, tokens, c.hiddenSize());
         }
     }
 

@@ -6,16 +6,15 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.Rope;
+import dev.reftserver.model.ops.Linear;
+import dev.reftserver.model.ops.Linear.Cut;
 import dev.reftserver.model.ops.NativeOps;
 import dev.reftserver.model.ops.Split;
 import dev.reftserver.model.ops.Tasks;
-import dev.reftserver.model.ops.Views;
 import dev.reftserver.model.checkpoint.Checkpoint;
-import dev.reftserver.model.checkpoint.StoredTensor;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -26,7 +25,7 @@ import java.util.List;
  * (w, or Gemma's 1 + w) and the attention scale folded in, and cut into the parts a
  * {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by key/value heads, the MLP by channels, the
  * output layer by vocabulary). With tied embeddings the table is held once, as the output layer
- * ({@link #embedding}). Tensors are read from the checkpoint one at a time.
+ * ({@link TokenTable}). Tensors are read from the checkpoint one at a time.
  */
 final class LlamaWeights {
 
@@ -38,7 +37,7 @@ final class LlamaWeights {
     final int[] channels;
     /**
      * The embedding table [vocab, d], or null where the output layer shares it (tied embeddings, weights not in
-     * bfloat16): rows are then read as columns of {@link #lmHead}'s parts ({@link #embedding}), so the model holds
+     * bfloat16): rows are then read as columns of {@link #lmHead}'s parts ({@link TokenTable}), so the model holds
      * the table once.
      */
     final NDArray embed;
@@ -47,13 +46,18 @@ final class LlamaWeights {
      * hidden state before it (as HF does); null where it is folded into {@link #lmHead}.
      */
     final NDArray headNorm;
-    /** Gemma's embedding scale sqrt(d) as a float32 scalar where the table is shared (else folded into it). */
-    private final NDArray embedScale;
-    /** Boundaries of the vocabulary slices of the output layer's parts. */
-    private final int[] vocab;
+    /** Token rows, from {@link #embed} or the output layer's parts. */
+    final TokenTable tokens;
+    /** The projections [layer] and the output layer, fused, folded, cut and (bfloat16 on a CPU) packed. */
+    final Linear[] qkvProj;
+    final Linear[] oProj;
+    final Linear[] gateUpProj;
+    final Linear[] downProj;
+    final Linear lmHeadProj;
     /**
-     * [layer][part]: float32 input-major, bfloat16 output-major (see {@link ProjectionFold}), norm weights and the
-     * attention scale folded in.
+     * The same weights [layer][part] as arrays, for the training forward and the shared embedding table: float32
+     * input-major, bfloat16 output-major (see {@link ProjectionFold}), norm weights and the attention scale folded
+     * in; null entries where bfloat16 weights are packed.
      */
     final NDArray[][] wqkv;
     final NDArray[][] bqkv;
@@ -77,12 +81,14 @@ final class LlamaWeights {
     final RopeTables rope;
     final RopeTables slidingRope;
     private final BlockOptions block;
-    private final NDManager manager;
     private final Placement place;
 
-    LlamaWeights(NDManager manager, Checkpoint ckpt, DataType dtype, int teamSize, boolean bfloat16Weights) {
+    /**
+     * @param pack pack bfloat16 projections for oneDNN as they are folded (on a CPU; the arrays are then not kept)
+     */
+    LlamaWeights(NDManager manager, Checkpoint ckpt, DataType dtype, int teamSize, boolean bfloat16Weights,
+            boolean pack) {
         this.bfloat16Weights = bfloat16Weights;
-        this.manager = manager;
         this.place = new Placement(manager, dtype, bfloat16Weights);
         ModelConfig c = ckpt.config();
         this.block = c.block();
@@ -111,30 +117,22 @@ final class LlamaWeights {
         // same float32 one, in the same order, as a fold in Java computes); only the finished arrays move to the
         // model's manager. Temporaries live in `read` or a task's sub-manager, freed when the task is done; the
         // Java heap never holds a weight. Layers and output-layer parts are independent tasks, run side by side.
-        try (NDManager read = NDManager.newBaseManager(Device.cpu())) {
+        try (NDManager read = NDManager.newBaseManager(Device.cpu());
+                FoldBuffers buffers = pack && bfloat16Weights ? new FoldBuffers() : null) {
             List<Runnable> tasks = new ArrayList<>();
             NDArray[] embedded = new NDArray[1];
             boolean shared = c.tiedEmbeddings() && !bfloat16Weights;
             if (!shared) {
-                tasks.add(() -> {
-                    try (NDManager em = read.newSubManager(); NativeOps op = new NativeOps()) {
-                        StoredTensor embedding = ckpt.requireStored(em, "model.embed_tokens.weight", c.vocabSize(), d);
-                        long e = NativeOps.handle(embedding.array());
-                        // The embedding's multiplier: the same float32 products, folded (a one-element vector takes
-                        // part in type promotion: bfloat16 times it is float32). Otherwise as read: a conversion
-                        // makes a new tensor, and a float32 one owns its memory; only a bfloat16 one kept as it is is
-                        // copied, since its memory belongs to a temporary.
-                        NDArray mul = em.create(new float[] {embMul}, new Shape(1));
-                        embedded[0] = embMul != 1f ? place.keep(op, op.mul(e, NativeOps.handle(mul)), "F32")
-                                : place.keep(op, embedding.isBfloat16() && bfloat16Weights ? op.copy(e) : e,
-                                        embedding.dtype());
-                    }
-                });
+                tasks.add(() -> embedded[0] = place.embedding(read, ckpt, c.vocabSize(), d, embMul));
             }
             qNorm = block.qkNorm() ? new NDArray[layers] : null;
             kNorm = block.qkNorm() ? new NDArray[layers] : null;
             postAttnNorm = block.sandwichNorms() ? new NDArray[layers] : null;
             postMlpNorm = block.sandwichNorms() ? new NDArray[layers] : null;
+            qkvProj = new Linear[layers];
+            oProj = new Linear[layers];
+            gateUpProj = new Linear[layers];
+            downProj = new Linear[layers];
             wqkv = new NDArray[layers][attnParts];
             bqkv = new NDArray[layers][attnParts];
             wo = new NDArray[layers][attnParts];
@@ -148,7 +146,7 @@ final class LlamaWeights {
                 String p = "model.layers." + l + ".";
                 tasks.add(() -> {
                     try (NDManager lm = read.newSubManager(); NativeOps op = new NativeOps();
-                            ProjectionFold fold = new ProjectionFold(ckpt, place, bfloat16Weights, lm)) {
+                            ProjectionFold fold = new ProjectionFold(ckpt, place, bfloat16Weights, buffers, lm)) {
                         NDArray attnNorm = norm(lm, ckpt, p + "input_layernorm.weight", d);
                         if (block.qkNorm()) {
                             qNorm[l] = place.keepVector(
@@ -173,11 +171,13 @@ final class LlamaWeights {
                             bk = ckpt.requireNative(lm, p + "self_attn.k_proj.bias", kv);
                             bv = ckpt.requireNative(lm, p + "self_attn.v_proj.bias", kv);
                         }
+                        NDArray[][] qkv = new NDArray[attnParts][];
+                        NDArray[][] o = new NDArray[attnParts][];
                         for (int a = 0; a < attnParts; a++) {
                             // Part a: kv heads [a*kvPart, (a+1)*kvPart) and the query heads that read them.
                             int q0 = a * qPart;
                             int k0 = a * kvPart;
-                            wqkv[l][a] = fold.fused(op, List.of(
+                            qkv[a] = fold.fused(op, List.of(
                                     new ProjectionFold.Rows(p + "self_attn.q_proj.weight", q, q0, qPart),
                                     new ProjectionFold.Rows(p + "self_attn.k_proj.weight", kv, k0, kvPart),
                                     new ProjectionFold.Rows(p + "self_attn.v_proj.weight", kv, k0, kvPart)),
@@ -188,7 +188,7 @@ final class LlamaWeights {
                                 bqkv[l][a] = place.keepVector(NDArrays.concat(
                                         new NDList(bq.get(qRows), bk.get(kvRows), bv.get(kvRows))));
                             }
-                            wo[l][a] = fold.columns(op, p + "self_attn.o_proj.weight", d, q, q0, qPart, outMul);
+                            o[a] = fold.columns(op, p + "self_attn.o_proj.weight", d, q, q0, qPart, outMul);
                         }
                         if (bo != null) {
                             bo[l] = place.keepVector(ProjectionFold.scaled(
@@ -204,20 +204,30 @@ final class LlamaWeights {
                         String mlpNorm = block.sandwichNorms() ? "pre_feedforward_layernorm.weight"
                                 : "post_attention_layernorm.weight";
                         float[] gMlp = norm(lm, ckpt, p + mlpNorm, d).toFloatArray();
+                        NDArray[][] gateUp = new NDArray[mlpParts][];
+                        NDArray[][] down = new NDArray[mlpParts][];
                         for (int m = 0; m < mlpParts; m++) {
                             int i0 = channels[m];
                             int i1 = channels[m + 1];
-                            wGateUp[l][m] = fold.fused(op, List.of(
+                            gateUp[m] = fold.fused(op, List.of(
                                     new ProjectionFold.Rows(p + "mlp.gate_proj.weight", inter, i0, i1 - i0),
                                     new ProjectionFold.Rows(p + "mlp.up_proj.weight", inter, i0, i1 - i0)),
                                     d, null, gMlp);
-                            wDown[l][m] = fold.columns(op, p + "mlp.down_proj.weight", d, inter, i0, i1 - i0, outMul);
+                            down[m] = fold.columns(op, p + "mlp.down_proj.weight", d, inter, i0, i1 - i0, outMul);
                             if (bGate != null) {
                                 String mine = rows(i0, i1 - i0);
                                 bGateUp[l][m] = place.keepVector(
                                         NDArrays.concat(new NDList(bGate.get(mine), bUp.get(mine))));
                             }
                         }
+                        qkvProj[l] = fold.linear(Cut.COLUMNS, qkv, bqkv[l]);
+                        oProj[l] = fold.linear(Cut.ROWS, o, bo == null ? null : new NDArray[] {bo[l]});
+                        gateUpProj[l] = fold.linear(Cut.COLUMNS, gateUp, bGateUp == null ? null : bGateUp[l]);
+                        downProj[l] = fold.linear(Cut.ROWS, down, bDown == null ? null : new NDArray[] {bDown[l]});
+                        wqkv[l] = ProjectionFold.arrays(qkv, fold.packs());
+                        wo[l] = ProjectionFold.arrays(o, fold.packs());
+                        wGateUp[l] = ProjectionFold.arrays(gateUp, fold.packs());
+                        wDown[l] = ProjectionFold.arrays(down, fold.packs());
                     }
                 });
             }
@@ -226,22 +236,26 @@ final class LlamaWeights {
                     (float) (1 / block.multipliers().logitsScaling()));
             String head = c.tiedEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight";
             float[] g = shared ? null : finalNorm.toFloatArray();
-            vocab = Split.ranges(c.vocabSize(), headParts);
-            lmHead = new NDArray[headParts];
+            int[] vocab = Split.ranges(c.vocabSize(), headParts);
+            NDArray[][] headWeights = new NDArray[headParts][];
             for (int part = 0; part < headParts; part++) {
                 int h = part;
                 tasks.add(() -> {
                     try (NativeOps op = new NativeOps();
-                            ProjectionFold fold = new ProjectionFold(ckpt, place, bfloat16Weights, read)) {
-                        lmHead[h] = fold.fused(op, List.of(new ProjectionFold.Rows(head, c.vocabSize(), vocab[h],
-                                vocab[h + 1] - vocab[h])), d, null, g);
+                            ProjectionFold fold = new ProjectionFold(ckpt, place, bfloat16Weights, buffers, read)) {
+                        headWeights[h] = fold.fused(op, List.of(new ProjectionFold.Rows(head, c.vocabSize(),
+                                vocab[h], vocab[h + 1] - vocab[h])), d, null, g);
                     }
                 });
             }
             Tasks.runAll(tasks, teamSize);
+            boolean packed = bfloat16Weights && buffers != null;
+            lmHeadProj = ProjectionFold.linear(Cut.COLUMNS, headWeights, null, packed, bfloat16Weights);
+            lmHead = ProjectionFold.arrays(headWeights, packed);
             embed = embedded[0];
             headNorm = shared ? place.keepVector(finalNorm.duplicate()) : null;
-            embedScale = shared && embMul != 1f ? manager.create(embMul) : null;
+            tokens = new TokenTable(embed, lmHead, vocab, shared && embMul != 1f ? manager.create(embMul) : null,
+                    bfloat16Weights);
         }
         rope = RopeTables.of(c, place, dtype);
         slidingRope = block.slidingRope() == null ? null : RopeTables.of(c, block.slidingRope(), place, dtype);
@@ -250,39 +264,6 @@ final class LlamaWeights {
     /** The RoPE tables {@code layer} rotates with. */
     RopeTables ropeOf(int layer) {
         return slidingRope != null && block.window(layer) > 0 ? slidingRope : rope;
-    }
-
-    /**
-     * Row {@code id} of the embedding table as a view, [1, d] or [d, 1], where it can be one (float32, no scale to
-     * apply): a batch-1 decode step's embedding in one native call. Null otherwise.
-     */
-    NDArray embeddingView(NDManager step, long id) {
-        if (bfloat16Weights || (embed == null && embedScale != null)) {
-            return null;
-        }
-        if (embed != null) {
-            return Views.slice(step, embed, 0, id, id + 1);
-        }
-        int p = Split.partOf(vocab, id);
-        return Views.slice(step, lmHead[p], 1, id - vocab[p], id - vocab[p] + 1);
-    }
-
-    /**
-     * Rows {@code ids} of the embedding table as a new [ids.length, d] tensor owned by {@code op}, in the model's
-     * dtype (a bfloat16 table's rows widened to float32).
-     */
-    long embedding(NativeOps op, NDManager step, long[] ids) {
-        if (embed != null) {
-            long table = NativeOps.handle(embed);
-            long index = NativeOps.handle(step.create(ids));
-            return bfloat16Weights ? op.rowsBfloat16(table, index) : op.take(table, index);
-        }
-        // Shared with the output layer: part p holds rows [vocab[p], vocab[p + 1]) of the table as its columns.
-        long rows = Split.gatherColumns(op, step, lmHead, vocab, ids);
-        if (embedScale != null) {
-            op.muli(rows, NativeOps.handle(embedScale));
-        }
-        return rows;
     }
 
     /** The RMSNorm weight {@code name}: w, or Gemma's 1 + w (computed in float32, as HF does). */

@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.reftserver.model.checkpoint.Checkpoint;
+import dev.reftserver.model.checkpoint.StoredTensor;
 import dev.reftserver.model.ops.NativeOps;
 
 /**
@@ -45,6 +47,31 @@ final class Placement {
         long t = bfloat16Weights ? (stored.equals("BF16") ? h : op.bfloat16(h)) : op.float32(h);
         NDArray a = op.keep(t, manager);
         return bfloat16Weights ? a : inDtype(a);
+    }
+
+    /**
+     * The checkpoint's embedding table [vocab, d] as a weight of the model, times {@code multiplier} where it is not
+     * 1 (Gemma's sqrt(d), Granite's embedding_multiplier: folded, the float32 products HF computes). A bfloat16
+     * table kept in bfloat16 on a CPU is kept as read, without a copy: the view and the memory it shares both move
+     * to the model.
+     */
+    NDArray embedding(NDManager temporaries, Checkpoint ckpt, int vocab, int d, float multiplier) {
+        try (NDManager em = temporaries.newSubManager(); NativeOps op = new NativeOps()) {
+            StoredTensor table = ckpt.requireStored(em, "model.embed_tokens.weight", vocab, d);
+            long e = NativeOps.handle(table.array());
+            if (multiplier != 1f) {
+                // a one-element vector takes part in type promotion: bfloat16 times it is float32
+                NDArray mul = em.create(new float[] {multiplier}, new Shape(1));
+                return keep(op, op.mul(e, NativeOps.handle(mul)), "F32");
+            }
+            if (table.isBfloat16() && bfloat16Weights && !manager.getDevice().isGpu()) {
+                table.memory().attach(manager);
+                table.array().attach(manager);
+                return table.array();
+            }
+            // a conversion makes a new tensor, and a float32 one owns its memory (see keep)
+            return keep(op, e, table.dtype());
+        }
     }
 
     /** A float32 vector or table (a new array this takes over) as an array of the model's manager and dtype. */

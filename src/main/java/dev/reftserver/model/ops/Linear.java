@@ -49,49 +49,98 @@ public final class Linear {
      *                 projection's lifetime)
      * @param biases   [part] for {@link Cut#COLUMNS} (each part's slice), or one bias for {@link Cut#ROWS} (added by
      *                 part 0); null for none, and entries may be null
-     * @param bfloat16 the weights are bfloat16 tensors (raw handles made by {@link NativeOps#bfloat16}). On a CPU
-     *                 this projection consumes them: it packs each for oneDNN's AVX-512 BF16 kernels (about twice
-     *                 as fast at small batches as libtorch's bfloat16 matmul), keeps the packed pieces under the
-     *                 same manager, closes the given arrays and sets their entries in {@code weights} to null
+     * @param bfloat16 the weights are bfloat16 tensors (raw handles made by {@link NativeOps#bfloat16}), multiplied
+     *                 as they are by libtorch's {@code linear} (on a GPU the fast one; on a CPU see {@link #packing})
      */
     public Linear(Cut cut, NDArray[] weights, NDArray[] biases, boolean bfloat16) {
+        this(cut, weights.length, biases, bfloat16, false);
+        for (int p = 0; p < weights.length; p++) {
+            this.weights[p] = NativeOps.handle(weights[p]);
+        }
+    }
+
+    /**
+     * A bfloat16 projection on a CPU from raw bfloat16 weights [part] (output-major), which it consumes: each is
+     * packed for oneDNN's AVX-512 BF16 kernels (about twice as fast at small batches as libtorch's bfloat16
+     * {@code linear}) in the pieces of {@link #pieceBounds}, kept under the same manager, and closed.
+     */
+    public static Linear packing(Cut cut, NDArray[] weights, NDArray[] biases) {
+        NDArray[][] pieces = new NDArray[weights.length][];
+        for (int p = 0; p < weights.length; p++) {
+            pieces[p] = pack(weights[p]);
+            weights[p].close();
+        }
+        return ofPacked(cut, pieces, biases);
+    }
+
+    /**
+     * A bfloat16 projection from weights already packed ({@link #packed}): {@code pieces[part]} holds a part's
+     * pieces in order of their output rows, each owned by the model's manager.
+     */
+    public static Linear ofPacked(Cut cut, NDArray[][] pieces, NDArray[] biases) {
+        Linear linear = new Linear(cut, pieces.length, biases, true, true);
+        for (int p = 0; p < pieces.length; p++) {
+            linear.pieces[p] = handles(pieces[p]);
+        }
+        return linear;
+    }
+
+    private Linear(Cut cut, int parts, NDArray[] biases, boolean bfloat16, boolean packed) {
         if (cut == Cut.ROWS && biases != null && biases.length > 1) {
             throw new IllegalArgumentException("a projection cut by input rows takes one bias, not " + biases.length);
         }
         this.cut = cut;
-        this.weights = new long[weights.length];
-        this.biases = new long[weights.length];
-        boolean pack = bfloat16 && weights.length > 0 && !weights[0].getDevice().isGpu();
-        this.pieces = pack ? new long[weights.length][] : null;
-        for (int p = 0; p < weights.length; p++) {
-            if (pack) {
-                pieces[p] = pack(weights[p]);
-                weights[p].close();
-                weights[p] = null;
-            } else {
-                this.weights[p] = NativeOps.handle(weights[p]);
-            }
-            if (biases != null && p < biases.length && biases[p] != null) {
+        this.weights = new long[parts];
+        this.biases = new long[parts];
+        this.pieces = packed ? new long[parts][] : null;
+        for (int p = 0; p < parts && biases != null; p++) {
+            if (p < biases.length && biases[p] != null) {
                 this.biases[p] = NativeOps.handle(biases[p]);
             }
         }
         this.bfloat16 = bfloat16;
     }
 
-    /** The bfloat16 weight [out, in] packed in pieces of at most {@link #PACKED_COLUMNS} outputs. */
-    private static long[] pack(NDArray weight) {
-        long out = weight.getShape().get(0);
-        int n = (int) ((out + PACKED_COLUMNS - 1) / PACKED_COLUMNS);
-        long[] packed = new long[n];
+    /**
+     * The boundaries of the pieces a bfloat16 weight of {@code out} output rows is packed in: piece i holds rows
+     * [b[i], b[i + 1]), at most {@link #PACKED_COLUMNS} of them.
+     */
+    public static long[] pieceBounds(long out) {
+        int n = (int) Math.max(1, (out + PACKED_COLUMNS - 1) / PACKED_COLUMNS);
+        long[] b = new long[n + 1];
+        for (int i = 0; i <= n; i++) {
+            b[i] = (out * i) / n;
+        }
+        return b;
+    }
+
+    /**
+     * The bfloat16 output-major weight {@code w} [rows, in] (contiguous, any memory: it is read, not kept) laid out
+     * for oneDNN's kernels, as a new opaque tensor under {@code manager}: one piece of {@link #ofPacked}.
+     */
+    public static NDArray packed(NativeOps op, long w, NDManager manager) {
+        return op.keep(op.packBfloat16(w), manager);
+    }
+
+    /** The bfloat16 weight [out, in] packed in the pieces of {@link #pieceBounds}. */
+    private static NDArray[] pack(NDArray weight) {
+        long[] b = pieceBounds(weight.getShape().get(0));
+        NDArray[] packed = new NDArray[b.length - 1];
         try (NativeOps op = new NativeOps()) {
             long w = NativeOps.handle(weight);
-            for (int i = 0; i < n; i++) {
-                long from = (out * i) / n;
-                long piece = op.packBfloat16(op.slice(w, 0, from, (out * (i + 1)) / n));
-                packed[i] = NativeOps.handle(op.keep(piece, weight.getManager()));
+            for (int i = 0; i < packed.length; i++) {
+                packed[i] = packed(op, op.slice(w, 0, b[i], b[i + 1]), weight.getManager());
             }
         }
         return packed;
+    }
+
+    private static long[] handles(NDArray[] arrays) {
+        long[] h = new long[arrays.length];
+        for (int i = 0; i < h.length; i++) {
+            h[i] = NativeOps.handle(arrays[i]);
+        }
+        return h;
     }
 
     /**

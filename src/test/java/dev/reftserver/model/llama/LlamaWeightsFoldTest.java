@@ -7,6 +7,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import ai.djl.ndarray.types.Shape;
+import dev.reftserver.model.ops.Linear;
 import dev.reftserver.model.ops.NativeOps;
 import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.ops.Split;
@@ -20,6 +23,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
@@ -57,10 +61,10 @@ class LlamaWeightsFoldTest {
         long[] ids = {v - 1, 0, 5, v / 2, 5, v - 1, 1, v / 3 + 1};
         float scale = c.block().gemmaNorms() ? (float) Math.sqrt(d) : 1f;
         try (NDManager m = NDManager.newBaseManager(); NativeOps op = new NativeOps()) {
-            LlamaWeights w = new LlamaWeights(m, ckpt, DataType.FLOAT32, parts, false);
+            LlamaWeights w = new LlamaWeights(m, ckpt, DataType.FLOAT32, parts, false, false);
             assertThat(w.embed).isNull();
             assertThat(w.headNorm).isNotNull();
-            float[] got = op.keep(w.embedding(op, m, ids), m).toFloatArray();
+            float[] got = op.keep(w.tokens.rows(op, m, ids), m).toFloatArray();
             float[] want = new float[ids.length * d];
             for (int i = 0; i < ids.length; i++) {
                 for (int j = 0; j < d; j++) {
@@ -85,7 +89,7 @@ class LlamaWeightsFoldTest {
         int inter = c.intermediateSize();
         float scale = (float) c.block().queryScale();
         try (NDManager m = NDManager.newBaseManager()) {
-            LlamaWeights w = new LlamaWeights(m, ckpt, DataType.FLOAT32, PARTS, bfloat16);
+            LlamaWeights w = new LlamaWeights(m, ckpt, DataType.FLOAT32, PARTS, bfloat16, false);
             assertThat(w.attnParts).isEqualTo(PARTS);
             assertThat(w.bfloat16Weights).isEqualTo(bfloat16);
             assertBits(w.embed, st.read("model.embed_tokens.weight").data(), bfloat16);
@@ -134,6 +138,65 @@ class LlamaWeightsFoldTest {
                         finalNorm), vocab[h + 1] - vocab[h], d, bfloat16), bfloat16);
             }
         }
+    }
+
+    /**
+     * On a CPU each bfloat16 projection is folded into a reused buffer and packed from there, piece by piece, as it
+     * is read: every part's product equals, bit for bit, that of the same fold kept whole and packed afterwards,
+     * also for an output layer wider than one packed piece (a 70,000-token vocabulary on one part: three pieces).
+     */
+    @ParameterizedTest
+    @CsvSource({"2, 0", "1, 70000"})
+    void packingEachFoldAsItIsMadeEqualsPackingTheKeptFold(int parts, int vocab) throws IOException {
+        Checkpoint ckpt = HfCheckpointReader.read(restored(ReferenceFiles.resource(TINY), "BF16", vocab));
+        var c = ckpt.config();
+        int d = c.hiddenSize();
+        try (NDManager m = NDManager.newBaseManager(); NativeOps op = new NativeOps()) {
+            LlamaWeights packed = new LlamaWeights(m, ckpt, DataType.FLOAT32, parts, true, true);
+            LlamaWeights kept = new LlamaWeights(m, ckpt, DataType.FLOAT32, parts, true, false);
+            assertThat(packed.wqkv[0][0]).isNull();
+            int qPart = c.numHeads() * c.headDim() / packed.attnParts;
+            Random rnd = new Random(11);
+            for (int l = 0; l < c.numLayers(); l++) {
+                assertSameProducts(op, m, rnd, packed.qkvProj[l],
+                        Linear.packing(Linear.Cut.COLUMNS, kept.wqkv[l], kept.bqkv[l]), d);
+                assertSameProducts(op, m, rnd, packed.oProj[l], Linear.packing(Linear.Cut.ROWS, kept.wo[l],
+                        kept.bo == null ? null : new NDArray[] {kept.bo[l]}), qPart);
+                assertSameProducts(op, m, rnd, packed.gateUpProj[l], Linear.packing(Linear.Cut.COLUMNS,
+                        kept.wGateUp[l], kept.bGateUp == null ? null : kept.bGateUp[l]), d);
+                for (int p = 0; p < packed.mlpParts; p++) {
+                    NDArray x = random(m, rnd, packed.channels[p + 1] - packed.channels[p]);
+                    Linear reference = Linear.packing(Linear.Cut.ROWS, new NDArray[] {kept.wDown[l][p]}, null);
+                    assertThat(product(op, m, packed.downProj[l], x, p)).isEqualTo(product(op, m, reference, x, 0));
+                }
+            }
+            assertSameProducts(op, m, rnd, packed.lmHeadProj, Linear.packing(Linear.Cut.COLUMNS, kept.lmHead, null),
+                    d);
+            if (vocab > 0) {
+                assertThat(Linear.pieceBounds(vocab)).hasSize(4);
+            }
+        }
+    }
+
+    /** Each part's product of a random input of width {@code in}, with part 0's bias where cut by rows. */
+    private static void assertSameProducts(NativeOps op, NDManager m, Random rnd, Linear got, Linear want, int in) {
+        assertThat(got.parts()).isEqualTo(want.parts());
+        for (int p = 0; p < got.parts(); p++) {
+            NDArray x = random(m, rnd, in);
+            assertThat(product(op, m, got, x, p)).as("part %d", p).isEqualTo(product(op, m, want, x, p));
+        }
+    }
+
+    private static float[] product(NativeOps op, NDManager m, Linear linear, NDArray x, int part) {
+        return op.keep(linear.apply(op, NativeOps.handle(x), part), m).toFloatArray();
+    }
+
+    private static NDArray random(NDManager m, Random rnd, int in) {
+        float[] x = new float[3 * in];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        return m.create(x, new Shape(3, in));
     }
 
     /**
@@ -212,9 +275,21 @@ class LlamaWeightsFoldTest {
      * (truncated: any half bits do, the fold is compared with what the Java reader reads), in a temp dir.
      */
     private Path restored(Path source, String dtype) throws IOException {
-        Path dir = tmp.resolve(dtype);
+        return restored(source, dtype, 0);
+    }
+
+    /**
+     * As {@link #restored(Path, String)}, with the vocabulary grown to {@code vocab} tokens (0: as it is): the
+     * embedding and output layer get rows of small pseudo-random values.
+     */
+    private Path restored(Path source, String dtype, int vocab) throws IOException {
+        Path dir = tmp.resolve(dtype + vocab);
         Files.createDirectories(dir);
-        Files.copy(source.resolve("config.json"), dir.resolve("config.json"));
+        JsonObject config = JsonParser.parseString(Files.readString(source.resolve("config.json"))).getAsJsonObject();
+        if (vocab > 0) {
+            config.addProperty("vocab_size", vocab);
+        }
+        Files.writeString(dir.resolve("config.json"), config.toString());
         if (Files.exists(source.resolve("generation_config.json"))) {
             Files.copy(source.resolve("generation_config.json"), dir.resolve("generation_config.json"));
         }
@@ -226,7 +301,9 @@ class LlamaWeightsFoldTest {
             t.addProperty("dtype", dtype);
             JsonArray shape = new JsonArray();
             long n = 1;
-            for (long s : st.shape(name)) {
+            long[] dims = st.shape(name);
+            for (int i = 0; i < dims.length; i++) {
+                long s = i == 0 && vocab > 0 && grows(name) ? vocab : dims[i];
                 shape.add(s);
                 n *= s;
             }
@@ -243,6 +320,15 @@ class LlamaWeightsFoldTest {
         out.putLong(json.length).put(json);
         for (String name : st.names()) {
             float[] values = st.read(name).data();
+            if (vocab > 0 && grows(name)) {
+                int d = (int) st.shape(name)[1];
+                int stored = values.length;
+                values = java.util.Arrays.copyOf(values, vocab * d);
+                java.util.Random rnd = new java.util.Random(name.hashCode());
+                for (int i = stored; i < values.length; i++) {
+                    values[i] = (float) (0.02 * rnd.nextGaussian());
+                }
+            }
             if (dtype.equals("BF16")) {
                 for (float v : roundedToBfloat16(values)) {
                     out.putShort((short) (Float.floatToRawIntBits(v) >>> 16));
@@ -255,5 +341,9 @@ class LlamaWeightsFoldTest {
         }
         Files.write(dir.resolve("model.safetensors"), out.array());
         return dir;
+    }
+
+    private static boolean grows(String name) {
+        return name.equals("model.embed_tokens.weight") || name.equals("lm_head.weight");
     }
 }

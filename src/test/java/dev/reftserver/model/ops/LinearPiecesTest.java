@@ -42,7 +42,7 @@ class LinearPiecesTest {
                 System.arraycopy(back, 0, rounded, cut[p] * in, back.length);
                 parts[p] = op.keep(op.copy(bf), manager);
             }
-            Linear linear = new Linear(Linear.Cut.COLUMNS, parts, null, true);
+            Linear linear = Linear.packing(Linear.Cut.COLUMNS, parts, null);
             NDArray input = manager.create(x, new Shape(rows, in));
             long xh = NativeOps.handle(input);
             float[] whole = op.keep(linear.apply(op, team, xh), manager).toFloatArray();
