@@ -69,8 +69,8 @@ public final class LlamaArchitecture implements Architecture {
         this.w = new LlamaWeights(manager, ckpt, dtype, team.size(), bfloat16Weights,
                 bfloat16Weights && !manager.getDevice().isGpu());
         this.fn = new Elementwise(manager, c.normEps());
-        // The attention scale is folded into the q projection (or Qwen3's q_norm) at load.
-        this.attention = new Attention(manager, c, w.attnParts, 1.0, dtype);
+        // The attention scale is folded into the q projection (or Qwen3's q_norm) at load, except in bfloat16.
+        this.attention = new Attention(manager, c, w.attnParts, w.queryScale, dtype);
         qkvProj = w.qkvProj;
         oProj = w.oProj;
         gateUpProj = w.gateUpProj;
@@ -115,13 +115,21 @@ public final class LlamaArchitecture implements Architecture {
                 () -> ropeRows(rope, rope.sin(), batch)));
         try (NativeOps op = new NativeOps()) {
             // x + o_proj(attn(rope(q), rope(k), v)) on the normalised input; then x + down(act(gate(h)) * up(h)).
-            long h = fn.rms(op, NativeOps.handle(x));
+            long h = weighted(op, fn.rms(op, NativeOps.handle(x)), w.inputNorm, layer);
             long[] attn = team.runParts(op, w.attnParts, a -> selfAttention(layer, a, h, cos, sin, batch, cache));
             long mid = residual(op, NativeOps.handle(x), attn, w.postAttnNorm, layer);
-            long h2 = fn.rms(op, mid);
+            long h2 = weighted(op, fn.rms(op, mid), w.mlpNorm, layer);
             long[] mlp = team.runParts(op, w.mlpParts, m -> mlp(layer, m, h2));
             return op.keep(residual(op, mid, mlp, w.postMlpNorm, layer), batch.step());
         }
+    }
+
+    /** The normalised {@code h} times the layer's norm weight where it is not folded into the next projection. */
+    private static long weighted(NativeOps op, long h, NDArray[] norm, int layer) {
+        if (norm != null) {
+            op.muli(h, NativeOps.handle(norm[layer]));
+        }
+        return h;
     }
 
     /** One part's share of o_proj(attention) over its heads: [n, T, d], released for the caller to adopt. */

@@ -22,7 +22,8 @@ import java.util.List;
 /**
  * A Llama-family checkpoint's weights as the block computes with them: q, k and v fused into one matrix and gate
  * and up into another (float32 input-major, bfloat16 output-major: {@link ProjectionFold}), with the RMSNorm weights
- * (w, or Gemma's 1 + w) and the attention scale folded in, and cut into the parts a
+ * (w, or Gemma's 1 + w) and the attention scale folded in (float32; bfloat16 weights are the stored rows, and the
+ * norms and the scale are applied to the activations), and cut into the parts a
  * {@link dev.reftserver.model.ops.CpuTeam} runs side by side (attention by key/value heads, the MLP by channels, the
  * output layer by vocabulary). With tied embeddings the table is held once, as the output layer
  * ({@link TokenTable}). Tensors are read from the checkpoint one at a time.
@@ -42,10 +43,17 @@ final class LlamaWeights {
      */
     final NDArray embed;
     /**
-     * The final norm's weight [d] where the output layer shares the embedding table, applied to the normalised
-     * hidden state before it (as HF does); null where it is folded into {@link #lmHead}.
+     * The final norm's weight [d] where the output layer shares the embedding table or weights are bfloat16,
+     * applied to the normalised hidden state before it (as HF does); null where it is folded into {@link #lmHead}.
      */
     final NDArray headNorm;
+    /**
+     * With bfloat16 weights, which are not folded: the RMSNorm weights before attention and before the MLP [layer],
+     * applied to the normalised input, and the attention scale; else null and 1 (folded into the projections).
+     */
+    final NDArray[] inputNorm;
+    final NDArray[] mlpNorm;
+    final double queryScale;
     /** Token rows, from {@link #embed} or the output layer's parts. */
     final TokenTable tokens;
     /** The projections [layer] and the output layer, fused, folded, cut and (bfloat16 on a CPU) packed. */
@@ -111,8 +119,13 @@ final class LlamaWeights {
         channels = Split.ranges(inter, mlpParts);
         // The attention scale folds into q (RoPE is linear, so scaling before or after it is the same); with
         // Qwen3's q_norm it folds into that norm's weight instead, since the norm would undo it.
+        // bfloat16 weights are not folded: the norms and the attention scale are applied to the activations (in
+        // float32, as the block computes), so a projection is its stored rows, copied and packed.
         float attnScale = (float) block.queryScale();
-        float scale = block.qkNorm() ? 1f : attnScale;
+        float scale = block.qkNorm() || bfloat16Weights ? 1f : attnScale;
+        queryScale = block.qkNorm() || !bfloat16Weights ? 1.0 : attnScale;
+        inputNorm = bfloat16Weights ? new NDArray[layers] : null;
+        mlpNorm = bfloat16Weights ? new NDArray[layers] : null;
         // Projections are fused, folded and laid out from the stored matrices by ProjectionFold (every product the
         // same float32 one, in the same order, as a fold in Java computes); only the finished arrays move to the
         // model's manager. Temporaries live in `read` or a task's sub-manager, freed when the task is done; the
@@ -161,7 +174,7 @@ final class LlamaWeights {
                         }
                         // RMSNorm's weight g folds into the projection that follows it: W diag(g), each input
                         // column of W times g (ProjectionFold); the query rows carry the attention scale.
-                        float[] gAttn = attnNorm.toFloatArray();
+                        float[] gAttn = folded(attnNorm, inputNorm, l);
                         float[] outScale = scale == 1f ? null : ProjectionFold.columnScales(qPart, 2 * kvPart, scale);
                         NDArray bq = null;
                         NDArray bk = null;
@@ -201,9 +214,9 @@ final class LlamaWeights {
                                     ckpt.requireNative(lm, p + "mlp.down_proj.bias", d), resMul));
                         }
                         // The norm before the MLP: Llama's post_attention_layernorm, Gemma 2/3's pre_feedforward.
-                        String mlpNorm = block.sandwichNorms() ? "pre_feedforward_layernorm.weight"
+                        String mlpName = block.sandwichNorms() ? "pre_feedforward_layernorm.weight"
                                 : "post_attention_layernorm.weight";
-                        float[] gMlp = norm(lm, ckpt, p + mlpNorm, d).toFloatArray();
+                        float[] gMlp = folded(norm(lm, ckpt, p + mlpName, d), mlpNorm, l);
                         NDArray[][] gateUp = new NDArray[mlpParts][];
                         NDArray[][] down = new NDArray[mlpParts][];
                         for (int m = 0; m < mlpParts; m++) {
@@ -235,7 +248,7 @@ final class LlamaWeights {
             NDArray finalNorm = ProjectionFold.scaled(norm(read, ckpt, "model.norm.weight", d),
                     (float) (1 / block.multipliers().logitsScaling()));
             String head = c.tiedEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight";
-            float[] g = shared ? null : finalNorm.toFloatArray();
+            float[] g = shared || bfloat16Weights ? null : finalNorm.toFloatArray();
             int[] vocab = Split.ranges(c.vocabSize(), headParts);
             NDArray[][] headWeights = new NDArray[headParts][];
             for (int part = 0; part < headParts; part++) {
@@ -253,7 +266,7 @@ final class LlamaWeights {
             lmHeadProj = ProjectionFold.linear(Cut.COLUMNS, headWeights, null, packed, bfloat16Weights);
             lmHead = ProjectionFold.arrays(headWeights, packed);
             embed = embedded[0];
-            headNorm = shared ? place.keepVector(finalNorm.duplicate()) : null;
+            headNorm = shared || bfloat16Weights ? place.keepVector(finalNorm.duplicate()) : null;
             tokens = new TokenTable(embed, lmHead, vocab, shared && embMul != 1f ? manager.create(embMul) : null,
                     bfloat16Weights);
         }
@@ -264,6 +277,18 @@ final class LlamaWeights {
     /** The RoPE tables {@code layer} rotates with. */
     RopeTables ropeOf(int layer) {
         return slidingRope != null && block.window(layer) > 0 ? slidingRope : rope;
+    }
+
+    /**
+     * The norm weight {@code g} as the projection after it folds it in (float32 weights), or null where it is kept
+     * as {@code kept[layer]} to be applied to the normalised activations (bfloat16 weights).
+     */
+    private float[] folded(NDArray g, NDArray[] kept, int layer) {
+        if (kept == null) {
+            return g.toFloatArray();
+        }
+        kept[layer] = place.keepVector(g);
+        return null;
     }
 
     /** The RMSNorm weight {@code name}: w, or Gemma's 1 + w (computed in float32, as HF does). */

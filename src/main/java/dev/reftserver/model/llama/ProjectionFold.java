@@ -23,10 +23,11 @@ import java.util.Map;
  *
  * <p>float32 weights are laid out input-major ([in, out]), the layout libtorch's matmul streams fastest at small
  * batches ({@link InputMajor}); bfloat16 weights stay output-major, the layout oneDNN packs from and libtorch's
- * {@code linear} takes, folded in float32 and rounded to nearest even ({@link OutputMajor}). Both are written in one
- * pass straight from the file's bytes. On a CPU a bfloat16 projection is then packed for oneDNN
- * ({@link Linear#ofPacked}) in pieces of at most {@link Linear#pieceBounds} rows, each folded into a reused buffer
- * ({@link FoldBuffers}) and packed from there, so the only new memory is the packed weight's.
+ * {@code linear} takes, scaled (if at all) in float32 and rounded to nearest even ({@link OutputMajor}; unscaled
+ * bfloat16 rows are copied as stored). Both are written in one pass straight from the file's bytes. On a CPU a
+ * bfloat16 projection is then packed for oneDNN ({@link Linear#ofPacked}) in pieces of at most
+ * {@link Linear#pieceBounds} rows, each written into a reused buffer ({@link FoldBuffers}) and packed from there, so
+ * the only new memory is the packed weight's.
  *
  * <p>One fold is for one thread: a matrix several parts read is opened once, until {@link #close}.
  */

@@ -31,8 +31,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The weights the loader folds and lays out natively equal, bit for bit, the fold computed in Java from the values
  * the Java reader gives: fused q/k/v times the input norm (queries times the attention scale first), gate/up times
- * the MLP norm, the output layer times the final norm, transposed to input-major (float32) or kept output-major
- * (bfloat16) and cut into parts; and in bfloat16, that float32 fold rounded to nearest even. For a float32
+ * the MLP norm, the output layer times the final norm, transposed to input-major and cut into parts (float32
+ * weights). bfloat16 weights are not folded: they are the stored rows fused, output-major and cut, rounded to
+ * nearest even, and the norm weights and the attention scale are kept for the activations. For a float32
  * checkpoint and the same one stored as BF16 and as F16.
  */
 class LlamaWeightsFoldTest {
@@ -87,15 +88,17 @@ class LlamaWeightsFoldTest {
         int q = c.numHeads() * c.headDim();
         int kv = c.kvDim();
         int inter = c.intermediateSize();
-        float scale = (float) c.block().queryScale();
+        // bfloat16 weights are the stored rows: the norms and the attention scale are applied to the activations
+        float scale = bfloat16 ? 1f : (float) c.block().queryScale();
         try (NDManager m = NDManager.newBaseManager()) {
             LlamaWeights w = new LlamaWeights(m, ckpt, DataType.FLOAT32, PARTS, bfloat16, false);
             assertThat(w.attnParts).isEqualTo(PARTS);
+            assertThat(w.queryScale).isEqualTo(bfloat16 ? c.block().queryScale() : 1.0);
             assertThat(w.bfloat16Weights).isEqualTo(bfloat16);
             assertBits(w.embed, st.read("model.embed_tokens.weight").data(), bfloat16);
             for (int l = 0; l < c.numLayers(); l++) {
                 String p = "model.layers." + l + ".";
-                float[] g = st.read(p + "input_layernorm.weight").data();
+                float[] g = normOrOnes(w.inputNorm, l, st.read(p + "input_layernorm.weight").data());
                 float[] wq = scaled(st.read(p + "self_attn.q_proj.weight").data(), scale);
                 float[] wk = st.read(p + "self_attn.k_proj.weight").data();
                 float[] wv = st.read(p + "self_attn.v_proj.weight").data();
@@ -116,7 +119,7 @@ class LlamaWeightsFoldTest {
                             Split.range(st.read(p + "self_attn.k_proj.bias").data(), k0, k0 + kvPart),
                             Split.range(st.read(p + "self_attn.v_proj.bias").data(), k0, k0 + kvPart)), false);
                 }
-                float[] mlpNorm = st.read(p + "post_attention_layernorm.weight").data();
+                float[] mlpNorm = normOrOnes(w.mlpNorm, l, st.read(p + "post_attention_layernorm.weight").data());
                 float[] gate = st.read(p + "mlp.gate_proj.weight").data();
                 float[] up = st.read(p + "mlp.up_proj.weight").data();
                 float[] down = st.read(p + "mlp.down_proj.weight").data();
@@ -132,6 +135,10 @@ class LlamaWeightsFoldTest {
             }
             float[] head = st.read("lm_head.weight").data();
             float[] finalNorm = st.read("model.norm.weight").data();
+            if (bfloat16) {
+                assertThat(w.headNorm.toFloatArray()).containsExactly(finalNorm);
+                finalNorm = ones(d);
+            }
             int[] vocab = Split.ranges(c.vocabSize(), w.headParts);
             for (int h = 0; h < w.headParts; h++) {
                 assertBits(w.lmHead[h], laidOut(columnsTimes(Split.rows(head, d, vocab[h], vocab[h + 1]),
@@ -197,6 +204,24 @@ class LlamaWeightsFoldTest {
             x[i] = (float) rnd.nextGaussian();
         }
         return m.create(x, new Shape(3, in));
+    }
+
+    /**
+     * The norm weight a projection folds in: {@code stored} itself, or, where the model keeps it as a vector
+     * ({@code kept} not null: bfloat16 weights), ones, after checking the kept vector is {@code stored}.
+     */
+    private static float[] normOrOnes(NDArray[] kept, int layer, float[] stored) {
+        if (kept == null) {
+            return stored;
+        }
+        assertThat(kept[layer].toFloatArray()).containsExactly(stored);
+        return ones(stored.length);
+    }
+
+    private static float[] ones(int n) {
+        float[] one = new float[n];
+        java.util.Arrays.fill(one, 1f);
+        return one;
     }
 
     /**
