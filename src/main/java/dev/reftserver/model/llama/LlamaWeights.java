@@ -62,11 +62,7 @@ final class LlamaWeights {
     final Linear[] gateUpProj;
     final Linear[] downProj;
     final Linear lmHeadProj;
-    /**
-     * The same weights [layer][part] as arrays, for the training forward and the shared embedding table: float32
-     * input-major, bfloat16 output-major (see {@link ProjectionFold}), norm weights and the attention scale folded
-     * in; null entries where bfloat16 weights are packed.
-     */
+    /** The same weights [layer][part] as arrays (see {@link ProjectionFold}), or null entries where packed. */
     final NDArray[][] wqkv;
     final NDArray[][] bqkv;
     final NDArray[][] wo;
@@ -76,8 +72,7 @@ final class LlamaWeights {
     final NDArray[] bo;
     final NDArray[][] bGateUp;
     final NDArray[] bDown;
-    /** [part]: vocabulary slices of the output layer, laid out as the projections, the final norm folded in unless
-     * shared. */
+    /** [part]: vocabulary slices of the output layer, as the projections (the final norm folded in or not). */
     final NDArray[] lmHead;
     /** Qwen3's per-head query norm (times the attention scale) and key norm, [layer]; null elsewhere. */
     final NDArray[] qNorm;
@@ -91,9 +86,7 @@ final class LlamaWeights {
     private final BlockOptions block;
     private final Placement place;
 
-    /**
-     * @param pack pack bfloat16 projections for oneDNN as they are folded (on a CPU; the arrays are then not kept)
-     */
+    /** @param pack pack bfloat16 projections for oneDNN as they are made (on a CPU; the arrays are then not kept) */
     LlamaWeights(NDManager manager, Checkpoint ckpt, DataType dtype, int teamSize, boolean bfloat16Weights,
             boolean pack) {
         this.bfloat16Weights = bfloat16Weights;
