@@ -67,8 +67,22 @@ RUN groupadd --system --gid 10001 reft \
  && mkdir -p /app /data /var/cache/djl \
  && chown reft:reft /data /var/cache/djl
 
-COPY --from=build /build/target/reft-server-*.jar /app/reft-server.jar
 COPY --from=model --chown=reft:reft /models /models
+COPY --from=build /build/target/reft-server-*.jar /tmp/reft-server.jar
+# The jar extracted (/app/reft-server.jar and /app/lib: classes load faster than from nested jars) and its classes
+# archived for class data sharing by a start that exits once the application context is up, on the default model
+# and a scratch store, with this image's JVM. A start with the archive is about a third faster than from the fat
+# jar; where the archive cannot be made (the cuda variant without a GPU at build time, say) the image is built
+# without it and the JVM starts as it would without one.
+RUN java -Djarmode=tools -jar /tmp/reft-server.jar extract --destination /app \
+ && rm /tmp/reft-server.jar \
+ && (DJL_OFFLINE=true DJL_CACHE_DIR=/tmp/cds-djl ENGINE_CACHE_DIR=/tmp/cds-djl REFT_MODEL_DEVICE=cpu \
+       java -XX:ArchiveClassesAtExit=/app/reft-server.jsa -Xlog:cds=off -Xlog:cds+dynamic=off \
+         -Dspring.context.exit=onRefresh -jar /app/reft-server.jar \
+         --reft.model.path=/models/stories15M/stories15M.bin --reft.store.path=/tmp/cds-store \
+         --server.port=0 >/tmp/cds.log 2>&1 \
+     || (echo "no class data archive:" && tail -n 20 /tmp/cds.log && rm -f /app/reft-server.jsa)) \
+ && rm -rf /tmp/cds-djl /tmp/cds-store /tmp/cds.log
 
 # DJL must never reach the network; it extracts libtorch and its JNI library into a writable cache owned by the
 # server user (a volume, so a read-only root filesystem works and restarts reuse the extracted files).
@@ -92,4 +106,5 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
   CMD curl -fsS "http://localhost:${SERVER_PORT:-8080}/readyz" >/dev/null || exit 1
 # Exec form: java is PID 1 and receives SIGTERM, so the engine drains in-flight requests before exit.
-ENTRYPOINT ["java", "-jar", "/app/reft-server.jar"]
+# The class data archive is used where it exists and matches this JVM, and silently skipped otherwise.
+ENTRYPOINT ["java", "-XX:SharedArchiveFile=/app/reft-server.jsa", "-Xlog:cds=off", "-jar", "/app/reft-server.jar"]
