@@ -22,7 +22,24 @@ class DockerfileTest {
         assertThat(build.base()).startsWith("maven:").contains("temurin-17");
         assertThat(dockerfile.finalStage().name()).isEqualTo("runtime");
         assertThat(runtime.all("COPY")).extracting(Instruction::arguments)
-                .anyMatch(a -> a.startsWith("--from=build ") && a.endsWith(" /app/reft-server.jar"));
+                .anyMatch(a -> a.startsWith("--from=build ") && a.endsWith(" /tmp/reft-server.jar"));
+        // extracted into /app: /app/reft-server.jar and its lib/
+        assertThat(runtime.all("RUN")).extracting(Instruction::arguments)
+                .anyMatch(a -> a.startsWith("java -Djarmode=tools -jar /tmp/reft-server.jar extract --destination /app"));
+    }
+
+    @Test
+    void classDataArchiveIsMadeAtBuildTimeFailingSoftAndUsedByTheEntrypoint() {
+        String archive = "/app/reft-server.jsa";
+        String run = runtime.all("RUN").stream().map(Instruction::arguments)
+                .filter(a -> a.contains("-XX:ArchiveClassesAtExit=" + archive)).findFirst().orElseThrow();
+        // a start on the default model and a scratch store that exits after the context refresh, with no network
+        assertThat(run).contains("-Dspring.context.exit=onRefresh", "DJL_OFFLINE=true",
+                "--reft.model.path=/models/stories15M/stories15M.bin", "--reft.store.path=/tmp/");
+        // a failed start removes a partial archive and does not fail the build
+        assertThat(run).contains("|| (echo \"no class data archive:\"", "rm -f " + archive);
+        assertThat(runtime.all("ENTRYPOINT")).extracting(Instruction::arguments)
+                .allMatch(a -> a.contains("\"-XX:SharedArchiveFile=" + archive + "\""));
     }
 
     @Test
@@ -95,7 +112,8 @@ class DockerfileTest {
     void startsJavaAsPidOneSoSigtermReachesTheDrain() {
         List<Instruction> entrypoints = runtime.all("ENTRYPOINT");
         assertThat(entrypoints).extracting(Instruction::arguments)
-                .containsExactly("[\"java\", \"-jar\", \"/app/reft-server.jar\"]");
+                .containsExactly("[\"java\", \"-XX:SharedArchiveFile=/app/reft-server.jsa\", \"-Xlog:cds=off\", \"-jar\","
+                        + " \"/app/reft-server.jar\"]");
     }
 
     @Test
