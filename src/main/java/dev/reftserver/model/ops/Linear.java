@@ -74,7 +74,8 @@ public final class Linear {
     }
 
     /**
-     * A bfloat16 projection from weights already packed ({@link #packed}): {@code pieces[part]} holds a part's
+     * A bfloat16 projection from weights already packed ({@link NativeOps#packBfloat16}, in the pieces of
+     * {@link #pieceBounds}): {@code pieces[part]} holds a part's
      * pieces in order of their output rows, each owned by the model's manager.
      */
     public static Linear ofPacked(Cut cut, NDArray[][] pieces, NDArray[] biases) {
@@ -114,14 +115,6 @@ public final class Linear {
         return b;
     }
 
-    /**
-     * The bfloat16 output-major weight {@code w} [rows, in] (contiguous, any memory: it is read, not kept) laid out
-     * for oneDNN's kernels, as a new opaque tensor under {@code manager}: one piece of {@link #ofPacked}.
-     */
-    public static NDArray packed(NativeOps op, long w, NDManager manager) {
-        return op.keep(op.packBfloat16(w), manager);
-    }
-
     /** The bfloat16 weight [out, in] packed in the pieces of {@link #pieceBounds}. */
     private static NDArray[] pack(NDArray weight) {
         long[] b = pieceBounds(weight.getShape().get(0));
@@ -129,7 +122,7 @@ public final class Linear {
         try (NativeOps op = new NativeOps()) {
             long w = NativeOps.handle(weight);
             for (int i = 0; i < packed.length; i++) {
-                packed[i] = packed(op, op.slice(w, 0, b[i], b[i + 1]), weight.getManager());
+                packed[i] = op.keep(op.packBfloat16(op.slice(w, 0, b[i], b[i + 1])), weight.getManager());
             }
         }
         return packed;
