@@ -3,6 +3,7 @@ package dev.reftserver.chat;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.ext.NamedParameter;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
@@ -50,15 +51,21 @@ public final class ChatTemplate {
     /** @param clock what {@code strftime_now} reads (local time of the clock's zone, as Python's {@code now()}) */
     public ChatTemplate(String source, Clock clock) {
         this.source = Objects.requireNonNull(source, "source");
-        this.compiled = JinjaCompat.rewrite(source);
+        // Jinja drops the source's one final newline (keep_trailing_newline=False)
+        String body = source.endsWith("\r\n") ? source.substring(0, source.length() - 2)
+                : source.endsWith("\n") ? source.substring(0, source.length() - 1) : source;
+        this.compiled = JinjaCompat.rewrite(body);
         this.clock = clock;
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PyMethods());
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
         JinjavaConfig config = JinjavaConfig.newBuilder()
                 .withTrimBlocks(true)
-                .withLstripBlocks(true)
+                .withLstripBlocks(false)
                 .withElResolver(resolver)
+                // what a template prints is text, never a template again: a message holding "{{ ... }}" or
+                // "{% ... %}" must come out as written (as in Jinja), not be run
+                .withNestedInterpretationEnabled(false)
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withUseNaturalOperatorPrecedence(true)
                         .withParseWhitespaceControlStrictly(true)
@@ -73,7 +80,20 @@ public final class ChatTemplate {
                 "raiseException", String.class));
         jinjava.registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class,
                 "strftimeNow", String.class));
+        jinjava.registerFunction(new ELFunctionDefinition("", "dict", ChatTemplate.class, "dict", Object[].class));
         jinjava.registerFilter(new ToJson());
+        jinjava.registerFilter(new PyFilters.Slice());
+        jinjava.registerFilter(new PyFilters.Format());
+        jinjava.registerFilter(new PyFilters.Repeat());
+        jinjava.registerFilter(new PyFilters.Extreme(true));
+        jinjava.registerFilter(new PyFilters.Extreme(false));
+        jinjava.registerFilter(new PyFilters.Items());
+        jinjava.registerFilter(new PyFilters.LoopIf());
+        jinjava.registerFilter(new PyFilters.Text(true));
+        jinjava.registerFilter(new PyFilters.Text(false));
+        jinjava.registerFilter(new PyFilters.Indent());
+        jinjava.getGlobalContext().registerExpTest(new PyFilters.IterableTest("iterable"));
+        jinjava.getGlobalContext().registerExpTest(new PyFilters.IterableTest("sequence"));
     }
 
     public String source() {
@@ -126,6 +146,21 @@ public final class ChatTemplate {
             state.raised = message;
         }
         throw new IllegalStateException(message);
+    }
+
+    /** Jinja's {@code dict(mapping, key=value, ...)}: a new dict, in the keywords' order. */
+    public static Map<String, Object> dict(Object... parameters) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Object p : parameters) {
+            if (p instanceof NamedParameter named) {
+                out.put(named.getName(), named.getValue());
+            } else if (p instanceof Map<?, ?> map) {
+                map.forEach((k, v) -> out.put(String.valueOf(k), v));
+            } else if (p != null) {
+                throw new IllegalArgumentException("dict() takes a mapping and keyword arguments");
+            }
+        }
+        return out;
     }
 
     /** {@code strftime_now(format)}: Python's {@code datetime.now().strftime(format)}. */

@@ -59,7 +59,18 @@ final class PyMethods extends ELResolver {
             case "capitalize" -> s.isEmpty() ? s
                     : s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1).toLowerCase(Locale.ROOT);
             case "replace" -> replace(s, str(a[0]), str(a[1]), a.length > 2 ? ((Number) a[2]).intValue() : -1);
+            case "rsplit" -> rsplit(s, a.length > 0 ? a[0] : null, a.length > 1 ? ((Number) a[1]).intValue() : -1);
+            case "splitlines" -> splitlines(s);
             case "find" -> (long) s.indexOf(str(a[0]));
+            case "rfind" -> (long) s.lastIndexOf(str(a[0]));
+            case "isspace" -> !s.isEmpty() && s.chars().allMatch(Character::isWhitespace);
+            case "isalpha" -> !s.isEmpty() && s.chars().allMatch(Character::isLetter);
+            case "isalnum" -> !s.isEmpty() && s.chars().allMatch(Character::isLetterOrDigit);
+            case "islower" -> s.chars().anyMatch(Character::isLowerCase) && s.equals(s.toLowerCase(Locale.ROOT));
+            case "isupper" -> s.chars().anyMatch(Character::isUpperCase) && s.equals(s.toUpperCase(Locale.ROOT));
+            case "removeprefix" -> s.startsWith(str(a[0])) ? s.substring(str(a[0]).length()) : s;
+            case "removesuffix" -> !str(a[0]).isEmpty() && s.endsWith(str(a[0]))
+                    ? s.substring(0, s.length() - str(a[0]).length()) : s;
             case "count" -> (long) count(s, str(a[0]));
             case "join" -> join(s, a[0]);
             case "isdigit" -> !s.isEmpty() && s.chars().allMatch(Character::isDigit);
@@ -147,7 +158,7 @@ final class PyMethods extends ELResolver {
                     break;
                 }
                 if (maxSplit >= 0 && out.size() == maxSplit) {
-                    out.add(strip(s.substring(i), null, false, true));
+                    out.add(s.substring(i));
                     break;
                 }
                 int j = i;
@@ -173,6 +184,63 @@ final class PyMethods extends ELResolver {
             from = at + separator.length();
         }
         out.add(s.substring(from));
+        return out;
+    }
+
+    /** Python rsplit: split from the right, at most maxSplit times. */
+    static List<String> rsplit(String s, Object sep, int maxSplit) {
+        if (maxSplit < 0) {
+            return split(s, sep, -1);
+        }
+        List<String> out = new ArrayList<>();
+        if (sep == null) {
+            int j = s.length();
+            while (true) {
+                while (j > 0 && Character.isWhitespace(s.charAt(j - 1))) {
+                    j--;
+                }
+                if (j == 0) {
+                    break;
+                }
+                if (out.size() == maxSplit) {
+                    out.add(0, s.substring(0, j));
+                    break;
+                }
+                int i = j;
+                while (i > 0 && !Character.isWhitespace(s.charAt(i - 1))) {
+                    i--;
+                }
+                out.add(0, s.substring(i, j));
+                j = i;
+            }
+            return out;
+        }
+        String separator = str(sep);
+        if (separator.isEmpty()) {
+            throw new IllegalArgumentException("empty separator");
+        }
+        int to = s.length();
+        while (out.size() < maxSplit) {
+            int at = s.lastIndexOf(separator, to - separator.length());
+            if (at < 0) {
+                break;
+            }
+            out.add(0, s.substring(at + separator.length(), to));
+            to = at;
+        }
+        out.add(0, s.substring(0, to));
+        return out;
+    }
+
+    private static final java.util.regex.Pattern LINE_BREAK =
+            java.util.regex.Pattern.compile("\\r\\n|[\\n\\r\\u000b\\f\\u001c\\u001d\\u001e\\u0085\\u2028\\u2029]");
+
+    /** Python splitlines: a final line break ends the last line rather than starting an empty one. */
+    static List<String> splitlines(String s) {
+        List<String> out = new ArrayList<>(List.of(LINE_BREAK.split(s, -1)));
+        if (out.get(out.size() - 1).isEmpty()) {
+            out.remove(out.size() - 1);
+        }
         return out;
     }
 
@@ -238,8 +306,21 @@ final class PyMethods extends ELResolver {
         return null;
     }
 
+    private static final java.util.regex.Pattern INDEX = java.util.regex.Pattern.compile("-?\\d{1,9}");
+
+    /** A string's character by index ({@code s[0]}, {@code s[-1]}), which jinjava does not resolve. */
     @Override
     public Object getValue(ELContext context, Object base, Object property) {
+        // jinjava passes the index as its decimal string
+        if (base instanceof CharSequence s && property != null && INDEX.matcher(property.toString()).matches()) {
+            long index = Long.parseLong(property.toString());
+            long i = index < 0 ? index + s.length() : index;
+            if (i < 0 || i >= s.length()) {
+                throw new IndexOutOfBoundsException("string index out of range");
+            }
+            context.setPropertyResolved(true);
+            return String.valueOf(s.charAt((int) i));
+        }
         return null;
     }
 

@@ -1,0 +1,111 @@
+package dev.reftserver.chat;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Python and Jinja features that real chat templates use and jinjava reads otherwise, each against what Jinja 3.1.6
+ * renders (transformers 5.18's chat-template renderer, {@code render_jinja_template}, on the same template and
+ * messages; the expected strings were printed by it).
+ */
+class ChatTemplatePythonTest {
+
+    private static final List<Map<String, Object>> MESSAGES = List.of(
+            Map.of("role", "system", "content", "Be brief."),
+            Map.of("role", "user", "content", "Hi there"),
+            Map.of("role", "assistant", "content", "Hello!"),
+            Map.of("role", "tool", "content", "21C"),
+            Map.of("role", "user", "content", "Thanks"));
+
+    private static String render(String template, List<?> messages) {
+        return new ChatTemplate(template, ChatTemplateGoldenTest.GOLDEN_CLOCK).render(messages, new HashMap<>());
+    }
+
+    @Test
+    void slicesFollowPythonClampingStepsAndNegativeBounds() {
+        assertEquals("abc|ab|fdb||[2, 4]|[1, 2, 3]|4|user|ks!",
+                render("{{ 'abc'[-5:] }}|{{ 'abc'[:-1] }}|{{ 'abcdef'[::-2] }}|{{ 'abc'[5:] }}|{{ [1, 2, 3, 4, 5][1:4:2] }}|{{ [1, 2, 3][-5:] }}|{{ messages[1:]|length }}|{{ messages[::-1][0].role }}|{{ (messages[-1].content ~ '!')[-3:] }}",
+                        MESSAGES));
+    }
+
+    @Test
+    void stringsIndexByCharacter() {
+        assertEquals("ac|H",
+                render("{{ 'abc'[0] }}{{ 'abc'[-1] }}|{{ messages[1].content[0] }}",
+                        MESSAGES));
+    }
+
+    @Test
+    void keywordArgumentValuesAreWholeExpressionsAndMacroDefaultsStay() {
+        assertEquals("4|{\"a\": 3, \"b\": \"xy\"}|[1d][2e]",
+                render("{%- set ns = namespace(last=messages|length - 1, found=false) %}{{ ns.last }}|{{ dict(a=1 + 2, b='x' ~ 'y')|tojson }}|{% macro f(x, y='d') %}[{{ x }}{{ y }}]{% endmacro %}{{ f(1) }}{{ f(2, y='e') }}",
+                        MESSAGES));
+    }
+
+    @Test
+    void percentFormattingAndStringRepetition() {
+        assertEquals("a-7|3.14|   ab|c   ||50%|None|===",
+                render("{{ '%s-%d' % ('a', 7) }}|{{ '%.2f' % 3.14159 }}|{{ '%5s|%-4s|' % ('ab', 'c') }}|{{ '%d%%' % 50 }}|{{ '%s' % none }}|{{ '=' * 3 }}",
+                        MESSAGES));
+    }
+
+    @Test
+    void loopFiltersCountOnlyTheKeptItemsAndForElseRunsWhenNothingIterated() {
+        assertEquals("1/2:Hi there;2/2:Thanks;|none|outerT",
+                render("{%- for m in messages if m.role == 'user' %}{{ loop.index }}/{{ loop.length }}:{{ m.content }};{% else %}none{% endfor %}|{% for m in messages if m.role == 'nobody' %}x{% else %}none{% endfor %}|{% for x in [] %}{% for y in [1] %}{{ y }}{% else %}inner{% endfor %}{% else %}outer{% if true %}T{% else %}F{% endif %}{% endfor %}",
+                        MESSAGES));
+    }
+
+    @Test
+    void loopPreviousAndNextItems() {
+        assertEquals("s>u u>a a>t t>u u ",
+                render("{%- for m in messages %}{% if loop.previtem and loop.previtem.role == m.role %}={% endif %}{{ m.role[0] }}{% if loop.nextitem is defined and loop.nextitem %}>{{ loop.nextitem.role[0] }}{% endif %} {% endfor %}",
+                        MESSAGES));
+    }
+
+    @Test
+    void pythonConstantsAndIterableTests() {
+        assertEquals("11|110",
+                render("{%- set t = True %}{% set n = None %}{{ 1 if t else 0 }}{{ 1 if n is none else 0 }}|{{ 1 if 'abc' is iterable else 0 }}{{ 1 if {} is sequence else 0 }}{{ 1 if 3 is iterable else 0 }}",
+                        MESSAGES));
+    }
+
+    @Test
+    void minMaxItemsTrimAndIndentFilters() {
+        assertEquals("31|a1b2||ab|  a\n  b\n\n  c",
+                render("{{ [3, 1, 2]|max }}{{ [3, 1, 2]|min }}|{% for k, v in {'a': 1, 'b': 2}|items %}{{ k }}{{ v }}{% endfor %}|{{ messages[0].missing|trim }}|{{ 'xxabxx'|trim('x') }}|{{ 'a\\nb\\n\\nc'|indent(2, first=true) }}",
+                        MESSAGES));
+    }
+
+    @Test
+    void rsplitSplitRemainderSplitlinesAndRfind() {
+        assertEquals("['a-b', 'c']|[' a b', 'c']|['a', 'b c  ']|['a', 'b']|3",
+                render("{{ 'a-b-c'.rsplit('-', 1) }}|{{ ' a b  c '.rsplit(none, 1) }}|{{ 'a b c  '.split(none, 1) }}|{{ 'a\\nb\\n'.splitlines() }}|{{ 'abcb'.rfind('b') }}",
+                        MESSAGES));
+    }
+
+    @Test
+    void tagDelimitersInsideStringLiteralsAreText() {
+        assertEquals("<TOOLCALL>[{{\"name\": \"t\"}}]|{%x%}|{#c#}",
+                render("{{ '<TOOLCALL>[{{\"name\": \"t\"}}]' }}|{% set z = '{%x%}' %}{{ z }}|{{ '{#c#}' }}",
+                        MESSAGES));
+    }
+
+    @Test
+    void blockTagsStripOnlyTheIndentationOfTheirOwnLine() {
+        assertEquals("a b c|1 2 |\n  x\ny z",
+                render("a {% if true %}b{% endif %} c|{% for m in [1, 2] %}{{ m }} {% endfor %}|\n    {% if true %}\n  x\n    {% endif %}\ny {#- c #} z",
+                        MESSAGES));
+    }
+
+    @Test
+    void messageTextIsPrintedNeverInterpreted() {
+        assertEquals("{{ 7 * 7 }} {% if true %}yes{% endif %}",
+                render("{% for m in messages %}{{ m.content }}{% endfor %}",
+                        List.of(Map.of("role", "user", "content", "{{ 7 * 7 }} {% if true %}yes{% endif %}"))));
+    }
+}
