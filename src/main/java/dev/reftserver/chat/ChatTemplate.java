@@ -85,15 +85,15 @@ public final class ChatTemplate {
         jinjava.registerFilter(new PyFilters.Slice());
         jinjava.registerFilter(new PyFilters.Format());
         jinjava.registerFilter(new PyFilters.Repeat());
-        jinjava.registerFilter(new PyFilters.Extreme(true));
-        jinjava.registerFilter(new PyFilters.Extreme(false));
-        jinjava.registerFilter(new PyFilters.Items());
-        jinjava.registerFilter(new PyFilters.LoopIf());
-        jinjava.registerFilter(new PyFilters.Text(true));
-        jinjava.registerFilter(new PyFilters.Text(false));
-        jinjava.registerFilter(new PyFilters.Indent());
-        jinjava.getGlobalContext().registerExpTest(new PyFilters.IterableTest("iterable"));
-        jinjava.getGlobalContext().registerExpTest(new PyFilters.IterableTest("sequence"));
+        jinjava.registerFilter(new JinjaFilters.Extreme(true));
+        jinjava.registerFilter(new JinjaFilters.Extreme(false));
+        jinjava.registerFilter(new JinjaFilters.Items());
+        jinjava.registerFilter(new JinjaFilters.LoopIf());
+        jinjava.registerFilter(new JinjaFilters.Text(true));
+        jinjava.registerFilter(new JinjaFilters.Text(false));
+        jinjava.registerFilter(new JinjaFilters.Indent());
+        jinjava.getGlobalContext().registerExpTest(new JinjaFilters.IterableTest("iterable"));
+        jinjava.getGlobalContext().registerExpTest(new JinjaFilters.IterableTest("sequence"));
     }
 
     public String source() {

@@ -1,0 +1,265 @@
+package dev.reftserver.chat;
+
+import static dev.reftserver.chat.JinjaTokens.between;
+import static dev.reftserver.chat.JinjaTokens.endsOperand;
+import static dev.reftserver.chat.JinjaTokens.insert;
+import static dev.reftserver.chat.JinjaTokens.isName;
+import static dev.reftserver.chat.JinjaTokens.matching;
+import static dev.reftserver.chat.JinjaTokens.operandEnd;
+import static dev.reftserver.chat.JinjaTokens.operandStart;
+import static dev.reftserver.chat.JinjaTokens.tokenize;
+import static dev.reftserver.chat.JinjaTokens.topLevel;
+
+import dev.reftserver.chat.JinjaTokens.Token;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
+
+/**
+ * The {@link JinjaCompat} rewrites inside one tag's expression: {@code not}'s precedence, keyword argument values,
+ * slices, {@code %} formatting and string repetition, Python's constants, and tag delimiters inside string literals.
+ */
+final class JinjaExpressions {
+
+    private JinjaExpressions() {
+    }
+
+    static String expression(String expr) {
+        return expression(expr, true);
+    }
+
+    static String expression(String expr, boolean keywords) {
+        List<Token> tokens = tokenize(expr);
+        TreeMap<Integer, StringBuilder> inserts = new TreeMap<>();
+        for (int t = 0; t < tokens.size(); t++) {
+            Token tok = tokens.get(t);
+            if (tok.string || !tok.text.equals("not")) {
+                continue;
+            }
+            boolean binary = (t > 0 && tokens.get(t - 1).text.equals("is"))
+                    || (t + 1 < tokens.size() && tokens.get(t + 1).text.equals("in"));
+            if (binary || t + 1 >= tokens.size()) {
+                continue;
+            }
+            int depth = 0;
+            int last = t;
+            for (int u = t + 1; u < tokens.size(); u++) {
+                Token x = tokens.get(u);
+                if (!x.string) {
+                    String s = x.text;
+                    if (s.equals("(") || s.equals("[") || s.equals("{")) {
+                        depth++;
+                    } else if (s.equals(")") || s.equals("]") || s.equals("}")) {
+                        if (depth == 0) {
+                            break;
+                        }
+                        depth--;
+                    } else if (depth == 0 && (s.equals(",") || s.equals("and") || s.equals("or") || s.equals("if")
+                            || s.equals("else"))) {
+                        break;
+                    }
+                }
+                last = u;
+            }
+            if (last == t) {
+                continue;
+            }
+            inserts.computeIfAbsent(tokens.get(t + 1).start, k -> new StringBuilder()).append('(');
+            inserts.computeIfAbsent(tokens.get(last).end, k -> new StringBuilder()).insert(0, ')');
+        }
+        String rewritten = pythonConstants(insert(expr, inserts));
+        return delimitersInStrings(formats(slices(keywords ? keywordValues(rewritten) : rewritten)));
+    }
+
+    static final Pattern DELIMITER = Pattern.compile("(?<=[{%#])(?=[{%#])|(?<=[}%#])(?=})");
+
+    /**
+     * A string literal holding a tag delimiter ({@code '{{'}, {@code '%}'}...) becomes a concatenation of pieces
+     * that hold none: jinjava's lexer ends a tag at the first delimiter, even inside a string, where Jinja's does not.
+     */
+    static String delimitersInStrings(String expr) {
+        List<Token> tokens = tokenize(expr);
+        StringBuilder out = new StringBuilder(expr.length());
+        int at = 0;
+        for (Token x : tokens) {
+            if (!x.string || x.text.length() < 2) {
+                continue;
+            }
+            char quote = x.text.charAt(0);
+            String content = x.text.substring(1, x.text.length() - 1);
+            String[] pieces = DELIMITER.split(content, -1);
+            if (pieces.length == 1) {
+                continue;
+            }
+            out.append(expr, at, x.start).append('(');
+            for (int i = 0; i < pieces.length; i++) {
+                out.append(i == 0 ? "" : " ~ ").append(quote).append(pieces[i]).append(quote);
+            }
+            out.append(')');
+            at = x.end;
+        }
+        return out.append(expr.substring(at)).toString();
+    }
+
+    /** Python's {@code True}, {@code False} and {@code None}, which Jinja accepts, as jinjava spells them. */
+    static String pythonConstants(String expr) {
+        List<Token> tokens = tokenize(expr);
+        StringBuilder out = new StringBuilder(expr.length());
+        int at = 0;
+        for (int t = 0; t < tokens.size(); t++) {
+            Token x = tokens.get(t);
+            String lower = switch (x.text) {
+                case "True" -> "true";
+                case "False" -> "false";
+                case "None" -> "none";
+                default -> null;
+            };
+            boolean attribute = t > 0 && tokens.get(t - 1).text.equals(".") && tokens.get(t - 1).end == x.start;
+            if (lower != null && !x.string && !attribute) {
+                out.append(expr, at, x.start).append(lower);
+                at = x.end;
+            }
+        }
+        return out.append(expr.substring(at)).toString();
+    }
+
+    /** Each {@code name=value} inside a call's parentheses becomes {@code name=(value)}. */
+    static String keywordValues(String expr) {
+        List<Token> tokens = tokenize(expr);
+        TreeMap<Integer, StringBuilder> inserts = new TreeMap<>();
+        for (int t = 1; t + 2 < tokens.size(); t++) {
+            Token before = tokens.get(t - 1);
+            Token eq = tokens.get(t + 1);
+            Token after = tokens.get(t + 2);
+            if (before.string || !(before.text.equals("(") || before.text.equals(",")) || !isName(tokens.get(t))
+                    || eq.string || !eq.text.equals("=") || (!after.string && after.text.equals("="))
+                    || !insideParentheses(tokens, t)) {
+                continue;
+            }
+            int last = argumentEnd(tokens, t + 2);
+            if (last < t + 2) {
+                continue;
+            }
+            inserts.computeIfAbsent(after.start, k -> new StringBuilder()).append('(');
+            inserts.computeIfAbsent(tokens.get(last).end, k -> new StringBuilder()).insert(0, ')');
+        }
+        return insert(expr, inserts);
+    }
+
+    /** Whether token t sits directly inside a pair of parentheses. */
+    static boolean insideParentheses(List<Token> tokens, int t) {
+        int depth = 0;
+        for (int u = t - 1; u >= 0; u--) {
+            Token x = tokens.get(u);
+            if (x.string) {
+                continue;
+            }
+            if (x.text.equals(")") || x.text.equals("]") || x.text.equals("}")) {
+                depth++;
+            } else if (x.text.equals("(") || x.text.equals("[") || x.text.equals("{")) {
+                if (depth == 0) {
+                    return x.text.equals("(");
+                }
+                depth--;
+            }
+        }
+        return false;
+    }
+
+    /** The last token of the argument that starts at token {@code from}: up to a comma or closing bracket. */
+    static int argumentEnd(List<Token> tokens, int from) {
+        int depth = 0;
+        int last = from - 1;
+        for (int u = from; u < tokens.size(); u++) {
+            Token x = tokens.get(u);
+            if (!x.string) {
+                if (x.text.equals("(") || x.text.equals("[") || x.text.equals("{")) {
+                    depth++;
+                } else if (x.text.equals(")") || x.text.equals("]") || x.text.equals("}")) {
+                    if (depth == 0) {
+                        break;
+                    }
+                    depth--;
+                } else if (depth == 0 && x.text.equals(",")) {
+                    break;
+                }
+            }
+            last = u;
+        }
+        return last;
+    }
+
+    /** Rewrites the first slice {@code base[a:b:c]} and the ones after it, one at a time. */
+    static String slices(String expr) {
+        for (int guard = 0; guard < 64; guard++) {
+            List<Token> tokens = tokenize(expr);
+            String next = null;
+            for (int t = 1; t < tokens.size() && next == null; t++) {
+                Token open = tokens.get(t);
+                if (open.string || !open.text.equals("[") || !endsOperand(tokens.get(t - 1))
+                        || tokens.get(t - 1).end != open.start) {
+                    continue;
+                }
+                int close = matching(tokens, t);
+                List<Integer> colons = topLevel(tokens, t + 1, close, ":");
+                if (close < 0 || colons.isEmpty() || colons.size() > 2) {
+                    continue;
+                }
+                int base = operandStart(tokens, t - 1);
+                List<String> bounds = new ArrayList<>();
+                int from = t + 1;
+                for (int c : colons) {
+                    bounds.add(between(expr, tokens, from, c));
+                    from = c + 1;
+                }
+                bounds.add(between(expr, tokens, from, close));
+                next = expr.substring(0, tokens.get(base).start) + "(" + expr.substring(tokens.get(base).start, open.start)
+                        + "|py_slice(" + String.join(", ", bounds) + "))" + expr.substring(tokens.get(close).end);
+            }
+            if (next == null) {
+                return expr;
+            }
+            expr = next;
+        }
+        return expr;
+    }
+
+    /**
+     * {@code 'literal' % operand} becomes {@code ('literal'|py_format(operand))}, and {@code 'literal' * n}
+     * {@code ('literal'|py_repeat(n))}, one at a time.
+     */
+    static String formats(String expr) {
+        for (int guard = 0; guard < 64; guard++) {
+            List<Token> tokens = tokenize(expr);
+            String next = null;
+            for (int t = 0; t + 2 < tokens.size() && next == null; t++) {
+                Token literal = tokens.get(t);
+                Token op = tokens.get(t + 1);
+                if (!literal.string || op.string || !(op.text.equals("%") || op.text.equals("*"))
+                        || (op.text.equals("*") && t + 2 < tokens.size() && tokens.get(t + 2).text.equals("*"))) {
+                    continue;
+                }
+                String filter = op.text.equals("%") ? "py_format" : "py_repeat";
+                int last = operandEnd(tokens, t + 2);
+                Token first = tokens.get(t + 2);
+                String args = expr.substring(first.start, tokens.get(last).end);
+                if (filter.equals("py_format") && !first.string && first.text.equals("(")
+                        && matching(tokens, t + 2) == last) {
+                    // a tuple's items are the arguments; a trailing comma (a one-item tuple) is dropped
+                    args = expr.substring(first.end, tokens.get(last).start).strip();
+                    if (args.endsWith(",")) {
+                        args = args.substring(0, args.length() - 1);
+                    }
+                }
+                next = expr.substring(0, literal.start) + "(" + literal.text + "|" + filter + "(" + args + "))"
+                        + expr.substring(tokens.get(last).end);
+            }
+            if (next == null) {
+                return expr;
+            }
+            expr = next;
+        }
+        return expr;
+    }
+}
