@@ -51,9 +51,10 @@ public final class ChatTemplate {
     /** @param clock what {@code strftime_now} reads (local time of the clock's zone, as Python's {@code now()}) */
     public ChatTemplate(String source, Clock clock) {
         this.source = Objects.requireNonNull(source, "source");
-        // Jinja drops the source's one final newline (keep_trailing_newline=False)
-        String body = source.endsWith("\r\n") ? source.substring(0, source.length() - 2)
-                : source.endsWith("\n") ? source.substring(0, source.length() - 1) : source;
+        // Jinja writes every line break as "\n" (newline_sequence) and drops the source's one final newline
+        // (keep_trailing_newline=False)
+        String body = source.replace("\r\n", "\n").replace('\r', '\n');
+        body = body.endsWith("\n") ? body.substring(0, body.length() - 1) : body;
         this.compiled = JinjaCompat.rewrite(body);
         this.clock = clock;
         CompositeELResolver resolver = new CompositeELResolver();
@@ -92,6 +93,7 @@ public final class ChatTemplate {
         jinjava.registerFilter(new JinjaFilters.Text(true));
         jinjava.registerFilter(new JinjaFilters.Text(false));
         jinjava.registerFilter(new JinjaFilters.Indent());
+        jinjava.registerFilter(new JinjaFilters.Print());
         jinjava.getGlobalContext().registerExpTest(new JinjaFilters.IterableTest("iterable"));
         jinjava.getGlobalContext().registerExpTest(new JinjaFilters.IterableTest("sequence"));
     }

@@ -148,6 +148,9 @@ final class JinjaBlocks {
                 i = after + 2;
                 continue;
             }
+            if (keyword.equals("generation") || keyword.equals("endgeneration")) {
+                continue; // removed by JinjaCompat; no block of jinjava's
+            }
             out.add(new Tag(open, innerStart, Math.max(innerStart, innerEnd), end + 2, keyword));
         }
     }

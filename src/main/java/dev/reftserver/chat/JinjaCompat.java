@@ -19,7 +19,9 @@ package dev.reftserver.chat;
  *   <li>{@code 'format' % args} on a string literal becomes {@code ('format'|py_format(args))}, Python's
  *       printf-style formatting, and {@code 'text' * n} {@code ('text'|py_repeat(n))}.</li>
  * </ul>
- * Whitespace before a block tag is removed here as Jinja's {@code lstrip_blocks} removes it (jinjava's option is off).
+ * What {@code {{ x }}} prints goes through {@code py_print} (booleans as Python spells them), transformers'
+ * {@code {% generation %}} tags are removed (they render their body as it is), and whitespace before a block tag is
+ * removed here as Jinja's {@code lstrip_blocks} removes it (jinjava's option is off).
  * Text outside {@code {{ }}} and {@code {% %}} and string literals are left as they are.
  */
 final class JinjaCompat {
@@ -43,7 +45,13 @@ final class JinjaCompat {
             char kind = template.charAt(open + 1);
             if (kind == '#') {
                 out.append(template, i, open);
-                i = dropComment(template, open, out);
+                i = dropTag(template, open, template.indexOf("#}", open + 2), out);
+                continue;
+            }
+            if (kind == '%' && isGenerationTag(template, open)) {
+                // transformers' {% generation %} marks the assistant's tokens and renders its body as it is
+                out.append(template, i, open);
+                i = dropTag(template, open, closeOf(template, open + 2, "%}"), out);
                 continue;
             }
             out.append(template, i, open);
@@ -76,8 +84,12 @@ final class JinjaCompat {
             if (kind == '%') {
                 inner = JinjaBlocks.loopFilter(inner);
             }
-            out.append(template, start, innerStart).append(JinjaExpressions.expression(inner, !macro))
-                    .append(template, innerEnd, end + 2);
+            String rewritten = JinjaExpressions.expression(inner, !macro);
+            if (kind == '{' && !inner.isBlank()) {
+                // printed as Python's str() prints it (True, False), where jinjava would print true, false
+                rewritten = " (" + rewritten.strip() + ")|py_print ";
+            }
+            out.append(template, start, innerStart).append(rewritten).append(template, innerEnd, end + 2);
             i = end + 2;
         }
         return out.toString();
@@ -98,14 +110,14 @@ final class JinjaCompat {
     }
 
     /**
-     * Replaces a comment by an empty expression, removing the whitespace Jinja removes around a comment
-     * ({@code lstrip_blocks} before it, the newline after it for {@code trim_blocks}, everything for {@code {#-}
-     * and {@code -#}}): jinjava strips more after a comment than Jinja does.
+     * Removes a comment, or a tag that renders nothing of its own, with the whitespace Jinja removes around it
+     * ({@code lstrip_blocks} before it, the newline after it for {@code trim_blocks}, everything for a {@code -}
+     * inside its delimiters): jinjava strips more after a comment than Jinja does.
      *
+     * @param close where its closing delimiter starts (negative: the template ends inside it)
      * @return where the template continues
      */
-    private static int dropComment(String template, int open, StringBuilder out) {
-        int close = template.indexOf("#}", open + 2);
+    private static int dropTag(String template, int open, int close, StringBuilder out) {
         int end = close < 0 ? template.length() : close + 2;
         if (open + 2 < template.length() && template.charAt(open + 2) == '-') {
             int keep = out.length();
@@ -131,10 +143,18 @@ final class JinjaCompat {
         } else if (template.startsWith("\n", end)) {
             end++;
         }
-        // An empty expression keeps the comment's boundary: a `-%}` before the comment must not strip the text
-        // after it.
+        // An empty expression keeps the tag's boundary: a `-%}` before it must not strip the text after it.
         out.append("{{''}}");
         return end;
+    }
+
+    private static boolean isGenerationTag(String template, int open) {
+        int close = closeOf(template, open + 2, "%}");
+        if (close < 0) {
+            return false;
+        }
+        String inner = template.substring(open + 2, close).replaceAll("^[-+]|[-+]$", "").strip();
+        return inner.equals("generation") || inner.equals("endgeneration");
     }
 
     static int nextOpen(String s, int from) {

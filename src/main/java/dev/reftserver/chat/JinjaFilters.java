@@ -13,8 +13,9 @@ import java.util.Map;
 /**
  * Jinja's filters and tests as Jinja has them where jinjava lacks them or differs: {@code min}, {@code max},
  * {@code items}, {@code indent}, {@code trim} and {@code string} of an undefined value, the {@code iterable} and
- * {@code sequence} tests (strings and dicts are both), and {@code py_loop_if}, the loop filter {@link JinjaBlocks}
- * rewrites {@code for x in xs if cond} to.
+ * {@code sequence} tests (strings and dicts are both); {@code py_loop_if}, the loop filter {@link JinjaBlocks}
+ * rewrites {@code for x in xs if cond} to; and {@code py_print}, which {@link JinjaCompat} applies to what a template
+ * prints.
  */
 final class JinjaFilters {
 
@@ -237,6 +238,20 @@ final class JinjaFilters {
                 out.append(indent ? indention : "").append(line);
             }
             return out.toString();
+        }
+    }
+
+    /** What {@code {{ x }}} prints: a boolean as Python's {@code str()} spells it, anything else as it is. */
+    static final class Print implements AdvancedFilter {
+
+        @Override
+        public String getName() {
+            return "py_print";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            return var instanceof Boolean b ? (b ? "True" : "False") : var;
         }
     }
 }

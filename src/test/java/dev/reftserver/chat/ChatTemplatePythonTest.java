@@ -103,6 +103,27 @@ class ChatTemplatePythonTest {
     }
 
     @Test
+    void generationTagsRenderTheirBodyAsItIs() {
+        assertEquals("sx ux Hello!tx ux ",
+                render("{%- for m in messages %}{% if m.role == 'assistant' %}\n  {% generation %}\n{{ m.content }}{% endgeneration %}\n{% else %}{{ m.role[0] }}{%- generation -%}  x  {%- endgeneration %} {% endif %}{% endfor %}",
+                        MESSAGES));
+    }
+
+    @Test
+    void booleansPrintAsPythonSpellsThem() {
+        assertEquals("True|False|True|5|x",
+                render("{{ 1 == 1 }}|{{ messages[0].missing is defined }}|{{ 'a' in 'abc' }}|{{ messages|length }}|{{ 'x' if true }}",
+                        MESSAGES));
+    }
+
+    @Test
+    void lineBreaksComeOutAsNewlinesAndTheFinalOneIsDropped() {
+        assertEquals("system\nuser\nassistant\ntool\nuser\n",
+                render("{% for m in messages %}\r\n{{ m.role }}\r\n{% endfor %}\r\n",
+                        MESSAGES));
+    }
+
+    @Test
     void messageTextIsPrintedNeverInterpreted() {
         assertEquals("{{ 7 * 7 }} {% if true %}yes{% endif %}",
                 render("{% for m in messages %}{{ m.content }}{% endfor %}",
