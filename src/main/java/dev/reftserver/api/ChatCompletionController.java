@@ -137,6 +137,10 @@ public class ChatCompletionController {
         for (Map<String, Object> m : messages) {
             text.append(m.get("content"));
         }
+        if (req.chatTemplateKwargs() != null) {
+            // what a template may print of its variables counts like the messages
+            text.append(body.get("chat_template_kwargs"));
+        }
         completions.checkPromptBytes(List.of(text.toString()), "messages");
         String tenant = caller.tenant();
         limits.checkRequest(tenant);
@@ -144,7 +148,7 @@ public class ChatCompletionController {
         CompletionTargets.Target target = targets.resolve(tenant, ChatCompletionRequest.completionRequest(body, 1, json));
         CompletionCall call;
         try {
-            int[] prompt = prompt(messages, target);
+            int[] prompt = prompt(messages, req.chatTemplateKwargs(), target);
             int context = scheduler.maxContext();
             if (prompt.length >= context) {
                 throw ServiceException.invalidRequest("messages", "the rendered conversation has " + prompt.length
@@ -188,7 +192,8 @@ public class ChatCompletionController {
      * The prompt's token ids: the intervention's prompt template if it declares one, else the chat template. A
      * composition renders with the chat template: its members' templates may disagree, and none speaks for all.
      */
-    private int[] prompt(List<Map<String, Object>> messages, CompletionTargets.Target target) {
+    private int[] prompt(List<Map<String, Object>> messages, Map<String, Object> variables,
+            CompletionTargets.Target target) {
         String promptTemplate = target.bundles().size() == 1 ? target.bundles().get(0).bundle().promptTemplate()
                 : null;
         if (promptTemplate != null) {
@@ -200,7 +205,7 @@ public class ChatCompletionController {
                             + " file, or use /v1/completions");
         }
         try {
-            return prompts.render(messages, true).ids();
+            return prompts.render(messages, true, variables).ids();
         } catch (ChatTemplateException e) {
             throw new ServiceException(HttpStatus.BAD_REQUEST, "invalid_request_error", "messages",
                     e.raisedByTemplate() ? "chat_template_rejected" : "chat_template_error", e.getMessage());

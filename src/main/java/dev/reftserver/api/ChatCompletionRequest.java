@@ -62,7 +62,12 @@ public record ChatCompletionRequest(
         @Schema(description = "-2 to 2: subtracted from the logit of every token already generated")
         @JsonProperty("presence_penalty") Double presencePenalty,
         @Schema(description = "-2 to 2: subtracted from a token's logit once per time it was already generated")
-        @JsonProperty("frequency_penalty") Double frequencyPenalty) {
+        @JsonProperty("frequency_penalty") Double frequencyPenalty,
+        @Schema(description = """
+                Extension (as in vLLM): variables for the chat template, e.g. `{"enable_thinking": false}` for \
+                Qwen3's. Not `messages`, `add_generation_prompt`, `tools`, `documents` or a `*_token` text.""",
+                implementation = Object.class)
+        @JsonProperty("chat_template_kwargs") Map<String, Object> chatTemplateKwargs) {
 
     /** One message; {@code content} is a string or an array of {@code {"type": "text", "text": ...}} parts. */
     @Schema(name = "ChatMessage")
@@ -88,7 +93,12 @@ public record ChatCompletionRequest(
     /** The fields of a chat request this server reads. */
     static final Set<String> FIELDS = Set.of("model", "messages", "max_tokens", "max_completion_tokens",
             "temperature", "top_p", "top_k", "stop", "stream", "stream_options", "seed", "n", "user", "intervention",
-            "interventions", "response_format", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty");
+            "interventions", "response_format", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty",
+            "chat_template_kwargs");
+
+    /** Template variables the server sets itself, which {@code chat_template_kwargs} may not. */
+    private static final Set<String> RESERVED_TEMPLATE_VARIABLES = Set.of("messages", "add_generation_prompt",
+            "tools", "documents");
 
     /** OpenAI fields this server knows but does not implement for chat. */
     static final Set<String> UNSUPPORTED = Set.of("tools", "tool_choice", "functions", "function_call",
@@ -121,6 +131,7 @@ public record ChatCompletionRequest(
             }
         }
         templateMessages(body.get("messages"));
+        templateVariables(body.get("chat_template_kwargs"));
         ChatCompletionRequest req;
         try {
             req = json.treeToValue(body, ChatCompletionRequest.class);
@@ -144,6 +155,22 @@ public record ChatCompletionRequest(
                     "max_tokens and max_completion_tokens disagree; give one");
         }
         return req;
+    }
+
+    /** Checks {@code chat_template_kwargs}: an object whose keys are no variable the server sets. */
+    private static void templateVariables(JsonNode kwargs) {
+        if (kwargs == null || kwargs.isNull()) {
+            return;
+        }
+        if (!kwargs.isObject()) {
+            throw ServiceException.invalidRequest("chat_template_kwargs", "chat_template_kwargs must be an object");
+        }
+        for (String name : kwargs.propertyNames()) {
+            if (RESERVED_TEMPLATE_VARIABLES.contains(name) || name.endsWith("_token")) {
+                throw ServiceException.invalidRequest("chat_template_kwargs." + name, "chat_template_kwargs." + name
+                        + " is set by the server and cannot be given");
+            }
+        }
     }
 
     /** {@code max_completion_tokens}, else {@code max_tokens}; null when neither is given. */

@@ -49,10 +49,23 @@ public final class ChatPrompts {
      * @throws ChatTemplateException when the template rejects the conversation
      */
     public Prompt render(List<?> messages, boolean addGenerationPrompt) {
+        return render(messages, addGenerationPrompt, null);
+    }
+
+    /**
+     * As {@link #render(List, boolean)}, with more variables for the template (a request's
+     * {@code chat_template_kwargs}); they cannot replace the special-token texts.
+     *
+     * @param variables plain JSON values by name, or null
+     */
+    public Prompt render(List<?> messages, boolean addGenerationPrompt, Map<String, Object> variables) {
         if (template == null) {
             throw new IllegalStateException("the model has no chat template");
         }
         Map<String, Object> vars = new HashMap<>();
+        if (variables != null) {
+            vars.putAll(variables);
+        }
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("tools", null);
         vars.put("documents", null);

@@ -14,7 +14,10 @@ import org.springframework.boot.test.web.server.LocalServerPort;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
-/** Chat requests the model's chat template cannot serve answer 400 and say why. */
+/**
+ * Chat requests the model's chat template cannot serve answer 400 and say why; variables a request gives the
+ * template ({@code chat_template_kwargs}) reach it.
+ */
 class ChatTemplateErrorsApiTest {
 
     abstract static class Client {
@@ -73,6 +76,47 @@ class ChatTemplateErrorsApiTest {
             JsonNode body = chat("""
                     {"model":"stories15M","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}""", 200);
             assertThat(body.get("usage").get("completion_tokens").asInt()).isBetween(1, 3);
+        }
+    }
+
+    /** A template that reads request variables, as Qwen3's reads {@code enable_thinking}. */
+    @Nested
+    @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "reft.store.path=target/test-stores/chat-variables",
+        "reft.model.chat-template=src/test/resources/chat/thinking-switch.jinja"})
+    class TemplateWithVariables extends Client {
+
+        int promptTokens(String kwargs) throws Exception {
+            return chat("""
+                    {"model":"stories15M","messages":[{"role":"user","content":"Hi"}],"max_tokens":1%s}"""
+                    .formatted(kwargs), 200).get("usage").get("prompt_tokens").asInt();
+        }
+
+        @Test
+        void chatTemplateKwargsAreTheTemplatesVariables() throws Exception {
+            int plain = promptTokens("");
+            assertThat(promptTokens(",\"chat_template_kwargs\":{}")).isEqualTo(plain);
+            assertThat(promptTokens(",\"chat_template_kwargs\":{\"enable_thinking\":true}")).isEqualTo(plain);
+            int noThinking = promptTokens(",\"chat_template_kwargs\":{\"enable_thinking\":false}");
+            int persona = promptTokens(",\"chat_template_kwargs\":{\"persona\":\"a pirate\"}");
+            assertThat(noThinking).isGreaterThan(plain);
+            assertThat(persona).isGreaterThan(plain);
+            assertThat(promptTokens(",\"chat_template_kwargs\":{\"enable_thinking\":false,\"persona\":\"a pirate\"}"))
+                    .isEqualTo(noThinking + persona - plain);
+        }
+
+        @Test
+        void variablesTheServerSetsOrANonObjectAre400() throws Exception {
+            for (String name : new String[] {"messages", "add_generation_prompt", "tools", "bos_token"}) {
+                JsonNode error = chat("""
+                        {"model":"stories15M","messages":[{"role":"user","content":"Hi"}],
+                         "chat_template_kwargs":{"%s":1}}""".formatted(name), 400).get("error");
+                assertThat(error.get("param").asString()).isEqualTo("chat_template_kwargs." + name);
+            }
+            JsonNode error = chat("""
+                    {"model":"stories15M","messages":[{"role":"user","content":"Hi"}],
+                     "chat_template_kwargs":[1]}""", 400).get("error");
+            assertThat(error.get("param").asString()).isEqualTo("chat_template_kwargs");
         }
     }
 }
