@@ -31,76 +31,58 @@ final class JinjaBlocks {
         }
         List<Tag> tags = allTags(template);
         Deque<Integer> loops = new ArrayDeque<>();
-        Deque<Integer> blocks = new ArrayDeque<>();
-        Map<Integer, String> replace = new HashMap<>();
-        Set<Integer> used = new HashSet<>();
+        // each tag's inner text, rewritten where it reads its loop's neighbours
+        Map<Integer, String> inner = new HashMap<>();
+        Set<Integer> captured = new HashSet<>();
         for (int t = 0; t < tags.size(); t++) {
             Tag tag = tags.get(t);
-            String k = tag.keyword;
-            if (k.equals("for")) {
+            // a for tag's own expressions belong to the loop around it
+            Integer loop = loops.peek();
+            if (tag.keyword.equals("for")) {
                 loops.push(t);
-            }
-            if (BLOCKS.contains(k)) {
-                blocks.push(t);
-            } else if (k.equals("endfor") && !loops.isEmpty()) {
+            } else if (tag.keyword.equals("endfor") && !loops.isEmpty()) {
                 loops.pop();
-                if (!blocks.isEmpty()) {
-                    blocks.pop();
-                }
-            } else if (k.startsWith("end") && !blocks.isEmpty()) {
-                blocks.pop();
             }
-            String inner = template.substring(tag.innerStart, tag.innerEnd);
-            if (loops.isEmpty() || k.equals("for") && loops.peek() == t && loops.size() == 1
-                    || !(inner.contains("loop.previtem") || inner.contains("loop.nextitem"))) {
-                continue;
+            String text = template.substring(tag.innerStart, tag.innerEnd);
+            if (loop != null && (text.contains("loop.previtem") || text.contains("loop.nextitem"))) {
+                String items = ITEMS + loop;
+                inner.put(t, text.replace("loop.previtem", "(" + items + "[loop.index0 - 1] if not loop.first else none)")
+                        .replace("loop.nextitem", "(" + items + "[loop.index] if not loop.last else none)"));
+                captured.add(loop);
             }
-            int loop = k.equals("for") && loops.peek() == t ? loops.stream().skip(1).findFirst().orElse(-1) : loops.peek();
-            if (loop < 0) {
-                continue;
-            }
-            String items = "__loop_items_" + loop;
-            used.add(loop);
-            replace.put(tag.open, template.substring(tag.open, tag.innerStart)
-                    + inner.replace("loop.previtem", "(" + items + "[loop.index0 - 1] if not loop.first else none)")
-                            .replace("loop.nextitem", "(" + items + "[loop.index] if not loop.last else none)")
-                    + template.substring(tag.innerEnd, tag.end));
-        }
-        for (int loop : used) {
-            Tag f = tags.get(loop);
-            String inner = loopFilter(template.substring(f.innerStart, f.innerEnd));
-            List<Token> tokens = tokenize(inner);
-            int in = -1;
-            for (int t = 1; t < tokens.size() && in < 0; t++) {
-                if (!tokens.get(t).string && tokens.get(t).text.equals("in")) {
-                    in = t;
-                }
-            }
-            if (in < 0 || in + 1 >= tokens.size()) {
-                continue;
-            }
-            String items = "__loop_items_" + loop;
-            String iterable = inner.substring(tokens.get(in + 1).start).strip();
-            String head = inner.substring(0, tokens.get(in + 1).start);
-            String rewritten = replace.getOrDefault(f.open, null);
-            String forTag = template.substring(f.open, f.innerStart) + head + items
-                    + template.substring(f.innerEnd, f.end);
-            if (rewritten != null) {
-                continue;
-            }
-            replace.put(f.open, template.substring(f.open, f.innerStart) + " set " + items + " = (" + iterable
-                    + ")|list %}" + forTag);
         }
         StringBuilder out = new StringBuilder(template.length() + 256);
         int at = 0;
-        for (Tag tag : tags) {
-            String r = replace.get(tag.open);
-            if (r != null) {
-                out.append(template, at, tag.open).append(r);
-                at = tag.end;
+        for (int t = 0; t < tags.size(); t++) {
+            Tag tag = tags.get(t);
+            String text = inner.getOrDefault(t, template.substring(tag.innerStart, tag.innerEnd));
+            if (captured.contains(t)) {
+                text = capture(loopFilter(text), ITEMS + t, template.substring(tag.open, tag.innerStart), tag);
+            } else if (!inner.containsKey(t)) {
+                continue;
             }
+            out.append(template, at, tag.innerStart).append(text).append(template, tag.innerEnd, tag.end);
+            at = tag.end;
         }
         return out.append(template.substring(at)).toString();
+    }
+
+    private static final String ITEMS = "__loop_items_";
+
+    /**
+     * A for tag's inner text {@code for x in xs} as {@code set items = (xs)|list %}OPEN for x in items}: the list
+     * set just before the loop, which then iterates over it. {@code open} is the tag's opening delimiter.
+     */
+    private static String capture(String forInner, String items, String open, Tag tag) {
+        List<Token> tokens = tokenize(forInner);
+        for (int t = 1; t + 1 < tokens.size(); t++) {
+            if (!tokens.get(t).string && tokens.get(t).text.equals("in")) {
+                int from = tokens.get(t + 1).start;
+                return " set " + items + " = (" + forInner.substring(from).strip() + ")|list %}" + open
+                        + forInner.substring(0, from) + items;
+            }
+        }
+        return forInner;
     }
 
     /** A tag found by {@link #tags}: where it opens, where its inner text is, where it ends. */
