@@ -241,7 +241,10 @@ final class JinjaFilters {
         }
     }
 
-    /** What {@code {{ x }}} prints: a boolean as Python's {@code str()} spells it, anything else as it is. */
+    /**
+     * What {@code {{ x }}} prints: booleans, lists and dicts as Python's {@code str()} writes them, anything else
+     * as jinjava prints it.
+     */
     static final class Print implements AdvancedFilter {
 
         @Override
@@ -251,7 +254,9 @@ final class JinjaFilters {
 
         @Override
         public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
-            return var instanceof Boolean b ? (b ? "True" : "False") : var;
+            // undefined (null) prints nothing, as in Jinja; None cannot be told from it here
+            return var instanceof Boolean || var instanceof Map<?, ?> || var instanceof Collection<?>
+                    ? PyRepr.str(var) : var;
         }
     }
 }

@@ -3,7 +3,6 @@ package dev.reftserver.chat;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.lib.filter.AdvancedFilter;
 import com.hubspot.jinjava.objects.collections.PyList;
-import com.hubspot.jinjava.objects.serialization.PyishObjectMapper;
 import java.lang.reflect.Array;
 import java.util.ArrayList;
 import java.util.List;
@@ -158,23 +157,13 @@ final class PyFilters {
                                 : type), number(value).doubleValue());
                 case 'c' -> pad(flags, width, value instanceof Number n ? String.valueOf((char) n.intValue())
                         : String.valueOf(value));
-                case 'r', 'a' -> pad(flags, width, truncate(PyishObjectMapper.getAsPyishString(value), precision));
+                case 'r', 'a' -> pad(flags, width, truncate(PyRepr.repr(value), precision));
                 default -> pad(flags, width, truncate(str(value), precision));
             };
         }
 
         static String str(Object value) {
-            if (value == null) {
-                return "None";
-            }
-            if (value instanceof Boolean b) {
-                return b ? "True" : "False";
-            }
-            if (value instanceof Double || value instanceof Float) {
-                return PyJson.pyFloat(((Number) value).doubleValue());
-            }
-            return value instanceof CharSequence || value instanceof Number ? value.toString()
-                    : PyishObjectMapper.getAsPyishString(value);
+            return PyRepr.str(value);
         }
 
         private static String truncate(String s, String precision) {

@@ -3,6 +3,7 @@ package dev.reftserver.chat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -15,11 +16,19 @@ import org.junit.jupiter.api.Test;
 class ChatTemplatePythonTest {
 
     private static final List<Map<String, Object>> MESSAGES = List.of(
-            Map.of("role", "system", "content", "Be brief."),
-            Map.of("role", "user", "content", "Hi there"),
-            Map.of("role", "assistant", "content", "Hello!"),
-            Map.of("role", "tool", "content", "21C"),
-            Map.of("role", "user", "content", "Thanks"));
+            message("system", "Be brief."),
+            message("user", "Hi there"),
+            message("assistant", "Hello!"),
+            message("tool", "21C"),
+            message("user", "Thanks"));
+
+    /** A message whose keys keep their order, as a JSON object's do. */
+    private static Map<String, Object> message(String role, String content) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("role", role);
+        m.put("content", content);
+        return m;
+    }
 
     private static String render(String template, List<?> messages) {
         return new ChatTemplate(template, ChatTemplateGoldenTest.GOLDEN_CLOCK).render(messages, new HashMap<>());
@@ -124,9 +133,16 @@ class ChatTemplatePythonTest {
     }
 
     @Test
+    void listsAndDictsPrintAsPythonsStr() {
+        assertEquals("[True, None, 1.5, \"it's\", {'a': [1, 'x\\ny']}]|{'k': False}|[{'a': 1}, {'b': 2}]|[1, 'a']|'q'|[{'role': 'system', 'content': 'Be brief.'}]",
+                render("{{ [true, none, 1.5, 'it\\'s', {'a': [1, 'x\\ny']}] }}|{{ {'k': false} }}|{{ [{'a': 1}, {'b': 2}] }}|{{ [1, 'a']|string }}|{{ '%r' % 'q' }}|{{ messages[:1] }}",
+                        MESSAGES));
+    }
+
+    @Test
     void messageTextIsPrintedNeverInterpreted() {
         assertEquals("{{ 7 * 7 }} {% if true %}yes{% endif %}",
                 render("{% for m in messages %}{{ m.content }}{% endfor %}",
-                        List.of(Map.of("role", "user", "content", "{{ 7 * 7 }} {% if true %}yes{% endif %}"))));
+                        List.of(message("user", "{{ 7 * 7 }} {% if true %}yes{% endif %}"))));
     }
 }
