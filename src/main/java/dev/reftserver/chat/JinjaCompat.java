@@ -20,9 +20,9 @@ package dev.reftserver.chat;
  *       printf-style formatting, and {@code 'text' * n} {@code ('text'|py_repeat(n))}.</li>
  * </ul>
  * What {@code {{ x }}} prints goes through {@code py_print} (booleans, lists and dicts as Python's {@code str()}
- * writes them), transformers'
- * {@code {% generation %}} tags are removed (they render their body as it is), and whitespace before a block tag is
- * removed here as Jinja's {@code lstrip_blocks} removes it (jinjava's option is off).
+ * writes them), transformers' {@code {% generation %}} tags are removed (they render their body as it is), and
+ * whitespace before a block tag is removed here as Jinja's {@code lstrip_blocks} removes it (jinjava's option is
+ * off).
  * Text outside {@code {{ }}} and {@code {% %}} and string literals are left as they are.
  */
 final class JinjaCompat {
