@@ -83,19 +83,8 @@ public final class ChatTemplate {
                 "strftimeNow", String.class));
         jinjava.registerFunction(new ELFunctionDefinition("", "dict", ChatTemplate.class, "dict", Object[].class));
         jinjava.registerFilter(new ToJson());
-        jinjava.registerFilter(new PyFilters.Slice());
-        jinjava.registerFilter(new PyFilters.Format());
-        jinjava.registerFilter(new PyFilters.Repeat());
-        jinjava.registerFilter(new JinjaFilters.Extreme(true));
-        jinjava.registerFilter(new JinjaFilters.Extreme(false));
-        jinjava.registerFilter(new JinjaFilters.Items());
-        jinjava.registerFilter(new JinjaFilters.LoopIf());
-        jinjava.registerFilter(new JinjaFilters.Text(true));
-        jinjava.registerFilter(new JinjaFilters.Text(false));
-        jinjava.registerFilter(new JinjaFilters.Indent());
-        jinjava.registerFilter(new JinjaFilters.Print());
-        jinjava.getGlobalContext().registerExpTest(new JinjaFilters.IterableTest("iterable"));
-        jinjava.getGlobalContext().registerExpTest(new JinjaFilters.IterableTest("sequence"));
+        JinjaFilters.filters().forEach(jinjava::registerFilter);
+        JinjaFilters.tests().forEach(jinjava.getGlobalContext()::registerExpTest);
     }
 
     public String source() {

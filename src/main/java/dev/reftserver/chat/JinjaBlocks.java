@@ -202,26 +202,17 @@ final class JinjaBlocks {
      */
     static String loopFilter(String inner) {
         List<Token> tokens = tokenize(inner);
-        if (tokens.isEmpty() || tokens.get(0).string || !tokens.get(0).text.equals("for")) {
+        if (tokens.isEmpty() || !tokens.get(0).is("for")) {
             return inner;
         }
         int in = -1;
         int filter = -1;
-        int depth = 0;
-        for (int t = 1; t < tokens.size(); t++) {
+        for (int t = 1; t < tokens.size() && filter < 0; t++) {
             Token x = tokens.get(t);
-            if (x.string) {
-                continue;
-            }
-            if (x.text.equals("(") || x.text.equals("[") || x.text.equals("{")) {
-                depth++;
-            } else if (x.text.equals(")") || x.text.equals("]") || x.text.equals("}")) {
-                depth--;
-            } else if (depth == 0 && in < 0 && x.text.equals("in")) {
+            if (x.depth == 0 && in < 0 && x.is("in")) {
                 in = t;
-            } else if (depth == 0 && in > 0 && x.text.equals("if")) {
+            } else if (x.depth == 0 && in > 0 && x.is("if")) {
                 filter = t;
-                break;
             }
         }
         if (in < 2 || filter < 0 || filter == in + 1 || filter + 1 >= tokens.size()) {

@@ -13,6 +13,7 @@ import static dev.reftserver.chat.JinjaTokens.topLevel;
 import dev.reftserver.chat.JinjaTokens.Token;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Pattern;
 
@@ -29,12 +30,15 @@ final class JinjaExpressions {
         return expression(expr, true);
     }
 
+    /** What ends a unary {@code not}'s operand at its depth. */
+    private static final Set<String> NOT_OPERAND_ENDS = Set.of(",", "and", "or", "if", "else");
+
     static String expression(String expr, boolean keywords) {
         List<Token> tokens = tokenize(expr);
         TreeMap<Integer, StringBuilder> inserts = new TreeMap<>();
         for (int t = 0; t < tokens.size(); t++) {
             Token tok = tokens.get(t);
-            if (tok.string || !tok.text.equals("not")) {
+            if (!tok.is("not")) {
                 continue;
             }
             boolean binary = (t > 0 && tokens.get(t - 1).text.equals("is"))
@@ -42,26 +46,7 @@ final class JinjaExpressions {
             if (binary || t + 1 >= tokens.size()) {
                 continue;
             }
-            int depth = 0;
-            int last = t;
-            for (int u = t + 1; u < tokens.size(); u++) {
-                Token x = tokens.get(u);
-                if (!x.string) {
-                    String s = x.text;
-                    if (s.equals("(") || s.equals("[") || s.equals("{")) {
-                        depth++;
-                    } else if (s.equals(")") || s.equals("]") || s.equals("}")) {
-                        if (depth == 0) {
-                            break;
-                        }
-                        depth--;
-                    } else if (depth == 0 && (s.equals(",") || s.equals("and") || s.equals("or") || s.equals("if")
-                            || s.equals("else"))) {
-                        break;
-                    }
-                }
-                last = u;
-            }
+            int last = JinjaTokens.runEnd(tokens, t + 1, NOT_OPERAND_ENDS);
             if (last == t) {
                 continue;
             }
@@ -137,7 +122,7 @@ final class JinjaExpressions {
                     || !insideParentheses(tokens, t)) {
                 continue;
             }
-            int last = argumentEnd(tokens, t + 2);
+            int last = JinjaTokens.runEnd(tokens, t + 2, Set.of(","));
             if (last < t + 2) {
                 continue;
             }
@@ -149,45 +134,8 @@ final class JinjaExpressions {
 
     /** Whether token t sits directly inside a pair of parentheses. */
     static boolean insideParentheses(List<Token> tokens, int t) {
-        int depth = 0;
-        for (int u = t - 1; u >= 0; u--) {
-            Token x = tokens.get(u);
-            if (x.string) {
-                continue;
-            }
-            if (x.text.equals(")") || x.text.equals("]") || x.text.equals("}")) {
-                depth++;
-            } else if (x.text.equals("(") || x.text.equals("[") || x.text.equals("{")) {
-                if (depth == 0) {
-                    return x.text.equals("(");
-                }
-                depth--;
-            }
-        }
-        return false;
-    }
-
-    /** The last token of the argument that starts at token {@code from}: up to a comma or closing bracket. */
-    static int argumentEnd(List<Token> tokens, int from) {
-        int depth = 0;
-        int last = from - 1;
-        for (int u = from; u < tokens.size(); u++) {
-            Token x = tokens.get(u);
-            if (!x.string) {
-                if (x.text.equals("(") || x.text.equals("[") || x.text.equals("{")) {
-                    depth++;
-                } else if (x.text.equals(")") || x.text.equals("]") || x.text.equals("}")) {
-                    if (depth == 0) {
-                        break;
-                    }
-                    depth--;
-                } else if (depth == 0 && x.text.equals(",")) {
-                    break;
-                }
-            }
-            last = u;
-        }
-        return last;
+        int open = JinjaTokens.enclosing(tokens, t);
+        return open >= 0 && tokens.get(open).is("(");
     }
 
     /** Rewrites the first slice {@code base[a:b:c]} and the ones after it, one at a time. */
@@ -202,8 +150,8 @@ final class JinjaExpressions {
                     continue;
                 }
                 int close = matching(tokens, t);
-                List<Integer> colons = topLevel(tokens, t + 1, close, ":");
-                if (close < 0 || colons.isEmpty() || colons.size() > 2) {
+                List<Integer> colons = close < 0 ? List.of() : topLevel(tokens, t, ":");
+                if (colons.isEmpty() || colons.size() > 2) {
                     continue;
                 }
                 int base = operandStart(tokens, t - 1);

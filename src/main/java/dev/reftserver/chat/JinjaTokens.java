@@ -11,19 +11,59 @@ final class JinjaTokens {
     private JinjaTokens() {
     }
 
-    /** A name, a number, one punctuation character, or a whole string literal ({@code string}), at [start, end). */
+    /**
+     * A name, a number, one punctuation character, or a whole string literal ({@code string}), at [start, end);
+     * {@code depth}: the brackets around it (a bracket and the one that closes it have the depth outside them).
+     */
     static final class Token {
         final String text;
         final int start;
         final int end;
         final boolean string;
+        final int depth;
 
-        Token(String text, int start, int end, boolean string) {
+        Token(String text, int start, int end, boolean string, int depth) {
             this.text = text;
             this.start = start;
             this.end = end;
             this.string = string;
+            this.depth = depth;
         }
+
+        /** This token is {@code s}, outside a string literal. */
+        boolean is(String s) {
+            return !string && text.equals(s);
+        }
+
+        boolean opens() {
+            return !string && text.length() == 1 && "([{".indexOf(text.charAt(0)) >= 0;
+        }
+
+        boolean closes() {
+            return !string && text.length() == 1 && ")]}".indexOf(text.charAt(0)) >= 0;
+        }
+
+        /** The depth of what sits beside this token: inside the brackets that a closing bracket ends. */
+        int level() {
+            return closes() ? depth + 1 : depth;
+        }
+    }
+
+    /**
+     * The last token of the run starting at token {@code from} that stays at its depth: the run ends before a
+     * bracket closing one around it, or before one of {@code stops} at its depth. {@code from - 1} if it ends at once.
+     */
+    static int runEnd(List<Token> tokens, int from, Set<String> stops) {
+        int level = tokens.get(from).level();
+        int last = from - 1;
+        for (int u = from; u < tokens.size(); u++) {
+            Token x = tokens.get(u);
+            if (x.closes() && x.depth < level || x.depth == level && !x.string && stops.contains(x.text)) {
+                break;
+            }
+            last = u;
+        }
+        return last;
     }
 
     static String between(String expr, List<Token> tokens, int from, int to) {
@@ -33,7 +73,7 @@ final class JinjaTokens {
 
     /** Whether a token can end an operand that a subscript follows: a name, a literal, a closing bracket. */
     static boolean endsOperand(Token t) {
-        return t.string || isName(t) || t.text.equals(")") || t.text.equals("]");
+        return t.string || isName(t) || t.is(")") || t.is("]");
     }
 
     static boolean isName(Token t) {
@@ -41,15 +81,14 @@ final class JinjaTokens {
                 && !KEYWORDS.contains(t.text);
     }
 
-    static final Set<String> KEYWORDS = Set.of("and", "or", "not", "in", "is", "if",
-            "else");
+    static final Set<String> KEYWORDS = Set.of("and", "or", "not", "in", "is", "if", "else");
 
     /** The first token of the operand (a primary and its attributes, subscripts and calls) ending at token t. */
     static int operandStart(List<Token> tokens, int t) {
         int start = t;
         while (true) {
             Token x = tokens.get(start);
-            if (!x.string && (x.text.equals(")") || x.text.equals("]"))) {
+            if (x.is(")") || x.is("]")) {
                 int open = opening(tokens, start);
                 if (open < 0) {
                     return start;
@@ -62,7 +101,7 @@ final class JinjaTokens {
                 }
                 return start;
             }
-            if (start >= 2 && !tokens.get(start - 1).string && tokens.get(start - 1).text.equals(".")
+            if (start >= 2 && tokens.get(start - 1).is(".")
                     && endsOperand(tokens.get(start - 2))) {
                 start -= 2;
                 continue;
@@ -75,7 +114,7 @@ final class JinjaTokens {
     static int operandEnd(List<Token> tokens, int t) {
         int end = t;
         Token x = tokens.get(t);
-        if (!x.string && (x.text.equals("(") || x.text.equals("["))) {
+        if (x.is("(") || x.is("[")) {
             end = matching(tokens, t);
             if (end < 0) {
                 return tokens.size() - 1;
@@ -101,60 +140,46 @@ final class JinjaTokens {
         return end;
     }
 
+    /** The bracket that closes the one at {@code open}, or -1. */
     static int matching(List<Token> tokens, int open) {
-        int depth = 0;
-        for (int u = open; u < tokens.size(); u++) {
-            Token x = tokens.get(u);
-            if (x.string) {
-                continue;
-            }
-            if (x.text.equals("(") || x.text.equals("[") || x.text.equals("{")) {
-                depth++;
-            } else if (x.text.equals(")") || x.text.equals("]") || x.text.equals("}")) {
-                if (--depth == 0) {
-                    return u;
-                }
+        for (int u = open + 1; u < tokens.size(); u++) {
+            if (tokens.get(u).closes() && tokens.get(u).depth == tokens.get(open).depth) {
+                return u;
             }
         }
         return -1;
     }
 
+    /** The bracket that the one at {@code close} closes, or -1. */
     static int opening(List<Token> tokens, int close) {
-        int depth = 0;
-        for (int u = close; u >= 0; u--) {
-            Token x = tokens.get(u);
-            if (x.string) {
-                continue;
-            }
-            if (x.text.equals(")") || x.text.equals("]") || x.text.equals("}")) {
-                depth++;
-            } else if (x.text.equals("(") || x.text.equals("[") || x.text.equals("{")) {
-                if (--depth == 0) {
-                    return u;
-                }
+        for (int u = close - 1; u >= 0; u--) {
+            if (tokens.get(u).opens() && tokens.get(u).depth == tokens.get(close).depth) {
+                return u;
             }
         }
         return -1;
     }
 
-    /** Indexes of the tokens {@code text} in [from, to) outside nested brackets. */
-    static List<Integer> topLevel(List<Token> tokens, int from, int to, String text) {
+    /** Indexes of the tokens {@code text} directly inside the brackets at {@code open} (not nested deeper). */
+    static List<Integer> topLevel(List<Token> tokens, int open, String text) {
         List<Integer> at = new ArrayList<>();
-        int depth = 0;
-        for (int u = from; u < to; u++) {
-            Token x = tokens.get(u);
-            if (x.string) {
-                continue;
-            }
-            if (x.text.equals("(") || x.text.equals("[") || x.text.equals("{")) {
-                depth++;
-            } else if (x.text.equals(")") || x.text.equals("]") || x.text.equals("}")) {
-                depth--;
-            } else if (depth == 0 && x.text.equals(text)) {
+        int close = matching(tokens, open);
+        for (int u = open + 1; u < close; u++) {
+            if (tokens.get(u).depth == tokens.get(open).depth + 1 && tokens.get(u).is(text)) {
                 at.add(u);
             }
         }
         return at;
+    }
+
+    /** The innermost bracket around token {@code t}, or -1. */
+    static int enclosing(List<Token> tokens, int t) {
+        for (int u = t - 1; u >= 0; u--) {
+            if (tokens.get(u).opens() && tokens.get(u).depth == tokens.get(t).level() - 1) {
+                return u;
+            }
+        }
+        return -1;
     }
 
     static String insert(String expr, TreeMap<Integer, StringBuilder> inserts) {
@@ -169,6 +194,7 @@ final class JinjaTokens {
 
     static List<Token> tokenize(String s) {
         List<Token> out = new ArrayList<>();
+        int depth = 0;
         int i = 0;
         while (i < s.length()) {
             char c = s.charAt(i);
@@ -180,17 +206,23 @@ final class JinjaTokens {
                     j += s.charAt(j) == '\\' ? 2 : 1;
                 }
                 j = Math.min(j + 1, s.length());
-                out.add(new Token(s.substring(i, j), i, j, true));
+                out.add(new Token(s.substring(i, j), i, j, true, depth));
                 i = j;
             } else if (Character.isLetterOrDigit(c) || c == '_') {
                 int j = i;
                 while (j < s.length() && (Character.isLetterOrDigit(s.charAt(j)) || s.charAt(j) == '_')) {
                     j++;
                 }
-                out.add(new Token(s.substring(i, j), i, j, false));
+                out.add(new Token(s.substring(i, j), i, j, false, depth));
                 i = j;
             } else {
-                out.add(new Token(String.valueOf(c), i, i + 1, false));
+                if (")]}".indexOf(c) >= 0) {
+                    depth--;
+                }
+                out.add(new Token(String.valueOf(c), i, i + 1, false, depth));
+                if ("([{".indexOf(c) >= 0) {
+                    depth++;
+                }
                 i++;
             }
         }
