@@ -46,7 +46,8 @@ final class JinjaBlocks {
             String text = template.substring(tag.innerStart, tag.innerEnd);
             if (loop != null && (text.contains("loop.previtem") || text.contains("loop.nextitem"))) {
                 String items = ITEMS + loop;
-                inner.put(t, text.replace("loop.previtem", "(" + items + "[loop.index0 - 1] if not loop.first else none)")
+                inner.put(t, text
+                        .replace("loop.previtem", "(" + items + "[loop.index0 - 1] if not loop.first else none)")
                         .replace("loop.nextitem", "(" + items + "[loop.index] if not loop.last else none)"));
                 captured.add(loop);
             }
@@ -163,8 +164,10 @@ final class JinjaBlocks {
                     Tag e = tags.get(otherwise);
                     Tag end = tags.get(t);
                     replace.put(f.open, open(template, f) + " set " + flag + " = namespace(iterated=false) %}"
-                            + template.substring(f.open, f.end) + "{% set " + flag + ".iterated = true " + close(template, f));
-                    replace.put(e.open, open(template, e) + " endfor %}{% if not " + flag + ".iterated " + close(template, e));
+                            + template.substring(f.open, f.end) + "{% set " + flag + ".iterated = true "
+                            + close(template, f));
+                    replace.put(e.open, open(template, e) + " endfor %}{% if not " + flag + ".iterated "
+                            + close(template, e));
                     replace.put(end.open, open(template, end) + " endif " + close(template, end));
                 }
             } else if (k.equals("else") && !open.isEmpty() && tags.get(open.peek()).keyword.equals("for")) {
@@ -224,7 +227,8 @@ final class JinjaBlocks {
         }
         String targets = inner.substring(tokens.get(1).start, tokens.get(in - 1).end).strip();
         String iterable = inner.substring(tokens.get(in + 1).start, tokens.get(filter - 1).end);
-        String condition = JinjaExpressions.expression(inner.substring(tokens.get(filter + 1).start, tokens.get(end - 1).end));
+        String condition = JinjaExpressions.expression(
+                inner.substring(tokens.get(filter + 1).start, tokens.get(end - 1).end), true);
         return inner.substring(0, tokens.get(0).start) + "for " + targets + " in (" + iterable + ")|py_loop_if("
                 + literal(targets) + ", " + literal(condition) + ")" + inner.substring(tokens.get(end - 1).end);
     }

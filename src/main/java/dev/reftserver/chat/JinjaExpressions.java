@@ -26,24 +26,31 @@ final class JinjaExpressions {
     private JinjaExpressions() {
     }
 
-    static String expression(String expr) {
-        return expression(expr, true);
+    /**
+     * One tag's expression, rewritten.
+     *
+     * @param keywords whether keyword arguments of calls are rewritten (not in a macro's signature, whose defaults
+     *                 are no call's arguments)
+     */
+    static String expression(String expr, boolean keywords) {
+        String rewritten = pythonConstants(notOperands(expr));
+        return delimitersInStrings(formats(slices(keywords ? keywordValues(rewritten) : rewritten)));
     }
 
     /** What ends a unary {@code not}'s operand at its depth. */
     private static final Set<String> NOT_OPERAND_ENDS = Set.of(",", "and", "or", "if", "else");
 
-    static String expression(String expr, boolean keywords) {
+    /**
+     * Each unary {@code not}'s operand parenthesized up to the next {@code and}, {@code or}, {@code if},
+     * {@code else}, comma or closing bracket at its depth: {@code not} binds looser than comparisons, tests and
+     * filters in Jinja, tighter in jinjava's grammar.
+     */
+    static String notOperands(String expr) {
         List<Token> tokens = tokenize(expr);
         TreeMap<Integer, StringBuilder> inserts = new TreeMap<>();
-        for (int t = 0; t < tokens.size(); t++) {
-            Token tok = tokens.get(t);
-            if (!tok.is("not")) {
-                continue;
-            }
-            boolean binary = (t > 0 && tokens.get(t - 1).text.equals("is"))
-                    || (t + 1 < tokens.size() && tokens.get(t + 1).text.equals("in"));
-            if (binary || t + 1 >= tokens.size()) {
+        for (int t = 0; t + 1 < tokens.size(); t++) {
+            // "is not" and "not in" are binary operators
+            if (!tokens.get(t).is("not") || t > 0 && tokens.get(t - 1).is("is") || tokens.get(t + 1).is("in")) {
                 continue;
             }
             int last = JinjaTokens.runEnd(tokens, t + 1, NOT_OPERAND_ENDS);
@@ -53,11 +60,11 @@ final class JinjaExpressions {
             inserts.computeIfAbsent(tokens.get(t + 1).start, k -> new StringBuilder()).append('(');
             inserts.computeIfAbsent(tokens.get(last).end, k -> new StringBuilder()).insert(0, ')');
         }
-        String rewritten = pythonConstants(insert(expr, inserts));
-        return delimitersInStrings(formats(slices(keywords ? keywordValues(rewritten) : rewritten)));
+        return insert(expr, inserts);
     }
 
-    static final Pattern DELIMITER = Pattern.compile("(?<=[{%#])(?=[{%#])|(?<=[}%#])(?=})");
+    /** Between the two characters of a tag delimiter: {@code {{ {% {# }} %} #}}. */
+    private static final Pattern DELIMITER = Pattern.compile("(?<=[{%#])(?=[{%#])|(?<=[}%#])(?=})");
 
     /**
      * A string literal holding a tag delimiter ({@code '{{'}, {@code '%}'}...) becomes a concatenation of pieces
@@ -145,7 +152,7 @@ final class JinjaExpressions {
             String next = null;
             for (int t = 1; t < tokens.size() && next == null; t++) {
                 Token open = tokens.get(t);
-                if (open.string || !open.text.equals("[") || !endsOperand(tokens.get(t - 1))
+                if (!open.is("[") || !endsOperand(tokens.get(t - 1))
                         || tokens.get(t - 1).end != open.start) {
                     continue;
                 }
@@ -154,7 +161,7 @@ final class JinjaExpressions {
                 if (colons.isEmpty() || colons.size() > 2) {
                     continue;
                 }
-                int base = operandStart(tokens, t - 1);
+                int base = tokens.get(operandStart(tokens, t - 1)).start;
                 List<String> bounds = new ArrayList<>();
                 int from = t + 1;
                 for (int c : colons) {
@@ -162,8 +169,8 @@ final class JinjaExpressions {
                     from = c + 1;
                 }
                 bounds.add(between(expr, tokens, from, close));
-                next = expr.substring(0, tokens.get(base).start) + "(" + expr.substring(tokens.get(base).start, open.start)
-                        + "|py_slice(" + String.join(", ", bounds) + "))" + expr.substring(tokens.get(close).end);
+                next = expr.substring(0, base) + "(" + expr.substring(base, open.start) + "|py_slice("
+                        + String.join(", ", bounds) + "))" + expr.substring(tokens.get(close).end);
             }
             if (next == null) {
                 return expr;

@@ -37,7 +37,9 @@ class ChatTemplatePythonTest {
     @Test
     void slicesFollowPythonClampingStepsAndNegativeBounds() {
         assertEquals("abc|ab|fdb||[2, 4]|[1, 2, 3]|4|user|ks!",
-                render("{{ 'abc'[-5:] }}|{{ 'abc'[:-1] }}|{{ 'abcdef'[::-2] }}|{{ 'abc'[5:] }}|{{ [1, 2, 3, 4, 5][1:4:2] }}|{{ [1, 2, 3][-5:] }}|{{ messages[1:]|length }}|{{ messages[::-1][0].role }}|{{ (messages[-1].content ~ '!')[-3:] }}",
+                render("{{ 'abc'[-5:] }}|{{ 'abc'[:-1] }}|{{ 'abcdef'[::-2] }}|{{ 'abc'[5:] }}"
+                        + "|{{ [1, 2, 3, 4, 5][1:4:2] }}|{{ [1, 2, 3][-5:] }}|{{ messages[1:]|length }}"
+                        + "|{{ messages[::-1][0].role }}|{{ (messages[-1].content ~ '!')[-3:] }}",
                         MESSAGES));
     }
 
@@ -51,49 +53,63 @@ class ChatTemplatePythonTest {
     @Test
     void keywordArgumentValuesAreWholeExpressionsAndMacroDefaultsStay() {
         assertEquals("4|{\"a\": 3, \"b\": \"xy\"}|[1d][2e]",
-                render("{%- set ns = namespace(last=messages|length - 1, found=false) %}{{ ns.last }}|{{ dict(a=1 + 2, b='x' ~ 'y')|tojson }}|{% macro f(x, y='d') %}[{{ x }}{{ y }}]{% endmacro %}{{ f(1) }}{{ f(2, y='e') }}",
+                render("{%- set ns = namespace(last=messages|length - 1, found=false) %}{{ ns.last }}"
+                        + "|{{ dict(a=1 + 2, b='x' ~ 'y')|tojson }}|{% macro f(x, y='d') %}[{{ x }}{{ y }}"
+                        + "]{% endmacro %}{{ f(1) }}{{ f(2, y='e') }}",
                         MESSAGES));
     }
 
     @Test
     void percentFormattingAndStringRepetition() {
         assertEquals("a-7|3.14|   ab|c   ||50%|None|===",
-                render("{{ '%s-%d' % ('a', 7) }}|{{ '%.2f' % 3.14159 }}|{{ '%5s|%-4s|' % ('ab', 'c') }}|{{ '%d%%' % 50 }}|{{ '%s' % none }}|{{ '=' * 3 }}",
+                render("{{ '%s-%d' % ('a', 7) }}|{{ '%.2f' % 3.14159 }}|{{ '%5s|%-4s|' % ('ab', 'c') }}"
+                        + "|{{ '%d%%' % 50 }}|{{ '%s' % none }}|{{ '=' * 3 }}",
                         MESSAGES));
     }
 
     @Test
     void loopFiltersCountOnlyTheKeptItemsAndForElseRunsWhenNothingIterated() {
         assertEquals("1/2:Hi there;2/2:Thanks;|none|outerT",
-                render("{%- for m in messages if m.role == 'user' %}{{ loop.index }}/{{ loop.length }}:{{ m.content }};{% else %}none{% endfor %}|{% for m in messages if m.role == 'nobody' %}x{% else %}none{% endfor %}|{% for x in [] %}{% for y in [1] %}{{ y }}{% else %}inner{% endfor %}{% else %}outer{% if true %}T{% else %}F{% endif %}{% endfor %}",
+                render("{%- for m in messages if m.role == 'user' %}{{ loop.index }}/{{ loop.length }}"
+                        + ":{{ m.content }};{% else %}none{% endfor %}"
+                        + "|{% for m in messages if m.role == 'nobody' %}x{% else %}none{% endfor %}"
+                        + "|{% for x in [] %}{% for y in [1] %}{{ y }}{% else %}inner{% endfor %}{% else %}"
+                        + "outer{% if true %}T{% else %}F{% endif %}{% endfor %}",
                         MESSAGES));
     }
 
     @Test
     void loopPreviousAndNextItems() {
         assertEquals("s>u u>a a>t t>u u ",
-                render("{%- for m in messages %}{% if loop.previtem and loop.previtem.role == m.role %}={% endif %}{{ m.role[0] }}{% if loop.nextitem is defined and loop.nextitem %}>{{ loop.nextitem.role[0] }}{% endif %} {% endfor %}",
+                render("{%- for m in messages %}{% if loop.previtem and loop.previtem.role == m.role %}"
+                        + "={% endif %}{{ m.role[0] }}{% if loop.nextitem is defined and loop.nextitem %}"
+                        + ">{{ loop.nextitem.role[0] }}{% endif %} {% endfor %}",
                         MESSAGES));
     }
 
     @Test
     void pythonConstantsAndIterableTests() {
         assertEquals("11|110",
-                render("{%- set t = True %}{% set n = None %}{{ 1 if t else 0 }}{{ 1 if n is none else 0 }}|{{ 1 if 'abc' is iterable else 0 }}{{ 1 if {} is sequence else 0 }}{{ 1 if 3 is iterable else 0 }}",
+                render("{%- set t = True %}{% set n = None %}{{ 1 if t else 0 }}{{ 1 if n is none else 0 }}"
+                        + "|{{ 1 if 'abc' is iterable else 0 }}{{ 1 if {} is sequence else 0 }}"
+                        + "{{ 1 if 3 is iterable else 0 }}",
                         MESSAGES));
     }
 
     @Test
     void minMaxItemsTrimAndIndentFilters() {
         assertEquals("31|a1b2||ab|  a\n  b\n\n  c",
-                render("{{ [3, 1, 2]|max }}{{ [3, 1, 2]|min }}|{% for k, v in {'a': 1, 'b': 2}|items %}{{ k }}{{ v }}{% endfor %}|{{ messages[0].missing|trim }}|{{ 'xxabxx'|trim('x') }}|{{ 'a\\nb\\n\\nc'|indent(2, first=true) }}",
+                render("{{ [3, 1, 2]|max }}{{ [3, 1, 2]|min }}|{% for k, v in {'a': 1, 'b': 2}|items %}"
+                        + "{{ k }}{{ v }}{% endfor %}|{{ messages[0].missing|trim }}|{{ 'xxabxx'|trim('x') }}"
+                        + "|{{ 'a\\nb\\n\\nc'|indent(2, first=true) }}",
                         MESSAGES));
     }
 
     @Test
     void rsplitSplitRemainderSplitlinesAndRfind() {
         assertEquals("['a-b', 'c']|[' a b', 'c']|['a', 'b c  ']|['a', 'b']|3",
-                render("{{ 'a-b-c'.rsplit('-', 1) }}|{{ ' a b  c '.rsplit(none, 1) }}|{{ 'a b c  '.split(none, 1) }}|{{ 'a\\nb\\n'.splitlines() }}|{{ 'abcb'.rfind('b') }}",
+                render("{{ 'a-b-c'.rsplit('-', 1) }}|{{ ' a b  c '.rsplit(none, 1) }}"
+                        + "|{{ 'a b c  '.split(none, 1) }}|{{ 'a\\nb\\n'.splitlines() }}|{{ 'abcb'.rfind('b') }}",
                         MESSAGES));
     }
 
@@ -107,21 +123,25 @@ class ChatTemplatePythonTest {
     @Test
     void blockTagsStripOnlyTheIndentationOfTheirOwnLine() {
         assertEquals("a b c|1 2 |\n  x\ny z",
-                render("a {% if true %}b{% endif %} c|{% for m in [1, 2] %}{{ m }} {% endfor %}|\n    {% if true %}\n  x\n    {% endif %}\ny {#- c #} z",
+                render("a {% if true %}b{% endif %} c|{% for m in [1, 2] %}{{ m }} {% endfor %}"
+                        + "|\n    {% if true %}\n  x\n    {% endif %}\ny {#- c #} z",
                         MESSAGES));
     }
 
     @Test
     void generationTagsRenderTheirBodyAsItIs() {
         assertEquals("sx ux Hello!tx ux ",
-                render("{%- for m in messages %}{% if m.role == 'assistant' %}\n  {% generation %}\n{{ m.content }}{% endgeneration %}\n{% else %}{{ m.role[0] }}{%- generation -%}  x  {%- endgeneration %} {% endif %}{% endfor %}",
+                render("{%- for m in messages %}{% if m.role == 'assistant' %}\n  {% generation %}"
+                        + "\n{{ m.content }}{% endgeneration %}\n{% else %}{{ m.role[0] }}{%- generation -%}"
+                        + "  x  {%- endgeneration %} {% endif %}{% endfor %}",
                         MESSAGES));
     }
 
     @Test
     void booleansPrintAsPythonSpellsThem() {
         assertEquals("True|False|True|5|x",
-                render("{{ 1 == 1 }}|{{ messages[0].missing is defined }}|{{ 'a' in 'abc' }}|{{ messages|length }}|{{ 'x' if true }}",
+                render("{{ 1 == 1 }}|{{ messages[0].missing is defined }}|{{ 'a' in 'abc' }}|{{ messages"
+                        + "|length }}|{{ 'x' if true }}",
                         MESSAGES));
     }
 
@@ -134,8 +154,11 @@ class ChatTemplatePythonTest {
 
     @Test
     void listsAndDictsPrintAsPythonsStr() {
-        assertEquals("[True, None, 1.5, \"it's\", {'a': [1, 'x\\ny']}]|{'k': False}|[{'a': 1}, {'b': 2}]|[1, 'a']|'q'|[{'role': 'system', 'content': 'Be brief.'}]",
-                render("{{ [true, none, 1.5, 'it\\'s', {'a': [1, 'x\\ny']}] }}|{{ {'k': false} }}|{{ [{'a': 1}, {'b': 2}] }}|{{ [1, 'a']|string }}|{{ '%r' % 'q' }}|{{ messages[:1] }}",
+        assertEquals("[True, None, 1.5, \"it's\", {'a': [1, 'x\\ny']}]|{'k': False}|[{'a': 1}, {'b': 2}]|[1, 'a']|'q'"
+                        + "|[{'role': 'system', 'content': 'Be brief.'}]",
+                render("{{ [true, none, 1.5, 'it\\'s', {'a': [1, 'x\\ny']}] }}|{{ {'k': false} }}"
+                        + "|{{ [{'a': 1}, {'b': 2}] }}|{{ [1, 'a']|string }}|{{ '%r' % 'q' }}"
+                        + "|{{ messages[:1] }}",
                         MESSAGES));
     }
 
