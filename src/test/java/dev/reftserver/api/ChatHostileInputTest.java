@@ -3,21 +3,19 @@ package dev.reftserver.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
-import org.springframework.test.context.TestPropertySource;
+import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * Hostile chat requests over HTTP, on the hostile-input server with the Zephyr chat template: template syntax in a
- * message is text (never run: a loop of a billion iterations in a message costs nothing), and seeded mutations of a
- * valid chat body, {@code chat_template_kwargs} included, get a 2xx or a 4xx in the API's error shape, never a 5xx.
+ * Hostile chat requests over HTTP, on the chat serving server (Zephyr's template): template syntax in a message is
+ * text (never run: a loop of a billion iterations in a message costs nothing), and seeded mutations of a valid chat
+ * body, {@code chat_template_kwargs} included, get a 2xx or a 4xx in the API's error shape, never a 5xx.
  */
-@TestPropertySource(properties = "reft.model.chat-template=" + ChatServingTestSupport.ZEPHYR)
-class ChatHostileInputTest extends HostileInputTestSupport {
+class ChatHostileInputTest extends ChatServingTestSupport {
 
     private static final long SEED = 20261207L;
     private static final int TRIES = 80;
@@ -41,8 +39,25 @@ class ChatHostileInputTest extends HostileInputTestSupport {
         "{% include 'x' %}", "{{ raise_exception('boom') }}"};
 
     private HttpResponse<String> chat(String key, String body) {
-        return send("POST", "/v1/chat/completions", key, "application/json", body.getBytes(StandardCharsets.UTF_8),
-                false);
+        return http().post("/v1/chat/completions", key, body);
+    }
+
+    /** Whether a refusal has the API's error shape: {@code {"error": {"message": ..., "type": ...}}}. */
+    private boolean errorShaped(HttpResponse<String> r) {
+        try {
+            JsonNode error = json.readTree(r.body()).get("error");
+            return r.headers().firstValue("Content-Type").orElse("").startsWith("application/json") && error != null
+                    && error.path("message").isString() && !error.path("message").asString().isBlank()
+                    && error.path("type").isString();
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** A plain chat still completes. */
+    private void assertStillServing(String key) {
+        HttpResponse<String> r = chat(key, body("Tell me a story."));
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
     }
 
     private String body(String content) {
@@ -80,13 +95,9 @@ class ChatHostileInputTest extends HostileInputTestSupport {
             int s = r.statusCode();
             if (s >= 500 || s < 200 || (s >= 300 && s < 400)) {
                 failures.add("try " + i + " " + body + ": status " + s + ": " + r.body());
-            } else if (s >= 400) {
-                try {
-                    assertErrorShape(r);
-                } catch (AssertionError | RuntimeException e) {
-                    failures.add("try " + i + " " + body + ": " + s + " without the error shape: " + r.body());
-                }
-            } else {
+            } else if (s >= 400 && !errorShaped(r)) {
+                failures.add("try " + i + " " + body + ": " + s + " without the error shape: " + r.body());
+            } else if (s < 300) {
                 twoHundreds++;
             }
         }
