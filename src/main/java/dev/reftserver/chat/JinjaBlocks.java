@@ -14,7 +14,8 @@ import java.util.Set;
 
 /**
  * The {@link JinjaCompat} rewrites that span tags: a {@code for} loop's filter ({@code for x in xs if cond}), its
- * {@code else}, and {@code loop.previtem} / {@code loop.nextitem}, none of which jinjava has.
+ * {@code else}, {@code loop.previtem} / {@code loop.nextitem}, and {@code filter} blocks, none of which jinjava
+ * has.
  */
 final class JinjaBlocks {
 
@@ -142,10 +143,12 @@ final class JinjaBlocks {
             "block", "with");
 
     /**
-     * A {@code for} loop's {@code else} (rendered when the loop ran no iteration), which jinjava lacks, becomes a
-     * namespace flag set by each iteration and an {@code if} after the loop; the tags keep their whitespace control.
+     * The blocks jinjava lacks, as tags it has, each keeping its whitespace control: a {@code for} loop's
+     * {@code else} (rendered when the loop ran no iteration) becomes a namespace flag set by each iteration and an
+     * {@code if} after the loop; a {@code filter} block becomes a {@code set} block whose text is printed through
+     * the filters.
      */
-    static String forElse(String template) {
+    static String blocks(String template) {
         List<Tag> tags = tags(template);
         Map<Integer, String> replace = new HashMap<>();
         Deque<Integer> open = new ArrayDeque<>();
@@ -169,6 +172,14 @@ final class JinjaBlocks {
                     replace.put(e.open, open(template, e) + " endfor %}{% if not " + flag + ".iterated "
                             + close(template, e));
                     replace.put(end.open, open(template, end) + " endif " + close(template, end));
+                } else if (tags.get(start).keyword.equals("filter")) {
+                    Tag f = tags.get(start);
+                    Tag end = tags.get(t);
+                    String body = "__filter_" + start;
+                    String filters = template.substring(f.innerStart, f.innerEnd).strip().substring("filter".length());
+                    replace.put(f.open, open(template, f) + " set " + body + " " + close(template, f));
+                    replace.put(end.open, open(template, end) + " endset %}{{ " + body + "|" + filters.strip()
+                            + " }}{% set " + body + " = none " + close(template, end));
                 }
             } else if (k.equals("else") && !open.isEmpty() && tags.get(open.peek()).keyword.equals("for")) {
                 elseOf.put(open.peek(), t);

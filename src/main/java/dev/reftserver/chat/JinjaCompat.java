@@ -31,7 +31,7 @@ final class JinjaCompat {
     }
 
     static String rewrite(String template) {
-        return expressions(JinjaBlocks.loopNeighbours(JinjaBlocks.forElse(template)));
+        return expressions(JinjaBlocks.loopNeighbours(JinjaBlocks.blocks(template)));
     }
 
     private static String expressions(String template) {

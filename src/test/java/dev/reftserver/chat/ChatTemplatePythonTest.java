@@ -163,6 +163,16 @@ class ChatTemplatePythonTest {
     }
 
     @Test
+    void filterBlocksFilterTheirText() {
+        assertEquals("SHOUT SYSTEM|  a\n  bafter|[cap]|System X;User X;Assistant X;Tool X;User X;",
+                render("{% filter upper %}shout {{ messages[0].role }}{% endfilter %}"
+                        + "|\n  {%- filter indent(2, true) -%}\na\nb\n  {%- endfilter %}\nafter|{% set y %}"
+                        + "{% filter trim %}  cap  {% endfilter %}{% endset %}[{{ y }}]|{% for m in messages %}"
+                        + "{% filter title %}{{ m.role }} x{% endfilter %};{% endfor %}",
+                        MESSAGES));
+    }
+
+    @Test
     void messageTextIsPrintedNeverInterpreted() {
         assertEquals("{{ 7 * 7 }} {% if true %}yes{% endif %}",
                 render("{% for m in messages %}{{ m.content }}{% endfor %}",
