@@ -18,8 +18,9 @@ import java.util.TreeMap;
 import java.util.regex.Pattern;
 
 /**
- * The {@link JinjaCompat} rewrites inside one tag's expression: {@code not}'s precedence, keyword argument values,
- * slices, {@code %} formatting and string repetition, Python's constants, and tag delimiters inside string literals.
+ * The {@link JinjaCompat} rewrites inside one tag's expression: {@code not}'s precedence, Python's constants,
+ * chained comparisons, keyword argument values, slices, {@code %} formatting and string repetition, and tag
+ * delimiters inside string literals.
  */
 final class JinjaExpressions {
 
@@ -33,8 +34,91 @@ final class JinjaExpressions {
      *                 are no call's arguments)
      */
     static String expression(String expr, boolean keywords) {
-        String rewritten = pythonConstants(notOperands(expr));
+        String rewritten = comparisonChains(pythonConstants(notOperands(expr)));
         return delimitersInStrings(formats(slices(keywords ? keywordValues(rewritten) : rewritten)));
+    }
+
+    /** What separates a comparison from its neighbours at its depth (as does a lone {@code =}). */
+    private static final Set<String> COMPARISON_ENDS = Set.of(",", ":", "and", "or", "not", "if", "else", "in",
+            "for", "set");
+
+    /**
+     * Python's chained comparisons, which jinjava cannot parse: {@code a < b <= c} becomes
+     * {@code (a < b and b <= c)}, one chain at a time.
+     */
+    static String comparisonChains(String expr) {
+        for (int guard = 0; guard < 64; guard++) {
+            List<Token> tokens = tokenize(expr);
+            String next = null;
+            for (int first = 0; first < tokens.size() && next == null; first++) {
+                if (first > 0 && !tokens.get(first - 1).opens() && !separates(tokens, first - 1)) {
+                    continue;
+                }
+                int level = tokens.get(first).level();
+                List<int[]> ops = new ArrayList<>();
+                int last = first - 1;
+                for (int u = first; u < tokens.size(); u++) {
+                    Token x = tokens.get(u);
+                    if (x.closes() && x.depth < level || x.depth == level && separates(tokens, u)) {
+                        break;
+                    }
+                    int width = x.depth == level ? comparison(tokens, u) : 0;
+                    if (width > 0) {
+                        ops.add(new int[] {u, u + width - 1});
+                        u += width - 1;
+                    }
+                    last = u;
+                }
+                if (ops.size() < 2 || ops.get(0)[0] == first || ops.get(ops.size() - 1)[1] >= last) {
+                    continue;
+                }
+                StringBuilder chain = new StringBuilder("(");
+                int from = first;
+                for (int i = 0; i < ops.size(); i++) {
+                    int[] op = ops.get(i);
+                    int to = i + 1 < ops.size() ? ops.get(i + 1)[0] - 1 : last;
+                    chain.append(i == 0 ? "" : " and ").append(text(expr, tokens, from, op[0] - 1)).append(' ')
+                            .append(text(expr, tokens, op[0], op[1])).append(' ')
+                            .append(text(expr, tokens, op[1] + 1, to));
+                    from = op[1] + 1;
+                }
+                next = expr.substring(0, tokens.get(first).start) + chain.append(')')
+                        + expr.substring(tokens.get(last).end);
+            }
+            if (next == null) {
+                return expr;
+            }
+            expr = next;
+        }
+        return expr;
+    }
+
+    /** Whether token u separates comparisons: a keyword or comma of {@link #COMPARISON_ENDS}, or a lone {@code =}. */
+    private static boolean separates(List<Token> tokens, int u) {
+        Token x = tokens.get(u);
+        if (x.string) {
+            return false;
+        }
+        if (COMPARISON_ENDS.contains(x.text)) {
+            return true;
+        }
+        boolean afterOperator = u > 0 && tokens.get(u - 1).end == x.start && !tokens.get(u - 1).string
+                && "<>=!".contains(tokens.get(u - 1).text);
+        return x.is("=") && !afterOperator && comparison(tokens, u) == 0;
+    }
+
+    /** The tokens of a comparison operator starting at token u ({@code < > <= >= == !=}), or 0. */
+    private static int comparison(List<Token> tokens, int u) {
+        Token x = tokens.get(u);
+        boolean withEquals = u + 1 < tokens.size() && tokens.get(u + 1).is("=") && tokens.get(u + 1).start == x.end;
+        if (x.is("<") || x.is(">")) {
+            return withEquals ? 2 : 1;
+        }
+        return (x.is("=") || x.is("!")) && withEquals ? 2 : 0;
+    }
+
+    private static String text(String expr, List<Token> tokens, int from, int to) {
+        return expr.substring(tokens.get(from).start, tokens.get(to).end);
     }
 
     /** What ends a unary {@code not}'s operand at its depth. */

@@ -173,6 +173,15 @@ class ChatTemplatePythonTest {
     }
 
     @Test
+    void chainedComparisonsAsPythonReadsThem() {
+        assertEquals("True|False|True|few|False|[True, True]|a",
+                render("{{ 1 < 2 < 3 }}|{{ 3 > 2 > 5 }}|{{ 1 <= 1 == 1 != 2 }}|{% set n = messages|length %}"
+                        + "{% if 0 < n <= 10 %}few{% endif %}|{{ not 1 < 2 < 3 }}|{{ [1 < 2 < 3, 2 > 1] }}"
+                        + "|{{ 'a' if 1 < 2 < 3 else 'b' }}",
+                        MESSAGES));
+    }
+
+    @Test
     void messageTextIsPrintedNeverInterpreted() {
         assertEquals("{{ 7 * 7 }} {% if true %}yes{% endif %}",
                 render("{% for m in messages %}{{ m.content }}{% endfor %}",
