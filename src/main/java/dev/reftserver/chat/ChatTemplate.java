@@ -83,6 +83,7 @@ public final class ChatTemplate {
                 "strftimeNow", String.class));
         jinjava.registerFunction(new ELFunctionDefinition("", "dict", ChatTemplate.class, "dict", Object[].class));
         jinjava.registerFilter(new ToJson());
+        JinjaFunctions.all().forEach(jinjava::registerFunction);
         JinjaFilters.filters().forEach(jinjava::registerFilter);
         JinjaFilters.tests().forEach(jinjava.getGlobalContext()::registerExpTest);
     }

@@ -72,7 +72,7 @@ final class JinjaBlocks {
     private static final String ITEMS = "__loop_items_";
 
     /**
-     * A for tag's inner text {@code for x in xs} as {@code set items = (xs)|list %}OPEN for x in items}: the list
+     * A for tag's inner text {@code for x in xs} as {@code set items = py_list(xs) %}OPEN for x in items}: the list
      * set just before the loop, which then iterates over it. {@code open} is the tag's opening delimiter.
      */
     private static String capture(String forInner, String items, String open, Tag tag) {
@@ -80,7 +80,7 @@ final class JinjaBlocks {
         for (int t = 1; t + 1 < tokens.size(); t++) {
             if (!tokens.get(t).string && tokens.get(t).text.equals("in")) {
                 int from = tokens.get(t + 1).start;
-                return " set " + items + " = (" + forInner.substring(from).strip() + ")|list %}" + open
+                return " set " + items + " = py_list(" + forInner.substring(from).strip() + ") %}" + open
                         + forInner.substring(0, from) + items;
             }
         }
@@ -211,7 +211,7 @@ final class JinjaBlocks {
     }
 
     /**
-     * {@code for x in xs if cond} becomes {@code for x in (xs)|py_loop_if('x', 'cond')}: jinjava has no loop filter.
+     * {@code for x in xs if cond} becomes {@code for x in py_loop_if(xs, 'x', 'cond')}: jinjava has no loop filter.
      * Returns other tags as they are.
      */
     static String loopFilter(String inner) {
@@ -240,7 +240,7 @@ final class JinjaBlocks {
         String iterable = inner.substring(tokens.get(in + 1).start, tokens.get(filter - 1).end);
         String condition = JinjaExpressions.expression(
                 inner.substring(tokens.get(filter + 1).start, tokens.get(end - 1).end), true);
-        return inner.substring(0, tokens.get(0).start) + "for " + targets + " in (" + iterable + ")|py_loop_if("
+        return inner.substring(0, tokens.get(0).start) + "for " + targets + " in py_loop_if(" + iterable + ", "
                 + literal(targets) + ", " + literal(condition) + ")" + inner.substring(tokens.get(end - 1).end);
     }
 

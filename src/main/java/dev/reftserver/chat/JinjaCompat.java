@@ -2,28 +2,18 @@ package dev.reftserver.chat;
 
 
 /**
- * Rewrites the few Jinja expressions that jinjava reads differently from Python's Jinja, before jinjava parses the
- * template, so that a template means what its authors tested with transformers:
- * <ul>
- *   <li>{@code not} binds looser than comparisons, tests and filters in Jinja ({@code not x is defined} is
- *       {@code not (x is defined)}; {@code not xs|length == 1} is {@code not (xs|length == 1)}), but tighter in
- *       jinjava's EL grammar. Each unary {@code not}'s operand is parenthesized up to the next {@code and},
- *       {@code or}, {@code if}, {@code else}, comma or closing bracket at its nesting level.</li>
- *   <li>A slice {@code x[a:b:c]} becomes {@code (x|py_slice(a, b, c))}, Python's slicing (jinjava clamps no
- *       negative start of a string slice and parses no step).</li>
- *   <li>A keyword argument's value is parenthesized ({@code namespace(i=xs|length - 1)}): jinjava binds
- *       {@code name=} tighter than arithmetic.</li>
- *   <li>A loop filter {@code for x in xs if cond} becomes {@code for x in (xs)|py_loop_if('x', 'cond')}.</li>
- *   <li>Python's constants {@code True}, {@code False}, {@code None} become jinjava's {@code true}, {@code false},
- *       {@code none}.</li>
- *   <li>{@code 'format' % args} on a string literal becomes {@code ('format'|py_format(args))}, Python's
- *       printf-style formatting, and {@code 'text' * n} {@code ('text'|py_repeat(n))}.</li>
- * </ul>
- * What {@code {{ x }}} prints goes through {@code py_print} (booleans, lists and dicts as Python's {@code str()}
- * writes them), transformers' {@code {% generation %}} tags are removed (they render their body as it is), and
- * whitespace before a block tag is removed here as Jinja's {@code lstrip_blocks} removes it (jinjava's option is
- * off).
- * Text outside {@code {{ }}} and {@code {% %}} and string literals are left as they are.
+ * Rewrites the Jinja that jinjava reads differently from Python's Jinja, before jinjava parses the template, so that a
+ * template means what its authors tested with transformers. This class walks the tags (comments, {@code raw},
+ * transformers' {@code {% generation %}} tags, which render their body as it is, and Jinja's {@code lstrip_blocks},
+ * done here because jinjava's option strips mid-line too); {@link JinjaBlocks} rewrites what spans tags (loop
+ * filters, {@code for}-{@code else}, {@code filter} blocks, {@code loop.previtem}/{@code nextitem}) and
+ * {@link JinjaExpressions} what sits in one ({@code not}'s precedence, chained comparisons, keyword argument values,
+ * slices, {@code %} formatting, {@code True}/{@code None}, tag delimiters inside strings). What {@code {{ x }}}
+ * prints goes through {@code py_print(x)} (booleans, lists and dicts as Python's {@code str()} writes them).
+ *
+ * <p>The rewrites group with functions ({@link JinjaFunctions}: {@code py_id(x)} where Jinja would write
+ * {@code (x)}), never with parentheses: jinjava reads a parenthesized expression holding any comma, even one inside
+ * a dict literal, as a tuple. Text outside tags and string literals is left as it is.
  */
 final class JinjaCompat {
 
@@ -88,7 +78,7 @@ final class JinjaCompat {
             String rewritten = JinjaExpressions.expression(inner, !macro);
             if (kind == '{' && !inner.isBlank()) {
                 // printed as Python's str() prints it (True, False), where jinjava would print true, false
-                rewritten = " (" + rewritten.strip() + ")|py_print ";
+                rewritten = " py_print(" + rewritten.strip() + ") ";
             }
             out.append(template, start, innerStart).append(rewritten).append(template, innerEnd, end + 2);
             i = end + 2;
@@ -168,9 +158,10 @@ final class JinjaCompat {
         return -1;
     }
 
-    /** Index of {@code close} after {@code from}, skipping string literals. */
+    /** Index of {@code close} after {@code from}, skipping string literals and what brackets enclose. */
     static int closeOf(String s, int from, String close) {
         char quote = 0;
+        int depth = 0;
         for (int i = from; i < s.length(); i++) {
             char c = s.charAt(i);
             if (quote != 0) {
@@ -181,8 +172,13 @@ final class JinjaCompat {
                 }
             } else if (c == '\'' || c == '"') {
                 quote = c;
-            } else if (s.startsWith(close, i)) {
+            } else if (depth == 0 && s.startsWith(close, i)) {
                 return i;
+            } else if (c == '(' || c == '[' || c == '{') {
+                depth++;
+            } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
+                // a dict literal's closing brace may sit right before the tag's (Jinja's lexer balances them)
+                depth--;
             }
         }
         return -1;

@@ -34,8 +34,36 @@ final class JinjaExpressions {
      *                 are no call's arguments)
      */
     static String expression(String expr, boolean keywords) {
-        String rewritten = comparisonChains(pythonConstants(notOperands(expr)));
-        return delimitersInStrings(formats(slices(keywords ? keywordValues(rewritten) : rewritten)));
+        String rewritten = comparisonChains(pythonConstants(notOperands(groups(expr))));
+        return closingBraces(delimitersInStrings(formats(slices(keywords ? keywordValues(rewritten) : rewritten))));
+    }
+
+    /**
+     * Each grouping pair of parentheses, {@code (x)} (not a call's, not a tuple's), as {@code py_id(x)}: jinjava reads
+     * a parenthesized expression holding any comma, even one inside a dict literal, as a tuple.
+     */
+    static String groups(String expr) {
+        List<Token> tokens = tokenize(expr);
+        TreeMap<Integer, StringBuilder> inserts = new TreeMap<>();
+        for (int t = 0; t < tokens.size(); t++) {
+            boolean call = t > 0 && endsOperand(tokens.get(t - 1));
+            if (tokens.get(t).is("(") && !call && matching(tokens, t) > t && topLevel(tokens, t, ",").isEmpty()) {
+                inserts.computeIfAbsent(tokens.get(t).start, k -> new StringBuilder()).append(" py_id");
+            }
+        }
+        return insert(expr, inserts);
+    }
+
+    /** Two closing braces of nested literals, {@code }}}, spaced apart: jinjava would end the tag there. */
+    static String closingBraces(String expr) {
+        List<Token> tokens = tokenize(expr);
+        TreeMap<Integer, StringBuilder> inserts = new TreeMap<>();
+        for (int t = 1; t < tokens.size(); t++) {
+            if (tokens.get(t).is("}") && tokens.get(t - 1).is("}") && tokens.get(t - 1).end == tokens.get(t).start) {
+                inserts.computeIfAbsent(tokens.get(t).start, k -> new StringBuilder()).append(' ');
+            }
+        }
+        return insert(expr, inserts);
     }
 
     /** What separates a comparison from its neighbours at its depth (as does a lone {@code =}). */
@@ -44,7 +72,7 @@ final class JinjaExpressions {
 
     /**
      * Python's chained comparisons, which jinjava cannot parse: {@code a < b <= c} becomes
-     * {@code (a < b and b <= c)}, one chain at a time.
+     * {@code py_id(a < b and b <= c)}, one chain at a time.
      */
     static String comparisonChains(String expr) {
         for (int guard = 0; guard < 64; guard++) {
@@ -72,7 +100,7 @@ final class JinjaExpressions {
                 if (ops.size() < 2 || ops.get(0)[0] == first || ops.get(ops.size() - 1)[1] >= last) {
                     continue;
                 }
-                StringBuilder chain = new StringBuilder("(");
+                StringBuilder chain = new StringBuilder("py_id(");
                 int from = first;
                 for (int i = 0; i < ops.size(); i++) {
                     int[] op = ops.get(i);
@@ -141,7 +169,8 @@ final class JinjaExpressions {
             if (last == t) {
                 continue;
             }
-            inserts.computeIfAbsent(tokens.get(t + 1).start, k -> new StringBuilder()).append('(');
+            // "not(x)" is written without a space too
+            inserts.computeIfAbsent(tokens.get(t + 1).start, k -> new StringBuilder()).append(" py_id(");
             inserts.computeIfAbsent(tokens.get(last).end, k -> new StringBuilder()).insert(0, ')');
         }
         return insert(expr, inserts);
@@ -217,7 +246,7 @@ final class JinjaExpressions {
             if (last < t + 2) {
                 continue;
             }
-            inserts.computeIfAbsent(after.start, k -> new StringBuilder()).append('(');
+            inserts.computeIfAbsent(after.start, k -> new StringBuilder()).append("py_id(");
             inserts.computeIfAbsent(tokens.get(last).end, k -> new StringBuilder()).insert(0, ')');
         }
         return insert(expr, inserts);
@@ -229,7 +258,7 @@ final class JinjaExpressions {
         return open >= 0 && tokens.get(open).is("(");
     }
 
-    /** Rewrites the first slice {@code base[a:b:c]} and the ones after it, one at a time. */
+    /** Each slice {@code base[a:b:c]} as {@code py_slice(base, a, b, c)}, one at a time. */
     static String slices(String expr) {
         for (int guard = 0; guard < 64; guard++) {
             List<Token> tokens = tokenize(expr);
@@ -253,8 +282,11 @@ final class JinjaExpressions {
                     from = c + 1;
                 }
                 bounds.add(between(expr, tokens, from, close));
-                next = expr.substring(0, base) + "(" + expr.substring(base, open.start) + "|py_slice("
-                        + String.join(", ", bounds) + "))" + expr.substring(tokens.get(close).end);
+                while (bounds.size() < 3) {
+                    bounds.add("none");
+                }
+                next = expr.substring(0, base) + "py_slice(" + expr.substring(base, open.start) + ", "
+                        + String.join(", ", bounds) + ")" + expr.substring(tokens.get(close).end);
             }
             if (next == null) {
                 return expr;
@@ -265,8 +297,8 @@ final class JinjaExpressions {
     }
 
     /**
-     * {@code 'literal' % operand} becomes {@code ('literal'|py_format(operand))}, and {@code 'literal' * n}
-     * {@code ('literal'|py_repeat(n))}, one at a time.
+     * {@code 'literal' % operand} becomes {@code py_format('literal', operand)}, and {@code 'literal' * n}
+     * {@code py_repeat('literal', n)}, one at a time.
      */
     static String formats(String expr) {
         for (int guard = 0; guard < 64; guard++) {
@@ -291,8 +323,8 @@ final class JinjaExpressions {
                         args = args.substring(0, args.length() - 1);
                     }
                 }
-                next = expr.substring(0, literal.start) + "(" + literal.text + "|" + filter + "(" + args + "))"
-                        + expr.substring(tokens.get(last).end);
+                next = expr.substring(0, literal.start) + filter + "(" + literal.text
+                        + (args.isBlank() ? "" : ", " + args) + ")" + expr.substring(tokens.get(last).end);
             }
             if (next == null) {
                 return expr;

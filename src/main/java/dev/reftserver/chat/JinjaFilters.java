@@ -7,15 +7,16 @@ import com.hubspot.jinjava.objects.collections.PyList;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The filters and tests a chat template gets beyond jinjava's own: Jinja's where jinjava lacks them or differs
- * ({@code min}, {@code max}, {@code items}, {@code indent}, {@code trim} and {@code string} of an undefined value; the
+ * ({@code min}, {@code max}, {@code items}, {@code indent}, {@code sort} and {@code dictsort} with their keyword
+ * arguments, {@code truncate}'s leeway, {@code trim} and {@code string} of an undefined value; the
  * {@code iterable} and {@code sequence} tests, which hold for strings and dicts too), and the ones the
- * {@link JinjaCompat} rewrites call: {@code py_loop_if} (a loop's filter), {@code py_print} (what a template
- * prints) and {@link PyFilters}' slicing, formatting and repetition.
+ * {@link JinjaFunctions} call: a loop's filter and what a template prints.
  */
 final class JinjaFilters {
 
@@ -45,17 +46,15 @@ final class JinjaFilters {
     /** Every filter this class adds. */
     static List<AdvancedFilter> filters() {
         return List.of(
-                new Named("py_slice", (v, i, a, k) -> PyFilters.slice(v, a)),
-                new Named("py_format", (v, i, a, k) -> PyFilters.format(v, a)),
-                new Named("py_repeat", (v, i, a, k) -> PyFilters.repeat(v, a)),
-                new Named("py_loop_if", (v, i, a, k) -> loopIf(v, i, a)),
-                new Named("py_print", (v, i, a, k) -> print(v)),
                 new Named("min", (v, i, a, k) -> extreme(v, false)),
                 new Named("max", (v, i, a, k) -> extreme(v, true)),
                 new Named("items", (v, i, a, k) -> items(v)),
                 new Named("trim", (v, i, a, k) -> PyMethods.strip(text(v), chars(a, k), true, true)),
                 new Named("string", (v, i, a, k) -> text(v)),
-                new Named("indent", (v, i, a, k) -> indent(v, a, k)));
+                new Named("indent", (v, i, a, k) -> indent(v, a, k)),
+                new Named("sort", (v, i, a, k) -> sort(v, a, k)),
+                new Named("dictsort", (v, i, a, k) -> dictsort(v, a, k)),
+                new Named("truncate", (v, i, a, k) -> truncate(v, a, k)));
     }
 
     /** Every test this class adds. */
@@ -108,15 +107,14 @@ final class JinjaFilters {
     }
 
     /**
-     * {@code xs|py_loop_if('x', 'cond')}: the items of xs for which cond holds with the loop's target bound to the
-     * item ({@code 'k, v'} unpacks a pair), as Jinja's {@code for x in xs if cond} filters before the loop counts.
+     * The items of xs for which {@code condition} holds with the loop's {@code target} bound to the item
+     * ({@code "k, v"} unpacks a pair), as Jinja's {@code for x in xs if cond} filters before the loop counts.
      */
-    private static Object loopIf(Object var, JinjavaInterpreter interpreter, Object[] args) {
+    static Object loopIf(Object var, JinjavaInterpreter interpreter, String target, String condition) {
         if (var == null) {
             return new PyList(new ArrayList<>());
         }
-        String[] targets = String.valueOf(args[0]).split("\\s*,\\s*");
-        String condition = String.valueOf(args[1]);
+        String[] targets = target.split("\\s*,\\s*");
         List<?> items = var instanceof Map<?, ?> map ? new ArrayList<>(map.keySet())
                 : PyFilters.items(var instanceof CharSequence s ? characters(s) : var);
         List<Object> out = new ArrayList<>();
@@ -173,7 +171,7 @@ final class JinjaFilters {
      * What {@code {{ x }}} prints: booleans, lists and dicts as Python's {@code str()} writes them, anything else as
      * jinjava prints it. Undefined (null) prints nothing, as in Jinja; None cannot be told from it here.
      */
-    private static Object print(Object var) {
+    static Object print(Object var) {
         return var instanceof Boolean || var instanceof Map<?, ?> || var instanceof Collection<?>
                 ? PyRepr.str(var) : var;
     }
@@ -206,6 +204,85 @@ final class JinjaFilters {
             out.append(indent ? indention : "").append(line);
         }
         return out.toString();
+    }
+
+    /** Jinja's {@code sort(reverse=False, case_sensitive=False, attribute=None)}: stable, strings by lower case. */
+    private static Object sort(Object var, Object[] args, Map<String, Object> kwargs) {
+        if (var == null) {
+            return new PyList(new ArrayList<>());
+        }
+        boolean reverse = truthy(argument(args, kwargs, 0, "reverse", false));
+        boolean caseSensitive = truthy(argument(args, kwargs, 1, "case_sensitive", false));
+        Object attribute = argument(args, kwargs, 2, "attribute", null);
+        List<Object> items = new ArrayList<>(PyFilters.items(var instanceof CharSequence s ? characters(s) : var));
+        Comparator<Object> order = (x, y) -> compare(key(attribute(x, attribute), caseSensitive),
+                key(attribute(y, attribute), caseSensitive));
+        items.sort(reverse ? order.reversed() : order);
+        return new PyList(items);
+    }
+
+    /** Jinja's {@code dictsort(case_sensitive=False, by='key', reverse=False)}: a dict's (key, value) pairs. */
+    private static Object dictsort(Object var, Object[] args, Map<String, Object> kwargs) {
+        if (!(var instanceof Map<?, ?> map)) {
+            throw new IllegalArgumentException("dictsort needs a mapping");
+        }
+        boolean caseSensitive = truthy(argument(args, kwargs, 0, "case_sensitive", false));
+        Object by = argument(args, kwargs, 1, "by", "key");
+        boolean reverse = truthy(argument(args, kwargs, 2, "reverse", false));
+        int at = switch (String.valueOf(by)) {
+            case "key" -> 0;
+            case "value" -> 1;
+            default -> throw new IllegalArgumentException("You can only sort by either \"key\" or \"value\"");
+        };
+        List<List<Object>> pairs = new ArrayList<>();
+        map.forEach((k, v) -> pairs.add(Arrays.asList(k, v)));
+        Comparator<List<Object>> order = (x, y) -> compare(key(x.get(at), caseSensitive),
+                key(y.get(at), caseSensitive));
+        pairs.sort(reverse ? order.reversed() : order);
+        return new PyList(new ArrayList<>(pairs));
+    }
+
+    private static Object key(Object v, boolean caseSensitive) {
+        return !caseSensitive && v instanceof CharSequence s ? s.toString().toLowerCase(java.util.Locale.ROOT) : v;
+    }
+
+    /** An item's attribute or key by a dotted path ({@code "a.b"}; a number indexes a list), or the item itself. */
+    private static Object attribute(Object item, Object path) {
+        if (path == null) {
+            return item;
+        }
+        Object v = item;
+        for (String part : String.valueOf(path).split("\\.")) {
+            if (v instanceof Map<?, ?> m) {
+                v = m.get(part);
+            } else if (v instanceof List<?> l && part.matches("-?\\d+")) {
+                v = l.get(Math.floorMod(Integer.parseInt(part), l.size()));
+            } else {
+                v = null;
+            }
+        }
+        return v;
+    }
+
+    /** Jinja's {@code truncate(length=255, killwords=False, end='...', leeway=5)}. */
+    private static Object truncate(Object var, Object[] args, Map<String, Object> kwargs) {
+        String s = text(var);
+        int length = ((Number) argument(args, kwargs, 0, "length", 255L)).intValue();
+        boolean killwords = truthy(argument(args, kwargs, 1, "killwords", false));
+        String end = String.valueOf(argument(args, kwargs, 2, "end", "..."));
+        int leeway = ((Number) argument(args, kwargs, 3, "leeway", 5L)).intValue();
+        if (length < end.length()) {
+            throw new IllegalArgumentException("expected length >= " + end.length() + ", got " + length);
+        }
+        if (s.length() <= length + leeway) {
+            return s;
+        }
+        String head = s.substring(0, length - end.length());
+        if (!killwords) {
+            int space = head.lastIndexOf(' ');
+            head = space >= 0 ? head.substring(0, space) : head;
+        }
+        return head + end;
     }
 
     private static Object argument(Object[] args, Map<String, Object> kwargs, int position, String name,

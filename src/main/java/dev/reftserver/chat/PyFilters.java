@@ -9,16 +9,16 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The Python operations {@link JinjaCompat} rewrites templates to call as filters ({@code py_slice},
- * {@code py_format}, {@code py_repeat}; {@link JinjaFilters} registers them): slicing ({@code x[a:b:c]}), printf-style
- * formatting ({@code 'fmt' % args}) and repetition ({@code 'text' * n}), with Python's semantics.
+ * The Python operations {@link JinjaCompat} rewrites templates to call ({@link JinjaFunctions}' {@code py_slice},
+ * {@code py_format}, {@code py_repeat}): slicing ({@code x[a:b:c]}), printf-style formatting ({@code 'fmt' % args})
+ * and repetition ({@code 'text' * n}), with Python's semantics.
  */
 final class PyFilters {
 
     private PyFilters() {
     }
 
-    /** {@code x|py_slice(start, stop, step)}: {@code x[start:stop:step]} of a string or a sequence. */
+    /** {@code x[start:stop:step]} of a string or a sequence; args: start, stop, step (each may be null). */
     static Object slice(Object var, Object[] args) {
         if (var == null) {
             return null;
@@ -98,7 +98,7 @@ final class PyFilters {
     /** One conversion of a printf-style format: flags, width, precision, type. */
     private static final Pattern SPEC = Pattern.compile("%([-+ #0]*)(\\d+|\\*)?(?:\\.(\\d+))?([diouxXeEfFgGcrsa%])");
 
-    /** {@code fmt|py_format(args...)}: Python's {@code fmt % args}. */
+    /** Python's {@code fmt % args}. */
     static Object format(Object var, Object[] args) {
         String fmt = String.valueOf(var);
         Matcher m = SPEC.matcher(fmt);
@@ -179,7 +179,7 @@ final class PyFilters {
         return value == null ? "NoneType" : value instanceof CharSequence ? "str" : value.getClass().getSimpleName();
     }
 
-    /** {@code text|py_repeat(n)}: Python's {@code text * n}. */
+    /** Python's {@code text * n}; args: n. */
     static Object repeat(Object var, Object[] args) {
         if (args.length != 1 || !(args[0] instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue())) {
             throw new IllegalArgumentException("can't multiply sequence by non-int");

@@ -182,6 +182,18 @@ class ChatTemplatePythonTest {
     }
 
     @Test
+    void parenthesesAroundDictLiteralsNestedLiteralsAndSortFilters() {
+        assertEquals("{\"a\": 1, \"b\": 2}|[{'x': 2}]|9|y|[3, 1]|Ab|A2b1|hello...",
+                render("{{ ({'a': 1, 'b': 2}|tojson) }}|{{ [{'n': 'b', 'k': {'x': 2}}]|map(attribute='k')"
+                        + "|list }}|{{ (1 + 2) * 3 }}|{% if (messages"
+                        + "|length > 1) and not(messages[0].role == 'user') %}y{% endif %}|{{ [3, 1]"
+                        + "|sort(reverse=true) }}|{{ [{'n': 'b'}, {'n': 'A'}]|sort(attribute='n')"
+                        + "|map(attribute='n')|join }}|{% for k, v in {'b': 1, 'A': 2}|dictsort %}{{ k }}"
+                        + "{{ v }}{% endfor %}|{{ 'hello wonderful world'|truncate(12) }}",
+                        MESSAGES));
+    }
+
+    @Test
     void messageTextIsPrintedNeverInterpreted() {
         assertEquals("{{ 7 * 7 }} {% if true %}yes{% endif %}",
                 render("{% for m in messages %}{{ m.content }}{% endfor %}",
