@@ -3,7 +3,6 @@ package dev.reftserver.chat;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
-import com.hubspot.jinjava.el.ext.NamedParameter;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
@@ -81,7 +80,6 @@ public final class ChatTemplate {
                 "raiseException", String.class));
         jinjava.registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class,
                 "strftimeNow", String.class));
-        jinjava.registerFunction(new ELFunctionDefinition("", "dict", ChatTemplate.class, "dict", Object[].class));
         jinjava.registerFilter(new ToJson());
         JinjaFunctions.all().forEach(jinjava::registerFunction);
         JinjaFilters.filters().forEach(jinjava::registerFilter);
@@ -138,21 +136,6 @@ public final class ChatTemplate {
             state.raised = message;
         }
         throw new IllegalStateException(message);
-    }
-
-    /** Jinja's {@code dict(mapping, key=value, ...)}: a new dict, in the keywords' order. */
-    public static Map<String, Object> dict(Object... parameters) {
-        Map<String, Object> out = new LinkedHashMap<>();
-        for (Object p : parameters) {
-            if (p instanceof NamedParameter named) {
-                out.put(named.getName(), named.getValue());
-            } else if (p instanceof Map<?, ?> map) {
-                map.forEach((k, v) -> out.put(String.valueOf(k), v));
-            } else if (p != null) {
-                throw new IllegalArgumentException("dict() takes a mapping and keyword arguments");
-            }
-        }
-        return out;
     }
 
     /** {@code strftime_now(format)}: Python's {@code datetime.now().strftime(format)}. */

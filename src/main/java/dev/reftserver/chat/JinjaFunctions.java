@@ -1,13 +1,17 @@
 package dev.reftserver.chat;
 
+import com.hubspot.jinjava.el.ext.NamedParameter;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import com.hubspot.jinjava.objects.collections.PyList;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * The functions the {@link JinjaCompat} rewrites call. They are functions, not filters on a parenthesized operand,
+ * The functions a chat template gets beyond jinjava's: Jinja's {@code dict()}, and the ones the {@link JinjaCompat}
+ * rewrites call. Those are functions, not filters on a parenthesized operand,
  * because jinjava reads any parenthesized expression holding a comma, even one inside a dict literal, as a tuple.
  */
 public final class JinjaFunctions {
@@ -24,7 +28,8 @@ public final class JinjaFunctions {
                 function("py_slice", "slice", Object.class, Object.class, Object.class, Object.class),
                 function("py_format", "format", Object.class, Object[].class),
                 function("py_repeat", "repeat", Object.class, Object.class),
-                function("py_loop_if", "loopIf", Object.class, String.class, String.class));
+                function("py_loop_if", "loopIf", Object.class, String.class, String.class),
+                function("dict", "dict", Object[].class));
     }
 
     private static ELFunctionDefinition function(String name, String method, Class<?>... parameters) {
@@ -64,5 +69,20 @@ public final class JinjaFunctions {
     /** {@code py_loop_if(xs, 'x', 'cond')}: the items a loop filter keeps. */
     public static Object loopIf(Object xs, String targets, String condition) {
         return JinjaFilters.loopIf(xs, JinjavaInterpreter.getCurrent(), targets, condition);
+    }
+
+    /** Jinja's {@code dict(mapping, key=value, ...)}: a new dict, in the keywords' order. */
+    public static Map<String, Object> dict(Object... parameters) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Object p : parameters) {
+            if (p instanceof NamedParameter named) {
+                out.put(named.getName(), named.getValue());
+            } else if (p instanceof Map<?, ?> map) {
+                map.forEach((k, v) -> out.put(String.valueOf(k), v));
+            } else if (p != null) {
+                throw new IllegalArgumentException("dict() takes a mapping and keyword arguments");
+            }
+        }
+        return out;
     }
 }

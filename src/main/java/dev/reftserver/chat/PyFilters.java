@@ -140,12 +140,8 @@ final class PyFilters {
             case 'c' -> pad(flags, width, value instanceof Number n ? String.valueOf((char) n.intValue())
                     : String.valueOf(value));
             case 'r', 'a' -> pad(flags, width, truncate(PyRepr.repr(value), precision));
-            default -> pad(flags, width, truncate(str(value), precision));
+            default -> pad(flags, width, truncate(PyRepr.str(value), precision));
         };
-    }
-
-    static String str(Object value) {
-        return PyRepr.str(value);
     }
 
     private static String truncate(String s, String precision) {
