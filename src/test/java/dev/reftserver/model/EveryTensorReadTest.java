@@ -42,7 +42,7 @@ class EveryTensorReadTest {
         Map<String, LazyTensor> tensors = new LinkedHashMap<>(plain.tensors());
         LazyTensor norm = tensors.get("model.layers.0.input_layernorm.weight");
         tensors.put("model.layers.0.self_attn.sinks", new LazyTensor("model.layers.0.self_attn.sinks",
-                norm.shape(), norm.values(), norm.stored(), norm.rows()));
+                norm.shape(), norm.values(), norm.stored(), norm.rows(), norm.mapped()));
         Checkpoint extra = new Checkpoint(plain.config(), tensors, plain.source());
         build(extra);
         assertThat(extra.unread()).containsExactly("model.layers.0.self_attn.sinks");

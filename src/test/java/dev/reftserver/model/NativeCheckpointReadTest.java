@@ -1,12 +1,14 @@
 package dev.reftserver.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDManager;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import dev.reftserver.model.checkpoint.Safetensors;
 import dev.reftserver.model.checkpoint.StoredTensor;
+import dev.reftserver.model.ops.NativeOps;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -119,6 +121,25 @@ class NativeCheckpointReadTest {
     @Test
     void readsSafetensorsHeldInMemory() {
         assertNativeEqualsJava(Safetensors.of(file(), "in memory"));
+    }
+
+    @Test
+    void mapsBfloat16TensorsOfAFileWithinOneWindowOnly() throws IOException {
+        Path file = tmp.resolve("dtypes.safetensors");
+        Files.write(file, file());
+        Safetensors st = Safetensors.open(file);
+        ByteBuffer mapped = st.mappedBfloat16("bf16");
+        try (NDManager m = NDManager.newBaseManager(); NativeOps op = new NativeOps()) {
+            // the map viewed as a bfloat16 tensor, widened: the Java reader's bits
+            long view = op.bfloat16View(mapped, 3, 4);
+            assertThat(bits(op.keep(op.float32(view), m).toFloatArray()))
+                    .containsExactly(bits(st.read("bf16").data()));
+            assertThatThrownBy(() -> op.bfloat16View(mapped, 4, 4)).isInstanceOf(IllegalArgumentException.class);
+        }
+        assertThat(st.mappedBfloat16("f16")).isNull();
+        assertThat(st.mappedBfloat16("f32")).isNull();
+        assertThat(Safetensors.open(file, 6).mappedBfloat16("bf16")).as("larger than a window").isNull();
+        assertThat(Safetensors.of(file(), "in memory").mappedBfloat16("bf16")).isNull();
     }
 
     @Test

@@ -46,6 +46,14 @@ public record Checkpoint(ModelConfig config, Map<String, LazyTensor> tensors, St
         return checked(name, shape).readStored(manager);
     }
 
+    /**
+     * The tensor {@code name}, checked as {@link #require} checks it, as a read-only map of its BF16 bytes in the
+     * checkpoint's file; null where it is not stored that way (see {@link LazyTensor#mappedBfloat16}).
+     */
+    public java.nio.ByteBuffer requireMappedBfloat16(String name, long... shape) {
+        return checked(name, shape).mappedBfloat16();
+    }
+
     /** The matrix {@code name} [rows, cols], checked as {@link #require} checks it, row by row as stored. */
     public StoredRows requireRows(String name, long rows, long cols) {
         return checked(name, rows, cols).openRows();

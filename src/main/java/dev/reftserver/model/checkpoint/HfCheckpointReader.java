@@ -109,7 +109,7 @@ public final class HfCheckpointReader {
 
     private static LazyTensor lazy(Safetensors st, String name) {
         return new LazyTensor(name, st.shape(name), () -> st.read(name).data(), m -> st.readStored(name, m),
-                () -> st.rows(name));
+                () -> st.rows(name), () -> st.mappedBfloat16(name));
     }
 
     /** GPT-2 checkpoints come with and without the {@code transformer.} prefix; normalise to with. */

@@ -3,6 +3,7 @@ package dev.reftserver.model.checkpoint;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import java.nio.ByteBuffer;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -14,10 +15,10 @@ import java.util.function.Supplier;
  * read row by row as stored ({@link #openRows}), by a loader that rearranges it while copying.
  */
 public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
-        Function<NDManager, StoredTensor> stored, Supplier<StoredRows> rows) {
+        Function<NDManager, StoredTensor> stored, Supplier<StoredRows> rows, Supplier<ByteBuffer> mapped) {
 
     public LazyTensor(String name, long[] shape, Supplier<float[]> values) {
-        this(name, shape, values, null, null);
+        this(name, shape, values, null, null, null);
     }
 
     public static LazyTensor of(TensorData t) {
@@ -26,7 +27,7 @@ public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
 
     /** The same tensor under another name (a checkpoint whose names differ from the loader's). */
     public LazyTensor named(String newName) {
-        return new LazyTensor(newName, shape, values, stored, rows);
+        return new LazyTensor(newName, shape, values, stored, rows, mapped);
     }
 
     public TensorData read() {
@@ -44,6 +45,14 @@ public record LazyTensor(String name, long[] shape, Supplier<float[]> values,
             throw new CheckpointException("tensor '" + name + "' is not a matrix");
         }
         return rows != null ? rows.get() : StoredRows.of(values.get(), shape[0], shape[1]);
+    }
+
+    /**
+     * The bytes of a BF16 tensor stored in a file, as a read-only map of that file (see
+     * {@link Safetensors#mappedBfloat16}), or null where there is no such map.
+     */
+    public ByteBuffer mappedBfloat16() {
+        return mapped == null ? null : mapped.get();
     }
 
     /** The values in native memory of {@code manager} (a CPU manager) in their stored dtype. */

@@ -61,6 +61,6 @@ final class Phi3Weights {
                         return new StoredTensor(rows, "F32", rows);
                     }
                 },
-                () -> StoredRows.slice(from.openRows(), r0, r1 - r0)));
+                () -> StoredRows.slice(from.openRows(), r0, r1 - r0), null));
     }
 }

@@ -178,6 +178,23 @@ public final class Safetensors {
         }
     }
 
+    /**
+     * A BF16 tensor's bytes as one read-only memory map of the file, or null where it is not BF16, not in a file or
+     * larger than one window. The map lasts while it is reachable; a tensor viewing it must not outlive it.
+     */
+    public ByteBuffer mappedBfloat16(String name) {
+        Entry e = entry(name);
+        if (path == null || !e.dtype().equals("BF16") || e.end() - e.begin() > window || e.end() == e.begin()) {
+            return null;
+        }
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            return ch.map(FileChannel.MapMode.READ_ONLY, e.begin(), e.end() - e.begin())
+                    .order(ByteOrder.LITTLE_ENDIAN);
+        } catch (IOException ex) {
+            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
+        }
+    }
+
     /** A matrix's rows as stored, read through maps of at most one window each (see {@link StoredRows}). */
     public StoredRows rows(String name) {
         Entry e = entry(name);

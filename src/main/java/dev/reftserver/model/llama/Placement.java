@@ -7,6 +7,9 @@ import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.checkpoint.Checkpoint;
 import dev.reftserver.model.checkpoint.StoredTensor;
 import dev.reftserver.model.ops.NativeOps;
+import java.nio.ByteBuffer;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Where a finished weight goes: the model's manager and device, in bfloat16 (projections and tables kept at 2 bytes)
@@ -56,6 +59,12 @@ final class Placement {
      * to the model.
      */
     NDArray embedding(NDManager temporaries, Checkpoint ckpt, int vocab, int d, float multiplier) {
+        if (multiplier == 1f && bfloat16Weights && !manager.getDevice().isGpu()) {
+            ByteBuffer mapped = ckpt.requireMappedBfloat16("model.embed_tokens.weight", vocab, d);
+            if (mapped != null) {
+                return mappedTable(mapped, vocab, d);
+            }
+        }
         try (NDManager em = temporaries.newSubManager(); NativeOps op = new NativeOps()) {
             StoredTensor table = ckpt.requireStored(em, "model.embed_tokens.weight", vocab, d);
             long e = NativeOps.handle(table.array());
@@ -71,6 +80,20 @@ final class Placement {
             }
             // a conversion makes a new tensor, and a float32 one owns its memory (see keep)
             return keep(op, e, table.dtype());
+        }
+    }
+
+    /**
+     * A BF16 table kept as a view of the checkpoint file's memory map, which the model's manager holds as long as
+     * it holds the view: no copy, and only the pages of the rows looked up are ever read (a lookup reads a few rows).
+     * The map is released by the garbage collector once the manager, and the view with it, is closed.
+     */
+    private NDArray mappedTable(ByteBuffer mapped, int vocab, int d) {
+        try (NativeOps op = new NativeOps()) {
+            NDArray table = op.keep(op.bfloat16View(mapped, vocab, d), manager);
+            AtomicReference<ByteBuffer> held = new AtomicReference<>(mapped);
+            manager.attachInternal(UUID.randomUUID().toString(), () -> held.set(null));
+            return table;
         }
     }
 

@@ -252,7 +252,26 @@ public final class NativeOps implements AutoCloseable {
         if (!bits.isDirect()) {
             throw new IllegalArgumentException("bfloat16 bits must be in a direct buffer");
         }
-        long view = own(Bfloat16Cast.emptyLike(shaped));
+        return pointedAt(own(Bfloat16Cast.emptyLike(shaped)), bits);
+    }
+
+    /**
+     * A bfloat16 tensor of {@code shape} over the bytes of {@code bits} (a direct buffer, e.g. a file's memory map,
+     * holding at least its elements), without a copy: valid only while {@code bits} is.
+     */
+    public long bfloat16View(java.nio.ByteBuffer bits, long... shape) {
+        long elements = 1;
+        for (long s : shape) {
+            elements = Math.multiplyExact(elements, s);
+        }
+        if (!bits.isDirect() || bits.capacity() < 2 * elements) {
+            throw new IllegalArgumentException("bfloat16 bits must be a direct buffer of " + 2 * elements + " bytes");
+        }
+        return pointedAt(own(Bfloat16Cast.empty(shape)), bits);
+    }
+
+    /** {@code view} with its storage replaced by {@code bits}' bytes (libtorch's {@code set_}). */
+    private static long pointedAt(long view, java.nio.ByteBuffer bits) {
         try {
             SET_STORAGE.invokeExact(view, bits);
             return view;
