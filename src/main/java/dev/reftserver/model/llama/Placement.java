@@ -113,6 +113,17 @@ final class Placement {
         return t;
     }
 
+    /** A float32 array of another manager, moved to the model's manager and device, in {@code type}. */
+    NDArray keepTable(NDArray f, DataType type) {
+        NDArray v = f.getDevice().equals(manager.getDevice()) ? f : f.toDevice(manager.getDevice(), false);
+        v.attach(manager);
+        NDArray t = v.toType(type, false);
+        if (t != v) {
+            v.close();
+        }
+        return t;
+    }
+
     /** A float32 array (RoPE tables, constants) in {@code type} under the model's manager. */
     NDArray load(float[] data, DataType type, long... shape) {
         return manager.create(data, new Shape(shape)).toType(type, false);

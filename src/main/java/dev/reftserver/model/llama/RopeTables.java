@@ -1,10 +1,11 @@
 package dev.reftserver.model.llama;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.Rope;
-import java.util.Arrays;
 
 /**
  * RoPE as HF's rotary module computes it, in tables: cos and sin rows of head_dim for every position, and
@@ -29,14 +30,19 @@ record RopeTables(NDArray cos, NDArray sin, NDArray rotateHalf, int longRopeFrom
         boolean longRope = rope.type() == Rope.Type.LONGROPE;
         int shortRows = longRope ? Math.min(rope.originalMaxPositions(), maxPos) : maxPos;
         float[] inv = rope.inverseFrequencies(rd, longRope ? rope.originalMaxPositions() : maxPos);
-        float[] cos = rope.table(inv, shortRows, hd, true);
-        float[] sin = rope.table(inv, shortRows, hd, false);
-        if (longRope) {
-            float[] longInv = rope.inverseFrequencies(rd, rope.originalMaxPositions() + 1);
-            cos = concat(cos, rope.table(longInv, maxPos, hd, true));
-            sin = concat(sin, rope.table(longInv, maxPos, hd, false));
+        NDArray cos;
+        NDArray sin;
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            NDArray cosRows = rope.table(m, inv, shortRows, hd, true);
+            NDArray sinRows = rope.table(m, inv, shortRows, hd, false);
+            if (longRope) {
+                float[] longInv = rope.inverseFrequencies(rd, rope.originalMaxPositions() + 1);
+                cosRows = cosRows.concat(rope.table(m, longInv, maxPos, hd, true), 0);
+                sinRows = sinRows.concat(rope.table(m, longInv, maxPos, hd, false), 0);
+            }
+            cos = place.keepTable(cosRows, dtype);
+            sin = place.keepTable(sinRows, dtype);
         }
-        int rows = cos.length / hd;
         int half = rd / 2;
         // rotate_half(y) = cat(-y2, y1) over the rotating channels = y R, with R a signed permutation: one matmul
         // instead of a flip of a view and two reshapes (each product is one +-y times 1 plus zeros, so the result
@@ -46,18 +52,11 @@ record RopeTables(NDArray cos, NDArray sin, NDArray rotateHalf, int longRopeFrom
             r[(j + half) * hd + j] = -1f;
             r[j * hd + j + half] = 1f;
         }
-        return new RopeTables(place.load(cos, dtype, rows, hd), place.load(sin, dtype, rows, hd),
-                place.load(r, dtype, hd, hd), longRope ? shortRows : -1);
+        return new RopeTables(cos, sin, place.load(r, dtype, hd, hd), longRope ? shortRows : -1);
     }
 
     /** The first row a sequence of {@code length} positions reads: longrope's long rows for a long one, else 0. */
     long offset(Rope rope, int length) {
         return longRopeFrom >= 0 && rope.longFactors(length) ? longRopeFrom : 0;
-    }
-
-    private static float[] concat(float[] a, float[] b) {
-        float[] out = Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, out, a.length, b.length);
-        return out;
     }
 }
