@@ -1,6 +1,6 @@
 package dev.reftserver.bench;
 
-import dev.reftserver.model.checkpoint.Safetensors;
+import dev.reftserver.model.checkpoint.SafetensorsFiles;
 import dev.reftserver.model.checkpoint.TensorData;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -46,7 +46,7 @@ final class BenchBundles {
             zip.write(json.toString().getBytes(StandardCharsets.UTF_8));
             zip.closeEntry();
             zip.putNextEntry(new ZipEntry("weights.safetensors"));
-            zip.write(Safetensors.writeF32(tensors));
+            zip.write(SafetensorsFiles.writeF32(tensors));
             zip.closeEntry();
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -6,20 +6,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDManager;
-import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.reftserver.model.checkpoint.CheckpointException;
 import dev.reftserver.model.checkpoint.Safetensors;
+import dev.reftserver.model.checkpoint.SafetensorsFiles;
+import dev.reftserver.model.checkpoint.TensorData;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -77,7 +74,12 @@ class Bfloat16WeightsTest {
             }
         }
         Safetensors st = Safetensors.open(original.resolve("model.safetensors"));
-        writeWithBfloat16(st, "model.embed_tokens.weight", rewritten.resolve("model.safetensors"));
+        List<TensorData> tensors = new ArrayList<>();
+        for (String n : st.names()) {
+            tensors.add(st.read(n));
+        }
+        Files.write(rewritten.resolve("model.safetensors"),
+                SafetensorsFiles.write(tensors, n -> n.equals("model.embed_tokens.weight")));
         assertThat(Safetensors.open(rewritten.resolve("model.safetensors")).mappedBfloat16("model.embed_tokens.weight"))
                 .isNotNull();
         JsonObject ref = ReferenceFiles.json("reference/models-next/" + name + "/reference.json");
@@ -93,48 +95,6 @@ class Bfloat16WeightsTest {
                             .toFloatArray();
                     assertThat(got).as("%s: logits of %s", name, e.getAsJsonObject().get("name")).isEqualTo(want);
                 }
-            }
-        }
-    }
-
-    /** {@code st} rewritten to {@code to} with {@code bf16} stored as BF16 (rounded to nearest even), the rest F32. */
-    private static void writeWithBfloat16(Safetensors st, String bf16, Path to) throws IOException {
-        JsonObject header = new JsonObject();
-        List<byte[]> data = new ArrayList<>();
-        long offset = 0;
-        for (String n : st.names()) {
-            float[] v = st.read(n).data();
-            boolean half = n.equals(bf16);
-            ByteBuffer b = ByteBuffer.allocate(v.length * (half ? 2 : 4)).order(ByteOrder.LITTLE_ENDIAN);
-            for (float x : v) {
-                if (half) {
-                    int bits = Float.floatToRawIntBits(x);
-                    b.putShort((short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16));
-                } else {
-                    b.putFloat(x);
-                }
-            }
-            JsonObject t = new JsonObject();
-            t.addProperty("dtype", half ? "BF16" : "F32");
-            JsonArray shape = new JsonArray();
-            for (long d : st.shape(n)) {
-                shape.add(d);
-            }
-            t.add("shape", shape);
-            JsonArray offsets = new JsonArray();
-            offsets.add(offset);
-            offset += b.capacity();
-            offsets.add(offset);
-            t.add("data_offsets", offsets);
-            header.add(n, t);
-            data.add(b.array());
-        }
-        byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
-        try (OutputStream out = Files.newOutputStream(to)) {
-            out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).array());
-            out.write(json);
-            for (byte[] d : data) {
-                out.write(d);
             }
         }
     }

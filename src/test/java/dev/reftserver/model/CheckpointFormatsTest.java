@@ -12,6 +12,7 @@ import dev.reftserver.model.checkpoint.CheckpointException;
 import dev.reftserver.model.checkpoint.LazyTensor;
 import dev.reftserver.model.checkpoint.Llama2cReader;
 import dev.reftserver.model.checkpoint.Safetensors;
+import dev.reftserver.model.checkpoint.SafetensorsFiles;
 import dev.reftserver.model.checkpoint.TensorData;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -34,7 +35,7 @@ class CheckpointFormatsTest {
         Path dir = tmp.resolve("stories15m-hf");
         Files.createDirectories(dir);
         Files.copy(ReferenceFiles.resource("reference/stories15m-hf/config.json"), dir.resolve("config.json"));
-        Files.write(dir.resolve("model.safetensors"), Safetensors.writeF32(
+        Files.write(dir.resolve("model.safetensors"), SafetensorsFiles.writeF32(
                 l2c.tensors().values().stream().map(LazyTensor::read).toList()));
         return dir;
     }
@@ -97,7 +98,7 @@ class CheckpointFormatsTest {
             }
             tensors.add(t);
         }
-        Files.write(dir.resolve("model.safetensors"), Safetensors.writeF32(tensors));
+        Files.write(dir.resolve("model.safetensors"), SafetensorsFiles.writeF32(tensors));
         assertThatThrownBy(() -> ModelLoader.load(dir, "cpu", "float32"))
                 .isInstanceOf(CheckpointException.class)
                 .hasMessageContaining("model.layers.1.mlp.up_proj.weight")
@@ -115,7 +116,7 @@ class CheckpointFormatsTest {
                 tensors.add(st.read(n));
             }
         }
-        Files.write(dir.resolve("model.safetensors"), Safetensors.writeF32(tensors));
+        Files.write(dir.resolve("model.safetensors"), SafetensorsFiles.writeF32(tensors));
         assertThatThrownBy(() -> ModelLoader.load(dir, "cpu", "float32"))
                 .isInstanceOf(CheckpointException.class)
                 .hasMessageContaining("'model.layers.0.self_attn.k_proj.bias' is missing");

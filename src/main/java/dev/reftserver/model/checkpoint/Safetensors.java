@@ -241,7 +241,7 @@ public final class Safetensors {
                 return new StoredTensor(raw, e.dtype(), raw);
             }
             try (NativeOps op = new NativeOps()) {
-                return new StoredTensor(op.keep(op.bfloat16View(dst, NativeOps.handle(raw)), manager), "BF16", raw);
+                return new StoredTensor(op.keep(op.bfloat16View(dst, shape.getShape()), manager), "BF16", raw);
             }
         } catch (IOException | RuntimeException ex) {
             raw.close();
@@ -263,40 +263,6 @@ public final class Safetensors {
         ByteBuffer b = ch == null ? bytes.duplicate().position((int) at).limit((int) at + len).slice()
                 : ch.map(FileChannel.MapMode.READ_ONLY, at, len);
         return b.order(ByteOrder.LITTLE_ENDIAN);
-    }
-
-    /** Writes fp32 tensors as a safetensors file (names in iteration order). */
-    public static byte[] writeF32(java.util.Collection<TensorData> tensors) {
-        JsonObject header = new JsonObject();
-        long offset = 0;
-        for (TensorData t : tensors) {
-            JsonObject e = new JsonObject();
-            e.addProperty("dtype", "F32");
-            var shape = new com.google.gson.JsonArray();
-            for (long d : t.shape()) {
-                shape.add(d);
-            }
-            e.add("shape", shape);
-            var off = new com.google.gson.JsonArray();
-            off.add(offset);
-            offset += 4L * t.data().length;
-            off.add(offset);
-            e.add("data_offsets", off);
-            header.add(t.name(), e);
-        }
-        byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
-        int pad = (8 - json.length % 8) % 8;
-        ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(8 + json.length + pad + offset))
-                .order(ByteOrder.LITTLE_ENDIAN);
-        out.putLong(json.length + pad).put(json);
-        for (int i = 0; i < pad; i++) {
-            out.put((byte) ' ');
-        }
-        for (TensorData t : tensors) {
-            out.asFloatBuffer().put(t.data());
-            out.position(out.position() + 4 * t.data().length);
-        }
-        return out.array();
     }
 
     /** IEEE 754 binary16 to fp32 (Java 17 has no Float.float16ToFloat). */

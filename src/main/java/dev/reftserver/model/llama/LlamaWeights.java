@@ -122,16 +122,14 @@ final class LlamaWeights {
         // Projections are fused, folded and laid out from the stored matrices by ProjectionFold (every product the
         // same float32 one, in the same order, as a fold in Java computes); only the finished arrays move to the
         // model's manager. Temporaries live in `read` or a task's sub-manager, freed when the task is done; the
-        // Java heap never holds a weight. Layers, output-layer parts and RoPE's tables (131,072 rows for Llama 3.x,
-        // 0.3 s on one core) are independent tasks, run side by side.
+        // Java heap never holds a weight. Layers, output-layer parts and RoPE's tables are tasks run side by side.
         try (NDManager read = NDManager.newBaseManager(Device.cpu());
                 FoldBuffers buffers = pack && bfloat16Weights ? new FoldBuffers() : null) {
             List<Runnable> tasks = new ArrayList<>();
             RopeTables[] ropes = new RopeTables[2];
             tasks.add(() -> ropes[0] = RopeTables.of(c, place, dtype));
-            if (block.slidingRope() != null) {
-                tasks.add(() -> ropes[1] = RopeTables.of(c, block.slidingRope(), place, dtype));
-            }
+            tasks.add(() -> ropes[1] = block.slidingRope() == null ? null
+                    : RopeTables.of(c, block.slidingRope(), place, dtype));
             NDArray[] embedded = new NDArray[1];
             boolean shared = c.tiedEmbeddings() && !bfloat16Weights;
             if (!shared) {

@@ -93,11 +93,6 @@ final class Bfloat16Cast {
         return run("rows", w, ids);
     }
 
-    /** An uninitialised bfloat16 tensor of {@code tensor}'s shape (its storage to be replaced); the caller owns it. */
-    static long emptyLike(long tensor) {
-        return run("empty_like", tensor);
-    }
-
     /** A new tensor with {@code tensor}'s values, dtype and shape (a copy, never a view); the caller owns it. */
     static long copy(long tensor) {
         return run("copy", tensor);
@@ -191,9 +186,6 @@ final class Bfloat16Cast {
                     w: Tensor,
                     ids: Tensor) -> Tensor:
                     return torch.to(torch.index_select(w, 0, ids), 6)
-                  def empty_like(self: __torch__.Convert,
-                    x: Tensor) -> Tensor:
-                    return torch.empty_like(x, dtype=15)
                   def copy(self: __torch__.Convert,
                     x: Tensor) -> Tensor:
                     return torch.clone(x)

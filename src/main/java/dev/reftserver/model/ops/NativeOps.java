@@ -242,22 +242,11 @@ public final class NativeOps implements AutoCloseable {
     // ---- Loading: tensors made from a checkpoint's bytes and laid out for the model --------------------------
 
     /**
-     * A bfloat16 tensor (owned by this scope) whose storage is {@code bits}, a direct buffer holding bfloat16 values
-     * little-endian in the shape of {@code shaped}, any tensor of that shape; no copy. DJL cannot make a bfloat16
-     * tensor from a buffer, so an empty bfloat16 tensor of that shape is made and pointed at the buffer's bytes
-     * (libtorch's {@code set_}). The result does not own that memory: it must not be used, nor anything that views
-     * it be kept, once the buffer's memory is freed.
-     */
-    public long bfloat16View(java.nio.ByteBuffer bits, long shaped) {
-        if (!bits.isDirect()) {
-            throw new IllegalArgumentException("bfloat16 bits must be in a direct buffer");
-        }
-        return pointedAt(own(Bfloat16Cast.emptyLike(shaped)), bits);
-    }
-
-    /**
-     * A bfloat16 tensor of {@code shape} over the bytes of {@code bits} (a direct buffer, e.g. a file's memory map,
-     * holding at least its elements), without a copy: valid only while {@code bits} is.
+     * A bfloat16 tensor of {@code shape} (owned by this scope) whose storage is {@code bits}, a direct buffer (e.g. a
+     * file's memory map) holding at least its elements, little-endian; no copy. DJL cannot make a bfloat16 tensor
+     * from a buffer, so an empty bfloat16 tensor is made and pointed at the buffer's bytes (libtorch's {@code set_}).
+     * The result does not own that memory: it must not be used, nor anything that views it be kept, once the
+     * buffer's memory is freed.
      */
     public long bfloat16View(java.nio.ByteBuffer bits, long... shape) {
         long elements = 1;
@@ -267,11 +256,7 @@ public final class NativeOps implements AutoCloseable {
         if (!bits.isDirect() || bits.capacity() < 2 * elements) {
             throw new IllegalArgumentException("bfloat16 bits must be a direct buffer of " + 2 * elements + " bytes");
         }
-        return pointedAt(own(Bfloat16Cast.empty(shape)), bits);
-    }
-
-    /** {@code view} with its storage replaced by {@code bits}' bytes (libtorch's {@code set_}). */
-    private static long pointedAt(long view, java.nio.ByteBuffer bits) {
+        long view = own(Bfloat16Cast.empty(shape));
         try {
             SET_STORAGE.invokeExact(view, bits);
             return view;
