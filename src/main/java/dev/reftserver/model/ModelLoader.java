@@ -33,7 +33,8 @@ public final class ModelLoader {
     /**
      * @param path    a llama2.c {@code .bin} file or a Hugging Face model directory
      * @param device  {@code cpu}, {@code gpu} or {@code gpu:N}
-     * @param dtype   {@code auto} (float32 on a CPU, float16 on a GPU), {@code float32}, {@code bfloat16} (Llama
+     * @param dtype   {@code auto} (the checkpoint's dtype where the device computes it well: {@link AutoDtype}),
+     *                {@code float32}, {@code bfloat16} (Llama
      *                family: embedding and projections kept in bfloat16, the rest in float32), or {@code float16}
      *                on a GPU
      * @param threads on a CPU, the cores one forward step runs on (0: all available); ignored on a GPU. The model
@@ -46,9 +47,14 @@ public final class ModelLoader {
         }
         long start = System.nanoTime();
         Device dev = parseDevice(device);
+        Checkpoint ckpt = read(path);
+        if (dtype != null && dtype.trim().equalsIgnoreCase("auto")) {
+            AutoDtype.Choice auto = AutoDtype.resolve(path, ckpt.config(), dev);
+            LOG.info("reft.model.dtype auto: {} ({})", auto.dtype(), auto.reason());
+            dtype = auto.dtype();
+        }
         boolean bf16 = isBfloat16(dtype);
         DataType dt = bf16 ? DataType.FLOAT32 : parseDtype(dtype, dev);
-        Checkpoint ckpt = read(path);
         if (bf16 && ckpt.config().architecture() != ModelConfig.Architecture.LLAMA) {
             throw new CheckpointException("reft.model.dtype bfloat16 is supported for the Llama family only, not "
                     + ckpt.config().architecture() + "; use float32");
@@ -65,7 +71,8 @@ public final class ModelLoader {
                 case LLAMA -> new LlamaArchitecture(manager.newSubManager(), ckpt, dt, t, bf16);
                 case GPT2 -> new Gpt2Architecture(manager.newSubManager(), ckpt, dt, t);
             };
-            TransformerLM model = new TransformerLM(manager, arch, dt, team);
+            String weightDtype = bf16 ? "bfloat16" : dt.toString().toLowerCase();
+            TransformerLM model = new TransformerLM(manager, arch, dt, weightDtype, team);
             List<String> unread = ckpt.unread();
             if (!unread.isEmpty()) {
                 // transformers warns the same way about checkpoint keys its model class has no place for
@@ -75,7 +82,6 @@ public final class ModelLoader {
                         unread.size() > 5 ? ", ..." : "");
             }
             long parameters = parameters(ckpt);
-            String weightDtype = bf16 ? "bfloat16" : dt.toString().toLowerCase();
             LOG.info("Loaded {} ({}, {}): {} parameters, {} weight bytes, in {} s", path,
                     ckpt.config().architecture(), weightDtype, parameters,
                     parameters * (bf16 ? 2 : dt.getNumOfBytes()),
@@ -133,8 +139,6 @@ public final class ModelLoader {
     static DataType parseDtype(String dtype, Device device) {
         String d = dtype == null ? "float32" : dtype.trim().toLowerCase();
         return switch (d) {
-            // On a CPU float32 is the fast one (fp16 matmul is about 100x slower; bf16 is no faster at batch 1).
-            case "auto" -> device.isGpu() ? DataType.FLOAT16 : DataType.FLOAT32;
             case "float32", "fp32" -> DataType.FLOAT32;
             case "float16", "fp16", "half" -> {
                 if (device.isGpu()) {

@@ -23,14 +23,16 @@ public final class TransformerLM implements CausalLM {
     private final Architecture arch;
     private final ModelConfig config;
     private final DataType dtype;
+    private final String weightDtype;
     private final CpuTeam team;
     private final TrainingForward training;
 
-    TransformerLM(NDManager manager, Architecture arch, DataType dtype, CpuTeam team) {
+    TransformerLM(NDManager manager, Architecture arch, DataType dtype, String weightDtype, CpuTeam team) {
         this.manager = manager;
         this.arch = arch;
         this.config = arch.config();
         this.dtype = dtype;
+        this.weightDtype = weightDtype;
         this.team = team;
         this.training = new TrainingForward(arch, config);
     }
@@ -50,8 +52,14 @@ public final class TransformerLM implements CausalLM {
         return manager.getDevice();
     }
 
+    /** The dtype of activations and the KV cache. */
     public DataType dtype() {
         return dtype;
+    }
+
+    /** The dtype the projections are kept in: float32, float16 or bfloat16 (with float32 activations). */
+    public String weightDtype() {
+        return weightDtype;
     }
 
     @Override
