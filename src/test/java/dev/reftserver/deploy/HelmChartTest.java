@@ -136,7 +136,7 @@ class HelmChartTest {
         assertThat(gpuLimits).containsEntry("nvidia.com/gpu", 1).containsEntry("memory", "16Gi");
         assertThat(gpu.configData())
                 .containsEntry("REFT_MODEL_DEVICE", "gpu")
-                .containsEntry("REFT_MODEL_DTYPE", "float16")
+                .containsEntry("REFT_MODEL_DTYPE", "auto")
                 .containsEntry("PYTORCH_FLAVOR", "cu128")
                 .containsEntry("PYTORCH_LIBRARY_PATH", "/opt/libtorch/lib");
         assertThat(map(gpu.podSpec().get("nodeSelector"))).containsEntry("nvidia.com/gpu.present", "true");
