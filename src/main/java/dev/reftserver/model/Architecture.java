@@ -34,6 +34,11 @@ public interface Architecture extends AutoCloseable {
     /** Final norm and output layer: [m, d] to logits [m, vocab]. */
     NDArray head(NDArray x, StepBatch batch);
 
+    /** Why this model has no differentiable forward ({@link #trainingBlock}), or null where it has one. */
+    default String untrainable() {
+        return config().architecture() + " has no differentiable forward yet";
+    }
+
     /**
      * Token embeddings of ids [rows, tokens] (row-major) to [rows, tokens, d] for a differentiable forward (see
      * {@link #trainingBlock}).

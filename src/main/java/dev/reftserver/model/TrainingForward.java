@@ -20,6 +20,14 @@ public final class TrainingForward {
     }
 
     /**
+     * Why this model cannot be trained (its blocks have no differentiable forward yet), or null where it can: a
+     * training request is refused up front rather than failing once it runs.
+     */
+    public String untrainable() {
+        return arch.untrainable();
+    }
+
+    /**
      * A differentiable forward for training: the rows (BOS included, right-padded to the longest), {@code hook}
      * after each block it touches, and logits at the given flat positions ({@code row * T + t}, T the longest row).
      * Runs every op on the calling thread through {@link Architecture#trainingBlock}, so a {@code GradientCollector}

@@ -101,8 +101,16 @@ public final class FineTuningJobs implements AutoCloseable {
         return new FineTuningJob(store, s, spec, store.jobEvents(s.tenant(), s.id(), 0).size());
     }
 
-    /** @throws ServiceException 400 for a bad request, an unknown file or impossible hyperparameters; 429 over quota */
+    /**
+     * @throws ServiceException 400 for a base model that cannot be trained, a bad request, an unknown file or
+     *                          impossible hyperparameters; 429 over quota
+     */
     public FineTuningJob create(String tenant, JsonNode body) {
+        String untrainable = model.training().untrainable();
+        if (untrainable != null) {
+            throw ServiceException.invalidRequest("model", "the base model '" + baseModel
+                    + "' cannot be trained by this server: " + untrainable);
+        }
         JobSpec spec = JobSpec.parse(body, model.config().shape(), baseModel);
         TrainingFile file = files.get(tenant, spec.trainingFile()).orElseThrow(() -> ServiceException
                 .invalidRequest("training_file", "training file '" + spec.trainingFile() + "' not found"));

@@ -240,6 +240,11 @@ public final class LlamaArchitecture implements Architecture {
     }
 
     @Override
+    public String untrainable() {
+        return training.untrainable();
+    }
+
+    @Override
     public NDArray trainingEmbed(NDManager step, long[] ids, int rows, int tokens) {
         return training.embed(step, ids, rows, tokens);
     }

@@ -31,15 +31,21 @@ final class LlamaTrainingForward {
         this.block = c.block();
     }
 
-    /** Token embeddings of ids [rows, tokens] (row-major) to [rows, tokens, d]. */
-    NDArray embed(NDManager step, long[] ids, int rows, int tokens) {
+    /** Why these blocks have no differentiable forward yet, or null where they have one. */
+    String untrainable() {
         boolean plain = !block.qkNorm() && !block.gemmaNorms() && block.attnSoftcap() == 0
                 && block.finalSoftcap() == 0 && block.activation() == BlockOptions.Activation.SILU
                 && block.slidingWindows().stream().allMatch(win -> win == 0) && !w.bfloat16Weights;
-        if (!plain) {
-            throw new UnsupportedOperationException("training runs on Llama, Mistral and Qwen2 blocks in float32 with"
-                    + " full attention; this model's blocks (q/k norms, Gemma norms or soft-caps, sliding windows or"
-                    + " bfloat16 weights) have no differentiable forward yet");
+        return plain ? null : "training runs on Llama, Mistral and Qwen2 blocks in float32 with full attention; this"
+                + " model's blocks (q/k norms, Gemma norms or soft-caps, sliding windows or bfloat16 weights) have no"
+                + " differentiable forward yet";
+    }
+
+    /** Token embeddings of ids [rows, tokens] (row-major) to [rows, tokens, d]. */
+    NDArray embed(NDManager step, long[] ids, int rows, int tokens) {
+        String why = untrainable();
+        if (why != null) {
+            throw new UnsupportedOperationException(why);
         }
         try (NativeOps op = new NativeOps()) {
             return op.keep(w.tokens.rows(op, step, ids), step).reshape(rows, tokens, c.hiddenSize());

@@ -1,0 +1,69 @@
+package dev.reftserver.training;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.reftserver.chat.ChatPrompts;
+import dev.reftserver.engine.DeviceTimeShare;
+import dev.reftserver.error.ServiceException;
+import dev.reftserver.intervention.BundleImporter;
+import dev.reftserver.intervention.BundleLimits;
+import dev.reftserver.model.ModelLoader;
+import dev.reftserver.model.ReferenceFiles;
+import dev.reftserver.model.TransformerLM;
+import dev.reftserver.registry.EmbeddedStore;
+import dev.reftserver.registry.InterventionUploads;
+import dev.reftserver.registry.UploadMetrics;
+import dev.reftserver.tokenizer.TextTokenizer;
+import dev.reftserver.tokenizer.TokenizerLoader;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.springframework.http.HttpStatus;
+import org.springframework.util.unit.DataSize;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * A base model whose blocks have no differentiable forward yet (here Qwen3's q/k norms) refuses a fine-tuning job
+ * when it is asked for, with a 400 naming the reason, instead of accepting it and failing once it runs.
+ */
+class UntrainableModelTest {
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void aJobOnAModelThatCannotBeTrainedIsRefusedUpFront() throws Exception {
+        Path dir = ReferenceFiles.resource("reference/models-next/qwen3");
+        try (TransformerLM model = ModelLoader.load(dir, "cpu", "float32");
+                EmbeddedStore store = new EmbeddedStore(tmp.resolve("store"))) {
+            TextTokenizer tokenizer = TokenizerLoader.load(dir);
+            TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0);
+            BundleImporter importer = new BundleImporter(BundleLimits.defaults());
+            InterventionUploads uploads = new InterventionUploads(store, (zip, positions, share, template) ->
+                    importer.importZip(zip, model.config().shape(), positions, share, template),
+                    new UploadMetrics(new SimpleMeterRegistry()));
+            TrainingFiles files = new TrainingFiles(store, props, new ChatPrompts(null, tokenizer), tokenizer, "qwen3");
+            FineTuningJobs jobs = new FineTuningJobs(model, files, uploads, store, props, BundleLimits.defaults(),
+                    "qwen3", new DeviceTimeShare(props.maxShare()));
+            try {
+                TrainingFile file = files.upload("acme", "data.jsonl", "fine-tune",
+                        TrainingReference.bytes("data.jsonl"));
+                assertThat(model.training().untrainable()).contains("q/k norms");
+                assertThatThrownBy(() -> jobs.create("acme", JsonMapper.builder().build().readTree("""
+                        {"model": "qwen3", "training_file": "%s",
+                         "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [1], "rank": 2}}}}"""
+                        .formatted(file.id())))).isInstanceOfSatisfying(ServiceException.class, e -> {
+                            assertThat(e.status()).isEqualTo(HttpStatus.BAD_REQUEST);
+                            assertThat(e.param()).isEqualTo("model");
+                            assertThat(e.getMessage()).startsWith("the base model 'qwen3' cannot be trained by this"
+                                    + " server: training runs on Llama, Mistral and Qwen2 blocks");
+                        });
+                assertThat(jobs.list("acme")).isEmpty();
+            } finally {
+                jobs.close();
+            }
+        }
+    }
+}
