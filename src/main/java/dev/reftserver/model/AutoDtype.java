@@ -15,10 +15,12 @@ import java.util.Locale;
  * well, as transformers' {@code torch_dtype="auto"} reads it (config.json's {@code dtype}, or {@code torch_dtype} in
  * the transformers 4 form; a checkpoint that names none, like a llama2.c file, is float32).
  * <ul>
- * <li>A CPU: bfloat16 for a bfloat16 checkpoint of the Llama family where the CPU has AMX-BF16 (there oneDNN's
- * packed bfloat16 kernels outrun float32: on the Qwen2.5-0.5B shape 1.3 to 1.5x at batch 1 and 2.7x at 16 concurrent
- * requests, at half the weight memory; docs/benchmarks.md); float32 otherwise (libtorch's float16 matmul is about
- * 100x slower on a CPU, and without AMX a bfloat16 prefill is about 3x slower than with it).</li>
+ * <li>A CPU: bfloat16 for a bfloat16 checkpoint of the Llama family where the CPU has bfloat16 instructions,
+ * AMX-BF16 or AVX-512 BF16 (there oneDNN's packed bfloat16 kernels outrun float32 at half the weight memory: on the
+ * Qwen2.5-0.5B shape, with AMX 1.3 to 1.5x at batch 1 and 2.7x at 16 concurrent requests; on an AMD Zen 4 with
+ * AVX-512 BF16 and no AMX 1.6x at batch 1, 2.9x at batch 16 and 1.5x for a 2,048-token prefill;
+ * docs/benchmarks.md); float32 otherwise (without them oneDNN emulates bfloat16, and libtorch's float16 matmul is
+ * about 100x slower on a CPU).</li>
  * <li>A GPU: bfloat16 for a bfloat16 checkpoint of the Llama family on compute capability 8.0 and later; float16
  * otherwise, as vLLM's {@code auto} does (a float32 checkpoint runs at half precision).</li>
  * </ul>
@@ -47,9 +49,10 @@ public final class AutoDtype {
         if ("bfloat16".equals(stored) && !chosen.equals("bfloat16")) {
             why += !llama ? ", which this runtime keeps in bfloat16 for the Llama family only"
                     : device.isGpu() ? " and this GPU has no bfloat16 (compute capability 8.0)"
-                    : " and this CPU has no AMX-BF16";
+                    : " and this CPU has neither AMX-BF16 nor AVX-512 BF16";
         } else if (chosen.equals("bfloat16")) {
-            why += device.isGpu() ? " and this GPU computes it" : " and this CPU computes it with AMX-BF16";
+            why += device.isGpu() ? " and this GPU computes it" : " and this CPU computes it with "
+                    + bfloat16Instructions(cpuinfo());
         }
         return new Choice(chosen, why);
     }
@@ -97,12 +100,25 @@ public final class AutoDtype {
         return null;
     }
 
-    /** This CPU has AMX-BF16 (Linux: the {@code amx_bf16} flag of /proc/cpuinfo). */
+    /** This CPU has AMX-BF16 or AVX-512 BF16. */
     static boolean cpuComputesBfloat16() {
+        return bfloat16Instructions(cpuinfo()) != null;
+    }
+
+    /**
+     * The bfloat16 instructions a /proc/cpuinfo text names, the faster first: "AMX-BF16" ({@code amx_bf16}),
+     * "AVX-512 BF16" ({@code avx512_bf16}), or null for none.
+     */
+    static String bfloat16Instructions(String cpuinfo) {
+        return hasFlag(cpuinfo, "amx_bf16") ? "AMX-BF16" : hasFlag(cpuinfo, "avx512_bf16") ? "AVX-512 BF16" : null;
+    }
+
+    /** Linux's /proc/cpuinfo, or "" where there is none. */
+    private static String cpuinfo() {
         try {
-            return hasFlag(Files.readString(Path.of("/proc/cpuinfo")), "amx_bf16");
+            return Files.readString(Path.of("/proc/cpuinfo"));
         } catch (IOException | RuntimeException e) {
-            return false;
+            return "";
         }
     }
 

@@ -15,7 +15,7 @@ class AutoDtypeTest {
     void aBfloat16LlamaCheckpointStaysBfloat16WhereTheDeviceComputesIt() {
         assertThat(AutoDtype.choose("bfloat16", true, false, true)).isEqualTo("bfloat16");
         assertThat(AutoDtype.choose("bfloat16", true, true, true)).isEqualTo("bfloat16");
-        // a CPU without AMX-BF16, a GPU before compute capability 8.0, GPT-2 (float32 or float16 only)
+        // a CPU without bfloat16 instructions, a GPU before compute capability 8.0, GPT-2 (float32 or float16 only)
         assertThat(AutoDtype.choose("bfloat16", true, false, false)).isEqualTo("float32");
         assertThat(AutoDtype.choose("bfloat16", true, true, false)).isEqualTo("float16");
         assertThat(AutoDtype.choose("bfloat16", false, false, true)).isEqualTo("float32");
@@ -51,7 +51,18 @@ class AutoDtypeTest {
         assertThat(AutoDtype.hasFlag("flags\t\t: fpu avx512f avx512_bf16\n", "amx_bf16")).isFalse();
     }
 
-    /** A bfloat16 config loads in bfloat16 here exactly when this CPU has AMX-BF16; a float32 one in float32. */
+    @Test
+    void bfloat16InstructionsAreAmxOrAvx512() {
+        String sapphireRapids = "flags\t\t: fpu avx512f avx512_bf16 avx512_fp16 amx_bf16 amx_tile amx_int8\n";
+        String zen4 = "flags\t\t: fpu avx512f avx512dq avx512_bf16 avx512vbmi avx512_vnni\n";
+        String iceLake = "flags\t\t: fpu avx512f avx512dq avx512_vnni avx512_bitalg\n";
+        assertThat(AutoDtype.bfloat16Instructions(sapphireRapids)).isEqualTo("AMX-BF16");
+        assertThat(AutoDtype.bfloat16Instructions(zen4)).isEqualTo("AVX-512 BF16");
+        assertThat(AutoDtype.bfloat16Instructions(iceLake)).isNull();
+        assertThat(AutoDtype.bfloat16Instructions("")).as("no /proc/cpuinfo").isNull();
+    }
+
+    /** A bfloat16 config loads in bfloat16 here exactly when this CPU has AMX-BF16 or AVX-512 BF16; a float32 one in float32. */
     @Test
     void autoLoadsTheReferenceModelsAsTheirConfigsSay(@TempDir Path dir) throws IOException {
         Path f32 = ReferenceFiles.resource("reference/models-next/qwen3");
