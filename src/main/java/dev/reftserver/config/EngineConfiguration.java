@@ -35,6 +35,12 @@ public class EngineConfiguration {
         long t0 = System.nanoTime();
         TransformerLM model = ModelLoader.load(Path.of(props.path()), props.device(), props.dtype(),
                 props.threads());
+        try {
+            model.useCacheDtype(props.kvCacheDtype());
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
         log.info("loaded {} ({} layers, hidden {}, vocab {}) on {} ({} threads per step) in {} ms", props.path(),
                 model.config().numLayers(), model.config().hiddenSize(), model.config().vocabSize(), model.device(),
                 model.threads(), (System.nanoTime() - t0) / 1_000_000);

@@ -12,6 +12,11 @@ import dev.reftserver.model.ops.NativeOps;
  * cached positions. Per layer it applies the layer's sliding window ({@link BlockOptions#window}) and Gemma 2's
  * soft-capping of the scores ({@code cap * tanh(scores / cap)}, before the mask).
  *
+ * <p>A bfloat16 cache ({@link KvCache#bfloat16()}, a model with bfloat16 weights) takes keys and values rounded to
+ * bfloat16. A prefill attends in float32 as before (a later chunk widens the cached positions it reads); a decode
+ * step rounds q too and runs the products in bfloat16 and the softmax in float32, as transformers computes a
+ * bfloat16 model's attention. The result is float32 either way.
+ *
  * <p>With attention split into parts by key/value heads ({@link Architecture#attentionParts()}), each part calls
  * {@link #attend} with its own heads (its key/value heads and the query heads that read them, repeat_kv), on its
  * own thread; the cache holds one array per part and layer.
@@ -89,19 +94,30 @@ public final class Attention {
         return decode(op, batch, cache, layer, part, q, k, v);
     }
 
+    /**
+     * As {@link #attend}, in float32 (or the activations' dtype) whatever the cache's: a bfloat16 cache takes the
+     * keys and values rounded, and a later chunk reads the earlier positions back widened.
+     */
     private long prefill(NativeOps op, StepBatch batch, KvCache cache, int layer, int part, long q, long k,
             long v) {
         long n = batch.rows();
         long t = batch.tokens();
         int keyLength = batch.keyLength();
+        boolean bf16 = cache.bfloat16();
         long kt = op.permute(k, 0, 2, 3, 1);   // [n, kv_heads, hd, T]
         long vt = op.permute(v, 0, 2, 1, 3);   // [n, kv_heads, T, hd]
-        op.set(cache.flatKeys(layer, part), batch.keyWrite(), op.reshape(kt, -1));
-        op.set(cache.flatValues(layer, part), batch.valueWrite(), op.reshape(vt, -1, headDim));
+        long kFlat = op.reshape(kt, -1);
+        long vFlat = op.reshape(vt, -1, headDim);
+        op.set(cache.flatKeys(layer, part), batch.keyWrite(), bf16 ? op.bfloat16(kFlat) : kFlat);
+        op.set(cache.flatValues(layer, part), batch.valueWrite(), bf16 ? op.bfloat16(vFlat) : vFlat);
         if (batch.start() > 0) {
             // A later chunk: its queries read the row's earlier positions too, from the cache.
             kt = rowsOf(op, cache.keys(layer, part), batch.slots(), 3, keyLength);
             vt = rowsOf(op, cache.values(layer, part), batch.slots(), 2, keyLength);
+            if (bf16) {
+                kt = op.float32(kt);
+                vt = op.float32(vt);
+            }
         }
         // [n, heads, T, hd] as [n, kv_heads, group, T, hd]: head h reads kv head h / group (repeat_kv).
         long q5 = op.reshape(op.permute(q, 0, 2, 1, 3), n, kvHeads, group, t, headDim);
@@ -151,8 +167,18 @@ public final class Attention {
         return op.reshape(op.permute(out, 0, 2, 1, 3), n, t, kvHeads * group * headDim);
     }
 
+    /**
+     * As {@link #attend}, for one decode step. Over a bfloat16 cache the step reads keys [0, keyLength) with
+     * keyLength rounded up ({@link StepBatch#decode}) and masked: oneDNN builds a bfloat16 product's kernel for each
+     * new shape (about 0.6 ms), which a key length growing by one every step would pay at every step.
+     */
     private long decode(NativeOps op, StepBatch batch, KvCache cache, int layer, int part, long q, long k,
             long v) {
+        boolean bf16 = cache.bfloat16();
+        if (bf16) {
+            k = op.bfloat16(k);
+            v = op.bfloat16(v);
+        }
         long n = batch.rows();
         int keyLength = batch.keyLength();
         int same = batch.samePosition();
@@ -166,17 +192,24 @@ public final class Attention {
             op.set(cache.flatKeys(layer, part), batch.keyWrite(), op.reshape(k, -1));
             op.set(cache.flatValues(layer, part), batch.valueWrite(), op.reshape(v, -1, headDim));
         }
-        // All rows at one position: a sliding window is the slice of the last `window` keys, no mask needed.
+        // All rows at one position and no mask: a sliding window is the slice of the last `window` keys.
+        long mask = batch.mask(layer);
         int window = block.window(layer);
-        int from = same >= 0 && window > 0 ? Math.max(0, keyLength - window) : 0;
+        int from = mask == 0 && same >= 0 && window > 0 ? Math.max(0, keyLength - window) : 0;
         long keys = op.slice(firstRows(op, cache.keys(layer, part), cache, n), 3, from, keyLength);
         long values = op.slice(firstRows(op, cache.values(layer, part), cache, n), 2, from, keyLength);
-        long scores = softcap(op, op.matmul(op.reshape(q, n, kvHeads, group, headDim), keys));
-        long mask = batch.mask(layer);
-        if (mask != 0) {
-            op.addi(scores, mask);
+        long q4 = op.reshape(q, n, kvHeads, group, headDim);
+        long out;
+        if (bf16) {
+            out = op.attendBfloat16(q4, keys, values, mask, cap == null ? 0 : NativeOps.handle(capInverse),
+                    cap == null ? 0 : NativeOps.handle(cap));
+        } else {
+            long scores = softcap(op, op.matmul(q4, keys));
+            if (mask != 0) {
+                op.addi(scores, mask);
+            }
+            out = op.matmul(op.softmax(scores, -1, dtype), values);
         }
-        long out = op.matmul(op.softmax(scores, -1, dtype), values);
         return op.reshape(out, n, 1, kvHeads * group * headDim);
     }
 

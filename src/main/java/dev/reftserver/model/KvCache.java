@@ -2,7 +2,6 @@ package dev.reftserver.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.ops.NativeOps;
@@ -19,7 +18,9 @@ import java.util.Arrays;
  * across. So memory follows the rows actually running (padded to the longest) rather than max rows x max context,
  * while decode keeps reading one contiguous view; doubling keeps the copies to an amortised constant per token.
  *
- * <p>The cache holds storage and its growth only; {@link Attention} writes and reads it.
+ * <p>The cache holds storage and its growth only; {@link Attention} writes and reads it. Its dtype is the
+ * activations', or bfloat16 for a model with bfloat16 weights ({@link CacheDtype}), made and copied through raw
+ * handles, since DJL cannot describe bfloat16 arrays.
  *
  * <p>When an architecture splits attention into parts by key/value heads ({@link Architecture#attentionParts()}),
  * each layer holds one K and one V per part, of {@code kv_heads / parts} heads each, so the parts write and read
@@ -29,6 +30,7 @@ public final class KvCache implements AutoCloseable {
 
     /** Positions a fresh cache holds before it first grows. */
     static final int INITIAL_TOKENS = 256;
+    private static final long[] ONES = {1, 1, 1, 1};
 
     private final NDManager manager;
     private final DataType dtype;
@@ -90,20 +92,24 @@ public final class KvCache implements AutoCloseable {
         for (int s = 0; s < keepRows; s++) {
             filled = Math.max(filled, lengths[s]);
         }
-        for (int l = 0; l < k.length; l++) {
-            NDArray nk = next.zeros(new Shape(newRows, kvHeads, headDim, newCapacity), dtype);
-            NDArray nv = next.zeros(new Shape(newRows, kvHeads, newCapacity, headDim), dtype);
-            if (filled > 0) {
-                nk.set(new NDIndex(":{}, :, :, :{}", keepRows, filled),
-                        k[l].get(new NDIndex(":{}, :, :, :{}", keepRows, filled)));
-                nv.set(new NDIndex(":{}, :, :{}", keepRows, filled),
-                        v[l].get(new NDIndex(":{}, :, :{}", keepRows, filled)));
+        try (NativeOps op = new NativeOps()) {
+            for (int l = 0; l < k.length; l++) {
+                NDArray nkArray = zeros(op, next, newRows, kvHeads, headDim, newCapacity);
+                NDArray nvArray = zeros(op, next, newRows, kvHeads, newCapacity, headDim);
+                long nk = NativeOps.handle(nkArray);
+                long nv = NativeOps.handle(nvArray);
+                if (filled > 0) {
+                    op.put(nk, op.slice(op.slice(NativeOps.handle(k[l]), 0, 0, keepRows), 3, 0, filled),
+                            new long[] {0, 0, 0, 0}, new long[] {keepRows, kvHeads, headDim, filled}, ONES);
+                    op.put(nv, op.slice(op.slice(NativeOps.handle(v[l]), 0, 0, keepRows), 2, 0, filled),
+                            new long[] {0, 0, 0, 0}, new long[] {keepRows, kvHeads, filled, headDim}, ONES);
+                }
+                k[l] = nkArray;
+                v[l] = nvArray;
+                // Views sharing storage: index_put_ on them writes the cache in place.
+                kFlat[l] = op.keep(op.reshape(nk, -1), next);
+                vFlat[l] = op.keep(op.reshape(nv, (long) newRows * kvHeads * newCapacity, headDim), next);
             }
-            k[l] = nk;
-            v[l] = nv;
-            // Views sharing storage: index_put_ on them writes the cache in place.
-            kFlat[l] = nk.reshape(-1);
-            vFlat[l] = nv.reshape((long) newRows * kvHeads * newCapacity, headDim);
         }
         if (arrays != null) {
             arrays.close();
@@ -111,6 +117,26 @@ public final class KvCache implements AutoCloseable {
         arrays = next;
         rows = newRows;
         capacity = newCapacity;
+    }
+
+    /**
+     * A zero-filled cache array of {@code shape} on the cache's device, owned by {@code owner}. A bfloat16 one is made
+     * as float32 and converted (DJL cannot make bfloat16 arrays), one layer's array at a time. Zeros, not
+     * uninitialised memory: attention reads positions past a row's length before it masks them, and a stale NaN
+     * there would survive the mask.
+     */
+    private NDArray zeros(NativeOps op, NDManager owner, long... shape) {
+        if (!bfloat16()) {
+            return owner.zeros(new Shape(shape), dtype);
+        }
+        try (NDManager tmp = owner.newSubManager()) {
+            return op.keep(op.bfloat16(NativeOps.handle(tmp.zeros(new Shape(shape), DataType.FLOAT32))), owner);
+        }
+    }
+
+    /** Keys and values are kept in bfloat16 (a model with bfloat16 weights): half the bytes of float32. */
+    public boolean bfloat16() {
+        return dtype == DataType.BFLOAT16;
     }
 
     /**
@@ -207,14 +233,14 @@ public final class KvCache implements AutoCloseable {
         }
         int len = lengths[from];
         if (len > 0) {
-            try (NDManager tmp = manager.newSubManager()) {
-                NDIndex kSrc = new NDIndex("{}, :, :, :{}", from, len);
-                NDIndex kDst = new NDIndex("{}, :, :, :{}", to, len);
-                NDIndex vSrc = new NDIndex("{}, :, :{}", from, len);
-                NDIndex vDst = new NDIndex("{}, :, :{}", to, len);
+            try (NativeOps op = new NativeOps()) {
                 for (int l = 0; l < k.length; l++) {
-                    k[l].set(kDst, k[l].get(tmp, kSrc));
-                    v[l].set(vDst, v[l].get(tmp, vSrc));
+                    long kl = NativeOps.handle(k[l]);
+                    long vl = NativeOps.handle(v[l]);
+                    op.put(kl, op.slice(op.slice(kl, 0, from, from + 1L), 3, 0, len), new long[] {to, 0, 0, 0},
+                            new long[] {to + 1L, kvHeads, headDim, len}, ONES);
+                    op.put(vl, op.slice(op.slice(vl, 0, from, from + 1L), 2, 0, len), new long[] {to, 0, 0, 0},
+                            new long[] {to + 1L, kvHeads, len, headDim}, ONES);
                 }
             }
         }

@@ -24,6 +24,9 @@ import java.util.function.Supplier;
  */
 public final class StepBatch {
 
+    /** A decode step over a bfloat16 cache reads keys in multiples of this many positions. */
+    static final int KEY_BUCKET = 64;
+
     private final NDManager step;
     private final boolean prefill;
     private final int rows;
@@ -104,17 +107,26 @@ public final class StepBatch {
             minPos = Math.min(minPos, cache.length(i));
         }
         int keyLength = maxPos + 1;
-        if (minPos == maxPos) {
+        boolean same = minPos == maxPos;
+        // Over a bfloat16 cache: keys [0, keyLength) rounded up to a multiple of KEY_BUCKET (within the capacity),
+        // positions past each row's own masked, so the attention's bfloat16 products keep one shape for KEY_BUCKET
+        // steps (Attention.decode).
+        boolean bucketed = cache.bfloat16();
+        int keys = bucketed
+                ? (int) Math.min(cache.capacity(), (keyLength + KEY_BUCKET - 1L) / KEY_BUCKET * KEY_BUCKET)
+                : keyLength;
+        if (same && !bucketed) {
             return new StepBatch(step, block, false, slots, 1, 0, keyLength, maxPos, pos, sequenceLengths, null, null,
                     null);
         }
-        // Rows of different lengths: each sees only its own keys [0, pos_i] (and within its window).
-        StepBatch batch = new StepBatch(step, block, false, slots, 1, 0, keyLength, -1, pos, sequenceLengths,
-                decodeMask(step, pos, keyLength, 0, dtype), keyIndex(cache, slots, 1, pos),
-                valueIndex(cache, slots, 1, pos));
+        // Rows of different lengths (or padded keys): each sees only its own keys [0, pos_i] (and within its
+        // window). Rows at one position still write their keys as one strided copy.
+        StepBatch batch = new StepBatch(step, block, false, slots, 1, 0, keys, same ? maxPos : -1, pos,
+                sequenceLengths, decodeMask(step, pos, keys, 0, dtype), same ? null : keyIndex(cache, slots, 1, pos),
+                same ? null : valueIndex(cache, slots, 1, pos));
         for (int w : block.slidingWindows()) {
-            if (w > 0 && w < keyLength && !batch.windowMasks.containsKey(w)) {
-                batch.windowMasks.put(w, decodeMask(step, pos, keyLength, w, dtype));
+            if (w > 0 && w < keys && !batch.windowMasks.containsKey(w)) {
+                batch.windowMasks.put(w, decodeMask(step, pos, keys, w, dtype));
             }
         }
         return batch;

@@ -26,6 +26,8 @@ public final class TransformerLM implements CausalLM {
     private final String weightDtype;
     private final CpuTeam team;
     private final TrainingForward training;
+    /** The KV cache's dtype ({@link #useCacheDtype}); set before the engine makes its cache. */
+    private volatile DataType cacheDtype;
 
     TransformerLM(NDManager manager, Architecture arch, DataType dtype, String weightDtype, CpuTeam team) {
         this.manager = manager;
@@ -35,6 +37,7 @@ public final class TransformerLM implements CausalLM {
         this.weightDtype = weightDtype;
         this.team = team;
         this.training = new TrainingForward(arch, config);
+        this.cacheDtype = CacheDtype.choose("auto", weightDtype, dtype);
     }
 
     /** Threads one forward step runs on (1 on a GPU, where the parallelism is inside the kernels). */
@@ -52,9 +55,15 @@ public final class TransformerLM implements CausalLM {
         return manager.getDevice();
     }
 
-    /** The dtype of activations and the KV cache. */
+    /** The dtype of activations (and of the KV cache, unless {@link CacheDtype} says otherwise). */
     public DataType dtype() {
         return dtype;
+    }
+
+    /** The dtype of the KV caches made from now on: {@code reft.model.kv-cache-dtype} ({@link CacheDtype}). */
+    public TransformerLM useCacheDtype(String setting) {
+        cacheDtype = CacheDtype.choose(setting, weightDtype, dtype);
+        return this;
     }
 
     /** The dtype the projections are kept in: float32, float16 or bfloat16 (with float32 activations). */
@@ -64,7 +73,7 @@ public final class TransformerLM implements CausalLM {
 
     @Override
     public int cacheElementBytes() {
-        return dtype.getNumOfBytes();
+        return cacheDtype.getNumOfBytes();
     }
 
     @Override
@@ -73,7 +82,7 @@ public final class TransformerLM implements CausalLM {
             throw new IllegalArgumentException("cache of " + maxTokens + " tokens exceeds the model's context of "
                     + config.maxPositions());
         }
-        return new KvCache(manager, config, arch.attentionParts(), rows, maxTokens, budgetTokens, dtype);
+        return new KvCache(manager, config, arch.attentionParts(), rows, maxTokens, budgetTokens, cacheDtype);
     }
 
     /** Prompt positions one prefill pass takes at most: longer prompts run in chunks of this many. */

@@ -36,6 +36,25 @@ class CheckpointFailureAnalyzerTest {
         assertThat(analysis.getDescription()).doesNotContain("\n");
     }
 
+    /** A KV cache dtype the model cannot keep stops start-up in one line, and the loaded model is closed. */
+    @Test
+    void reportsAKvCacheDtypeTheModelCannotKeepInOneLine() {
+        Path qwen3 = dev.reftserver.model.ReferenceFiles.resource("reference/models-next/qwen3");
+        CheckpointException cause = null;
+        try {
+            new EngineConfiguration().baseModel(new ModelProperties(qwen3.toString(), "cpu", "float32", null, 1, null,
+                    "bfloat16"));
+        } catch (CheckpointException e) {
+            cause = e;
+        }
+        assertThat(cause).isNotNull();
+        FailureAnalysis analysis = new CheckpointFailureAnalyzer()
+                .analyze(new BeanCreationException("baseModel", "wrapped", cause));
+        assertThat(analysis.getDescription()).isEqualTo("The base model could not be loaded: reft.model.kv-cache-dtype"
+                + " bfloat16 needs bfloat16 weights; this model runs float32 weights with float32 activations; use"
+                + " auto");
+    }
+
     /** A value of the wrong JSON type, wherever HfConfig reads it, is a one-line refusal too, never a stack. */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {

@@ -82,6 +82,46 @@ class KvCacheGrowthTest {
         }
     }
 
+    /**
+     * A bfloat16 cache (a model with bfloat16 weights): two bytes a value; growing keeps the filled positions bit for
+     * bit, the new ones are zeros (never stale memory, which could hold a NaN), and moving a slot copies it exactly.
+     */
+    @Test
+    void aBfloat16CacheGrowsAndMovesSlotsExactly() {
+        try (NDManager m = NDManager.newBaseManager();
+                KvCache cache = new KvCache(m, CONFIG, 1, 4, 2048, 4 * 2048, DataType.BFLOAT16);
+                NativeOps op = new NativeOps()) {
+            assertThat(cache.bfloat16()).isTrue();
+            assertThat(cache.bytes()).isEqualTo(4L * KvCache.INITIAL_TOKENS * BYTES_PER_TOKEN / 2);
+            long keys = cache.keys(1, 0);
+            op.put(keys, op.bfloat16(NativeOps.handle(m.randomUniform(-1, 1, new ai.djl.ndarray.types.Shape(2, 2, 4,
+                    10)))), new long[] {0, 0, 0, 0}, new long[] {2, 2, 4, 10}, new long[] {1, 1, 1, 1});
+            float[] before = floats(op, m, op.slice(op.slice(cache.keys(1, 0), 0, 0, 2), 3, 0, 10));
+            assertThat(before).doesNotContain(0f);
+            cache.setLength(0, 10);
+            cache.setLength(1, 10);
+            cache.ensure(2, 1000);
+            assertThat(cache.capacity()).isEqualTo(1000);
+            assertThat(cache.bytes()).isEqualTo((long) cache.rows() * 1000 * BYTES_PER_TOKEN / 2);
+            long grown = cache.keys(1, 0);
+            assertThat(floats(op, m, op.slice(op.slice(grown, 0, 0, 2), 3, 0, 10))).containsExactly(before);
+            assertThat(floats(op, m, op.slice(grown, 3, 10, 1000))).containsOnly(0f);
+            float[] slot1 = floats(op, m, op.slice(op.slice(grown, 0, 1, 2), 3, 0, 10));
+            cache.ensure(4, 1000);
+            cache.move(1, 3);
+            assertThat(cache.length(3)).isEqualTo(10);
+            assertThat(floats(op, m, op.slice(op.slice(cache.keys(1, 0), 0, 3, 4), 3, 0, 10)))
+                    .containsExactly(slot1);
+        }
+    }
+
+    /** The values of a bfloat16 array, widened to float32 (exactly). */
+    private static float[] floats(NativeOps op, NDManager m, long bfloat16) {
+        try (NDManager tmp = m.newSubManager()) {
+            return op.keep(op.float32(bfloat16), tmp).toFloatArray();
+        }
+    }
+
     /** Layer 1's keys of slots [0, 2), positions [0, 10): a view of the cache. */
     private static NDArray firstKeys(NDManager step, KvCache cache) {
         try (NativeOps op = new NativeOps()) {

@@ -108,6 +108,16 @@ final class Bfloat16Cast {
         return run("row_argmax", x);
     }
 
+    /**
+     * One decode step's attention over bfloat16 keys and values, as transformers' eager attention computes a
+     * bfloat16 model's: {@code softmax(bf16(q) k + mask)} in float32, rounded to bfloat16, times v; a new float32
+     * tensor. With {@code cap} (0-dim, and its inverse) the scores are soft-capped first ({@code cap * tanh(s /
+     * cap)}). One call for what would be eight, each with its own dispatch.
+     */
+    static long attend(long q, long k, long v, long mask, long inverse, long cap) {
+        return cap == 0 ? run("attend", q, k, v, mask) : run("attend_capped", q, k, v, mask, inverse, cap);
+    }
+
     /** An uninitialised contiguous bfloat16 tensor of {@code shape}; the caller owns it. */
     static long empty(long... shape) {
         return run("empty", new long[0], shape);
@@ -196,6 +206,25 @@ final class Bfloat16Cast {
                   def empty(self: __torch__.Convert,
                     sizes: List[int]) -> Tensor:
                     return torch.empty(sizes, dtype=15)
+                  def attend(self: __torch__.Convert,
+                    q: Tensor,
+                    k: Tensor,
+                    v: Tensor,
+                    mask: Tensor) -> Tensor:
+                    _0 = torch.add(torch.matmul(torch.to(q, 15), k), mask)
+                    _1 = torch.to(torch.softmax(_0, -1, 6), 15)
+                    return torch.to(torch.matmul(_1, v), 6)
+                  def attend_capped(self: __torch__.Convert,
+                    q: Tensor,
+                    k: Tensor,
+                    v: Tensor,
+                    mask: Tensor,
+                    inverse: Tensor,
+                    cap: Tensor) -> Tensor:
+                    _0 = torch.matmul(torch.to(q, 15), k)
+                    _1 = torch.add(torch.mul(torch.tanh(torch.mul(_0, inverse)), cap), mask)
+                    _2 = torch.to(torch.softmax(_1, -1, 6), 15)
+                    return torch.to(torch.matmul(_2, v), 6)
                 """;
         ByteArrayOutputStream pickle = new ByteArrayOutputStream();
         pickle.writeBytes(new byte[] {(byte) 0x80, 2});                                  // PROTO 2

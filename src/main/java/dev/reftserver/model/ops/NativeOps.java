@@ -159,6 +159,11 @@ public final class NativeOps implements AutoCloseable {
         return own(Bfloat16Cast.rowArgmax(x));
     }
 
+    /** A decode step's attention over bfloat16 keys and values, in bfloat16 (see Bfloat16Cast); float32 out. */
+    public long attendBfloat16(long q, long keys, long values, long mask, long capInverse, long cap) {
+        return own(Bfloat16Cast.attend(q, keys, values, mask, capInverse, cap));
+    }
+
     /** Rows {@code ids} (int64) of a bfloat16 table, as float32. */
     public long rowsBfloat16(long table, long ids) {
         return own(Bfloat16Cast.rows(table, ids));
