@@ -129,6 +129,7 @@ class HelmChartTest {
         assertThat(map(cpuResources.get("requests"))).containsEntry("cpu", "1").containsEntry("memory", "2Gi");
         assertThat(map(cpuResources.get("limits"))).containsOnlyKeys("memory");
         assertThat(defaults().configData()).containsEntry("REFT_MODEL_DEVICE", "cpu")
+                .containsEntry("REFT_MODEL_KVCACHEDTYPE", "auto")
                 .doesNotContainKeys("PYTORCH_FLAVOR", "PYTORCH_LIBRARY_PATH");
 
         Render gpu = gpuPostgres();
