@@ -8,8 +8,9 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  *
  * @param path    HF model dir or llama2.c {@code .bin} (tokenizer.bin beside it)
  * @param device  {@code cpu}, {@code gpu} or {@code gpu:N}
- * @param dtype   {@code float32}, {@code bfloat16} (Llama family: bf16 weights and KV cache, fp32 activations), {@code auto}
- *                (the checkpoint's dtype where the device computes it well, {@code AutoDtype}), or {@code float16} on a GPU
+ * @param dtype   {@code float32}, {@code bfloat16} (Llama family: bf16 weights and KV cache, fp32 activations),
+ *                {@code auto} (the checkpoint's dtype where the device computes it well, {@code AutoDtype}), or
+ *                {@code float16} on a GPU
  * @param id      the model id clients name in {@code model}; defaults to the checkpoint's file or directory name
  * @param threads on a CPU, the cores one forward step is split across (0, the default: every available core);
  *                ignored on a GPU
