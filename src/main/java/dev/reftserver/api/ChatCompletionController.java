@@ -69,9 +69,11 @@ public class ChatCompletionController {
             A model without a chat template answers 400 (`reft.model.chat-template` sets one). With \
             `stream: true` the answer is Server-Sent Events: a `chat.completion.chunk` with each choice's role, \
             then content deltas, a last delta with `finish_reason`, the usage with \
-            `stream_options.include_usage`, then `data: [DONE]`. `tools`, function calling, JSON response \
-            formats, `logprobs`, `logit_bias` and fields this server does not know are refused with 400 naming the \
-            field.""")
+            `stream_options.include_usage`, then `data: [DONE]`. With `logprobs: true` each choice (and each \
+            chunk that reports tokens) carries `logprobs.content`: per token its text, log-probability and UTF-8 \
+            bytes, and the `top_logprobs` most likely tokens (0 to 20), from the model's raw distribution. \
+            `logit_bias` biases token ids as for completions. `tools`, function calling, JSON response formats \
+            and fields this server does not know are refused with 400 naming the field.""")
     @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
             mediaType = MediaType.APPLICATION_JSON_VALUE,
             schema = @Schema(implementation = ChatCompletionRequest.class),
@@ -216,7 +218,8 @@ public class ChatCompletionController {
         List<ChatCompletionResponse.Choice> choices = new ArrayList<>(r.choices().size());
         for (CompletionResponse.Choice c : r.choices()) {
             choices.add(new ChatCompletionResponse.Choice(c.index(),
-                    new ChatCompletionResponse.Message("assistant", c.text()), null, c.finishReason()));
+                    new ChatCompletionResponse.Message("assistant", c.text()), logprobs(c.logprobs(), true),
+                    c.finishReason()));
         }
         return new ChatCompletionResponse(id, "chat.completion", r.created(), r.model(), choices, r.usage());
     }
@@ -230,8 +233,19 @@ public class ChatCompletionController {
         CompletionResponse.Choice c = r.choices().get(0);
         ChatCompletionResponse.Delta delta = c.finishReason() != null && c.text().isEmpty()
                 ? new ChatCompletionResponse.Delta(null, null) : new ChatCompletionResponse.Delta(null, c.text());
-        return chunk(call, id, new ChatCompletionResponse.ChunkChoice(c.index(), delta, null, c.finishReason()),
-                r.usage());
+        return chunk(call, id, new ChatCompletionResponse.ChunkChoice(c.index(), delta, logprobs(c.logprobs(), false),
+                c.finishReason()), r.usage());
+    }
+
+    /**
+     * A completion choice's log-probabilities in the chat shape: null without {@code logprobs}, and in a stream
+     * also for a chunk that reports no token.
+     */
+    private static ChatCompletionResponse.Logprobs logprobs(CompletionResponse.Logprobs lp, boolean whole) {
+        if (lp == null || (!whole && lp.chat().isEmpty())) {
+            return null;
+        }
+        return new ChatCompletionResponse.Logprobs(lp.chat(), null);
     }
 
     private static ChatCompletionResponse.Chunk chunk(CompletionCall call, String id,

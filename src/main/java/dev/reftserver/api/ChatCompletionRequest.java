@@ -2,6 +2,7 @@ package dev.reftserver.api;
 
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.reftserver.engine.TokenLogprobs;
 import dev.reftserver.error.ServiceException;
 import io.swagger.v3.oas.annotations.media.ArraySchema;
 import io.swagger.v3.oas.annotations.media.Schema;
@@ -18,7 +19,7 @@ import tools.jackson.databind.node.ObjectNode;
 /**
  * OpenAI Chat Completions request, plus the extensions {@code top_k}, {@code intervention} and
  * {@code interventions}. Fields this server
- * does not implement ({@code tools}, JSON response formats, {@code logprobs}...) and fields it does not know are
+ * does not implement ({@code tools}, JSON response formats...) and fields it does not know are
  * refused with 400 naming the field, so a client never silently gets something other than it asked for.
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
@@ -55,10 +56,15 @@ public record ChatCompletionRequest(
                 + "Overrides `model`; not together with `intervention`"))
         List<InterventionRef> interventions,
         @JsonProperty("response_format") ResponseFormat responseFormat,
-        @Schema(description = "Only `false`: log-probabilities are not returned for chat")
+        @Schema(description = "Report each generated token's log-probability (raw model distribution, before "
+                + "temperature, penalties and logit bias) in the choice's `logprobs.content`")
         Boolean logprobs,
-        @Schema(description = "Not supported (needs `logprobs`)")
+        @Schema(description = "0 to 20 (needs `logprobs: true`): also report the N most likely tokens at each "
+                + "position, most likely first")
         @JsonProperty("top_logprobs") Integer topLogprobs,
+        @Schema(description = "Token id (as a string) to a bias from -100 to 100 added to its logit before sampling",
+                example = "{\"29906\": -100}")
+        @JsonProperty("logit_bias") Map<String, Double> logitBias,
         @Schema(description = "-2 to 2: subtracted from the logit of every token already generated")
         @JsonProperty("presence_penalty") Double presencePenalty,
         @Schema(description = "-2 to 2: subtracted from a token's logit once per time it was already generated")
@@ -93,8 +99,8 @@ public record ChatCompletionRequest(
     /** The fields of a chat request this server reads. */
     static final Set<String> FIELDS = Set.of("model", "messages", "max_tokens", "max_completion_tokens",
             "temperature", "top_p", "top_k", "stop", "stream", "stream_options", "seed", "n", "user", "intervention",
-            "interventions", "response_format", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty",
-            "chat_template_kwargs");
+            "interventions", "response_format", "logprobs", "top_logprobs", "logit_bias", "presence_penalty",
+            "frequency_penalty", "chat_template_kwargs");
 
     /** Template variables the server sets itself, which {@code chat_template_kwargs} may not. */
     private static final Set<String> RESERVED_TEMPLATE_VARIABLES = Set.of("messages", "add_generation_prompt",
@@ -102,7 +108,7 @@ public record ChatCompletionRequest(
 
     /** OpenAI fields this server knows but does not implement for chat. */
     static final Set<String> UNSUPPORTED = Set.of("tools", "tool_choice", "functions", "function_call",
-            "parallel_tool_calls", "logit_bias", "audio", "modalities", "prediction", "store", "metadata",
+            "parallel_tool_calls", "audio", "modalities", "prediction", "store", "metadata",
             "service_tier", "reasoning_effort", "web_search_options", "verbosity", "best_of", "echo", "suffix");
 
     /** What a message may hold. */
@@ -139,11 +145,14 @@ public record ChatCompletionRequest(
             throw ServiceException.invalidRequest(null, "invalid request: " + e.getOriginalMessage());
         }
         CompletionService.checkComposition(req.intervention(), req.interventions());
-        if (Boolean.TRUE.equals(req.logprobs())) {
-            throw ServiceException.invalidRequest("logprobs", "logprobs is not supported for chat completions");
-        }
         if (req.topLogprobs() != null) {
-            throw ServiceException.invalidRequest("top_logprobs", "top_logprobs is not supported for chat completions");
+            if (!Boolean.TRUE.equals(req.logprobs())) {
+                throw ServiceException.invalidRequest("top_logprobs", "top_logprobs needs logprobs: true");
+            }
+            if (req.topLogprobs() < 0 || req.topLogprobs() > TokenLogprobs.MAX_TOP) {
+                throw ServiceException.invalidRequest("top_logprobs", "top_logprobs must be between 0 and "
+                        + TokenLogprobs.MAX_TOP + ", got " + req.topLogprobs());
+            }
         }
         if (req.responseFormat() != null && !"text".equals(req.responseFormat().type())) {
             throw ServiceException.invalidRequest("response_format", "response_format type '"
@@ -253,12 +262,16 @@ public record ChatCompletionRequest(
     static CompletionRequest completionRequest(JsonNode body, int maxTokens, JsonMapper json) {
         ObjectNode c = json.createObjectNode();
         for (String f : List.of("model", "temperature", "top_p", "top_k", "stop", "stream", "stream_options", "seed",
-                "n", "user", "intervention", "interventions", "presence_penalty", "frequency_penalty")) {
+                "n", "user", "intervention", "interventions", "presence_penalty", "frequency_penalty", "logit_bias")) {
             if (body.has(f) && !body.get(f).isNull()) {
                 c.set(f, body.get(f));
             }
         }
         c.put("max_tokens", maxTokens);
+        if (body.path("logprobs").asBoolean(false)) {
+            // a completion's logprobs is the number of alternatives; chat reports them with the same entries
+            c.put("logprobs", body.path("top_logprobs").asInt(0));
+        }
         try {
             return json.treeToValue(c, CompletionRequest.class);
         } catch (JacksonException e) {

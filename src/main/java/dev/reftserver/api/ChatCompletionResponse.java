@@ -16,8 +16,33 @@ public record ChatCompletionResponse(String id, String object, long created, Str
     // Named apart from the completions' Choice: OpenAPI schemas are keyed by simple name, and one would hide the other.
     @Schema(name = "ChatCompletionChoice")
     @JsonInclude(JsonInclude.Include.ALWAYS)
-    public record Choice(int index, Message message, Object logprobs,
+    public record Choice(int index, Message message, Logprobs logprobs,
             @JsonProperty("finish_reason") String finishReason) {
+    }
+
+    /**
+     * A choice's log-probabilities (with {@code logprobs: true}): one entry per generated token, from the model's raw
+     * distribution (before temperature, penalties and logit bias); {@code refusal} is always null.
+     */
+    @Schema(name = "ChatCompletionLogprobs")
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    public record Logprobs(List<TokenLogprob> content, List<TokenLogprob> refusal) {
+    }
+
+    /**
+     * One generated token: the text it adds, its log-probability, that text's UTF-8 bytes, and the
+     * {@code top_logprobs} most likely tokens at its position, most likely first.
+     */
+    @Schema(name = "ChatCompletionTokenLogprob")
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    public record TokenLogprob(String token, float logprob, List<Integer> bytes,
+            @JsonProperty("top_logprobs") List<TopLogprob> topLogprobs) {
+    }
+
+    /** One of the most likely tokens at a position. */
+    @Schema(name = "ChatCompletionTopLogprob")
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    public record TopLogprob(String token, float logprob, List<Integer> bytes) {
     }
 
     /** The assistant's message. */
@@ -35,7 +60,7 @@ public record ChatCompletionResponse(String id, String object, long created, Str
     }
 
     @JsonInclude(JsonInclude.Include.ALWAYS)
-    public record ChunkChoice(int index, Delta delta, Object logprobs,
+    public record ChunkChoice(int index, Delta delta, Logprobs logprobs,
             @JsonProperty("finish_reason") String finishReason) {
     }
 

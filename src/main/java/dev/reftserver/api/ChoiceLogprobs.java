@@ -2,6 +2,7 @@ package dev.reftserver.api;
 
 import dev.reftserver.engine.TokenLogprobs;
 import dev.reftserver.tokenizer.TextTokenizer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -9,11 +10,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One choice's log-probabilities in OpenAI's completions shape, built as the engine reports tokens: each token
- * (and each alternative) is shown as the text it adds after everything before it, {@code text_offset} counts
- * characters (code points, as Python does) from the start of the choice's returned text (which, with echo, begins
- * with the prompt), and {@code top_logprobs} always holds the token itself, so an entry may have N + 1 items.
- * Streaming takes the entries added since its last chunk with {@link #drain()}.
+ * One choice's log-probabilities, built as the engine reports tokens, in OpenAI's completions shape and in its chat
+ * shape. Each token (and each alternative) is shown as the text it adds after everything before it. Completions:
+ * {@code text_offset} counts characters (code points, as Python does) from the start of the choice's returned text
+ * (which, with echo, begins with the prompt), and {@code top_logprobs} maps texts to log-probabilities and always
+ * holds the token itself, so an entry may have N + 1 items. Chat: each entry has the token, its log-probability,
+ * the UTF-8 bytes of its text and exactly the N most likely alternatives, most likely first (two alternatives may
+ * show the same text). Streaming takes the entries added since its last chunk with {@link #drain()}.
  */
 final class ChoiceLogprobs {
 
@@ -28,6 +31,7 @@ final class ChoiceLogprobs {
     private final List<Float> tokenLogprobs = new ArrayList<>();
     private final List<Map<String, Float>> topLogprobs = new ArrayList<>();
     private final List<Integer> textOffsets = new ArrayList<>();
+    private final List<ChatCompletionResponse.TokenLogprob> chat = new ArrayList<>();
     private int drained;
 
     /**
@@ -60,20 +64,35 @@ final class ChoiceLogprobs {
         if (entry == null) {
             tokenLogprobs.add(null);
             topLogprobs.add(null);
+            chat.add(null);
         } else {
             tokenLogprobs.add(entry.logprob());
             Map<String, Float> top = new LinkedHashMap<>();
+            List<ChatCompletionResponse.TopLogprob> chatTop = new ArrayList<>(entry.topIds().length);
             for (int k = 0; k < entry.topIds().length; k++) {
                 int alt = entry.topIds()[k];
-                top.putIfAbsent(alt == id ? text : textAfter(before, alt), entry.topLogprobs()[k]);
+                String altText = alt == id ? text : textAfter(before, alt);
+                top.putIfAbsent(altText, entry.topLogprobs()[k]);
+                chatTop.add(new ChatCompletionResponse.TopLogprob(altText, entry.topLogprobs()[k], utf8(altText)));
             }
             top.putIfAbsent(text, entry.logprob());
             topLogprobs.add(top);
+            chat.add(new ChatCompletionResponse.TokenLogprob(text, entry.logprob(), utf8(text), chatTop));
         }
         if (length == context.length) {
             context = Arrays.copyOf(context, context.length * 2);
         }
         context[length++] = id;
+    }
+
+    /** The UTF-8 bytes of {@code text}, each 0 to 255. */
+    private static List<Integer> utf8(String text) {
+        byte[] b = text.getBytes(StandardCharsets.UTF_8);
+        List<Integer> out = new ArrayList<>(b.length);
+        for (byte x : b) {
+            out.add(x & 0xff);
+        }
+        return out;
     }
 
     private int[] window() {
@@ -114,6 +133,6 @@ final class ChoiceLogprobs {
         int to = tokens.size();
         return new CompletionResponse.Logprobs(new ArrayList<>(tokens.subList(from, to)),
                 new ArrayList<>(tokenLogprobs.subList(from, to)), new ArrayList<>(topLogprobs.subList(from, to)),
-                new ArrayList<>(textOffsets.subList(from, to)));
+                new ArrayList<>(textOffsets.subList(from, to)), new ArrayList<>(chat.subList(from, to)));
     }
 }

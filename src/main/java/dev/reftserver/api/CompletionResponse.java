@@ -1,7 +1,9 @@
 package dev.reftserver.api;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import io.swagger.v3.oas.annotations.media.Schema;
 import java.util.List;
 import java.util.Map;
 
@@ -27,12 +29,14 @@ public record CompletionResponse(String id, String object, long created, String 
      * @param tokenLogprobs each token's log-probability under the model's raw distribution
      * @param topLogprobs   per position, the N most likely tokens' texts and log-probabilities, plus the token itself
      * @param textOffset    where each token starts in the choice's text, in characters (code points)
+     * @param chat          the same entries in the chat completions' shape (not part of a completion's JSON)
      */
     @JsonInclude(JsonInclude.Include.ALWAYS)
     public record Logprobs(List<String> tokens,
             @JsonProperty("token_logprobs") List<Float> tokenLogprobs,
             @JsonProperty("top_logprobs") List<Map<String, Float>> topLogprobs,
-            @JsonProperty("text_offset") List<Integer> textOffset) {
+            @JsonProperty("text_offset") List<Integer> textOffset,
+            @JsonIgnore @Schema(hidden = true) List<ChatCompletionResponse.TokenLogprob> chat) {
     }
 
     public record Usage(@JsonProperty("prompt_tokens") int promptTokens,

@@ -129,7 +129,6 @@ class ChatApiTest extends ChatServingTestSupport {
         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]|tools",
         "\"tool_choice\":\"auto\"|tool_choice",
         "\"functions\":[]|functions",
-        "\"logprobs\":true|logprobs",
         "\"top_logprobs\":2|top_logprobs",
         "\"response_format\":{\"type\":\"json_object\"}|response_format",
         "\"frobnicate\":1|frobnicate",

@@ -5,14 +5,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;
+import com.openai.models.ResponseFormatJsonObject;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionChunk;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionStreamOptions;
+import com.openai.models.chat.completions.ChatCompletionTokenLogprob;
 import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
 import dev.reftserver.model.ReferenceFiles;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
@@ -110,10 +114,29 @@ class OpenAiClientTest extends ChatServingTestSupport {
     }
 
     @Test
+    void chatLogprobsReachTheClientAsItsOwnTypes() {
+        ChatCompletion r = openai.chat().completions().create(chatParams(conversation(0))
+                .maxCompletionTokens(8).logprobs(true).topLogprobs(3).build());
+        ChatCompletion.Choice choice = r.choices().get(0);
+        List<ChatCompletionTokenLogprob> content = choice.logprobs().orElseThrow().content().orElseThrow();
+        assertThat(content).hasSize(8);
+        StringBuilder joined = new StringBuilder();
+        for (ChatCompletionTokenLogprob t : content) {
+            assertThat(t.topLogprobs()).hasSize(3);
+            assertThat(t.topLogprobs().get(0).token()).isEqualTo(t.token());
+            assertThat(t.topLogprobs().get(0).logprob()).isEqualTo(t.logprob());
+            assertThat(t.logprob()).isNegative();
+            assertThat(t.bytes().orElseThrow()).hasSize(t.token().getBytes(StandardCharsets.UTF_8).length);
+            joined.append(t.token());
+        }
+        assertThat(choice.message().content()).contains(joined.toString());
+    }
+
+    @Test
     void unsupportedFieldsReachTheClientAsBadRequestNamingTheField() {
         var e = org.junit.jupiter.api.Assertions.assertThrows(com.openai.errors.BadRequestException.class,
                 () -> openai.chat().completions().create(chatParams(conversation(0))
-                        .logprobs(true).build()));
-        assertThat(e.getMessage()).contains("logprobs");
+                        .responseFormat(ResponseFormatJsonObject.builder().build()).build()));
+        assertThat(e.getMessage()).contains("response_format");
     }
 }
