@@ -70,7 +70,7 @@ public class ChatCompletionController {
             `stream: true` the answer is Server-Sent Events: a `chat.completion.chunk` with each choice's role, \
             then content deltas, a last delta with `finish_reason`, the usage with \
             `stream_options.include_usage`, then `data: [DONE]`. With `logprobs: true` each choice (and each \
-            chunk that reports tokens) carries `logprobs.content`: per token its text, log-probability and UTF-8 \
+            chunk that reports tokens) carries `logprobs.content`: per token its text, log-probability and own \
             bytes, and the `top_logprobs` most likely tokens (0 to 20), from the model's raw distribution. \
             `logit_bias` biases token ids as for completions. `tools`, function calling, JSON response formats \
             and fields this server does not know are refused with 400 naming the field.""")

@@ -30,7 +30,8 @@ public record ChatCompletionResponse(String id, String object, long created, Str
     }
 
     /**
-     * One generated token: the text it adds, its log-probability, that text's UTF-8 bytes, and the
+     * One generated token: the text it adds, its log-probability, the token's own bytes (a byte token's even where
+     * it is half of a character; together the answer's UTF-8), and the
      * {@code top_logprobs} most likely tokens at its position, most likely first.
      */
     @Schema(name = "ChatCompletionTokenLogprob")

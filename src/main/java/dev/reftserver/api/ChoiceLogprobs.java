@@ -15,8 +15,9 @@ import java.util.Map;
  * {@code text_offset} counts characters (code points, as Python does) from the start of the choice's returned text
  * (which, with echo, begins with the prompt), and {@code top_logprobs} maps texts to log-probabilities and always
  * holds the token itself, so an entry may have N + 1 items. Chat: each entry has the token, its log-probability,
- * the UTF-8 bytes of its text and exactly the N most likely alternatives, most likely first (two alternatives may
- * show the same text). Streaming takes the entries added since its last chunk with {@link #drain()}.
+ * the token's own bytes ({@link TextTokenizer#tokenBytes}) and exactly the N most likely alternatives, most likely
+ * first (two alternatives may show the same text). Streaming takes the entries added since its last chunk with
+ * {@link #drain()}.
  */
 final class ChoiceLogprobs {
 
@@ -73,11 +74,12 @@ final class ChoiceLogprobs {
                 int alt = entry.topIds()[k];
                 String altText = alt == id ? text : textAfter(before, alt);
                 top.putIfAbsent(altText, entry.topLogprobs()[k]);
-                chatTop.add(new ChatCompletionResponse.TopLogprob(altText, entry.topLogprobs()[k], utf8(altText)));
+                chatTop.add(new ChatCompletionResponse.TopLogprob(altText, entry.topLogprobs()[k],
+                        bytes(alt, altText)));
             }
             top.putIfAbsent(text, entry.logprob());
             topLogprobs.add(top);
-            chat.add(new ChatCompletionResponse.TokenLogprob(text, entry.logprob(), utf8(text), chatTop));
+            chat.add(new ChatCompletionResponse.TokenLogprob(text, entry.logprob(), bytes(id, text), chatTop));
         }
         if (length == context.length) {
             context = Arrays.copyOf(context, context.length * 2);
@@ -85,9 +87,13 @@ final class ChoiceLogprobs {
         context[length++] = id;
     }
 
-    /** The UTF-8 bytes of {@code text}, each 0 to 255. */
-    private static List<Integer> utf8(String text) {
-        byte[] b = text.getBytes(StandardCharsets.UTF_8);
+    /**
+     * The token's own bytes, each 0 to 255 (a byte token's may be part of a character, which its text cannot show);
+     * the UTF-8 of its text where the tokenizer cannot say.
+     */
+    private List<Integer> bytes(int id, String text) {
+        byte[] own = tokenizer.tokenBytes(id);
+        byte[] b = own != null ? own : text.getBytes(StandardCharsets.UTF_8);
         List<Integer> out = new ArrayList<>(b.length);
         for (byte x : b) {
             out.add(x & 0xff);

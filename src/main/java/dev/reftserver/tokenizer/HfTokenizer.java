@@ -4,12 +4,15 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -36,10 +39,54 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
     private final BitSet specialTokens;
     /** The added tokens marked special, by their text. */
     private final Map<String, Integer> specialTexts;
+    /** Each id's token string as the vocabulary stores it (null for an id it skips). */
+    private final String[] tokenStrings;
+    /** Added tokens: their string is their text, whatever the vocabulary's encoding. */
+    private final BitSet addedTokens;
+    /** How the vocabulary writes a token's bytes. */
+    private final TokenEncoding encoding;
+
+    /** How a vocabulary's token strings stand for bytes, from the tokenizer's decoder. */
+    enum TokenEncoding {
+        /** GPT-2's byte-level alphabet: each character is one byte. */
+        BYTE_LEVEL,
+        /** Sentencepiece's: '▁' is a space, {@code <0xKK>} a byte, the rest UTF-8. */
+        METASPACE,
+        /** The string is the text. */
+        PLAIN;
+
+        static TokenEncoding of(JsonNode decoder) {
+            List<String> types = new ArrayList<>();
+            collectTypes(decoder, types);
+            if (types.contains("ByteLevel")) {
+                return BYTE_LEVEL;
+            }
+            return types.contains("Metaspace") || types.contains("ByteFallback") || types.contains("Replace")
+                    ? METASPACE : PLAIN;
+        }
+
+        private static void collectTypes(JsonNode decoder, List<String> out) {
+            if (decoder.path("type").isString()) {
+                out.add(decoder.path("type").asString());
+            }
+            for (JsonNode d : decoder.path("decoders").values()) {
+                collectTypes(d, out);
+            }
+        }
+    }
 
     private HfTokenizer(HuggingFaceTokenizer tokenizer, int bosId, int[] eosIds, int vocabSize, BitSet byteTokens,
-                        BitSet specialTokens, Map<String, Integer> specialTexts) {
+                        BitSet specialTokens, Map<String, Integer> specialTexts, Map<String, Integer> tokenIds,
+                        BitSet addedTokens, TokenEncoding encoding) {
         this.specialTexts = Map.copyOf(specialTexts);
+        this.tokenStrings = new String[vocabSize];
+        tokenIds.forEach((token, id) -> {
+            if (id >= 0 && id < vocabSize) {
+                tokenStrings[id] = token;
+            }
+        });
+        this.addedTokens = addedTokens;
+        this.encoding = encoding;
         this.tokenizer = tokenizer;
         this.bosId = bosId;
         this.eosIds = eosIds;
@@ -73,8 +120,10 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
             });
         }
         BitSet specialTokens = new BitSet();
+        BitSet addedTokens = new BitSet();
         Map<String, Integer> specialTexts = new HashMap<>();
         for (JsonNode added : root.path("added_tokens").values()) {
+            addedTokens.set(added.path("id").asInt());
             if (added.path("special").asBoolean(false)) {
                 specialTokens.set(added.path("id").asInt());
                 specialTexts.put(added.path("content").asString(""), added.path("id").asInt());
@@ -98,7 +147,7 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
             throw new TokenizerLoadException("the tokenizers library rejected " + file + ": " + e.getMessage(), e);
         }
         return new HfTokenizer(tokenizer, bos.length > 0 ? bos[0] : -1, eos, vocabSize, byteTokens, specialTokens,
-                specialTexts);
+                specialTexts, tokenIds, addedTokens, TokenEncoding.of(root.path("decoder")));
     }
 
     private static byte[] readFile(Path file) {
@@ -208,6 +257,26 @@ public final class HfTokenizer implements TextTokenizer, AutoCloseable {
             longIds[i] = ids[i];
         }
         return tokenizer.decode(longIds, true);
+    }
+
+    @Override
+    public byte[] tokenBytes(int id) {
+        if (id < 0 || id >= vocabSize) {
+            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocabSize + ")");
+        }
+        String token = tokenStrings[id];
+        if (token == null || specialTokens.get(id)) {
+            return new byte[0];
+        }
+        if (addedTokens.get(id)) {
+            return token.getBytes(StandardCharsets.UTF_8);
+        }
+        return switch (encoding) {
+            case BYTE_LEVEL -> ByteLevel.bytes(token);
+            case METASPACE -> byteTokens.get(id) ? new byte[] {(byte) Integer.parseInt(token.substring(3, 5), 16)}
+                    : token.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
+            case PLAIN -> token.getBytes(StandardCharsets.UTF_8);
+        };
     }
 
     @Override

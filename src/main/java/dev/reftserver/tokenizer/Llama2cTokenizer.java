@@ -397,6 +397,18 @@ public final class Llama2cTokenizer implements TextTokenizer {
         return pieces.length;
     }
 
+    @Override
+    public byte[] tokenBytes(int id) {
+        checkId(id);
+        if (isSpecial(id)) {
+            return new byte[0];
+        }
+        if (byteValue[id] >= 0) {
+            return new byte[] {(byte) byteValue[id]};
+        }
+        return pieces[id].clone();
+    }
+
     /** {@code <unk>}, BOS and EOS: HF's decode skips them, as special tokens. */
     private static boolean isSpecial(int id) {
         return id == UNK_ID || id == BOS_ID || id == EOS_ID;

@@ -67,6 +67,16 @@ public interface TextTokenizer {
         return null;
     }
 
+    /**
+     * The bytes token {@code id} adds to a decoded text, before the text's own clean-up (a sentencepiece
+     * vocabulary's dummy-prefix space dropped at the very start): a byte-fallback or byte-level token's own bytes,
+     * which may be part of a multi-byte character, and nothing for a special token that decoding skips. What
+     * OpenAI's chat log-probabilities report as a token's {@code bytes}. Null where this tokenizer cannot say.
+     */
+    default byte[] tokenBytes(int id) {
+        return null;
+    }
+
     /** Decodes ids to text; byte tokens that do not form complete UTF-8 become U+FFFD. */
     String decode(int[] ids);
 
