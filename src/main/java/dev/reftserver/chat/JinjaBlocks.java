@@ -211,8 +211,9 @@ final class JinjaBlocks {
     }
 
     /**
-     * {@code for x in xs if cond} becomes {@code for x in py_loop_if(xs, 'x', 'cond')}: jinjava has no loop filter.
-     * Returns other tags as they are.
+     * {@code for x in xs if cond} becomes {@code for x in py_loop_if(xs, 'x', 'cond')}: jinjava has no loop filter;
+     * {@code for x in xs} becomes {@code for x in py_iter(xs)}, which iterates a dict's keys and a string's
+     * characters as Python does (jinjava iterates a map's values). Returns other tags as they are.
      */
     static String loopFilter(String inner) {
         List<Token> tokens = tokenize(inner);
@@ -229,12 +230,17 @@ final class JinjaBlocks {
                 filter = t;
             }
         }
+        int end = tokens.size();
+        boolean recursive = tokens.get(end - 1).text.equals("recursive");
+        if (recursive) {
+            end--;
+        }
+        if (in >= 2 && filter < 0 && in + 1 < end && !recursive) {
+            return inner.substring(0, tokens.get(in + 1).start) + "py_iter(" + inner.substring(tokens.get(in + 1).start,
+                    tokens.get(end - 1).end) + ")" + inner.substring(tokens.get(end - 1).end);
+        }
         if (in < 2 || filter < 0 || filter == in + 1 || filter + 1 >= tokens.size()) {
             return inner;
-        }
-        int end = tokens.size();
-        if (tokens.get(end - 1).text.equals("recursive")) {
-            end--;
         }
         String targets = inner.substring(tokens.get(1).start, tokens.get(in - 1).end).strip();
         String iterable = inner.substring(tokens.get(in + 1).start, tokens.get(filter - 1).end);

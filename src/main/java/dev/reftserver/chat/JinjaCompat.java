@@ -80,7 +80,18 @@ final class JinjaCompat {
                 // printed as Python's str() prints it (True, False), where jinjava would print true, false
                 rewritten = " py_print(" + rewritten.strip() + ") ";
             }
-            out.append(template, start, innerStart).append(rewritten).append(template, innerEnd, end + 2);
+            // Jinja's '+' beside a block tag's delimiter turns lstrip_blocks ('{%+') or trim_blocks ('+%}') off
+            // there; jinjava has no such marker. lstrip is already decided above; a trim is kept off by printing
+            // nothing right after the tag, so the line break that follows is no longer the tag's.
+            boolean keepBreak = kind == '%' && innerEnd < end && template.charAt(innerEnd) == '+';
+            out.append(template, start, innerStart).append(rewritten);
+            if (start < innerStart && template.charAt(start) == '+') {
+                out.delete(out.length() - rewritten.length() - 1, out.length() - rewritten.length());
+            }
+            out.append(template, keepBreak ? innerEnd + 1 : innerEnd, end + 2);
+            if (keepBreak) {
+                out.append("{{ '' }}");
+            }
             i = end + 2;
         }
         return out.toString();

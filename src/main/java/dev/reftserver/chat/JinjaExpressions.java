@@ -34,7 +34,7 @@ final class JinjaExpressions {
      *                 are no call's arguments)
      */
     static String expression(String expr, boolean keywords) {
-        String rewritten = comparisonChains(pythonConstants(notOperands(groups(expr))));
+        String rewritten = comparisonChains(pythonConstants(notOperands(groups(plusBeforeDigits(expr)))));
         return closingBraces(delimitersInStrings(formats(slices(keywords ? keywordValues(rewritten) : rewritten))));
     }
 
@@ -203,6 +203,27 @@ final class JinjaExpressions {
             }
             out.append(')');
             at = x.end;
+        }
+        return out.append(expr.substring(at)).toString();
+    }
+
+    /**
+     * A space after each {@code +} that a digit follows ({@code i+1} as {@code i+ 1}): jinjava's scanner reads
+     * {@code +1} as a signed number literal, so {@code i+1}, {@code loop.index0+1} and {@code x[:i+1]} fail to
+     * parse at all.
+     */
+    static String plusBeforeDigits(String expr) {
+        List<Token> tokens = tokenize(expr);
+        StringBuilder out = new StringBuilder(expr.length() + 4);
+        int at = 0;
+        for (int t = 0; t + 1 < tokens.size(); t++) {
+            Token x = tokens.get(t);
+            Token next = tokens.get(t + 1);
+            if (!x.string && x.text.equals("+") && next.start == x.end && !next.string
+                    && Character.isDigit(next.text.charAt(0))) {
+                out.append(expr, at, x.end).append(' ');
+                at = x.end;
+            }
         }
         return out.append(expr.substring(at)).toString();
     }

@@ -54,7 +54,10 @@ final class JinjaFilters {
                 new Named("indent", (v, i, a, k) -> indent(v, a, k)),
                 new Named("sort", (v, i, a, k) -> sort(v, a, k)),
                 new Named("dictsort", (v, i, a, k) -> dictsort(v, a, k)),
-                new Named("truncate", (v, i, a, k) -> truncate(v, a, k)));
+                new Named("truncate", (v, i, a, k) -> truncate(v, a, k)),
+                // Python's list(x): a dict's keys, a string's characters (jinjava wraps either in a one-item list)
+                new Named("list", (v, i, a, k) -> v == null ? null : JinjaFunctions.iter(v) instanceof List<?> l
+                        ? new PyList(new ArrayList<>(l)) : JinjaFunctions.list(v)));
     }
 
     /** Every test this class adds. */
@@ -76,7 +79,7 @@ final class JinjaFilters {
         return best;
     }
 
-    private static List<String> characters(CharSequence s) {
+    static List<String> characters(CharSequence s) {
         List<String> out = new ArrayList<>();
         s.codePoints().forEach(c -> out.add(new String(Character.toChars(c))));
         return out;

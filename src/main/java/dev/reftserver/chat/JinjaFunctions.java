@@ -29,6 +29,7 @@ public final class JinjaFunctions {
                 function("py_format", "format", Object.class, Object[].class),
                 function("py_repeat", "repeat", Object.class, Object.class),
                 function("py_loop_if", "loopIf", Object.class, String.class, String.class),
+                function("py_iter", "iter", Object.class),
                 function("dict", "dict", Object[].class));
     }
 
@@ -64,6 +65,14 @@ public final class JinjaFunctions {
     /** {@code py_repeat(text, n)}: Python's {@code text * n}. */
     public static Object repeat(Object text, Object n) {
         return PyFilters.repeat(text, new Object[] {n});
+    }
+
+    /** {@code py_iter(xs)}: what a for loop walks: a dict's keys, a string's characters, else xs itself. */
+    public static Object iter(Object xs) {
+        if (xs instanceof Map<?, ?> map) {
+            return new PyList(new ArrayList<>(map.keySet()));
+        }
+        return xs instanceof CharSequence s ? JinjaFilters.characters(s) : xs;
     }
 
     /** {@code py_loop_if(xs, 'x', 'cond')}: the items a loop filter keeps. */

@@ -194,6 +194,27 @@ class ChatTemplatePythonTest {
     }
 
     @Test
+    void aPlusBeforeADigitIsAnAdditionNotASignedNumber() {
+        assertEquals("2|12345|2|Thanks|1",
+                render("{{ 1+1 }}|{% for m in messages %}{{ loop.index0+1 }}{% endfor %}|{{ messages[:1+1]|length }}"
+                        + "|{{ messages[-2+1].content }}|{{ 2+-1 }}", MESSAGES));
+    }
+
+    @Test
+    void aPlusInsideABlockTagsDelimiterKeepsItsWhitespace() {
+        assertEquals("a\n  x\ny", render("a\n  {%+ if true %}\nx\n{%- endif %}\n  {% if true +%}\ny{% endif %}",
+                MESSAGES));
+    }
+
+    @Test
+    void loopsAndListWalkADictsKeysAndAStringsCharacters() {
+        assertEquals("a,b,|a.b.|['a', 'b']|['a', 'b']|b",
+                render("{% set d = {'a': 1, 'b': 2} %}{% for k in d %}{{ k }},{% endfor %}|{% for c in 'ab' %}{{ c }}."
+                        + "{% endfor %}|{{ d|list }}|{{ 'ab'|list }}|{% for k in d if k != 'a' %}{{ k }}{% endfor %}",
+                        MESSAGES));
+    }
+
+    @Test
     void messageTextIsPrintedNeverInterpreted() {
         assertEquals("{{ 7 * 7 }} {% if true %}yes{% endif %}",
                 render("{% for m in messages %}{{ m.content }}{% endfor %}",
