@@ -11,7 +11,8 @@ model under `language_model`, with a tiny SigLIP vision tower and projector that
 transformers saves it and its config.json rewritten to the released form (a sparse text_config); `smollm3`,
 SmolLM3ForCausalLM (no RoPE on every second layer, attention_bias; full attention everywhere, as the released
 SmolLM3-3B); `granite`, GraniteForCausalLM (Granite 3.x's multipliers: embedding 12, attention 1/64, residual 0.22,
-logits divided by 8; biases everywhere). The others check configuration paths of the other families once, without
+logits divided by 8; biases everywhere); `gpt2-layer-scaled` and `gpt2-unscaled`, GPT2LMHeadModel with
+scale_attn_by_inverse_layer_idx, and with scale_attn_weights false. The others check configuration paths of the other families once, without
 adding their files to the repository:
     python src/test/scripts/make_config_variants.py --all
 then add "variants/<name>,2" rows to ModelsNextReferenceTest's sources and run it.
@@ -82,6 +83,13 @@ MODELS = {
 }
 
 # Hub-form rewrites of config.json: Gemma's released configs say hidden_act "gelu" and mean the tanh approximation.
+# GPT-2's attention scaling switches: scores divided by layer + 1 (scale_attn_by_inverse_layer_idx, as the
+# Stanford CRFM GPT-2 checkpoints set it), and scores not divided by sqrt(head_dim) at all (scale_attn_weights false)
+GPT2 = dict(vocab_size=32000, bos_token_id=1, eos_token_id=2, initializer_range=0.2, n_embd=16, n_layer=3, n_head=4,
+            n_positions=1024)
+MODELS["gpt2-layer-scaled"] = (T.GPT2LMHeadModel, T.GPT2Config, dict(GPT2, scale_attn_by_inverse_layer_idx=True))
+MODELS["gpt2-unscaled"] = (T.GPT2LMHeadModel, T.GPT2Config, dict(GPT2, scale_attn_weights=False))
+
 HUB_FORM = {"gemma": {"hidden_act": "gelu"},
             # Gemma 3's released form: one global rope_theta with rope_scaling, rope_local_base_freq for the
             # sliding layers, sliding_window_pattern instead of layer_types
@@ -109,7 +117,7 @@ def greedy(model, ids, eos):
         if seq[-1] in eos: break
     return seq[len(ids):], margins
 
-KEPT = ["llama-biases", "gemma", "gemma3", "gemma3-vlm", "smollm3", "granite"]
+KEPT = ["llama-biases", "gemma", "gemma3", "gemma3-vlm", "smollm3", "granite", "gpt2-layer-scaled", "gpt2-unscaled"]
 
 
 def released_multimodal_form(out):

@@ -24,10 +24,12 @@ import java.util.List;
  *                        rotates with the model's
  * @param rotates         per layer, whether q and k rotate at all (SmolLM3's NoPE layers do not)
  * @param multipliers     Granite's scalars: the embedding's, the residual branches' and the logits' divisor
+ * @param inverseLayerScale GPT-2's {@code scale_attn_by_inverse_layer_idx}: layer l's scores are divided by l + 1 too
  */
 public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms, double attnSoftcap,
         double finalSoftcap, Activation activation, List<Integer> slidingWindows, boolean outputBias,
-        boolean mlpBias, boolean sandwichNorms, Rope slidingRope, List<Boolean> rotates, Multipliers multipliers) {
+        boolean mlpBias, boolean sandwichNorms, Rope slidingRope, List<Boolean> rotates, Multipliers multipliers,
+        boolean inverseLayerScale) {
 
     /** The gated MLP's activation. */
     public enum Activation {
@@ -56,7 +58,22 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
     public static BlockOptions llama(int layers, int headDim) {
         return new BlockOptions(1.0 / Math.sqrt(headDim), false, false, 0, 0, Activation.SILU,
                 Collections.nCopies(layers, 0), false, false, false, null, Collections.nCopies(layers, true),
-                Multipliers.NONE);
+                Multipliers.NONE, false);
+    }
+
+    /**
+     * GPT-2: scores scaled by 1/sqrt(head_dim) unless {@code scale_attn_weights} is false, and by 1/(l + 1) at layer
+     * l with {@code scale_attn_by_inverse_layer_idx}.
+     */
+    public static BlockOptions gpt2(int layers, int headDim, boolean scaleWeights, boolean inverseLayerScale) {
+        return new BlockOptions(scaleWeights ? 1.0 / Math.sqrt(headDim) : 1.0, false, false, 0, 0, Activation.SILU,
+                Collections.nCopies(layers, 0), false, false, false, null, Collections.nCopies(layers, true),
+                Multipliers.NONE, inverseLayerScale);
+    }
+
+    /** What multiplies q at {@code layer}: the query scale, divided by l + 1 where the scale is by inverse layer. */
+    public double queryScale(int layer) {
+        return inverseLayerScale ? queryScale / (layer + 1) : queryScale;
     }
 
     /** Whether {@code layer} applies RoPE to its queries and keys. */

@@ -27,7 +27,7 @@ class BlockedPrefillAttentionTest {
         ModelConfig windowed = new ModelConfig(PLAIN.architecture(), 32, 32, 64, 2, 4, 2, 8, 4096, PLAIN.rope(),
                 1e-5, true, false, 1, List.of(2), new BlockOptions(PLAIN.block().queryScale(), false, false, 0, 0,
                 BlockOptions.Activation.SILU, List.of(0, 24), false, false, false, null, List.of(true, true),
-                BlockOptions.Multipliers.NONE));
+                BlockOptions.Multipliers.NONE, false));
         for (ModelConfig config : new ModelConfig[] {PLAIN, windowed}) {
             for (int layer = 0; layer < 2; layer++) {
                 compare(config, layer);

@@ -143,7 +143,7 @@ public final class HfConfig {
                 sandwich ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
                 sandwich ? doubleOr(c, "final_logit_softcapping", 0) : 0, act,
                 LayerTypes.sliding(c, arch, layers, rotates, where), attentionBias, mlpBias, sandwich,
-                RopeConfig.slidingRope(c, where, arch, maxPositions), rotates, multipliers);
+                RopeConfig.slidingRope(c, where, arch, maxPositions), rotates, multipliers, false);
         boolean bias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         return new ModelConfig(Architecture.LLAMA, requireInt(c, "vocab_size", where), hidden,
                 requireInt(c, "intermediate_size", where), layers, heads, kvHeads, headDim, maxPositions, rope,
@@ -173,7 +173,8 @@ public final class HfConfig {
         return new ModelConfig(Architecture.GPT2, requireInt(c, "vocab_size", where), hidden, inner, layers, heads,
                 heads, hidden / heads, requireInt(c, "n_positions", where), Rope.plain(0),
                 doubleOr(c, "layer_norm_epsilon", 1e-5), bool(c, "tie_word_embeddings", true), true,
-                first(tokenIds(c, "bos_token_id")), eos, BlockOptions.llama(layers, hidden / heads));
+                first(tokenIds(c, "bos_token_id")), eos, BlockOptions.gpt2(layers, hidden / heads,
+                        bool(c, "scale_attn_weights", true), bool(c, "scale_attn_by_inverse_layer_idx", false)));
     }
 
     private static int requireInt(JsonObject c, String key, String where) {

@@ -27,7 +27,8 @@ public final class Gpt2Architecture implements Architecture {
     private final CpuTeam team;
     private final Gpt2Weights w;
     private final Elementwise fn;
-    private final Attention attention;
+    /** [layer]: the attention of each layer (GPT-2 may scale each layer's scores by its own factor). */
+    private final Attention[] attention;
 
     public Gpt2Architecture(NDManager manager, Checkpoint ckpt, DataType dtype, CpuTeam team) {
         this.c = ckpt.config();
@@ -35,7 +36,11 @@ public final class Gpt2Architecture implements Architecture {
         this.team = team;
         this.w = new Gpt2Weights(manager, ckpt, dtype, team.size());
         this.fn = new Elementwise(manager, c.normEps());
-        this.attention = new Attention(manager, c, w.attnParts, 1.0 / Math.sqrt(c.headDim()), dtype);
+        this.attention = new Attention[c.numLayers()];
+        for (int l = 0; l < attention.length; l++) {
+            attention[l] = l > 0 && !c.block().inverseLayerScale() ? attention[0]
+                    : new Attention(manager, c, w.attnParts, c.block().queryScale(l), dtype);
+        }
     }
 
     /** wte(ids) + wpe(positions). */
@@ -80,7 +85,7 @@ public final class Gpt2Architecture implements Architecture {
             long q = op.reshape(op.slice(qkv, 2, 0, width), n, t, heads, hd);
             long k = op.reshape(op.slice(qkv, 2, width, 2 * width), n, t, heads, hd);
             long v = op.reshape(op.slice(qkv, 2, 2 * width, 3 * width), n, t, heads, hd);
-            long attn = attention.attend(op, batch, cache, layer, part, q, k, v);
+            long attn = attention[layer].attend(op, batch, cache, layer, part, q, k, v);
             return op.release(w.attnProj[layer].apply(op, attn, part));
         }
     }
