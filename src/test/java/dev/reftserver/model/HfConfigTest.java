@@ -342,6 +342,47 @@ class HfConfigTest {
         assertThat(HfConfig.parse(llama(""), null, "t").block().outputBias()).isFalse();
     }
 
+    /**
+     * As transformers 5.18's standardize_rope_params reads them: a top-level original_max_position_embeddings wins
+     * over the RoPE dict's own (both config forms), the dict's own or max_position_embeddings otherwise.
+     */
+    @Test
+    void aTopLevelOriginalContextWinsOverTheRopeDictsOwn() {
+        String yarn = "{\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 512";
+        ModelConfig v5 = HfConfig.parse(llama(", \"original_max_position_embeddings\": 256, \"rope_parameters\": "
+                + yarn + ", \"rope_theta\": 10000.0}"), null, "t");
+        assertThat(v5.rope().originalMaxPositions()).isEqualTo(256);
+        ModelConfig v4 = HfConfig.parse(config("Qwen2ForCausalLM", ", \"original_max_position_embeddings\": 256, "
+                + "\"rope_scaling\": " + yarn + "}"), null, "t");
+        assertThat(v4.rope().originalMaxPositions()).isEqualTo(256);
+        ModelConfig own = HfConfig.parse(llama(", \"rope_scaling\": " + yarn + "}"), null, "t");
+        assertThat(own.rope().originalMaxPositions()).isEqualTo(512);
+        ModelConfig none = HfConfig.parse(llama(", \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}"),
+                null, "t");
+        assertThat(none.rope().originalMaxPositions()).isEqualTo(2048);
+    }
+
+    /** Each config class's default RoPE base where config.json names none: SmolLM3Config's is 2,000,000. */
+    @Test
+    void aMissingRopeBaseIsTheFamilysDefault() {
+        assertThat(HfConfig.parse(llama(""), null, "t").rope().theta()).isEqualTo(10000.0);
+        assertThat(HfConfig.parse(config("SmolLM3ForCausalLM", ""), null, "t").rope().theta()).isEqualTo(2_000_000.0);
+        assertThat(HfConfig.parse(config("SmolLM3ForCausalLM", ", \"rope_scaling\": {\"rope_type\": \"yarn\","
+                + " \"factor\": 2.0}"), null, "t").rope().theta()).isEqualTo(2_000_000.0);
+    }
+
+    /** Gemma 3's attention never applies attn_logit_softcapping (transformers 5.18), Gemma 2's does. */
+    @Test
+    void onlyGemma2CapsItsAttentionScores() {
+        String caps = ", \"attn_logit_softcapping\": 5.0, \"final_logit_softcapping\": 3.0, \"sliding_window\": 8";
+        ModelConfig gemma2 = HfConfig.parse(config("Gemma2ForCausalLM", caps), null, "t");
+        assertThat(gemma2.block().attnSoftcap()).isEqualTo(5.0);
+        assertThat(gemma2.block().finalSoftcap()).isEqualTo(3.0);
+        ModelConfig gemma3 = HfConfig.parse(config("Gemma3ForCausalLM", caps), null, "t");
+        assertThat(gemma3.block().attnSoftcap()).isZero();
+        assertThat(gemma3.block().finalSoftcap()).isEqualTo(3.0);
+    }
+
     /** As transformers 5.18 loads them: model.generation_config.eos_token_id is generation_config.json's. */
     @Test
     void takesEosFromGenerationConfigBeforeConfig() {

@@ -140,7 +140,8 @@ public final class HfConfig {
         boolean mlpBias = List.of("LlamaForCausalLM", SMOLLM3, GRANITE).contains(arch) && bool(c, "mlp_bias", false);
         List<Boolean> rotates = LayerTypes.rotating(c, arch, layers, where);
         BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM") || gemma3, gemma,
-                sandwich ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
+                // Gemma 3's attention reads attn_logit_softcapping but never applies it (transformers 5.18)
+                gemma3 ? 0 : sandwich ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
                 sandwich ? doubleOr(c, "final_logit_softcapping", 0) : 0, act,
                 LayerTypes.sliding(c, arch, layers, rotates, where), attentionBias, mlpBias, sandwich,
                 RopeConfig.slidingRope(c, where, arch, maxPositions), rotates, multipliers, false);

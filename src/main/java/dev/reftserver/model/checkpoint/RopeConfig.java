@@ -23,8 +23,9 @@ final class RopeConfig {
     /**
      * RoPE from {@code rope_parameters} (transformers 5) or from {@code rope_theta} plus {@code rope_scaling}
      * (transformers 4); a checkpoint carries one or the other. Defaults as transformers 5 standardises them: the
-     * original context of llama3, yarn and longrope falls back to {@code max_position_embeddings} (Phi-3 always
-     * takes its top-level {@code original_max_position_embeddings}, 4096 when absent), a missing factor of yarn
+     * original context of llama3, yarn and longrope is a top-level {@code original_max_position_embeddings} where
+     * the config has one (Phi-3's: 4096 when absent), else the RoPE dict's, else {@code max_position_embeddings}
+     * (Gemma 3's per-layer dicts never take the top-level one), a missing factor of yarn
      * and longrope is their ratio, and the attention factor of yarn and longrope follows from the factor.
      */
     static Rope rope(JsonObject c, String where, String arch, int maxPositions) {
@@ -49,11 +50,11 @@ final class RopeConfig {
                 throw new CheckpointException(where + ": unsupported rope_parameters per layer type (only one RoPE"
                         + " for every layer, except Gemma 3)" + PATH_HINT);
             }
-            theta = doubleOr(p, "rope_theta", doubleOr(c, "rope_theta", gemma3 ? 1_000_000.0 : 10000.0));
+            theta = doubleOr(p, "rope_theta", doubleOr(c, "rope_theta", defaultTheta(arch)));
         } else {
             key = "rope_scaling";
             p = c.has(key) && c.get(key).isJsonObject() ? c.getAsJsonObject(key) : new JsonObject();
-            theta = doubleOr(c, "rope_theta", gemma3 ? 1_000_000.0 : 10000.0);
+            theta = doubleOr(c, "rope_theta", defaultTheta(arch));
         }
         return rope(c, p, key, theta, where, arch, maxPositions);
     }
@@ -79,6 +80,15 @@ final class RopeConfig {
 
     static final String GEMMA3 = "Gemma3ForCausalLM";
 
+    /** The RoPE base a family's config class defaults to when config.json names none. */
+    static double defaultTheta(String arch) {
+        return switch (arch) {
+            case GEMMA3 -> 1_000_000.0;
+            case HfConfig.SMOLLM3 -> 2_000_000.0;
+            default -> 10000.0;
+        };
+    }
+
     private static Rope rope(JsonObject c, JsonObject p, String key, double theta, String where, String arch,
             int maxPositions) {
         String typeName = p.has("rope_type") && !p.get("rope_type").isJsonNull() ? p.get("rope_type").getAsString()
@@ -99,8 +109,12 @@ final class RopeConfig {
         if (type == Rope.Type.DEFAULT) {
             return Rope.plain(theta);
         }
-        int original = phi3 ? intOr(c, "original_max_position_embeddings", 4096)
-                : intOr(p, "original_max_position_embeddings", maxPositions);
+        // transformers' standardize_rope_params: a top-level original_max_position_embeddings (Phi-3's config
+        // always has one, 4096 by default) wins over the RoPE dict's own, except in Gemma 3's per-layer-type dicts
+        String originalKey = "original_max_position_embeddings";
+        boolean topLevel = !arch.equals(GEMMA3) && c.has(originalKey) && !c.get(originalKey).isJsonNull();
+        int original = phi3 ? intOr(c, originalKey, 4096)
+                : topLevel ? intOr(c, originalKey, maxPositions) : intOr(p, originalKey, maxPositions);
         if (original <= 0) {
             throw new CheckpointException(where + ": original_max_position_embeddings must be positive, not "
                     + original);
