@@ -160,7 +160,11 @@ class HfConfigTest {
         Rope llamaLongrope = HfConfig.parse(llama(", \"head_dim\": 4, \"rope_scaling\": {\"rope_type\":"
                 + " \"longrope\", \"original_max_position_embeddings\": 64, " + factors + "}"), null, "t").rope();
         assertThat(llamaLongrope.rebuildOnSwitch()).isFalse();
-        assertThatThrownBy(() -> HfConfig.parse(llama(", \"partial_rotary_factor\": 0.5"), null, "c"))
+        // Llama's plain RoPE ignores the setting, as transformers' default frequencies do; a scaled one refuses it
+        ModelConfig plain = HfConfig.parse(llama(", \"partial_rotary_factor\": 0.5"), null, "c");
+        assertThat(plain.rope().rotaryDim(plain.headDim())).isEqualTo(plain.headDim());
+        assertThatThrownBy(() -> HfConfig.parse(llama(", \"partial_rotary_factor\": 0.5, \"rope_scaling\":"
+                + " {\"rope_type\": \"linear\", \"factor\": 2.0}"), null, "c"))
                 .isInstanceOf(CheckpointException.class).hasMessageStartingWith(
                         "c: unsupported partial_rotary_factor 0.5 for LlamaForCausalLM (only Phi-3");
         assertThatThrownBy(() -> HfConfig.parse(config("Phi3ForCausalLM", ", \"rope_scaling\": {\"type\":"

@@ -100,7 +100,7 @@ public final class HfConfig {
                 ? (int) Math.max(configured, Math.min(mostPositions,
                         Math.floor(rope.originalMaxPositions() * rope.factor())))
                 : configured;
-        double partial = RopeConfig.partialRotary(c, arch, where);
+        double partial = RopeConfig.partialRotary(c, arch, where, rope.type());
         if (partial != 1.0) {
             int rotary = rope.withPartialRotary(partial).rotaryDim(headDim);
             if (rotary < 2 || rotary % 2 != 0 || partial > 1.0) {

@@ -171,12 +171,19 @@ final class RopeConfig {
 
     /**
      * Phi-3's {@code partial_rotary_factor} (in {@code rope_parameters} or at the top level); 1 when absent.
-     * Other families rotate whole heads.
+     * Other families rotate whole heads: with plain RoPE transformers ignores the setting (its default frequencies
+     * cover the whole head), and with a scaled RoPE its frequencies cover part of a head that the family's
+     * attention rotates whole, which fails in transformers, so it is refused.
+     *
+     * @param type the RoPE's type
      */
-    static double partialRotary(JsonObject c, String arch, String where) {
+    static double partialRotary(JsonObject c, String arch, String where, Rope.Type type) {
         JsonObject p = c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()
                 ? c.getAsJsonObject("rope_parameters") : new JsonObject();
         double partial = doubleOr(p, "partial_rotary_factor", doubleOr(c, "partial_rotary_factor", 1.0));
+        if (!arch.equals("Phi3ForCausalLM") && type == Rope.Type.DEFAULT) {
+            return 1.0;
+        }
         if (partial != 1.0 && !arch.equals("Phi3ForCausalLM")) {
             throw new CheckpointException(where + ": unsupported partial_rotary_factor " + partial + " for " + arch
                     + " (only Phi-3 rotates part of each head)" + PATH_HINT);
