@@ -12,7 +12,8 @@ transformers saves it and its config.json rewritten to the released form (a spar
 SmolLM3ForCausalLM (no RoPE on every second layer, attention_bias; full attention everywhere, as the released
 SmolLM3-3B); `granite`, GraniteForCausalLM (Granite 3.x's multipliers: embedding 12, attention 1/64, residual 0.22,
 logits divided by 8; biases everywhere); `gpt2-layer-scaled` and `gpt2-unscaled`, GPT2LMHeadModel with
-scale_attn_by_inverse_layer_idx, and with scale_attn_weights false. The others check configuration paths of the other families once, without
+scale_attn_by_inverse_layer_idx, and with scale_attn_weights false and a ReLU MLP; `qwen2-gelu`, Qwen2ForCausalLM
+with the exact (erf) GELU. The others check configuration paths of the other families once, without
 adding their files to the repository:
     python src/test/scripts/make_config_variants.py --all
 then add "variants/<name>,2" rows to ModelsNextReferenceTest's sources and run it.
@@ -88,7 +89,12 @@ MODELS = {
 GPT2 = dict(vocab_size=32000, bos_token_id=1, eos_token_id=2, initializer_range=0.2, n_embd=16, n_layer=3, n_head=4,
             n_positions=1024)
 MODELS["gpt2-layer-scaled"] = (T.GPT2LMHeadModel, T.GPT2Config, dict(GPT2, scale_attn_by_inverse_layer_idx=True))
-MODELS["gpt2-unscaled"] = (T.GPT2LMHeadModel, T.GPT2Config, dict(GPT2, scale_attn_weights=False))
+MODELS["gpt2-unscaled"] = (T.GPT2LMHeadModel, T.GPT2Config, dict(GPT2, scale_attn_weights=False,
+                                                                   activation_function="relu"))
+# the exact (erf) GELU in a gated MLP
+MODELS["qwen2-gelu"] = (T.Qwen2ForCausalLM, T.Qwen2Config, dict(COMMON, hidden_size=16, intermediate_size=40,
+    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_act="gelu", tie_word_embeddings=True,
+    max_position_embeddings=1024, rms_norm_eps=1e-6))
 
 HUB_FORM = {"gemma": {"hidden_act": "gelu"},
             # Gemma 3's released form: one global rope_theta with rope_scaling, rope_local_base_freq for the
@@ -117,7 +123,8 @@ def greedy(model, ids, eos):
         if seq[-1] in eos: break
     return seq[len(ids):], margins
 
-KEPT = ["llama-biases", "gemma", "gemma3", "gemma3-vlm", "smollm3", "granite", "gpt2-layer-scaled", "gpt2-unscaled"]
+KEPT = ["llama-biases", "gemma", "gemma3", "gemma3-vlm", "smollm3", "granite", "gpt2-layer-scaled", "gpt2-unscaled",
+        "qwen2-gelu"]
 
 
 def released_multimodal_form(out):

@@ -1,5 +1,7 @@
 package dev.reftserver.model;
 
+import dev.reftserver.model.ops.Elementwise;
+import dev.reftserver.model.ops.NativeOps;
 import java.util.Collections;
 import java.util.List;
 
@@ -35,8 +37,22 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
     public enum Activation {
         /** {@code x * sigmoid(x)} (Llama's {@code silu}). */
         SILU,
-        /** GELU with the tanh approximation (Gemma's {@code gelu_pytorch_tanh}). */
-        GELU_TANH
+        /** GELU with the tanh approximation (Gemma's {@code gelu_pytorch_tanh}, GPT-2's {@code gelu_new}). */
+        GELU_TANH,
+        /** GELU in its exact (erf) form ({@code gelu}). */
+        GELU,
+        /** {@code max(x, 0)} ({@code relu}). */
+        RELU;
+
+        /** This activation of g, as a new array. */
+        public long apply(Elementwise fn, NativeOps op, long g) {
+            return switch (this) {
+                case SILU -> fn.silu(op, g);
+                case GELU_TANH -> fn.geluTanh(op, g);
+                case GELU -> op.gelu(g);
+                case RELU -> op.relu(g);
+            };
+        }
     }
 
     /**
@@ -63,10 +79,11 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
 
     /**
      * GPT-2: scores scaled by 1/sqrt(head_dim) unless {@code scale_attn_weights} is false, and by 1/(l + 1) at layer
-     * l with {@code scale_attn_by_inverse_layer_idx}.
+     * l with {@code scale_attn_by_inverse_layer_idx}; the MLP's activation (not gated).
      */
-    public static BlockOptions gpt2(int layers, int headDim, boolean scaleWeights, boolean inverseLayerScale) {
-        return new BlockOptions(scaleWeights ? 1.0 / Math.sqrt(headDim) : 1.0, false, false, 0, 0, Activation.SILU,
+    public static BlockOptions gpt2(int layers, int headDim, boolean scaleWeights, boolean inverseLayerScale,
+            Activation activation) {
+        return new BlockOptions(scaleWeights ? 1.0 / Math.sqrt(headDim) : 1.0, false, false, 0, 0, activation,
                 Collections.nCopies(layers, 0), false, false, false, null, Collections.nCopies(layers, true),
                 Multipliers.NONE, inverseLayerScale);
     }

@@ -433,9 +433,17 @@ class HfConfigTest {
 
     @Test
     void refusesAnUnsupportedActivation() {
-        assertThatThrownBy(() -> HfConfig.parse(llama(", \"hidden_act\": \"relu\""), null, "c"))
+        assertThatThrownBy(() -> HfConfig.parse(llama(", \"hidden_act\": \"mish\""), null, "c"))
                 .isInstanceOf(CheckpointException.class)
-                .hasMessage("c: unsupported hidden_act 'relu' (supported: silu, gelu_pytorch_tanh); set"
-                        + " reft.model.path to a checkpoint of a supported kind");
+                .hasMessage("c: unsupported hidden_act 'mish' (supported: silu, gelu_pytorch_tanh, gelu_new, gelu,"
+                        + " relu); set reft.model.path to a checkpoint of a supported kind");
+        assertThat(HfConfig.parse(llama(", \"hidden_act\": \"relu\""), null, "c").block().activation())
+                .isEqualTo(BlockOptions.Activation.RELU);
+        assertThat(HfConfig.parse(config("Qwen2ForCausalLM", ", \"hidden_act\": \"gelu\""), null, "c").block()
+                .activation()).isEqualTo(BlockOptions.Activation.GELU);
+        JsonObject gpt2 = JsonParser.parseString("{\"architectures\": [\"GPT2LMHeadModel\"], \"n_embd\": 16,"
+                + " \"n_head\": 4, \"n_layer\": 1, \"n_positions\": 64, \"vocab_size\": 100,"
+                + " \"activation_function\": \"gelu_pytorch_tanh\"}").getAsJsonObject();
+        assertThat(HfConfig.parse(gpt2, null, "c").block().activation()).isEqualTo(BlockOptions.Activation.GELU_TANH);
     }
 }

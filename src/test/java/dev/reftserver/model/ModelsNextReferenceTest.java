@@ -23,7 +23,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * a Gemma3ForConditionalGeneration, released config form, vision weights beside it), SmolLM3
  * (reference/variants/smollm3: every second layer without RoPE) and Granite (reference/variants/granite: embedding,
  * attention, residual and logits multipliers), and GPT-2 with its attention scaling switches (reference/variants/
- * gpt2-layer-scaled: scores divided by layer + 1; gpt2-unscaled: not by sqrt(head_dim)) against
+ * gpt2-layer-scaled: scores divided by layer + 1; gpt2-unscaled: not by sqrt(head_dim), a ReLU MLP) and the exact
+ * GELU in a gated MLP (reference/variants/qwen2-gelu) against
  * transformers: for each of 13 prompts (up to 316 tokens, far past the sliding windows and the original contexts)
  * the last-position logits within 1e-4 and the greedy ids exactly, through the KV cache, each prompt alone and all
  * 13 as one batch of uneven rows (longrope picks its factors per row, so a row's ids are those of its prompt
@@ -42,7 +43,8 @@ class ModelsNextReferenceTest {
         "variants/llama-biases,2", "variants/gemma,1", "variants/gemma,2",
         "variants/gemma3,1", "variants/gemma3,2", "variants/gemma3-vlm,1", "variants/gemma3-vlm,2",
         "variants/smollm3,1", "variants/smollm3,2", "variants/granite,1", "variants/granite,2",
-        "variants/gpt2-layer-scaled,1", "variants/gpt2-layer-scaled,2", "variants/gpt2-unscaled,1"})
+        "variants/gpt2-layer-scaled,1", "variants/gpt2-layer-scaled,2", "variants/gpt2-unscaled,1",
+        "variants/qwen2-gelu,1", "variants/qwen2-gelu,2"})
     void eachPromptAloneMatchesTransformers(String name, int threads) {
         Reference ref = Reference.of(name);
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.dir), "cpu", "float32", threads)) {
@@ -79,7 +81,8 @@ class ModelsNextReferenceTest {
     @CsvSource({"llama3-rope,2", "qwen3,1", "gemma2,2", "phi3,1", "mistral-sliding,2", "rope-scaling/phi3-longrope,1",
         "rope-scaling/qwen2-yarn,2", "rope-scaling/llama-yarn-v5config,1", "variants/llama-biases,2",
         "variants/gemma,2", "variants/gemma3,2", "variants/gemma3-vlm,1", "variants/smollm3,2",
-        "variants/granite,2", "variants/gpt2-layer-scaled,2", "variants/gpt2-unscaled,2"})
+        "variants/granite,2", "variants/gpt2-layer-scaled,2", "variants/gpt2-unscaled,2",
+        "variants/qwen2-gelu,2"})
     void allPromptsAsOneBatchMatchTransformers(String name, int threads) {
         Reference ref = Reference.of(name);
         int n = ref.prompts.size();

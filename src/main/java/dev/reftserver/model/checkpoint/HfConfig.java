@@ -156,26 +156,25 @@ public final class HfConfig {
         return switch (name.toLowerCase(Locale.ROOT)) {
             case "silu", "swish" -> Activation.SILU;
             case "gelu_pytorch_tanh", "gelu_tanh", "gelu_new" -> Activation.GELU_TANH;
+            case "gelu" -> Activation.GELU;
+            case "relu" -> Activation.RELU;
             default -> throw new CheckpointException(where + ": unsupported " + key + " '" + name
-                    + "' (supported: silu, gelu_pytorch_tanh)" + PATH_HINT);
+                    + "' (supported: silu, gelu_pytorch_tanh, gelu_new, gelu, relu)" + PATH_HINT);
         };
     }
 
     private static ModelConfig gpt2(JsonObject c, String where, List<Integer> eos) {
         int hidden = requireInt(c, "n_embd", where);
         int heads = requireInt(c, "n_head", where);
-        String act = c.has("activation_function") ? c.get("activation_function").getAsString() : "gelu_new";
-        if (!act.equals("gelu_new")) {
-            throw new CheckpointException(where + ": unsupported activation_function '" + act
-                    + "' (supported: gelu_new)" + PATH_HINT);
-        }
+        String actName = c.has("activation_function") ? c.get("activation_function").getAsString() : "gelu_new";
+        Activation act = activation(actName, "activation_function", where);
         int layers = requireInt(c, "n_layer", where);
         int inner = intOr(c, "n_inner", 4 * hidden);
         return new ModelConfig(Architecture.GPT2, requireInt(c, "vocab_size", where), hidden, inner, layers, heads,
                 heads, hidden / heads, requireInt(c, "n_positions", where), Rope.plain(0),
                 doubleOr(c, "layer_norm_epsilon", 1e-5), bool(c, "tie_word_embeddings", true), true,
                 first(tokenIds(c, "bos_token_id")), eos, BlockOptions.gpt2(layers, hidden / heads,
-                        bool(c, "scale_attn_weights", true), bool(c, "scale_attn_by_inverse_layer_idx", false)));
+                        bool(c, "scale_attn_weights", true), bool(c, "scale_attn_by_inverse_layer_idx", false), act));
     }
 
     private static int requireInt(JsonObject c, String key, String where) {

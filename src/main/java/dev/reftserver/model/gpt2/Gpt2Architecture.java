@@ -90,10 +90,10 @@ public final class Gpt2Architecture implements Architecture {
         }
     }
 
-    /** One part's share of c_proj(gelu_new(c_fc(h))) over its channels: [n, T, d], released. */
+    /** One part's share of c_proj(act(c_fc(h))) over its channels (act: gelu_new, ...): [n, T, d], released. */
     private long mlp(int layer, int part, long h) {
         try (NativeOps op = new NativeOps()) {
-            long act = fn.geluTanh(op, w.cFc[layer].apply(op, h, part));
+            long act = c.block().activation().apply(fn, op, w.cFc[layer].apply(op, h, part));
             return op.release(w.mlpProj[layer].apply(op, act, part));
         }
     }

@@ -173,8 +173,7 @@ public final class LlamaArchitecture implements Architecture {
         try (NativeOps op = new NativeOps()) {
             long gateUp = gateUpProj[layer].apply(op, h, part);
             long gate = op.slice(gateUp, 2, 0, width);
-            long act = block.activation() == BlockOptions.Activation.SILU ? fn.silu(op, gate)
-                    : fn.geluTanh(op, gate);
+            long act = block.activation().apply(fn, op, gate);
             op.muli(act, op.slice(gateUp, 2, width, 2L * width));
             return op.release(downProj[layer].apply(op, act, part));
         }

@@ -30,6 +30,8 @@ public final class NativeOps implements AutoCloseable {
     private static final MethodHandle MEAN = Jni.bind("torchMean", J, J, J, boolean.class);
     private static final MethodHandle SIGMOID = Jni.bind("torchSigmoid", J, J);
     private static final MethodHandle TANH = Jni.bind("torchTanh", J, J);
+    private static final MethodHandle GELU = Jni.bind("torchNNGelu", J, J);
+    private static final MethodHandle RELU = Jni.bind("torchNNRelu", J, J);
     private static final MethodHandle SOFTMAX = Jni.bind("torchSoftmax", J, J, J, int.class);
     private static final MethodHandle RESHAPE = Jni.bind("torchReshape", J, J, long[].class);
     private static final MethodHandle PERMUTE = Jni.bind("torchPermute", J, J, long[].class);
@@ -127,6 +129,15 @@ public final class NativeOps implements AutoCloseable {
 
     public long tanh(long a) {
         return own(call(() -> (long) TANH.invokeExact(a)));
+    }
+
+    /** torch's exact {@code gelu} (the erf form). */
+    public long gelu(long a) {
+        return own(call(() -> (long) GELU.invokeExact(a)));
+    }
+
+    public long relu(long a) {
+        return own(call(() -> (long) RELU.invokeExact(a)));
     }
 
     /** {@code a} as a new bfloat16 tensor (see {@link Bfloat16Cast}: never hand it to DJL's Java side). */
