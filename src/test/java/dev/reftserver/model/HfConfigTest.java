@@ -26,9 +26,31 @@ class HfConfigTest {
 
     private static JsonObject config(String architecture, String extra) {
         return JsonParser.parseString("""
-                {"architectures": ["%s"], "hidden_size": 32, "num_attention_heads": 4,
-                 "num_hidden_layers": 2, "intermediate_size": 64, "vocab_size": 100,
+                {"architectures": ["%s"], "hidden_size": 32, "num_attention_heads": 4, "num_key_value_heads": 4,
+                 "head_dim": 8, "num_hidden_layers": 2, "intermediate_size": 64, "vocab_size": 100,
                  "max_position_embeddings": 2048%s}""".formatted(architecture, extra)).getAsJsonObject();
+    }
+
+    /**
+     * Keys config.json leaves out are the family's config class defaults, as transformers reads them: Qwen3's
+     * head_dim is 128 and Gemma's 256 whatever the width, and the default KV heads differ by family.
+     */
+    @Test
+    void leftOutHeadsAndHeadDimAreTheConfigClassDefaults() {
+        record Family(String arch, int kvHeads, int headDim) {
+        }
+        for (Family f : List.of(new Family("LlamaForCausalLM", 32, 64), new Family("MistralForCausalLM", 8, 64),
+                new Family("Qwen2ForCausalLM", 32, 64), new Family("Qwen3ForCausalLM", 32, 128),
+                new Family("GemmaForCausalLM", 16, 256), new Family("Gemma2ForCausalLM", 4, 256),
+                new Family("Gemma3ForCausalLM", 4, 256), new Family("SmolLM3ForCausalLM", 4, 64),
+                new Family("Phi3ForCausalLM", 32, 64))) {
+            ModelConfig c = HfConfig.parse(JsonParser.parseString("""
+                    {"architectures": ["%s"], "hidden_size": 2048, "num_attention_heads": 32,
+                     "num_hidden_layers": 2, "intermediate_size": 64, "vocab_size": 100,
+                     "max_position_embeddings": 2048}""".formatted(f.arch())).getAsJsonObject(), null, "t");
+            assertThat(c.numKvHeads()).as(f.arch()).isEqualTo(f.kvHeads());
+            assertThat(c.headDim()).as(f.arch()).isEqualTo(f.headDim());
+        }
     }
 
     @Test

@@ -77,9 +77,20 @@ public final class HfConfig {
         int hidden = requireInt(c, "hidden_size", where);
         int heads = requireInt(c, "num_attention_heads", where);
         int layers = requireInt(c, "num_hidden_layers", where);
-        int kvHeads = intOr(c, "num_key_value_heads", heads);
+        // Keys config.json leaves out take the family's config class defaults, as transformers reads them.
+        int kvHeads = intOr(c, "num_key_value_heads", switch (arch) {
+            case "MistralForCausalLM" -> 8;
+            case "Qwen2ForCausalLM", "Qwen3ForCausalLM" -> 32;
+            case "GemmaForCausalLM" -> 16;
+            case "Gemma2ForCausalLM", RopeConfig.GEMMA3, SMOLLM3 -> 4;
+            default -> heads;
+        });
         // Phi-3 always derives head_dim from the width; the others take an explicit one when given.
-        int headDim = arch.equals("Phi3ForCausalLM") ? hidden / heads : intOr(c, "head_dim", hidden / heads);
+        int headDim = arch.equals("Phi3ForCausalLM") ? hidden / heads : intOr(c, "head_dim", switch (arch) {
+            case "Qwen3ForCausalLM" -> 128;
+            case "GemmaForCausalLM", "Gemma2ForCausalLM", RopeConfig.GEMMA3 -> 256;
+            default -> hidden / heads;
+        });
         if (heads % kvHeads != 0) {
             throw new CheckpointException(where + ": num_attention_heads " + heads
                     + " is not a multiple of num_key_value_heads " + kvHeads);

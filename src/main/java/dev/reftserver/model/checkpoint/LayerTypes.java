@@ -19,7 +19,7 @@ final class LayerTypes {
      * window is set; Llama never.
      */
     static List<Integer> sliding(JsonObject c, String arch, int layers, List<Boolean> rotates, String where) {
-        int window = HfConfig.intOr(c, "sliding_window", 0);
+        int window = window(c, arch, where);
         List<Integer> out = new ArrayList<>(layers);
         if (c.has("layer_types") && c.get("layer_types").isJsonArray()) {
             var types = c.getAsJsonArray("layer_types");
@@ -30,7 +30,7 @@ final class LayerTypes {
             for (JsonElement t : types) {
                 switch (t.getAsString()) {
                     case "full_attention" -> out.add(0);
-                    case "sliding_attention" -> out.add(requireWindow(window, where));
+                    case "sliding_attention" -> out.add(window);
                     default -> throw new CheckpointException(where + ": unsupported layer type '" + t.getAsString()
                             + "' (supported: full_attention, sliding_attention)" + HfConfig.PATH_HINT);
                 }
@@ -45,12 +45,12 @@ final class LayerTypes {
                         (l + 1) % Math.max(1, HfConfig.intOr(c, "sliding_window_pattern", 6)) != 0;
                 case "MistralForCausalLM", "Phi3ForCausalLM" -> window > 0;
                 case "Qwen2ForCausalLM", "Qwen3ForCausalLM" -> HfConfig.bool(c, "use_sliding_window", false)
-                        && l >= HfConfig.intOr(c, "max_window_layers", 0);
+                        && window > 0 && l >= HfConfig.intOr(c, "max_window_layers", 0);
                 case HfConfig.SMOLLM3 ->
                         HfConfig.bool(c, "use_sliding_window", false) && window > 0 && !rotates.get(l);
                 default -> false;
             };
-            out.add(slides ? requireWindow(window, where) : 0);
+            out.add(slides ? window : 0);
         }
         return out;
     }
@@ -86,9 +86,26 @@ final class LayerTypes {
         return out;
     }
 
-    private static int requireWindow(int window, String where) {
+    /**
+     * The sliding window as transformers' config classes read it: the class's default where config.json has no
+     * {@code sliding_window} (4,096 for Mistral, Qwen2, Qwen3, Gemma 2 and 3; none for the others), none (0: every
+     * layer attends to everything, whatever its type says) where it is null; a number that is not positive is
+     * refused.
+     */
+    private static int window(JsonObject c, String arch, String where) {
+        if (!c.has("sliding_window")) {
+            return switch (arch) {
+                case "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM",
+                        "Gemma3ForCausalLM" -> 4096;
+                default -> 0;
+            };
+        }
+        if (c.get("sliding_window").isJsonNull()) {
+            return 0;
+        }
+        int window = HfConfig.intOr(c, "sliding_window", 0);
         if (window <= 0) {
-            throw new CheckpointException(where + ": a layer slides but sliding_window is not a positive number");
+            throw new CheckpointException(where + ": sliding_window " + window + " is not a positive number");
         }
         return window;
     }
