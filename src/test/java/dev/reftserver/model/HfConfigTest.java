@@ -397,6 +397,32 @@ class HfConfigTest {
                 + " \"factor\": 2.0}"), null, "t").rope().theta()).isEqualTo(2_000_000.0);
     }
 
+    /**
+     * What Gemma2Config and Phi3Config give for keys a config.json leaves out: query_pre_attn_scalar 256 (not
+     * head_dim), soft-caps 50 and 30 (null: none), hidden_activation gelu-tanh whatever hidden_act says; Phi-3's
+     * RMSNorm epsilon 1e-5; GPT-2's 1,024 positions.
+     */
+    @Test
+    void leftOutGemma2Phi3AndGpt2KeysAreTheirConfigClassDefaults() {
+        ModelConfig gemma2 = HfConfig.parse(config("Gemma2ForCausalLM", ", \"hidden_act\": \"silu\","
+                + " \"sliding_window\": 8"), null, "t");
+        assertThat(gemma2.block().queryScale()).isEqualTo(1.0 / 16);
+        assertThat(gemma2.block().attnSoftcap()).isEqualTo(50.0);
+        assertThat(gemma2.block().finalSoftcap()).isEqualTo(30.0);
+        assertThat(gemma2.block().activation()).isEqualTo(BlockOptions.Activation.GELU_TANH);
+        ModelConfig uncapped = HfConfig.parse(config("Gemma2ForCausalLM", ", \"attn_logit_softcapping\": null,"
+                + " \"final_logit_softcapping\": null, \"hidden_activation\": \"gelu\", \"sliding_window\": 8"),
+                null, "t");
+        assertThat(uncapped.block().attnSoftcap()).isZero();
+        assertThat(uncapped.block().finalSoftcap()).isZero();
+        assertThat(uncapped.block().activation()).isEqualTo(BlockOptions.Activation.GELU);
+        assertThat(HfConfig.parse(config("Phi3ForCausalLM", ""), null, "t").normEps()).isEqualTo(1e-5);
+        assertThat(HfConfig.parse(llama(""), null, "t").normEps()).isEqualTo(1e-6);
+        JsonObject gpt2 = JsonParser.parseString("{\"architectures\": [\"GPT2LMHeadModel\"], \"n_embd\": 16,"
+                + " \"n_head\": 4, \"n_layer\": 1, \"vocab_size\": 100}").getAsJsonObject();
+        assertThat(HfConfig.parse(gpt2, null, "t").maxPositions()).isEqualTo(1024);
+    }
+
     /** Gemma 3's attention never applies attn_logit_softcapping (transformers 5.18), Gemma 2's does. */
     @Test
     void onlyGemma2CapsItsAttentionScores() {

@@ -79,6 +79,9 @@ final class Gemma3Text {
             if (!cfg.has("tie_word_embeddings")) {
                 text.addProperty("tie_word_embeddings", true); // Gemma3Config's own default
             }
+            // Gemma3ForConditionalGeneration's forward never applies the text model's final soft-cap
+            // (transformers 5.18; released configs leave it null)
+            text.remove("final_logit_softcapping");
         } else {
             text = cfg.deepCopy();
         }
@@ -86,7 +89,8 @@ final class Gemma3Text {
         arch.add(RopeConfig.GEMMA3);
         text.add("architectures", arch);
         DEFAULTS.forEach((key, value) -> {
-            if (!text.has(key) || text.get(key).isJsonNull()) {
+            // a null sliding_window is no window at all, not the default one
+            if (!text.has(key) || (text.get(key).isJsonNull() && !key.equals("sliding_window"))) {
                 text.add(key, value);
             }
         });

@@ -128,7 +128,8 @@ public final class HfConfig {
                         + rope.longFactor().size());
             }
         }
-        String actKey = sandwich && c.has("hidden_activation") ? "hidden_activation" : "hidden_act";
+        // Gemma 2 and 3 read hidden_activation only (a hidden_act beside it is ignored, as transformers ignores it)
+        String actKey = sandwich ? "hidden_activation" : "hidden_act";
         String actName = c.has(actKey) && !c.get(actKey).isJsonNull() ? c.get(actKey).getAsString()
                 : gemma ? "gelu_pytorch_tanh" : "silu";
         // GemmaConfig reads its released configs' "gelu" as the tanh approximation they were trained with.
@@ -137,7 +138,7 @@ public final class HfConfig {
         boolean granite = arch.equals(GRANITE);
         // Granite scales the scores by attention_multiplier itself (1 by default), not by 1/sqrt(head_dim).
         double queryScale = sandwich
-                ? 1.0 / Math.sqrt(doubleOr(c, "query_pre_attn_scalar", gemma3 ? 256 : headDim))
+                ? 1.0 / Math.sqrt(doubleOr(c, "query_pre_attn_scalar", 256))
                 : granite ? doubleOr(c, "attention_multiplier", 1.0) : 1.0 / Math.sqrt(headDim);
         BlockOptions.Multipliers multipliers = granite ? new BlockOptions.Multipliers(
                 doubleOr(c, "embedding_multiplier", 1.0), doubleOr(c, "residual_multiplier", 1.0),
@@ -151,15 +152,17 @@ public final class HfConfig {
         boolean mlpBias = List.of("LlamaForCausalLM", SMOLLM3, GRANITE).contains(arch) && bool(c, "mlp_bias", false);
         List<Boolean> rotates = LayerTypes.rotating(c, arch, layers, where);
         BlockOptions block = new BlockOptions(queryScale, arch.equals("Qwen3ForCausalLM") || gemma3, gemma,
-                // Gemma 3's attention reads attn_logit_softcapping but never applies it (transformers 5.18)
-                gemma3 ? 0 : sandwich ? doubleOr(c, "attn_logit_softcapping", 0) : 0,
-                sandwich ? doubleOr(c, "final_logit_softcapping", 0) : 0, act,
+                // Gemma 3's attention reads attn_logit_softcapping but never applies it (transformers 5.18);
+                // Gemma2Config's caps are 50 and 30 where config.json leaves them out, none where it says null
+                gemma3 ? 0 : sandwich ? cap(c, "attn_logit_softcapping", 50.0) : 0,
+                sandwich ? cap(c, "final_logit_softcapping", gemma3 ? 0 : 30.0) : 0, act,
                 LayerTypes.sliding(c, arch, layers, rotates, where), attentionBias, mlpBias, sandwich,
                 RopeConfig.slidingRope(c, where, arch, maxPositions), rotates, multipliers, false);
         boolean bias = arch.equals("Qwen2ForCausalLM") || attentionBias;
         return new ModelConfig(Architecture.LLAMA, requireInt(c, "vocab_size", where), hidden,
                 requireInt(c, "intermediate_size", where), layers, heads, kvHeads, headDim, maxPositions, rope,
-                doubleOr(c, "rms_norm_eps", 1e-6), bool(c, "tie_word_embeddings", gemma || arch.equals(SMOLLM3)), bias,
+                doubleOr(c, "rms_norm_eps", arch.equals("Phi3ForCausalLM") ? 1e-5 : 1e-6),
+                bool(c, "tie_word_embeddings", gemma || arch.equals(SMOLLM3)), bias,
                 first(tokenIds(c, "bos_token_id")), eos, block);
     }
 
@@ -182,7 +185,7 @@ public final class HfConfig {
         int layers = requireInt(c, "n_layer", where);
         int inner = intOr(c, "n_inner", 4 * hidden);
         return new ModelConfig(Architecture.GPT2, requireInt(c, "vocab_size", where), hidden, inner, layers, heads,
-                heads, hidden / heads, requireInt(c, "n_positions", where), Rope.plain(0),
+                heads, hidden / heads, intOr(c, "n_positions", 1024), Rope.plain(0),
                 doubleOr(c, "layer_norm_epsilon", 1e-5), bool(c, "tie_word_embeddings", true), true,
                 first(tokenIds(c, "bos_token_id")), eos, BlockOptions.gpt2(layers, hidden / heads,
                         bool(c, "scale_attn_weights", true), bool(c, "scale_attn_by_inverse_layer_idx", false), act));
@@ -210,6 +213,11 @@ public final class HfConfig {
 
     static int intOr(JsonObject c, String key, int dflt) {
         return c.has(key) && !c.get(key).isJsonNull() ? c.get(key).getAsInt() : dflt;
+    }
+
+    /** A soft-cap: {@code dflt} where config.json leaves the key out, 0 (none) where it is null. */
+    private static double cap(JsonObject c, String key, double dflt) {
+        return !c.has(key) ? dflt : doubleOr(c, key, 0);
     }
 
     static double doubleOr(JsonObject c, String key, double dflt) {
