@@ -9,8 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -204,22 +202,5 @@ class ChatLogprobsTest extends ChatServingTestSupport {
                 .get("content").get(0);
         assertThat(first.get("token").asString()).isNotEqualTo(unbiased.get("token").asString());
         assertThat(first.get("logprob").asDouble()).isLessThan(unbiased.get("logprob").asDouble());
-    }
-
-    @ParameterizedTest
-    @CsvSource(delimiter = '|', value = {
-        "\"top_logprobs\":2|top_logprobs",
-        "\"logprobs\":false,\"top_logprobs\":2|top_logprobs",
-        "\"logprobs\":true,\"top_logprobs\":21|top_logprobs",
-        "\"logprobs\":true,\"top_logprobs\":-1|top_logprobs",
-        "\"logit_bias\":{\"32000\":1}|logit_bias",
-        "\"logit_bias\":{\"x\":1}|logit_bias",
-        "\"logit_bias\":{\"5\":101}|logit_bias"})
-    void badValuesAre400NamingTheField(String extra, String param) {
-        String key = newTenant("chat-lp-bad");
-        HttpResponse<String> r = http().post("/v1/chat/completions", key, """
-                {"model":"stories15M","messages":[{"role":"user","content":"Hi"}],%s}""".formatted(extra));
-        assertThat(r.statusCode()).as(r.body()).isEqualTo(400);
-        assertThat(json(r).get("error").get("param").asString()).isEqualTo(param);
     }
 }
