@@ -151,11 +151,11 @@ public final class LlamaArchitecture implements Architecture {
                 op.muli(kn, NativeOps.handle(w.kNorm[layer]));
                 qk = op.cat(new long[] {qn, kn}, 2);
             }
-            // HF apply_rotary_pos_emb: y * cos + rotate_half(y) * sin, with rotate_half as a matrix (not on a
-            // SmolLM3 NoPE layer).
+            // HF apply_rotary_pos_emb: y * cos + rotate_half(y) * sin, its sign in the sin table ({@link
+            // RopeTables}); not on a SmolLM3 NoPE layer.
             long roped = qk;
             if (block.rotates(layer)) {
-                long rotated = op.matmul(qk, NativeOps.handle(w.rope.rotateHalf()));
+                long rotated = w.ropeOf(layer).swapHalves(op, qk, 4);
                 op.muli(rotated, sin);
                 roped = op.mul(qk, cos);
                 op.addi(roped, rotated);

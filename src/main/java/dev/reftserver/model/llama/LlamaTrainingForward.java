@@ -98,7 +98,7 @@ final class LlamaTrainingForward {
         }
         qkv = qkv.reshape(n, t, qkHeads + kvHeads, hd);
         NDArray qk = qkv.get(":, :, 0:" + qkHeads);
-        NDArray roped = block.rotates(layer) ? qk.mul(cos).add(qk.matMul(w.rope.rotateHalf()).mul(sin)) : qk;
+        NDArray roped = block.rotates(layer) ? qk.mul(cos).add(w.rope.swapHalves(qk).mul(sin)) : qk;
         NDArray q = roped.get(":, :, 0:" + heads);
         NDArray kt = roped.get(":, :, " + heads + ":").transpose(0, 2, 3, 1);      // [n, kv_heads, hd, T]
         NDArray vt = qkv.get(":, :, " + qkHeads + ":").transpose(0, 2, 1, 3);      // [n, kv_heads, T, hd]

@@ -6,17 +6,23 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.Rope;
+import dev.reftserver.model.ops.NativeOps;
 
 /**
- * RoPE as HF's rotary module computes it, in tables: cos and sin rows of head_dim for every position, and
- * rotate_half as a matrix. Dynamic scaling changes the frequencies only for sequences past
+ * RoPE as HF's rotary module computes it, in tables: cos and sin rows of head_dim for every position. HF's
+ * {@code y * cos + rotate_half(y) * sin}, with {@code rotate_half(y) = cat(-y2, y1)} over the rotating channels, is
+ * computed here as {@code y * cos + swapHalves(y) * sin'}: the sign of rotate_half moves into the table ({@code sin'}
+ * is sin with the first half of the rotating channels negated), and swapping the halves is one concatenation of two
+ * views. Each product is then the same float as HF's ({@code y2 * -s} is exactly {@code -y2 * s}). Dynamic scaling changes the frequencies only for sequences past
  * max_position_embeddings, a context this runtime never exceeds (TransformerLM.newCache). Longrope's short factors
  * serve sequences within the original context only, so their rows stop there, and the long factors' rows for every
  * position follow from {@code longRopeFrom} ({@link #offset} picks per sequence).
  *
+ * @param sin          sin' above: sin with its first {@code rotaryDim / 2} channels negated
+ * @param rotaryDim    the channels that rotate (head_dim, or fewer with a partial rotary factor)
  * @param longRopeFrom the row where longrope's long rows start; -1 without longrope
  */
-record RopeTables(NDArray cos, NDArray sin, NDArray rotateHalf, int longRopeFrom) {
+record RopeTables(NDArray cos, NDArray sin, int headDim, int rotaryDim, int longRopeFrom) {
 
     static RopeTables of(ModelConfig c, Placement place, DataType dtype) {
         return of(c, c.rope(), place, dtype);
@@ -40,19 +46,39 @@ record RopeTables(NDArray cos, NDArray sin, NDArray rotateHalf, int longRopeFrom
                 cosRows = cosRows.concat(rope.table(m, longInv, maxPos, hd, true), 0);
                 sinRows = sinRows.concat(rope.table(m, longInv, maxPos, hd, false), 0);
             }
+            // The channels that do not rotate have cos 1 and sin 0 in the tables, so they pass through.
+            float[] sign = new float[hd];
+            java.util.Arrays.fill(sign, 1f);
+            java.util.Arrays.fill(sign, 0, rd / 2, -1f);
             cos = place.keepTable(cosRows, dtype);
-            sin = place.keepTable(sinRows, dtype);
+            sin = place.keepTable(sinRows.mul(m.create(sign)), dtype);
         }
-        int half = rd / 2;
-        // rotate_half(y) = cat(-y2, y1) over the rotating channels = y R, with R a signed permutation: one matmul
-        // instead of a flip of a view and two reshapes (each product is one +-y times 1 plus zeros, so the result
-        // is exact; the channels that do not rotate get 0, and the tables' cos 1, sin 0 pass them through).
-        float[] r = new float[hd * hd];
-        for (int j = 0; j < half; j++) {
-            r[(j + half) * hd + j] = -1f;
-            r[j * hd + j + half] = 1f;
+        return new RopeTables(cos, sin, hd, rd, longRope ? shortRows : -1);
+    }
+
+    /**
+     * y [..., head_dim] with the halves of its rotating channels swapped ({@code cat(y2, y1, rest)} along the last
+     * dimension), a new array owned by {@code op}: rotate_half(y) once multiplied by {@link #sin}.
+     */
+    long swapHalves(NativeOps op, long y, int dims) {
+        int last = dims - 1;
+        int half = rotaryDim / 2;
+        long first = op.slice(y, last, 0, half);
+        long second = op.slice(y, last, half, rotaryDim);
+        long[] parts = rotaryDim == headDim ? new long[] {second, first}
+                : new long[] {second, first, op.slice(y, last, rotaryDim, headDim)};
+        return op.cat(parts, last);
+    }
+
+    /** As {@link #swapHalves(NativeOps, long, int)}, on a DJL array (training, where autograd follows it). */
+    NDArray swapHalves(NDArray y) {
+        int half = rotaryDim / 2;
+        ai.djl.ndarray.NDList parts = new ai.djl.ndarray.NDList(y.get("..., " + half + ":" + rotaryDim),
+                y.get("..., 0:" + half));
+        if (rotaryDim < headDim) {
+            parts.add(y.get("..., " + rotaryDim + ":"));
         }
-        return new RopeTables(cos, sin, place.load(r, dtype, hd, hd), longRope ? shortRows : -1);
+        return ai.djl.ndarray.NDArrays.concat(parts, -1);
     }
 
     /** The first row a sequence of {@code length} positions reads: longrope's long rows for a long one, else 0. */
