@@ -43,6 +43,9 @@ public final class StepBatch {
     private final BlockOptions block;
     private final NDArray keyWrite;
     private final NDArray valueWrite;
+    /** A decode step over a bfloat16 cache: each row's slot and position (int64 [n]); else null. */
+    private NDArray writeSlots;
+    private NDArray writePositions;
     private final Map<String, NDArray> memo = new HashMap<>();
 
     private StepBatch(NDManager step, BlockOptions block, boolean prefill, int[] slots, int tokens, int start,
@@ -121,9 +124,19 @@ public final class StepBatch {
         }
         // Rows of different lengths (or padded keys): each sees only its own keys [0, pos_i] (and within its
         // window). Rows at one position still write their keys as one strided copy.
+        // Over a bfloat16 cache the attention writes each row's key and value itself, at (slot, position).
+        boolean flat = !same && !bucketed;
         StepBatch batch = new StepBatch(step, block, false, slots, 1, 0, keys, same ? maxPos : -1, pos,
-                sequenceLengths, decodeMask(step, pos, keys, 0, dtype), same ? null : keyIndex(cache, slots, 1, pos),
-                same ? null : valueIndex(cache, slots, 1, pos));
+                sequenceLengths, decodeMask(step, pos, keys, 0, dtype), flat ? keyIndex(cache, slots, 1, pos) : null,
+                flat ? valueIndex(cache, slots, 1, pos) : null);
+        if (bucketed) {
+            long[] slotValues = new long[n];
+            for (int i = 0; i < n; i++) {
+                slotValues[i] = slots[i];
+            }
+            batch.writeSlots = step.create(slotValues);
+            batch.writePositions = step.create(pos);
+        }
         for (int w : block.slidingWindows()) {
             if (w > 0 && w < keys && !batch.windowMasks.containsKey(w)) {
                 batch.windowMasks.put(w, decodeMask(step, pos, keys, w, dtype));
@@ -260,6 +273,16 @@ public final class StepBatch {
 
     public long valueWrite() {
         return valueWrite == null ? 0 : NativeOps.handle(valueWrite);
+    }
+
+    /** A decode step over a bfloat16 cache: each row's cache slot (int64 [n]); else 0. */
+    public long writeSlots() {
+        return writeSlots == null ? 0 : NativeOps.handle(writeSlots);
+    }
+
+    /** A decode step over a bfloat16 cache: each row's position, where its key and value go (int64 [n]); else 0. */
+    public long writePositions() {
+        return writePositions == null ? 0 : NativeOps.handle(writePositions);
     }
 
     /** Token positions [rows, tokens] (int64), created on first use. */

@@ -112,10 +112,16 @@ final class Bfloat16Cast {
      * One decode step's attention over bfloat16 keys and values, as transformers' eager attention computes a
      * bfloat16 model's: {@code softmax(bf16(q) k + mask)} in float32, rounded to bfloat16, times v; a new float32
      * tensor. With {@code cap} (0-dim, and its inverse) the scores are soft-capped first ({@code cap * tanh(s /
-     * cap)}). One call for what would be eight, each with its own dispatch.
+     * cap)}). This step's keys and values are written into the bfloat16 cache first, all in one call:
+     * k and v [n, 1, kv_heads, head_dim] (float32, rounded to bfloat16 as they are stored) go to row i's slot
+     * {@code slots[i]} at position {@code positions[i]} of {@code keys} [rows, kv_heads, head_dim, capacity] and
+     * {@code values} [rows, kv_heads, capacity, head_dim]; q [n, kv_heads, group, head_dim] then reads slots [0, n),
+     * keys [0, K) with K the mask's last dimension.
      */
-    static long attend(long q, long k, long v, long mask, long inverse, long cap) {
-        return cap == 0 ? run("attend", q, k, v, mask) : run("attend_capped", q, k, v, mask, inverse, cap);
+    static long writeAndAttend(long q, long k, long v, long keys, long values, long slots, long positions,
+            long mask, long inverse, long cap) {
+        return cap == 0 ? run("write_attend", q, k, v, keys, values, slots, positions, mask)
+                : run("write_attend_capped", q, k, v, keys, values, slots, positions, mask, inverse, cap);
     }
 
     /** An uninitialised contiguous bfloat16 tensor of {@code shape}; the caller owns it. */
@@ -206,25 +212,53 @@ final class Bfloat16Cast {
                   def empty(self: __torch__.Convert,
                     sizes: List[int]) -> Tensor:
                     return torch.empty(sizes, dtype=15)
-                  def attend(self: __torch__.Convert,
+                  def write_attend(self: __torch__.Convert,
                     q: Tensor,
                     k: Tensor,
                     v: Tensor,
+                    keys: Tensor,
+                    values: Tensor,
+                    slots: Tensor,
+                    positions: Tensor,
                     mask: Tensor) -> Tensor:
-                    _0 = torch.add(torch.matmul(torch.to(q, 15), k), mask)
-                    _1 = torch.to(torch.softmax(_0, -1, 6), 15)
-                    return torch.to(torch.matmul(_1, v), 6)
-                  def attend_capped(self: __torch__.Convert,
+                    _0 = self.write(k, v, keys, values, slots, positions)
+                    n = torch.size(q, 0)
+                    length = torch.size(mask, -1)
+                    _1 = torch.slice(torch.slice(keys, 0, 0, n), 3, 0, length)
+                    _2 = torch.slice(torch.slice(values, 0, 0, n), 2, 0, length)
+                    _3 = torch.add(torch.matmul(torch.to(q, 15), _1), mask)
+                    _4 = torch.to(torch.softmax(_3, -1, 6), 15)
+                    return torch.to(torch.matmul(_4, _2), 6)
+                  def write_attend_capped(self: __torch__.Convert,
                     q: Tensor,
                     k: Tensor,
                     v: Tensor,
+                    keys: Tensor,
+                    values: Tensor,
+                    slots: Tensor,
+                    positions: Tensor,
                     mask: Tensor,
                     inverse: Tensor,
                     cap: Tensor) -> Tensor:
-                    _0 = torch.matmul(torch.to(q, 15), k)
-                    _1 = torch.add(torch.mul(torch.tanh(torch.mul(_0, inverse)), cap), mask)
-                    _2 = torch.to(torch.softmax(_1, -1, 6), 15)
-                    return torch.to(torch.matmul(_2, v), 6)
+                    _0 = self.write(k, v, keys, values, slots, positions)
+                    n = torch.size(q, 0)
+                    length = torch.size(mask, -1)
+                    _1 = torch.slice(torch.slice(keys, 0, 0, n), 3, 0, length)
+                    _2 = torch.slice(torch.slice(values, 0, 0, n), 2, 0, length)
+                    _3 = torch.mul(torch.tanh(torch.mul(torch.matmul(torch.to(q, 15), _1), inverse)), cap)
+                    _4 = torch.to(torch.softmax(torch.add(_3, mask), -1, 6), 15)
+                    return torch.to(torch.matmul(_4, _2), 6)
+                  def write(self: __torch__.Convert,
+                    k: Tensor,
+                    v: Tensor,
+                    keys: Tensor,
+                    values: Tensor,
+                    slots: Tensor,
+                    positions: Tensor) -> Tensor:
+                    _0 = annotate(List[Optional[Tensor]], [slots, None, None, positions])
+                    _1 = torch.index_put_(keys, _0, torch.to(torch.squeeze(k, 1), 15))
+                    _2 = annotate(List[Optional[Tensor]], [slots, None, positions])
+                    return torch.index_put_(values, _2, torch.to(torch.squeeze(v, 1), 15))
                 """;
         ByteArrayOutputStream pickle = new ByteArrayOutputStream();
         pickle.writeBytes(new byte[] {(byte) 0x80, 2});                                  // PROTO 2

@@ -170,9 +170,13 @@ public final class NativeOps implements AutoCloseable {
         return own(Bfloat16Cast.rowArgmax(x));
     }
 
-    /** A decode step's attention over bfloat16 keys and values, in bfloat16 (see Bfloat16Cast); float32 out. */
-    public long attendBfloat16(long q, long keys, long values, long mask, long capInverse, long cap) {
-        return own(Bfloat16Cast.attend(q, keys, values, mask, capInverse, cap));
+    /**
+     * A decode step's keys and values written into a bfloat16 cache and its attention over it, in one call (see
+     * Bfloat16Cast); float32 out.
+     */
+    public long writeAndAttendBfloat16(long q, long k, long v, long keys, long values, long slots, long positions,
+            long mask, long capInverse, long cap) {
+        return own(Bfloat16Cast.writeAndAttend(q, k, v, keys, values, slots, positions, mask, capInverse, cap));
     }
 
     /** Rows {@code ids} (int64) of a bfloat16 table, as float32. */
