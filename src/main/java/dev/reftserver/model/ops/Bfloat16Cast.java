@@ -88,6 +88,20 @@ final class Bfloat16Cast {
         return run("packed_linear", x, packed);
     }
 
+    /**
+     * float32 x [..., in] times a {@link #pack packed} weight [out, in], computed in bfloat16, written as float32 into
+     * {@code into} [..., out] (a view, e.g. some columns of a larger output): the conversion is the copy, so the
+     * product's float32 values are written once. Returns a new handle of {@code into}.
+     */
+    static long packedLinearInto(long x, long packed, long into) {
+        return run("packed_linear_into", x, packed, into);
+    }
+
+    /** An uninitialised contiguous float32 tensor of {@code shape}; the caller owns it. */
+    static long emptyFloat32(long... shape) {
+        return run("empty_float32", new long[0], shape);
+    }
+
     /** Rows {@code ids} (int64) of the bfloat16 table {@code w}, as a new float32 tensor. */
     static long rows(long w, long ids) {
         return run("rows", w, ids);
@@ -198,6 +212,16 @@ final class Bfloat16Cast {
                     _0 = ops.mkldnn._linear_pointwise(torch.to(x, 15), w, None, "none",
                       annotate(List[Optional[number]], []), "")
                     return torch.to(_0, 6)
+                  def packed_linear_into(self: __torch__.Convert,
+                    x: Tensor,
+                    w: Tensor,
+                    into: Tensor) -> Tensor:
+                    _0 = ops.mkldnn._linear_pointwise(torch.to(x, 15), w, None, "none",
+                      annotate(List[Optional[number]], []), "")
+                    return torch.copy_(into, _0)
+                  def empty_float32(self: __torch__.Convert,
+                    sizes: List[int]) -> Tensor:
+                    return torch.empty(sizes, dtype=6)
                   def rows(self: __torch__.Convert,
                     w: Tensor,
                     ids: Tensor) -> Tensor:

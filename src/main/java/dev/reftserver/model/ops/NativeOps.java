@@ -47,6 +47,7 @@ public final class NativeOps implements AutoCloseable {
     private static final MethodHandle LAYER_NORM = Jni.bind("torchNNLayerNorm", J, J, long[].class, J, J,
             double.class);
     private static final MethodHandle DELETE = Jni.bind("torchDeleteTensor", void.class, J);
+    private static final MethodHandle SIZES = Jni.bind("torchSizes", long[].class, J);
     private static final MethodHandle SET_STORAGE = Jni.bind("torchSet", void.class, J, java.nio.ByteBuffer.class);
     private static final MethodHandle BYTES = Jni.bind("torchDirectByteBuffer", java.nio.ByteBuffer.class, J);
 
@@ -163,6 +164,25 @@ public final class NativeOps implements AutoCloseable {
     /** float32 x [..., in] times a weight from {@link #packBfloat16}, computed in bfloat16, as a float32 result. */
     public long packedLinear(long x, long packed) {
         return own(Bfloat16Cast.packedLinear(x, packed));
+    }
+
+    /** As {@link #packedLinear}, written as float32 into the view {@code into} (see Bfloat16Cast). */
+    public long packedLinearInto(long x, long packed, long into) {
+        return own(Bfloat16Cast.packedLinearInto(x, packed, into));
+    }
+
+    /** An uninitialised contiguous float32 tensor of {@code shape}. */
+    public long emptyFloat32(long... shape) {
+        return own(Bfloat16Cast.emptyFloat32(shape));
+    }
+
+    /** The sizes of a tensor (any layout, oneDNN's packed one too). */
+    public static long[] sizes(long h) {
+        try {
+            return (long[]) SIZES.invokeExact(h);
+        } catch (Throwable t) {
+            throw Jni.rethrow(t);
+        }
     }
 
     /** Each row's argmax of the matrix {@code x}, as int64 [rows] (the first of ties; see Bfloat16Cast). */

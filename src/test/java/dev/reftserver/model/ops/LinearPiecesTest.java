@@ -10,8 +10,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A bfloat16 projection wider than one packed piece per part (a large vocabulary's output layer) on a team of two:
- * the whole product is every part's pieces in order, the same values as each part's own product joined, and the
- * product of the bfloat16-rounded input and weights.
+ * the whole product is every part's pieces in order (each converted straight into its columns of one output), the
+ * same values as each part's own product joined, and the product of the bfloat16-rounded input and weights; so is
+ * the whole weight as one part of three pieces.
  */
 class LinearPiecesTest {
 
@@ -55,6 +56,22 @@ class LinearPiecesTest {
                     for (int j = 0; j < width; j++) {
                         assertThat(whole[r * out + cut[p] + j]).isEqualTo(own[r * width + j]);
                     }
+                }
+            }
+            // A block's input [rows, tokens, in] gives the same values.
+            float[] threeDims = op.keep(linear.apply(op, team, op.reshape(xh, 1, rows, in)), manager)
+                    .toFloatArray();
+            assertThat(threeDims).containsExactly(whole);
+            // One part of several pieces (a one-core team) computes the same product.
+            NDArray all = manager.create(w, new Shape(out, in));
+            Linear solo = Linear.packing(Linear.Cut.COLUMNS,
+                    new NDArray[] {op.keep(op.bfloat16(NativeOps.handle(all)), manager)}, null);
+            float[] alone = op.keep(solo.apply(op, CpuTeam.of(1), xh), manager).toFloatArray();
+            assertThat(alone).hasSize(rows * out);
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < out; j += 997) {
+                    assertThat(alone[r * out + j]).isCloseTo(whole[r * out + j],
+                            org.assertj.core.data.Offset.offset(1e-3f * (1 + Math.abs(whole[r * out + j]))));
                 }
             }
             for (int r = 0; r < rows; r++) {
