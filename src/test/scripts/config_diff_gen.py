@@ -8,8 +8,12 @@ that the config class's defaults apply), builds the model with transformers, ran
 saves it, reloads it from disk and records its outputs. Dev tool: needs torch and transformers; never a dependency
 of the server or its tests.
 
-usage: config_diff_gen.py OUTDIR SEED COUNT [ARCH,ARCH...]   COUNT cases, seeds SEED.., archs in turn
+usage: config_diff_gen.py [--stored=DTYPE] OUTDIR SEED COUNT [ARCH,ARCH...]   COUNT cases, seeds SEED.., archs in turn
        config_diff_gen.py --from-config CASE_DIR             rebuild one case from CASE_DIR/config.json (+ meta.json)
+
+--stored: the dtype the weights are saved in, float32 (default), bfloat16, float16, or mixed (each case draws one):
+as real checkpoints are stored in 16 bits. transformers' outputs are then those of the stored weights widened to
+float32, which the server loaded with float32 must equal.
 
 Archs: llama mistral qwen2 qwen3 gemma gemma2 gemma3 gemma3mm phi3 smollm3 granite gpt2 (gemma3mm: the
 multimodal Gemma3ForConditionalGeneration form with a tiny SigLIP tower, whose text model the server serves).
@@ -383,9 +387,15 @@ def build(case_dir, cfg_dict, meta):
     except Exception as e:
         return {"status": "hf_reject_model", "error": f"{type(e).__name__}: {e}"[:500]}
     randomize(model, meta["arch"].startswith("gemma"))
+    stored = meta.get("stored", "float32")
+    if stored != "float32":
+        model.to(getattr(torch, stored))
+        cfg_dict["torch_dtype"] = stored
+        write_json(os.path.join(case_dir, "config.json"), cfg_dict)
     model.save_pretrained(case_dir, safe_serialization=True)
     # the tested config.json is exactly the drawn dict
     write_json(os.path.join(case_dir, "config.json"), cfg_dict)
+    model.float()
     try:
         ref, info = AutoModelForCausalLM.from_pretrained(case_dir, attn_implementation="eager", dtype=torch.float32,
                                                          output_loading_info=True)
@@ -476,12 +486,16 @@ def main():
         st = build(d, cfg, meta)
         print(json.dumps({"case": d, **st}))
         return
-    outdir, seed, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    archs = sys.argv[4].split(",") if len(sys.argv) > 4 else ARCHS
+    args = [a for a in sys.argv[1:] if not a.startswith("--stored=")]
+    stored = ([a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--stored=")] or ["float32"])[0]
+    outdir, seed, count = args[0], int(args[1]), int(args[2])
+    archs = args[3].split(",") if len(args) > 3 else ARCHS
     os.makedirs(outdir, exist_ok=True)
     for s in range(seed, seed + count):
         arch = archs[s % len(archs)]
         cfg, meta = draw_mm(s) if arch == "gemma3mm" else draw(s, arch)
+        meta["stored"] = random.Random(s * 13 + 3).choice(["float32", "bfloat16", "float16"]) \
+            if stored == "mixed" else stored
         d = os.path.join(outdir, f"{arch}-{s}")
         if os.path.exists(d):
             shutil.rmtree(d)
