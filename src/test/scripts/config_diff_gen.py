@@ -21,8 +21,9 @@ multimodal Gemma3ForConditionalGeneration form with a tiny SigLIP tower, whose t
 Each case directory gets: config.json (exactly the drawn dict), meta.json (arch, seed, prompt lengths),
 model.safetensors and generation_config.json (save_pretrained), ref.json (prompts, HF greedy ids from
 generate(do_sample=False) with the cache and from an argmax loop without it, top-1/top-2 margins per step,
-transformers' errors), logits_<i>.bin (float32 [T, V], every position), steplogits_<i>.bin and
-steplogits_nc_<i>.bin (float32 [8, V], each greedy step's logits with and without the cache).
+transformers' errors), logits_<i>.bin (float32 [T, V], every position), logits_bf16_<i>.bin (the same from
+transformers' bfloat16 forward of the same weights), steplogits_<i>.bin and steplogits_nc_<i>.bin (float32 [8, V],
+each greedy step's logits with and without the cache).
 Made with transformers 5.18 and torch 2.13 (CPU, float32, eager attention).
 """
 import json, math, os, random, shutil, sys, traceback, warnings
@@ -470,6 +471,18 @@ def build(case_dir, cfg_dict, meta):
                 out["margins"].append(None)
                 out.setdefault("greedy_nocache", []).append(None)
                 out.setdefault("margins_nocache", []).append(None)
+    # transformers' own bfloat16 forward of the same weights: how far bfloat16 rounding alone moves each position's
+    # logits from float32 on this model (ConfigDiff --dtype=bfloat16 holds the server's bfloat16 path to it)
+    try:
+        low = AutoModelForCausalLM.from_pretrained(case_dir, attn_implementation="eager", dtype=torch.bfloat16)
+        low.eval()
+        with torch.no_grad():
+            for i, pr in enumerate(prompts):
+                if out["greedy"][i] is not None:
+                    lg = low(torch.tensor([pr])).logits[0].float()
+                    lg.numpy().astype("<f4").tofile(os.path.join(case_dir, f"logits_bf16_{i}.bin"))
+    except Exception as e:
+        out.setdefault("hf_errors", []).append(f"bfloat16: {type(e).__name__}: {e}"[:300])
     write_json(os.path.join(case_dir, "ref.json"), out)
     return {"status": "ok", "loading": loading, "reload_diff": out["reload_diff"]}
 

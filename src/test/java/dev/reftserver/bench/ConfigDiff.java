@@ -40,7 +40,13 @@ import java.util.TreeMap;
  * cache disagree (Phi-3's longrope when a sequence crosses the original context), the result says which one the
  * server equals.
  *
- * <p>Usage: {@code ConfigDiff RESULTS.jsonl CASE_DIR...} appends one JSON line per case to RESULTS.jsonl;
+ * <p>With {@code --dtype=bfloat16} first, the Llama family's bfloat16 path instead: every position's logits against
+ * transformers' float32 ones, the largest and the median departure over a prompt's positions within twice
+ * transformers' own bfloat16 forward's (at least 3%): rounding moves tiny random models' logits by tens of percent at
+ * some positions, in transformers too, so a fixed bound would measure rounding, not faults.
+ *
+ * <p>Usage: {@code ConfigDiff [--dtype=bfloat16] RESULTS.jsonl CASE_DIR...} appends one JSON line per case to
+ * RESULTS.jsonl;
  * {@code ConfigDiff --summary RESULTS.jsonl} counts them by outcome. A dev tool (it needs the generated cases); see
  * {@code scripts/config-diff.sh}.
  */
@@ -48,6 +54,14 @@ public final class ConfigDiff {
 
     static final double TOLERANCE = 1e-4;
     static final int STEPS = 8;
+    /**
+     * {@code --dtype=bfloat16}: over a prompt's positions, the largest and the median departure of the logits from
+     * transformers' float32 ones may be twice transformers' own bfloat16 forward's (of the same weights), and always
+     * 3% of the largest logit. Position by position the two roundings part at random; a fault moves every position.
+     */
+    static final double BFLOAT16_FACTOR = 2;
+    static final double BFLOAT16_FLOOR = 0.03;
+    static boolean bfloat16;
 
     public static void main(String[] args) throws IOException {
         if (args[0].equals("--summary")) {
@@ -58,8 +72,10 @@ public final class ConfigDiff {
             counts.forEach((k, v) -> System.out.printf("%-52s %d%n", k, v));
             return;
         }
-        Path results = Path.of(args[0]);
-        for (int a = 1; a < args.length; a++) {
+        int first = args[0].equals("--dtype=bfloat16") ? 1 : 0;
+        bfloat16 = first == 1;
+        Path results = Path.of(args[first]);
+        for (int a = first + 1; a < args.length; a++) {
             JsonObject res = new JsonObject();
             res.addProperty("case", args[a]);
             try {
@@ -143,7 +159,7 @@ public final class ConfigDiff {
         }
         TransformerLM model;
         try {
-            model = ModelLoader.load(dir, "cpu", "float32");
+            model = ModelLoader.load(dir, "cpu", bfloat16 ? "bfloat16" : "float32");
         } catch (RuntimeException e) {
             res.addProperty("status", "refused");
             res.addProperty("error", String.valueOf(e.getMessage()));
@@ -157,7 +173,13 @@ public final class ConfigDiff {
             for (int i = 0; i < prompts.size(); i++) {
                 JsonObject p = new JsonObject();
                 per.add(p);
-                ok &= comparePrompt(model, ref, dir, i, vocab, p);
+                ok &= bfloat16 ? compareBfloat16(model, ref, dir, i, vocab, p)
+                        : comparePrompt(model, ref, dir, i, vocab, p);
+            }
+            if (bfloat16) {
+                res.add("prompts", per);
+                res.addProperty("status", ok ? "match" : "mismatch");
+                return;
             }
             JsonObject batched = new JsonObject();
             res.add("batched", batched);
@@ -244,6 +266,57 @@ public final class ConfigDiff {
             }
         }
         return ok;
+    }
+
+    /**
+     * {@code --dtype=bfloat16}: prompt i's logits at every position ({@link TransformerLM#logitsAllPositions}) and at
+     * the last from a prefill through the cache against transformers' float32 logits: the largest and the median
+     * departure over the positions within {@link #BFLOAT16_FACTOR} times transformers' own bfloat16 forward's, at
+     * least {@link #BFLOAT16_FLOOR}. A bfloat16 path that computed another model (a fold, a norm, a scale missed)
+     * departs by far more; rounding alone does not. Records the larger ratio to its bound ({@code bf16_ratio}, at
+     * most 1 to match).
+     */
+    private static boolean compareBfloat16(TransformerLM model, JsonObject ref, Path dir, int i, int vocab,
+            JsonObject p) throws IOException {
+        int[] ids = ints(ref.getAsJsonArray("prompts").get(i).getAsJsonArray());
+        int t = ids.length;
+        p.addProperty("len", t);
+        Path low = dir.resolve("logits_bf16_" + i + ".bin");
+        if (!Files.exists(low) || ref.getAsJsonArray("greedy").get(i).isJsonNull()) {
+            p.addProperty("skipped", "no bfloat16 reference");
+            return true;
+        }
+        float[] hf = floats(dir.resolve("logits_" + i + ".bin"));
+        float[] hfLow = floats(low);
+        try (NDManager step = NDManager.newBaseManager(); KvCache cache = model.newCache(1, t)) {
+            float[] all = model.logitsAllPositions(step, ids).toFloatArray();
+            float[] last = model.prefill(step, new int[][] {ids}, new int[] {0}, cache, BlockHook.NONE,
+                    new int[] {t - 1}).toFloatArray();
+            double[] ours = new double[t + 1];
+            double[] theirs = new double[t + 1];
+            for (int pos = 0; pos <= t; pos++) {
+                // pos == t: the prefill's last position
+                int at = Math.min(pos, t - 1);
+                ours[pos] = relDiff(pos < t ? all : last, pos < t ? at * vocab : 0, hf, at * vocab, vocab);
+                theirs[pos] = relDiff(hfLow, at * vocab, hf, at * vocab, vocab);
+            }
+            double[] oursSorted = ours.clone();
+            double[] theirsSorted = theirs.clone();
+            Arrays.sort(oursSorted);
+            Arrays.sort(theirsSorted);
+            double worstRatio = oursSorted[t] / Math.max(BFLOAT16_FLOOR, BFLOAT16_FACTOR * theirsSorted[t]);
+            double medianRatio = oursSorted[t / 2] / Math.max(BFLOAT16_FLOOR, BFLOAT16_FACTOR * theirsSorted[t / 2]);
+            double worst = Math.max(worstRatio, medianRatio);
+            p.addProperty("bf16_ours_max", oursSorted[t]);
+            p.addProperty("bf16_transformers_max", theirsSorted[t]);
+            p.addProperty("bf16_ours_median", oursSorted[t / 2]);
+            p.addProperty("bf16_transformers_median", theirsSorted[t / 2]);
+            p.addProperty("bf16_ratio", worst);
+            return worst <= 1;
+        } catch (RuntimeException e) {
+            p.addProperty("all_error", e.getClass().getSimpleName() + ": " + e.getMessage());
+            return false;
+        }
     }
 
     /** Check (3): every prompt in one batched prefill, then batched decode steps; whether every row matched. */
