@@ -23,7 +23,8 @@ model.safetensors and generation_config.json (save_pretrained), ref.json (prompt
 generate(do_sample=False) with the cache and from an argmax loop without it, top-1/top-2 margins per step,
 transformers' errors), logits_<i>.bin (float32 [T, V], every position), logits_bf16_<i>.bin (the same from
 transformers' bfloat16 forward of the same weights), steplogits_<i>.bin and steplogits_nc_<i>.bin (float32 [8, V],
-each greedy step's logits with and without the cache).
+each greedy step's logits with and without the cache), steplogits_bf16_<i>.bin (the bfloat16 model's cached steps
+fed the float32 greedy ids).
 Made with transformers 5.18 and torch 2.13 (CPU, float32, eager attention).
 """
 import json, math, os, random, shutil, sys, traceback, warnings
@@ -479,8 +480,16 @@ def build(case_dir, cfg_dict, meta):
         with torch.no_grad():
             for i, pr in enumerate(prompts):
                 if out["greedy"][i] is not None:
-                    lg = low(torch.tensor([pr])).logits[0].float()
-                    lg.numpy().astype("<f4").tofile(os.path.join(case_dir, f"logits_bf16_{i}.bin"))
+                    o = low(torch.tensor([pr]), use_cache=True)
+                    o.logits[0].float().numpy().astype("<f4").tofile(os.path.join(case_dir, f"logits_bf16_{i}.bin"))
+                    # its cached decode steps fed the float32 greedy ids: [len(greedy), V], row 0 the prompt's last
+                    steps, cache = [o.logits[0, -1].float()], o.past_key_values
+                    for t in out["greedy"][i][:-1]:
+                        o = low(torch.tensor([[t]]), past_key_values=cache, use_cache=True)
+                        steps.append(o.logits[0, -1].float())
+                        cache = o.past_key_values
+                    torch.stack(steps).numpy().astype("<f4").tofile(
+                        os.path.join(case_dir, f"steplogits_bf16_{i}.bin"))
     except Exception as e:
         out.setdefault("hf_errors", []).append(f"bfloat16: {type(e).__name__}: {e}"[:300])
     write_json(os.path.join(case_dir, "ref.json"), out)
