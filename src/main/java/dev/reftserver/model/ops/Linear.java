@@ -40,8 +40,10 @@ public final class Linear {
     private final long[] weights;
     /** [part][piece]: packed weights ({@link NativeOps#packBfloat16}) by output rows; null when not packed. */
     private final long[][] pieces;
-    /** [part]: the first output column of each part's packed pieces, and in [parts] the total; null unless packed. */
-    private long[] partStart;
+    /** [part][piece]: each packed piece's first output column, and after the last piece its end; null unless packed. */
+    private long[][] pieceStart;
+    /** Some part has a bias. */
+    private final boolean hasBias;
     private final long[] biases;
     /** The weights are bfloat16 as they are (on a GPU, where libtorch's own matmul is the fast one). */
     private final boolean bfloat16;
@@ -82,14 +84,16 @@ public final class Linear {
      */
     public static Linear ofPacked(Cut cut, NDArray[][] pieces, NDArray[] biases) {
         Linear linear = new Linear(cut, pieces.length, biases, true, true);
-        linear.partStart = new long[pieces.length + 1];
+        linear.pieceStart = new long[pieces.length][];
+        long at = 0;
         for (int p = 0; p < pieces.length; p++) {
             linear.pieces[p] = handles(pieces[p]);
-            long columns = 0;
-            for (long piece : linear.pieces[p]) {
-                columns += NativeOps.sizes(piece)[0];
+            linear.pieceStart[p] = new long[pieces[p].length + 1];
+            for (int i = 0; i < pieces[p].length; i++) {
+                linear.pieceStart[p][i] = at;
+                at += NativeOps.sizes(linear.pieces[p][i])[0];
             }
-            linear.partStart[p + 1] = linear.partStart[p] + columns;
+            linear.pieceStart[p][pieces[p].length] = at;
         }
         return linear;
     }
@@ -108,6 +112,11 @@ public final class Linear {
             }
         }
         this.bfloat16 = bfloat16;
+        boolean any = false;
+        for (long b : this.biases) {
+            any |= b != 0;
+        }
+        this.hasBias = any;
     }
 
     /**
@@ -208,7 +217,7 @@ public final class Linear {
      * one-part weights only.
      */
     public long apply(NativeOps op, CpuTeam team, long x) {
-        if (cut == Cut.COLUMNS && pieces != null && (weights.length > 1 || pieces[0].length > 1) && !hasBias()) {
+        if (cut == Cut.COLUMNS && pieces != null && (weights.length > 1 || pieces[0].length > 1) && !hasBias) {
             return packedInto(op, team, x);
         }
         if (weights.length == 1) {
@@ -233,27 +242,17 @@ public final class Linear {
     private long packedInto(NativeOps op, CpuTeam team, long x) {
         long[] shape = NativeOps.sizes(x);
         int last = shape.length - 1;
-        shape[last] = partStart[pieces.length];
+        long[] end = pieceStart[pieces.length - 1];
+        shape[last] = end[end.length - 1];
         long out = op.emptyFloat32(shape);
         team.run(pieces.length, p -> {
             try (NativeOps part = new NativeOps()) {
-                long at = partStart[p];
-                for (long piece : pieces[p]) {
-                    long columns = NativeOps.sizes(piece)[0];
-                    part.packedLinearInto(x, piece, part.slice(out, last, at, at + columns));
-                    at += columns;
+                long[] at = pieceStart[p];
+                for (int i = 0; i < pieces[p].length; i++) {
+                    part.packedLinearInto(x, pieces[p][i], part.slice(out, last, at[i], at[i + 1]));
                 }
             }
         });
         return out;
-    }
-
-    private boolean hasBias() {
-        for (long b : biases) {
-            if (b != 0) {
-                return true;
-            }
-        }
-        return false;
     }
 }
