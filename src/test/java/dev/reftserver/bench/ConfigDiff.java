@@ -178,23 +178,11 @@ public final class ConfigDiff {
                 ok &= bfloat16 ? compareBfloat16(model, ref, dir, i, vocab, p)
                         : comparePrompt(model, ref, dir, i, vocab, p);
             }
-            if (bfloat16) {
-                JsonObject batched = new JsonObject();
-                res.add("batched", batched);
-                try {
-                    ok &= decodeBfloat16(model, ref, dir, vocab, batched);
-                } catch (RuntimeException e) {
-                    batched.addProperty("error", e.getClass().getSimpleName() + ": " + e.getMessage());
-                    ok = false;
-                }
-                res.add("prompts", per);
-                res.addProperty("status", ok ? "match" : "mismatch");
-                return;
-            }
             JsonObject batched = new JsonObject();
             res.add("batched", batched);
             try {
-                ok &= compareBatched(model, ref, dir, vocab, batched);
+                ok &= bfloat16 ? decodeBfloat16(model, ref, dir, vocab, batched)
+                        : compareBatched(model, ref, dir, vocab, batched);
             } catch (RuntimeException e) {
                 batched.addProperty("error", e.getClass().getSimpleName() + ": " + e.getMessage());
                 ok = false;
