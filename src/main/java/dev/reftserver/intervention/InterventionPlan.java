@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.reftserver.model.BlockHook;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -18,6 +19,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.stream.IntStream;
 
 /**
  * The interventions of one prefill batch: row i (right-padded to T tokens, {@code promptLength} real ones) gets
@@ -68,6 +70,30 @@ public final class InterventionPlan implements BlockHook {
      */
     private record Round(long[] rows, long[] positions, long[] slots, Activation[] acts, ReftType[] types,
             float[] scales) {
+
+        /** The entries of rows with a pass row ({@code passRow[row]} &gt;= 0) at positions in [start, end), moved. */
+        Round within(int[] passRow, int start, int end) {
+            int[] keep = IntStream.range(0, rows.length).filter(k -> passRow[(int) rows[k]] >= 0
+                    && positions[k] >= start && positions[k] < end).toArray();
+            if (keep.length == 0) {
+                return null;
+            }
+            return new Round(
+                    Arrays.stream(keep).mapToLong(k -> passRow[(int) rows[k]]).toArray(),
+                    Arrays.stream(keep).mapToLong(k -> positions[k] - start).toArray(),
+                    Arrays.stream(keep).mapToLong(k -> slots[k]).toArray(),
+                    Arrays.stream(keep).mapToObj(k -> acts[k]).toArray(Activation[]::new),
+                    Arrays.stream(keep).mapToObj(k -> types[k]).toArray(ReftType[]::new),
+                    scales == null ? null : toFloats(Arrays.stream(keep).mapToDouble(k -> scales[k]).toArray()));
+        }
+
+        private static float[] toFloats(double[] v) {
+            float[] f = new float[v.length];
+            for (int i = 0; i < v.length; i++) {
+                f[i] = (float) v[i];
+            }
+            return f;
+        }
     }
 
     /** A bundle's layer stack placed at slots [offset, offset + k) of the layer's stack. */
@@ -143,6 +169,47 @@ public final class InterventionPlan implements BlockHook {
         }
         this.layers = Collections.unmodifiableMap(plans);
         this.lastLayer = plans.isEmpty() ? -1 : plans.lastKey();
+    }
+
+    private InterventionPlan(int batchSize, int hiddenSize, int longestPrompt, Map<Integer, LayerPlan> layers,
+            EditNormListener listener) {
+        this.batchSize = batchSize;
+        this.hiddenSize = hiddenSize;
+        this.slices = PackedSlices.of(Math.max(hiddenSize, 0));
+        this.longestPrompt = longestPrompt;
+        this.layers = layers;
+        this.listener = listener;
+        this.lastLayer = layers.isEmpty() ? -1 : Collections.max(layers.keySet());
+    }
+
+    /**
+     * The plan of one pass of a chunked prefill: the pass's row r is this plan's row {@code rows[r]}, its position t
+     * the prompt's {@code start + t}; the edits are this plan's at positions in [start, end), in the same rounds.
+     * Every edit is one (row, position)'s own, so the passes together edit what this plan would in one.
+     */
+    @Override
+    public InterventionPlan pass(int[] rows, int start, int end) {
+        int[] passRow = new int[batchSize];
+        Arrays.fill(passRow, -1);
+        for (int r = 0; r < rows.length; r++) {
+            passRow[rows[r]] = r;
+        }
+        TreeMap<Integer, LayerPlan> plans = new TreeMap<>();
+        for (Map.Entry<Integer, LayerPlan> e : layers.entrySet()) {
+            LayerPlan plan = e.getValue();
+            List<Round> kept = new ArrayList<>();
+            for (Round round : plan.rounds()) {
+                Round cut = round.within(passRow, start, end);
+                if (cut != null) {
+                    kept.add(cut);
+                }
+            }
+            if (!kept.isEmpty()) {
+                plans.put(e.getKey(), new LayerPlan(plan.placements(), plan.slots(), plan.rank(), kept));
+            }
+        }
+        return new InterventionPlan(rows.length, hiddenSize, Math.max(0, Math.min(longestPrompt, end) - start),
+                Collections.unmodifiableMap(plans), listener);
     }
 
     private static LayerPlan planLayer(List<Row> rows, int layer) {

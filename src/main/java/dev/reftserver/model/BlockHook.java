@@ -10,8 +10,23 @@ import ai.djl.ndarray.NDArray;
 @FunctionalInterface
 public interface BlockHook {
 
-    /** A hook that leaves every block's output alone. */
-    BlockHook NONE = (layer, hidden) -> hidden;
+    /** A hook that leaves every block's output alone and asks to see none. */
+    BlockHook NONE = new BlockHook() {
+        @Override
+        public NDArray afterBlock(int layer, NDArray hidden) {
+            return hidden;
+        }
+
+        @Override
+        public boolean touches(int layer) {
+            return false;
+        }
+
+        @Override
+        public BlockHook pass(int[] rows, int start, int end) {
+            return this;
+        }
+    };
 
     /**
      * @param layer  0-based index of the block that produced {@code hidden}
@@ -25,5 +40,15 @@ public interface BlockHook {
     /** Whether this hook wants to see block {@code layer}; lets the model skip calls it need not make. */
     default boolean touches(int layer) {
         return true;
+    }
+
+    /**
+     * This hook as one pass of a chunked prefill sees it: the pass's row r is row {@code rows[r]} of the prefill the
+     * hook was made for, and its position t is that row's prompt position {@code start + t}, for positions in
+     * [start, end). Since a hook edits each (row, position) on its own and attention is causal, the passes together
+     * compute what one pass would. Null where the hook cannot be cut so: the prefill then runs in one pass.
+     */
+    default BlockHook pass(int[] rows, int start, int end) {
+        return null;
     }
 }

@@ -106,8 +106,9 @@ public final class TransformerLM implements CausalLM {
     /**
      * {@link #prefill(NDManager, int[][], int[], KvCache, BlockHook, int[])} in passes of at most {@code chunk}
      * positions per row: each pass writes its keys and values into the cache and attends to the row's cached
-     * positions, so masks and scores are chunk x prompt rather than prompt x prompt. Rows with an intervention run
-     * in one pass: a hook's positions are the whole prompt's. The logits come back as one pass would give them:
+     * positions, so masks and scores are chunk x prompt rather than prompt x prompt. Each pass sees the hook as
+     * {@link BlockHook#pass} cuts it (one that cannot be cut runs the prompts in one pass). The logits come back as
+     * one pass would give them:
      * row by row, positions {@code logitsFrom[i]} to the prompt's end.
      */
     NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int[] logitsFrom,
@@ -165,7 +166,16 @@ public final class TransformerLM implements CausalLM {
                         + prompts[i].length + "-token prompt");
             }
         }
-        if (hooked || longest <= chunk) {
+        List<PrefillPass> passes = longest <= chunk ? List.of() : PrefillPass.split(prompts, slots, logitsFrom, chunk);
+        BlockHook[] hooks = new BlockHook[passes.size()];
+        boolean cut = true;
+        for (int p = 0; p < hooks.length && cut; p++) {
+            PrefillPass pass = passes.get(p);
+            hooks[p] = hooked ? hook.pass(pass.rows(), pass.start(), pass.end()) : BlockHook.NONE;
+            // A hook that cannot be cut into passes sees the whole prompt at once.
+            cut = hooks[p] != null;
+        }
+        if (passes.isEmpty() || !cut) {
             cache.ensure(rowsNeeded, longest);
             return pass(step, prompts, ropeLengths, slots, 0, cache, hook, logitsFrom);
         }
@@ -175,10 +185,11 @@ public final class TransformerLM implements CausalLM {
         for (int i = 0; i < n; i++) {
             byRow.add(new ArrayList<>());
         }
-        for (PrefillPass pass : PrefillPass.split(prompts, slots, logitsFrom, chunk)) {
+        for (int p = 0; p < passes.size(); p++) {
+            PrefillPass pass = passes.get(p);
             cache.ensure(rowsNeeded, pass.end());
             int[] whole = Arrays.stream(pass.rows()).map(r -> ropeLengths[r]).toArray();
-            NDArray out = pass(step, pass.parts(), whole, pass.slots(), pass.start(), cache, hook, pass.from());
+            NDArray out = pass(step, pass.parts(), whole, pass.slots(), pass.start(), cache, hooks[p], pass.from());
             long k = 0;
             for (int r = 0; r < pass.rows().length; r++) {
                 long count = pass.parts()[r].length - pass.from()[r];
