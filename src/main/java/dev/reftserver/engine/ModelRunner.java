@@ -83,8 +83,7 @@ final class ModelRunner implements AutoCloseable {
         long t0 = System.nanoTime();
         int[] next;
         try {
-            NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom);
-            logits = PromptLogprobs.take(step, logits, rows, logitsFrom);
+            NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom, new PromptLogprobs(rows));
             next = sample(logits, rows);
         } catch (Throwable t) {
             for (Generation g : rows) {

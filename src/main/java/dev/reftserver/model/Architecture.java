@@ -32,7 +32,7 @@ public interface Architecture extends AutoCloseable {
     NDArray block(int layer, NDArray x, StepBatch batch, KvCache cache);
 
     /** Final norm and output layer: [m, d] to logits [m, vocab]. */
-    NDArray head(NDArray x, StepBatch batch);
+    NDArray head(NDArray x);
 
     /** Why this model has no differentiable forward ({@link #trainingBlock}), or null where it has one. */
     default String untrainable() {

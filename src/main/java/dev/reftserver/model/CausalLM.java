@@ -53,6 +53,16 @@ public interface CausalLM extends AutoCloseable {
     NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int[] logitsFrom);
 
     /**
+     * The same prefill, handing the logits at positions [{@code logitsFrom[i]}, its length) of row i to {@code sink}
+     * a block of positions at a time instead of returning them all, so a long prompt's log-probabilities never
+     * need its whole [length, vocab] logits at once.
+     *
+     * @return logits at each prompt's last position, [n, vocab], fp32
+     */
+    NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int[] logitsFrom,
+            PositionLogits sink);
+
+    /**
      * One decode step for slots [0, n): each takes {@code tokens[i]} at position {@code cache.length(i)}.
      *
      * @return next-token logits [n, vocab], fp32

@@ -94,6 +94,12 @@ public final class TransformerLM implements CausalLM {
         return prefill(step, prompts, slots, cache, hook, logitsFrom, PREFILL_CHUNK);
     }
 
+    @Override
+    public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook,
+            int[] logitsFrom, PositionLogits sink) {
+        return prefill(step, prompts, lengths(prompts), slots, cache, hook, logitsFrom, PREFILL_CHUNK, sink);
+    }
+
     /** {@link #prefill(NDManager, int[][], int[], KvCache, BlockHook)} in passes of at most {@code chunk} positions. */
     NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int chunk) {
         int[] last = new int[prompts.length];
@@ -105,16 +111,28 @@ public final class TransformerLM implements CausalLM {
 
     /**
      * {@link #prefill(NDManager, int[][], int[], KvCache, BlockHook, int[])} in passes of at most {@code chunk}
-     * positions per row: each pass writes its keys and values into the cache and attends to the row's cached
-     * positions, so masks and scores are chunk x prompt rather than prompt x prompt. Each pass sees the hook as
-     * {@link BlockHook#pass} cuts it (one that cannot be cut runs the prompts in one pass). The logits come back as
-     * one pass would give them:
-     * row by row, positions {@code logitsFrom[i]} to the prompt's end.
+     * positions per row ({@link Prefill}): each pass writes its keys and values into the cache and attends to the
+     * row's cached positions, so masks and scores are chunk x prompt rather than prompt x prompt. The logits come
+     * back as one pass would give them: row by row, positions {@code logitsFrom[i]} to the prompt's end.
      */
     NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int[] logitsFrom,
             int chunk) {
-        return prefill(step, prompts, Arrays.stream(prompts).mapToInt(p -> p.length).toArray(), slots, cache, hook,
-                logitsFrom, chunk);
+        NDList[] byRow = new NDList[prompts.length];
+        Arrays.setAll(byRow, i -> new NDList());
+        prefill(step, prompts, lengths(prompts), slots, cache, hook, logitsFrom, chunk, (row, from, logits) -> {
+            NDArray kept = logits.duplicate();
+            kept.attach(step);
+            byRow[row].add(kept);
+        });
+        NDList all = new NDList();
+        for (NDList row : byRow) {
+            all.addAll(row);
+        }
+        return all.size() == 1 ? all.get(0) : NDArrays.concat(all, 0);
+    }
+
+    private static int[] lengths(int[][] prompts) {
+        return Arrays.stream(prompts).mapToInt(p -> p.length).toArray();
     }
 
     @Override
@@ -132,87 +150,61 @@ public final class TransformerLM implements CausalLM {
         // Rotated as a sequence of one more position: the step that follows takes it past the original context.
         try (NDManager sub = step.newSubManager()) {
             prefill(sub, new int[][] {tokens}, new int[] {tokens.length + 1}, new int[] {slot}, cache, hook,
-                    new int[] {tokens.length - 1}, PREFILL_CHUNK);
+                    new int[] {tokens.length - 1}, PREFILL_CHUNK, PositionLogits.NONE);
         }
     }
 
     /**
-     * The prefill above, each row rotated as a sequence of {@code ropeLengths[i]} positions (its prompt's length but
-     * where a rebuild asks for more).
+     * The prefill, each row rotated as a sequence of {@code ropeLengths[i]} positions (its prompt's length but where
+     * a rebuild asks for more): the logits from {@code logitsFrom[i]} on go to {@code sink}.
+     *
+     * @return each row's last position's logits, [n, vocab] float32
      */
     private NDArray prefill(NDManager step, int[][] prompts, int[] ropeLengths, int[] slots, KvCache cache,
-            BlockHook hook, int[] logitsFrom, int chunk) {
-        int n = prompts.length;
-        int longest = 0;
-        int rowsNeeded = 0;
-        for (int i = 0; i < n; i++) {
+            BlockHook hook, int[] logitsFrom, int chunk, PositionLogits sink) {
+        for (int i = 0; i < prompts.length; i++) {
             if (prompts[i].length == 0) {
                 throw new IllegalArgumentException("prompt " + i + " is empty (it needs at least BOS)");
             }
-            longest = Math.max(longest, prompts[i].length);
-            rowsNeeded = Math.max(rowsNeeded, slots[i] + 1);
-        }
-        if (longest > cache.maxTokens()) {
-            throw new IllegalArgumentException("prompt of " + longest + " tokens exceeds the cache's "
-                    + cache.maxTokens());
-        }
-        boolean hooked = false;
-        for (int l = 0; l < config.numLayers(); l++) {
-            hooked |= hook.touches(l);
-        }
-        for (int i = 0; i < n; i++) {
+            if (prompts[i].length > cache.maxTokens()) {
+                throw new IllegalArgumentException("prompt of " + prompts[i].length + " tokens exceeds the cache's "
+                        + cache.maxTokens());
+            }
             if (logitsFrom[i] < 0 || logitsFrom[i] >= prompts[i].length) {
                 throw new IllegalArgumentException("logits from position " + logitsFrom[i] + " of a "
                         + prompts[i].length + "-token prompt");
             }
         }
-        List<PrefillPass> passes = longest <= chunk ? List.of() : PrefillPass.split(prompts, slots, logitsFrom, chunk);
-        BlockHook[] hooks = new BlockHook[passes.size()];
-        boolean cut = true;
-        for (int p = 0; p < hooks.length && cut; p++) {
-            PrefillPass pass = passes.get(p);
-            hooks[p] = hooked ? hook.pass(pass.rows(), pass.start(), pass.end()) : BlockHook.NONE;
-            // A hook that cannot be cut into passes sees the whole prompt at once.
-            cut = hooks[p] != null;
+        boolean hooked = false;
+        for (int l = 0; l < config.numLayers(); l++) {
+            hooked |= hook.touches(l);
         }
-        if (passes.isEmpty() || !cut) {
-            cache.ensure(rowsNeeded, longest);
-            return pass(step, prompts, ropeLengths, slots, 0, cache, hook, logitsFrom);
-        }
-        // Each row's logits, pass by pass, in position order; a pass gives a row those of its positions at or
-        // after logitsFrom.
-        List<List<NDArray>> byRow = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            byRow.add(new ArrayList<>());
-        }
-        for (int p = 0; p < passes.size(); p++) {
-            PrefillPass pass = passes.get(p);
-            cache.ensure(rowsNeeded, pass.end());
-            int[] whole = Arrays.stream(pass.rows()).map(r -> ropeLengths[r]).toArray();
-            NDArray out = pass(step, pass.parts(), whole, pass.slots(), pass.start(), cache, hooks[p], pass.from());
-            long k = 0;
-            for (int r = 0; r < pass.rows().length; r++) {
-                long count = pass.parts()[r].length - pass.from()[r];
-                if (count > 0) {
-                    byRow.get(pass.rows()[r]).add(out.get(new NDIndex(k + ":" + (k + count))));
-                }
-                k += count;
-            }
-        }
-        NDList all = new NDList();
-        for (List<NDArray> row : byRow) {
-            all.addAll(row);
-        }
-        return all.size() == 1 ? all.get(0) : NDArrays.concat(all, 0);
+        return Prefill.run(passes, step, prompts, ropeLengths, slots, cache, hook, hooked, logitsFrom, chunk, sink);
     }
+
+    /** One prefill pass and the output layer, for {@link Prefill}. */
+    private final Prefill.Passes passes = new Prefill.Passes() {
+        @Override
+        public NDArray hidden(NDManager step, PrefillPass pass, int[] ropeLengths, KvCache cache, BlockHook hook) {
+            return passHidden(step, pass, ropeLengths, cache, hook);
+        }
+
+        @Override
+        public NDArray head(NDArray hidden) {
+            return arch.head(hidden).toType(DataType.FLOAT32, false);
+        }
+    };
 
     /**
      * One prefill pass: rows' tokens at positions [start, start + parts[r].length), rotated as sequences of
-     * {@code whole[r]} positions, into their slots; logits at the pass's positions {@code from[r]} and after (none
-     * for a row whose {@code from[r]} is its part's length).
+     * {@code whole[r]} positions, into their slots; the final hidden states at the pass's positions {@code from[r]}
+     * and after (none for a row whose {@code from[r]} is its part's length), row by row.
      */
-    private NDArray pass(NDManager step, int[][] parts, int[] whole, int[] slots, int start, KvCache cache,
-            BlockHook hook, int[] from) {
+    private NDArray passHidden(NDManager step, PrefillPass pass, int[] whole, KvCache cache, BlockHook hook) {
+        int[][] parts = pass.parts();
+        int[] from = pass.from();
+        int[] slots = pass.slots();
+        int start = pass.start();
         int n = parts.length;
         int[] lengths = new int[n];
         int tokens = 0;
@@ -242,9 +234,7 @@ public final class TransformerLM implements CausalLM {
         for (int i = 0; i < n; i++) {
             cache.setLength(slots[i], start + lengths[i]);
         }
-        NDArray lastHidden = x.reshape((long) n * tokens, config.hiddenSize())
-                .get(new NDIndex("{}", step.create(last)));
-        return arch.head(lastHidden, batch).toType(DataType.FLOAT32, false);
+        return x.reshape((long) n * tokens, config.hiddenSize()).get(new NDIndex("{}", step.create(last)));
     }
 
     /** Embeddings, then every block (the hook after each one it touches): the residual stream [n, T, d]. */
@@ -283,7 +273,7 @@ public final class TransformerLM implements CausalLM {
         for (int i = 0; i < n; i++) {
             cache.setLength(i, cache.length(i) + 1);
         }
-        return arch.head(x.reshape(n, config.hiddenSize()), batch).toType(DataType.FLOAT32, false);
+        return arch.head(x.reshape(n, config.hiddenSize())).toType(DataType.FLOAT32, false);
     }
 
     @Override
@@ -297,7 +287,7 @@ public final class TransformerLM implements CausalLM {
                 ids[t] = prompt[t];
             }
             NDArray x = forward(ids, batch, cache, BlockHook.NONE);
-            return arch.head(x.reshape(prompt.length, config.hiddenSize()), batch).toType(DataType.FLOAT32, false);
+            return arch.head(x.reshape(prompt.length, config.hiddenSize())).toType(DataType.FLOAT32, false);
         }
     }
 

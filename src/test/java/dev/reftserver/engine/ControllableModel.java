@@ -7,6 +7,7 @@ import dev.reftserver.model.BlockHook;
 import dev.reftserver.model.CausalLM;
 import dev.reftserver.model.KvCache;
 import dev.reftserver.model.ModelConfig;
+import dev.reftserver.model.PositionLogits;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -57,6 +58,22 @@ public final class ControllableModel implements CausalLM {
     @Override
     public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook,
             int[] logitsFrom) {
+        holdIfAsked();
+        NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom);
+        throwIfArmed(failNextPrefill);
+        return logits;
+    }
+
+    @Override
+    public NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook,
+            int[] logitsFrom, PositionLogits sink) {
+        holdIfAsked();
+        NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom, sink);
+        throwIfArmed(failNextPrefill);
+        return logits;
+    }
+
+    private void holdIfAsked() {
         CountDownLatch gate = prefillGate;
         if (gate != null) {
             prefillGate = null;
@@ -67,9 +84,6 @@ public final class ControllableModel implements CausalLM {
                 Thread.currentThread().interrupt();
             }
         }
-        NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom);
-        throwIfArmed(failNextPrefill);
-        return logits;
     }
 
     @Override

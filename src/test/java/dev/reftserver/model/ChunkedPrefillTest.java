@@ -238,4 +238,58 @@ class ChunkedPrefillTest {
             assertThat(maxAbsDiff(defaultChunks, otherChunks)).isLessThanOrEqualTo(LOGITS_ABS);
         }
     }
+
+    /**
+     * The logits a caller asks for at many positions come to a {@link PositionLogits} in blocks of at most
+     * {@link Prefill#LOGITS_BLOCK} positions, each row's in position order and covering exactly [from, length), with
+     * the values of one pass's; the return holds each row's last position only.
+     */
+    @Test
+    void positionLogitsComeInBoundedBlocksInOrder() {
+        Reference ref = Reference.of("llama3-rope");
+        int[] longestIds = ref.prompts().stream().map(Prompt::ids).max((a, b) -> a.length - b.length).orElseThrow();
+        int[][] ids = {longestIds, ref.prompts().get(0).ids(), ref.prompts().get(1).ids()};
+        int[] slots = {0, 1, 2};
+        int[] from = {0, ids[1].length - 1, 1};
+        int longest = Stream.of(ids).mapToInt(a -> a.length).max().orElseThrow();
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.dir()), "cpu", "float32", 1);
+                NDManager step = NDManager.newBaseManager()) {
+            int vocab = model.config().vocabSize();
+            float[] oneShot;
+            try (KvCache cache = model.newCache(ids.length, longest)) {
+                oneShot = model.prefill(step, ids, slots, cache, BlockHook.NONE, from, Integer.MAX_VALUE)
+                        .toFloatArray();
+            }
+            List<List<float[]>> got = new ArrayList<>();
+            int[] next = from.clone();
+            for (int i = 0; i < ids.length; i++) {
+                got.add(new ArrayList<>());
+            }
+            float[] last;
+            try (KvCache cache = model.newCache(ids.length, longest)) {
+                last = model.prefill(step, ids, slots, cache, BlockHook.NONE, from, (row, position, logits) -> {
+                    long count = logits.getShape().get(0);
+                    assertThat(count).isBetween(1L, (long) Prefill.LOGITS_BLOCK);
+                    assertThat(position).as("row %d's next position", row).isEqualTo(next[row]);
+                    next[row] += (int) count;
+                    got.get(row).add(logits.toFloatArray());
+                }).toFloatArray();
+            }
+            int at = 0;
+            for (int i = 0; i < ids.length; i++) {
+                assertThat(next[i]).as("row %d covered to its end", i).isEqualTo(ids[i].length);
+                float[] row = new float[(ids[i].length - from[i]) * vocab];
+                int k = 0;
+                for (float[] block : got.get(i)) {
+                    System.arraycopy(block, 0, row, k, block.length);
+                    k += block.length;
+                }
+                assertThat(maxAbsDiff(row, Arrays.copyOfRange(oneShot, at, at + row.length)))
+                        .isLessThanOrEqualTo(LOGITS_ABS);
+                at += row.length;
+                assertThat(Arrays.copyOfRange(last, i * vocab, (i + 1) * vocab))
+                        .containsExactly(Arrays.copyOfRange(row, row.length - vocab, row.length));
+            }
+        }
+    }
 }

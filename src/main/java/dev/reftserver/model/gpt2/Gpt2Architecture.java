@@ -99,7 +99,7 @@ public final class Gpt2Architecture implements Architecture {
     }
 
     @Override
-    public NDArray head(NDArray x, StepBatch batch) {
+    public NDArray head(NDArray x) {
         try (NativeOps op = new NativeOps()) {
             long h = layerNorm(op, NativeOps.handle(x), w.lnfW, w.lnfB);
             return op.keep(w.lmHead.apply(op, team, h), x.getManager());

@@ -198,7 +198,7 @@ public final class LlamaArchitecture implements Architecture {
     }
 
     @Override
-    public NDArray head(NDArray x, StepBatch batch) {
+    public NDArray head(NDArray x) {
         try (NativeOps op = new NativeOps()) {
             long h = fn.rms(op, NativeOps.handle(x));
             if (w.headNorm != null) {
