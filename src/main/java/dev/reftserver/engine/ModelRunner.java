@@ -29,6 +29,14 @@ final class ModelRunner implements AutoCloseable {
     private final long budgetTokens;
     /** Running rows; index = cache slot. */
     private final List<Generation> running;
+    /**
+     * A row whose prompt is longer than one prefill pass ({@link CausalLM#prefillPass()}): prefilled a pass per step,
+     * so decode steps (and the engine's heartbeat) go on between its passes, in the slot right after the running
+     * rows, where decode never reads; null when none. One at a time.
+     */
+    private Generation partial;
+    private BlockHook partialHook;
+    private PromptLogprobs partialLogprobs;
 
     ModelRunner(CausalLM model, EngineSettings settings, EngineMetrics metrics, EditNormListener editNorms) {
         int maxBatchSize = settings.maxBatchSize();
@@ -46,6 +54,16 @@ final class ModelRunner implements AutoCloseable {
     /** The running batch in slot order (read-only for callers). */
     List<Generation> running() {
         return running;
+    }
+
+    /** The row being prefilled a pass per step, or null. */
+    Generation partial() {
+        return partial;
+    }
+
+    /** Whether a row's prompt is prefilled a pass per step ({@link #startPartial}) rather than in one step. */
+    boolean longPrompt(Generation g) {
+        return g.prompt().length > model.prefillPass();
     }
 
     /** A manager for one step's arrays; closing it frees them all. */
@@ -80,6 +98,13 @@ final class ModelRunner implements AutoCloseable {
             anyBundle |= !g.interventions().isEmpty();
         }
         BlockHook hook = anyBundle ? new InterventionPlan(plan, editNorms) : BlockHook.NONE;
+        // The row being prefilled a pass per step keeps the slot after the running rows: after these.
+        int partialSlot = partial == null ? -1 : partial.slot;
+        if (partial != null) {
+            cache.ensure(base + n + 1, cache.length(partialSlot));
+            cache.move(partialSlot, base + n);
+            partial.slot = base + n;
+        }
         long t0 = System.nanoTime();
         int[] next;
         try {
@@ -93,6 +118,10 @@ final class ModelRunner implements AutoCloseable {
             for (int slot : slots) {
                 cache.clear(slot);
             }
+            if (partial != null) {
+                cache.move(partial.slot, partialSlot);
+                partial.slot = partialSlot;
+            }
             throw t;
         }
         metrics.prefill(n, tokens, System.nanoTime() - t0);
@@ -103,6 +132,67 @@ final class ModelRunner implements AutoCloseable {
             running.add(g);
         }
         return next;
+    }
+
+    /**
+     * Makes {@code g} (admitted, its prompt longer than one pass) the row prefilled a pass per step, in the slot
+     * after the running rows; {@link #continuePartial} runs its passes.
+     */
+    void startPartial(Generation g) {
+        if (partial != null) {
+            throw new IllegalStateException("a row is already prefilled a pass per step");
+        }
+        g.slot = running.size();
+        cache.clear(g.slot);
+        partialHook = g.interventions().isEmpty() ? BlockHook.NONE
+                : new InterventionPlan(List.of(new InterventionPlan.Row(g.interventions(), g.prompt().length)),
+                        editNorms);
+        partialLogprobs = new PromptLogprobs(List.of(g));
+        partial = g;
+    }
+
+    /**
+     * The partial row's next pass. When it reaches the prompt's end the row samples its first token and joins the
+     * running batch (it already sits in the slot after them) as DECODING.
+     *
+     * @return the sampled first token, or -1 while the prompt is not all in the cache
+     * @throws RuntimeException when the pass fails; the row is then no longer partial and holds no slot
+     */
+    int continuePartial(NDManager step) {
+        Generation g = partial;
+        int done = cache.length(g.slot);
+        int end = Math.min(g.prompt().length, done + model.prefillPass());
+        int logitsFrom = g.logprobs().prompt() ? 0 : g.prompt().length - 1;
+        long t0 = System.nanoTime();
+        int next;
+        try {
+            NDArray logits = model.prefillPart(step, g.prompt(), done, end, g.slot, cache, partialHook, logitsFrom,
+                    partialLogprobs);
+            next = end < g.prompt().length ? -1 : sample(logits, List.of(g))[0];
+        } catch (Throwable t) {
+            g.pendingPromptLogprobs = null;
+            g.pendingLogprobs = null;
+            dropPartial();
+            throw t;
+        }
+        metrics.prefill(next < 0 ? 0 : 1, end - done, System.nanoTime() - t0);
+        if (next >= 0) {
+            partial = null;
+            g.state(RowState.DECODING);
+            running.add(g);
+        }
+        return next;
+    }
+
+    /** The partial row gives up its slot (cancelled, expired or failed); it is the caller's to finish. */
+    void dropPartial() {
+        if (partial != null) {
+            cache.clear(partial.slot);
+            partial.slot = -1;
+            partial = null;
+            partialHook = null;
+            partialLogprobs = null;
+        }
     }
 
     /**
@@ -197,6 +287,11 @@ final class ModelRunner implements AutoCloseable {
         cache.clear(last);
         running.remove(last);
         g.slot = -1;
+        if (partial != null) {
+            // The partial row follows the running rows down.
+            cache.move(partial.slot, running.size());
+            partial.slot = running.size();
+        }
         if (running.isEmpty()) {
             cache.shrinkIfEmpty();
         }
@@ -213,6 +308,10 @@ final class ModelRunner implements AutoCloseable {
             running.get(s).slot = -1;
         }
         running.clear();
+        if (partial != null) {
+            out.add(partial);
+            dropPartial();
+        }
         return out;
     }
 

@@ -49,7 +49,7 @@ public final class Scheduler implements AutoCloseable {
             EditNormListener editNorms) {
         this.settings = settings;
         this.metrics = metrics;
-        this.planner = new StepPlanner(settings);
+        this.planner = new StepPlanner(settings, model.prefillPass());
         this.runner = new ModelRunner(model, settings, metrics, editNorms);
         this.output = new OutputProcessor(tokenizer, metrics);
         metrics.bind(this);
@@ -194,7 +194,8 @@ public final class Scheduler implements AutoCloseable {
             List<Generation> cut = null;
             try {
                 synchronized (lock) {
-                    while (!stopped && runner.running().isEmpty() && planner.waitingRows() == 0) {
+                    while (!stopped && runner.running().isEmpty() && runner.partial() == null
+                            && planner.waitingRows() == 0) {
                         heartbeatNanos = System.nanoTime();
                         try {
                             lock.wait(100);
@@ -208,11 +209,11 @@ public final class Scheduler implements AutoCloseable {
                         cut = planner.takeAllWaiting();
                         waitingRows = 0;
                     } else {
-                        plan = planner.schedule(runner.running(), System.nanoTime());
+                        plan = planner.schedule(runner.running(), runner.partial(), System.nanoTime());
                         waitingRows = planner.waitingRows();
                         // Admitted rows left the queue but join the batch only when their prefill ends: count them
                         // as running now, or a drain that starts during that prefill sees an idle engine and cuts them.
-                        runningRows = plan.decode().size() + plan.prefill().size();
+                        runningRows = plan.decode().size() + plan.prefill().size() + (runner.partial() == null ? 0 : 1);
                     }
                 }
                 if (cut != null) {
@@ -237,7 +238,7 @@ public final class Scheduler implements AutoCloseable {
                 abandon(plan);
             } finally {
                 synchronized (lock) {
-                    runningRows = runner.running().size();
+                    runningRows = runner.running().size() + (runner.partial() == null ? 0 : 1);
                     heartbeatNanos = System.nanoTime();
                     lock.notifyAll();
                 }
@@ -250,6 +251,8 @@ public final class Scheduler implements AutoCloseable {
             for (StepPlan.Retirement r : plan.retire()) {
                 if (r.row().state() == RowState.DECODING) {
                     runner.retire(r.row());
+                } else if (r.row() == runner.partial()) {
+                    runner.dropPartial();
                 }
                 finish(r.row(), r.reason());
             }
@@ -262,6 +265,9 @@ public final class Scheduler implements AutoCloseable {
             if (!plan.prefill().isEmpty()) {
                 prefill(step, plan.prefill());
             }
+            if (runner.partial() != null) {
+                partialPass(step);
+            }
             if (!runner.running().isEmpty()) {
                 decode(step);
             }
@@ -270,18 +276,46 @@ public final class Scheduler implements AutoCloseable {
 
     private void prefill(NDManager step, List<Generation> admitted) {
         List<Generation> rows = new ArrayList<>(admitted.size());
+        Generation longRow = null;
         for (Generation g : admitted) {
             try {
                 output.start(g);
-                rows.add(g);
+                if (runner.longPrompt(g) && runner.partial() == null && longRow == null) {
+                    longRow = g;
+                } else {
+                    rows.add(g);
+                }
             } catch (Throwable t) {
                 log.error("preparing a row's output failed; failing the row", t);
                 finish(g, FinishReason.ERROR);
             }
         }
-        if (rows.isEmpty()) {
+        if (!rows.isEmpty()) {
+            prefillNow(step, rows);
+        }
+        if (longRow != null) {
+            runner.startPartial(longRow);
+        }
+    }
+
+    /** The next pass of the row prefilled a pass per step; at its prompt's end it takes its first token. */
+    private void partialPass(NDManager step) {
+        Generation g = runner.partial();
+        int next;
+        try {
+            next = runner.continuePartial(step);
+        } catch (Throwable t) {
+            log.error("a prefill pass of a long prompt failed; failing the row", t);
+            finish(g, FinishReason.ERROR);
             return;
         }
+        if (next >= 0) {
+            output.firstToken(g, System.nanoTime());
+            acceptAll(List.of(g), new int[] {next});
+        }
+    }
+
+    private void prefillNow(NDManager step, List<Generation> rows) {
         int[] next;
         try {
             next = runner.prefill(step, rows);

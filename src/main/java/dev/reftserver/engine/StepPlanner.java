@@ -30,13 +30,24 @@ import java.util.Map;
 public final class StepPlanner {
 
     private final EngineSettings settings;
+    /** Prompt positions one prefill pass takes: a longer prompt is prefilled a pass per step, one row at a time. */
+    private final int passTokens;
     private final Map<String, ArrayDeque<Generation>> waiting = new HashMap<>();
     private final ArrayDeque<String> tenantTurns = new ArrayDeque<>();
     private int waitingRows;
     private volatile long reservedTokens;
 
     public StepPlanner(EngineSettings settings) {
+        this(settings, Integer.MAX_VALUE);
+    }
+
+    /**
+     * @param passTokens prompt positions one prefill pass takes; rows with longer prompts are admitted one at a
+     *                   time, as the engine prefills such a row a pass per step
+     */
+    public StepPlanner(EngineSettings settings, int passTokens) {
         this.settings = settings;
+        this.passTokens = passTokens;
     }
 
     /**
@@ -85,6 +96,15 @@ public final class StepPlanner {
      * @param running the running batch in slot order
      */
     public StepPlan schedule(List<Generation> running, long now) {
+        return schedule(running, null, now);
+    }
+
+    /**
+     * As {@link #schedule(List, long)}, beside a row whose long prompt is being prefilled a pass per step
+     * ({@code partial}, or null): it holds a slot and its reservation; cancelled or expired it retires, and while it
+     * stays no other long prompt is admitted.
+     */
+    public StepPlan schedule(List<Generation> running, Generation partial, long now) {
         List<StepPlan.Retirement> retire = new ArrayList<>(0);
         List<Generation> decode = new ArrayList<>(running.size());
         for (Generation g : running) {
@@ -99,7 +119,17 @@ public final class StepPlanner {
         for (Generation g : decode) {
             longest = Math.max(longest, g.reservedTokens);
         }
-        List<Generation> prefill = admit(decode.size(), longest, now, retire);
+        boolean partialStays = partial != null;
+        if (partial != null && (partial.cancelled() || partial.expired(now))) {
+            retire.add(new StepPlan.Retirement(partial,
+                    partial.cancelled() ? FinishReason.CANCELLED : FinishReason.TIMEOUT));
+            release(partial);
+            partialStays = false;
+        }
+        if (partialStays) {
+            longest = Math.max(longest, partial.reservedTokens);
+        }
+        List<Generation> prefill = admit(decode.size() + (partialStays ? 1 : 0), longest, partialStays, now, retire);
         return new StepPlan(retire, prefill, decode);
     }
 
@@ -108,7 +138,8 @@ public final class StepPlanner {
      *
      * @param longest the largest reservation among the {@code staying} running rows
      */
-    private List<Generation> admit(int staying, long longest, long now, List<StepPlan.Retirement> retire) {
+    private List<Generation> admit(int staying, long longest, boolean longAdmitted, long now,
+            List<StepPlan.Retirement> retire) {
         List<Generation> out = new ArrayList<>(0);
         int free = settings.maxBatchSize() - staying;
         int turnsWithoutProgress = 0;
@@ -121,8 +152,12 @@ public final class StepPlanner {
                 waitingRows--;
                 retire.add(new StepPlan.Retirement(g, g.cancelled() ? FinishReason.CANCELLED : FinishReason.TIMEOUT));
                 turnsWithoutProgress = 0;
+            } else if (longAdmitted && g.prompt().length > passTokens) {
+                // One long prompt at a time: the tenant's queue waits behind its long row, others go on.
+                turnsWithoutProgress++;
             } else if (fits(staying + out.size() + 1, Math.max(longest, g.kvTokens()))
                     || staying == 0 && out.isEmpty()) {
+                longAdmitted |= g.prompt().length > passTokens;
                 q.pollFirst();
                 longest = Math.max(longest, g.kvTokens());
                 waitingRows--;

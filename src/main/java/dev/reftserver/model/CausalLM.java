@@ -62,6 +62,25 @@ public interface CausalLM extends AutoCloseable {
     NDArray prefill(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook, int[] logitsFrom,
             PositionLogits sink);
 
+    /** Prompt positions one prefill pass takes at most (longer prompts run in passes of this many). */
+    default int prefillPass() {
+        return Integer.MAX_VALUE;
+    }
+
+    /**
+     * One pass of a prompt prefilled over several calls (a long prompt a pass per engine step): positions
+     * [start, end) into {@code slot}, which holds positions [0, start) of the same prompt, with {@code hook} made
+     * for the whole prompt (the model cuts it to these positions); the logits from {@code logitsFrom} on that fall
+     * in the pass go to {@code sink}.
+     *
+     * @return the logits at the prompt's last position, [1, vocab] fp32, when {@code end} is the prompt's length;
+     *     otherwise null
+     */
+    default NDArray prefillPart(NDManager step, int[] prompt, int start, int end, int slot, KvCache cache,
+            BlockHook hook, int logitsFrom, PositionLogits sink) {
+        throw new UnsupportedOperationException("this model prefills a prompt in one call");
+    }
+
     /**
      * One decode step for slots [0, n): each takes {@code tokens[i]} at position {@code cache.length(i)}.
      *

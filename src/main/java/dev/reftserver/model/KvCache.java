@@ -163,7 +163,7 @@ public final class KvCache implements AutoCloseable {
         // Rows double when short. When positions grow, only the rows in use are kept: a lone long prompt does not
         // lengthen every idle row with it (a 2,048-token prompt on a 16-row cache of a 1B model would take 2 GB
         // instead of 128 MB). Either way rows give way to longer positions within the budget, but never below the
-        // rows needed (a request larger than the budget still runs, alone).
+        // rows needed (a request larger than the budget still runs, alone) or a row that holds positions.
         int inUse = rowsNeeded;
         for (int s = rowsNeeded; s < rows; s++) {
             if (lengths[s] > 0) {
@@ -171,7 +171,7 @@ public final class KvCache implements AutoCloseable {
             }
         }
         long target = rowsNeeded > rows ? Math.min(2L * rows, maxRows) : newCapacity > capacity ? inUse : rows;
-        int newRows = (int) Math.max(rowsNeeded, Math.min(target, budgetTokens / newCapacity));
+        int newRows = (int) Math.max(Math.max(rowsNeeded, inUse), Math.min(target, budgetTokens / newCapacity));
         allocate(newRows, newCapacity);
     }
 

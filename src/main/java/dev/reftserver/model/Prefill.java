@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -43,8 +44,22 @@ final class Prefill {
      * @param logitsFrom  row i's logits go to {@code sink} from this position to its end
      * @return each row's last position's logits, [n, vocab] float32
      */
-    static NDArray run(Passes model, NDManager step, int[][] prompts, int[] ropeLengths, int[] slots, KvCache cache,
-            BlockHook hook, boolean hooked, int[] logitsFrom, int chunk, PositionLogits sink) {
+    static NDArray run(Passes model, int layers, NDManager step, int[][] prompts, int[] ropeLengths, int[] slots,
+            KvCache cache, BlockHook hook, int[] logitsFrom, int chunk, PositionLogits sink) {
+        for (int i = 0; i < prompts.length; i++) {
+            if (prompts[i].length == 0) {
+                throw new IllegalArgumentException("prompt " + i + " is empty (it needs at least BOS)");
+            }
+            if (prompts[i].length > cache.maxTokens()) {
+                throw new IllegalArgumentException("prompt of " + prompts[i].length + " tokens exceeds the cache's "
+                        + cache.maxTokens());
+            }
+            if (logitsFrom[i] < 0 || logitsFrom[i] >= prompts[i].length) {
+                throw new IllegalArgumentException("logits from position " + logitsFrom[i] + " of a "
+                        + prompts[i].length + "-token prompt");
+            }
+        }
+        boolean hooked = hooked(hook, layers);
         int n = prompts.length;
         int longest = 0;
         int rowsNeeded = 0;
@@ -73,12 +88,58 @@ final class Prefill {
             for (int r = 0; r < rope.length; r++) {
                 rope[r] = ropeLengths[pass.rows()[r]];
             }
-            try (NDManager passArrays = step.newSubManager()) {
-                NDArray hidden = model.hidden(passArrays, pass, rope, cache, hooks[p]);
-                logits(model, step, pass, prompts, hidden, sink, last);
-            }
+            pass(model, step, pass, prompts, rope, cache, hooks[p], sink, last);
         }
         return n == 1 ? last[0] : NDArrays.concat(new NDList(last), 0);
+    }
+
+    /**
+     * Positions [start, end) of one prompt into {@code slot}, which holds its positions [0, start): see
+     * {@link CausalLM#prefillPart}.
+     */
+    static NDArray part(Passes model, int layers, NDManager step, int[] prompt, int start, int end, int slot,
+            KvCache cache, BlockHook hook, int logitsFrom, PositionLogits sink) {
+        if (start < 0 || end <= start || end > prompt.length || end > cache.maxTokens()
+                || start != cache.length(slot) || logitsFrom < 0 || logitsFrom >= prompt.length) {
+            throw new IllegalArgumentException("cannot prefill positions [" + start + ", " + end + ") of a "
+                    + prompt.length + "-token prompt into a slot holding " + cache.length(slot));
+        }
+        BlockHook cut = hook;
+        if (start > 0 || end < prompt.length) {
+            cut = hooked(hook, layers) ? hook.pass(new int[] {0}, start, end) : BlockHook.NONE;
+            if (cut == null) {
+                throw new IllegalArgumentException("this hook cannot be cut into passes");
+            }
+        }
+        PrefillPass pass = new PrefillPass(start, new int[] {0}, new int[][] {Arrays.copyOfRange(prompt, start, end)},
+                new int[] {slot}, new int[] {Math.min(Math.max(logitsFrom - start, 0), end - start)});
+        cache.ensure(slot + 1, end);
+        NDArray[] last = new NDArray[1];
+        pass(model, step, pass, new int[][] {prompt}, new int[] {prompt.length}, cache, cut, sink, last);
+        return last[0];
+    }
+
+    private static boolean hooked(BlockHook hook, int layers) {
+        boolean hooked = false;
+        for (int l = 0; l < layers; l++) {
+            hooked |= hook.touches(l);
+        }
+        return hooked;
+    }
+
+    /**
+     * One pass into the cache and its logits: a block at a time to {@code sink}, and each row's last prompt position,
+     * where this pass reaches it, into {@code last} (owned by {@code step}).
+     *
+     * @param prompts     the whole prompts, indexed by the pass's rows ({@link PrefillPass#rows})
+     * @param ropeLengths per pass row, the sequence length it is rotated as
+     */
+    static void pass(Passes model, NDManager step, PrefillPass pass, int[][] prompts, int[] ropeLengths,
+            KvCache cache, BlockHook hook, PositionLogits sink, NDArray[] last) {
+        try (NDManager passArrays = step.newSubManager()) {
+            NDArray hidden = model.hidden(passArrays, pass, ropeLengths, cache, hook);
+            logits(model, step, pass, prompts, hidden, sink, last);
+        }
     }
 
     /**

@@ -8,7 +8,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.reftserver.model.ops.CpuTeam;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -162,24 +161,19 @@ public final class TransformerLM implements CausalLM {
      */
     private NDArray prefill(NDManager step, int[][] prompts, int[] ropeLengths, int[] slots, KvCache cache,
             BlockHook hook, int[] logitsFrom, int chunk, PositionLogits sink) {
-        for (int i = 0; i < prompts.length; i++) {
-            if (prompts[i].length == 0) {
-                throw new IllegalArgumentException("prompt " + i + " is empty (it needs at least BOS)");
-            }
-            if (prompts[i].length > cache.maxTokens()) {
-                throw new IllegalArgumentException("prompt of " + prompts[i].length + " tokens exceeds the cache's "
-                        + cache.maxTokens());
-            }
-            if (logitsFrom[i] < 0 || logitsFrom[i] >= prompts[i].length) {
-                throw new IllegalArgumentException("logits from position " + logitsFrom[i] + " of a "
-                        + prompts[i].length + "-token prompt");
-            }
-        }
-        boolean hooked = false;
-        for (int l = 0; l < config.numLayers(); l++) {
-            hooked |= hook.touches(l);
-        }
-        return Prefill.run(passes, step, prompts, ropeLengths, slots, cache, hook, hooked, logitsFrom, chunk, sink);
+        return Prefill.run(passes, config.numLayers(), step, prompts, ropeLengths, slots, cache, hook, logitsFrom,
+                chunk, sink);
+    }
+
+    @Override
+    public int prefillPass() {
+        return PREFILL_CHUNK;
+    }
+
+    @Override
+    public NDArray prefillPart(NDManager step, int[] prompt, int start, int end, int slot, KvCache cache,
+            BlockHook hook, int logitsFrom, PositionLogits sink) {
+        return Prefill.part(passes, config.numLayers(), step, prompt, start, end, slot, cache, hook, logitsFrom, sink);
     }
 
     /** One prefill pass and the output layer, for {@link Prefill}. */
