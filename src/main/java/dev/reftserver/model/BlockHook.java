@@ -45,8 +45,9 @@ public interface BlockHook {
     /**
      * This hook as one pass of a chunked prefill sees it: the pass's row r is row {@code rows[r]} of the prefill the
      * hook was made for, and its position t is that row's prompt position {@code start + t}, for positions in
-     * [start, end). Since a hook edits each (row, position) on its own and attention is causal, the passes together
-     * compute what one pass would. Null where the hook cannot be cut so: the prefill then runs in one pass.
+     * [start, end). A hook whose edits are each one (row, position)'s own can be cut so: attention is causal, so the
+     * passes together compute what one pass would. Null where the hook cannot be cut (the default): the prefill then
+     * runs in one pass.
      */
     default BlockHook pass(int[] rows, int start, int end) {
         return null;

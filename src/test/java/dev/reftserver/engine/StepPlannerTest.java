@@ -307,4 +307,40 @@ class StepPlannerTest {
         assertThat(planner.waitingRows()).isZero();
         assertThat(step(planner).isEmpty()).isTrue();
     }
+
+    /**
+     * Prompts longer than one prefill pass are admitted one at a time (the engine prefills such a row a pass per
+     * step); short ones beside it as usual. The row in its passes holds a batch slot and its reservation, and retires
+     * when cancelled.
+     */
+    @Test
+    void longPromptsAreAdmittedOneAtATimeAndTheRowInItsPassesHoldsItsPlace() {
+        StepPlanner planner = new StepPlanner(new EngineSettings(3, 64, 10_000, Duration.ofMinutes(1),
+                Duration.ofSeconds(1)), 512);
+        Generation longA = row("acme", 2_000, 100, MINUTE);
+        Generation longB = row("globex", 600, 10, MINUTE);
+        Generation shortC = row("initech", 20, 10, MINUTE);
+        Generation shortD = row("acme", 20, 10, MINUTE);
+        planner.offer(List.of(longA, shortD), 0);
+        planner.offer(List.of(longB), 0);
+        planner.offer(List.of(shortC), 0);
+
+        StepPlan plan = planner.schedule(List.of(), null, 0);
+        assertThat(plan.prefill()).as("tenants in turn; globex's long prompt waits while acme's is admitted")
+                .containsExactly(longA, shortC, shortD);
+        assertThat(planner.reservedTokens()).isEqualTo(2_100 + 30 + 30);
+        // longA is in its passes, shortC and shortD decode: with it they fill the 3 slots.
+        plan = planner.schedule(List.of(shortC, shortD), longA, 0);
+        assertThat(plan.prefill()).isEmpty();
+        planner.release(shortD);
+        plan = planner.schedule(List.of(shortC), longA, 0);
+        assertThat(plan.prefill()).as("a free slot, but no second long prompt while one is in its passes").isEmpty();
+
+        longA.cancel();
+        plan = planner.schedule(List.of(shortC), longA, 0);
+        assertThat(plan.retire()).extracting(StepPlan.Retirement::row).containsExactly(longA);
+        assertThat(plan.retire().get(0).reason()).isEqualTo(FinishReason.CANCELLED);
+        assertThat(plan.prefill()).as("its slot and tokens are free for the next long prompt").containsExactly(longB);
+        assertThat(planner.reservedTokens()).isEqualTo(30 + 610);
+    }
 }
