@@ -15,6 +15,7 @@ import org.springframework.web.bind.MissingServletRequestParameterException;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 import org.springframework.web.context.request.async.AsyncRequestNotUsableException;
+import org.springframework.web.context.request.async.AsyncRequestTimeoutException;
 import org.springframework.web.method.annotation.MethodArgumentTypeMismatchException;
 import org.springframework.web.multipart.MaxUploadSizeExceededException;
 import org.springframework.web.multipart.MultipartException;
@@ -119,6 +120,17 @@ public class ApiExceptionHandler {
     ResponseEntity<ErrorBody> clientGone(AsyncRequestNotUsableException e) {
         log.debug("client disconnected: {}", e.getMessage());
         return null;
+    }
+
+    /**
+     * Spring's own limit on an asynchronous request ({@code spring.mvc.async.request-timeout}, above the engine's
+     * {@code reft.engine.request-timeout}) ran out first: the same answer as the engine's deadline.
+     */
+    @ExceptionHandler(AsyncRequestTimeoutException.class)
+    ResponseEntity<ErrorBody> asyncTimeout(AsyncRequestTimeoutException e) {
+        log.warn("a request outlived spring.mvc.async.request-timeout");
+        return body(HttpStatus.GATEWAY_TIMEOUT, "the request did not finish within the server's time limit", "timeout",
+                null, "request_timeout");
     }
 
     @ExceptionHandler(Exception.class)
