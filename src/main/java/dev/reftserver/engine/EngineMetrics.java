@@ -93,8 +93,11 @@ public final class EngineMetrics {
                 .description("Bytes of the preallocated KV cache").baseUnit("bytes").register(registry);
     }
 
+    /** @param rows rows whose prefill ended (0 for a pass of a long prompt that has more to go) */
     void prefill(int rows, long tokens, long nanos) {
-        prefillBatch.record(rows);
+        if (rows > 0) {
+            prefillBatch.record(rows);
+        }
         promptTokens.increment(tokens);
         prefillTime.record(nanos, TimeUnit.NANOSECONDS);
     }
