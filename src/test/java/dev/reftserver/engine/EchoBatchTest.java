@@ -9,7 +9,6 @@ import dev.reftserver.model.TransformerLM;
 import dev.reftserver.tokenizer.TextTokenizer;
 import dev.reftserver.tokenizer.TokenizerLoader;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -24,9 +23,9 @@ import tools.jackson.databind.json.JsonMapper;
  */
 class EchoBatchTest {
 
-    static final class Sink implements GenerationListener {
+    static class Sink implements GenerationListener {
         TokenLogprobs[] prompt;
-        final List<TokenLogprobs> tokens = new ArrayList<>();
+        final List<TokenLogprobs> tokens = new java.util.concurrent.CopyOnWriteArrayList<>();
         final CompletableFuture<Integer> done = new CompletableFuture<>();
 
         @Override

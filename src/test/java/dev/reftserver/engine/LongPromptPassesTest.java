@@ -11,11 +11,8 @@ import dev.reftserver.model.TransformerLM;
 import dev.reftserver.tokenizer.TextTokenizer;
 import dev.reftserver.tokenizer.TokenizerLoader;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -32,38 +29,21 @@ class LongPromptPassesTest {
     private static final long TIMEOUT = TimeUnit.MINUTES.toNanos(2);
 
     /** A row's prompt entries and tokens; for each token, how many tokens another row had taken by then. */
-    static final class Events implements GenerationListener {
-        final List<TokenLogprobs> tokens = new CopyOnWriteArrayList<>();
+    static final class Events extends EchoBatchTest.Sink {
         final List<Integer> seenOther = new CopyOnWriteArrayList<>();
-        final CompletableFuture<Integer> done = new CompletableFuture<>();
-        volatile TokenLogprobs[] prompt;
         volatile Events other;
 
         @Override
-        public void onText(String delta) {
-        }
-
-        @Override
-        public void onPromptLogprobs(TokenLogprobs[] entries) {
-            prompt = entries;
-        }
-
-        @Override
         public void onTokenLogprobs(TokenLogprobs token) {
-            tokens.add(token);
+            super.onTokenLogprobs(token);
             seenOther.add(other == null ? 0 : other.tokens.size());
-        }
-
-        @Override
-        public void onFinish(FinishReason reason, int promptTokens, int completionTokens) {
-            done.complete(completionTokens);
         }
     }
 
     @Test
     void runningRowsDecodeBetweenTheLongPromptsPassesAndItsTokensAreTheOneShotOnes() throws Exception {
-        int[] longPrompt = ids(7, 1_400);
-        int[] shortPrompt = ids(8, 12);
+        int[] longPrompt = ReferenceFiles.randomIds(7, 1_400);
+        int[] shortPrompt = ReferenceFiles.randomIds(8, 12);
         EngineSettings settings = new EngineSettings(4, 64, 4 * 2048, Duration.ofMinutes(2), Duration.ofSeconds(5));
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(MODEL), "cpu", "float32");
                 NDManager manager = NDManager.newBaseManager()) {
@@ -104,8 +84,8 @@ class LongPromptPassesTest {
 
     @Test
     void aLongPromptCancelledBetweenPassesLeavesTheBatchRunning() throws Exception {
-        int[] longPrompt = ids(9, 2_000);
-        int[] shortPrompt = ids(10, 12);
+        int[] longPrompt = ReferenceFiles.randomIds(9, 2_000);
+        int[] shortPrompt = ReferenceFiles.randomIds(10, 12);
         EngineSettings settings = new EngineSettings(4, 64, 4 * 2048, Duration.ofMinutes(2), Duration.ofSeconds(5));
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(MODEL), "cpu", "float32")) {
             TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
@@ -125,7 +105,7 @@ class LongPromptPassesTest {
                 assertThat(cancelled.done.get(1, TimeUnit.MINUTES)).isEqualTo(FinishReason.CANCELLED);
                 assertThat(cancelled.completionTokens).isZero();
                 // The next long prompt takes the freed place and runs to its end beside the short row.
-                scheduler.submit(List.of(row(ids(11, 700), 3, after)));
+                scheduler.submit(List.of(row(ReferenceFiles.randomIds(11, 700), 3, after)));
                 after.done.get(2, TimeUnit.MINUTES);
                 shortRow.done.get(2, TimeUnit.MINUTES);
             }
@@ -163,15 +143,5 @@ class LongPromptPassesTest {
             }
         }
         return out;
-    }
-
-    private static int[] ids(long seed, int length) {
-        Random rnd = new Random(seed);
-        int[] ids = new int[length];
-        ids[0] = 1;
-        for (int i = 1; i < length; i++) {
-            ids[i] = 3 + rnd.nextInt(31_990);
-        }
-        return ids;
     }
 }

@@ -8,12 +8,10 @@ import ai.djl.ndarray.NDManager;
 import dev.reftserver.model.BlockHook;
 import dev.reftserver.model.KvCache;
 import dev.reftserver.model.ModelLoader;
-import dev.reftserver.model.ModelShape;
 import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.TransformerLM;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,7 +27,8 @@ class ChunkedPrefillInterventionTest {
 
     @Test
     void longPromptsWithInterventionsInPassesEqualOnePass() {
-        int[][] prompts = {ids(1, 1300), ids(2, 600), ids(3, 514), ids(4, 40)};
+        int[][] prompts = {ReferenceFiles.randomIds(1, 1300), ReferenceFiles.randomIds(2, 600),
+                ReferenceFiles.randomIds(3, 514), ReferenceFiles.randomIds(4, 40)};
         int[] slots = {0, 1, 2, 3};
         int[] from = {0, 599, 0, 39};
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(MODEL), "cpu", "float32", 2);
@@ -79,28 +78,7 @@ class ChunkedPrefillInterventionTest {
         return Arrays.copyOfRange(logits, index * vocab, (index + 1) * vocab);
     }
 
-    private static int[] ids(long seed, int length) {
-        Random rnd = new Random(seed);
-        int[] ids = new int[length];
-        ids[0] = 1;
-        for (int i = 1; i < length; i++) {
-            ids[i] = 3 + rnd.nextInt(31_990);
-        }
-        return ids;
-    }
-
     private static LoadedBundle bundle(NDManager manager) {
-        Random rnd = new Random(5);
-        int r = 4;
-        FloatTensor rotate = PyreftDirs.toTensor(PyreftDirs.orthonormalColumns(rnd, HIDDEN, r));
-        FloatTensor weight = FloatTensor.of(PyreftDirs.gaussian(rnd, r * HIDDEN, 2.0), r, HIDDEN);
-        FloatTensor bias = FloatTensor.of(PyreftDirs.gaussian(rnd, r, 4.0), r);
-        ReftBundle bundle = new ReftBundle(HIDDEN, LAYERS, PositionSpec.parse("f3+l3"), false, List.of(
-                new LoreftIntervention(0, ApplyTo.ALL, Activation.LINEAR, rotate, weight, bias),
-                new LoreftIntervention(1, ApplyTo.ALL, Activation.LINEAR, rotate, weight, bias)));
-        ModelShape shape = new ModelShape(HIDDEN, LAYERS);
-        ImportedBundle imported = new BundleImporter(BundleLimits.defaults())
-                .importZip(NativeBundleFormat.write(bundle), shape, null, null);
-        return LoadedBundle.load(imported.nativeZip(), shape, BundleLimits.defaults(), manager);
+        return Fixtures.loreft(manager, HIDDEN, LAYERS, "f3+l3", 0, 1);
     }
 }

@@ -1,5 +1,10 @@
 package dev.reftserver.intervention;
 
+import java.util.Random;
+import java.util.List;
+import java.util.ArrayList;
+import dev.reftserver.model.ModelShape;
+import ai.djl.ndarray.NDManager;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -82,5 +87,26 @@ final class Fixtures {
     /** The pyreft save directory of reference bundle A, B or D, zipped. */
     static byte[] pyreftZip(String bundle, String folder) {
         return zip(resourceDir("reference/bundles/" + bundle + "/pyreft"), folder);
+    }
+
+    /**
+     * A strong LoReFT edit (rank 4, seed 5) of a model of {@code hidden} x {@code layers} at {@code positions}, one
+     * intervention at each of {@code at}, imported and loaded as a served bundle.
+     */
+    static LoadedBundle loreft(NDManager manager, int hidden, int layers, String positions, int... at) {
+        Random rnd = new Random(5);
+        int r = 4;
+        FloatTensor rotate = PyreftDirs.toTensor(PyreftDirs.orthonormalColumns(rnd, hidden, r));
+        FloatTensor weight = FloatTensor.of(PyreftDirs.gaussian(rnd, r * hidden, 2.0), r, hidden);
+        FloatTensor bias = FloatTensor.of(PyreftDirs.gaussian(rnd, r, 4.0), r);
+        List<Intervention> interventions = new ArrayList<>();
+        for (int layer : at) {
+            interventions.add(new LoreftIntervention(layer, ApplyTo.ALL, Activation.LINEAR, rotate, weight, bias));
+        }
+        ReftBundle bundle = new ReftBundle(hidden, layers, PositionSpec.parse(positions), false, interventions);
+        ModelShape shape = new ModelShape(hidden, layers);
+        ImportedBundle imported = new BundleImporter(BundleLimits.defaults())
+                .importZip(NativeBundleFormat.write(bundle), shape, null, null);
+        return LoadedBundle.load(imported.nativeZip(), shape, BundleLimits.defaults(), manager);
     }
 }

@@ -15,7 +15,6 @@ import dev.reftserver.engine.Scheduler;
 import dev.reftserver.engine.TokenLogprobs;
 import dev.reftserver.model.KvCache;
 import dev.reftserver.model.ModelLoader;
-import dev.reftserver.model.ModelShape;
 import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.tokenizer.TokenizerLoader;
@@ -121,16 +120,6 @@ class LongRopeRebuildInterventionTest {
 
     /** A strong LoReFT edit at layer 0, first 3 and last 3 prompt positions. */
     private static LoadedBundle bundle(NDManager manager) {
-        Random rnd = new Random(5);
-        int r = 4;
-        FloatTensor rotate = PyreftDirs.toTensor(PyreftDirs.orthonormalColumns(rnd, HIDDEN, r));
-        FloatTensor weight = FloatTensor.of(PyreftDirs.gaussian(rnd, r * HIDDEN, 2.0), r, HIDDEN);
-        FloatTensor bias = FloatTensor.of(PyreftDirs.gaussian(rnd, r, 4.0), r);
-        ReftBundle bundle = new ReftBundle(HIDDEN, 2, PositionSpec.parse("f3+l3"), false, List.of(
-                new LoreftIntervention(0, ApplyTo.ALL, Activation.LINEAR, rotate, weight, bias)));
-        ModelShape shape = new ModelShape(HIDDEN, 2);
-        ImportedBundle imported = new BundleImporter(BundleLimits.defaults())
-                .importZip(NativeBundleFormat.write(bundle), shape, null, null);
-        return LoadedBundle.load(imported.nativeZip(), shape, BundleLimits.defaults(), manager);
+        return Fixtures.loreft(manager, HIDDEN, 2, "f3+l3", 0);
     }
 }

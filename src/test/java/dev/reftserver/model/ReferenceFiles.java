@@ -49,6 +49,17 @@ public final class ReferenceFiles {
         return STORIES15M;
     }
 
+    /** {@code length} token ids of a 32,000-token vocabulary: BOS (1), then ids in [3, 31993) drawn from {@code seed}. */
+    public static int[] randomIds(long seed, int length) {
+        java.util.Random rnd = new java.util.Random(seed);
+        int[] ids = new int[length];
+        ids[0] = 1;
+        for (int i = 1; i < length; i++) {
+            ids[i] = 3 + rnd.nextInt(31_990);
+        }
+        return ids;
+    }
+
     public static int argmax(float[] v) {
         int best = 0;
         for (int i = 1; i < v.length; i++) {
