@@ -69,6 +69,16 @@ public record KvCacheBudget(long bytes, long bytesPerToken, int maxContext) {
 
     /** A size with a unit ({@code 2GB}, {@code 512MB}, {@code 1048576}) or a fraction in (0, 1] of physical memory. */
     static long parseMemory(String memory, long physicalBytes) {
+        return parseMemory("reft.engine.kv-cache-memory", memory, physicalBytes);
+    }
+
+    /**
+     * The memory setting {@code name}: a size with a unit ({@code 2GB}, {@code 512MB}, {@code 1048576}) or a fraction
+     * in (0, 1] of physical memory.
+     *
+     * @throws KvBudgetException (an {@link IllegalArgumentException}) naming the setting when it is neither
+     */
+    public static long parseMemory(String name, String memory, long physicalBytes) {
         String v = memory == null ? "" : memory.trim();
         try {
             if (v.contains(".")) {
@@ -84,13 +94,13 @@ public record KvCacheBudget(long bytes, long bytesPerToken, int maxContext) {
             }
             return bytes;
         } catch (IllegalArgumentException e) {
-            throw new KvBudgetException("reft.engine.kv-cache-memory=" + memory + " is neither a size such as 4GB or "
+            throw new KvBudgetException(name + "=" + memory + " is neither a size such as 4GB or "
                     + "512MB nor a fraction of memory in (0, 1] such as 0.25");
         }
     }
 
     /** This machine's physical memory, or the JVM's maximum heap where the OS does not say. */
-    static long physicalMemory() {
+    public static long physicalMemory() {
         if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
             return os.getTotalMemorySize();
         }

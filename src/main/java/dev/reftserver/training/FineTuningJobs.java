@@ -1,5 +1,6 @@
 package dev.reftserver.training;
 
+import dev.reftserver.config.KvCacheBudget;
 import dev.reftserver.engine.DeviceTimeShare;
 import dev.reftserver.error.ServiceException;
 import dev.reftserver.intervention.BundleContents;
@@ -14,6 +15,7 @@ import dev.reftserver.registry.StoredJob;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -58,6 +60,8 @@ public final class FineTuningJobs implements AutoCloseable {
     private final BundleLimits bundleLimits;
     private final String baseModel;
     private final DeviceTimeShare share;
+    /** {@code reft.training.max-step-memory} in bytes. */
+    private final long maxStepBytes;
     /** Jobs this process accepted and has not finished; the store holds every job. */
     private final Map<String, FineTuningJob> live = new ConcurrentHashMap<>();
     private final Object admission = new Object();
@@ -79,6 +83,8 @@ public final class FineTuningJobs implements AutoCloseable {
         this.bundleLimits = bundleLimits;
         this.baseModel = baseModel;
         this.share = share;
+        this.maxStepBytes = KvCacheBudget.parseMemory("reft.training.max-step-memory", limits.maxStepMemory(),
+                KvCacheBudget.physicalMemory());
         failUnfinished();
     }
 
@@ -121,6 +127,7 @@ public final class FineTuningJobs implements AutoCloseable {
         }
         checkQuota(tenant);
         List<TrainingExample> examples = files.tokenize(file);
+        checkStepMemory(spec, examples);
         BundleContents init = initialBundle(tenant, spec);
         TrainingRun run;
         try {
@@ -145,6 +152,32 @@ public final class FineTuningJobs implements AutoCloseable {
             run.close();
             throw e;
         }
+    }
+
+    /**
+     * Refuses a job whose largest update would need more memory than {@code reft.training.max-step-memory}
+     * ({@link TrainingMemory}): the batch holding the longest example, its rows padded to it.
+     */
+    private void checkStepMemory(JobSpec spec, List<TrainingExample> examples) {
+        int longest = 0;
+        for (TrainingExample ex : examples) {
+            longest = Math.max(longest, ex.inputIds().length);
+        }
+        int rows = Math.min(spec.batchSize(), examples.size());
+        int first = spec.layers().stream().mapToInt(Integer::intValue).min().orElse(0);
+        long need = TrainingMemory.stepBytes(model.config(), first, rows, longest);
+        if (need > maxStepBytes) {
+            throw ServiceException.invalidRequest("training_file", String.format(Locale.ROOT,
+                    "a training update of %d example%s of up to %d tokens from layer %d on needs about %s, more "
+                            + "than reft.training.max-step-memory allows (%s): shorten the examples, lower "
+                            + "batch_size or train later layers", rows, rows == 1 ? "" : "s", longest, first,
+                    size(need), size(maxStepBytes)));
+        }
+    }
+
+    private static String size(long bytes) {
+        return bytes >= 1_000_000_000L ? String.format(Locale.ROOT, "%.1f GB", bytes / 1e9)
+                : String.format(Locale.ROOT, "%d MB", (bytes + 999_999) / 1_000_000);
     }
 
     /** Per tenant, at most {@code max-queued-jobs} unfinished; on the server, at most {@code max-total-queued-jobs}. */

@@ -14,6 +14,9 @@ import org.springframework.util.unit.DataSize;
  * @param maxQueuedJobs  most jobs of one tenant waiting or running at once (more get 429)
  * @param maxTotalQueuedJobs most jobs of all tenants this server has waiting or running at once (more get 429)
  * @param maxShare       the fraction of engine time training may take while serving is busy; all of it when idle
+ * @param maxStepMemory  memory one training update may take, a size ({@code 4GB}) or a fraction of physical memory
+ *                       ({@code 0.25}); a job whose largest batch would need more is refused
+ *                       ({@link TrainingMemory})
  */
 @ConfigurationProperties("reft.training")
 public record TrainingProperties(
@@ -23,5 +26,6 @@ public record TrainingProperties(
         @DefaultValue("10000") int maxSteps,
         @DefaultValue("4") int maxQueuedJobs,
         @DefaultValue("64") int maxTotalQueuedJobs,
-        @DefaultValue("0.25") double maxShare) {
+        @DefaultValue("0.25") double maxShare,
+        @DefaultValue("0.25") String maxStepMemory) {
 }

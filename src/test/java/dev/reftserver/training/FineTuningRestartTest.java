@@ -64,7 +64,8 @@ class FineTuningRestartTest {
     record Server(RegistryStore store, TrainingFiles files, FineTuningJobs jobs) implements AutoCloseable {
 
         static Server open(RegistryStore store) {
-            TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0);
+            TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
+                    "0.25");
             BundleImporter importer = new BundleImporter(BundleLimits.defaults());
             InterventionUploads uploads = new InterventionUploads(store, (zip, positions, share, template) ->
                     importer.importZip(zip, model.config().shape(), positions, share, template),

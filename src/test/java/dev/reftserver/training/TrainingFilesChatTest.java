@@ -37,7 +37,7 @@ class TrainingFilesChatTest {
     static final String TENANT = "acme";
     static final Path ZEPHYR = Path.of("src/test/resources/reference/chat/HuggingFaceH4-zephyr-7b-beta.jinja");
     static final TrainingProperties PROPS = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64,
-            1.0);
+            1.0, "0.25");
 
     static TextTokenizer tokenizer;
     static ChatPrompts zephyr;

@@ -39,7 +39,8 @@ class UntrainableModelTest {
         try (TransformerLM model = ModelLoader.load(dir, "cpu", "float32");
                 EmbeddedStore store = new EmbeddedStore(tmp.resolve("store"))) {
             TextTokenizer tokenizer = TokenizerLoader.load(dir);
-            TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0);
+            TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
+                    "0.25");
             BundleImporter importer = new BundleImporter(BundleLimits.defaults());
             InterventionUploads uploads = new InterventionUploads(store, (zip, positions, share, template) ->
                     importer.importZip(zip, model.config().shape(), positions, share, template),
