@@ -2,6 +2,7 @@ package dev.reftserver.engine;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import dev.reftserver.intervention.EditNormListener;
 import dev.reftserver.intervention.InterventionPlan;
 import dev.reftserver.model.BlockHook;
@@ -9,6 +10,7 @@ import dev.reftserver.model.CausalLM;
 import dev.reftserver.model.KvCache;
 import dev.reftserver.model.ops.NativeOps;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -81,19 +83,40 @@ final class ModelRunner implements AutoCloseable {
     int[] prefill(NDManager step, List<Generation> rows) {
         int n = rows.size();
         int base = running.size();
-        int[][] prompts = new int[n][];
-        int[] slots = new int[n];
-        int[] logitsFrom = new int[n];
-        List<InterventionPlan.Row> plan = new ArrayList<>(n);
+        // Rows with the same prompt, interventions and echo (the choices of one request) are computed once: the
+        // others copy the first one's cache and logits, then sample on their own.
+        int[] source = new int[n];
+        List<Generation> unique = new ArrayList<>(n);
+        List<Integer> uniqueAt = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            source[i] = -1;
+            for (int u = 0; u < unique.size() && source[i] < 0; u++) {
+                if (samePrefill(unique.get(u), rows.get(i))) {
+                    source[i] = u;
+                }
+            }
+            if (source[i] < 0) {
+                source[i] = unique.size();
+                unique.add(rows.get(i));
+                uniqueAt.add(i);
+            }
+        }
+        int u = unique.size();
+        int[][] prompts = new int[u][];
+        int[] slots = new int[u];
+        int[] logitsFrom = new int[u];
+        List<InterventionPlan.Row> plan = new ArrayList<>(u);
         boolean anyBundle = false;
         long tokens = 0;
-        for (int i = 0; i < n; i++) {
-            Generation g = rows.get(i);
-            prompts[i] = g.prompt();
-            slots[i] = base + i;
+        int longest = 0;
+        for (int k = 0; k < u; k++) {
+            Generation g = unique.get(k);
+            prompts[k] = g.prompt();
+            slots[k] = base + uniqueAt.get(k);
             tokens += g.prompt().length;
+            longest = Math.max(longest, g.prompt().length);
             // Rows reporting their prompt's log-probabilities (echo) need the logits of every position.
-            logitsFrom[i] = g.logprobs().prompt() ? 0 : g.prompt().length - 1;
+            logitsFrom[k] = g.logprobs().prompt() ? 0 : g.prompt().length - 1;
             plan.add(new InterventionPlan.Row(g.interventions(), g.prompt().length));
             anyBundle |= !g.interventions().isEmpty();
         }
@@ -108,15 +131,30 @@ final class ModelRunner implements AutoCloseable {
         long t0 = System.nanoTime();
         int[] next;
         try {
-            NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom, new PromptLogprobs(rows));
+            NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom, new PromptLogprobs(unique));
+            if (u < n) {
+                cache.ensure(base + n, longest);
+                long[] from = new long[n];
+                for (int i = 0; i < n; i++) {
+                    from[i] = source[i];
+                    Generation g = rows.get(i);
+                    Generation first = unique.get(source[i]);
+                    if (g != first) {
+                        cache.copy(slots[source[i]], base + i);
+                        g.pendingPromptLogprobs = first.pendingPromptLogprobs == null ? null
+                                : first.pendingPromptLogprobs.clone();
+                    }
+                }
+                logits = logits.get(new NDIndex("{}", step.create(from)));
+            }
             next = sample(logits, rows);
         } catch (Throwable t) {
             for (Generation g : rows) {
                 g.pendingPromptLogprobs = null;
                 g.pendingLogprobs = null;
             }
-            for (int slot : slots) {
-                cache.clear(slot);
+            for (int i = 0; i < n; i++) {
+                cache.clear(base + i);
             }
             if (partial != null) {
                 cache.move(partial.slot, partialSlot);
@@ -127,11 +165,17 @@ final class ModelRunner implements AutoCloseable {
         metrics.prefill(n, tokens, System.nanoTime() - t0);
         for (int i = 0; i < n; i++) {
             Generation g = rows.get(i);
-            g.slot = slots[i];
+            g.slot = base + i;
             g.state(RowState.DECODING);
             running.add(g);
         }
         return next;
+    }
+
+    /** Whether two rows' prefills compute the same thing: same prompt, interventions and prompt logprobs. */
+    private static boolean samePrefill(Generation a, Generation b) {
+        return a.logprobs().prompt() == b.logprobs().prompt() && a.interventions().equals(b.interventions())
+                && Arrays.equals(a.prompt(), b.prompt());
     }
 
     /**

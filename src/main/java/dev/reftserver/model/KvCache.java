@@ -231,6 +231,15 @@ public final class KvCache implements AutoCloseable {
         if (from == to) {
             return;
         }
+        copy(from, to);
+        lengths[from] = 0;
+    }
+
+    /** Copies slot {@code from} into slot {@code to} (rows that share a prompt's prefill), leaving {@code from}. */
+    public void copy(int from, int to) {
+        if (from == to) {
+            return;
+        }
         int len = lengths[from];
         if (len > 0) {
             try (NativeOps op = new NativeOps()) {
@@ -245,7 +254,6 @@ public final class KvCache implements AutoCloseable {
             }
         }
         lengths[to] = len;
-        lengths[from] = 0;
     }
 
     /** One part's keys of {@code layer}: a handle to [rows, kv_heads, head_dim, capacity], owned by the cache. */

@@ -8,7 +8,9 @@ import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.tokenizer.TextTokenizer;
 import dev.reftserver.tokenizer.TokenizerLoader;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -92,6 +94,61 @@ class EchoBatchTest {
             assertSteps(echoCat.tokens, cat.get("greedy_steps"));
             assertPrompt(echoCat.prompt, cat.get("prompt_logprobs"), 5);
             assertPrompt(scoreLittle.prompt, little.get("prompt_logprobs"), 2);
+        }
+    }
+
+    /**
+     * The choices of one request (same prompt, no interventions, echo) are prefilled once and copied: each greedy
+     * choice still matches transformers step for step with its own prompt log-probabilities, sampled choices draw
+     * on their own (the same seed the same tokens), and the prompt is counted once among the prefilled tokens.
+     */
+    @Test
+    void choicesOfOneRequestShareOnePrefill() throws Exception {
+        JsonNode ref = JsonMapper.builder().build().readTree(
+                ReferenceFiles.resource("reference/chat/stories15m-logprobs.json").toFile());
+        JsonNode little = ref.get("prompts").get(0);
+        JsonNode cat = ref.get("prompts").get(1);
+        EngineSettings settings = new EngineSettings(8, 256, 8 * 256, Duration.ofMinutes(2), Duration.ofSeconds(5));
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32")) {
+            TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
+            long timeout = TimeUnit.MINUTES.toNanos(2);
+            List<Sink> greedy = List.of(new Sink(), new Sink(), new Sink());
+            List<Sink> sampled = List.of(new Sink(), new Sink(), new Sink());
+            Sink other = new Sink();
+            List<Generation> rows = new ArrayList<>();
+            for (Sink sink : greedy) {
+                rows.add(new Generation("t", ints(cat.get("prompt_ids")), SamplingParams.greedy(8), Penalties.NONE,
+                        new LogprobsOptions(5, true), List.of(), null, sink, timeout));
+            }
+            rows.add(new Generation("t", ints(little.get("prompt_ids")), SamplingParams.greedy(8), Penalties.NONE,
+                    new LogprobsOptions(5, false), List.of(), null, other, timeout));
+            long[] seeds = {11, 12, 11};
+            for (int i = 0; i < sampled.size(); i++) {
+                rows.add(new Generation("t", ints(cat.get("prompt_ids")),
+                        new SamplingParams(8, 1.0, 1.0, 0, seeds[i], List.of()), Penalties.NONE,
+                        new LogprobsOptions(5, true), List.of(), null, sampled.get(i), timeout));
+            }
+            try (Scheduler scheduler = new Scheduler(model, tokenizer, settings,
+                    new EngineMetrics(registry, t -> t), null)) {
+                scheduler.submit(rows);
+                for (Generation g : rows) {
+                    ((Sink) g.listener()).done.get(2, TimeUnit.MINUTES);
+                }
+            }
+            for (Sink sink : greedy) {
+                assertSteps(sink.tokens, cat.get("greedy_steps"));
+                assertPrompt(sink.prompt, cat.get("prompt_logprobs"), 5);
+            }
+            assertSteps(other.tokens, little.get("greedy_steps"));
+            for (Sink sink : sampled) {
+                assertThat(sink.tokens).hasSize(8);
+                assertPrompt(sink.prompt, cat.get("prompt_logprobs"), 5);
+            }
+            assertThat(sampled.get(2).tokens.stream().mapToInt(TokenLogprobs::id).toArray())
+                    .containsExactly(sampled.get(0).tokens.stream().mapToInt(TokenLogprobs::id).toArray());
+            assertThat(registry.get("reft.prompt.tokens").counter().count())
+                    .isEqualTo(cat.get("prompt_ids").size() + little.get("prompt_ids").size());
         }
     }
 
