@@ -37,6 +37,8 @@ final class ModelRunner implements AutoCloseable {
      * rows, where decode never reads; null when none. One at a time.
      */
     private Generation partial;
+    /** Rows with the partial row's prompt (other choices of its request): they take its cache when it ends. */
+    private final List<Generation> followers = new ArrayList<>();
     private BlockHook partialHook;
     private PromptLogprobs partialLogprobs;
 
@@ -61,6 +63,17 @@ final class ModelRunner implements AutoCloseable {
     /** The row being prefilled a pass per step, or null. */
     Generation partial() {
         return partial;
+    }
+
+    /** The row being prefilled a pass per step and the rows that share its prompt; empty when none. */
+    List<Generation> partialRows() {
+        if (partial == null) {
+            return List.of();
+        }
+        List<Generation> out = new ArrayList<>(1 + followers.size());
+        out.add(partial);
+        out.addAll(followers);
+        return out;
     }
 
     /** Whether a row's prompt is prefilled a pass per step ({@link #startPartial}) rather than in one step. */
@@ -173,16 +186,17 @@ final class ModelRunner implements AutoCloseable {
     }
 
     /** Whether two rows' prefills compute the same thing: same prompt, interventions and prompt logprobs. */
-    private static boolean samePrefill(Generation a, Generation b) {
+    static boolean samePrefill(Generation a, Generation b) {
         return a.logprobs().prompt() == b.logprobs().prompt() && a.interventions().equals(b.interventions())
                 && Arrays.equals(a.prompt(), b.prompt());
     }
 
     /**
      * Makes {@code g} (admitted, its prompt longer than one pass) the row prefilled a pass per step, in the slot
-     * after the running rows; {@link #continuePartial} runs its passes.
+     * after the running rows, with {@code sharing}: admitted rows of the same prompt ({@link #samePrefill}), which
+     * copy its cache when its prompt is in; {@link #continuePartial} runs its passes.
      */
-    void startPartial(Generation g) {
+    void startPartial(Generation g, List<Generation> sharing) {
         if (partial != null) {
             throw new IllegalStateException("a row is already prefilled a pass per step");
         }
@@ -193,50 +207,102 @@ final class ModelRunner implements AutoCloseable {
                         editNorms);
         partialLogprobs = new PromptLogprobs(List.of(g));
         partial = g;
+        followers.clear();
+        followers.addAll(sharing);
     }
 
     /**
-     * The partial row's next pass. When it reaches the prompt's end the row samples its first token and joins the
-     * running batch (it already sits in the slot after them) as DECODING.
+     * The partial row's next pass. When it reaches the prompt's end, the rows that share its prompt copy its cache
+     * into the slots after it, each samples its first token, and all join the running batch as DECODING.
      *
-     * @return the sampled first token, or -1 while the prompt is not all in the cache
-     * @throws RuntimeException when the pass fails; the row is then no longer partial and holds no slot
+     * @return the sampled first tokens of {@link #partialRows()} as they were, or null while the prompt is not all
+     *     in the cache
+     * @throws RuntimeException when the pass fails; the rows are then no longer partial and hold no slot (the
+     *     caller finishes {@link #partialRows()} as they were before the call)
      */
-    int continuePartial(NDManager step) {
+    int[] continuePartial(NDManager step) {
         Generation g = partial;
+        List<Generation> rows = partialRows();
         int done = cache.length(g.slot);
-        int end = Math.min(g.prompt().length, done + model.prefillPass());
-        int logitsFrom = g.logprobs().prompt() ? 0 : g.prompt().length - 1;
+        int length = g.prompt().length;
+        int end = Math.min(length, done + model.prefillPass());
+        int logitsFrom = g.logprobs().prompt() ? 0 : length - 1;
         long t0 = System.nanoTime();
-        int next;
+        int[] next = null;
         try {
             NDArray logits = model.prefillPart(step, g.prompt(), done, end, g.slot, cache, partialHook, logitsFrom,
                     partialLogprobs);
-            next = end < g.prompt().length ? -1 : sample(logits, List.of(g))[0];
+            if (end == length) {
+                for (int k = 1; k < rows.size(); k++) {
+                    Generation f = rows.get(k);
+                    f.slot = g.slot + k;
+                    cache.ensure(f.slot + 1, length);
+                    cache.copy(g.slot, f.slot);
+                    f.pendingPromptLogprobs = g.pendingPromptLogprobs == null ? null : g.pendingPromptLogprobs.clone();
+                }
+                next = sample(rows.size() == 1 ? logits : logits.repeat(0, rows.size()), rows);
+            }
         } catch (Throwable t) {
-            g.pendingPromptLogprobs = null;
-            g.pendingLogprobs = null;
-            dropPartial();
+            for (Generation r : rows) {
+                r.pendingPromptLogprobs = null;
+                r.pendingLogprobs = null;
+            }
+            dropPartialRows();
             throw t;
         }
-        metrics.prefill(next < 0 ? 0 : 1, end - done, System.nanoTime() - t0);
-        if (next >= 0) {
+        metrics.prefill(next == null ? 0 : rows.size(), end - done, System.nanoTime() - t0);
+        if (next != null) {
             partial = null;
-            g.state(RowState.DECODING);
-            running.add(g);
+            followers.clear();
+            for (Generation r : rows) {
+                r.state(RowState.DECODING);
+                running.add(r);
+            }
         }
         return next;
     }
 
-    /** The partial row gives up its slot (cancelled, expired or failed); it is the caller's to finish. */
-    void dropPartial() {
+    /**
+     * A row of {@link #partialRows()} leaves (cancelled or expired): a follower simply goes; the partial row hands
+     * its slot and what its passes computed to its first follower, or frees the slot. It is the caller's to finish.
+     */
+    void dropPartial(Generation g) {
+        if (followers.remove(g)) {
+            return;
+        }
+        if (g != partial) {
+            return;
+        }
+        if (followers.isEmpty()) {
+            dropPartialRows();
+            return;
+        }
+        Generation next = followers.remove(0);
+        next.slot = g.slot;
+        g.slot = -1;
+        TokenLogprobs[] sofar = g.pendingPromptLogprobs;
+        partialLogprobs = new PromptLogprobs(List.of(next));
+        if (sofar != null && next.pendingPromptLogprobs != null) {
+            System.arraycopy(sofar, 0, next.pendingPromptLogprobs, 0, sofar.length);
+        }
+        g.pendingPromptLogprobs = null;
+        partial = next;
+    }
+
+    /** The partial row and its followers give up their place; they are the caller's to finish. */
+    List<Generation> dropPartialRows() {
+        List<Generation> rows = partialRows();
         if (partial != null) {
             cache.clear(partial.slot);
-            partial.slot = -1;
-            partial = null;
-            partialHook = null;
-            partialLogprobs = null;
         }
+        for (Generation r : rows) {
+            r.slot = -1;
+        }
+        partial = null;
+        followers.clear();
+        partialHook = null;
+        partialLogprobs = null;
+        return rows;
     }
 
     /**
@@ -352,10 +418,7 @@ final class ModelRunner implements AutoCloseable {
             running.get(s).slot = -1;
         }
         running.clear();
-        if (partial != null) {
-            out.add(partial);
-            dropPartial();
-        }
+        out.addAll(dropPartialRows());
         return out;
     }
 

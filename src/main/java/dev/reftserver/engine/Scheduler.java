@@ -209,11 +209,11 @@ public final class Scheduler implements AutoCloseable {
                         cut = planner.takeAllWaiting();
                         waitingRows = 0;
                     } else {
-                        plan = planner.schedule(runner.running(), runner.partial(), System.nanoTime());
+                        plan = planner.schedule(runner.running(), runner.partialRows(), System.nanoTime());
                         waitingRows = planner.waitingRows();
                         // Admitted rows left the queue but join the batch only when their prefill ends: count them
                         // as running now, or a drain that starts during that prefill sees an idle engine and cuts them.
-                        runningRows = plan.decode().size() + plan.prefill().size() + (runner.partial() == null ? 0 : 1);
+                        runningRows = plan.decode().size() + plan.prefill().size() + runner.partialRows().size();
                     }
                 }
                 if (cut != null) {
@@ -238,7 +238,7 @@ public final class Scheduler implements AutoCloseable {
                 abandon(plan);
             } finally {
                 synchronized (lock) {
-                    runningRows = runner.running().size() + (runner.partial() == null ? 0 : 1);
+                    runningRows = runner.running().size() + runner.partialRows().size();
                     heartbeatNanos = System.nanoTime();
                     lock.notifyAll();
                 }
@@ -251,8 +251,8 @@ public final class Scheduler implements AutoCloseable {
             for (StepPlan.Retirement r : plan.retire()) {
                 if (r.row().state() == RowState.DECODING) {
                     runner.retire(r.row());
-                } else if (r.row() == runner.partial()) {
-                    runner.dropPartial();
+                } else if (runner.partialRows().contains(r.row())) {
+                    runner.dropPartial(r.row());
                 }
                 finish(r.row(), r.reason());
             }
@@ -277,11 +277,14 @@ public final class Scheduler implements AutoCloseable {
     private void prefill(NDManager step, List<Generation> admitted) {
         List<Generation> rows = new ArrayList<>(admitted.size());
         Generation longRow = null;
+        List<Generation> sharing = new ArrayList<>();
         for (Generation g : admitted) {
             try {
                 output.start(g);
                 if (runner.longPrompt(g) && runner.partial() == null && longRow == null) {
                     longRow = g;
+                } else if (longRow != null && ModelRunner.samePrefill(longRow, g)) {
+                    sharing.add(g);
                 } else {
                     rows.add(g);
                 }
@@ -294,24 +297,30 @@ public final class Scheduler implements AutoCloseable {
             prefillNow(step, rows);
         }
         if (longRow != null) {
-            runner.startPartial(longRow);
+            runner.startPartial(longRow, sharing);
         }
     }
 
-    /** The next pass of the row prefilled a pass per step; at its prompt's end it takes its first token. */
+    /**
+     * The next pass of the row prefilled a pass per step; at its prompt's end it and the rows sharing its prompt take
+     * their first tokens.
+     */
     private void partialPass(NDManager step) {
-        Generation g = runner.partial();
-        int next;
+        List<Generation> rows = runner.partialRows();
+        int[] next;
         try {
             next = runner.continuePartial(step);
         } catch (Throwable t) {
-            log.error("a prefill pass of a long prompt failed; failing the row", t);
-            finish(g, FinishReason.ERROR);
+            log.error("a prefill pass of a long prompt failed; failing its {} rows", rows.size(), t);
+            failAll(rows);
             return;
         }
-        if (next >= 0) {
-            output.firstToken(g, System.nanoTime());
-            acceptAll(List.of(g), new int[] {next});
+        if (next != null) {
+            long now = System.nanoTime();
+            for (Generation g : rows) {
+                output.firstToken(g, now);
+            }
+            acceptAll(rows, next);
         }
     }
 

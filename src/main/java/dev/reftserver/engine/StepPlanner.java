@@ -96,15 +96,15 @@ public final class StepPlanner {
      * @param running the running batch in slot order
      */
     public StepPlan schedule(List<Generation> running, long now) {
-        return schedule(running, null, now);
+        return schedule(running, List.of(), now);
     }
 
     /**
-     * As {@link #schedule(List, long)}, beside a row whose long prompt is being prefilled a pass per step
-     * ({@code partial}, or null): it holds a slot and its reservation; cancelled or expired it retires, and while it
-     * stays no other long prompt is admitted.
+     * As {@link #schedule(List, long)}, beside the rows of a long prompt being prefilled a pass per step
+     * ({@code partial}: the row and the rows that share its prompt, or empty): each holds a slot and its
+     * reservation, and retires when cancelled or expired; while any stays no other long prompt is admitted.
      */
-    public StepPlan schedule(List<Generation> running, Generation partial, long now) {
+    public StepPlan schedule(List<Generation> running, List<Generation> partial, long now) {
         List<StepPlan.Retirement> retire = new ArrayList<>(0);
         List<Generation> decode = new ArrayList<>(running.size());
         for (Generation g : running) {
@@ -119,17 +119,17 @@ public final class StepPlanner {
         for (Generation g : decode) {
             longest = Math.max(longest, g.reservedTokens);
         }
-        boolean partialStays = partial != null;
-        if (partial != null && (partial.cancelled() || partial.expired(now))) {
-            retire.add(new StepPlan.Retirement(partial,
-                    partial.cancelled() ? FinishReason.CANCELLED : FinishReason.TIMEOUT));
-            release(partial);
-            partialStays = false;
+        int partialStaying = 0;
+        for (Generation g : partial) {
+            if (g.cancelled() || g.expired(now)) {
+                retire.add(new StepPlan.Retirement(g, g.cancelled() ? FinishReason.CANCELLED : FinishReason.TIMEOUT));
+                release(g);
+            } else {
+                partialStaying++;
+                longest = Math.max(longest, g.reservedTokens);
+            }
         }
-        if (partialStays) {
-            longest = Math.max(longest, partial.reservedTokens);
-        }
-        List<Generation> prefill = admit(decode.size() + (partialStays ? 1 : 0), longest, partialStays, now, retire);
+        List<Generation> prefill = admit(decode.size() + partialStaying, longest, partialStaying > 0, now, retire);
         return new StepPlan(retire, prefill, decode);
     }
 
@@ -157,7 +157,8 @@ public final class StepPlanner {
                 turnsWithoutProgress++;
             } else if (fits(staying + out.size() + 1, Math.max(longest, g.kvTokens()))
                     || staying == 0 && out.isEmpty()) {
-                longAdmitted |= g.prompt().length > passTokens;
+                boolean isLong = g.prompt().length > passTokens;
+                longAdmitted |= isLong;
                 q.pollFirst();
                 longest = Math.max(longest, g.kvTokens());
                 waitingRows--;
@@ -166,6 +167,17 @@ public final class StepPlanner {
                 g.state(RowState.PREFILLING);
                 out.add(g);
                 turnsWithoutProgress = 0;
+                // The other choices of a long prompt's request come with it: they share its passes.
+                while (isLong && !q.isEmpty() && out.size() < free && ModelRunner.samePrefill(g, q.peekFirst())
+                        && fits(staying + out.size() + 1, Math.max(longest, q.peekFirst().kvTokens()))) {
+                    Generation f = q.pollFirst();
+                    longest = Math.max(longest, f.kvTokens());
+                    waitingRows--;
+                    f.reservedTokens = f.kvTokens();
+                    reservedTokens += f.reservedTokens;
+                    f.state(RowState.PREFILLING);
+                    out.add(f);
+                }
             } else {
                 turnsWithoutProgress++;
             }

@@ -114,6 +114,66 @@ class LongPromptPassesTest {
         }
     }
 
+    /**
+     * The choices of one request with a long prompt run its passes once: each gets the one-shot greedy tokens and
+     * prompt log-probabilities, the prompt is counted once among prefilled tokens, and when the row running the
+     * passes is cancelled midway another choice takes them over.
+     */
+    @Test
+    void choicesOfALongPromptShareItsPassesAndOutliveTheFirst() throws Exception {
+        int[] longPrompt = ReferenceFiles.randomIds(12, 1_300);
+        EngineSettings settings = new EngineSettings(4, 64, 4 * 2048, Duration.ofMinutes(2), Duration.ofSeconds(5));
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(MODEL), "cpu", "float32");
+                NDManager manager = NDManager.newBaseManager()) {
+            int steps = 5;
+            float[][] oneShot = new float[longPrompt.length][];
+            int[] want = greedy(model, manager, longPrompt, steps, oneShot);
+            TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
+            List<Events> sinks = List.of(new Events(), new Events(), new Events());
+            List<Generation> rows = new java.util.ArrayList<>();
+            for (Events sink : sinks) {
+                rows.add(row(longPrompt, steps, sink));
+            }
+            try (Scheduler scheduler = new Scheduler(model, tokenizer, settings, new EngineMetrics(registry, t -> t),
+                    null)) {
+                scheduler.submit(rows);
+                for (Events sink : sinks) {
+                    sink.done.get(2, TimeUnit.MINUTES);
+                }
+            }
+            for (Events sink : sinks) {
+                assertThat(sink.tokens.stream().mapToInt(TokenLogprobs::id).toArray()).containsExactly(want);
+                assertThat(sink.prompt[1300 - 1].logprob()).isCloseTo(
+                        TokenLogprobs.of(oneShot[1298], longPrompt[1299], 0).logprob(),
+                        org.assertj.core.api.Assertions.within(1e-4f));
+            }
+            assertThat(registry.get("reft.prompt.tokens").counter().count()).isEqualTo(longPrompt.length);
+
+            // The row running the passes is cancelled after its first pass: the next choice goes on from there.
+            List<Events> more = List.of(new Events(), new Events());
+            List<Generation> again = List.of(row(longPrompt, steps, more.get(0)), row(longPrompt, steps, more.get(1)));
+            try (Scheduler scheduler = new Scheduler(model, tokenizer, settings, EngineMetrics.standalone(), null)) {
+                scheduler.submit(again);
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (scheduler.runningRows() < 2 && System.nanoTime() < deadline) {
+                    Thread.sleep(1);
+                }
+                again.get(0).cancel();
+                more.get(1).done.get(2, TimeUnit.MINUTES);
+                more.get(0).done.get(2, TimeUnit.MINUTES);
+            }
+            assertThat(more.get(0).tokens).isEmpty();
+            assertThat(more.get(1).tokens.stream().mapToInt(TokenLogprobs::id).toArray()).containsExactly(want);
+            for (int t : new int[] {0, 511, 512, 1298}) {
+                assertThat(more.get(1).prompt[t + 1].logprob()).as("prompt logprob of token %d", t + 1).isCloseTo(
+                        TokenLogprobs.of(oneShot[t], longPrompt[t + 1], 0).logprob(),
+                        org.assertj.core.api.Assertions.within(1e-4f));
+            }
+        }
+    }
+
     private static Generation row(int[] prompt, int maxTokens, GenerationListener sink) {
         return new Generation("t", prompt, SamplingParams.greedy(maxTokens), Penalties.NONE,
                 new LogprobsOptions(0, true), List.of(), null, sink, TIMEOUT);

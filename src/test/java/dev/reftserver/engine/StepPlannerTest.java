@@ -325,22 +325,47 @@ class StepPlannerTest {
         planner.offer(List.of(longB), 0);
         planner.offer(List.of(shortC), 0);
 
-        StepPlan plan = planner.schedule(List.of(), null, 0);
+        StepPlan plan = planner.schedule(List.of(), List.of(), 0);
         assertThat(plan.prefill()).as("tenants in turn; globex's long prompt waits while acme's is admitted")
                 .containsExactly(longA, shortC, shortD);
         assertThat(planner.reservedTokens()).isEqualTo(2_100 + 30 + 30);
         // longA is in its passes, shortC and shortD decode: with it they fill the 3 slots.
-        plan = planner.schedule(List.of(shortC, shortD), longA, 0);
+        plan = planner.schedule(List.of(shortC, shortD), List.of(longA), 0);
         assertThat(plan.prefill()).isEmpty();
         planner.release(shortD);
-        plan = planner.schedule(List.of(shortC), longA, 0);
+        plan = planner.schedule(List.of(shortC), List.of(longA), 0);
         assertThat(plan.prefill()).as("a free slot, but no second long prompt while one is in its passes").isEmpty();
 
         longA.cancel();
-        plan = planner.schedule(List.of(shortC), longA, 0);
+        plan = planner.schedule(List.of(shortC), List.of(longA), 0);
         assertThat(plan.retire()).extracting(StepPlan.Retirement::row).containsExactly(longA);
         assertThat(plan.retire().get(0).reason()).isEqualTo(FinishReason.CANCELLED);
         assertThat(plan.prefill()).as("its slot and tokens are free for the next long prompt").containsExactly(longB);
         assertThat(planner.reservedTokens()).isEqualTo(30 + 610);
+    }
+
+    /** The other choices of a long prompt's request (the same prompt) are admitted with it, to share its passes. */
+    @Test
+    void aLongPromptsOtherChoicesComeWithIt() {
+        StepPlanner planner = new StepPlanner(new EngineSettings(4, 64, 10_000, Duration.ofMinutes(1),
+                Duration.ofSeconds(1)), 512);
+        int[] prompt = new int[900];
+        List<Generation> choices = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            choices.add(new Generation("acme", prompt, SamplingParams.greedy(10), null, IGNORE, MINUTE));
+        }
+        Generation otherLong = row("globex", 700, 10, MINUTE);
+        planner.offer(choices, 0);
+        planner.offer(List.of(otherLong), 0);
+        StepPlan plan = planner.schedule(List.of(), List.of(), 0);
+        assertThat(plan.prefill()).containsExactlyElementsOf(choices);
+        assertThat(planner.reservedTokens()).isEqualTo(3 * 910);
+        plan = planner.schedule(List.of(), choices, 0);
+        assertThat(plan.prefill()).as("the three hold three of four slots, and a long prompt is in its passes")
+                .isEmpty();
+        choices.get(0).cancel();
+        plan = planner.schedule(List.of(), choices, 0);
+        assertThat(plan.retire()).extracting(StepPlan.Retirement::row).containsExactly(choices.get(0));
+        assertThat(plan.prefill()).isEmpty();
     }
 }
