@@ -159,24 +159,12 @@ public final class StepPlanner {
                     || staying == 0 && out.isEmpty()) {
                 boolean isLong = g.prompt().length > passTokens;
                 longAdmitted |= isLong;
-                q.pollFirst();
-                longest = Math.max(longest, g.kvTokens());
-                waitingRows--;
-                g.reservedTokens = g.kvTokens();
-                reservedTokens += g.reservedTokens;
-                g.state(RowState.PREFILLING);
-                out.add(g);
+                longest = Math.max(longest, take(q, out));
                 turnsWithoutProgress = 0;
                 // The other choices of a long prompt's request come with it: they share its passes.
                 while (isLong && !q.isEmpty() && out.size() < free && ModelRunner.samePrefill(g, q.peekFirst())
                         && fits(staying + out.size() + 1, Math.max(longest, q.peekFirst().kvTokens()))) {
-                    Generation f = q.pollFirst();
-                    longest = Math.max(longest, f.kvTokens());
-                    waitingRows--;
-                    f.reservedTokens = f.kvTokens();
-                    reservedTokens += f.reservedTokens;
-                    f.state(RowState.PREFILLING);
-                    out.add(f);
+                    longest = Math.max(longest, take(q, out));
                 }
             } else {
                 turnsWithoutProgress++;
@@ -188,6 +176,17 @@ public final class StepPlanner {
             }
         }
         return out;
+    }
+
+    /** Admits the head of {@code q} into {@code out}: it reserves its tokens and turns PREFILLING. */
+    private long take(ArrayDeque<Generation> q, List<Generation> out) {
+        Generation g = q.pollFirst();
+        waitingRows--;
+        g.reservedTokens = g.kvTokens();
+        reservedTokens += g.reservedTokens;
+        g.state(RowState.PREFILLING);
+        out.add(g);
+        return g.reservedTokens;
     }
 
     /** Whether the cache holds {@code rows} rows of {@code longest} tokens each within the budget. */

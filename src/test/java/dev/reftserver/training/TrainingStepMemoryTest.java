@@ -4,19 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.reftserver.chat.ChatPrompts;
-import dev.reftserver.engine.DeviceTimeShare;
 import dev.reftserver.error.ServiceException;
-import dev.reftserver.intervention.BundleImporter;
-import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.model.ModelLoader;
 import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.registry.EmbeddedStore;
-import dev.reftserver.registry.InterventionUploads;
-import dev.reftserver.registry.UploadMetrics;
 import dev.reftserver.tokenizer.TextTokenizer;
 import dev.reftserver.tokenizer.TokenizerLoader;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -49,14 +43,9 @@ class TrainingStepMemoryTest {
             }
             TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
                     "128MB");
-            BundleImporter importer = new BundleImporter(BundleLimits.defaults());
-            InterventionUploads uploads = new InterventionUploads(store, (zip, positions, share, template) ->
-                    importer.importZip(zip, model.config().shape(), positions, share, template),
-                    new UploadMetrics(new SimpleMeterRegistry()));
             TrainingFiles files = new TrainingFiles(store, props, new ChatPrompts(null, tokenizer), tokenizer,
                     "stories15M");
-            FineTuningJobs jobs = new FineTuningJobs(model, files, uploads, store, props, BundleLimits.defaults(),
-                    "stories15M", new DeviceTimeShare(props.maxShare()));
+            FineTuningJobs jobs = UntrainableModelTest.jobs(model, store, props, files, "stories15M");
             try {
                 TrainingFile file = files.upload("acme", "long.jsonl", "fine-tune",
                         lines.toString().getBytes(StandardCharsets.UTF_8));

@@ -41,13 +41,8 @@ class UntrainableModelTest {
             TextTokenizer tokenizer = TokenizerLoader.load(dir);
             TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
                     "0.25");
-            BundleImporter importer = new BundleImporter(BundleLimits.defaults());
-            InterventionUploads uploads = new InterventionUploads(store, (zip, positions, share, template) ->
-                    importer.importZip(zip, model.config().shape(), positions, share, template),
-                    new UploadMetrics(new SimpleMeterRegistry()));
             TrainingFiles files = new TrainingFiles(store, props, new ChatPrompts(null, tokenizer), tokenizer, "qwen3");
-            FineTuningJobs jobs = new FineTuningJobs(model, files, uploads, store, props, BundleLimits.defaults(),
-                    "qwen3", new DeviceTimeShare(props.maxShare()));
+            FineTuningJobs jobs = jobs(model, store, props, files, "qwen3");
             try {
                 TrainingFile file = files.upload("acme", "data.jsonl", "fine-tune",
                         TrainingReference.bytes("data.jsonl"));
@@ -66,5 +61,16 @@ class UntrainableModelTest {
                 jobs.close();
             }
         }
+    }
+
+    /** The fine-tuning side of a server on {@code model} over {@code store}. */
+    static FineTuningJobs jobs(TransformerLM model, EmbeddedStore store, TrainingProperties props, TrainingFiles files,
+            String baseModel) {
+        BundleImporter importer = new BundleImporter(BundleLimits.defaults());
+        InterventionUploads uploads = new InterventionUploads(store, (zip, positions, share, template) ->
+                importer.importZip(zip, model.config().shape(), positions, share, template),
+                new UploadMetrics(new SimpleMeterRegistry()));
+        return new FineTuningJobs(model, files, uploads, store, props, BundleLimits.defaults(), baseModel,
+                new DeviceTimeShare(props.maxShare()));
     }
 }
