@@ -185,10 +185,13 @@ final class ModelRunner implements AutoCloseable {
         return next;
     }
 
-    /** Whether two rows' prefills compute the same thing: same prompt, interventions and prompt logprobs. */
+    /**
+     * Whether two rows' prefills compute the same thing: the same prompt and interventions, and the same prompt
+     * log-probabilities (none, or as many alternatives each).
+     */
     static boolean samePrefill(Generation a, Generation b) {
-        return a.logprobs().prompt() == b.logprobs().prompt() && a.interventions().equals(b.interventions())
-                && Arrays.equals(a.prompt(), b.prompt());
+        boolean logprobs = a.logprobs().prompt() ? a.logprobs().equals(b.logprobs()) : !b.logprobs().prompt();
+        return logprobs && a.interventions().equals(b.interventions()) && Arrays.equals(a.prompt(), b.prompt());
     }
 
     /**

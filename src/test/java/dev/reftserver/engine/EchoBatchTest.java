@@ -100,7 +100,8 @@ class EchoBatchTest {
     /**
      * The choices of one request (same prompt, no interventions, echo) are prefilled once and copied: each greedy
      * choice still matches transformers step for step with its own prompt log-probabilities, sampled choices draw
-     * on their own (the same seed the same tokens), and the prompt is counted once among the prefilled tokens.
+     * on their own (the same seed the same tokens), and the prompt is counted once among the prefilled tokens (twice
+     * here: a row asking for fewer alternatives per prompt position prefills on its own).
      */
     @Test
     void choicesOfOneRequestShareOnePrefill() throws Exception {
@@ -116,6 +117,7 @@ class EchoBatchTest {
             List<Sink> greedy = List.of(new Sink(), new Sink(), new Sink());
             List<Sink> sampled = List.of(new Sink(), new Sink(), new Sink());
             Sink other = new Sink();
+            Sink fewer = new Sink();
             List<Generation> rows = new ArrayList<>();
             for (Sink sink : greedy) {
                 rows.add(new Generation("t", ints(cat.get("prompt_ids")), SamplingParams.greedy(8), Penalties.NONE,
@@ -123,6 +125,9 @@ class EchoBatchTest {
             }
             rows.add(new Generation("t", ints(little.get("prompt_ids")), SamplingParams.greedy(8), Penalties.NONE,
                     new LogprobsOptions(5, false), List.of(), null, other, timeout));
+            // The same prompt with fewer alternatives per prompt position: a prefill of its own.
+            rows.add(new Generation("t", ints(cat.get("prompt_ids")), SamplingParams.greedy(8), Penalties.NONE,
+                    new LogprobsOptions(2, true), List.of(), null, fewer, timeout));
             long[] seeds = {11, 12, 11};
             for (int i = 0; i < sampled.size(); i++) {
                 rows.add(new Generation("t", ints(cat.get("prompt_ids")),
@@ -141,6 +146,7 @@ class EchoBatchTest {
                 assertPrompt(sink.prompt, cat.get("prompt_logprobs"), 5);
             }
             assertSteps(other.tokens, little.get("greedy_steps"));
+            assertPrompt(fewer.prompt, cat.get("prompt_logprobs"), 2);
             for (Sink sink : sampled) {
                 assertThat(sink.tokens).hasSize(8);
                 assertPrompt(sink.prompt, cat.get("prompt_logprobs"), 5);
@@ -148,7 +154,7 @@ class EchoBatchTest {
             assertThat(sampled.get(2).tokens.stream().mapToInt(TokenLogprobs::id).toArray())
                     .containsExactly(sampled.get(0).tokens.stream().mapToInt(TokenLogprobs::id).toArray());
             assertThat(registry.get("reft.prompt.tokens").counter().count())
-                    .isEqualTo(cat.get("prompt_ids").size() + little.get("prompt_ids").size());
+                    .isEqualTo(2 * cat.get("prompt_ids").size() + little.get("prompt_ids").size());
         }
     }
 
