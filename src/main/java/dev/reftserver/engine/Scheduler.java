@@ -42,6 +42,8 @@ public final class Scheduler implements AutoCloseable {
     /** When the engine thread last finished a step or looked for work while idle. */
     private volatile long heartbeatNanos = System.nanoTime();
     private volatile Thread thread;
+    /** When the next pass of a long prompt may run while rows decode (engine thread only). */
+    private long nextPassNanos;
     /** Told how long each step took, so training can take its bounded share of the engine. */
     private volatile DeviceTimeShare deviceShare;
 
@@ -265,8 +267,13 @@ public final class Scheduler implements AutoCloseable {
             if (!plan.prefill().isEmpty()) {
                 prefill(step, plan.prefill());
             }
-            if (runner.partial() != null) {
+            // A long prompt's passes and the running rows' decode steps share the engine about equally: after a pass
+            // that took d, the next waits until the running rows have had about d of decode steps.
+            if (runner.partial() != null && (runner.running().isEmpty() || System.nanoTime() >= nextPassNanos)) {
+                long t0 = System.nanoTime();
                 partialPass(step);
+                long t1 = System.nanoTime();
+                nextPassNanos = t1 + (t1 - t0);
             }
             if (!runner.running().isEmpty()) {
                 decode(step);
