@@ -58,13 +58,21 @@ class EchoBatchTest {
         return out;
     }
 
+    /** Eight rows of up to 256 tokens. */
+    private static final EngineSettings SETTINGS = new EngineSettings(8, 256, 8 * 256, Duration.ofMinutes(2),
+            Duration.ofSeconds(5));
+
+    /** Two stories15M prompts' greedy steps and prompt log-probabilities, from transformers. */
+    private static JsonNode reference() {
+        return JsonMapper.builder().build().readTree(
+                ReferenceFiles.resource("reference/chat/stories15m-logprobs.json").toFile());
+    }
+
     @Test
     void echoRowsAndPlainRowsShareOnePrefill() throws Exception {
-        JsonNode ref = JsonMapper.builder().build().readTree(
-                ReferenceFiles.resource("reference/chat/stories15m-logprobs.json").toFile());
+        JsonNode ref = reference();
         JsonNode little = ref.get("prompts").get(0);
         JsonNode cat = ref.get("prompts").get(1);
-        EngineSettings settings = new EngineSettings(8, 256, 8 * 256, Duration.ofMinutes(2), Duration.ofSeconds(5));
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32")) {
             TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
             long timeout = TimeUnit.MINUTES.toNanos(2);
@@ -81,7 +89,7 @@ class EchoBatchTest {
                             new LogprobsOptions(2, true), List.of(), null, scoreLittle, timeout),
                     new Generation("t", ints(cat.get("prompt_ids")), SamplingParams.greedy(8), Penalties.NONE,
                             LogprobsOptions.NONE, List.of(), null, plainCat, timeout));
-            try (Scheduler scheduler = new Scheduler(model, tokenizer, settings, EngineMetrics.standalone(), null)) {
+            try (Scheduler scheduler = new Scheduler(model, tokenizer, SETTINGS, EngineMetrics.standalone(), null)) {
                 scheduler.submit(rows);
                 assertThat(plainLittle.done.get(2, TimeUnit.MINUTES)).isEqualTo(8);
                 assertThat(echoCat.done.get(2, TimeUnit.MINUTES)).isEqualTo(8);
@@ -105,11 +113,9 @@ class EchoBatchTest {
      */
     @Test
     void choicesOfOneRequestShareOnePrefill() throws Exception {
-        JsonNode ref = JsonMapper.builder().build().readTree(
-                ReferenceFiles.resource("reference/chat/stories15m-logprobs.json").toFile());
+        JsonNode ref = reference();
         JsonNode little = ref.get("prompts").get(0);
         JsonNode cat = ref.get("prompts").get(1);
-        EngineSettings settings = new EngineSettings(8, 256, 8 * 256, Duration.ofMinutes(2), Duration.ofSeconds(5));
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32")) {
             TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
@@ -134,7 +140,7 @@ class EchoBatchTest {
                         new SamplingParams(8, 1.0, 1.0, 0, seeds[i], List.of()), Penalties.NONE,
                         new LogprobsOptions(5, true), List.of(), null, sampled.get(i), timeout));
             }
-            try (Scheduler scheduler = new Scheduler(model, tokenizer, settings,
+            try (Scheduler scheduler = new Scheduler(model, tokenizer, SETTINGS,
                     new EngineMetrics(registry, t -> t), null)) {
                 scheduler.submit(rows);
                 for (Generation g : rows) {
