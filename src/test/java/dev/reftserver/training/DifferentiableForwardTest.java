@@ -68,14 +68,21 @@ class DifferentiableForwardTest {
     }
 
     /**
-     * The same at the last position of each of 13 prompts batched together, on a Llama whose every projection has a
-     * bias (o_proj's and down_proj's added once, however many parts the weights are cut into), on SmolLM3 (every
-     * second layer without RoPE) and on Granite (its multipliers).
+     * The same at the last position of each of 13 prompts (up to 316 tokens: past the sliding windows) batched
+     * together, on every Llama-family block: Llama 3's RoPE scaling, Qwen3's q/k norms, Gemma 2's norms, soft-caps
+     * and alternating sliding windows, Phi-3's fused projections, Mistral's sliding window, Gemma 1 and Gemma 3
+     * (local layers with their own RoPE; the text model of the multimodal form), a Llama whose every projection has
+     * a bias (o_proj's and down_proj's added once, however many parts the weights are cut into), SmolLM3 (every
+     * second layer without RoPE), Granite (its multipliers) and a gated MLP with the exact GELU.
      */
     @ParameterizedTest
-    @CsvSource({"llama-biases,1", "llama-biases,2", "smollm3,1", "smollm3,2", "granite,1", "granite,2"})
-    void variantsMatchTransformers(String variant, int threads) {
-        String dir = "reference/variants/" + variant;
+    @CsvSource({"models-next/llama3-rope,2", "models-next/qwen3,1", "models-next/qwen3,2", "models-next/gemma2,1",
+        "models-next/gemma2,3", "models-next/phi3,2", "models-next/mistral-sliding,1", "models-next/mistral-sliding,2",
+        "variants/gemma,2", "variants/gemma3,1", "variants/gemma3,2", "variants/gemma3-vlm,2",
+        "variants/llama-biases,1", "variants/llama-biases,2", "variants/smollm3,1", "variants/smollm3,2",
+        "variants/granite,1", "variants/granite,2", "variants/qwen2-gelu,2"})
+    void everyLlamaFamilyBlockMatchesTransformers(String variant, int threads) {
+        String dir = "reference/" + variant;
         JsonObject ref = ReferenceFiles.json(dir + "/reference.json");
         Safetensors logitsRef = ReferenceFiles.tensors(dir + "/logits.safetensors");
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "float32", threads);

@@ -25,8 +25,9 @@ import org.springframework.util.unit.DataSize;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * A base model whose blocks have no differentiable forward yet (here Qwen3's q/k norms) refuses a fine-tuning job
- * when it is asked for, with a 400 naming the reason, instead of accepting it and failing once it runs.
+ * A base model without a differentiable forward (here one served with bfloat16 weights; GPT-2 is another) refuses a
+ * fine-tuning job when it is asked for, with a 400 naming the reason and the setting to change, instead of accepting
+ * it and failing once it runs.
  */
 class UntrainableModelTest {
 
@@ -36,7 +37,7 @@ class UntrainableModelTest {
     @Test
     void aJobOnAModelThatCannotBeTrainedIsRefusedUpFront() throws Exception {
         Path dir = ReferenceFiles.resource("reference/models-next/qwen3");
-        try (TransformerLM model = ModelLoader.load(dir, "cpu", "float32");
+        try (TransformerLM model = ModelLoader.load(dir, "cpu", "bfloat16");
                 EmbeddedStore store = new EmbeddedStore(tmp.resolve("store"))) {
             TextTokenizer tokenizer = TokenizerLoader.load(dir);
             TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
@@ -46,7 +47,7 @@ class UntrainableModelTest {
             try {
                 TrainingFile file = files.upload("acme", "data.jsonl", "fine-tune",
                         TrainingReference.bytes("data.jsonl"));
-                assertThat(model.training().untrainable()).contains("q/k norms");
+                assertThat(model.training().untrainable()).contains("reft.model.dtype=float32");
                 assertThatThrownBy(() -> jobs.create("acme", JsonMapper.builder().build().readTree("""
                         {"model": "qwen3", "training_file": "%s",
                          "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [1], "rank": 2}}}}"""
@@ -54,7 +55,8 @@ class UntrainableModelTest {
                             assertThat(e.status()).isEqualTo(HttpStatus.BAD_REQUEST);
                             assertThat(e.param()).isEqualTo("model");
                             assertThat(e.getMessage()).startsWith("the base model 'qwen3' cannot be trained by this"
-                                    + " server: training runs on Llama, Mistral and Qwen2 blocks");
+                                    + " server: training runs on float32 weights, and this model is served in"
+                                    + " bfloat16; start the server with reft.model.dtype=float32 to train on it");
                         });
                 assertThat(jobs.list("acme")).isEmpty();
             } finally {

@@ -31,14 +31,10 @@ final class LlamaTrainingForward {
         this.block = c.block();
     }
 
-    /** Why these blocks have no differentiable forward yet, or null where they have one. */
+    /** Why these blocks have no differentiable forward, or null where they have one. */
     String untrainable() {
-        boolean plain = !block.qkNorm() && !block.gemmaNorms() && block.attnSoftcap() == 0
-                && block.finalSoftcap() == 0 && block.activation() == BlockOptions.Activation.SILU
-                && block.slidingWindows().stream().allMatch(win -> win == 0) && !w.bfloat16Weights;
-        return plain ? null : "training runs on Llama, Mistral and Qwen2 blocks in float32 with full attention; this"
-                + " model's blocks (q/k norms, Gemma norms or soft-caps, sliding windows or bfloat16 weights) have no"
-                + " differentiable forward yet";
+        return w.bfloat16Weights ? "training runs on float32 weights, and this model is served in bfloat16; start the"
+                + " server with reft.model.dtype=float32 to train on it" : null;
     }
 
     /** Token embeddings of ids [rows, tokens] (row-major) to [rows, tokens, d]. */
@@ -57,34 +53,69 @@ final class LlamaTrainingForward {
         NDManager step = x.getManager();
         int t = (int) x.getShape().get(1);
         int hd = c.headDim();
+        RopeTables rope = w.ropeOf(layer);
         // Longrope: the long factors' rows for rows longer than the original context, as HF picks for the batch.
-        long from = w.rope.offset(c.rope(), t);
+        long from = rope.offset(c.rope(), t);
         NDIndex rows = new NDIndex(from + ":" + (from + t));
-        NDArray cos = w.rope.cos().get(step, rows).reshape(1, t, 1, hd);
-        NDArray sin = w.rope.sin().get(step, rows).reshape(1, t, 1, hd);
-        NDArray mask = StepBatch.prefillMask(step, new int[] {t}, t, 0, 0, x.getDataType());
+        NDArray cos = rope.cos().get(step, rows).reshape(1, t, 1, hd);
+        NDArray sin = rope.sin().get(step, rows).reshape(1, t, 1, hd);
+        NDArray mask = StepBatch.prefillMask(step, new int[] {t}, t, 0, block.window(layer), x.getDataType());
         NDArray h = rms(x);
-        NDArray mid = x;
+        NDList attn = new NDList();
         for (int a = 0; a < w.attnParts; a++) {
-            mid = mid.add(attention(layer, a, h, cos, sin, mask));
+            attn.add(attention(layer, a, rope, h, cos, sin, mask));
         }
+        NDArray mid = residual(x, attn, w.postAttnNorm, layer);
         NDArray h2 = rms(mid);
-        NDArray out = mid;
+        NDList mlp = new NDList();
         for (int m = 0; m < w.mlpParts; m++) {
             int width = w.channels[m + 1] - w.channels[m];
             NDArray gateUp = h2.matMul(w.wGateUp[layer][m]);
             if (w.bGateUp != null) {
                 gateUp = gateUp.add(w.bGateUp[layer][m]);
             }
-            NDArray gate = gateUp.get(":, :, 0:" + width);
-            NDArray act = Activation.sigmoid(gate).mul(gate).mul(gateUp.get(":, :, " + width + ":"));
+            NDArray act = activation(gateUp.get(":, :, 0:" + width)).mul(gateUp.get(":, :, " + width + ":"));
             NDArray down = act.matMul(w.wDown[layer][m]);
-            out = out.add(m == 0 && w.bDown != null ? down.add(w.bDown[layer]) : down);
+            mlp.add(m == 0 && w.bDown != null ? down.add(w.bDown[layer]) : down);
         }
-        return out;
+        return residual(mid, mlp, w.postMlpNorm, layer);
     }
 
-    private NDArray attention(int layer, int part, NDArray h, NDArray cos, NDArray sin, NDArray mask) {
+    /**
+     * x plus the parts in part order, or (Gemma 2 and 3, with a post norm) x plus the norm of their sum: as the
+     * served block adds them.
+     */
+    private NDArray residual(NDArray x, NDList parts, NDArray[] postNorm, int layer) {
+        if (postNorm == null) {
+            for (NDArray p : parts) {
+                x = x.add(p);
+            }
+            return x;
+        }
+        NDArray sum = parts.get(0);
+        for (int i = 1; i < parts.size(); i++) {
+            sum = sum.add(parts.get(i));
+        }
+        return x.add(rms(sum).mul(postNorm[layer]));
+    }
+
+    /** The MLP's activation of g, in out-of-place ops, computed as the served block computes it. */
+    private NDArray activation(NDArray g) {
+        NDManager step = g.getManager();
+        return switch (block.activation()) {
+            case SILU -> Activation.sigmoid(g).mul(g);
+            case GELU_TANH -> {
+                NDArray inner = g.mul(g).mul(Constants.of(step, 0.044715f)).add(Constants.of(step, 1f)).mul(g)
+                        .mul(Constants.of(step, (float) Math.sqrt(2 / Math.PI)));
+                yield inner.tanh().add(Constants.of(step, 1f)).mul(Constants.of(step, 0.5f)).mul(g);
+            }
+            case GELU -> Activation.gelu(g);
+            case RELU -> Activation.relu(g);
+        };
+    }
+
+    private NDArray attention(int layer, int part, RopeTables rope, NDArray h, NDArray cos, NDArray sin,
+            NDArray mask) {
         long n = h.getShape().get(0);
         long t = h.getShape().get(1);
         int hd = c.headDim();
@@ -98,14 +129,23 @@ final class LlamaTrainingForward {
         }
         qkv = qkv.reshape(n, t, qkHeads + kvHeads, hd);
         NDArray qk = qkv.get(":, :, 0:" + qkHeads);
-        NDArray roped = block.rotates(layer) ? qk.mul(cos).add(w.rope.swapHalves(qk).mul(sin)) : qk;
+        if (w.qNorm != null) {
+            // Qwen3 and Gemma 3: each head's query and key through its own RMSNorm, before RoPE.
+            qk = NDArrays.concat(new NDList(rms(qkv.get(":, :, 0:" + heads)).mul(w.qNorm[layer]),
+                    rms(qkv.get(":, :, " + heads + ":" + qkHeads)).mul(w.kNorm[layer])), 2);
+        }
+        NDArray roped = block.rotates(layer) ? qk.mul(cos).add(rope.swapHalves(qk).mul(sin)) : qk;
         NDArray q = roped.get(":, :, 0:" + heads);
         NDArray kt = roped.get(":, :, " + heads + ":").transpose(0, 2, 3, 1);      // [n, kv_heads, hd, T]
         NDArray vt = qkv.get(":, :, " + qkHeads + ":").transpose(0, 2, 1, 3);      // [n, kv_heads, T, hd]
         // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
         NDArray qg = q.transpose(0, 2, 1, 3).reshape(n, kvHeads, group * t, hd);
-        NDArray scores = qg.matMul(kt).reshape(n, kvHeads, group, t, t).add(mask).softmax(-1)
-                .reshape(n, kvHeads, group * t, t);
+        NDArray scores = qg.matMul(kt);
+        if (block.attnSoftcap() > 0) {
+            // Gemma 2: cap * tanh(scores / cap), before the mask.
+            scores = softcap(scores, block.attnSoftcap());
+        }
+        scores = scores.reshape(n, kvHeads, group, t, t).add(mask).softmax(-1).reshape(n, kvHeads, group * t, t);
         NDArray attn = scores.matMul(vt).reshape(n, heads, t, hd).transpose(0, 2, 1, 3)
                 .reshape(n, t, (long) heads * hd);
         NDArray out = attn.matMul(w.wo[layer][part]);
@@ -119,7 +159,14 @@ final class LlamaTrainingForward {
         for (int p = 0; p < w.headParts; p++) {
             parts.add(h.matMul(w.lmHead[p]));
         }
-        return w.headParts == 1 ? parts.get(0) : NDArrays.concat(parts, -1);
+        NDArray logits = w.headParts == 1 ? parts.get(0) : NDArrays.concat(parts, -1);
+        return block.finalSoftcap() > 0 ? softcap(logits, block.finalSoftcap()) : logits;
+    }
+
+    /** {@code cap * tanh(x / cap)}, as the served block computes it (times 1/cap, tanh, times cap). */
+    private static NDArray softcap(NDArray x, double cap) {
+        NDManager step = x.getManager();
+        return x.mul(Constants.of(step, (float) (1 / cap))).tanh().mul(Constants.of(step, (float) cap));
     }
 
     /**
