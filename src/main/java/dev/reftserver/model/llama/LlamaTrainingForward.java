@@ -11,12 +11,14 @@ import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.ops.Constants;
 import dev.reftserver.model.ops.NativeOps;
 import dev.reftserver.model.StepBatch;
+import dev.reftserver.model.checkpoint.Checkpoint;
 
 /**
  * The differentiable forward of a Llama-family model for training interventions through autograd: the block of
- * {@link LlamaArchitecture} on the same weights, in the same order of operations (parts summed in part order), but in
- * plain NDArray ops on the calling thread (autograd records per thread, so a {@code GradientCollector} open there
- * sees the whole graph), with no in-place edits and no cache. Rows start at position 0 and attention is causal
+ * {@link LlamaArchitecture} on the same weights ({@link TrainingProjections}; with bfloat16 weights on a CPU the
+ * checkpoint's, {@link Bfloat16TrainingProjections}), in the same order of operations (parts summed in part order),
+ * but in plain NDArray ops on the calling thread (autograd records per thread, so a {@code GradientCollector} open
+ * there sees the whole graph), with no in-place edits and no cache. Rows start at position 0 and attention is causal
  * ({@link StepBatch#prefillMask}), so right padding never changes a real position.
  */
 final class LlamaTrainingForward {
@@ -24,17 +26,22 @@ final class LlamaTrainingForward {
     private final ModelConfig c;
     private final LlamaWeights w;
     private final BlockOptions block;
+    private final TrainingProjections proj;
+    private final boolean onGpu;
 
-    LlamaTrainingForward(ModelConfig c, LlamaWeights w) {
+    LlamaTrainingForward(ModelConfig c, LlamaWeights w, Checkpoint ckpt, boolean onGpu) {
         this.c = c;
         this.w = w;
         this.block = c.block();
+        this.onGpu = onGpu;
+        this.proj = w.bfloat16Weights ? new Bfloat16TrainingProjections(ckpt, c, w) : TrainingProjections.float32(w);
     }
 
     /** Why these blocks have no differentiable forward, or null where they have one. */
     String untrainable() {
-        return w.bfloat16Weights ? "training runs on float32 weights, and this model is served in bfloat16; start the"
-                + " server with reft.model.dtype=float32 to train on it" : null;
+        return w.bfloat16Weights && onGpu ? "training runs on float32 weights, or bfloat16 ones on a CPU, and this"
+                + " model is served in bfloat16 on a GPU; start the server with reft.model.dtype=float32 to train on"
+                + " it" : null;
     }
 
     /** Token embeddings of ids [rows, tokens] (row-major) to [rows, tokens, d]. */
@@ -60,23 +67,19 @@ final class LlamaTrainingForward {
         NDArray cos = rope.cos().get(step, rows).reshape(1, t, 1, hd);
         NDArray sin = rope.sin().get(step, rows).reshape(1, t, 1, hd);
         NDArray mask = StepBatch.prefillMask(step, new int[] {t}, t, 0, block.window(layer), x.getDataType());
-        NDArray h = rms(x);
+        NDArray h = weighted(rms(x), w.inputNorm, layer);
         NDList attn = new NDList();
-        for (int a = 0; a < w.attnParts; a++) {
+        for (int a = 0; a < proj.attnParts(); a++) {
             attn.add(attention(layer, a, rope, h, cos, sin, mask));
         }
         NDArray mid = residual(x, attn, w.postAttnNorm, layer);
-        NDArray h2 = rms(mid);
+        NDArray h2 = weighted(rms(mid), w.mlpNorm, layer);
         NDList mlp = new NDList();
-        for (int m = 0; m < w.mlpParts; m++) {
-            int width = w.channels[m + 1] - w.channels[m];
-            NDArray gateUp = h2.matMul(w.wGateUp[layer][m]);
-            if (w.bGateUp != null) {
-                gateUp = gateUp.add(w.bGateUp[layer][m]);
-            }
+        for (int m = 0; m < proj.mlpParts(); m++) {
+            int width = proj.channels(m);
+            NDArray gateUp = proj.gateUp(layer, m, h2);
             NDArray act = activation(gateUp.get(":, :, 0:" + width)).mul(gateUp.get(":, :, " + width + ":"));
-            NDArray down = act.matMul(w.wDown[layer][m]);
-            mlp.add(m == 0 && w.bDown != null ? down.add(w.bDown[layer]) : down);
+            mlp.add(proj.down(layer, m, act));
         }
         return residual(mid, mlp, w.postMlpNorm, layer);
     }
@@ -119,15 +122,11 @@ final class LlamaTrainingForward {
         long n = h.getShape().get(0);
         long t = h.getShape().get(1);
         int hd = c.headDim();
-        int heads = c.numHeads() / w.attnParts;
-        int kvHeads = c.numKvHeads() / w.attnParts;
+        int heads = c.numHeads() / proj.attnParts();
+        int kvHeads = c.numKvHeads() / proj.attnParts();
         int qkHeads = heads + kvHeads;
         int group = heads / kvHeads;
-        NDArray qkv = h.matMul(w.wqkv[layer][part]);
-        if (w.bqkv[layer][part] != null) {
-            qkv = qkv.add(w.bqkv[layer][part]);
-        }
-        qkv = qkv.reshape(n, t, qkHeads + kvHeads, hd);
+        NDArray qkv = proj.qkv(layer, part, h).reshape(n, t, qkHeads + kvHeads, hd);
         NDArray qk = qkv.get(":, :, 0:" + qkHeads);
         if (w.qNorm != null) {
             // Qwen3 and Gemma 3: each head's query and key through its own RMSNorm, before RoPE.
@@ -136,6 +135,10 @@ final class LlamaTrainingForward {
         }
         NDArray roped = block.rotates(layer) ? qk.mul(cos).add(rope.swapHalves(qk).mul(sin)) : qk;
         NDArray q = roped.get(":, :, 0:" + heads);
+        if (w.queryScale != 1.0) {
+            // bfloat16 weights: the attention scale, not folded into them.
+            q = q.mul(Constants.of(h.getManager(), (float) w.queryScale));
+        }
         NDArray kt = roped.get(":, :, " + heads + ":").transpose(0, 2, 3, 1);      // [n, kv_heads, hd, T]
         NDArray vt = qkv.get(":, :, " + qkHeads + ":").transpose(0, 2, 1, 3);      // [n, kv_heads, T, hd]
         // [n, heads, T, hd] grouped as [n, kv_heads, group*T, hd]: head h reads kv head h / group (repeat_kv).
@@ -148,19 +151,18 @@ final class LlamaTrainingForward {
         scores = scores.reshape(n, kvHeads, group, t, t).add(mask).softmax(-1).reshape(n, kvHeads, group * t, t);
         NDArray attn = scores.matMul(vt).reshape(n, heads, t, hd).transpose(0, 2, 1, 3)
                 .reshape(n, t, (long) heads * hd);
-        NDArray out = attn.matMul(w.wo[layer][part]);
-        return part == 0 && w.bo != null ? out.add(w.bo[layer]) : out;
+        return proj.o(layer, part, attn);
     }
 
     /** Final norm and output layer: x [m, d] to logits [m, vocab]. */
     NDArray head(NDArray x) {
-        NDArray h = w.headNorm == null ? rms(x) : rms(x).mul(w.headNorm);
-        NDList parts = new NDList(w.headParts);
-        for (int p = 0; p < w.headParts; p++) {
-            parts.add(h.matMul(w.lmHead[p]));
-        }
-        NDArray logits = w.headParts == 1 ? parts.get(0) : NDArrays.concat(parts, -1);
+        NDArray logits = proj.head(w.headNorm == null ? rms(x) : rms(x).mul(w.headNorm));
         return block.finalSoftcap() > 0 ? softcap(logits, block.finalSoftcap()) : logits;
+    }
+
+    /** The normalised h times the layer's norm weight where it is not folded into the projections (bfloat16). */
+    private static NDArray weighted(NDArray h, NDArray[] norm, int layer) {
+        return norm == null ? h : h.mul(norm[layer]);
     }
 
     /** {@code cap * tanh(x / cap)}, as the served block computes it (times 1/cap, tanh, times cap). */
