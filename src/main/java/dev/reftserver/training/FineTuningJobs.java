@@ -165,7 +165,8 @@ public final class FineTuningJobs implements AutoCloseable {
         }
         int rows = Math.min(spec.batchSize(), examples.size());
         int first = spec.layers().stream().mapToInt(Integer::intValue).min().orElse(0);
-        long need = TrainingMemory.stepBytes(model.config(), first, rows, longest);
+        long need = TrainingMemory.stepBytes(model.config(), first, rows, longest,
+                model.weightDtype().equals("bfloat16"));
         if (need > maxStepBytes) {
             throw ServiceException.invalidRequest("training_file", String.format(Locale.ROOT,
                     "a training update of %d example%s of up to %d tokens from layer %d on needs about %s, more "

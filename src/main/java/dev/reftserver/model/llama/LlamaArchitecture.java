@@ -79,7 +79,7 @@ public final class LlamaArchitecture implements Architecture {
         boolean capped = block.finalSoftcap() > 0;
         finalCapInverse = capped ? manager.create((float) (1 / block.finalSoftcap())) : null;
         finalCap = capped ? manager.create((float) block.finalSoftcap()) : null;
-        training = new LlamaTrainingForward(c, w, ckpt, manager.getDevice().isGpu());
+        training = new LlamaTrainingForward(c, w, ckpt, manager);
     }
 
     @Override

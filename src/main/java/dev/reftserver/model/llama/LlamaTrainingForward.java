@@ -29,12 +29,13 @@ final class LlamaTrainingForward {
     private final TrainingProjections proj;
     private final boolean onGpu;
 
-    LlamaTrainingForward(ModelConfig c, LlamaWeights w, Checkpoint ckpt, boolean onGpu) {
+    LlamaTrainingForward(ModelConfig c, LlamaWeights w, Checkpoint ckpt, NDManager manager) {
         this.c = c;
         this.w = w;
         this.block = c.block();
-        this.onGpu = onGpu;
-        this.proj = w.bfloat16Weights ? new Bfloat16TrainingProjections(ckpt, c, w) : TrainingProjections.float32(w);
+        this.onGpu = manager.getDevice().isGpu();
+        this.proj = w.bfloat16Weights ? new Bfloat16TrainingProjections(ckpt, manager, c, w)
+                : TrainingProjections.float32(w);
     }
 
     /** Why these blocks have no differentiable forward, or null where they have one. */

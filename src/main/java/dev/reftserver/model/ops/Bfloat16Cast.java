@@ -66,10 +66,17 @@ final class Bfloat16Cast {
         return run("back", tensor);
     }
 
-    /** float32 x [..., in] times the bfloat16 output-major w [out, in] ({@code linear}), computed in bfloat16, as a
-     * new float32 tensor. */
-    static long linear(long x, long w) {
-        return run("linear", x, w);
+    /**
+     * float32 x [..., in] times the bfloat16 output-major weights w [out_i, in] ({@code linear}), computed in
+     * bfloat16, as one new float32 tensor with the products side by side (x rounded once; one to three weights).
+     */
+    static long linear(long x, long... w) {
+        return switch (w.length) {
+            case 1 -> run("linear", x, w[0]);
+            case 2 -> run("linear2", x, w[0], w[1]);
+            case 3 -> run("linear3", x, w[0], w[1], w[2]);
+            default -> throw new IllegalArgumentException("one to three weights, not " + w.length);
+        };
     }
 
     /**
@@ -203,6 +210,21 @@ final class Bfloat16Cast {
                     x: Tensor,
                     w: Tensor) -> Tensor:
                     return torch.to(torch.linear(torch.to(x, 15), w), 6)
+                  def linear2(self: __torch__.Convert,
+                    x: Tensor,
+                    w1: Tensor,
+                    w2: Tensor) -> Tensor:
+                    _0 = torch.to(x, 15)
+                    _1 = [torch.linear(_0, w1), torch.linear(_0, w2)]
+                    return torch.to(torch.cat(_1, -1), 6)
+                  def linear3(self: __torch__.Convert,
+                    x: Tensor,
+                    w1: Tensor,
+                    w2: Tensor,
+                    w3: Tensor) -> Tensor:
+                    _0 = torch.to(x, 15)
+                    _1 = [torch.linear(_0, w1), torch.linear(_0, w2), torch.linear(_0, w3)]
+                    return torch.to(torch.cat(_1, -1), 6)
                   def pack(self: __torch__.Convert,
                     w: Tensor) -> Tensor:
                     return ops.mkldnn._reorder_linear_weight(w, 1)

@@ -151,8 +151,11 @@ public final class NativeOps implements AutoCloseable {
         return own(Bfloat16Cast.toFloat32(a));
     }
 
-    /** float32 x [..., in] times the bfloat16 output-major w [out, in], computed in bfloat16, as a float32 result. */
-    public long linearBfloat16(long x, long w) {
+    /**
+     * float32 x [..., in] times the bfloat16 output-major weights w [out_i, in], computed in bfloat16, as one float32
+     * result with the products side by side [..., sum of out_i] (x rounded once; one to three weights).
+     */
+    public long linearBfloat16(long x, long... w) {
         return own(Bfloat16Cast.linear(x, w));
     }
 

@@ -148,6 +148,11 @@ class NativeOpsTest {
         // Projections take bfloat16 weights output-major, [out, in], as checkpoints store them.
         w16 = op.bfloat16(h(w.transpose().duplicate()));
         assertSame(got(op.linearBfloat16(h(x), w16)), x.matMul(w));
+        // Several weights: the products side by side.
+        NDArray w2 = m.randomInteger(-3, 4, new Shape(8, 3), DataType.INT32).toType(DataType.FLOAT32, false);
+        long w2x16 = op.bfloat16(h(w2.transpose().duplicate()));
+        assertSame(got(op.linearBfloat16(h(x), w16, w2x16)), x.matMul(w.concat(w2, 1)));
+        assertSame(got(op.linearBfloat16(h(x), w2x16, w16, w2x16)), x.matMul(w2.concat(w, 1).concat(w2, 1)));
         assertSame(got(op.packedLinear(h(x), op.packBfloat16(w16))), x.matMul(w));
         assertSame(got(op.packedLinear(h(x.reshape(1, -1, 8)), op.packBfloat16(w16))), x.matMul(w).reshape(1, -1, 5));
         NDArray ids = m.create(new long[] {7, 2, 2});
