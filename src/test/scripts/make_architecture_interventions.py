@@ -72,8 +72,10 @@ def make_bundle(d, layers, seed):
                 "prompt_positions": "f2+l2", "share_weights": False, "interventions": interventions}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("reft.json", json.dumps(manifest, indent=1))
-        z.writestr("weights.safetensors", save(tensors))
+        # A fixed timestamp: the same weights give the same bytes.
+        stamp = (2026, 1, 1, 0, 0, 0)
+        z.writestr(zipfile.ZipInfo("reft.json", stamp), json.dumps(manifest, indent=1))
+        z.writestr(zipfile.ZipInfo("weights.safetensors", stamp), save(tensors))
     return buf.getvalue(), math
 
 

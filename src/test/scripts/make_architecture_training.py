@@ -1,4 +1,4 @@
-"""Training's loss and gradients on every supported Llama-family block: for tiny models of each family
+"""Training's loss and gradients on every supported block: for tiny models of each family
 (reference/models-next and variants), a random LoReFT intervention (rank 4, after decoder layer 0, so that gradients flow back through every later block; position l1)
 and what transformers computes for the training reference's batch (reference/training/loreft-l1: its 8 examples'
 input ids, labels and intervention positions, right-padded with id 0 and masked as pyreft's collator pads): the
@@ -21,12 +21,15 @@ import transformers as T
 ROOT = "src/test/resources/reference"
 OUT = f"{ROOT}/architecture-training"
 MODELS = ["models-next/llama3-rope", "models-next/qwen3", "models-next/gemma2", "models-next/phi3",
-          "models-next/mistral-sliding", "variants/gemma3", "variants/granite", "variants/smollm3"]
+          "models-next/mistral-sliding", "variants/gemma3", "variants/granite", "variants/smollm3",
+          "variants/gpt2-layer-scaled", "variants/gpt2-unscaled"]
 LAYER, RANK = 0, 4
 TRAINING = json.load(open(f"{ROOT}/training/loreft-l1/reference.json"))
 
 
 def decoder_layers(model):
+    if hasattr(model, "transformer"):
+        return model.transformer.h
     inner = model.model
     return inner.language_model.layers if hasattr(inner, "language_model") else inner.layers
 
@@ -80,9 +83,11 @@ def main():
                                        "tensors": {"rotate": "0.rotate", "weight": "0.weight", "bias": "0.bias"}}]}
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-            z.writestr("reft.json", json.dumps(manifest, indent=1))
-            z.writestr("weights.safetensors", save({"0.rotate": S, "0.weight": W.detach().contiguous(),
-                                                    "0.bias": b.detach().contiguous()}))
+            # A fixed timestamp: the same weights give the same bytes.
+            stamp = (2026, 1, 1, 0, 0, 0)
+            z.writestr(zipfile.ZipInfo("reft.json", stamp), json.dumps(manifest, indent=1))
+            z.writestr(zipfile.ZipInfo("weights.safetensors", stamp), save({
+                "0.rotate": S, "0.weight": W.detach().contiguous(), "0.bias": b.detach().contiguous()}))
         folder = f"{OUT}/{name.split('/')[-1]}"
         os.makedirs(folder, exist_ok=True)
         with open(f"{folder}/bundle.zip", "wb") as f:

@@ -1,5 +1,8 @@
 package dev.reftserver.model;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.reftserver.model.ops.Constants;
 import dev.reftserver.model.ops.Elementwise;
 import dev.reftserver.model.ops.NativeOps;
 import java.util.Collections;
@@ -51,6 +54,24 @@ public record BlockOptions(double queryScale, boolean qkNorm, boolean gemmaNorms
                 case GELU_TANH -> fn.geluTanh(op, g);
                 case GELU -> op.gelu(g);
                 case RELU -> op.relu(g);
+            };
+        }
+
+        /**
+         * This activation of g for a differentiable forward: out-of-place ops autograd follows, computed as
+         * {@link #apply} computes it, its constants arrays of g's manager ({@link Constants}).
+         */
+        public NDArray differentiable(NDArray g) {
+            NDManager step = g.getManager();
+            return switch (this) {
+                case SILU -> ai.djl.nn.Activation.sigmoid(g).mul(g);
+                case GELU_TANH -> {
+                    NDArray inner = g.mul(g).mul(Constants.of(step, 0.044715f)).add(Constants.of(step, 1f)).mul(g)
+                            .mul(Constants.of(step, (float) Math.sqrt(2 / Math.PI)));
+                    yield inner.tanh().add(Constants.of(step, 1f)).mul(Constants.of(step, 0.5f)).mul(g);
+                }
+                case GELU -> ai.djl.nn.Activation.gelu(g);
+                case RELU -> ai.djl.nn.Activation.relu(g);
             };
         }
     }

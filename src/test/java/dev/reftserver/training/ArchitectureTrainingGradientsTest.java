@@ -19,18 +19,18 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Training on every Llama-family block: for a LoReFT intervention after layer 0 of a tiny model of each family, the
+ * Training on every block: for a LoReFT intervention after layer 0 of a tiny model of each family, the
  * loss of the training reference's batch (its 8 examples, right-padded) and its gradients with respect to W and b
  * equal what transformers computes with pyreft's edit as a hook (reference/architecture-training, made by
  * src/test/scripts/make_architecture_training.py): gradients that flow back through Qwen3's q/k norms, Gemma 2's
- * soft-caps, post norms and sliding windows, Phi-3's fused projections, Gemma 3's local RoPE, Granite's multipliers
- * and SmolLM3's layers without RoPE.
+ * soft-caps, post norms and sliding windows, Phi-3's fused projections, Gemma 3's local RoPE, Granite's multipliers,
+ * SmolLM3's layers without RoPE and GPT-2's LayerNorms, learned positions and attention scalings.
  */
 class ArchitectureTrainingGradientsTest {
 
     @ParameterizedTest
     @CsvSource({"llama3-rope,1", "qwen3,2", "gemma2,1", "gemma2,3", "phi3,1", "mistral-sliding,2", "gemma3,2",
-        "granite,1", "smollm3,2"})
+        "granite,1", "smollm3,2", "gpt2-layer-scaled,1", "gpt2-layer-scaled,2", "gpt2-unscaled,2"})
     void lossAndGradientsAtTheInitMatchTransformers(String name, int threads) throws IOException {
         String dir = "reference/architecture-training/" + name;
         JsonObject ref = ReferenceFiles.json(dir + "/reference.json");

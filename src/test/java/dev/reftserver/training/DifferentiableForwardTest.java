@@ -1,7 +1,6 @@
 package dev.reftserver.training;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDManager;
 import com.google.gson.JsonElement;
@@ -14,19 +13,18 @@ import dev.reftserver.model.checkpoint.Safetensors;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The training forward is the served model: on the tiny Qwen2 (q/k/v bias, GQA) and Mistral (GQA) references,
+ * The training forward is the served model: on the tiny Qwen2 (q/k/v bias, GQA), Mistral (GQA) and GPT-2 references,
  * split into 1 to 4 parts, its logits at every position of all inputs batched together (right-padded) are
  * transformers' within 1e-4.
  */
 class DifferentiableForwardTest {
 
     @ParameterizedTest
-    @CsvSource({"qwen2,1", "qwen2,2", "mistral,1", "mistral,4"})
+    @CsvSource({"qwen2,1", "qwen2,2", "mistral,1", "mistral,4", "gpt2,1", "gpt2,2"})
     void batchedTrainingLogitsMatchTransformers(String arch, int threads) {
         String dir = "reference/tiny/" + arch;
         JsonObject ref = ReferenceFiles.json(dir + "/reference.json");
@@ -73,15 +71,17 @@ class DifferentiableForwardTest {
      * and alternating sliding windows, Phi-3's fused projections, Mistral's sliding window, Gemma 1 and Gemma 3
      * (local layers with their own RoPE; the text model of the multimodal form), a Llama whose every projection has
      * a bias (o_proj's and down_proj's added once, however many parts the weights are cut into), SmolLM3 (every
-     * second layer without RoPE), Granite (its multipliers) and a gated MLP with the exact GELU.
+     * second layer without RoPE), Granite (its multipliers) and a gated MLP with the exact GELU; and GPT-2 with its
+     * attention scaling switches (scores divided by layer + 1; not by sqrt(head_dim), with a ReLU MLP).
      */
     @ParameterizedTest
     @CsvSource({"models-next/llama3-rope,2", "models-next/qwen3,1", "models-next/qwen3,2", "models-next/gemma2,1",
         "models-next/gemma2,3", "models-next/phi3,2", "models-next/mistral-sliding,1", "models-next/mistral-sliding,2",
         "variants/gemma,2", "variants/gemma3,1", "variants/gemma3,2", "variants/gemma3-vlm,2",
         "variants/llama-biases,1", "variants/llama-biases,2", "variants/smollm3,1", "variants/smollm3,2",
-        "variants/granite,1", "variants/granite,2", "variants/qwen2-gelu,2"})
-    void everyLlamaFamilyBlockMatchesTransformers(String variant, int threads) {
+        "variants/granite,1", "variants/granite,2", "variants/qwen2-gelu,2", "variants/gpt2-layer-scaled,1",
+        "variants/gpt2-layer-scaled,2", "variants/gpt2-unscaled,2"})
+    void everyBlockMatchesTransformers(String variant, int threads) {
         String dir = "reference/" + variant;
         JsonObject ref = ReferenceFiles.json(dir + "/reference.json");
         Safetensors logitsRef = ReferenceFiles.tensors(dir + "/logits.safetensors");
@@ -102,15 +102,6 @@ class DifferentiableForwardTest {
                 assertThat(ReferenceFiles.maxAbsDiff(got, logitsRef.read(names.get(i)).data()))
                         .as("%s/%s", variant, names.get(i)).isLessThanOrEqualTo(1e-4f);
             }
-        }
-    }
-
-    @Test
-    void architecturesWithoutADifferentiableForwardSaySo() {
-        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource("reference/tiny/gpt2"), "cpu",
-                "float32", 1); NDManager step = NDManager.newBaseManager()) {
-            assertThatThrownBy(() -> model.training().logits(step, new int[][] {{1, 2}}, BlockHook.NONE, new long[] {0}))
-                    .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("GPT2");
         }
     }
 }

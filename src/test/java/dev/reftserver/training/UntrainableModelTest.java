@@ -8,9 +8,9 @@ import dev.reftserver.engine.DeviceTimeShare;
 import dev.reftserver.error.ServiceException;
 import dev.reftserver.intervention.BundleImporter;
 import dev.reftserver.intervention.BundleLimits;
-import dev.reftserver.model.ModelLoader;
 import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.TransformerLM;
+import dev.reftserver.model.UntrainableModels;
 import dev.reftserver.registry.EmbeddedStore;
 import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.UploadMetrics;
@@ -25,8 +25,9 @@ import org.springframework.util.unit.DataSize;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * A base model without a differentiable forward (GPT-2) refuses a fine-tuning job when it is asked for, with a 400
- * naming the reason, instead of accepting it and failing once it runs.
+ * A base model without a differentiable forward (on a GPU, bfloat16 weights; here a stand-in that says so) refuses a
+ * fine-tuning job when it is asked for, with a 400 naming the reason, instead of accepting it and failing once it
+ * runs.
  */
 class UntrainableModelTest {
 
@@ -35,26 +36,26 @@ class UntrainableModelTest {
 
     @Test
     void aJobOnAModelThatCannotBeTrainedIsRefusedUpFront() throws Exception {
-        Path dir = ReferenceFiles.resource("reference/tiny/gpt2");
-        try (TransformerLM model = ModelLoader.load(dir, "cpu", "float32");
+        Path dir = ReferenceFiles.resource("reference/models-next/qwen3");
+        try (TransformerLM model = UntrainableModels.load(dir, "no differentiable forward here");
                 EmbeddedStore store = new EmbeddedStore(tmp.resolve("store"))) {
             TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
             TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
                     "0.25");
-            TrainingFiles files = new TrainingFiles(store, props, new ChatPrompts(null, tokenizer), tokenizer, "gpt2");
-            FineTuningJobs jobs = jobs(model, store, props, files, "gpt2");
+            TrainingFiles files = new TrainingFiles(store, props, new ChatPrompts(null, tokenizer), tokenizer, "qwen3");
+            FineTuningJobs jobs = jobs(model, store, props, files, "qwen3");
             try {
                 TrainingFile file = files.upload("acme", "data.jsonl", "fine-tune",
                         TrainingReference.bytes("data.jsonl"));
-                assertThat(model.training().untrainable()).isEqualTo("GPT2 has no differentiable forward yet");
+                assertThat(model.training().untrainable()).isEqualTo("no differentiable forward here");
                 assertThatThrownBy(() -> jobs.create("acme", JsonMapper.builder().build().readTree("""
-                        {"model": "gpt2", "training_file": "%s",
+                        {"model": "qwen3", "training_file": "%s",
                          "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [1], "rank": 2}}}}"""
                         .formatted(file.id())))).isInstanceOfSatisfying(ServiceException.class, e -> {
                             assertThat(e.status()).isEqualTo(HttpStatus.BAD_REQUEST);
                             assertThat(e.param()).isEqualTo("model");
-                            assertThat(e.getMessage()).isEqualTo("the base model 'gpt2' cannot be trained by this"
-                                    + " server: GPT2 has no differentiable forward yet");
+                            assertThat(e.getMessage()).isEqualTo("the base model 'qwen3' cannot be trained by this"
+                                    + " server: no differentiable forward here");
                         });
                 assertThat(jobs.list("acme")).isEmpty();
             } finally {

@@ -29,6 +29,7 @@ public final class Gpt2Architecture implements Architecture {
     private final Elementwise fn;
     /** [layer]: the attention of each layer (GPT-2 may scale each layer's scores by its own factor). */
     private final Attention[] attention;
+    private final Gpt2TrainingForward training;
 
     public Gpt2Architecture(NDManager manager, Checkpoint ckpt, DataType dtype, CpuTeam team) {
         this.c = ckpt.config();
@@ -41,6 +42,7 @@ public final class Gpt2Architecture implements Architecture {
             attention[l] = l > 0 && !c.block().inverseLayerScale() ? attention[0]
                     : new Attention(manager, c, w.attnParts, c.block().queryScale(l), dtype);
         }
+        this.training = new Gpt2TrainingForward(c, w);
     }
 
     /** wte(ids) + wpe(positions). */
@@ -109,6 +111,26 @@ public final class Gpt2Architecture implements Architecture {
     @Override
     public ModelConfig config() {
         return c;
+    }
+
+    @Override
+    public String untrainable() {
+        return null;
+    }
+
+    @Override
+    public NDArray trainingEmbed(NDManager step, long[] ids, int rows, int tokens) {
+        return training.embed(step, ids, rows, tokens);
+    }
+
+    @Override
+    public NDArray trainingBlock(int layer, NDArray x) {
+        return training.block(layer, x);
+    }
+
+    @Override
+    public NDArray trainingHead(NDArray x) {
+        return training.head(x);
     }
 
     private long layerNorm(NativeOps op, long x, NDArray weight, NDArray bias) {

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.nn.Activation;
 import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.ops.Constants;
@@ -79,7 +78,7 @@ final class LlamaTrainingForward {
         for (int m = 0; m < proj.mlpParts(); m++) {
             int width = proj.channels(m);
             NDArray gateUp = proj.gateUp(layer, m, h2);
-            NDArray act = activation(gateUp.get(":, :, 0:" + width)).mul(gateUp.get(":, :, " + width + ":"));
+            NDArray act = block.activation().differentiable(gateUp.get(":, :, 0:" + width)).mul(gateUp.get(":, :, " + width + ":"));
             mlp.add(proj.down(layer, m, act));
         }
         return residual(mid, mlp, w.postMlpNorm, layer);
@@ -101,21 +100,6 @@ final class LlamaTrainingForward {
             sum = sum.add(parts.get(i));
         }
         return x.add(rms(sum).mul(postNorm[layer]));
-    }
-
-    /** The MLP's activation of g, in out-of-place ops, computed as the served block computes it. */
-    private NDArray activation(NDArray g) {
-        NDManager step = g.getManager();
-        return switch (block.activation()) {
-            case SILU -> Activation.sigmoid(g).mul(g);
-            case GELU_TANH -> {
-                NDArray inner = g.mul(g).mul(Constants.of(step, 0.044715f)).add(Constants.of(step, 1f)).mul(g)
-                        .mul(Constants.of(step, (float) Math.sqrt(2 / Math.PI)));
-                yield inner.tanh().add(Constants.of(step, 1f)).mul(Constants.of(step, 0.5f)).mul(g);
-            }
-            case GELU -> Activation.gelu(g);
-            case RELU -> Activation.relu(g);
-        };
     }
 
     private NDArray attention(int layer, int part, RopeTables rope, NDArray h, NDArray cos, NDArray sin,

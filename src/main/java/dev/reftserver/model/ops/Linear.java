@@ -47,6 +47,9 @@ public final class Linear {
     private final long[] biases;
     /** The weights are bfloat16 as they are (on a GPU, where libtorch's own matmul is the fast one). */
     private final boolean bfloat16;
+    /** The weights and biases as arrays, for {@link #trainingApply}; null where packed or bfloat16. */
+    private NDArray[] arrays;
+    private NDArray[] biasArrays;
 
     /**
      * @param weights  [part]: slices, input-major, or output-major where bfloat16 (held by their manager for the
@@ -61,6 +64,8 @@ public final class Linear {
         for (int p = 0; p < weights.length; p++) {
             this.weights[p] = NativeOps.handle(weights[p]);
         }
+        this.arrays = bfloat16 ? null : weights.clone();
+        this.biasArrays = biases == null ? null : biases.clone();
     }
 
     /**
@@ -209,6 +214,20 @@ public final class Linear {
             op.addi(y, biases[part]);
         }
         return y;
+    }
+
+    /**
+     * Part {@code part}'s product {@code x W_part (+ b_part)} as a differentiable function of x (training): plain
+     * NDArray ops autograd follows, on the calling thread. For weights in the model's dtype only (not packed, not
+     * bfloat16).
+     */
+    public NDArray trainingApply(NDArray x, int part) {
+        if (arrays == null) {
+            throw new IllegalStateException("a packed or bfloat16 projection has no differentiable product");
+        }
+        NDArray y = x.matMul(arrays[part]);
+        NDArray bias = biasArrays == null || part >= biasArrays.length ? null : biasArrays[part];
+        return bias == null ? y : y.add(bias);
     }
 
     /**

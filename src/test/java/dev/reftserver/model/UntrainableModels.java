@@ -1,0 +1,58 @@
+package dev.reftserver.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.reftserver.model.checkpoint.Checkpoint;
+import dev.reftserver.model.llama.LlamaArchitecture;
+import dev.reftserver.model.ops.CpuTeam;
+import java.nio.file.Path;
+
+/**
+ * A served model without a differentiable forward, for tests of how training refuses one: every architecture this
+ * server serves on a CPU has one, and the one case without (bfloat16 weights on a GPU) needs a GPU.
+ */
+public final class UntrainableModels {
+
+    private UntrainableModels() {
+    }
+
+    /** The Llama-family model in {@code dir}, in float32 on one thread, whose training forward says {@code why}. */
+    public static TransformerLM load(Path dir, String why) {
+        Checkpoint ckpt = ModelLoader.read(dir);
+        NDManager manager = NDManager.newBaseManager();
+        Architecture arch = new LlamaArchitecture(manager.newSubManager(), ckpt, DataType.FLOAT32, CpuTeam.of(1));
+        Architecture refusing = new Architecture() {
+            @Override
+            public ModelConfig config() {
+                return arch.config();
+            }
+
+            @Override
+            public NDArray embed(long[] ids, StepBatch batch) {
+                return arch.embed(ids, batch);
+            }
+
+            @Override
+            public NDArray block(int layer, NDArray x, StepBatch batch, KvCache cache) {
+                return arch.block(layer, x, batch, cache);
+            }
+
+            @Override
+            public NDArray head(NDArray x) {
+                return arch.head(x);
+            }
+
+            @Override
+            public String untrainable() {
+                return why;
+            }
+
+            @Override
+            public void close() {
+                arch.close();
+            }
+        };
+        return new TransformerLM(manager, refusing, DataType.FLOAT32, "float32", CpuTeam.of(1));
+    }
+}
