@@ -7,7 +7,7 @@ import ai.djl.ndarray.types.DataType;
 
 /**
  * A model's differentiable forward for training ({@link TransformerLM#training()}): every op on the calling thread,
- * through {@link Architecture#trainingBlock}, on the model's own weights.
+ * through {@link Architecture#differentiable}, on the model's own weights.
  */
 public final class TrainingForward {
 
@@ -20,17 +20,26 @@ public final class TrainingForward {
     }
 
     /**
-     * Why this model cannot be trained (its blocks have no differentiable forward yet), or null where it can: a
+     * Why this model cannot be trained (it has no differentiable forward), or null where it can: a
      * training request is refused up front rather than failing once it runs.
      */
     public String untrainable() {
-        return arch.untrainable();
+        DifferentiableBlocks blocks = arch.differentiable();
+        return blocks == null ? config.architecture() + " has no differentiable forward" : blocks.untrainable();
+    }
+
+    private DifferentiableBlocks blocks() {
+        String why = untrainable();
+        if (why != null) {
+            throw new UnsupportedOperationException(why);
+        }
+        return arch.differentiable();
     }
 
     /**
      * A differentiable forward for training: the rows (BOS included, right-padded to the longest), {@code hook}
      * after each block it touches, and logits at the given flat positions ({@code row * T + t}, T the longest row).
-     * Runs every op on the calling thread through {@link Architecture#trainingBlock}, so a {@code GradientCollector}
+     * Runs every op on the calling thread through {@link Architecture#differentiable}, so a {@code GradientCollector}
      * open on that thread sees the whole graph; the weights are the model's own arrays and receive no gradient.
      *
      * @return logits [positions.length, vocab], fp32
@@ -40,10 +49,10 @@ public final class TrainingForward {
     }
 
     /**
-     * The residual stream of the right-padded rows after the first {@code blocks} blocks, with no hook: [n, T, d].
+     * The residual stream of the right-padded rows after the first {@code count} blocks, with no hook: [n, T, d].
      * With 0 blocks, the embeddings. Training keeps the frozen part before its first intervened layer this way.
      */
-    public NDArray hidden(NDManager step, int[][] rows, int blocks) {
+    public NDArray hidden(NDManager step, int[][] rows, int count) {
         int n = rows.length;
         int tokens = 0;
         for (int[] row : rows) {
@@ -59,9 +68,10 @@ public final class TrainingForward {
                 ids[i * tokens + t] = rows[i][t];
             }
         }
-        NDArray x = arch.trainingEmbed(step, ids, n, tokens);
-        for (int l = 0; l < blocks; l++) {
-            x = arch.trainingBlock(l, x);
+        DifferentiableBlocks blocks = blocks();
+        NDArray x = blocks.embed(step, ids, n, tokens);
+        for (int l = 0; l < count; l++) {
+            x = blocks.block(l, x);
         }
         return x;
     }
@@ -73,13 +83,14 @@ public final class TrainingForward {
     public NDArray logits(NDManager step, NDArray x, int fromBlock, BlockHook hook, long[] positions) {
         long n = x.getShape().get(0);
         long tokens = x.getShape().get(1);
+        DifferentiableBlocks blocks = blocks();
         for (int l = fromBlock; l < config.numLayers(); l++) {
-            x = arch.trainingBlock(l, x);
+            x = blocks.block(l, x);
             if (hook.touches(l)) {
                 x = hook.afterBlock(l, x);
             }
         }
         NDArray picked = x.reshape(n * tokens, config.hiddenSize()).get(new NDIndex("{}", step.create(positions)));
-        return arch.trainingHead(picked).toType(DataType.FLOAT32, false);
+        return blocks.head(picked).toType(DataType.FLOAT32, false);
     }
 }

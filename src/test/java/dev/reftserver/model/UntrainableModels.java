@@ -44,8 +44,29 @@ public final class UntrainableModels {
             }
 
             @Override
-            public String untrainable() {
-                return why;
+            public DifferentiableBlocks differentiable() {
+                DifferentiableBlocks blocks = arch.differentiable();
+                return new DifferentiableBlocks() {
+                    @Override
+                    public String untrainable() {
+                        return why;
+                    }
+
+                    @Override
+                    public NDArray embed(NDManager step, long[] ids, int rows, int tokens) {
+                        return blocks.embed(step, ids, rows, tokens);
+                    }
+
+                    @Override
+                    public NDArray block(int layer, NDArray x) {
+                        return blocks.block(layer, x);
+                    }
+
+                    @Override
+                    public NDArray head(NDArray x) {
+                        return blocks.head(x);
+                    }
+                };
             }
 
             @Override

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.reftserver.model.Architecture;
 import dev.reftserver.model.Attention;
+import dev.reftserver.model.DifferentiableBlocks;
 import dev.reftserver.model.KvCache;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.StepBatch;
@@ -114,23 +115,8 @@ public final class Gpt2Architecture implements Architecture {
     }
 
     @Override
-    public String untrainable() {
-        return null;
-    }
-
-    @Override
-    public NDArray trainingEmbed(NDManager step, long[] ids, int rows, int tokens) {
-        return training.embed(step, ids, rows, tokens);
-    }
-
-    @Override
-    public NDArray trainingBlock(int layer, NDArray x) {
-        return training.block(layer, x);
-    }
-
-    @Override
-    public NDArray trainingHead(NDArray x) {
-        return training.head(x);
+    public DifferentiableBlocks differentiable() {
+        return training;
     }
 
     private long layerNorm(NativeOps op, long x, NDArray weight, NDArray bias) {

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.norm.LayerNorm;
+import dev.reftserver.model.DifferentiableBlocks;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.StepBatch;
 import dev.reftserver.model.ops.Constants;
@@ -18,7 +19,7 @@ import dev.reftserver.model.ops.NativeOps;
  * in part order), in plain NDArray ops on the calling thread, with no in-place edits and no cache. Rows start at
  * position 0 and attention is causal, so right padding never changes a real position.
  */
-final class Gpt2TrainingForward {
+final class Gpt2TrainingForward implements DifferentiableBlocks {
 
     private final ModelConfig c;
     private final Gpt2Weights w;
@@ -28,8 +29,14 @@ final class Gpt2TrainingForward {
         this.w = w;
     }
 
+    @Override
+    public String untrainable() {
+        return null;
+    }
+
     /** wte(ids) + wpe(0 .. tokens - 1) for ids [rows, tokens] (row-major): [rows, tokens, d]. */
-    NDArray embed(NDManager step, long[] ids, int rows, int tokens) {
+    @Override
+    public NDArray embed(NDManager step, long[] ids, int rows, int tokens) {
         try (NativeOps op = new NativeOps()) {
             NDArray tok = op.keep(op.take(NativeOps.handle(w.wte), NativeOps.handle(step.create(ids))), step);
             NDArray pos = w.wpe.get(step, new NDIndex("0:" + tokens));
@@ -38,7 +45,8 @@ final class Gpt2TrainingForward {
     }
 
     /** x + attn(ln_1(x)), then + mlp(ln_2(.)), for x [n, T, d]. */
-    NDArray block(int layer, NDArray x) {
+    @Override
+    public NDArray block(int layer, NDArray x) {
         NDManager step = x.getManager();
         int t = (int) x.getShape().get(1);
         NDArray mask = StepBatch.prefillMask(step, new int[] {t}, t, 0, 0, x.getDataType()).reshape(1, 1, t, t);
@@ -75,7 +83,8 @@ final class Gpt2TrainingForward {
     }
 
     /** ln_f, then the output layer: x [m, d] to logits [m, vocab]. */
-    NDArray head(NDArray x) {
+    @Override
+    public NDArray head(NDArray x) {
         NDArray h = layerNorm(x, w.lnfW, w.lnfB);
         int parts = w.lmHead.parts();
         NDList out = new NDList(parts);

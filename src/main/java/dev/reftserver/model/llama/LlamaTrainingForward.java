@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.reftserver.model.BlockOptions;
+import dev.reftserver.model.DifferentiableBlocks;
 import dev.reftserver.model.ModelConfig;
 import dev.reftserver.model.ops.Constants;
 import dev.reftserver.model.ops.NativeOps;
@@ -20,7 +21,7 @@ import dev.reftserver.model.checkpoint.Checkpoint;
  * there sees the whole graph), with no in-place edits and no cache. Rows start at position 0 and attention is causal
  * ({@link StepBatch#prefillMask}), so right padding never changes a real position.
  */
-final class LlamaTrainingForward {
+final class LlamaTrainingForward implements DifferentiableBlocks {
 
     private final ModelConfig c;
     private final LlamaWeights w;
@@ -37,26 +38,22 @@ final class LlamaTrainingForward {
                 : TrainingProjections.float32(w);
     }
 
-    /** Why these blocks have no differentiable forward, or null where they have one. */
-    String untrainable() {
+    @Override
+    public String untrainable() {
         return w.bfloat16Weights && onGpu ? "training runs on float32 weights, or bfloat16 ones on a CPU, and this"
                 + " model is served in bfloat16 on a GPU; start the server with reft.model.dtype=float32 to train on"
                 + " it" : null;
     }
 
-    /** Token embeddings of ids [rows, tokens] (row-major) to [rows, tokens, d]. */
-    NDArray embed(NDManager step, long[] ids, int rows, int tokens) {
-        String why = untrainable();
-        if (why != null) {
-            throw new UnsupportedOperationException(why);
-        }
+    @Override
+    public NDArray embed(NDManager step, long[] ids, int rows, int tokens) {
         try (NativeOps op = new NativeOps()) {
             return op.keep(w.tokens.rows(op, step, ids), step).reshape(rows, tokens, c.hiddenSize());
         }
     }
 
-    /** Block {@code layer} of x [n, T, d]. */
-    NDArray block(int layer, NDArray x) {
+    @Override
+    public NDArray block(int layer, NDArray x) {
         NDManager step = x.getManager();
         int t = (int) x.getShape().get(1);
         int hd = c.headDim();
@@ -139,8 +136,8 @@ final class LlamaTrainingForward {
         return proj.o(layer, part, attn);
     }
 
-    /** Final norm and output layer: x [m, d] to logits [m, vocab]. */
-    NDArray head(NDArray x) {
+    @Override
+    public NDArray head(NDArray x) {
         NDArray logits = proj.head(w.headNorm == null ? rms(x) : rms(x).mul(w.headNorm));
         return block.finalSoftcap() > 0 ? softcap(logits, block.finalSoftcap()) : logits;
     }
