@@ -1,6 +1,7 @@
 package dev.reftserver.training;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import com.google.gson.JsonArray;
@@ -10,6 +11,7 @@ import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.model.ModelLoader;
 import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.TransformerLM;
+import dev.reftserver.model.checkpoint.CheckpointException;
 import dev.reftserver.model.checkpoint.Safetensors;
 import dev.reftserver.model.checkpoint.SafetensorsFiles;
 import dev.reftserver.model.checkpoint.TensorData;
@@ -90,6 +92,27 @@ class Bfloat16TrainingTest {
             for (int i = 0; i < 3; i++) {
                 assertThat(got.gradients().get(0).get(i)).isEqualTo(want.gradients().get(0).get(i));
             }
+        }
+    }
+
+    /** The checkpoint is read again to train: a file gone since the model loaded fails the run with its reason. */
+    @Test
+    void aCheckpointGoneSinceLoadingFailsTrainingWithItsReason(@TempDir Path tmp) throws IOException {
+        Path original = ReferenceFiles.resource("reference/models-next/qwen3");
+        Path copy = tmp.resolve("qwen3");
+        Files.createDirectories(copy);
+        for (String f : new String[] {"config.json", "model.safetensors"}) {
+            Files.copy(original.resolve(f), copy.resolve(f));
+        }
+        try (TransformerLM model = ModelLoader.load(copy, "cpu", "bfloat16", 1)) {
+            Files.delete(copy.resolve("model.safetensors"));
+            Path bundle = ReferenceFiles.resource("reference/architecture-training/qwen3/bundle.zip");
+            assertThatThrownBy(() -> {
+                try (TrainingRun run = start(model, bundle)) {
+                    run.evaluate(run.batch(0), true);
+                }
+            }).isInstanceOf(CheckpointException.class)
+                    .hasMessage("cannot read " + copy.resolve("model.safetensors") + ": no such file");
         }
     }
 

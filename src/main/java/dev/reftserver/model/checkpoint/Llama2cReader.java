@@ -92,7 +92,7 @@ public final class Llama2cReader {
                     kvHeads, headDim, seqLen, 10000.0, 1e-5, shared, false, 1, 2);
             return Checkpoint.inMemory(config, t, path.toString());
         } catch (IOException e) {
-            throw new CheckpointException("cannot read " + path + ": " + e.getMessage(), e);
+            throw CheckpointException.unreadable(path, e);
         }
     }
 

@@ -61,7 +61,7 @@ public final class Safetensors {
             ch.read(ByteBuffer.wrap(header), 8);
             return new Safetensors(path, window, null, SafetensorsHeader.parse(header, size, path.toString()));
         } catch (IOException e) {
-            throw new CheckpointException("cannot read " + path + ": " + e.getMessage(), e);
+            throw CheckpointException.unreadable(path, e);
         }
     }
 
@@ -124,7 +124,7 @@ public final class Safetensors {
                 done += n;
             }
         } catch (IOException ex) {
-            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
+            throw CheckpointException.unreadable(path, ex);
         }
         return new TensorData(name, e.shape().clone(), out);
     }
@@ -156,7 +156,7 @@ public final class Safetensors {
             joined.attach(manager);
             return joined;
         } catch (IOException ex) {
-            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
+            throw CheckpointException.unreadable(path, ex);
         }
     }
 
@@ -174,7 +174,7 @@ public final class Safetensors {
         try (FileChannel ch = channel()) {
             return stored(ch, e, e.begin(), new Shape(e.shape()), manager);
         } catch (IOException ex) {
-            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
+            throw CheckpointException.unreadable(path, ex);
         }
     }
 
@@ -191,7 +191,7 @@ public final class Safetensors {
             return ch.map(FileChannel.MapMode.READ_ONLY, e.begin(), e.end() - e.begin())
                     .order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException ex) {
-            throw new CheckpointException("cannot read " + path + ": " + ex.getMessage(), ex);
+            throw CheckpointException.unreadable(path, ex);
         }
     }
 

@@ -186,7 +186,7 @@ public interface StoredRows extends AutoCloseable {
                 try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
                     b = ch.map(FileChannel.MapMode.READ_ONLY, at, len);
                 } catch (IOException e) {
-                    throw new CheckpointException("cannot read " + path + ": " + e.getMessage(), e);
+                    throw CheckpointException.unreadable(path, e);
                 }
             }
             if (path == null) {
