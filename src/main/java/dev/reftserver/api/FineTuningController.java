@@ -122,7 +122,7 @@ class FineTuningController {
             `reft.training.max-share` of the engine's time while completions are served. Jobs and events are kept \
             in the registry store; a job unfinished when the server stops is marked failed (code \
             `server_restarted`), never resumed. 400 (`param: model`) where the base model cannot be trained by \
-            this server (bfloat16 weights on a GPU: no differentiable forward). 429 (`too_many_jobs`) past `reft.training.max-queued-jobs` \
+            this server (a model without a differentiable forward; every architecture served has one). 429 (`too_many_jobs`) past `reft.training.max-queued-jobs` \
             unfinished jobs per tenant, (`training_queue_full`) past `reft.training.max-total-queued-jobs` on \
             the server.""")
     @PostMapping

@@ -31,9 +31,27 @@ class Bfloat16WeightsTest {
         "variants/granite,2", "variants/granite,1"})
     void logitsStayWithinBfloat16RoundingOfTheFloat32Reference(String name, int threads) {
         String dir = "reference/" + (name.contains("/") ? name : "models-next/" + name);
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "bfloat16", threads)) {
+            assertNearFloat32(name, dir, model);
+        }
+    }
+
+    /**
+     * The same for the layout a GPU uses (plain bfloat16 weights multiplied by libtorch's {@code linear}, not packed
+     * for oneDNN), run here on the CPU.
+     */
+    @ParameterizedTest
+    @CsvSource({"llama3-rope,1", "gemma2,2", "phi3,1", "qwen3,2", "variants/granite,2"})
+    void theGpuLayoutStaysWithinBfloat16RoundingToo(String name, int threads) {
+        String dir = "reference/" + (name.contains("/") ? name : "models-next/" + name);
+        try (TransformerLM model = TestModels.unpackedBfloat16(ReferenceFiles.resource(dir), threads)) {
+            assertNearFloat32(name, dir, model);
+        }
+    }
+
+    private static void assertNearFloat32(String name, String dir, TransformerLM model) {
         Safetensors logits = ReferenceFiles.tensors(dir + "/logits.safetensors");
-        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(dir), "cpu", "bfloat16", threads);
-                NDManager step = NDManager.newBaseManager()) {
+        try (NDManager step = NDManager.newBaseManager()) {
             float worst = 0;
             int sameTop1 = 0;
             int prompts = 0;

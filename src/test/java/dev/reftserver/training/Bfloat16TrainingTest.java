@@ -10,6 +10,7 @@ import dev.reftserver.intervention.BundleContents;
 import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.model.ModelLoader;
 import dev.reftserver.model.ReferenceFiles;
+import dev.reftserver.model.TestModels;
 import dev.reftserver.model.TransformerLM;
 import dev.reftserver.model.checkpoint.CheckpointException;
 import dev.reftserver.model.checkpoint.Safetensors;
@@ -28,8 +29,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * A model served with bfloat16 weights trains too (its packed weights have no backward, so a step reads the
- * checkpoint's stored rows): on every Llama-family block, the loss and the gradients at the init are those of
+ * A model served with bfloat16 weights trains too (on a CPU its packed weights have no backward, so a step reads the
+ * checkpoint's stored rows; laid out as on a GPU, it multiplies its own arrays): on every Llama-family block, the loss and the gradients at the init are those of
  * float32 within bfloat16's rounding (reference/architecture-training: transformers in float32), and the loss falls
  * over a few updates; a checkpoint stored in BF16 is read through its memory map and gives exactly what the same
  * values stored in float32 and rounded give.
@@ -42,26 +43,44 @@ class Bfloat16TrainingTest {
     @CsvSource({"llama3-rope,2", "qwen3,1", "gemma2,2", "phi3,1", "mistral-sliding,2", "gemma3,1", "granite,2",
         "smollm3,1"})
     void lossAndGradientsAreFloat32sWithinBfloat16Rounding(String name, int threads) throws IOException {
-        String dir = "reference/architecture-training/" + name;
-        JsonObject ref = ReferenceFiles.json(dir + "/reference.json");
+        JsonObject ref = ReferenceFiles.json("reference/architecture-training/" + name + "/reference.json");
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.get("model").getAsString()), "cpu",
                 "bfloat16", threads)) {
-            assertThat(model.training().untrainable()).isNull();
-            try (TrainingRun run = start(model, ReferenceFiles.resource(dir + "/bundle.zip"))) {
-                TrainingRun.Evaluation eval = run.evaluate(run.batch(0), true);
-                double loss = ref.get("loss").getAsDouble();
-                assertThat(eval.loss()).as("%s loss", name).isCloseTo(loss, within(1e-3 * loss));
-                for (String which : List.of("weight", "bias")) {
-                    float[] want = floats(ref.getAsJsonArray("grad_" + which));
-                    float[] got = eval.gradients().get(0).get(which.equals("weight") ? 1 : 2);
-                    assertThat(cosine(got, want)).as("%s grad %s direction", name, which).isGreaterThan(0.99);
-                    assertThat(norm(got) / norm(want)).as("%s grad %s norm", name, which).isCloseTo(1.0, within(0.03));
-                }
-                for (int i = 0; i < 3; i++) {
-                    run.step();
-                }
-                assertThat(run.loss()).as("%s loss after 3 updates", name).isLessThan(eval.loss());
+            assertNearFloat32(name, ref, model);
+        }
+    }
+
+    /**
+     * The same with bfloat16 weights laid out as on a GPU (plain arrays, not packed): training multiplies the
+     * served arrays themselves, run here on the CPU.
+     */
+    @ParameterizedTest
+    @CsvSource({"llama3-rope,2", "qwen3,1", "gemma2,1", "phi3,2", "granite,2"})
+    void theGpuLayoutTrainsOnItsOwnArrays(String name, int threads) throws IOException {
+        JsonObject ref = ReferenceFiles.json("reference/architecture-training/" + name + "/reference.json");
+        try (TransformerLM model = TestModels.unpackedBfloat16(ReferenceFiles.resource(ref.get("model").getAsString()),
+                threads)) {
+            assertNearFloat32(name, ref, model);
+        }
+    }
+
+    private static void assertNearFloat32(String name, JsonObject ref, TransformerLM model) throws IOException {
+        assertThat(model.training().untrainable()).isNull();
+        Path bundle = ReferenceFiles.resource("reference/architecture-training/" + name + "/bundle.zip");
+        try (TrainingRun run = start(model, bundle)) {
+            TrainingRun.Evaluation eval = run.evaluate(run.batch(0), true);
+            double loss = ref.get("loss").getAsDouble();
+            assertThat(eval.loss()).as("%s loss", name).isCloseTo(loss, within(1e-3 * loss));
+            for (String which : List.of("weight", "bias")) {
+                float[] want = floats(ref.getAsJsonArray("grad_" + which));
+                float[] got = eval.gradients().get(0).get(which.equals("weight") ? 1 : 2);
+                assertThat(cosine(got, want)).as("%s grad %s direction", name, which).isGreaterThan(0.99);
+                assertThat(norm(got) / norm(want)).as("%s grad %s norm", name, which).isCloseTo(1.0, within(0.03));
             }
+            for (int i = 0; i < 3; i++) {
+                run.step();
+            }
+            assertThat(run.loss()).as("%s loss after 3 updates", name).isLessThan(eval.loss());
         }
     }
 

@@ -9,8 +9,8 @@ import dev.reftserver.error.ServiceException;
 import dev.reftserver.intervention.BundleImporter;
 import dev.reftserver.intervention.BundleLimits;
 import dev.reftserver.model.ReferenceFiles;
+import dev.reftserver.model.TestModels;
 import dev.reftserver.model.TransformerLM;
-import dev.reftserver.model.UntrainableModels;
 import dev.reftserver.registry.EmbeddedStore;
 import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.UploadMetrics;
@@ -25,8 +25,8 @@ import org.springframework.util.unit.DataSize;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * A base model without a differentiable forward (on a GPU, bfloat16 weights; here a stand-in that says so) refuses a
- * fine-tuning job when it is asked for, with a 400 naming the reason, instead of accepting it and failing once it
+ * A base model without a differentiable forward (every architecture served has one; here a stand-in that says so)
+ * refuses a fine-tuning job when it is asked for, with a 400 naming the reason, instead of accepting it and failing once it
  * runs.
  */
 class UntrainableModelTest {
@@ -37,7 +37,7 @@ class UntrainableModelTest {
     @Test
     void aJobOnAModelThatCannotBeTrainedIsRefusedUpFront() throws Exception {
         Path dir = ReferenceFiles.resource("reference/models-next/qwen3");
-        try (TransformerLM model = UntrainableModels.load(dir, "no differentiable forward here");
+        try (TransformerLM model = TestModels.untrainable(dir, "no differentiable forward here");
                 EmbeddedStore store = new EmbeddedStore(tmp.resolve("store"))) {
             TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
             TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,

@@ -63,12 +63,20 @@ public final class LlamaArchitecture implements Architecture {
      */
     public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype, CpuTeam team,
             boolean bfloat16Weights) {
+        this(manager, ckpt, dtype, team, bfloat16Weights, bfloat16Weights && !manager.getDevice().isGpu());
+    }
+
+    /**
+     * @param pack pack bfloat16 weights for oneDNN (what a CPU does); without, they stay plain bfloat16 arrays
+     *             multiplied by libtorch's {@code linear}, as on a GPU (tests run that layout on a CPU)
+     */
+    public LlamaArchitecture(NDManager manager, Checkpoint ckpt, DataType dtype, CpuTeam team,
+            boolean bfloat16Weights, boolean pack) {
         this.c = ckpt.config();
         this.manager = manager;
         this.team = team;
         this.block = c.block();
-        this.w = new LlamaWeights(manager, ckpt, dtype, team.size(), bfloat16Weights,
-                bfloat16Weights && !manager.getDevice().isGpu());
+        this.w = new LlamaWeights(manager, ckpt, dtype, team.size(), bfloat16Weights, pack);
         this.fn = new Elementwise(manager, c.normEps());
         // The attention scale is folded into the q projection (or Qwen3's q_norm) at load, except in bfloat16.
         this.attention = new Attention(manager, c, w.attnParts, w.queryScale, dtype);

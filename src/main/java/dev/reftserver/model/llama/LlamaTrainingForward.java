@@ -27,22 +27,18 @@ final class LlamaTrainingForward implements DifferentiableBlocks {
     private final LlamaWeights w;
     private final BlockOptions block;
     private final TrainingProjections proj;
-    private final boolean onGpu;
 
     LlamaTrainingForward(ModelConfig c, LlamaWeights w, Checkpoint ckpt, NDManager manager) {
         this.c = c;
         this.w = w;
         this.block = c.block();
-        this.onGpu = manager.getDevice().isGpu();
-        this.proj = w.bfloat16Weights ? new Bfloat16TrainingProjections(ckpt, manager, c, w)
-                : TrainingProjections.float32(w);
+        // Packed weights (bfloat16 on a CPU) have no backward: the checkpoint's rows instead.
+        this.proj = w.packed ? new Bfloat16TrainingProjections(ckpt, manager, c, w) : TrainingProjections.arrays(w);
     }
 
     @Override
     public String untrainable() {
-        return w.bfloat16Weights && onGpu ? "training runs on float32 weights, or bfloat16 ones on a CPU, and this"
-                + " model is served in bfloat16 on a GPU; start the server with reft.model.dtype=float32 to train on"
-                + " it" : null;
+        return null;
     }
 
     @Override

@@ -31,6 +31,8 @@ import java.util.List;
 final class LlamaWeights {
 
     final boolean bfloat16Weights;
+    /** The projections are packed for oneDNN (bfloat16 on a CPU): their arrays are null. */
+    final boolean packed;
     final int attnParts;
     final int mlpParts;
     final int headParts;
@@ -90,6 +92,7 @@ final class LlamaWeights {
     LlamaWeights(NDManager manager, Checkpoint ckpt, DataType dtype, int teamSize, boolean bfloat16Weights,
             boolean pack) {
         this.bfloat16Weights = bfloat16Weights;
+        this.packed = pack && bfloat16Weights;
         this.place = new Placement(manager, dtype, bfloat16Weights);
         ModelConfig c = ckpt.config();
         this.block = c.block();

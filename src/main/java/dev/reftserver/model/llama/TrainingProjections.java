@@ -3,6 +3,7 @@ package dev.reftserver.model.llama;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import dev.reftserver.model.ops.NativeOps;
 
 /**
  * The projections of {@link LlamaTrainingForward}, differentiable with respect to their inputs: each returns a new
@@ -33,8 +34,11 @@ interface TrainingProjections {
     /** The output layer of the normalised hidden state h [m, d]: logits [m, vocab]. */
     NDArray head(NDArray h);
 
-    /** The served model's float32 arrays: fused, folded and cut as {@link LlamaWeights} made them. */
-    static TrainingProjections float32(LlamaWeights w) {
+    /**
+     * The served model's own arrays, fused, folded and cut as {@link LlamaWeights} made them: float32 (or the
+     * model's dtype), or bfloat16 where not packed (a GPU), each bfloat16 product computed as the served one.
+     */
+    static TrainingProjections arrays(LlamaWeights w) {
         return new TrainingProjections() {
             @Override
             public int attnParts() {
@@ -53,25 +57,25 @@ interface TrainingProjections {
 
             @Override
             public NDArray qkv(int layer, int part, NDArray h) {
-                NDArray qkv = h.matMul(w.wqkv[layer][part]);
+                NDArray qkv = product(h, w.wqkv[layer][part]);
                 return w.bqkv[layer][part] == null ? qkv : qkv.add(w.bqkv[layer][part]);
             }
 
             @Override
             public NDArray o(int layer, int part, NDArray attn) {
-                NDArray out = attn.matMul(w.wo[layer][part]);
+                NDArray out = product(attn, w.wo[layer][part]);
                 return part == 0 && w.bo != null ? out.add(w.bo[layer]) : out;
             }
 
             @Override
             public NDArray gateUp(int layer, int part, NDArray h) {
-                NDArray gateUp = h.matMul(w.wGateUp[layer][part]);
+                NDArray gateUp = product(h, w.wGateUp[layer][part]);
                 return w.bGateUp == null ? gateUp : gateUp.add(w.bGateUp[layer][part]);
             }
 
             @Override
             public NDArray down(int layer, int part, NDArray act) {
-                NDArray down = act.matMul(w.wDown[layer][part]);
+                NDArray down = product(act, w.wDown[layer][part]);
                 return part == 0 && w.bDown != null ? down.add(w.bDown[layer]) : down;
             }
 
@@ -79,9 +83,20 @@ interface TrainingProjections {
             public NDArray head(NDArray h) {
                 NDList parts = new NDList(w.headParts);
                 for (int p = 0; p < w.headParts; p++) {
-                    parts.add(h.matMul(w.lmHead[p]));
+                    parts.add(product(h, w.lmHead[p]));
                 }
                 return w.headParts == 1 ? parts.get(0) : NDArrays.concat(parts, -1);
+            }
+
+            /** x times a weight: input-major in the model's dtype, or bfloat16 output-major. */
+            private NDArray product(NDArray x, NDArray weight) {
+                if (!w.bfloat16Weights) {
+                    return x.matMul(weight);
+                }
+                try (NativeOps op = new NativeOps()) {
+                    return op.keep(op.linearBfloat16(NativeOps.handle(x), NativeOps.handle(weight)),
+                            x.getManager());
+                }
             }
         };
     }

@@ -8,17 +8,30 @@ import dev.reftserver.model.llama.LlamaArchitecture;
 import dev.reftserver.model.ops.CpuTeam;
 import java.nio.file.Path;
 
-/**
- * A served model without a differentiable forward, for tests of how training refuses one: every architecture this
- * server serves on a CPU has one, and the one case without (bfloat16 weights on a GPU) needs a GPU.
- */
-public final class UntrainableModels {
+/** Models in forms {@link ModelLoader} does not make on a CPU, for tests. */
+public final class TestModels {
 
-    private UntrainableModels() {
+    private TestModels() {
     }
 
-    /** The Llama-family model in {@code dir}, in float32 on one thread, whose training forward says {@code why}. */
-    public static TransformerLM load(Path dir, String why) {
+    /**
+     * The Llama-family model in {@code dir} with bfloat16 weights laid out as on a GPU (plain bfloat16 arrays,
+     * multiplied by libtorch's {@code linear}, not packed for oneDNN), on {@code threads} threads.
+     */
+    public static TransformerLM unpackedBfloat16(Path dir, int threads) {
+        Checkpoint ckpt = ModelLoader.read(dir);
+        NDManager manager = NDManager.newBaseManager();
+        CpuTeam team = CpuTeam.of(threads);
+        Architecture arch = new LlamaArchitecture(manager.newSubManager(), ckpt, DataType.FLOAT32, team, true, false);
+        return new TransformerLM(manager, arch, DataType.FLOAT32, "bfloat16", team);
+    }
+
+    /**
+     * The Llama-family model in {@code dir}, in float32 on one thread, whose training forward says {@code why}: a
+     * stand-in for a model that cannot be trained, for tests of how a job is refused (every architecture served has
+     * a differentiable forward).
+     */
+    public static TransformerLM untrainable(Path dir, String why) {
         Checkpoint ckpt = ModelLoader.read(dir);
         NDManager manager = NDManager.newBaseManager();
         Architecture arch = new LlamaArchitecture(manager.newSubManager(), ckpt, DataType.FLOAT32, CpuTeam.of(1));
