@@ -29,11 +29,6 @@ final class Gpt2TrainingForward implements DifferentiableBlocks {
         this.w = w;
     }
 
-    @Override
-    public String untrainable() {
-        return null;
-    }
-
     /** wte(ids) + wpe(0 .. tokens - 1) for ids [rows, tokens] (row-major): [rows, tokens, d]. */
     @Override
     public NDArray embed(NDManager step, long[] ids, int rows, int tokens) {

@@ -37,11 +37,6 @@ final class LlamaTrainingForward implements DifferentiableBlocks {
     }
 
     @Override
-    public String untrainable() {
-        return null;
-    }
-
-    @Override
     public NDArray embed(NDManager step, long[] ids, int rows, int tokens) {
         try (NativeOps op = new NativeOps()) {
             return op.keep(w.tokens.rows(op, step, ids), step).reshape(rows, tokens, c.hiddenSize());
