@@ -22,7 +22,8 @@ import tools.jackson.databind.JsonNode;
  * src/test/scripts/make_architecture_interventions.py on the models of reference/models-next, tiny and variants).
  * For every prompt (1 to 316 tokens: past the sliding windows; a 2-token prompt edits one position in each group):
  * the last-position logits at 64 ids within 1e-4 and 12 greedy ids exactly through the KV cache, each prompt alone
- * and all of them as one batch of uneven rows; and every edit reaches the logits.
+ * and all of them as one batch of uneven rows; and every edit reaches the logits. With bfloat16 weights, within
+ * bfloat16's rounding.
  */
 class ArchitectureInterventionsReferenceTest {
 
@@ -56,6 +57,50 @@ class ArchitectureInterventionsReferenceTest {
                     Prompt p = prompts.get(i);
                     assertThat(Arrays.copyOf(batched[i], p.greedy().length)).as("%s/%s batched greedy", name, p.name())
                             .containsExactly(p.greedy());
+                }
+            }
+        }
+    }
+
+    /**
+     * The same bundles on models served with bfloat16 weights: each prompt's last-position logits at the 64 ids stay
+     * within bfloat16's rounding of transformers' float32 ones (a few percent of the largest, as
+     * {@code Bfloat16WeightsTest} allows the base model), and the edits still move them as far as in float32.
+     */
+    @ParameterizedTest
+    @CsvSource({"llama3-rope,2", "qwen3,1", "gemma2,2", "phi3,1", "mistral-sliding,2", "granite,2", "gemma3,1"})
+    void bfloat16WeightsApplyTheBundleWithinTheirRounding(String name, int threads) {
+        JsonNode ref = Fixtures.json("reference/architecture-interventions/" + name + "/reference.json");
+        try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.get("model").asString()), "cpu",
+                "bfloat16", threads);
+                NDManager manager = NDManager.newBaseManager()) {
+            byte[] zip = Fixtures.resource("reference/architecture-interventions/" + name + "/bundle.zip");
+            ImportedBundle imported = new BundleImporter(BundleLimits.defaults())
+                    .importZip(zip, model.config().shape(), null, null);
+            try (LoadedBundle bundle = LoadedBundle.load(imported.nativeZip(), model.config().shape(),
+                    BundleLimits.defaults(), manager)) {
+                for (Prompt p : prompts(ref)) {
+                    float[] edited;
+                    float[] base;
+                    try (NDManager step = manager.newSubManager(); KvCache cache = model.newCache(2, p.ids().length)) {
+                        InterventionPlan plan = new InterventionPlan(List.of(
+                                new InterventionPlan.Row(bundle, p.ids().length),
+                                new InterventionPlan.Row((LoadedBundle) null, p.ids().length)));
+                        float[] both = model.prefill(step, new int[][] {p.ids(), p.ids()}, new int[] {0, 1}, cache,
+                                plan).toFloatArray();
+                        int vocab = model.config().vocabSize();
+                        edited = Arrays.copyOfRange(both, 0, vocab);
+                        base = Arrays.copyOfRange(both, vocab, 2 * vocab);
+                    }
+                    float largest = 0;
+                    float worst = 0;
+                    for (int k = 0; k < p.logitIds().length; k++) {
+                        largest = Math.max(largest, Math.abs(p.logits()[k]));
+                        worst = Math.max(worst, Math.abs(edited[p.logitIds()[k]] - p.logits()[k]));
+                    }
+                    assertThat(worst / largest).as("%s/%s logits", name, p.name()).isLessThan(0.05f);
+                    assertThat(ReferenceFiles.maxAbsDiff(edited, base)).as("%s/%s edit effect", name, p.name())
+                            .isGreaterThan(0.5f * p.effect());
                 }
             }
         }
