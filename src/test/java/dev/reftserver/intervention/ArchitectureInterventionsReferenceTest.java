@@ -41,11 +41,7 @@ class ArchitectureInterventionsReferenceTest {
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.get("model").asString()), "cpu",
                 "float32", threads);
                 NDManager manager = NDManager.newBaseManager()) {
-            byte[] zip = Fixtures.resource("reference/architecture-interventions/" + name + "/bundle.zip");
-            ImportedBundle imported = new BundleImporter(BundleLimits.defaults())
-                    .importZip(zip, model.config().shape(), null, null);
-            try (LoadedBundle bundle = LoadedBundle.load(imported.nativeZip(), model.config().shape(),
-                    BundleLimits.defaults(), manager)) {
+            try (LoadedBundle bundle = bundle(name, model, manager)) {
                 for (Prompt p : prompts) {
                     // The reference's edits are not small: a wrong position, layer or formula shows.
                     assertThat(p.effect()).as("%s/%s edit effect", name, p.name()).isGreaterThan(1e-3f);
@@ -74,11 +70,7 @@ class ArchitectureInterventionsReferenceTest {
         try (TransformerLM model = ModelLoader.load(ReferenceFiles.resource(ref.get("model").asString()), "cpu",
                 "bfloat16", threads);
                 NDManager manager = NDManager.newBaseManager()) {
-            byte[] zip = Fixtures.resource("reference/architecture-interventions/" + name + "/bundle.zip");
-            ImportedBundle imported = new BundleImporter(BundleLimits.defaults())
-                    .importZip(zip, model.config().shape(), null, null);
-            try (LoadedBundle bundle = LoadedBundle.load(imported.nativeZip(), model.config().shape(),
-                    BundleLimits.defaults(), manager)) {
+            try (LoadedBundle bundle = bundle(name, model, manager)) {
                 for (Prompt p : prompts(ref)) {
                     float[] edited;
                     float[] base;
@@ -156,6 +148,14 @@ class ArchitectureInterventionsReferenceTest {
             got[0] = Arrays.copyOf(got[0], prompts.get(0).greedy().length);
         }
         return got;
+    }
+
+    /** The reference's bundle for {@code name}, imported as an upload is and loaded for {@code model}. */
+    private static LoadedBundle bundle(String name, TransformerLM model, NDManager manager) {
+        byte[] zip = Fixtures.resource("reference/architecture-interventions/" + name + "/bundle.zip");
+        ImportedBundle imported = new BundleImporter(BundleLimits.defaults())
+                .importZip(zip, model.config().shape(), null, null);
+        return LoadedBundle.load(imported.nativeZip(), model.config().shape(), BundleLimits.defaults(), manager);
     }
 
     private static List<Prompt> prompts(JsonNode ref) {
