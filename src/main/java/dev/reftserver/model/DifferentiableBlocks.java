@@ -11,11 +11,6 @@ import ai.djl.ndarray.NDManager;
  */
 public interface DifferentiableBlocks {
 
-    /** Why this model cannot be trained after all (e.g. its weights' kernels have no backward), or null. */
-    default String untrainable() {
-        return null;
-    }
-
     /** Token embeddings of ids [rows, tokens] (row-major) to [rows, tokens, d]. */
     NDArray embed(NDManager step, long[] ids, int rows, int tokens);
 

@@ -24,16 +24,15 @@ public final class TrainingForward {
      * training request is refused up front rather than failing once it runs.
      */
     public String untrainable() {
-        DifferentiableBlocks blocks = arch.differentiable();
-        return blocks == null ? config.architecture() + " has no differentiable forward" : blocks.untrainable();
+        return arch.differentiable() == null ? config.architecture() + " has no differentiable forward" : null;
     }
 
     private DifferentiableBlocks blocks() {
-        String why = untrainable();
-        if (why != null) {
-            throw new UnsupportedOperationException(why);
+        DifferentiableBlocks blocks = arch.differentiable();
+        if (blocks == null) {
+            throw new UnsupportedOperationException(untrainable());
         }
-        return arch.differentiable();
+        return blocks;
     }
 
     /**

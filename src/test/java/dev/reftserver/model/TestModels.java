@@ -27,11 +27,11 @@ public final class TestModels {
     }
 
     /**
-     * The Llama-family model in {@code dir}, in float32 on one thread, whose training forward says {@code why}: a
+     * The Llama-family model in {@code dir}, in float32 on one thread, without its differentiable forward: a
      * stand-in for a model that cannot be trained, for tests of how a job is refused (every architecture served has
-     * a differentiable forward).
+     * one).
      */
-    public static TransformerLM untrainable(Path dir, String why) {
+    public static TransformerLM untrainable(Path dir) {
         Checkpoint ckpt = ModelLoader.read(dir);
         NDManager manager = NDManager.newBaseManager();
         Architecture arch = new LlamaArchitecture(manager.newSubManager(), ckpt, DataType.FLOAT32, CpuTeam.of(1));
@@ -54,32 +54,6 @@ public final class TestModels {
             @Override
             public NDArray head(NDArray x) {
                 return arch.head(x);
-            }
-
-            @Override
-            public DifferentiableBlocks differentiable() {
-                DifferentiableBlocks blocks = arch.differentiable();
-                return new DifferentiableBlocks() {
-                    @Override
-                    public String untrainable() {
-                        return why;
-                    }
-
-                    @Override
-                    public NDArray embed(NDManager step, long[] ids, int rows, int tokens) {
-                        return blocks.embed(step, ids, rows, tokens);
-                    }
-
-                    @Override
-                    public NDArray block(int layer, NDArray x) {
-                        return blocks.block(layer, x);
-                    }
-
-                    @Override
-                    public NDArray head(NDArray x) {
-                        return blocks.head(x);
-                    }
-                };
             }
 
             @Override

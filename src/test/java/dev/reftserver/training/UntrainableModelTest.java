@@ -37,7 +37,7 @@ class UntrainableModelTest {
     @Test
     void aJobOnAModelThatCannotBeTrainedIsRefusedUpFront() throws Exception {
         Path dir = ReferenceFiles.resource("reference/models-next/qwen3");
-        try (TransformerLM model = TestModels.untrainable(dir, "no differentiable forward here");
+        try (TransformerLM model = TestModels.untrainable(dir);
                 EmbeddedStore store = new EmbeddedStore(tmp.resolve("store"))) {
             TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
             TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
@@ -47,7 +47,7 @@ class UntrainableModelTest {
             try {
                 TrainingFile file = files.upload("acme", "data.jsonl", "fine-tune",
                         TrainingReference.bytes("data.jsonl"));
-                assertThat(model.training().untrainable()).isEqualTo("no differentiable forward here");
+                assertThat(model.training().untrainable()).isEqualTo("LLAMA has no differentiable forward");
                 assertThatThrownBy(() -> jobs.create("acme", JsonMapper.builder().build().readTree("""
                         {"model": "qwen3", "training_file": "%s",
                          "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [1], "rank": 2}}}}"""
@@ -55,7 +55,7 @@ class UntrainableModelTest {
                             assertThat(e.status()).isEqualTo(HttpStatus.BAD_REQUEST);
                             assertThat(e.param()).isEqualTo("model");
                             assertThat(e.getMessage()).isEqualTo("the base model 'qwen3' cannot be trained by this"
-                                    + " server: no differentiable forward here");
+                                    + " server: LLAMA has no differentiable forward");
                         });
                 assertThat(jobs.list("acme")).isEmpty();
             } finally {
