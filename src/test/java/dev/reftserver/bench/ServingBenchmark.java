@@ -243,10 +243,7 @@ public final class ServingBenchmark {
             return out;
         } finally {
             stop.set(true);
-            for (Future<?> f : fs) {
-                f.get();
-            }
-            pool.shutdown();
+            joinAll(pool, fs);
         }
     }
 
@@ -293,10 +290,21 @@ public final class ServingBenchmark {
                 return null;
             }));
         }
-        for (Future<?> f : fs) {
-            f.get();
+        joinAll(pool, fs);
+    }
+
+    /**
+     * Waits for every client's future, then stops the pool, also when a client failed (its exception is rethrown):
+     * a pool left running keeps the JVM alive after the benchmark's output.
+     */
+    private static void joinAll(ExecutorService pool, List<Future<?>> fs) throws Exception {
+        try {
+            for (Future<?> f : fs) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
         }
-        pool.shutdown();
     }
 
     /** Time from sending a streaming request to its first data chunk, at {@code clients} concurrent streams. */
@@ -331,10 +339,7 @@ public final class ServingBenchmark {
                 return null;
             }));
         }
-        for (Future<?> f : fs) {
-            f.get();
-        }
-        pool.shutdown();
+        joinAll(pool, fs);
         double[] v = samples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         return new double[] {v[v.length / 2], v[Math.min(v.length - 1, (int) Math.ceil(v.length * 0.99) - 1)]};
     }
@@ -387,10 +392,7 @@ public final class ServingBenchmark {
         Sample atEnd = sample(model, scheduler);
         double tokens = generatedTokens.getAsDouble() - tokensWarm;
         stop.set(true);
-        for (Future<?> f : fs) {
-            f.get();
-        }
-        pool.shutdown();
+        joinAll(pool, fs);
         int idleArrays = model.liveArrays() + scheduler.liveStepArrays();
         return String.format(Locale.ROOT, "{\"soak_s\":%d,\"warmup_s\":%d,\"streams\":16,"
                         + "\"tokens_after_warmup\":%.0f,\"requests_finished\":%.0f,"
