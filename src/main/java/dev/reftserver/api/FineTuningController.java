@@ -165,10 +165,12 @@ class FineTuningController {
     @GetMapping(path = "/{id}/events", params = "stream=true", produces = MediaType.TEXT_EVENT_STREAM_VALUE)
     ResponseEntity<StreamingResponseBody> stream(@AuthenticationPrincipal TenantPrincipal caller,
             @PathVariable String id) {
-        FineTuningJob job = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
+        FineTuningJob first = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
         StreamingResponseBody body = out -> {
             int sent = 0;
             while (true) {
+                // Read again each time: a job another replica runs is seen through the store.
+                FineTuningJob job = jobs.get(caller.tenant(), id).orElse(first);
                 boolean finished = job.snapshot().status().terminal();
                 List<FineTuningJob.Event> next = job.eventsFrom(sent);
                 for (FineTuningJob.Event e : next) {

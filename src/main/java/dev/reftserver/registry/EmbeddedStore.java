@@ -14,16 +14,20 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import java.util.function.Predicate;
@@ -89,6 +93,8 @@ public final class EmbeddedStore implements RegistryStore {
     private volatile State state;
     private final Path fileDir;
     private final Path eventDir;
+    /** Jobs whose cancel was asked through {@link #cancelJob} (this process only; a restart fails them anyway). */
+    private final Set<String> cancelAsked = ConcurrentHashMap.newKeySet();
     private final Object trainingLock = new Object();
     private volatile TrainingState training;
 
@@ -530,6 +536,58 @@ public final class EmbeddedStore implements RegistryStore {
                 jobs.add(job);
             }
             writeTraining(new TrainingState(t.files(), jobs));
+        }
+    }
+
+    @Override
+    public JobWrite updateJob(StoredJob job) {
+        synchronized (trainingLock) {
+            Optional<StoredJob> stored = job(job.tenant(), job.id());
+            if (stored.isEmpty() || stored.get().terminal() || !Objects.equals(stored.get().owner(), job.owner())) {
+                return JobWrite.REFUSED;
+            }
+            putJob(job);
+            return cancelAsked.contains(job.id()) ? JobWrite.CANCEL_REQUESTED : JobWrite.WRITTEN;
+        }
+    }
+
+    /** Only this process uses the store, so its jobs are alive for as long as it runs. */
+    @Override
+    public void heartbeatJobs(String owner, Collection<String> ids) {
+    }
+
+    @Override
+    public JobCancel cancelJob(String tenant, String id, Instant now) {
+        synchronized (trainingLock) {
+            Optional<StoredJob> stored = job(tenant, id);
+            if (stored.isEmpty()) {
+                return JobCancel.UNKNOWN;
+            }
+            StoredJob j = stored.get();
+            if (j.terminal()) {
+                return JobCancel.FINISHED;
+            }
+            cancelAsked.add(id);
+            if (j.status().equals("queued") || j.status().equals("validating_files")) {
+                putJob(j.cancelledAt(now));
+                return JobCancel.CANCELLED;
+            }
+            return JobCancel.REQUESTED;
+        }
+    }
+
+    /** Only one process at a time opens the store: a job run by an earlier one is abandoned, whatever its lease. */
+    @Override
+    public List<StoredJob> failAbandonedJobs(Duration lease, String except, StoredJob.Error why, Instant now) {
+        synchronized (trainingLock) {
+            List<StoredJob> failed = new ArrayList<>();
+            for (StoredJob j : unfinishedJobs()) {
+                if (!Objects.equals(j.owner(), except) || except == null) {
+                    failed.add(j.failedWith(why, now));
+                    putJob(failed.get(failed.size() - 1));
+                }
+            }
+            return failed;
         }
     }
 

@@ -11,8 +11,12 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.sql.Timestamp;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
+import java.util.Collections;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -391,7 +395,9 @@ public final class PostgresStore implements RegistryStore {
 
     private static final String FILE_COLUMNS = "id, tenant, filename, purpose, bytes, created_at";
     private static final String JOB_COLUMNS = "id, tenant, created_at, request, examples, total_steps, status, "
-            + "steps_done, trained_tokens, fine_tuned_model, error_code, error_message, error_param, finished_at";
+            + "steps_done, trained_tokens, fine_tuned_model, error_code, error_message, error_param, finished_at, "
+            + "owner";
+    private static final String UNFINISHED = "status NOT IN ('succeeded', 'failed', 'cancelled')";
 
     @Override
     public StoredFile addFile(StoredFile file, byte[] content) {
@@ -429,21 +435,72 @@ public final class PostgresStore implements RegistryStore {
     public void putJob(StoredJob job) {
         Names.requireSafeId(job.id());
         StoredJob.Error e = job.error();
-        int n = jdbc.update("INSERT INTO fine_tuning_jobs (" + JOB_COLUMNS + ") "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        int n = jdbc.update("INSERT INTO fine_tuning_jobs (" + JOB_COLUMNS + ", heartbeat_at) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()) ON CONFLICT (id) DO UPDATE SET "
                 + "request = excluded.request, examples = excluded.examples, total_steps = excluded.total_steps, "
                 + "status = excluded.status, steps_done = excluded.steps_done, "
                 + "trained_tokens = excluded.trained_tokens, fine_tuned_model = excluded.fine_tuned_model, "
                 + "error_code = excluded.error_code, error_message = excluded.error_message, "
-                + "error_param = excluded.error_param, finished_at = excluded.finished_at "
-                + "WHERE fine_tuning_jobs.tenant = excluded.tenant",
+                + "error_param = excluded.error_param, finished_at = excluded.finished_at, owner = excluded.owner, "
+                + "heartbeat_at = now() WHERE fine_tuning_jobs.tenant = excluded.tenant",
                 job.id(), job.tenant(), Timestamp.from(job.createdAt()), job.request(), job.examples(),
                 job.totalSteps(), job.status(), job.stepsDone(), job.trainedTokens(), job.fineTunedModel(),
                 e == null ? null : e.code(), e == null ? null : e.message(), e == null ? null : e.param(),
-                job.finishedAt() == null ? null : Timestamp.from(job.finishedAt()));
+                job.finishedAt() == null ? null : Timestamp.from(job.finishedAt()), job.owner());
         if (n == 0) {
             throw new IllegalStateException("job id " + job.id() + " belongs to another tenant");
         }
+    }
+
+    @Override
+    public JobWrite updateJob(StoredJob job) {
+        StoredJob.Error e = job.error();
+        List<Boolean> cancel = jdbc.query("UPDATE fine_tuning_jobs SET status = ?, steps_done = ?, "
+                + "trained_tokens = ?, fine_tuned_model = ?, error_code = ?, error_message = ?, error_param = ?, "
+                + "finished_at = ?, heartbeat_at = now() "
+                + "WHERE id = ? AND tenant = ? AND owner = ? AND " + UNFINISHED + " RETURNING cancel_requested",
+                (rs, i) -> rs.getBoolean(1), job.status(), job.stepsDone(), job.trainedTokens(), job.fineTunedModel(),
+                e == null ? null : e.code(), e == null ? null : e.message(), e == null ? null : e.param(),
+                job.finishedAt() == null ? null : Timestamp.from(job.finishedAt()), job.id(), job.tenant(),
+                job.owner());
+        return cancel.isEmpty() ? JobWrite.REFUSED : cancel.get(0) ? JobWrite.CANCEL_REQUESTED : JobWrite.WRITTEN;
+    }
+
+    @Override
+    public void heartbeatJobs(String owner, Collection<String> ids) {
+        if (ids.isEmpty()) {
+            return;
+        }
+        List<Object> args = new ArrayList<>(ids.size() + 1);
+        args.add(owner);
+        args.addAll(ids);
+        jdbc.update("UPDATE fine_tuning_jobs SET heartbeat_at = now() WHERE owner = ? AND " + UNFINISHED
+                + " AND id IN (" + String.join(", ", Collections.nCopies(ids.size(), "?")) + ")",
+                args.toArray());
+    }
+
+    @Override
+    public JobCancel cancelJob(String tenant, String id, Instant now) {
+        if (jdbc.update("UPDATE fine_tuning_jobs SET status = 'cancelled', finished_at = ?, cancel_requested = true "
+                + "WHERE tenant = ? AND id = ? AND status IN ('validating_files', 'queued')",
+                Timestamp.from(now), tenant, id) > 0) {
+            return JobCancel.CANCELLED;
+        }
+        if (jdbc.update("UPDATE fine_tuning_jobs SET cancel_requested = true WHERE tenant = ? AND id = ? AND "
+                + UNFINISHED, tenant, id) > 0) {
+            return JobCancel.REQUESTED;
+        }
+        return job(tenant, id).isPresent() ? JobCancel.FINISHED : JobCancel.UNKNOWN;
+    }
+
+    @Override
+    public List<StoredJob> failAbandonedJobs(Duration lease, String except, StoredJob.Error why, Instant now) {
+        // The database's clock judges the lease, as it stamped the heartbeats.
+        return jdbc.query("UPDATE fine_tuning_jobs SET status = 'failed', error_code = ?, error_message = ?, "
+                + "error_param = ?, finished_at = ? WHERE " + UNFINISHED + " AND (owner IS NULL OR owner <> ?) "
+                + "AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => ?)) "
+                + "RETURNING " + JOB_COLUMNS, JOB, why.code(), why.message(), why.param(), Timestamp.from(now),
+                except, lease.toMillis() / 1000.0);
     }
 
     @Override
@@ -461,15 +518,24 @@ public final class PostgresStore implements RegistryStore {
     @Override
     public List<StoredJob> unfinishedJobs() {
         return jdbc.query("SELECT " + JOB_COLUMNS + " FROM fine_tuning_jobs "
-                + "WHERE status NOT IN ('succeeded', 'failed', 'cancelled') ORDER BY created_at, id", JOB);
+                + "WHERE " + UNFINISHED + " ORDER BY created_at, id", JOB);
     }
 
     @Override
     public void addJobEvent(String tenant, StoredJobEvent event) {
-        int n = jdbc.update("INSERT INTO fine_tuning_events (job_id, seq, created_at, level, message, type, data) "
-                + "SELECT id, ?, ?, ?, ?, ?, ? FROM fine_tuning_jobs WHERE id = ? AND tenant = ?",
-                event.seq(), Timestamp.from(event.createdAt()), event.level(), event.message(), event.type(),
-                event.data(), event.jobId(), tenant);
+        String insert = "INSERT INTO fine_tuning_events (job_id, seq, created_at, level, message, type, data) "
+                + "SELECT id, %s, ?, ?, ?, ?, ? FROM fine_tuning_jobs WHERE id = ? AND tenant = ?";
+        Object[] values = {Timestamp.from(event.createdAt()), event.level(), event.message(), event.type(),
+                event.data(), event.jobId(), tenant};
+        int n;
+        try {
+            n = jdbc.update(insert.formatted(event.seq()), values);
+        } catch (DuplicateKeyException taken) {
+            // Another replica wrote this job's event of that number (failing a job whose replica fell silent
+            // while that replica still wrote): this one goes after it.
+            n = jdbc.update(insert.formatted("(SELECT COALESCE(MAX(seq), -1) + 1 FROM fine_tuning_events WHERE "
+                    + "job_id = fine_tuning_jobs.id)"), values);
+        }
         if (n == 0) {
             throw new IllegalArgumentException("no job " + event.jobId() + " of tenant " + tenant);
         }
@@ -619,7 +685,7 @@ public final class PostgresStore implements RegistryStore {
                 rs.getInt("steps_done"), rs.getLong("trained_tokens"), rs.getString("fine_tuned_model"),
                 code == null ? null
                         : new StoredJob.Error(code, rs.getString("error_message"), rs.getString("error_param")),
-                finished == null ? null : finished.toInstant());
+                finished == null ? null : finished.toInstant(), rs.getString("owner"));
     };
 
     private static final RowMapper<Tenant> TENANT = (rs, i) -> new Tenant(rs.getString("name"),

@@ -1,6 +1,9 @@
 package dev.reftserver.registry;
 
 import dev.reftserver.intervention.BundleSummary;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.Consumer;
@@ -102,6 +105,48 @@ public interface RegistryStore extends AutoCloseable {
 
     /** Creates the job, or replaces the stored state of the tenant's job with that id. */
     void putJob(StoredJob job);
+
+    /** What a write by the replica that runs a job found ({@link #updateJob}). */
+    enum JobWrite {
+        /** Written. */
+        WRITTEN,
+        /** Written; a cancel of the job was asked through another replica ({@link #cancelJob}). */
+        CANCEL_REQUESTED,
+        /** Not written: the store holds the job finished (cancelled or failed elsewhere) or run by another replica. */
+        REFUSED
+    }
+
+    /**
+     * Writes the state of a job by the replica that runs it ({@code job.owner()}) and marks the job alive: only
+     * while the stored job is unfinished and still that replica's, so a job another replica cancelled or failed as
+     * abandoned is never brought back.
+     */
+    JobWrite updateJob(StoredJob job);
+
+    /** Marks those of {@code ids} that {@code owner} runs and are unfinished alive now ({@link #failAbandonedJobs}). */
+    void heartbeatJobs(String owner, Collection<String> ids);
+
+    /** What {@link #cancelJob} did. */
+    enum JobCancel {
+        /** The job had not started: it is cancelled now. */
+        CANCELLED,
+        /** The job is running: the cancel is recorded for the replica that runs it, whose next write learns of it. */
+        REQUESTED,
+        /** The job had already finished. */
+        FINISHED,
+        /** The tenant has no such job. */
+        UNKNOWN
+    }
+
+    /** Cancels the tenant's job from any replica (a job cancelled here finishes at {@code now}). */
+    JobCancel cancelJob(String tenant, String id, Instant now);
+
+    /**
+     * Fails, with {@code why} at {@code now}, every unfinished job that {@code except} does not run and that was
+     * not marked alive within {@code lease}: jobs whose replica stopped without finishing them. Returns them as
+     * failed.
+     */
+    List<StoredJob> failAbandonedJobs(Duration lease, String except, StoredJob.Error why, Instant now);
 
     /** The tenant's jobs, newest first. */
     List<StoredJob> jobs(String tenant);

@@ -8,9 +8,11 @@ import java.util.Set;
  * {@code status} (a wire name) as opaque, except that it knows which statuses are final.
  *
  * @param error null unless the job failed
+ * @param owner the replica that accepted the job and runs it (null for a job stored without one)
  */
 public record StoredJob(String id, String tenant, Instant createdAt, String request, int examples, int totalSteps,
-        String status, int stepsDone, long trainedTokens, String fineTunedModel, Error error, Instant finishedAt) {
+        String status, int stepsDone, long trainedTokens, String fineTunedModel, Error error, Instant finishedAt,
+        String owner) {
 
     /** Statuses a job never leaves. */
     public static final Set<String> TERMINAL = Set.of("succeeded", "failed", "cancelled");
@@ -21,5 +23,17 @@ public record StoredJob(String id, String tenant, Instant createdAt, String requ
 
     public boolean terminal() {
         return TERMINAL.contains(status);
+    }
+
+    /** This job failed now with {@code why}, its progress kept. */
+    public StoredJob failedWith(Error why, Instant now) {
+        return new StoredJob(id, tenant, createdAt, request, examples, totalSteps, "failed", stepsDone, trainedTokens,
+                fineTunedModel, why, now, owner);
+    }
+
+    /** This job cancelled now, before it started. */
+    public StoredJob cancelledAt(Instant now) {
+        return new StoredJob(id, tenant, createdAt, request, examples, totalSteps, "cancelled", stepsDone,
+                trainedTokens, fineTunedModel, null, now, owner);
     }
 }

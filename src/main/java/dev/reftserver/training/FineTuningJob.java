@@ -17,6 +17,9 @@ import tools.jackson.databind.json.JsonMapper;
  * One fine-tuning job. Status moves {@code validating_files -> queued -> running -> succeeded | failed |
  * cancelled}; the worker thread writes it, HTTP threads read snapshots. Every change and every event is written
  * through to the registry store before the change is visible, so the store always holds what clients were shown.
+ * Only the replica that accepted a job ({@code owner}) writes it, and only while the store still holds it unfinished
+ * and that replica's ({@link RegistryStore#updateJob}): when another replica has cancelled it or failed it as
+ * abandoned, the write throws {@link Taken} and the owner stops.
  */
 public final class FineTuningJob {
 
@@ -51,6 +54,13 @@ public final class FineTuningJob {
             Instant finishedAt) {
     }
 
+    /** The store holds the job finished by another replica (cancelled before it started, or failed as abandoned). */
+    static final class Taken extends RuntimeException {
+        Taken(String id) {
+            super("fine-tuning job " + id + " was finished by another replica", null, false, false);
+        }
+    }
+
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
     private final RegistryStore store;
@@ -61,6 +71,7 @@ public final class FineTuningJob {
     private final JobSpec spec;
     private final int examples;
     private final int totalSteps;
+    private final String owner;
     private int eventCount;
     private Status status;
     private int stepsDone;
@@ -72,7 +83,7 @@ public final class FineTuningJob {
 
     /** A new job, recorded in the store at once. */
     FineTuningJob(RegistryStore store, String id, String tenant, String request, JobSpec spec, int examples,
-            int totalSteps) {
+            int totalSteps, String owner) {
         this.store = store;
         this.id = id;
         this.tenant = tenant;
@@ -81,6 +92,7 @@ public final class FineTuningJob {
         this.spec = spec;
         this.examples = examples;
         this.totalSteps = totalSteps;
+        this.owner = owner;
         this.status = Status.VALIDATING_FILES;
         store.putJob(stored());
     }
@@ -95,6 +107,7 @@ public final class FineTuningJob {
         this.spec = spec;
         this.examples = s.examples();
         this.totalSteps = s.totalSteps();
+        this.owner = s.owner();
         this.status = Status.ofWireName(s.status());
         this.stepsDone = s.stepsDone();
         this.trainedTokens = s.trainedTokens();
@@ -121,7 +134,30 @@ public final class FineTuningJob {
     private StoredJob stored() {
         return new StoredJob(id, tenant, createdAt, request, examples, totalSteps, status.wireName(), stepsDone,
                 trainedTokens, fineTunedModel,
-                error == null ? null : new StoredJob.Error(error.code(), error.message(), error.param()), finishedAt);
+                error == null ? null : new StoredJob.Error(error.code(), error.message(), error.param()), finishedAt,
+                owner);
+    }
+
+    /**
+     * Writes the current state as the job's owner, learning of a cancel asked through another replica.
+     *
+     * @param undo puts back what the caller changed, when the store refuses the write
+     * @throws Taken when another replica has finished the job
+     */
+    private void write(Runnable undo) {
+        RegistryStore.JobWrite w = store.updateJob(stored());
+        if (w == RegistryStore.JobWrite.REFUSED) {
+            undo.run();
+            throw new Taken(id);
+        }
+        if (w == RegistryStore.JobWrite.CANCEL_REQUESTED) {
+            cancelRequested = true;
+        }
+    }
+
+    /** Writes the job as it is (its replica still runs it): learns of a cancel asked elsewhere. */
+    synchronized void touch() {
+        write(() -> { });
     }
 
     /** Events, newest first (as OpenAI lists them). */
@@ -157,11 +193,16 @@ public final class FineTuningJob {
     }
 
     synchronized void moveTo(Status next, String message) {
+        Status was = status;
+        Instant wasFinished = finishedAt;
         status = next;
         if (next.terminal()) {
             finishedAt = Instant.now().truncatedTo(ChronoUnit.MILLIS);
         }
-        store.putJob(stored());
+        write(() -> {
+            status = was;
+            finishedAt = wasFinished;
+        });
         event(message);
     }
 
@@ -170,9 +211,13 @@ public final class FineTuningJob {
     }
 
     synchronized void stepped(TrainingRun.StepReport r, long tokens) {
+        int wasDone = stepsDone;
         stepsDone = r.step();
         trainedTokens += tokens;
-        store.putJob(stored());
+        write(() -> {
+            stepsDone = wasDone;
+            trainedTokens -= tokens;
+        });
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("step", r.step());
         data.put("total_steps", totalSteps);
@@ -185,12 +230,22 @@ public final class FineTuningJob {
 
     synchronized void succeeded(String model) {
         fineTunedModel = model;
-        moveTo(Status.SUCCEEDED, "The job has successfully completed; new intervention version " + model);
+        try {
+            moveTo(Status.SUCCEEDED, "The job has successfully completed; new intervention version " + model);
+        } catch (Taken t) {
+            fineTunedModel = null;
+            throw t;
+        }
     }
 
     synchronized void failed(Failure failure) {
         error = failure;
-        moveTo(Status.FAILED, "The job failed: " + failure.message());
+        try {
+            moveTo(Status.FAILED, "The job failed: " + failure.message());
+        } catch (Taken t) {
+            error = null;
+            throw t;
+        }
     }
 
     /** @return whether the job was still live (not terminal) */

@@ -13,6 +13,9 @@ import dev.reftserver.registry.Names;
 import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.registry.StoredJob;
 import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
@@ -21,6 +24,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,16 +38,20 @@ import tools.jackson.databind.json.JsonMapper;
  * path as the next version of its suffix, only after its last step, so it is immediately usable and a job that
  * dies earlier never leaves a version behind.
  *
- * <p>Jobs and their events live in the registry store. A job runs only in the process that accepted it and is not
- * resumed: when the server stops, its running and queued jobs are marked failed ({@link #SERVER_STOPPED}), and
- * a job the store still shows unfinished at start (the process died without stopping) is marked failed
- * ({@link #SERVER_RESTARTED}). With several replicas sharing a PostgreSQL store, a replica that starts therefore
- * also fails jobs that another live replica is running: run training on one replica.
+ * <p>Jobs and their events live in the registry store. A job runs only in the process that accepted it (its owner,
+ * {@link #replica()}) and is not resumed: when the server stops, its running and queued jobs are marked failed
+ * ({@link #SERVER_STOPPED}). A process that dies without stopping leaves its jobs unfinished in the store; each
+ * replica marks the jobs it runs alive every quarter of {@code reft.training.job-lease}, and a job not marked
+ * alive for a whole lease is failed ({@link #SERVER_RESTARTED}) by any replica sharing the store, at its start and
+ * then every quarter lease. With the embedded store only one process runs, so a start fails every unfinished job
+ * at once. Several replicas on one PostgreSQL store each train the jobs they accepted, side by side; any of them
+ * shows, follows and cancels any job.
  */
 public final class FineTuningJobs implements AutoCloseable {
 
     /** The error of a job that was unfinished when its server died. */
-    public static final String SERVER_RESTARTED = "the server restarted during training; start a new job";
+    public static final String SERVER_RESTARTED = "the server running this job stopped during training; "
+            + "start a new job";
 
     /** The error of a job that was unfinished when its server shut down. */
     public static final String SERVER_STOPPED = "the server shut down during training; start a new job";
@@ -65,6 +73,10 @@ public final class FineTuningJobs implements AutoCloseable {
     /** Jobs this process accepted and has not finished; the store holds every job. */
     private final Map<String, FineTuningJob> live = new ConcurrentHashMap<>();
     private final Object admission = new Object();
+    /** This process's name in the store: the owner of the jobs it accepts. */
+    private final String replica;
+    private final Duration lease;
+    private final ScheduledExecutorService leases;
     private volatile boolean stopping;
     private final ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "reft-training");
@@ -85,15 +97,47 @@ public final class FineTuningJobs implements AutoCloseable {
         this.share = share;
         this.maxStepBytes = KvCacheBudget.parseMemory("reft.training.max-step-memory", limits.maxStepMemory(),
                 KvCacheBudget.physicalMemory());
-        failUnfinished();
+        String host = System.getenv("HOSTNAME");
+        this.replica = (host == null || host.isBlank() ? "replica" : host.strip()) + "-"
+                + HexFormat.of().formatHex(randomBytes(), 0, 4);
+        this.lease = limits.jobLease();
+        failAbandoned();
+        this.leases = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "reft-training-lease");
+            t.setDaemon(true);
+            return t;
+        });
+        long every = Math.max(250, lease.toMillis() / 4);
+        leases.scheduleWithFixedDelay(this::renewLeases, every, every, TimeUnit.MILLISECONDS);
     }
 
-    /** Jobs a previous process left unfinished cannot go on: say so, durably, before serving anything. */
-    private void failUnfinished() {
-        for (StoredJob s : store.unfinishedJobs()) {
-            FineTuningJob job = load(s);
-            job.failed(new FineTuningJob.Failure("server_restarted", SERVER_RESTARTED, null));
-            log.info("fine-tuning job {} of {} was unfinished at start; marked failed", s.id(), s.tenant());
+    /** This process's name as the owner of the jobs it accepts. */
+    public String replica() {
+        return replica;
+    }
+
+    /**
+     * Jobs a stopped process left unfinished cannot go on: say so, durably (at start, before serving anything, and
+     * then every quarter lease for replicas that die while this one runs).
+     */
+    private void failAbandoned() {
+        StoredJob.Error why = new StoredJob.Error("server_restarted", SERVER_RESTARTED, null);
+        Instant now = Instant.now().truncatedTo(ChronoUnit.MILLIS);
+        for (StoredJob s : store.failAbandonedJobs(lease, replica, why, now)) {
+            load(s).event("The job failed: " + SERVER_RESTARTED);
+            log.info("fine-tuning job {} of {} was left unfinished by {}; marked failed", s.id(), s.tenant(),
+                    s.owner() == null ? "a stopped server" : s.owner());
+        }
+    }
+
+    /** Marks this replica's jobs alive and fails other replicas' abandoned ones; a store fault waits for next time. */
+    private void renewLeases() {
+        try {
+            // Only jobs a worker still holds: one whose worker gave up (the store failed under it) lapses.
+            store.heartbeatJobs(replica, List.copyOf(live.keySet()));
+            failAbandoned();
+        } catch (RuntimeException e) {
+            log.warn("cannot renew the fine-tuning jobs' leases: {}", e.toString());
         }
     }
 
@@ -141,7 +185,7 @@ public final class FineTuningJobs implements AutoCloseable {
             synchronized (admission) {
                 checkQuota(tenant); // again, with the admission of others serialized
                 job = new FineTuningJob(store, "ftjob-" + HexFormat.of().formatHex(randomBytes()), tenant,
-                        body.toString(), spec, file.examples().size(), steps);
+                        body.toString(), spec, file.examples().size(), steps, replica);
                 live.put(job.id(), job);
             }
             job.event("Validating training file: " + file.id());
@@ -264,6 +308,7 @@ public final class FineTuningJobs implements AutoCloseable {
                 job.stepped(r, run.lastBatchTokens());
             }
             byte[] zip = run.bundle().toNativeZip(bundleLimits);
+            job.touch(); // a cancel asked through another replica meanwhile
             if (job.cancelRequested()) {
                 job.moveTo(FineTuningJob.Status.CANCELLED, "The job was cancelled before its result was registered");
                 return;
@@ -271,7 +316,14 @@ public final class FineTuningJobs implements AutoCloseable {
             String name = job.snapshot().spec().suffix() != null ? job.snapshot().spec().suffix()
                     : job.id().replace("ftjob-", "ft-");
             InterventionVersion v = uploads.upload(job.tenant(), name, null, zip, null, null);
-            job.succeeded(v.id());
+            try {
+                job.succeeded(v.id());
+            } catch (FineTuningJob.Taken t) {
+                store.deleteVersion(v.tenant(), v.name(), v.version()); // the job shows failed: no result
+                throw t;
+            }
+        } catch (FineTuningJob.Taken e) {
+            log.info("fine-tuning job {} was finished through another replica; stopped", job.id());
         } catch (ServiceException e) {
             job.failed(new FineTuningJob.Failure(e.code() == null ? "invalid_result" : e.code(), e.getMessage(),
                     e.param()));
@@ -313,11 +365,27 @@ public final class FineTuningJobs implements AutoCloseable {
      */
     public FineTuningJob cancel(String tenant, String id) {
         FineTuningJob job = get(tenant, id).orElseThrow(() -> notFound(id));
-        if (!job.requestCancel()) {
-            throw ServiceException.conflict("fine-tuning job " + id + " has already "
-                    + job.status().wireName());
+        if (live.containsKey(id)) {
+            if (!job.requestCancel()) {
+                throw finished(job);
+            }
+            return job;
         }
-        return job;
+        // Another replica's job (or one already finished): through the store, which that replica reads at each step.
+        RegistryStore.JobCancel done = store.cancelJob(tenant, id, Instant.now().truncatedTo(ChronoUnit.MILLIS));
+        FineTuningJob now = get(tenant, id).orElseThrow(() -> notFound(id));
+        switch (done) {
+            case CANCELLED -> now.event("The job was cancelled before it started");
+            case FINISHED -> throw finished(now);
+            case UNKNOWN -> throw notFound(id);
+            case REQUESTED -> { }
+        }
+        return now;
+    }
+
+    private static ServiceException finished(FineTuningJob job) {
+        return ServiceException.conflict("fine-tuning job " + job.id() + " has already "
+                + job.status().wireName());
     }
 
     public static ServiceException notFound(String id) {
@@ -333,6 +401,7 @@ public final class FineTuningJobs implements AutoCloseable {
     @Override
     public void close() {
         stopping = true; // a running job stops after its step and is marked failed; queued ones fail unstarted
+        leases.shutdownNow();
         worker.shutdown();
         try {
             if (!worker.awaitTermination(30, TimeUnit.SECONDS)) {

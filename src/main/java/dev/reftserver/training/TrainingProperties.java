@@ -1,5 +1,6 @@
 package dev.reftserver.training;
 
+import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 import org.springframework.util.unit.DataSize;
@@ -17,6 +18,9 @@ import org.springframework.util.unit.DataSize;
  * @param maxStepMemory  memory one training update may take, a size ({@code 4GB}) or a fraction of physical memory
  *                       ({@code 0.25}); a job whose largest batch would need more is refused
  *                       ({@link TrainingMemory})
+ * @param jobLease       how long a job's replica may stay silent before another replica sharing the store fails the
+ *                       job as abandoned (the replica stopped without finishing it); each replica marks its jobs
+ *                       alive every quarter of this
  */
 @ConfigurationProperties("reft.training")
 public record TrainingProperties(
@@ -27,5 +31,12 @@ public record TrainingProperties(
         @DefaultValue("4") int maxQueuedJobs,
         @DefaultValue("64") int maxTotalQueuedJobs,
         @DefaultValue("0.25") double maxShare,
-        @DefaultValue("0.25") String maxStepMemory) {
+        @DefaultValue("0.25") String maxStepMemory,
+        @DefaultValue("60s") Duration jobLease) {
+
+    public TrainingProperties {
+        if (jobLease.compareTo(Duration.ofSeconds(1)) < 0) {
+            throw new IllegalArgumentException("reft.training.job-lease must be at least 1s, not " + jobLease);
+        }
+    }
 }

@@ -1,12 +1,19 @@
 package dev.reftserver.registry;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.zaxxer.hikari.HikariDataSource;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import org.flywaydb.core.Flyway;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 class PostgresStoreTest extends RegistryStoreContract {
 
@@ -43,6 +50,34 @@ class PostgresStoreTest extends RegistryStoreContract {
     @Override
     protected boolean replicasShareStorage() {
         return true;
+    }
+
+    @Test
+    void aJobIsAbandonedOnlyOnceItsReplicaHasNotMarkedItAliveForAWholeLease() throws Exception {
+        Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
+        for (String id : List.of("ftjob-a", "ftjob-b", "ftjob-c")) {
+            store.putJob(new StoredJob(id, "acme", t0, "{}", 3, 6, "running", 1, 10, null, null, null, "r2"));
+        }
+        StoredJob.Error why = new StoredJob.Error("server_restarted", "gone", null);
+        Duration lease = Duration.ofMinutes(1);
+        // Just written: alive, whatever the replica asking.
+        assertThat(store.failAbandonedJobs(lease, "r1", why, t0)).isEmpty();
+
+        try (HikariDataSource ds = pool(); Connection c = ds.getConnection(); Statement st = c.createStatement()) {
+            st.executeUpdate("UPDATE fine_tuning_jobs SET heartbeat_at = now() - interval '2 minutes'");
+        }
+        store.heartbeatJobs("r2", List.of("ftjob-a"));
+        store.heartbeatJobs("r3", List.of("ftjob-b")); // not its job: no heartbeat
+        store.heartbeatJobs("r2", List.of());
+
+        assertThat(store.failAbandonedJobs(lease, "r1", why, t0)).extracting(StoredJob::id)
+                .containsExactlyInAnyOrder("ftjob-b", "ftjob-c");
+        assertThat(store.unfinishedJobs()).extracting(StoredJob::id).containsExactly("ftjob-a");
+        // Nor does the replica that runs them fail its own, however old.
+        try (HikariDataSource ds = pool(); Connection c = ds.getConnection(); Statement st = c.createStatement()) {
+            st.executeUpdate("UPDATE fine_tuning_jobs SET heartbeat_at = now() - interval '2 minutes'");
+        }
+        assertThat(store.failAbandonedJobs(lease, "r2", why, t0)).isEmpty();
     }
 
     private HikariDataSource pool() {

@@ -3,6 +3,8 @@ package dev.reftserver.registry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -450,11 +452,22 @@ abstract class RegistryStoreContract {
 
     // ---- fine-tuning files and jobs
 
-    private static final java.time.Instant T0 = java.time.Instant.parse("2026-01-01T00:00:00Z");
+    private static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
 
     private static StoredJob job(String id, String tenant, int minute, String status) {
+        return job(id, tenant, minute, status, "r1");
+    }
+
+    private static StoredJob job(String id, String tenant, int minute, String status, String owner) {
         return new StoredJob(id, tenant, T0.plusSeconds(60L * minute), "{\"model\":\"m\"}", 3, 6, status, 0, 0,
-                null, null, null);
+                null, null, null, owner);
+    }
+
+    /** {@code j} after {@code steps} updates, in {@code status}, as {@code owner} writes it. */
+    private static StoredJob progress(StoredJob j, String status, int steps, String owner) {
+        return new StoredJob(j.id(), j.tenant(), j.createdAt(), j.request(), j.examples(), j.totalSteps(), status,
+                steps, 10L * steps, null, null, StoredJob.TERMINAL.contains(status) ? T0.plusSeconds(99) : null,
+                owner);
     }
 
     private static StoredJobEvent event(String job, int seq, String message) {
@@ -493,14 +506,14 @@ abstract class RegistryStoreContract {
         store.addJobEvent("acme", event("ftjob-a", 1, "started"));
 
         StoredJob running = new StoredJob("ftjob-a", "acme", T0, "{\"model\":\"m\"}", 3, 6, "running", 2, 40, null,
-                null, null);
+                null, null, "r1");
         store.putJob(running);
         assertThat(store.job("acme", "ftjob-a")).contains(running);
         StoredJob done = new StoredJob("ftjob-a", "acme", T0, "{\"model\":\"m\"}", 3, 6, "succeeded", 6, 120,
-                "ft@1", null, T0.plusSeconds(9));
+                "ft@1", null, T0.plusSeconds(9), "r1");
         store.putJob(done);
         StoredJob failed = new StoredJob("ftjob-b", "acme", T0.plusSeconds(60), "{\"model\":\"m\"}", 3, 6, "failed",
-                0, 0, null, new StoredJob.Error("training_error", "boom", null), T0.plusSeconds(70));
+                0, 0, null, new StoredJob.Error("training_error", "boom", null), T0.plusSeconds(70), "r1");
         store.putJob(failed);
 
         assertThat(store.job("acme", "ftjob-a")).contains(done);
@@ -516,6 +529,68 @@ abstract class RegistryStoreContract {
         assertThatThrownBy(() -> store.putJob(job("ftjob-a", "other", 0, "queued")))
                 .isInstanceOf(IllegalStateException.class);
         assertThat(store.job("acme", "ftjob-a")).contains(done);
+    }
+
+    @Test
+    void onlyTheReplicaRunningAJobWritesItAndACancelFromAnyReplicaReachesIt() {
+        StoredJob running = job("ftjob-a", "acme", 0, "running");
+        StoredJob queued = job("ftjob-q", "acme", 1, "queued");
+        store.putJob(running);
+        store.putJob(queued);
+        Instant t1 = T0.plusSeconds(300);
+
+        StoredJob stepped = progress(running, "running", 3, "r1");
+        assertThat(store.updateJob(progress(running, "running", 3, "r2"))).isEqualTo(RegistryStore.JobWrite.REFUSED);
+        assertThat(store.job("acme", "ftjob-a")).contains(running);
+        assertThat(store.updateJob(stepped)).isEqualTo(RegistryStore.JobWrite.WRITTEN);
+        assertThat(store.job("acme", "ftjob-a")).contains(stepped);
+
+        // A job not started is cancelled at once, and its replica can no longer start it.
+        assertThat(store.cancelJob("acme", "ftjob-q", t1)).isEqualTo(RegistryStore.JobCancel.CANCELLED);
+        assertThat(store.job("acme", "ftjob-q")).contains(queued.cancelledAt(t1));
+        assertThat(store.updateJob(progress(queued, "running", 0, "r1"))).isEqualTo(RegistryStore.JobWrite.REFUSED);
+        assertThat(store.job("acme", "ftjob-q")).contains(queued.cancelledAt(t1));
+
+        // A running job's replica learns of the cancel at its next write, and finishes it.
+        assertThat(store.cancelJob("acme", "ftjob-a", t1)).isEqualTo(RegistryStore.JobCancel.REQUESTED);
+        assertThat(store.job("acme", "ftjob-a")).contains(stepped);
+        StoredJob more = progress(running, "running", 4, "r1");
+        assertThat(store.updateJob(more)).isEqualTo(RegistryStore.JobWrite.CANCEL_REQUESTED);
+        assertThat(store.job("acme", "ftjob-a")).contains(more);
+        StoredJob cancelled = progress(running, "cancelled", 4, "r1");
+        assertThat(store.updateJob(cancelled)).isEqualTo(RegistryStore.JobWrite.CANCEL_REQUESTED);
+        assertThat(store.job("acme", "ftjob-a")).contains(cancelled);
+
+        // Finished jobs stay as they are; another tenant's job is unknown.
+        assertThat(store.updateJob(progress(running, "succeeded", 6, "r1"))).isEqualTo(RegistryStore.JobWrite.REFUSED);
+        assertThat(store.cancelJob("acme", "ftjob-a", t1)).isEqualTo(RegistryStore.JobCancel.FINISHED);
+        assertThat(store.cancelJob("other", "ftjob-a", t1)).isEqualTo(RegistryStore.JobCancel.UNKNOWN);
+        assertThat(store.cancelJob("acme", "ftjob-none", t1)).isEqualTo(RegistryStore.JobCancel.UNKNOWN);
+        assertThat(store.job("acme", "ftjob-a")).contains(cancelled);
+    }
+
+    @Test
+    void failsTheJobsOfReplicasThatStoppedButNotTheAskingReplicasOrFinishedOnes() {
+        StoredJob mine = job("ftjob-a", "acme", 0, "running", "r1");
+        StoredJob theirs = progress(job("ftjob-b", "acme", 1, "running", "r2"), "running", 2, "r2");
+        StoredJob unowned = job("ftjob-c", "other", 2, "queued", null);
+        StoredJob done = progress(job("ftjob-d", "acme", 3, "running", "r2"), "succeeded", 6, "r2");
+        for (StoredJob j : List.of(mine, theirs, unowned, done)) {
+            store.putJob(j);
+        }
+        StoredJob.Error why = new StoredJob.Error("server_restarted", "gone", null);
+        Instant t1 = T0.plusSeconds(300);
+
+        // With no lease left every other replica's job is abandoned.
+        List<StoredJob> failed = store.failAbandonedJobs(Duration.ZERO, "r1", why, t1);
+
+        assertThat(failed).containsExactlyInAnyOrder(theirs.failedWith(why, t1), unowned.failedWith(why, t1));
+        assertThat(store.job("acme", "ftjob-b")).contains(theirs.failedWith(why, t1));
+        assertThat(store.job("other", "ftjob-c")).contains(unowned.failedWith(why, t1));
+        assertThat(store.job("acme", "ftjob-a")).contains(mine);
+        assertThat(store.job("acme", "ftjob-d")).contains(done);
+        assertThat(store.updateJob(progress(theirs, "running", 3, "r2"))).isEqualTo(RegistryStore.JobWrite.REFUSED);
+        assertThat(store.unfinishedJobs()).containsExactly(mine);
     }
 
     @Test

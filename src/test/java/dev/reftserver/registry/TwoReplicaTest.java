@@ -120,6 +120,46 @@ class TwoReplicaTest {
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(30));
     }
 
+    @Test
+    void aFineTuningJobOneReplicaRunsIsFollowedAndCancelledThroughTheOther() throws Exception {
+        JsonNode tenant = call(one, "POST", "/admin/tenants", ADMIN, "{\"name\":\"trainer\"}", 201);
+        String key = tenant.get("api_key").asString();
+        awaitTrue(() -> status(two, "GET", "/v1/fine_tuning/jobs", key) == 200);
+        String examples = "{\"prompt\": \"Once upon a time\", \"completion\": \" there was a frog.\"}\n".repeat(4);
+        String boundary = "boundary43";
+        HttpResponse<String> file = send(HttpRequest.newBuilder(URI.create("http://localhost:" + port(one)
+                + "/v1/files")).header("Authorization", "Bearer " + key)
+                .header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .POST(HttpRequest.BodyPublishers.ofString("--" + boundary + "\r\nContent-Disposition: form-data; "
+                        + "name=\"purpose\"\r\n\r\nfine-tune\r\n--" + boundary + "\r\nContent-Disposition: "
+                        + "form-data; name=\"file\"; filename=\"d.jsonl\"\r\n\r\n" + examples + "\r\n--" + boundary
+                        + "--\r\n")).build());
+        assertThat(file.statusCode()).as(file.body()).isEqualTo(200);
+        String id = call(one, "POST", "/v1/fine_tuning/jobs", key, """
+                {"model": "stories15M", "training_file": "%s", "method": {"type": "reft", "reft": {
+                 "hyperparameters": {"layers": [2], "rank": 2, "batch_size": 4, "max_steps": 5000}}}}"""
+                .formatted(json.readTree(file.body()).get("id").asString()), 200).get("id").asString();
+        String job = "/v1/fine_tuning/jobs/" + id;
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (!call(two, "GET", job, key, null, 200).get("status").asString().equals("running")) {
+            assertThat(System.nanoTime()).as("running, seen through the other replica").isLessThan(deadline);
+            Thread.sleep(20);
+        }
+
+        // Followed through the replica that does not run it: the stream ends once the job has.
+        java.util.concurrent.CompletableFuture<HttpResponse<String>> live = client.sendAsync(HttpRequest.newBuilder(
+                URI.create("http://localhost:" + port(two) + job + "/events?stream=true"))
+                .header("Authorization", "Bearer " + key).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(call(two, "POST", job + "/cancel", key, null, 200).get("status").asString()).isEqualTo("running");
+        HttpResponse<String> streamed = live.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(streamed.body().strip()).endsWith("data: [DONE]");
+        assertThat(streamed.body()).contains("The job was cancelled after");
+        for (ConfigurableApplicationContext replica : java.util.List.of(one, two)) {
+            assertThat(call(replica, "GET", job, key, null, 200).get("status").asString()).isEqualTo("cancelled");
+        }
+        assertThat(status(one, "POST", job + "/cancel", key)).isEqualTo(409);
+    }
+
     /** Polls for at most one second: the replicas' promise. */
     private static void awaitTrue(BooleanSupplier condition) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(1).toNanos();

@@ -23,6 +23,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.function.Predicate;
@@ -64,8 +65,13 @@ class FineTuningRestartTest {
     record Server(RegistryStore store, TrainingFiles files, FineTuningJobs jobs) implements AutoCloseable {
 
         static Server open(RegistryStore store) {
+            return open(store, Duration.ofSeconds(60));
+        }
+
+        /** @param lease how long a job's replica may stay silent before another fails the job */
+        static Server open(RegistryStore store, Duration lease) {
             TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
-                    "0.25");
+                    "0.25", lease);
             BundleImporter importer = new BundleImporter(BundleLimits.defaults());
             InterventionUploads uploads = new InterventionUploads(store, (zip, positions, share, template) ->
                     importer.importZip(zip, model.config().shape(), positions, share, template),
@@ -172,7 +178,12 @@ class FineTuningRestartTest {
             try (PostgresStore store = new PostgresStore(second)) {
                 store.putJob(new StoredJob("ftjob-orphan", TENANT, Instant.parse("2026-01-01T00:00:00Z"),
                         "{\"model\":\"stories15M\",\"training_file\":\"file-x\"}", 8, 10, "running", 3, 90, null,
-                        null, null));
+                        null, null, "replica-gone"));
+                // Its replica last said it was alive longer ago than the lease.
+                try (var c = second.getConnection(); var st = c.createStatement()) {
+                    st.executeUpdate("UPDATE fine_tuning_jobs SET heartbeat_at = now() - interval '2 minutes' "
+                            + "WHERE id = 'ftjob-orphan'");
+                }
                 try (Server again = Server.open(store)) {
                     assertAfterRestart(again, before, FineTuningJobs.SERVER_STOPPED);
                     FineTuningJob.Snapshot orphan = again.jobs().get(TENANT, "ftjob-orphan").orElseThrow().snapshot();

@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +38,7 @@ class TrainingFilesChatTest {
     static final String TENANT = "acme";
     static final Path ZEPHYR = Path.of("src/test/resources/reference/chat/HuggingFaceH4-zephyr-7b-beta.jinja");
     static final TrainingProperties PROPS = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64,
-            1.0, "0.25");
+            1.0, "0.25", Duration.ofSeconds(60));
 
     static TextTokenizer tokenizer;
     static ChatPrompts zephyr;

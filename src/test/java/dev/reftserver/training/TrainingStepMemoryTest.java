@@ -13,6 +13,7 @@ import dev.reftserver.tokenizer.TextTokenizer;
 import dev.reftserver.tokenizer.TokenizerLoader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.http.HttpStatus;
@@ -42,7 +43,7 @@ class TrainingStepMemoryTest {
                         .append("\", \"completion\": \" The end.\"}\n");
             }
             TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
-                    "128MB");
+                    "128MB", Duration.ofSeconds(60));
             TrainingFiles files = new TrainingFiles(store, props, new ChatPrompts(null, tokenizer), tokenizer,
                     "stories15M");
             FineTuningJobs jobs = UntrainableModelTest.jobs(model, store, props, files, "stories15M");

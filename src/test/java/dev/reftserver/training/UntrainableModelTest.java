@@ -18,6 +18,7 @@ import dev.reftserver.tokenizer.TextTokenizer;
 import dev.reftserver.tokenizer.TokenizerLoader;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.http.HttpStatus;
@@ -41,7 +42,7 @@ class UntrainableModelTest {
                 EmbeddedStore store = new EmbeddedStore(tmp.resolve("store"))) {
             TextTokenizer tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
             TrainingProperties props = new TrainingProperties(DataSize.ofMegabytes(1), 100, 10, 10000, 4, 64, 1.0,
-                    "0.25");
+                    "0.25", Duration.ofSeconds(60));
             TrainingFiles files = new TrainingFiles(store, props, new ChatPrompts(null, tokenizer), tokenizer, "qwen3");
             FineTuningJobs jobs = jobs(model, store, props, files, "qwen3");
             try {
