@@ -171,6 +171,8 @@ function layersValue(text) {
 
 function jobForm(started) {
   const trainingFile = h('select', {id: 'job-file', name: 'training_file'});
+  const validationFile = h('select', {id: 'job-validation-file', name: 'validation_file'},
+      h('option', {value: '', text: '(none)'}));
   const suffix = h('input', {type: 'text', id: 'job-suffix', autocomplete: 'off', placeholder: 'e.g. whale'});
   const type = h('select', {id: 'job-type'}, ...TYPES.map(t => h('option', {value: t, text: t})));
   const layers = h('input', {type: 'text', id: 'job-layers', autocomplete: 'off', placeholder: 'middle layer'});
@@ -184,6 +186,8 @@ function jobForm(started) {
   const form = h('form', {id: 'job-form', class: 'stack', novalidate: true},
       h('div', {class: 'grid2'},
           field('Training file', trainingFile, {param: 'training_file'}),
+          field('Validation file', validationFile, {param: 'validation_file',
+            hint: 'Held-out examples, scored at the end of each epoch.'}),
           field('Suffix', suffix, {param: 'suffix', hint: 'Names the new intervention; each job adds a version.'}),
           field('Intervention type', type, {param: HP + 'intervention_type'}),
           field('Layers', layers, {param: HP + 'layers', hint: 'e.g. 3, or 1, 3, or all'}),
@@ -223,6 +227,9 @@ function jobForm(started) {
     put('learning_rate', lr.value === '' ? '' : Number(lr.value));
     const body = {model: baseModel, training_file: trainingFile.value, method: {type: 'reft',
       reft: {hyperparameters: hp}}};
+    if (validationFile.value) {
+      body.validation_file = validationFile.value;
+    }
     if (suffix.value.trim()) {
       body.suffix = suffix.value.trim();
     }
@@ -248,6 +255,12 @@ function jobForm(started) {
         + ' examples, ' + f.id + ')'})) : h('option', {value: '', text: '(no files yet)'}));
     if (current && files.some(f => f.id === current)) {
       trainingFile.value = current;
+    }
+    const held = validationFile.value;
+    fill(validationFile, h('option', {value: '', text: '(none)'}), ...files.map(f => h('option', {value: f.id,
+      text: f.filename + ' (' + f.examples + ' examples, ' + f.id + ')'})));
+    if (held && files.some(f => f.id === held)) {
+      validationFile.value = held;
     }
   }
   return {form, setFiles};
@@ -293,7 +306,7 @@ function jobView() {
   const rows = h('tbody', {});
   const table = h('details', {class: 'points'}, h('summary', {text: 'Loss by step'}),
       h('div', {class: 'table-wrap'}, h('table', {id: 'loss-table'},
-          h('thead', {}, h('tr', {}, ...['Step', 'Training loss', 'Learning rate']
+          h('thead', {}, h('tr', {}, ...['Step', 'Training loss', 'Validation loss', 'Learning rate']
               .map(t => h('th', {scope: 'col', text: t})))), rows)));
   const log = h('ol', {class: 'plain log', id: 'job-log', 'aria-label': 'Job events'});
   const body = h('div', {id: 'job', hidden: true}, title, state, actions, chart.el, table, log);
@@ -377,6 +390,7 @@ function jobView() {
           chart.add(e.data);
           rows.append(h('tr', {'data-step': e.data.step}, h('td', {text: e.data.step}),
               h('td', {class: 'loss', text: String(e.data.train_loss)}),
+              h('td', {class: 'valid-loss', text: e.data.full_valid_loss == null ? '' : String(e.data.full_valid_loss)}),
               h('td', {text: String(e.data.learning_rate)})));
         } else {
           log.append(h('li', {}, h('span', {class: 'muted', text: when(e.created_at) + ' '}), e.message));

@@ -79,7 +79,8 @@ class FineTuningController {
             method.put("reft", Map.of("hyperparameters", reft));
             return new JobView(s.id(), "fine_tuning.job", spec.model(), s.createdAt().getEpochSecond(),
                     s.finishedAt() == null ? null : s.finishedAt().getEpochSecond(), s.fineTunedModel(),
-                    s.tenant(), List.of(), s.status().wireName(), spec.trainingFile(), null, standard, method,
+                    s.tenant(), List.of(), s.status().wireName(), spec.trainingFile(), spec.validationFile(),
+                    standard, method,
                     s.status().terminal() ? s.trainedTokens() : null,
                     error, spec.seed(), spec.suffix(),
                     null, List.of(), null);
@@ -115,10 +116,13 @@ class FineTuningController {
     }
 
     @Operation(summary = "Create a fine-tuning job", description = """
-            `{model, training_file, suffix, seed, method: {type: "reft", reft: {hyperparameters: {intervention_type, \
+            `{model, training_file, validation_file, suffix, seed, method: {type: "reft", reft: {hyperparameters: \
+            {intervention_type, \
             layers, rank, positions, share_weights, n_epochs, batch_size, learning_rate, weight_decay, lr_scheduler, \
             warmup_ratio, max_steps, max_grad_norm, init_intervention}}}}`; OpenAI's `hyperparameters` (`n_epochs`, \
-            `batch_size`, `learning_rate_multiplier`) are accepted too. Jobs run one at a time, taking at most \
+            `batch_size`, `learning_rate_multiplier`) are accepted too. With a `validation_file`, the metrics event \
+            of each epoch's last update (and of the job's last) carries `full_valid_loss`, the loss over its \
+            examples. Jobs run one at a time, taking at most \
             `reft.training.max-share` of the engine's time while completions are served. Jobs and events are kept \
             in the registry store; a job unfinished when the server stops is marked failed (code \
             `server_restarted`), never resumed. 400 (`param: model`) where the base model cannot be trained by \

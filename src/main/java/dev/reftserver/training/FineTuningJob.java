@@ -210,7 +210,8 @@ public final class FineTuningJob {
         return status;
     }
 
-    synchronized void stepped(TrainingRun.StepReport r, long tokens) {
+    /** @param fullValidLoss the loss over the validation file after this update, or null (not evaluated) */
+    synchronized void stepped(TrainingRun.StepReport r, long tokens, Double fullValidLoss) {
         int wasDone = stepsDone;
         stepsDone = r.step();
         trainedTokens += tokens;
@@ -224,8 +225,13 @@ public final class FineTuningJob {
         data.put("train_loss", r.loss());
         data.put("learning_rate", r.learningRate());
         data.put("grad_norm", r.gradNorm());
-        record("metrics", String.format(Locale.ROOT, "Step %d/%d: training loss=%.4f", r.step(), totalSteps,
-                r.loss()), data);
+        String message = String.format(Locale.ROOT, "Step %d/%d: training loss=%.4f", r.step(), totalSteps,
+                r.loss());
+        if (fullValidLoss != null) {
+            data.put("full_valid_loss", fullValidLoss);
+            message += String.format(Locale.ROOT, ", validation loss=%.4f", fullValidLoss);
+        }
+        record("metrics", message, data);
     }
 
     synchronized void succeeded(String model) {

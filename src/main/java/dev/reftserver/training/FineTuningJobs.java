@@ -171,7 +171,8 @@ public final class FineTuningJobs implements AutoCloseable {
         }
         checkQuota(tenant);
         List<TrainingExample> examples = files.tokenize(file);
-        checkStepMemory(spec, examples);
+        checkStepMemory(spec, examples, "training_file");
+        List<TrainingExample> validation = validationExamples(tenant, spec);
         BundleContents init = initialBundle(tenant, spec);
         TrainingRun run;
         try {
@@ -189,8 +190,11 @@ public final class FineTuningJobs implements AutoCloseable {
                 live.put(job.id(), job);
             }
             job.event("Validating training file: " + file.id());
+            if (validation != null) {
+                job.event("Validating validation file: " + spec.validationFile());
+            }
             job.moveTo(FineTuningJob.Status.QUEUED, "Files validated, moving job to queued state");
-            worker.submit(() -> execute(job, run));
+            worker.submit(() -> execute(job, run, validation));
             return job;
         } catch (RuntimeException e) {
             run.close();
@@ -198,11 +202,30 @@ public final class FineTuningJobs implements AutoCloseable {
         }
     }
 
+    /** The validation file's examples, checked as training examples are; null without one. */
+    private List<TrainingExample> validationExamples(String tenant, JobSpec spec) {
+        if (spec.validationFile() == null) {
+            return null;
+        }
+        TrainingFile file = files.get(tenant, spec.validationFile()).orElseThrow(() -> ServiceException
+                .invalidRequest("validation_file", "validation file '" + spec.validationFile() + "' not found"));
+        List<TrainingExample> examples = files.tokenize(file);
+        try {
+            TrainingRun.check(model, examples);
+        } catch (IllegalArgumentException e) {
+            throw ServiceException.invalidRequest("validation_file", "validation file '" + file.id() + "': "
+                    + e.getMessage());
+        }
+        checkStepMemory(spec, examples, "validation_file");
+        return examples;
+    }
+
     /**
      * Refuses a job whose largest update would need more memory than {@code reft.training.max-step-memory}
-     * ({@link TrainingMemory}): the batch holding the longest example, its rows padded to it.
+     * ({@link TrainingMemory}): the batch holding the longest example, its rows padded to it (a validation batch,
+     * evaluated without gradients, is held to the same bound).
      */
-    private void checkStepMemory(JobSpec spec, List<TrainingExample> examples) {
+    private void checkStepMemory(JobSpec spec, List<TrainingExample> examples, String param) {
         int longest = 0;
         for (TrainingExample ex : examples) {
             longest = Math.max(longest, ex.inputIds().length);
@@ -212,7 +235,7 @@ public final class FineTuningJobs implements AutoCloseable {
         long need = TrainingMemory.stepBytes(model.config(), first, rows, longest,
                 model.weightDtype().equals("bfloat16"));
         if (need > maxStepBytes) {
-            throw ServiceException.invalidRequest("training_file", String.format(Locale.ROOT,
+            throw ServiceException.invalidRequest(param, String.format(Locale.ROOT,
                     "a training update of %d example%s of up to %d tokens from layer %d on needs about %s, more "
                             + "than reft.training.max-step-memory allows (%s): shorten the examples, lower "
                             + "batch_size or train later layers", rows, rows == 1 ? "" : "s", longest, first,
@@ -275,7 +298,8 @@ public final class FineTuningJobs implements AutoCloseable {
         return contents;
     }
 
-    private void execute(FineTuningJob job, TrainingRun run) {
+    /** @param validation held-out examples whose loss is reported at each epoch's end and at the last step, or null */
+    private void execute(FineTuningJob job, TrainingRun run, List<TrainingExample> validation) {
         try (run) {
             if (job.cancelRequested()) {
                 return;
@@ -305,7 +329,9 @@ public final class FineTuningJobs implements AutoCloseable {
                 } finally {
                     share.trainingRan(System.nanoTime() - started);
                 }
-                job.stepped(r, run.lastBatchTokens());
+                Double validLoss = validation != null && (r.step() % run.stepsPerEpoch() == 0 || run.finished())
+                        ? validate(job, run, validation) : null;
+                job.stepped(r, run.lastBatchTokens(), validLoss);
             }
             byte[] zip = run.bundle().toNativeZip(bundleLimits);
             job.touch(); // a cancel asked through another replica meanwhile
@@ -340,6 +366,31 @@ public final class FineTuningJobs implements AutoCloseable {
         } finally {
             live.remove(job.id());
         }
+    }
+
+    /**
+     * The loss over the validation examples at the run's current weights, a batch at a time in the training's share
+     * of the device; null when the job is cancelled or the server stops meanwhile.
+     */
+    private Double validate(FineTuningJob job, TrainingRun run, List<TrainingExample> examples)
+            throws InterruptedException {
+        TrainingRun.Validation v = run.validation(examples);
+        while (!v.done()) {
+            job.touch(); // a cancel asked through another replica
+            if (job.cancelRequested() || stopping) {
+                return null;
+            }
+            if (!share.awaitTrainingTurn(() -> job.cancelRequested() || stopping)) {
+                continue;
+            }
+            long started = System.nanoTime();
+            try {
+                v.next();
+            } finally {
+                share.trainingRan(System.nanoTime() - started);
+            }
+        }
+        return v.loss();
     }
 
     /** The tenant's job; another tenant's id is as unknown as one that never existed. */

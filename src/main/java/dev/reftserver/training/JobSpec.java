@@ -11,7 +11,8 @@ import java.util.Set;
 import tools.jackson.databind.JsonNode;
 
 /**
- * A fine-tuning job request in OpenAI's shape, checked: {@code model}, {@code training_file}, {@code suffix},
+ * A fine-tuning job request in OpenAI's shape, checked: {@code model}, {@code training_file}, {@code validation_file}
+ * (held-out examples whose loss the job reports at the end of each epoch), {@code suffix},
  * {@code seed}, OpenAI's {@code hyperparameters} ({@code n_epochs}, {@code batch_size},
  * {@code learning_rate_multiplier}, each a number or {@code "auto"}), and {@code method} of type {@code reft}
  * (or OpenAI's {@code supervised}, trained as the default ReFT) with ReFT hyperparameters. Defaults follow pyreft's
@@ -20,7 +21,7 @@ import tools.jackson.databind.JsonNode;
  *
  * @param reft the effective ReFT hyperparameters, as the job shows them back
  */
-public record JobSpec(String model, String trainingFile, String suffix, long seed, String type, List<Integer> layers,
+public record JobSpec(String model, String trainingFile, String validationFile, String suffix, long seed, String type, List<Integer> layers,
         int rank, PositionSpec positions, boolean shareWeights, int epochs, int batchSize, double learningRate,
         double weightDecay, double warmupRatio, Integer maxSteps, double maxGradNorm, String initIntervention) {
 
@@ -46,9 +47,7 @@ public record JobSpec(String model, String trainingFile, String suffix, long see
                     + "' can");
         }
         String file = text(body, "training_file", true);
-        if (body.hasNonNull("validation_file")) {
-            throw bad("validation_file", "validation files are not supported yet");
-        }
+        String validation = text(body, "validation_file", false);
         String suffix = text(body, "suffix", false);
         if (suffix != null && !Names.isIntervention(suffix)) {
             throw bad("suffix", "suffix '" + suffix + "' must be 1 to 64 of letters, digits, '.', '_', '-',"
@@ -129,7 +128,7 @@ public record JobSpec(String model, String trainingFile, String suffix, long see
                 ? nonNegative(reft, "max_grad_norm", p + "max_grad_norm") : 1.0;
         String init = reft != null && reft.hasNonNull("init_intervention")
                 ? text(reft, "init_intervention", true, p + "init_intervention") : null;
-        return new JobSpec(model, file, suffix, seed, type, layers, rank, positions, share, epochs, batch, lr, wd,
+        return new JobSpec(model, file, validation, suffix, seed, type, layers, rank, positions, share, epochs, batch, lr, wd,
                 warmup, maxSteps, clip, init);
     }
 

@@ -96,6 +96,15 @@ public final class TrainingRun implements AutoCloseable {
      */
     static TrainingRun start(TransformerLM model, BundleContents init, List<TrainingExample> examples,
             TrainingSettings settings) {
+        check(model, examples);
+        return new TrainingRun(model, init, examples, settings);
+    }
+
+    /**
+     * @throws IllegalArgumentException if an example has no completion token or is longer than the model's
+     *                                  context, naming it by its 1-based place in {@code examples}
+     */
+    static void check(TransformerLM model, List<TrainingExample> examples) {
         for (int i = 0; i < examples.size(); i++) {
             TrainingExample ex = examples.get(i);
             if (ex.labelTokens() == 0) {
@@ -106,7 +115,6 @@ public final class TrainingRun implements AutoCloseable {
                         + " tokens, more than the model's context of " + model.config().maxPositions());
             }
         }
-        return new TrainingRun(model, init, examples, settings);
     }
 
     public int stepsDone() {
@@ -174,6 +182,56 @@ public final class TrainingRun implements AutoCloseable {
         return evaluate(batch(finished() ? 0 : done), false).loss();
     }
 
+    /**
+     * The loss over held-out examples at the current weights (OpenAI's full validation loss), evaluated a batch at
+     * a time so that the caller can share the device and stop between batches: the completion tokens' mean
+     * cross-entropy, each token weighted alike, as if all the examples were one batch.
+     */
+    final class Validation {
+
+        private final List<TrainingExample> examples;
+        private int next;
+        private double weightedLoss;
+        private long tokens;
+
+        private Validation(List<TrainingExample> examples) {
+            this.examples = examples;
+        }
+
+        public boolean done() {
+            return next >= examples.size();
+        }
+
+        /** Evaluates the next batch (of the run's batch size, in file order). */
+        public void next() {
+            int size = Math.min(settings.batchSize(), examples.size());
+            List<TrainingExample> batch = examples.subList(next, Math.min(examples.size(), next + size));
+            long m = batch.stream().mapToLong(TrainingExample::labelTokens).sum();
+            weightedLoss += evaluate(batch, false).loss() * m;
+            tokens += m;
+            next += batch.size();
+        }
+
+        /** The loss over the examples evaluated so far (all of them once {@link #done}). */
+        public double loss() {
+            return weightedLoss / tokens;
+        }
+    }
+
+    /** A validation of {@code examples} (checked as {@link #check} does) at the weights it is evaluated at. */
+    Validation validation(List<TrainingExample> examples) {
+        if (examples.isEmpty()) {
+            throw new IllegalArgumentException("no validation examples");
+        }
+        return new Validation(List.copyOf(examples));
+    }
+
+    /** Updates in one pass over the training examples. */
+    public int stepsPerEpoch() {
+        int size = Math.min(settings.batchSize(), examples.size());
+        return (examples.size() + size - 1) / size;
+    }
+
     /** The bundle with the current values: same positions and layout as the initial one. */
     public BundleContents bundle() {
         List<BundleContents.Entry> entries = new ArrayList<>();
@@ -199,7 +257,7 @@ public final class TrainingRun implements AutoCloseable {
     List<TrainingExample> batch(int index) {
         int n = examples.size();
         int size = Math.min(settings.batchSize(), n);
-        int perEpoch = (n + size - 1) / size;
+        int perEpoch = stepsPerEpoch();
         int epoch = index / perEpoch;
         int start = (index % perEpoch) * size;
         List<TrainingExample> order = examples;

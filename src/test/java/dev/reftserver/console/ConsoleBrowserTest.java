@@ -356,6 +356,8 @@ class ConsoleBrowserTest {
         setText("#job-positions", "l1");
         setText("#job-max-steps", "3");
         setText("#job-lr", "0.01");
+        // the same examples held out too: with one batch per epoch each update is scored on them
+        new Select(browser.find("#job-validation-file")).selectByValue(fileId);
         browser.find("#start-job").click();
         browser.awaitText("#job-form .form-message.ok", "Started ftjob-");
         String jobId = api.get("/v1/fine_tuning/jobs", key).body().get("data").get(0).get("id").asString();
@@ -375,15 +377,20 @@ class ConsoleBrowserTest {
         assertThat(hp.get("positions").asString()).isEqualTo("l1");
         assertThat(hp.get("learning_rate").asDouble()).isEqualTo(0.01);
         assertThat(hp.get("max_steps").asInt()).isEqualTo(3);
+        assertThat(job.get("validation_file").asString()).isEqualTo(fileId);
 
         // the points are the API's metrics events, step by step
         List<Double> apiLosses = new java.util.ArrayList<>();
+        List<Double> apiValidLosses = new java.util.ArrayList<>();
         for (JsonNode e : api.get("/v1/fine_tuning/jobs/" + jobId + "/events?limit=100", key).body().get("data")) {
             if ("metrics".equals(e.get("type").asString())) {
                 apiLosses.add(0, e.get("data").get("train_loss").asDouble());
+                apiValidLosses.add(0, e.get("data").get("full_valid_loss").asDouble());
             }
         }
         assertThat(apiLosses).hasSize(3);
+        assertThat(browser.driver.findElements(By.cssSelector("#loss-table td.valid-loss")).stream()
+                .map(c -> Double.parseDouble(c.getDomProperty("textContent"))).toList()).isEqualTo(apiValidLosses);
         List<Double> drawn = browser.driver.findElements(By.cssSelector("#loss-chart circle")).stream()
                 .map(c -> Double.parseDouble(c.getDomAttribute("data-loss"))).toList();
         assertThat(drawn).isEqualTo(apiLosses);

@@ -16,6 +16,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.UUID;
 import dev.reftserver.engine.DeviceTimeShare;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -325,6 +328,46 @@ class FineTuningApiTest {
                 {"get", "/v1/fine_tuning/jobs/{id}"}, {"post", "/v1/fine_tuning/jobs/{id}/cancel"},
                 {"get", "/v1/fine_tuning/jobs/{id}/events"}}) {
             assertThat(paths.path(e[1]).has(e[0])).as("%s %s", e[0], e[1]).isTrue();
+        }
+    }
+
+    @Test
+    void aValidationFileIsScoredAtTheEndOfEachEpochAndOfTheJob() throws Exception {
+        String key = newTenant();
+        String train = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        String valid = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        String job = """
+                {"model": "stories15M", "training_file": "%s", "validation_file": "%s",
+                 "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "rank": 2,
+                   "batch_size": 3, "n_epochs": 2%s}}}}""";
+        HttpResponse<String> unknown = post(key, "/v1/fine_tuning/jobs", job.formatted(train, "file-nope", ""));
+        assertBadRequest(unknown, "validation file 'file-nope' not found");
+        assertThat(json(unknown).get("error").get("param").asString()).isEqualTo("validation_file");
+
+        // 8 examples in batches of 3: epochs end at updates 3 and 6; max_steps 5 ends the job mid-epoch.
+        for (String extra : List.of("", ", \"max_steps\": 5")) {
+            HttpResponse<String> created = post(key, "/v1/fine_tuning/jobs", job.formatted(train, valid, extra));
+            assertThat(created.statusCode()).as(created.body()).isEqualTo(200);
+            assertThat(json(created).get("validation_file").asString()).isEqualTo(valid);
+            String id = json(created).get("id").asString();
+            JsonNode done = await(key, id);
+            assertThat(done.get("status").asString()).as(done.toString()).isEqualTo("succeeded");
+            Map<Integer, Double> scored = new TreeMap<>();
+            int steps = 0;
+            for (JsonNode e : json(get(key, "/v1/fine_tuning/jobs/" + id + "/events?limit=100")).get("data")) {
+                if (e.get("type").asString().equals("metrics")) {
+                    steps++;
+                    JsonNode v = e.get("data").get("full_valid_loss");
+                    if (v != null) {
+                        scored.put(e.get("data").get("step").asInt(), v.asDouble());
+                        assertThat(e.get("message").asString()).contains(String.format(Locale.ROOT,
+                                "validation loss=%.4f", v.asDouble()));
+                    }
+                }
+            }
+            assertThat(steps).isEqualTo(extra.isEmpty() ? 6 : 5);
+            assertThat(scored.keySet()).containsExactly(extra.isEmpty() ? new Integer[] {3, 6} : new Integer[] {3, 5});
+            assertThat(scored.values()).allSatisfy(v -> assertThat(v).isFinite().isPositive());
         }
     }
 

@@ -1,0 +1,87 @@
+package dev.reftserver.training;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.reftserver.intervention.BundleContents;
+import dev.reftserver.intervention.BundleLimits;
+import dev.reftserver.model.ModelLoader;
+import dev.reftserver.model.ReferenceFiles;
+import dev.reftserver.model.TransformerLM;
+import dev.reftserver.tokenizer.TextTokenizer;
+import dev.reftserver.tokenizer.TokenizerLoader;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A validation file's loss against pyreft's run (reference/training/loreft-l1, full-batch updates, so each of its
+ * per-update losses is the loss of all 8 examples at the weights before that update): held-out examples that are
+ * the training examples give, after k updates, the loss pyreft took at update k + 1, whatever batches the
+ * validation is evaluated in.
+ */
+class ValidationLossTest {
+
+    static TransformerLM model;
+    static TextTokenizer tokenizer;
+    static final TrainingReference ref = new TrainingReference();
+
+    @BeforeAll
+    static void load() {
+        model = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32");
+        tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    static TrainingRun run(int batchSize) {
+        BundleContents init = BundleContents.read(TrainingReference.bytes("init/bundle.zip"), model.config().shape(),
+                BundleLimits.defaults());
+        TrainingSettings s = TrainingReference.settings();
+        return TrainingRun.start(model, tokenizer, init, TrainingReference.data(), new TrainingSettings(
+                s.learningRate(), s.weightDecay(), s.steps(), s.warmupSteps(), s.maxGradNorm(), batchSize, false, 0));
+    }
+
+    static double validationLoss(TrainingRun run) {
+        TrainingRun.Validation v = run.validation(run.examples());
+        int batches = 0;
+        while (!v.done()) {
+            v.next();
+            batches++;
+        }
+        int size = Math.min(run.settings().batchSize(), run.examples().size());
+        assertThat(batches).isEqualTo((run.examples().size() + size - 1) / size);
+        return v.loss();
+    }
+
+    @Test
+    void inBatchesOfAnySizeTheLossWeighsEveryCompletionTokenAlike() {
+        // Batches of 3, 3 and 2 examples (and of one) hold different numbers of completion tokens: a mean of the
+        // batches' means would differ from the whole batch's.
+        for (int batch : new int[] {8, 3, 1}) {
+            try (TrainingRun run = run(batch)) {
+                assertThat(validationLoss(run)).as("batches of %d", batch)
+                        .isCloseTo(ref.loss(0), within(1e-5 * ref.loss(0)));
+            }
+        }
+    }
+
+    @Test
+    void afterEachUpdateItIsTheLossPyreftTookBeforeTheNext() {
+        try (TrainingRun run = run(8)) {
+            assertThat(run.stepsPerEpoch()).isEqualTo(1);
+            for (int k = 1; k <= 6; k++) {
+                run.step();
+                assertThat(validationLoss(run)).as("after %d updates", k)
+                        .isCloseTo(ref.loss(k), within(1e-4 * ref.loss(k)));
+            }
+            assertThat(ref.loss(6)).isLessThan(ref.loss(0) * 0.9);
+        }
+        try (TrainingRun run = run(3)) {
+            assertThat(run.stepsPerEpoch()).isEqualTo(3);
+        }
+    }
+}
