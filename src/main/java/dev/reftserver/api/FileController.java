@@ -15,6 +15,9 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.Part;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import org.springframework.http.MediaType;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.DeleteMapping;
@@ -79,10 +82,25 @@ class FileController {
         }
     }
 
-    @Operation(summary = "List the caller's files")
+    @Operation(summary = "List the caller's files", description = """
+            Newest first (`order=asc`: oldest first), only those of `purpose` when given; a page of `limit` \
+            (10000) files after the file `after` (a cursor: the last id of the previous page), `has_more` saying \
+            whether another page follows.""")
     @GetMapping
-    ListView<FileView> list(@AuthenticationPrincipal TenantPrincipal caller) {
-        return ListView.of(files.list(caller.tenant()).stream().map(FileView::of).toList());
+    PageView<FileView> list(@AuthenticationPrincipal TenantPrincipal caller,
+            @RequestParam(name = "limit", defaultValue = "10000") int limit,
+            @RequestParam(name = "after", required = false) String after,
+            @RequestParam(name = "order", defaultValue = "desc") String order,
+            @RequestParam(name = "purpose", required = false) String purpose) {
+        if (!order.equals("desc") && !order.equals("asc")) {
+            throw ServiceException.invalidRequest("order", "order must be 'asc' or 'desc', not '" + order + "'");
+        }
+        List<FileView> all = new ArrayList<>(files.list(caller.tenant()).stream().map(FileView::of)
+                .filter(f -> purpose == null || f.purpose().equals(purpose)).toList());
+        if (order.equals("asc")) {
+            Collections.reverse(all);
+        }
+        return PageView.of(all, limit, after, FileView::id);
     }
 
     @Operation(summary = "Describe one file")

@@ -99,14 +99,6 @@ class FineTuningController {
         }
     }
 
-    /** OpenAI's paged list envelope. */
-    record PageView<T>(String object, List<T> data, @JsonProperty("has_more") boolean hasMore) {
-
-        static <T> PageView<T> of(List<T> all, int limit) {
-            return new PageView<>("list", all.subList(0, Math.min(limit, all.size())), all.size() > limit);
-        }
-    }
-
     private final FineTuningJobs jobs;
     private final JsonMapper json;
 
@@ -134,12 +126,15 @@ class FineTuningController {
         return JobView.of(jobs.create(caller.tenant(), body).snapshot());
     }
 
-    @Operation(summary = "List the caller's fine-tuning jobs, newest first")
+    @Operation(summary = "List the caller's fine-tuning jobs, newest first", description = """
+            A page of `limit` (20) jobs after the job `after` (a cursor: the last id of the previous page); \
+            `has_more` says whether another page follows.""")
     @GetMapping
     PageView<JobView> list(@AuthenticationPrincipal TenantPrincipal caller,
-            @RequestParam(name = "limit", defaultValue = "20") int limit) {
-        return PageView.of(jobs.list(caller.tenant()).stream().map(j -> JobView.of(j.snapshot())).toList(),
-                Math.max(1, limit));
+            @RequestParam(name = "limit", defaultValue = "20") int limit,
+            @RequestParam(name = "after", required = false) String after) {
+        return PageView.of(jobs.list(caller.tenant()).stream().map(j -> JobView.of(j.snapshot())).toList(), limit,
+                after, JobView::id);
     }
 
     @Operation(summary = "Describe one fine-tuning job")
@@ -155,12 +150,15 @@ class FineTuningController {
     }
 
     @Operation(summary = "List a job's events, newest first",
-            description = "`metrics` events carry `step`, `total_steps`, `train_loss`, `learning_rate`, `grad_norm`.")
+            description = "`metrics` events carry `step`, `total_steps`, `train_loss`, `learning_rate`, `grad_norm` "
+                    + "(and `full_valid_loss` where a validation file was scored). A page of `limit` (20) events after "
+                    + "the event `after`, as for jobs.")
     @GetMapping("/{id}/events")
     PageView<EventView> events(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id,
-            @RequestParam(name = "limit", defaultValue = "20") int limit) {
+            @RequestParam(name = "limit", defaultValue = "20") int limit,
+            @RequestParam(name = "after", required = false) String after) {
         FineTuningJob job = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
-        return PageView.of(job.events().stream().map(EventView::of).toList(), Math.max(1, limit));
+        return PageView.of(job.events().stream().map(EventView::of).toList(), limit, after, EventView::id);
     }
 
     @Operation(summary = "Follow a job's events live (Server-Sent Events)", description = """

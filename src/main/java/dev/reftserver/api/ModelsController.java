@@ -1,6 +1,7 @@
 package dev.reftserver.api;
 
 import dev.reftserver.config.BaseModel;
+import dev.reftserver.registry.ModelNotFoundException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -10,6 +11,7 @@ import io.swagger.v3.oas.annotations.media.ExampleObject;
 import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.RestController;
 
 /** {@code GET /v1/models}: the base model, plus the caller's interventions and tasks. */
@@ -40,6 +42,20 @@ public class ModelsController {
                        "parent": "stories15M", "kind": "intervention"}]}""")))
     @GetMapping("/v1/models")
     public Map<String, Object> list() {
+        return Map.of("object", "list", "data", models());
+    }
+
+    @Operation(summary = "Describe one model the caller can name", description = """
+            The entry `GET /v1/models` lists under that id; 404 (`model_not_found`) for any other, another \
+            tenant's included.""")
+    @GetMapping("/v1/models/{id}")
+    public Map<String, Object> get(@PathVariable String id) {
+        return models().stream().filter(m -> id.equals(m.get("id"))).findFirst()
+                .orElseThrow(() -> new ModelNotFoundException("model", id));
+    }
+
+    /** The base model, then the caller's tasks and intervention versions. */
+    private List<Map<String, Object>> models() {
         List<Map<String, Object>> data = new ArrayList<>();
         data.add(Map.of("id", base.id(), "object", "model", "created", base.created(), "owned_by", "reft-server"));
         String tenant = caller.tenant();
@@ -47,6 +63,6 @@ public class ModelsController {
             data.add(Map.of("id", m.id(), "object", "model", "created", m.created(), "owned_by", tenant,
                     "parent", base.id(), "kind", m.kind()));
         }
-        return Map.of("object", "list", "data", data);
+        return data;
     }
 }

@@ -1,6 +1,7 @@
 package dev.reftserver.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
@@ -61,6 +62,21 @@ class OpenAiClientTest extends ChatServingTestSupport {
             }
         }
         return b;
+    }
+
+    @Test
+    void theClientListsTheModelsOnceThroughItsAutoPagination() {
+        List<String> ids = new java.util.ArrayList<>();
+        for (var m : openai.models().list().autoPager()) {
+            ids.add(m.id());
+            if (ids.size() > 10) {
+                break; // a list the client took for paged and asked again and again
+            }
+        }
+        assertThat(ids).containsExactly(BASE_MODEL);
+        assertThat(openai.models().retrieve(BASE_MODEL).id()).isEqualTo(BASE_MODEL);
+        assertThatThrownBy(() -> openai.models().retrieve("no-such-model"))
+                .isInstanceOf(com.openai.errors.NotFoundException.class);
     }
 
     @Test

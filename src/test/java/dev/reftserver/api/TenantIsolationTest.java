@@ -40,6 +40,9 @@ class TenantIsolationTest extends SecuredApiTestSupport {
         // and A's data is untouched by B's attempts
         assertThat(http().get("/v1/interventions/secret", keyA).statusCode()).isEqualTo(200);
         assertThat(http().get("/v1/tasks/private", keyA).statusCode()).isEqualTo(200);
+        assertThat(json(http().get("/v1/models/secret@1", keyA)).get("kind").asString()).isEqualTo("intervention");
+        assertThat(json(http().get("/v1/models/private", keyA)).get("kind").asString()).isEqualTo("task");
+        assertThat(whileAHasThem.get("list models")).doesNotContain("secret").doesNotContain("private");
 
         assertThat(http().delete("/v1/tasks/private", keyA).statusCode()).isEqualTo(204);
         assertThat(http().delete("/v1/interventions/secret", keyA).statusCode()).isEqualTo(204);
@@ -49,6 +52,7 @@ class TenantIsolationTest extends SecuredApiTestSupport {
         assertThat(whileAHasThem.get("get intervention")).startsWith("404 ");
         assertThat(whileAHasThem.get("route task to it")).startsWith("404 ");
         assertThat(whileAHasThem.get("resolve model")).contains("model_not_found");
+        assertThat(whileAHasThem.get("get model version")).startsWith("404 ").contains("model_not_found");
     }
 
     @Test
@@ -72,6 +76,9 @@ class TenantIsolationTest extends SecuredApiTestSupport {
         out.put("delete version", s.apply(http().delete("/v1/interventions/secret/versions/1", keyB)));
         out.put("delete intervention", s.apply(http().delete("/v1/interventions/secret", keyB)));
         out.put("list tasks", s.apply(http().get("/v1/tasks", keyB)));
+        out.put("list models", s.apply(http().get("/v1/models", keyB)));
+        out.put("get model version", s.apply(http().get("/v1/models/secret@1", keyB)));
+        out.put("get model task", s.apply(http().get("/v1/models/private", keyB)));
         out.put("get task", s.apply(http().get("/v1/tasks/private", keyB)));
         out.put("delete task", s.apply(http().delete("/v1/tasks/private", keyB)));
         out.put("route task to it", s.apply(http().put("/v1/tasks/mine", keyB,

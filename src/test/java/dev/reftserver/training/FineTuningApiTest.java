@@ -316,6 +316,55 @@ class FineTuningApiTest {
         await(key, longJob.id());
         assertThat(client.fineTuning().jobs().retrieve(longJob.id()).status())
                 .isEqualTo(com.openai.models.finetuning.jobs.FineTuningJob.Status.CANCELLED);
+
+        // The client's auto-pagination (each request after the last id it got) walks every list once.
+        List<String> allEvents = client.fineTuning().jobs().listEvents(job.id(),
+                com.openai.models.finetuning.jobs.JobListEventsParams.builder().limit(100).build()).data().stream()
+                .map(com.openai.models.finetuning.jobs.FineTuningJobEvent::id).toList();
+        assertThat(allEvents).hasSizeGreaterThan(4);
+        List<String> paged = new ArrayList<>();
+        for (var e : client.fineTuning().jobs().listEvents(job.id(),
+                com.openai.models.finetuning.jobs.JobListEventsParams.builder().limit(2).build()).autoPager()) {
+            paged.add(e.id());
+            if (paged.size() > 3 * allEvents.size()) {
+                break; // a cursor the server ignored: the first page again and again
+            }
+        }
+        assertThat(paged).isEqualTo(allEvents);
+        List<String> jobIds = new ArrayList<>();
+        for (var j : client.fineTuning().jobs().list(com.openai.models.finetuning.jobs.JobListParams.builder()
+                .limit(1).build()).autoPager()) {
+            jobIds.add(j.id());
+            if (jobIds.size() > 6) {
+                break;
+            }
+        }
+        assertThat(jobIds).containsExactly(longJob.id(), job.id());
+        com.openai.models.files.FileObject second = client.files().create(com.openai.models.files.FileCreateParams
+                .builder().file(TrainingReference.bytes("data.jsonl"))
+                .purpose(com.openai.models.files.FilePurpose.FINE_TUNE).build());
+        for (Long limit : new Long[] {null, 1L}) {
+            List<String> fileIds = new ArrayList<>();
+            var params = com.openai.models.files.FileListParams.builder();
+            if (limit != null) {
+                params.limit(limit);
+            }
+            for (var f : client.files().list(params.build()).autoPager()) {
+                fileIds.add(f.id());
+                if (fileIds.size() > 6) {
+                    break;
+                }
+            }
+            assertThat(fileIds).as("limit %s", limit).containsExactly(second.id(), file.id());
+        }
+        assertThat(client.files().list(com.openai.models.files.FileListParams.builder().limit(1)
+                .order(com.openai.models.files.FileListParams.Order.ASC).build()).data())
+                .extracting(com.openai.models.files.FileObject::id).containsExactly(file.id());
+        assertThat(client.files().list(com.openai.models.files.FileListParams.builder().purpose("assistants")
+                .build()).data()).isEmpty();
+        HttpResponse<String> badCursor = get(key, "/v1/fine_tuning/jobs?after=ftjob-nope");
+        assertBadRequest(badCursor, "'ftjob-nope' is not in this list");
+        assertThat(json(badCursor).get("error").get("param").asString()).isEqualTo("after");
     }
 
     @Test
