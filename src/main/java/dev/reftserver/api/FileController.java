@@ -109,6 +109,12 @@ class FileController {
         return files.get(caller.tenant(), id).map(FileView::of).orElseThrow(() -> notFound(id));
     }
 
+    @Operation(summary = "One file's content, as uploaded")
+    @GetMapping(path = "/{id}/content", produces = MediaType.APPLICATION_OCTET_STREAM_VALUE)
+    byte[] content(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
+        return files.content(caller.tenant(), id).orElseThrow(() -> notFound(id));
+    }
+
     @Operation(summary = "Delete one file")
     @DeleteMapping("/{id}")
     Deleted delete(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {

@@ -1,7 +1,10 @@
 package dev.reftserver.api;
 
 import dev.reftserver.config.BaseModel;
+import dev.reftserver.error.ServiceException;
 import dev.reftserver.registry.ModelNotFoundException;
+import dev.reftserver.registry.Names;
+import dev.reftserver.registry.RegistryStore;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -10,11 +13,16 @@ import io.swagger.v3.oas.annotations.media.Content;
 import io.swagger.v3.oas.annotations.media.ExampleObject;
 import io.swagger.v3.oas.annotations.responses.ApiResponse;
 import io.swagger.v3.oas.annotations.tags.Tag;
+import org.springframework.http.HttpStatus;
+import org.springframework.web.bind.annotation.DeleteMapping;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.RestController;
 
-/** {@code GET /v1/models}: the base model, plus the caller's interventions and tasks. */
+/**
+ * OpenAI's models API: the base model, plus the caller's interventions and tasks, listed, retrieved one by one and
+ * (what the caller made) deleted.
+ */
 @RestController
 @Tag(name = "Models", description = "OpenAI-compatible model list")
 public class ModelsController {
@@ -22,11 +30,13 @@ public class ModelsController {
     private final BaseModel base;
     private final CompletionTargets targets;
     private final CallerTenant caller;
+    private final RegistryStore store;
 
-    public ModelsController(BaseModel base, CompletionTargets targets, CallerTenant caller) {
+    public ModelsController(BaseModel base, CompletionTargets targets, CallerTenant caller, RegistryStore store) {
         this.base = base;
         this.targets = targets;
         this.caller = caller;
+        this.store = store;
     }
 
     @Operation(summary = "List the models the caller can name", description = """
@@ -52,6 +62,29 @@ public class ModelsController {
     public Map<String, Object> get(@PathVariable String id) {
         return models().stream().filter(m -> id.equals(m.get("id"))).findFirst()
                 .orElseThrow(() -> new ModelNotFoundException("model", id));
+    }
+
+    @Operation(summary = "Delete one of the caller's models", description = """
+            OpenAI's model deletion for what the caller made: an intervention version (`name@version`, as \
+            `DELETE /v1/interventions/{name}/versions/{version}`: 409 while a task routes to it) or a task (as \
+            `DELETE /v1/tasks/{name}`). The base model cannot be deleted (403); any other id is 404.""")
+    @DeleteMapping("/v1/models/{id}")
+    public Map<String, Object> delete(@PathVariable String id) {
+        Map<String, Object> model = get(id);
+        String tenant = caller.tenant();
+        boolean deleted = switch (String.valueOf(model.get("kind"))) {
+            case "intervention" -> {
+                Names.Ref ref = Names.Ref.parse(id);
+                yield store.deleteVersion(tenant, ref.name(), ref.version());
+            }
+            case "task" -> store.deleteTask(tenant, id);
+            default -> throw new ServiceException(HttpStatus.FORBIDDEN, "permission_error", "model",
+                    "model_not_deletable", "the base model '" + id + "' cannot be deleted");
+        };
+        if (!deleted) {
+            throw new ModelNotFoundException("model", id); // deleted meanwhile
+        }
+        return Map.of("id", id, "object", "model", "deleted", true);
     }
 
     /** The base model, then the caller's tasks and intervention versions. */

@@ -274,6 +274,11 @@ public final class TrainingFiles {
         return id == null ? Optional.empty() : store.file(tenant, id).flatMap(this::load);
     }
 
+    /** The tenant's file's bytes as uploaded; another tenant's id is as unknown as one that never existed. */
+    public Optional<byte[]> content(String tenant, String id) {
+        return id == null ? Optional.empty() : store.fileContent(tenant, id);
+    }
+
     /** The tenant's files, newest first. */
     public List<TrainingFile> list(String tenant) {
         return store.files(tenant).stream().map(this::load).flatMap(Optional::stream).toList();

@@ -56,6 +56,34 @@ class TenantIsolationTest extends SecuredApiTestSupport {
     }
 
     @Test
+    void aTenantDeletesItsOwnModelsThroughTheModelsApiButNotTheBaseModel() {
+        String key = newTenant(unique("d"));
+        assertThat(http().upload(key, "b.zip", Http.zip("1"), Map.of("name", "gone")).statusCode()).isEqualTo(201);
+        assertThat(http().upload(key, "b.zip", Http.zip("2"), Map.of("name", "gone")).statusCode()).isEqualTo(201);
+        assertThat(http().put("/v1/tasks/routed", key, "{\"intervention\":\"gone@2\"}").statusCode())
+                .isEqualTo(200);
+
+        HttpResponse<String> deleted = http().delete("/v1/models/gone@1", key);
+        assertThat(deleted.statusCode()).as(deleted.body()).isEqualTo(200);
+        assertThat(json(deleted).get("id").asString()).isEqualTo("gone@1");
+        assertThat(json(deleted).get("deleted").asBoolean()).isTrue();
+        assertThat(http().get("/v1/interventions/gone/versions/1", key).statusCode()).isEqualTo(404);
+        assertThat(http().get("/v1/models/gone@1", key).statusCode()).isEqualTo(404);
+        assertThat(http().delete("/v1/models/gone@1", key).statusCode()).isEqualTo(404);
+        // a version a task routes to stays, as through the interventions API
+        assertThat(http().delete("/v1/models/gone@2", key).statusCode()).isEqualTo(409);
+        assertThat(json(http().delete("/v1/models/routed", key)).get("deleted").asBoolean()).isTrue();
+        assertThat(http().get("/v1/tasks/routed", key).statusCode()).isEqualTo(404);
+        assertThat(http().delete("/v1/models/gone@2", key).statusCode()).isEqualTo(200);
+
+        String baseModel = json(http().get("/v1/models", key)).get("data").get(0).get("id").asString();
+        HttpResponse<String> base = http().delete("/v1/models/" + baseModel, key);
+        assertThat(base.statusCode()).as(base.body()).isEqualTo(403);
+        assertThat(json(base).get("error").get("code").asString()).isEqualTo("model_not_deletable");
+        assertThat(http().get("/v1/models/" + baseModel, key).statusCode()).isEqualTo(200);
+    }
+
+    @Test
     void tenantsNumberTheirOwnVersionsOfOneName() {
         String keyA = newTenant(unique("a"));
         String keyB = newTenant(unique("b"));
@@ -79,6 +107,8 @@ class TenantIsolationTest extends SecuredApiTestSupport {
         out.put("list models", s.apply(http().get("/v1/models", keyB)));
         out.put("get model version", s.apply(http().get("/v1/models/secret@1", keyB)));
         out.put("get model task", s.apply(http().get("/v1/models/private", keyB)));
+        out.put("delete model version", s.apply(http().delete("/v1/models/secret@1", keyB)));
+        out.put("delete model task", s.apply(http().delete("/v1/models/private", keyB)));
         out.put("get task", s.apply(http().get("/v1/tasks/private", keyB)));
         out.put("delete task", s.apply(http().delete("/v1/tasks/private", keyB)));
         out.put("route task to it", s.apply(http().put("/v1/tasks/mine", keyB,

@@ -1,6 +1,7 @@
 package dev.reftserver.training;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import java.io.ByteArrayOutputStream;
@@ -254,8 +255,8 @@ class FineTuningApiTest {
                  "method": {"type": "reft", "reft": {"hyperparameters": {"max_steps": 1000}}}}""".formatted(fileId));
         String jobId = json(created).get("id").asString();
         try {
-            for (String path : List.of("/v1/files/" + fileId, "/v1/fine_tuning/jobs/" + jobId,
-                    "/v1/fine_tuning/jobs/" + jobId + "/events")) {
+            for (String path : List.of("/v1/files/" + fileId, "/v1/files/" + fileId + "/content",
+                    "/v1/fine_tuning/jobs/" + jobId, "/v1/fine_tuning/jobs/" + jobId + "/events")) {
                 assertThat(get(keyB, path).statusCode()).as(path).isEqualTo(404);
             }
             assertThat(send(request(keyB, "/v1/files/" + fileId).DELETE()).statusCode()).isEqualTo(404);
@@ -362,6 +363,14 @@ class FineTuningApiTest {
                 .extracting(com.openai.models.files.FileObject::id).containsExactly(file.id());
         assertThat(client.files().list(com.openai.models.files.FileListParams.builder().purpose("assistants")
                 .build()).data()).isEmpty();
+        try (com.openai.core.http.HttpResponse content = client.files().content(file.id())) {
+            assertThat(content.body().readAllBytes()).isEqualTo(TrainingReference.bytes("data.jsonl"));
+        }
+        assertThatThrownBy(() -> client.files().content("file-nope"))
+                .isInstanceOf(com.openai.errors.NotFoundException.class);
+        HttpResponse<String> missing = get(key, "/v1/files/file-nope/content");
+        assertThat(missing.statusCode()).isEqualTo(404);
+        assertThat(json(missing).get("error").get("param").asString()).isEqualTo("file_id");
         HttpResponse<String> badCursor = get(key, "/v1/fine_tuning/jobs?after=ftjob-nope");
         assertBadRequest(badCursor, "'ftjob-nope' is not in this list");
         assertThat(json(badCursor).get("error").get("param").asString()).isEqualTo("after");
