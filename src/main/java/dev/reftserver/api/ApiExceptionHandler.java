@@ -7,8 +7,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.converter.HttpMessageNotReadableException;
+import org.springframework.web.HttpMediaTypeNotAcceptableException;
 import org.springframework.web.HttpMediaTypeNotSupportedException;
 import org.springframework.web.HttpRequestMethodNotSupportedException;
 import org.springframework.web.bind.MissingServletRequestParameterException;
@@ -99,6 +101,14 @@ public class ApiExceptionHandler {
     @ExceptionHandler(HttpMediaTypeNotSupportedException.class)
     ResponseEntity<ErrorBody> mediaType(HttpMediaTypeNotSupportedException e) {
         return body(HttpStatus.UNSUPPORTED_MEDIA_TYPE, e.getMessage(), "invalid_request_error", null, null);
+    }
+
+    /** The client's {@code Accept} header excludes what the endpoint answers with (JSON, mostly). */
+    @ExceptionHandler(HttpMediaTypeNotAcceptableException.class)
+    ResponseEntity<ErrorBody> notAcceptable(HttpMediaTypeNotAcceptableException e) {
+        return body(HttpStatus.NOT_ACCEPTABLE, "this endpoint answers with " + (e.getSupportedMediaTypes().isEmpty()
+                ? "application/json" : MediaType.toString(e.getSupportedMediaTypes()))
+                + ", which the request's Accept header excludes", "invalid_request_error", null, "not_acceptable");
     }
 
     @ExceptionHandler(HttpRequestMethodNotSupportedException.class)

@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.DeleteMapping;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -110,9 +111,11 @@ class FileController {
     }
 
     @Operation(summary = "One file's content, as uploaded")
-    @GetMapping(path = "/{id}/content", produces = MediaType.APPLICATION_OCTET_STREAM_VALUE)
-    byte[] content(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
-        return files.content(caller.tenant(), id).orElseThrow(() -> notFound(id));
+    @GetMapping("/{id}/content")
+    ResponseEntity<byte[]> content(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
+        // Whatever the Accept header asks (OpenAI's Python client sends application/binary), the bytes as stored.
+        return ResponseEntity.ok().contentType(MediaType.APPLICATION_OCTET_STREAM)
+                .body(files.content(caller.tenant(), id).orElseThrow(() -> notFound(id)));
     }
 
     @Operation(summary = "Delete one file")

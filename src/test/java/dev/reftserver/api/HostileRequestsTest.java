@@ -2,6 +2,8 @@ package dev.reftserver.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.net.URI;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
@@ -70,6 +72,32 @@ class HostileRequestsTest extends HostileInputTestSupport {
         // The cap holds for every JSON endpoint, e.g. a task definition.
         HttpResponse<String> task = send("PUT", "/v1/tasks/t", key, "application/json", eightMb, true);
         assertThat(task.statusCode()).isEqualTo(413);
+        assertStillServing(key);
+    }
+
+    @Test
+    void anAcceptHeaderThatExcludesTheAnswerGets406InTheErrorShapeWithoutAnErrorLog(CapturedOutput output)
+            throws Exception {
+        String key = newTenant("accept");
+        String completion = "{\"model\":\"" + BASE_MODEL + "\",\"prompt\":\"Once\",\"max_tokens\":2}";
+        for (String[] call : new String[][] {{"GET", "/v1/models", null}, {"GET", "/v1/interventions", null},
+                {"POST", "/v1/completions", completion}, {"GET", "/v1/interventions/none/bundle", null}}) {
+            for (String accept : new String[] {"image/png", "text/csv", "application/binary"}) {
+                HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://localhost:" + port + call[1]))
+                        .header("Authorization", "Bearer " + key).header("Accept", accept)
+                        .header("Content-Type", "application/json");
+                b.method(call[0], call[2] == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(call[2]));
+                HttpResponse<String> r = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+                String what = call[0] + " " + call[1] + " Accept: " + accept;
+                assertThat(r.statusCode()).as(what + ": " + r.body()).isIn(404, 406);
+                JsonNode error = assertErrorShape(r);
+                if (r.statusCode() == 406) {
+                    assertThat(error.get("code").asString()).as(what).isEqualTo("not_acceptable");
+                }
+            }
+        }
+        assertThat(output.getOut() + output.getErr()).doesNotContain(" ERROR ");
         assertStillServing(key);
     }
 
