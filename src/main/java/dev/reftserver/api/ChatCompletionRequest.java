@@ -38,7 +38,8 @@ public record ChatCompletionRequest(
         @Schema(description = "The same as `max_tokens` (OpenAI's newer name); give one, or both equal")
         @JsonProperty("max_completion_tokens") Integer maxCompletionTokens,
         @Schema(description = "0 to 2, default 1; 0 is greedy") Double temperature,
-        @Schema(description = "Nucleus sampling mass in (0, 1], default 1") @JsonProperty("top_p") Double topP,
+        @Schema(description = "Nucleus sampling mass in [0, 1] (0: only the most likely token), default 1")
+        @JsonProperty("top_p") Double topP,
         @Schema(description = "Extension: keep the k most likely tokens; 0 (default) disables it")
         @JsonProperty("top_k") Integer topK,
         @Schema(description = "Up to 4 stop strings: a string or an array of strings",
@@ -111,6 +112,19 @@ public record ChatCompletionRequest(
             "parallel_tool_calls", "audio", "modalities", "prediction", "store", "metadata",
             "service_tier", "reasoning_effort", "web_search_options", "verbosity", "best_of", "echo", "suffix");
 
+    /**
+     * OpenAI fields accepted only with the value that says what this server does anyway: {@code store: false} (it
+     * keeps no completions) and {@code service_tier} {@code auto} or {@code default} (it has one tier). Any other
+     * value is refused as unsupported.
+     */
+    static boolean describesThisServer(String name, JsonNode value) {
+        return switch (name) {
+            case "store" -> value.isBoolean() && !value.booleanValue();
+            case "service_tier" -> value.isString() && Set.of("auto", "default").contains(value.stringValue());
+            default -> false;
+        };
+    }
+
     /** What a message may hold. */
     private static final Set<String> MESSAGE_FIELDS = Set.of("role", "content", "name");
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
@@ -129,8 +143,12 @@ public record ChatCompletionRequest(
             if (value.isNull()) {
                 continue;
             }
+            if (describesThisServer(name, value)) {
+                continue;
+            }
             if (UNSUPPORTED.contains(name)) {
-                throw ServiceException.invalidRequest(name, name + " is not supported by this server");
+                throw ServiceException.invalidRequest(name, name + " " + (value.isValueNode() ? value + " " : "")
+                        + "is not supported by this server");
             }
             if (!FIELDS.contains(name)) {
                 throw ServiceException.invalidRequest(name, "unknown field '" + name + "'");

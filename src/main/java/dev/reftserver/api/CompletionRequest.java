@@ -29,7 +29,8 @@ public record CompletionRequest(
         @Schema(description = "Alias of `max_tokens` (give one of them, or both equal)")
         @JsonProperty("max_completion_tokens") Integer maxCompletionTokens,
         @Schema(description = "0 to 2, default 1; 0 is greedy") Double temperature,
-        @Schema(description = "Nucleus sampling mass in (0, 1], default 1") @JsonProperty("top_p") Double topP,
+        @Schema(description = "Nucleus sampling mass in [0, 1] (0: only the most likely token), default 1")
+        @JsonProperty("top_p") Double topP,
         @Schema(description = "Extension: keep the k most likely tokens; 0 (default) disables it")
         @JsonProperty("top_k") Integer topK,
         @Schema(description = "Up to 4 stop strings: a string or an array of strings",

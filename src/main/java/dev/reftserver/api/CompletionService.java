@@ -157,8 +157,8 @@ public class CompletionService {
                     + req.temperature());
         }
         double topP = req.topP() == null ? 1.0 : req.topP();
-        if (!(topP > 0.0 && topP <= 1.0)) {
-            throw ServiceException.invalidRequest("top_p", "top_p must be in (0, 1], got " + req.topP());
+        if (!(topP >= 0.0 && topP <= 1.0)) {
+            throw ServiceException.invalidRequest("top_p", "top_p must be between 0 and 1, got " + req.topP());
         }
         int topK = req.topK() == null ? 0 : req.topK();
         if (topK < 0) {

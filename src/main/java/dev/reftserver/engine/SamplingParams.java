@@ -7,7 +7,8 @@ import java.util.List;
  *
  * @param maxTokens   tokens to generate at most
  * @param temperature 0 for greedy; otherwise logits are divided by it before sampling
- * @param topP        nucleus sampling mass in (0, 1]; 1 disables it
+ * @param topP        nucleus sampling mass in [0, 1]: the fewest most likely tokens whose probability reaches it
+ *                    (at least one, so 0 keeps only the most likely); 1 disables it
  * @param topK        keep only the k most likely tokens; 0 disables it
  * @param seed        makes sampled output repeatable; null draws a random seed
  * @param stop        strings that end the generation (not included in the output)

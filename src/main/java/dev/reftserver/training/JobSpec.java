@@ -21,9 +21,10 @@ import tools.jackson.databind.JsonNode;
  *
  * @param reft the effective ReFT hyperparameters, as the job shows them back
  */
-public record JobSpec(String model, String trainingFile, String validationFile, String suffix, long seed, String type, List<Integer> layers,
-        int rank, PositionSpec positions, boolean shareWeights, int epochs, int batchSize, double learningRate,
-        double weightDecay, double warmupRatio, Integer maxSteps, double maxGradNorm, String initIntervention) {
+public record JobSpec(String model, String trainingFile, String validationFile, String suffix, long seed, String type,
+        List<Integer> layers, int rank, PositionSpec positions, boolean shareWeights, int epochs, int batchSize,
+        double learningRate, double weightDecay, double warmupRatio, Integer maxSteps, double maxGradNorm,
+        String initIntervention) {
 
     /** pyreft README's learning rate; OpenAI's learning_rate_multiplier scales it. */
     public static final double DEFAULT_LR = 4e-3;
@@ -128,8 +129,8 @@ public record JobSpec(String model, String trainingFile, String validationFile, 
                 ? nonNegative(reft, "max_grad_norm", p + "max_grad_norm") : 1.0;
         String init = reft != null && reft.hasNonNull("init_intervention")
                 ? text(reft, "init_intervention", true, p + "init_intervention") : null;
-        return new JobSpec(model, file, validation, suffix, seed, type, layers, rank, positions, share, epochs, batch, lr, wd,
-                warmup, maxSteps, clip, init);
+        return new JobSpec(model, file, validation, suffix, seed, type, layers, rank, positions, share, epochs, batch,
+                lr, wd, warmup, maxSteps, clip, init);
     }
 
     /** Updates for {@code examples} examples: max_steps, or epochs x batches per epoch. */

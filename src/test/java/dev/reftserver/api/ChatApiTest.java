@@ -112,7 +112,8 @@ class ChatApiTest extends ChatServingTestSupport {
         String text = c.get("messages").get(0).get("content").asString();
         String parts = """
                 {"model":"stories15M","messages":[{"role":"user","content":[{"type":"text","text":"%s"}]}],
-                 "max_completion_tokens":6,"temperature":0,"n":2,"response_format":{"type":"text"},"user":"u1"}"""
+                 "max_completion_tokens":6,"temperature":0,"n":2,"response_format":{"type":"text"},"user":"u1",
+                 "store":false,"service_tier":"auto"}"""
                 .formatted(text);
         JsonNode body = json(chat(key, parts));
         assertThat(body.get("choices")).hasSize(2);
@@ -138,6 +139,9 @@ class ChatApiTest extends ChatServingTestSupport {
         "\"logit_bias\":{\"5\":101}|logit_bias",
         "\"response_format\":{\"type\":\"json_object\"}|response_format",
         "\"frobnicate\":1|frobnicate",
+        "\"store\":true|store",
+        "\"service_tier\":\"flex\"|service_tier",
+        "\"metadata\":{\"a\":\"b\"}|metadata",
         "\"max_tokens\":5,\"max_completion_tokens\":6|max_completion_tokens",
         "\"temperature\":3|temperature",
         "\"max_completion_tokens\":100000|max_completion_tokens"})

@@ -124,7 +124,9 @@ class CompletionApiTest {
                 "temperature");
         assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"max_tokens\":\"many\"}"),
                 400, "max_tokens");
-        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"top_p\":0}"), 400,
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"top_p\":-0.1}"), 400,
+                "top_p");
+        assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"hi\",\"top_p\":1.5}"), 400,
                 "top_p");
         assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":{\"a\":1}}"), 400, "prompt");
         assertError(post("/v1/completions", "{\"model\":\"stories15M\",\"prompt\":\"" + "word ".repeat(300) + "\"}"),
@@ -198,6 +200,22 @@ class CompletionApiTest {
         assertThat(err.get("type").asString()).isNotBlank();
         if (param != null) {
             assertThat(err.get("param").asString()).isEqualTo(param);
+        }
+    }
+
+    @Test
+    void topPZeroKeepsOnlyTheMostLikelyTokenSoSamplingGivesTheGreedyText() throws Exception {
+        String greedy = "{\"model\":\"stories15M\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
+                + "\"temperature\":0}";
+        String expected = json.readTree(post("/v1/completions", greedy).body()).get("choices").get(0).get("text")
+                .asString();
+        for (int seed : new int[] {1, 2, 3}) {
+            String nucleus = "{\"model\":\"stories15M\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
+                    + "\"temperature\":1.5,\"top_p\":0,\"seed\":" + seed + "}";
+            HttpResponse<String> r = post("/v1/completions", nucleus);
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            assertThat(json.readTree(r.body()).get("choices").get(0).get("text").asString()).as("seed %d", seed)
+                    .isEqualTo(expected);
         }
     }
 
