@@ -5,11 +5,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import dev.reftserver.intervention.BundleContents;
 import dev.reftserver.intervention.BundleLimits;
-import dev.reftserver.model.ModelLoader;
-import dev.reftserver.model.ReferenceFiles;
 import dev.reftserver.model.TransformerLM;
-import dev.reftserver.tokenizer.TextTokenizer;
-import dev.reftserver.tokenizer.TokenizerLoader;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -22,27 +18,27 @@ import org.junit.jupiter.api.Test;
  */
 class ValidationLossTest {
 
-    static TransformerLM model;
-    static TextTokenizer tokenizer;
     static final TrainingReference ref = new TrainingReference();
 
     @BeforeAll
     static void load() {
-        model = ModelLoader.load(ReferenceFiles.stories15m(), "cpu", "float32");
-        tokenizer = TokenizerLoader.load(ReferenceFiles.stories15m());
+        LoreftTrainingReferenceTest.load();
     }
 
     @AfterAll
     static void close() {
-        model.close();
+        LoreftTrainingReferenceTest.close();
     }
 
+    /** The reference run's first state with batches of {@code batchSize}. */
     static TrainingRun run(int batchSize) {
+        TransformerLM model = LoreftTrainingReferenceTest.model;
         BundleContents init = BundleContents.read(TrainingReference.bytes("init/bundle.zip"), model.config().shape(),
                 BundleLimits.defaults());
         TrainingSettings s = TrainingReference.settings();
-        return TrainingRun.start(model, tokenizer, init, TrainingReference.data(), new TrainingSettings(
-                s.learningRate(), s.weightDecay(), s.steps(), s.warmupSteps(), s.maxGradNorm(), batchSize, false, 0));
+        return TrainingRun.start(model, LoreftTrainingReferenceTest.tokenizer, init, TrainingReference.data(),
+                new TrainingSettings(s.learningRate(), s.weightDecay(), s.steps(), s.warmupSteps(), s.maxGradNorm(),
+                        batchSize, false, 0));
     }
 
     static double validationLoss(TrainingRun run) {
