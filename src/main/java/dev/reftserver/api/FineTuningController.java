@@ -116,8 +116,8 @@ class FineTuningController {
             of each epoch's last update (and of the job's last) carries `full_valid_loss`, the loss over its \
             examples. Jobs run one at a time, taking at most \
             `reft.training.max-share` of the engine's time while completions are served. Jobs and events are kept \
-            in the registry store; a job unfinished when the server stops is marked failed (code \
-            `server_restarted`), never resumed. 400 (`param: model`) where the base model cannot be trained by \
+            in the registry store with the running job's training state: a job unfinished when its server stops \
+            or dies goes on where it was on the next server (code `resume_failed` where it cannot). 400 (`param: model`) where the base model cannot be trained by \
             this server (a model without a differentiable forward; every architecture served has one). 429 (`too_many_jobs`) past `reft.training.max-queued-jobs` \
             unfinished jobs per tenant, (`training_queue_full`) past `reft.training.max-total-queued-jobs` on \
             the server.""")

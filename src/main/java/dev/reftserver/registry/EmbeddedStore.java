@@ -44,6 +44,7 @@ import tools.jackson.databind.json.JsonMapper;
  * training.json        fine-tuning files' and jobs' metadata, rewritten whole on each change (absent until used)
  * files/&lt;id&gt;.jsonl     one fine-tuning file's content, never modified
  * events/&lt;job&gt;.jsonl   one job's events, one JSON object a line, appended (a torn last line is skipped)
+ * job-state/&lt;job&gt;.bin  an unfinished job's training state, rewritten whole (atomically) as it trains
  * </pre>
  *
  * Every file is written to a temp file in its own directory, fsynced, renamed over the target atomically and
@@ -93,6 +94,7 @@ public final class EmbeddedStore implements RegistryStore {
     private volatile State state;
     private final Path fileDir;
     private final Path eventDir;
+    private final Path jobStateDir;
     /** Jobs whose cancel was asked through {@link #cancelJob} (this process only; a restart fails them anyway). */
     private final Set<String> cancelAsked = ConcurrentHashMap.newKeySet();
     private final Object trainingLock = new Object();
@@ -114,10 +116,12 @@ public final class EmbeddedStore implements RegistryStore {
         this.bundleDir = this.root.resolve("bundles");
         this.fileDir = this.root.resolve("files");
         this.eventDir = this.root.resolve("events");
+        this.jobStateDir = this.root.resolve("job-state");
         try {
             Files.createDirectories(bundleDir);
             Files.createDirectories(fileDir);
             Files.createDirectories(eventDir);
+            Files.createDirectories(jobStateDir);
             lockChannel = lock(this.root);
             removeTempFiles(this.root);
             removeTempFiles(bundleDir);
@@ -126,6 +130,7 @@ public final class EmbeddedStore implements RegistryStore {
                     : State.empty();
             removeUnreferencedBundles();
             removeTempFiles(fileDir);
+            removeTempFiles(jobStateDir);
             Path trainingFile = this.root.resolve(TRAINING_FILE);
             training = Files.exists(trainingFile)
                     ? json.readValue(Files.readAllBytes(trainingFile), TrainingState.class) : TrainingState.empty();
@@ -237,6 +242,7 @@ public final class EmbeddedStore implements RegistryStore {
         }
         goneFiles.forEach(f -> deleteQuietly(fileDir.resolve(f.id() + ".jsonl")));
         goneJobs.forEach(j -> deleteQuietly(eventDir.resolve(j.id() + ".jsonl")));
+        goneJobs.forEach(j -> deleteQuietly(jobStateDir.resolve(j.id() + ".bin")));
         return existed;
     }
 
@@ -540,14 +546,35 @@ public final class EmbeddedStore implements RegistryStore {
     }
 
     @Override
-    public JobWrite updateJob(StoredJob job) {
+    public JobWrite updateJob(StoredJob job, byte[] trainingState) {
         synchronized (trainingLock) {
             Optional<StoredJob> stored = job(job.tenant(), job.id());
             if (stored.isEmpty() || stored.get().terminal() || !Objects.equals(stored.get().owner(), job.owner())) {
                 return JobWrite.REFUSED;
             }
+            Path statePath = jobStateDir.resolve(job.id() + ".bin");
+            if (trainingState != null) {
+                writeAtomically(statePath, trainingState); // before the job that says how far it got
+            }
             putJob(job);
+            if (job.terminal()) {
+                deleteQuietly(statePath);
+            }
             return cancelAsked.contains(job.id()) ? JobWrite.CANCEL_REQUESTED : JobWrite.WRITTEN;
+        }
+    }
+
+    @Override
+    public Optional<byte[]> jobTrainingState(String tenant, String id) {
+        if (job(tenant, id).isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(Files.readAllBytes(jobStateDir.resolve(id + ".bin")));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -570,24 +597,39 @@ public final class EmbeddedStore implements RegistryStore {
             cancelAsked.add(id);
             if (j.status().equals("queued") || j.status().equals("validating_files")) {
                 putJob(j.cancelledAt(now));
+                deleteQuietly(jobStateDir.resolve(id + ".bin"));
                 return JobCancel.CANCELLED;
             }
             return JobCancel.REQUESTED;
         }
     }
 
-    /** Only one process at a time opens the store: a job run by an earlier one is abandoned, whatever its lease. */
+    /**
+     * Only one process at a time opens the store: a job another owner (an earlier process) ran is abandoned,
+     * whatever its lease.
+     */
     @Override
-    public List<StoredJob> failAbandonedJobs(Duration lease, String except, StoredJob.Error why, Instant now) {
+    public List<StoredJob> claimAbandonedJobs(Duration lease, String claimant, int max) {
         synchronized (trainingLock) {
-            List<StoredJob> failed = new ArrayList<>();
+            List<StoredJob> claimed = new ArrayList<>();
             for (StoredJob j : unfinishedJobs()) {
-                if (!Objects.equals(j.owner(), except) || except == null) {
-                    failed.add(j.failedWith(why, now));
-                    putJob(failed.get(failed.size() - 1));
+                if (claimed.size() < max && !Objects.equals(j.owner(), claimant)) {
+                    claimed.add(j.ownedBy(claimant));
+                    putJob(claimed.get(claimed.size() - 1));
                 }
             }
-            return failed;
+            return claimed;
+        }
+    }
+
+    @Override
+    public void releaseJobs(String owner) {
+        synchronized (trainingLock) {
+            for (StoredJob j : unfinishedJobs()) {
+                if (Objects.equals(j.owner(), owner)) {
+                    putJob(j.ownedBy(null));
+                }
+            }
         }
     }
 

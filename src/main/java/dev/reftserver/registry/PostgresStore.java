@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -453,17 +454,25 @@ public final class PostgresStore implements RegistryStore {
     }
 
     @Override
-    public JobWrite updateJob(StoredJob job) {
+    public JobWrite updateJob(StoredJob job, byte[] trainingState) {
         StoredJob.Error e = job.error();
+        // A finished job needs no state; null keeps the one stored.
         List<Boolean> cancel = jdbc.query("UPDATE fine_tuning_jobs SET status = ?, steps_done = ?, "
                 + "trained_tokens = ?, fine_tuned_model = ?, error_code = ?, error_message = ?, error_param = ?, "
-                + "finished_at = ?, heartbeat_at = now() "
+                + "finished_at = ?, heartbeat_at = now(), "
+                + "training_state = CASE WHEN ? THEN NULL ELSE COALESCE(?, training_state) END "
                 + "WHERE id = ? AND tenant = ? AND owner = ? AND " + UNFINISHED + " RETURNING cancel_requested",
                 (rs, i) -> rs.getBoolean(1), job.status(), job.stepsDone(), job.trainedTokens(), job.fineTunedModel(),
                 e == null ? null : e.code(), e == null ? null : e.message(), e == null ? null : e.param(),
-                job.finishedAt() == null ? null : Timestamp.from(job.finishedAt()), job.id(), job.tenant(),
-                job.owner());
+                job.finishedAt() == null ? null : Timestamp.from(job.finishedAt()), job.terminal(), trainingState,
+                job.id(), job.tenant(), job.owner());
         return cancel.isEmpty() ? JobWrite.REFUSED : cancel.get(0) ? JobWrite.CANCEL_REQUESTED : JobWrite.WRITTEN;
+    }
+
+    @Override
+    public Optional<byte[]> jobTrainingState(String tenant, String id) {
+        return jdbc.query("SELECT training_state FROM fine_tuning_jobs WHERE tenant = ? AND id = ?",
+                (rs, i) -> rs.getBytes(1), tenant, id).stream().filter(java.util.Objects::nonNull).findFirst();
     }
 
     @Override
@@ -481,7 +490,8 @@ public final class PostgresStore implements RegistryStore {
 
     @Override
     public JobCancel cancelJob(String tenant, String id, Instant now) {
-        if (jdbc.update("UPDATE fine_tuning_jobs SET status = 'cancelled', finished_at = ?, cancel_requested = true "
+        if (jdbc.update("UPDATE fine_tuning_jobs SET status = 'cancelled', finished_at = ?, cancel_requested = true, "
+                + "training_state = NULL "
                 + "WHERE tenant = ? AND id = ? AND status IN ('validating_files', 'queued')",
                 Timestamp.from(now), tenant, id) > 0) {
             return JobCancel.CANCELLED;
@@ -494,13 +504,27 @@ public final class PostgresStore implements RegistryStore {
     }
 
     @Override
-    public List<StoredJob> failAbandonedJobs(Duration lease, String except, StoredJob.Error why, Instant now) {
-        // The database's clock judges the lease, as it stamped the heartbeats.
-        return jdbc.query("UPDATE fine_tuning_jobs SET status = 'failed', error_code = ?, error_message = ?, "
-                + "error_param = ?, finished_at = ? WHERE " + UNFINISHED + " AND (owner IS NULL OR owner <> ?) "
-                + "AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => ?)) "
-                + "RETURNING " + JOB_COLUMNS, JOB, why.code(), why.message(), why.param(), Timestamp.from(now),
-                except, lease.toMillis() / 1000.0);
+    public List<StoredJob> claimAbandonedJobs(Duration lease, String claimant, int max) {
+        if (max <= 0) {
+            return List.of();
+        }
+        // The database's clock judges the lease, as it stamped the heartbeats; SKIP LOCKED keeps two replicas
+        // claiming at once from taking the same job.
+        String stale = UNFINISHED + " AND (owner IS NULL OR owner <> ?) AND (heartbeat_at IS NULL OR heartbeat_at < "
+                + "now() - make_interval(secs => ?))";
+        double seconds = lease.toMillis() / 1000.0;
+        List<StoredJob> claimed = new ArrayList<>(jdbc.query("UPDATE fine_tuning_jobs SET owner = ?, heartbeat_at = "
+                + "now() WHERE id IN (SELECT id FROM fine_tuning_jobs WHERE " + stale + " ORDER BY created_at, id "
+                + "LIMIT ? FOR UPDATE SKIP LOCKED) AND " + stale + " RETURNING " + JOB_COLUMNS, JOB, claimant,
+                claimant, seconds, max, claimant, seconds));
+        claimed.sort(Comparator.comparing(StoredJob::createdAt).thenComparing(StoredJob::id));
+        return claimed;
+    }
+
+    @Override
+    public void releaseJobs(String owner) {
+        jdbc.update("UPDATE fine_tuning_jobs SET owner = NULL, heartbeat_at = NULL WHERE owner = ? AND " + UNFINISHED,
+                owner);
     }
 
     @Override

@@ -118,12 +118,23 @@ public interface RegistryStore extends AutoCloseable {
 
     /**
      * Writes the state of a job by the replica that runs it ({@code job.owner()}) and marks the job alive: only
-     * while the stored job is unfinished and still that replica's, so a job another replica cancelled or failed as
-     * abandoned is never brought back.
+     * while the stored job is unfinished and still that replica's, so a job another replica cancelled, or took over
+     * when this one fell silent, is never written back.
+     *
+     * @param trainingState what the job needs to continue where it is (opaque to the store), kept with it; null
+     *                      keeps the one stored
      */
-    JobWrite updateJob(StoredJob job);
+    JobWrite updateJob(StoredJob job, byte[] trainingState);
 
-    /** Marks those of {@code ids} that {@code owner} runs and are unfinished alive now ({@link #failAbandonedJobs}). */
+    /** {@link #updateJob(StoredJob, byte[])} keeping the stored training state. */
+    default JobWrite updateJob(StoredJob job) {
+        return updateJob(job, null);
+    }
+
+    /** The training state last written with the tenant's job, if any. */
+    Optional<byte[]> jobTrainingState(String tenant, String id);
+
+    /** Marks those of {@code ids} that {@code owner} runs and are unfinished alive now ({@link #claimAbandonedJobs}). */
     void heartbeatJobs(String owner, Collection<String> ids);
 
     /** What {@link #cancelJob} did. */
@@ -142,11 +153,15 @@ public interface RegistryStore extends AutoCloseable {
     JobCancel cancelJob(String tenant, String id, Instant now);
 
     /**
-     * Fails, with {@code why} at {@code now}, every unfinished job that {@code except} does not run and that was
-     * not marked alive within {@code lease}: jobs whose replica stopped without finishing them. Returns them as
-     * failed.
+     * Makes {@code claimant} the owner of at most {@code max} unfinished jobs, oldest first, that no replica runs:
+     * released by a replica that stopped ({@link #releaseJobs}), or not marked alive within {@code lease} (their
+     * replica died or lost the store). Returns them as claimed (marked alive now); two replicas never claim the
+     * same job.
      */
-    List<StoredJob> failAbandonedJobs(Duration lease, String except, StoredJob.Error why, Instant now);
+    List<StoredJob> claimAbandonedJobs(Duration lease, String claimant, int max);
+
+    /** Gives up the unfinished jobs {@code owner} runs (it is stopping), for any replica to claim at once. */
+    void releaseJobs(String owner);
 
     /** The tenant's jobs, newest first. */
     List<StoredJob> jobs(String tenant);

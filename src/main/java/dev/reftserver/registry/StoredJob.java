@@ -25,11 +25,12 @@ public record StoredJob(String id, String tenant, Instant createdAt, String requ
         return TERMINAL.contains(status);
     }
 
-    /** This job failed now with {@code why}, its progress kept. */
-    public StoredJob failedWith(Error why, Instant now) {
-        return new StoredJob(id, tenant, createdAt, request, examples, totalSteps, "failed", stepsDone, trainedTokens,
-                fineTunedModel, why, now, owner);
+    /** This job run by {@code replica} (null: by none). */
+    public StoredJob ownedBy(String replica) {
+        return new StoredJob(id, tenant, createdAt, request, examples, totalSteps, status, stepsDone, trainedTokens,
+                fineTunedModel, error, finishedAt, replica);
     }
+
 
     /** This job cancelled now, before it started. */
     public StoredJob cancelledAt(Instant now) {

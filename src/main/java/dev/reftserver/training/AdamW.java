@@ -23,6 +23,16 @@ final class AdamW {
         this.maxGradNorm = maxGradNorm;
     }
 
+    /** Updates taken so far (torch's {@code state["step"]}). */
+    int steps() {
+        return t;
+    }
+
+    /** Continues from {@code steps} updates taken (the moments live in the parameters). */
+    void resumeAt(int steps) {
+        t = steps;
+    }
+
     /** The L2 norm over all gradients together (before clipping). */
     static float totalNorm(List<float[]> grads) {
         double sumSquares = 0;

@@ -145,7 +145,12 @@ public final class FineTuningJob {
      * @throws Taken when another replica has finished the job
      */
     private void write(Runnable undo) {
-        RegistryStore.JobWrite w = store.updateJob(stored());
+        write(undo, null);
+    }
+
+    /** {@link #write(Runnable)}, keeping {@code trainingState} (null: the one stored) with the job. */
+    private void write(Runnable undo, byte[] trainingState) {
+        RegistryStore.JobWrite w = store.updateJob(stored(), trainingState);
         if (w == RegistryStore.JobWrite.REFUSED) {
             undo.run();
             throw new Taken(id);
@@ -158,6 +163,11 @@ public final class FineTuningJob {
     /** Writes the job as it is (its replica still runs it): learns of a cancel asked elsewhere. */
     synchronized void touch() {
         write(() -> { });
+    }
+
+    /** Keeps the run's state with the job as it is, for a server that takes the job over to go on from. */
+    synchronized void keep(byte[] trainingState) {
+        write(() -> { }, trainingState);
     }
 
     /** Events, newest first (as OpenAI lists them). */
@@ -176,6 +186,19 @@ public final class FineTuningJob {
             out.add(new Event(eventId(e.seq()), e.createdAt(), e.level(), e.message(), e.type(), data));
         }
         return out;
+    }
+
+    /** The last update a metrics event reported (0 for none): where a server taking the job over goes on. */
+    int lastReportedStep() {
+        int last = 0;
+        for (StoredJobEvent e : store.jobEvents(tenant, id, 0)) {
+            if (e.type().equals("metrics")) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> data = JSON.readValue(e.data(), LinkedHashMap.class);
+                last = Math.max(last, ((Number) data.get("step")).intValue());
+            }
+        }
+        return last;
     }
 
     private String eventId(int seq) {
@@ -210,15 +233,11 @@ public final class FineTuningJob {
         return status;
     }
 
-    /** @param fullValidLoss the loss over the validation file after this update, or null (not evaluated) */
-    synchronized void stepped(TrainingRun.StepReport r, long tokens, Double fullValidLoss) {
-        int wasDone = stepsDone;
-        stepsDone = r.step();
-        trainedTokens += tokens;
-        write(() -> {
-            stepsDone = wasDone;
-            trainedTokens -= tokens;
-        });
+    /**
+     * @param fullValidLoss the loss over the validation file after this update, or null (not evaluated)
+     * @param trainingState the run's state after this update to keep with the job, or null (the last one stays)
+     */
+    synchronized void stepped(TrainingRun.StepReport r, long tokens, Double fullValidLoss, byte[] trainingState) {
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("step", r.step());
         data.put("total_steps", totalSteps);
@@ -231,7 +250,16 @@ public final class FineTuningJob {
             data.put("full_valid_loss", fullValidLoss);
             message += String.format(Locale.ROOT, ", validation loss=%.4f", fullValidLoss);
         }
+        // The report first: a server taking the job over goes on after the last step reported
+        // (lastReportedStep), so a process that dies between the two writes has each step reported once.
         record("metrics", message, data);
+        int wasDone = stepsDone;
+        stepsDone = r.step();
+        trainedTokens += tokens;
+        write(() -> {
+            stepsDone = wasDone;
+            trainedTokens -= tokens;
+        }, trainingState);
     }
 
     synchronized void succeeded(String model) {

@@ -38,23 +38,24 @@ import tools.jackson.databind.json.JsonMapper;
  * path as the next version of its suffix, only after its last step, so it is immediately usable and a job that
  * dies earlier never leaves a version behind.
  *
- * <p>Jobs and their events live in the registry store. A job runs only in the process that accepted it (its owner,
- * {@link #replica()}) and is not resumed: when the server stops, its running and queued jobs are marked failed
- * ({@link #SERVER_STOPPED}). A process that dies without stopping leaves its jobs unfinished in the store; each
- * replica marks the jobs it runs alive every quarter of {@code reft.training.job-lease}, and a job not marked
- * alive for a whole lease is failed ({@link #SERVER_RESTARTED}) by any replica sharing the store, at its start and
- * then every quarter lease. With the embedded store only one process runs, so a start fails every unfinished job
- * at once. Several replicas on one PostgreSQL store each train the jobs they accepted, side by side; any of them
- * shows, follows and cancels any job.
+ * <p>Jobs and their events live in the registry store, with each running job's training state ({@link
+ * TrainingRun#state}), kept every {@link #KEEP_STATE_NANOS} and at each epoch's end. A job runs in one process at a
+ * time, its owner ({@link #replica()}), which marks it alive every quarter of {@code reft.training.job-lease}. A
+ * server that stops keeps its running job's state and gives up its jobs ({@link RegistryStore#releaseJobs}); one that
+ * dies stops marking them alive. Either way another server sharing the store (or this one, started again) takes them
+ * over, at its start and then every quarter lease, and goes on where they were: from the kept state, repeating
+ * silently the updates taken since, which come out the same (a run's batches depend only on the update's number and
+ * the seed). A job that cannot go on (its file deleted, another base model served) fails with
+ * {@link #RESUME_FAILED}. Several replicas on one PostgreSQL store each train the jobs they run, side by side; any
+ * of them shows, follows and cancels any job.
  */
 public final class FineTuningJobs implements AutoCloseable {
 
-    /** The error of a job that was unfinished when its server died. */
-    public static final String SERVER_RESTARTED = "the server running this job stopped during training; "
-            + "start a new job";
+    /** The error code of a job a server took over but could not go on with. */
+    public static final String RESUME_FAILED = "resume_failed";
 
-    /** The error of a job that was unfinished when its server shut down. */
-    public static final String SERVER_STOPPED = "the server shut down during training; start a new job";
+    /** How often a running job's training state is kept at least (also at each epoch's end). */
+    static final long KEEP_STATE_NANOS = 10_000_000_000L;
 
     private static final Logger log = LoggerFactory.getLogger(FineTuningJobs.class);
     private static final SecureRandom IDS = new SecureRandom();
@@ -101,7 +102,7 @@ public final class FineTuningJobs implements AutoCloseable {
         this.replica = (host == null || host.isBlank() ? "replica" : host.strip()) + "-"
                 + HexFormat.of().formatHex(randomBytes(), 0, 4);
         this.lease = limits.jobLease();
-        failAbandoned();
+        resumeAbandoned();
         this.leases = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "reft-training-lease");
             t.setDaemon(true);
@@ -117,25 +118,65 @@ public final class FineTuningJobs implements AutoCloseable {
     }
 
     /**
-     * Jobs a stopped process left unfinished cannot go on: say so, durably (at start, before serving anything, and
-     * then every quarter lease for replicas that die while this one runs).
+     * Takes over the unfinished jobs no server runs (given up by one that stopped, or whose server fell silent for
+     * a lease), as many as this server's queue has room for, and queues them to go on where they are: at start,
+     * before serving anything, and then every quarter lease.
      */
-    private void failAbandoned() {
-        StoredJob.Error why = new StoredJob.Error("server_restarted", SERVER_RESTARTED, null);
-        Instant now = Instant.now().truncatedTo(ChronoUnit.MILLIS);
-        for (StoredJob s : store.failAbandonedJobs(lease, replica, why, now)) {
-            load(s).event("The job failed: " + SERVER_RESTARTED);
-            log.info("fine-tuning job {} of {} was left unfinished by {}; marked failed", s.id(), s.tenant(),
-                    s.owner() == null ? "a stopped server" : s.owner());
+    private void resumeAbandoned() {
+        int room = limits.maxTotalQueuedJobs() - live.size();
+        if (stopping || room <= 0) {
+            return;
+        }
+        for (StoredJob s : store.claimAbandonedJobs(lease, replica, room)) {
+            resume(s);
         }
     }
 
-    /** Marks this replica's jobs alive and fails other replicas' abandoned ones; a store fault waits for next time. */
+    /** Rebuilds a claimed job's run from its request and kept state and queues it; fails it where it cannot. */
+    private void resume(StoredJob s) {
+        FineTuningJob job = load(s);
+        TrainingRun run = null;
+        try {
+            JobSpec spec = job.snapshot().spec();
+            if (spec == null) {
+                throw new IllegalStateException("it was made for another base model than '" + baseModel + "'");
+            }
+            TrainingFile file = files.get(s.tenant(), spec.trainingFile()).orElseThrow(() ->
+                    new IllegalStateException("its training file '" + spec.trainingFile() + "' was deleted"));
+            List<TrainingExample> validation = validationExamples(s.tenant(), spec);
+            run = TrainingRun.start(model, initialBundle(s.tenant(), spec), files.tokenize(file),
+                    spec.settings(file.examples().size()));
+            Optional<byte[]> state = store.jobTrainingState(s.tenant(), s.id());
+            if (state.isPresent()) {
+                run.restore(state.get());
+            }
+            // Its events say how far it got: a job row and its event are two writes, and a server may have died
+            // between them.
+            int reported = job.lastReportedStep();
+            live.put(job.id(), job);
+            job.event(reported == 0 ? "The server running the job stopped; it starts here"
+                    : "The server running the job stopped; it goes on here after step " + reported);
+            log.info("fine-tuning job {} of {} taken over after step {} (state kept at update {})", s.id(),
+                    s.tenant(), reported, run.stepsDone());
+            TrainingRun queued = run;
+            worker.submit(() -> execute(job, queued, validation, reported));
+        } catch (RuntimeException e) {
+            live.remove(job.id());
+            if (run != null) {
+                run.close();
+            }
+            log.warn("fine-tuning job {} cannot go on: {}", s.id(), e.getMessage());
+            job.failed(new FineTuningJob.Failure(RESUME_FAILED, "the server running the job stopped and the job "
+                    + "cannot go on here: " + e.getMessage() + "; start a new job", null));
+        }
+    }
+
+    /** Marks this replica's jobs alive and takes over abandoned ones; a store fault waits for next time. */
     private void renewLeases() {
         try {
             // Only jobs a worker still holds: one whose worker gave up (the store failed under it) lapses.
             store.heartbeatJobs(replica, List.copyOf(live.keySet()));
-            failAbandoned();
+            resumeAbandoned();
         } catch (RuntimeException e) {
             log.warn("cannot renew the fine-tuning jobs' leases: {}", e.toString());
         }
@@ -194,7 +235,7 @@ public final class FineTuningJobs implements AutoCloseable {
                 job.event("Validating validation file: " + spec.validationFile());
             }
             job.moveTo(FineTuningJob.Status.QUEUED, "Files validated, moving job to queued state");
-            worker.submit(() -> execute(job, run, validation));
+            worker.submit(() -> execute(job, run, validation, 0));
             return job;
         } catch (RuntimeException e) {
             run.close();
@@ -298,17 +339,22 @@ public final class FineTuningJobs implements AutoCloseable {
         return contents;
     }
 
-    /** @param validation held-out examples whose loss is reported at each epoch's end and at the last step, or null */
-    private void execute(FineTuningJob job, TrainingRun run, List<TrainingExample> validation) {
+    /**
+     * Runs a job on the worker thread, from its run's state: the first update, or for a job taken over the state
+     * its last server kept, whose updates up to {@code reportedUpTo} are taken again without a report (that server
+     * reported them).
+     *
+     * @param validation held-out examples whose loss is reported at each epoch's end and at the last step, or null
+     */
+    private void execute(FineTuningJob job, TrainingRun run, List<TrainingExample> validation, int reportedUpTo) {
         try (run) {
-            if (job.cancelRequested()) {
-                return;
+            if (job.cancelRequested() || stopping) {
+                return; // a stopping server gives the job up at close, for the next one
             }
-            if (stopping) {
-                job.failed(new FineTuningJob.Failure("server_restarted", SERVER_STOPPED, null));
-                return;
+            if (job.status() != FineTuningJob.Status.RUNNING) {
+                job.moveTo(FineTuningJob.Status.RUNNING, "Fine-tuning job started");
             }
-            job.moveTo(FineTuningJob.Status.RUNNING, "Fine-tuning job started");
+            long kept = System.nanoTime();
             while (!run.finished()) {
                 if (job.cancelRequested()) {
                     job.moveTo(FineTuningJob.Status.CANCELLED, "The job was cancelled after "
@@ -316,7 +362,9 @@ public final class FineTuningJobs implements AutoCloseable {
                     return;
                 }
                 if (stopping) {
-                    job.failed(new FineTuningJob.Failure("server_restarted", SERVER_STOPPED, null));
+                    job.keep(run.state());
+                    job.event("The server running the job is stopping after step " + run.stepsDone()
+                            + "; the job goes on where it is on the next server to take it");
                     return;
                 }
                 if (!share.awaitTrainingTurn(() -> job.cancelRequested() || stopping)) {
@@ -329,9 +377,17 @@ public final class FineTuningJobs implements AutoCloseable {
                 } finally {
                     share.trainingRan(System.nanoTime() - started);
                 }
-                Double validLoss = validation != null && (r.step() % run.stepsPerEpoch() == 0 || run.finished())
+                if (r.step() <= reportedUpTo) {
+                    continue; // taken again after a takeover: the same update its first server reported
+                }
+                boolean epochEnd = r.step() % run.stepsPerEpoch() == 0;
+                Double validLoss = validation != null && (epochEnd || run.finished())
                         ? validate(job, run, validation) : null;
-                job.stepped(r, run.lastBatchTokens(), validLoss);
+                boolean keep = epochEnd || System.nanoTime() - kept >= KEEP_STATE_NANOS;
+                job.stepped(r, run.lastBatchTokens(), validLoss, keep ? run.state() : null);
+                if (keep) {
+                    kept = System.nanoTime();
+                }
             }
             byte[] zip = run.bundle().toNativeZip(bundleLimits);
             job.touch(); // a cancel asked through another replica meanwhile
@@ -354,8 +410,7 @@ public final class FineTuningJobs implements AutoCloseable {
             job.failed(new FineTuningJob.Failure(e.code() == null ? "invalid_result" : e.code(), e.getMessage(),
                     e.param()));
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            job.failed(new FineTuningJob.Failure("server_restarted", SERVER_STOPPED, null));
+            Thread.currentThread().interrupt(); // stopping: the job is given up at close, for the next server
         } catch (RuntimeException | Error e) {
             log.warn("fine-tuning job {} failed", job.id(), e);
             try {
@@ -451,7 +506,7 @@ public final class FineTuningJobs implements AutoCloseable {
 
     @Override
     public void close() {
-        stopping = true; // a running job stops after its step and is marked failed; queued ones fail unstarted
+        stopping = true; // a running job keeps its state after its step; queued ones are left as they are
         leases.shutdownNow();
         worker.shutdown();
         try {
@@ -461,6 +516,12 @@ public final class FineTuningJobs implements AutoCloseable {
         } catch (InterruptedException e) {
             worker.shutdownNow();
             Thread.currentThread().interrupt();
+        }
+        try {
+            store.releaseJobs(replica); // for the next server to take over at once
+        } catch (RuntimeException e) {
+            log.warn("cannot give up the fine-tuning jobs at shutdown ({}); another server takes them over once "
+                    + "their lease runs out", e.toString());
         }
     }
 }

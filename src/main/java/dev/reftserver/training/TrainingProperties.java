@@ -18,9 +18,8 @@ import org.springframework.util.unit.DataSize;
  * @param maxStepMemory  memory one training update may take, a size ({@code 4GB}) or a fraction of physical memory
  *                       ({@code 0.25}); a job whose largest batch would need more is refused
  *                       ({@link TrainingMemory})
- * @param jobLease       how long a job's replica may stay silent before another replica sharing the store fails the
- *                       job as abandoned (the replica stopped without finishing it); each replica marks its jobs
- *                       alive every quarter of this
+ * @param jobLease       how long a job's server may stay silent before another server sharing the store takes the
+ *                       job over (its server died); each server marks its jobs alive every quarter of this
  */
 @ConfigurationProperties("reft.training")
 public record TrainingProperties(

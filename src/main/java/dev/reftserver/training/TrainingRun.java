@@ -13,6 +13,7 @@ import dev.reftserver.model.TransformerLM;
 import dev.reftserver.model.ops.Constants;
 import dev.reftserver.model.ops.Views;
 import dev.reftserver.tokenizer.TextTokenizer;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -142,10 +143,9 @@ public final class TrainingRun implements AutoCloseable {
         List<TrainingExample> batch = batch(done);
         Evaluation eval = evaluate(batch, true);
         lastBatchTokens = batch.stream().mapToLong(ex -> ex.inputIds().length).sum();
-        List<Parameter> params = new ArrayList<>();
+        List<Parameter> params = allParameters();
         List<float[]> grads = new ArrayList<>();
         for (int j = 0; j < interventions.size(); j++) {
-            params.addAll(interventions.get(j).parameters());
             grads.addAll(eval.gradients().get(j));
         }
         requireFinite(done + 1, eval.loss(), grads);
@@ -175,6 +175,70 @@ public final class TrainingRun implements AutoCloseable {
                     + loss + ", " + bad + " gradient values not finite (a lower learning_rate or max_grad_norm can"
                     + " help)");
         }
+    }
+
+    private static final int STATE_MAGIC = 0x52465453; // "RFTS"
+
+    /**
+     * Everything later updates depend on: the updates done, AdamW's step count and every parameter's value and
+     * moments, in float32 as they are. A run restored from it ({@link #restore}) takes the same updates as this one
+     * would have, bit for bit: batches depend only on the update's number and the seed.
+     */
+    public byte[] state() {
+        List<Parameter> params = allParameters();
+        long floats = 0;
+        for (Parameter p : params) {
+            floats += 3L * p.value().length;
+        }
+        ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(16 + 4L * params.size() + 4 * floats));
+        b.putInt(STATE_MAGIC).putInt(done).putInt(optimizer.steps()).putInt(params.size());
+        for (Parameter p : params) {
+            b.putInt(p.value().length);
+            for (float[] a : List.of(p.value(), p.m(), p.v())) {
+                for (float x : a) {
+                    b.putFloat(x);
+                }
+            }
+        }
+        return b.array();
+    }
+
+    /**
+     * Continues from a {@link #state} of a run with the same interventions, examples and settings.
+     *
+     * @throws IllegalArgumentException if the state does not fit this run's parameters
+     */
+    public void restore(byte[] state) {
+        List<Parameter> params = allParameters();
+        ByteBuffer b = ByteBuffer.wrap(state);
+        if (state.length < 16 || b.getInt() != STATE_MAGIC) {
+            throw new IllegalArgumentException("not a training state");
+        }
+        int steps = b.getInt();
+        int adamSteps = b.getInt();
+        if (b.getInt() != params.size() || steps < 0 || steps > settings.steps()) {
+            throw new IllegalArgumentException("the training state is of another run");
+        }
+        for (Parameter p : params) {
+            if (b.remaining() < 4 || b.getInt() != p.value().length || b.remaining() < 12L * p.value().length) {
+                throw new IllegalArgumentException("the training state is of another run");
+            }
+            for (float[] a : List.of(p.value(), p.m(), p.v())) {
+                for (int i = 0; i < a.length; i++) {
+                    a[i] = b.getFloat();
+                }
+            }
+        }
+        done = steps;
+        optimizer.resumeAt(adamSteps);
+    }
+
+    private List<Parameter> allParameters() {
+        List<Parameter> params = new ArrayList<>();
+        for (TrainableIntervention iv : interventions) {
+            params.addAll(iv.parameters());
+        }
+        return params;
     }
 
     /** The loss at the current weights on the batch the next update would use (on the first after the last). */

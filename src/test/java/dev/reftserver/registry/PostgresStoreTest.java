@@ -58,10 +58,9 @@ class PostgresStoreTest extends RegistryStoreContract {
         for (String id : List.of("ftjob-a", "ftjob-b", "ftjob-c")) {
             store.putJob(new StoredJob(id, "acme", t0, "{}", 3, 6, "running", 1, 10, null, null, null, "r2"));
         }
-        StoredJob.Error why = new StoredJob.Error("server_restarted", "gone", null);
         Duration lease = Duration.ofMinutes(1);
         // Just written: alive, whatever the replica asking.
-        assertThat(store.failAbandonedJobs(lease, "r1", why, t0)).isEmpty();
+        assertThat(store.claimAbandonedJobs(lease, "r1", 10)).isEmpty();
 
         try (HikariDataSource ds = pool(); Connection c = ds.getConnection(); Statement st = c.createStatement()) {
             st.executeUpdate("UPDATE fine_tuning_jobs SET heartbeat_at = now() - interval '2 minutes'");
@@ -70,14 +69,14 @@ class PostgresStoreTest extends RegistryStoreContract {
         store.heartbeatJobs("r3", List.of("ftjob-b")); // not its job: no heartbeat
         store.heartbeatJobs("r2", List.of());
 
-        assertThat(store.failAbandonedJobs(lease, "r1", why, t0)).extracting(StoredJob::id)
-                .containsExactlyInAnyOrder("ftjob-b", "ftjob-c");
-        assertThat(store.unfinishedJobs()).extracting(StoredJob::id).containsExactly("ftjob-a");
-        // Nor does the replica that runs them fail its own, however old.
+        assertThat(store.claimAbandonedJobs(lease, "r1", 10)).extracting(StoredJob::id)
+                .containsExactly("ftjob-b", "ftjob-c");
+        assertThat(store.unfinishedJobs()).extracting(StoredJob::owner).containsExactly("r2", "r1", "r1");
+        // Nor does a replica take over its own jobs, however old.
         try (HikariDataSource ds = pool(); Connection c = ds.getConnection(); Statement st = c.createStatement()) {
             st.executeUpdate("UPDATE fine_tuning_jobs SET heartbeat_at = now() - interval '2 minutes'");
         }
-        assertThat(store.failAbandonedJobs(lease, "r2", why, t0)).isEmpty();
+        assertThat(store.claimAbandonedJobs(lease, "r1", 10)).extracting(StoredJob::id).containsExactly("ftjob-a");
     }
 
     private HikariDataSource pool() {

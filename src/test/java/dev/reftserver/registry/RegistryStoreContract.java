@@ -570,27 +570,60 @@ abstract class RegistryStoreContract {
     }
 
     @Test
-    void failsTheJobsOfReplicasThatStoppedButNotTheAskingReplicasOrFinishedOnes() {
+    void aReplicaTakesOverTheJobsOfReplicasThatStoppedButNotItsOwnOrFinishedOnes() {
         StoredJob mine = job("ftjob-a", "acme", 0, "running", "r1");
         StoredJob theirs = progress(job("ftjob-b", "acme", 1, "running", "r2"), "running", 2, "r2");
         StoredJob unowned = job("ftjob-c", "other", 2, "queued", null);
         StoredJob done = progress(job("ftjob-d", "acme", 3, "running", "r2"), "succeeded", 6, "r2");
-        for (StoredJob j : List.of(mine, theirs, unowned, done)) {
+        StoredJob later = job("ftjob-e", "acme", 4, "queued", "r2");
+        for (StoredJob j : List.of(mine, theirs, unowned, done, later)) {
             store.putJob(j);
         }
-        StoredJob.Error why = new StoredJob.Error("server_restarted", "gone", null);
-        Instant t1 = T0.plusSeconds(300);
 
-        // With no lease left every other replica's job is abandoned.
-        List<StoredJob> failed = store.failAbandonedJobs(Duration.ZERO, "r1", why, t1);
-
-        assertThat(failed).containsExactlyInAnyOrder(theirs.failedWith(why, t1), unowned.failedWith(why, t1));
-        assertThat(store.job("acme", "ftjob-b")).contains(theirs.failedWith(why, t1));
-        assertThat(store.job("other", "ftjob-c")).contains(unowned.failedWith(why, t1));
+        // With no lease left every other replica's unfinished job is abandoned; oldest first, at most as asked.
+        assertThat(store.claimAbandonedJobs(Duration.ZERO, "r1", 2))
+                .containsExactly(theirs.ownedBy("r1"), unowned.ownedBy("r1"));
+        assertThat(store.job("acme", "ftjob-b")).contains(theirs.ownedBy("r1"));
         assertThat(store.job("acme", "ftjob-a")).contains(mine);
         assertThat(store.job("acme", "ftjob-d")).contains(done);
+        // The replica that ran it can no longer write it; its new owner can.
         assertThat(store.updateJob(progress(theirs, "running", 3, "r2"))).isEqualTo(RegistryStore.JobWrite.REFUSED);
-        assertThat(store.unfinishedJobs()).containsExactly(mine);
+        assertThat(store.updateJob(progress(theirs, "running", 3, "r1"))).isEqualTo(RegistryStore.JobWrite.WRITTEN);
+        assertThat(store.claimAbandonedJobs(Duration.ZERO, "r1", 10)).containsExactly(later.ownedBy("r1"));
+        assertThat(store.claimAbandonedJobs(Duration.ZERO, "r1", 10)).isEmpty();
+
+        // A replica that stops gives its jobs up: another takes them over at once, however long the lease.
+        store.releaseJobs("r1");
+        assertThat(store.job("acme", "ftjob-a")).contains(mine.ownedBy(null));
+        assertThat(store.claimAbandonedJobs(Duration.ofHours(1), "r3", 10)).extracting(StoredJob::id)
+                .containsExactly("ftjob-a", "ftjob-b", "ftjob-c", "ftjob-e");
+        assertThat(store.unfinishedJobs()).extracting(StoredJob::owner).containsOnly("r3");
+    }
+
+    @Test
+    void aJobKeepsItsTrainingStateUntilItFinishes() {
+        StoredJob running = job("ftjob-a", "acme", 0, "running", "r1");
+        store.putJob(running);
+        assertThat(store.jobTrainingState("acme", "ftjob-a")).isEmpty();
+        byte[] first = {1, 2, 3};
+        byte[] second = new byte[1 << 16];
+        second[7] = 9;
+
+        assertThat(store.updateJob(progress(running, "running", 1, "r1"), first))
+                .isEqualTo(RegistryStore.JobWrite.WRITTEN);
+        assertThat(store.jobTrainingState("acme", "ftjob-a")).hasValueSatisfying(b -> assertThat(b).isEqualTo(first));
+        assertThat(store.jobTrainingState("other", "ftjob-a")).isEmpty();
+        // without a new state the last one stays; another owner's state is refused with its write
+        assertThat(store.updateJob(progress(running, "running", 2, "r1"))).isEqualTo(RegistryStore.JobWrite.WRITTEN);
+        assertThat(store.updateJob(progress(running, "running", 2, "r2"), second))
+                .isEqualTo(RegistryStore.JobWrite.REFUSED);
+        assertThat(store.jobTrainingState("acme", "ftjob-a")).hasValueSatisfying(b -> assertThat(b).isEqualTo(first));
+        assertThat(store.updateJob(progress(running, "running", 3, "r1"), second))
+                .isEqualTo(RegistryStore.JobWrite.WRITTEN);
+        assertThat(store.jobTrainingState("acme", "ftjob-a")).hasValueSatisfying(b -> assertThat(b).isEqualTo(second));
+        // a finished job needs none
+        assertThat(store.updateJob(progress(running, "succeeded", 6, "r1"))).isEqualTo(RegistryStore.JobWrite.WRITTEN);
+        assertThat(store.jobTrainingState("acme", "ftjob-a")).isEmpty();
     }
 
     @Test

@@ -27,6 +27,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.function.Predicate;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.flywaydb.core.Flyway;
 import org.junit.jupiter.api.AfterAll;
@@ -38,7 +39,8 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Jobs across a restart: what finished survives with its events and result; what was running or queued when the
- * process stopped is failed with a clear error, durably, and leaves no intervention version behind.
+ * process stopped (or died) goes on at the next start, or on another server sharing the database, where it was, and
+ * its result is exactly an uninterrupted run's.
  */
 class FineTuningRestartTest {
 
@@ -108,73 +110,109 @@ class FineTuningRestartTest {
         }
     }
 
-    record Before(String succeeded, String model, List<String> events, String running, String queued) {
+    static List<String> messages(FineTuningJob job) {
+        return job.events().stream().map(FineTuningJob.Event::message).toList();
     }
 
-    /** A finished job, one running (a step done), one queued behind it. */
-    static Before runUntilMidway(Server server) throws InterruptedException {
+    /** The steps of the job's metrics events, oldest first. */
+    static List<Integer> reportedSteps(FineTuningJob job) {
+        return job.eventsFrom(0).stream().filter(e -> e.type().equals("metrics"))
+                .map(e -> ((Number) e.data().get("step")).intValue()).toList();
+    }
+
+    static final int STEPS = 24;
+
+    record Midway(TrainingFile file, String done, String model, List<String> doneEvents, FineTuningJob running,
+            FineTuningJob queued) {
+    }
+
+    /** A finished job, one running ({@link #STEPS} updates, a few done), one queued behind it. */
+    static Midway runUntilMidway(Server server) throws InterruptedException {
         TrainingFile file = server.files().upload(TENANT, "data.jsonl", "fine-tune",
                 TrainingReference.bytes("data.jsonl"));
         FineTuningJob done = server.create(file.id(), "quick", 1);
         FineTuningJob.Snapshot s = await(done, x -> x.status().terminal());
         assertThat(s.status()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
-        FineTuningJob running = server.create(file.id(), "long", 5000);
-        FineTuningJob queued = server.create(file.id(), "later", 5000);
-        await(running, x -> x.stepsDone() >= 1);
+        FineTuningJob running = server.create(file.id(), "long", STEPS);
+        FineTuningJob queued = server.create(file.id(), "later", 3);
+        await(running, x -> x.stepsDone() >= 5);
+        assertThat(running.snapshot().stepsDone()).isLessThan(STEPS);
         assertThat(queued.snapshot().status()).isEqualTo(FineTuningJob.Status.QUEUED);
-        return new Before(done.id(), s.fineTunedModel(), messages(done), running.id(), queued.id());
+        return new Midway(file, done.id(), s.fineTunedModel(), messages(done), running, queued);
     }
 
-    static List<String> messages(FineTuningJob job) {
-        return job.events().stream().map(FineTuningJob.Event::message).toList();
-    }
+    /**
+     * On the server that took them over: both unfinished jobs succeed, every update reported once, the long one's
+     * trained bundle exactly {@code expected}; the finished job and its version untouched.
+     */
+    static void assertTakenOver(Server again, Midway before, byte[] expected) throws InterruptedException {
+        FineTuningJob running = again.jobs().get(TENANT, before.running().id()).orElseThrow();
+        FineTuningJob.Snapshot s = await(running, x -> x.status().terminal());
+        assertThat(s.status()).as(s.toString()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
+        assertThat(s.stepsDone()).isEqualTo(STEPS);
+        FineTuningJob reloaded = again.jobs().get(TENANT, running.id()).orElseThrow();
+        assertThat(reportedSteps(reloaded)).isEqualTo(IntStream.rangeClosed(1, STEPS).boxed().toList());
+        assertThat(messages(reloaded)).anySatisfy(m -> assertThat(m)
+                .matches("The server running the job stopped; it goes on here after step \\d+"));
+        assertThat(again.store().bundle(TENANT, "long", 1))
+                .hasValueSatisfying(b -> assertThat(b).isEqualTo(expected));
 
-    static void assertAfterRestart(Server again, Before before, String failedWith) {
-        FineTuningJob done = again.jobs().get(TENANT, before.succeeded()).orElseThrow();
-        assertThat(done.snapshot().status()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
+        FineTuningJob queued = again.jobs().get(TENANT, before.queued().id()).orElseThrow();
+        FineTuningJob.Snapshot q = await(queued, x -> x.status().terminal());
+        assertThat(q.status()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
+        assertThat(reportedSteps(again.jobs().get(TENANT, queued.id()).orElseThrow())).containsExactly(1, 2, 3);
+
+        FineTuningJob done = again.jobs().get(TENANT, before.done()).orElseThrow();
         assertThat(done.snapshot().fineTunedModel()).isEqualTo(before.model());
-        assertThat(messages(done)).isEqualTo(before.events());
-        for (String id : List.of(before.running(), before.queued())) {
-            FineTuningJob.Snapshot s = again.jobs().get(TENANT, id).orElseThrow().snapshot();
-            assertThat(s.status()).as(id).isEqualTo(FineTuningJob.Status.FAILED);
-            assertThat(s.error()).isEqualTo(new FineTuningJob.Failure("server_restarted", failedWith, null));
-            assertThat(s.finishedAt()).isNotNull();
-            assertThat(messages(again.jobs().get(TENANT, id).orElseThrow()).get(0))
-                    .isEqualTo("The job failed: " + failedWith);
-        }
+        assertThat(messages(done)).isEqualTo(before.doneEvents());
         assertThat(again.store().unfinishedJobs()).isEmpty();
-        // Only the finished job registered a version: the interrupted ones left nothing half-made.
-        assertThat(again.store().versions(TENANT)).extracting(v -> v.id()).containsExactly(before.model());
-        assertThat(again.files().list(TENANT)).singleElement()
-                .satisfies(f -> assertThat(f.examples()).hasSize(8));
-        assertThat(again.jobs().list(TENANT)).extracting(FineTuningJob::id)
-                .contains(before.succeeded(), before.running(), before.queued());
+        assertThat(again.store().versions(TENANT)).extracting(v -> v.id())
+                .containsExactlyInAnyOrder(before.model(), "long@1", "later@1");
+    }
+
+    /** The trained bundle of a job run start to end, uninterrupted, on a fresh store. */
+    byte[] uninterrupted(String suffix, int steps) throws InterruptedException {
+        try (EmbeddedStore store = new EmbeddedStore(tmp.resolve("whole-" + suffix)); Server server = Server.open(store)) {
+            TrainingFile file = server.files().upload(TENANT, "data.jsonl", "fine-tune",
+                    TrainingReference.bytes("data.jsonl"));
+            FineTuningJob job = server.create(file.id(), suffix, steps);
+            assertThat(await(job, x -> x.status().terminal()).status()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
+            return store.bundle(TENANT, suffix, 1).orElseThrow();
+        }
     }
 
     @Test
-    void aCrashLeavesRunningAndQueuedJobsFailedAtTheNextStartAndFinishedOnesIntact() throws Exception {
+    void aCrashedServersJobsGoOnAtTheNextStartAndComeOutAsIfNeverInterrupted() throws Exception {
         Path live = tmp.resolve("live");
         Path crashed = tmp.resolve("crashed");
+        Midway before;
+        byte[] expected;
         try (EmbeddedStore store = new EmbeddedStore(live); Server server = Server.open(store)) {
-            Before before = runUntilMidway(server);
+            before = runUntilMidway(server);
             // The disk as a kill -9 leaves it: a copy taken while the job trains and another waits.
             copy(live, crashed);
-            try (EmbeddedStore reopened = new EmbeddedStore(crashed); Server again = Server.open(reopened)) {
-                assertAfterRestart(again, before, FineTuningJobs.SERVER_RESTARTED);
-            }
+            // Uninterrupted, the same job on the live store (one server trains at a time in a process).
+            assertThat(await(before.running(), x -> x.status().terminal()).status())
+                    .isEqualTo(FineTuningJob.Status.SUCCEEDED);
+            expected = store.bundle(TENANT, "long", 1).orElseThrow();
+            await(before.queued(), x -> x.status().terminal());
+        }
+        try (EmbeddedStore reopened = new EmbeddedStore(crashed); Server again = Server.open(reopened)) {
+            assertTakenOver(again, before, expected);
         }
     }
 
     @Test
-    void aShutdownFailsItsUnfinishedJobsAndAStartOnTheSameDatabaseShowsThem() throws Exception {
+    void aStoppingServerLeavesItsJobsToTheNextOnTheSameDatabaseWhichFinishesThem() throws Exception {
+        byte[] expected = uninterrupted("long", STEPS);
         try (TestPostgres db = TestPostgres.open(); HikariDataSource first = pool(db);
                 HikariDataSource second = pool(db)) {
             Flyway.configure().dataSource(first).locations("classpath:db/migration").load().migrate();
-            Before before;
+            Midway before;
             try (PostgresStore store = new PostgresStore(first); Server server = Server.open(store)) {
                 before = runUntilMidway(server);
             }
-            // And a job a dead process left running, as the store holds it.
+            // And a job a dead process left running, whose training file is gone.
             try (PostgresStore store = new PostgresStore(second)) {
                 store.putJob(new StoredJob("ftjob-orphan", TENANT, Instant.parse("2026-01-01T00:00:00Z"),
                         "{\"model\":\"stories15M\",\"training_file\":\"file-x\"}", 8, 10, "running", 3, 90, null,
@@ -185,10 +223,14 @@ class FineTuningRestartTest {
                             + "WHERE id = 'ftjob-orphan'");
                 }
                 try (Server again = Server.open(store)) {
-                    assertAfterRestart(again, before, FineTuningJobs.SERVER_STOPPED);
+                    assertTakenOver(again, before, expected);
+                    assertThat(messages(again.jobs().get(TENANT, before.running().id()).orElseThrow()))
+                            .anySatisfy(m -> assertThat(m).matches("The server running the job is stopping after "
+                                    + "step \\d+; the job goes on where it is on the next server to take it"));
                     FineTuningJob.Snapshot orphan = again.jobs().get(TENANT, "ftjob-orphan").orElseThrow().snapshot();
                     assertThat(orphan.status()).isEqualTo(FineTuningJob.Status.FAILED);
-                    assertThat(orphan.error().message()).isEqualTo(FineTuningJobs.SERVER_RESTARTED);
+                    assertThat(orphan.error().code()).isEqualTo(FineTuningJobs.RESUME_FAILED);
+                    assertThat(orphan.error().message()).contains("its training file 'file-x' was deleted");
                     assertThat(orphan.stepsDone()).isEqualTo(3);
                     assertThat(again.jobs().list(TENANT)).hasSize(4);
                 }
