@@ -18,8 +18,8 @@ import tools.jackson.databind.json.JsonMapper;
  * cancelled}; the worker thread writes it, HTTP threads read snapshots. Every change and every event is written
  * through to the registry store before the change is visible, so the store always holds what clients were shown.
  * Only the replica that accepted a job ({@code owner}) writes it, and only while the store still holds it unfinished
- * and that replica's ({@link RegistryStore#updateJob}): when another replica has cancelled it or failed it as
- * abandoned, the write throws {@link Taken} and the owner stops.
+ * and that replica's ({@link RegistryStore#updateJob}): when another replica has cancelled it, or taken it over
+ * after this one fell silent, the write throws {@link Taken} and the owner stops.
  */
 public final class FineTuningJob {
 
@@ -54,10 +54,10 @@ public final class FineTuningJob {
             Instant finishedAt) {
     }
 
-    /** The store holds the job finished by another replica (cancelled before it started, or failed as abandoned). */
+    /** The store holds the job finished (cancelled through another replica) or run by another server now. */
     static final class Taken extends RuntimeException {
         Taken(String id) {
-            super("fine-tuning job " + id + " was finished by another replica", null, false, false);
+            super("fine-tuning job " + id + " was finished or taken over by another server", null, false, false);
         }
     }
 

@@ -401,11 +401,11 @@ public final class FineTuningJobs implements AutoCloseable {
             try {
                 job.succeeded(v.id());
             } catch (FineTuningJob.Taken t) {
-                store.deleteVersion(v.tenant(), v.name(), v.version()); // the job shows failed: no result
+                store.deleteVersion(v.tenant(), v.name(), v.version()); // its new owner registers its own
                 throw t;
             }
         } catch (FineTuningJob.Taken e) {
-            log.info("fine-tuning job {} was finished through another replica; stopped", job.id());
+            log.info("fine-tuning job {} was finished or taken over by another server; stopped here", job.id());
         } catch (ServiceException e) {
             job.failed(new FineTuningJob.Failure(e.code() == null ? "invalid_result" : e.code(), e.getMessage(),
                     e.param()));
