@@ -494,11 +494,12 @@ public final class EmbeddedStore implements RegistryStore {
 
     @Override
     public Optional<byte[]> fileContent(String tenant, String id) {
-        if (file(tenant, id).isEmpty()) {
-            return Optional.empty();
-        }
+        return file(tenant, id).isEmpty() ? Optional.empty() : readIfPresent(fileDir.resolve(id + ".jsonl"));
+    }
+
+    private static Optional<byte[]> readIfPresent(Path path) {
         try {
-            return Optional.of(Files.readAllBytes(fileDir.resolve(id + ".jsonl")));
+            return Optional.of(Files.readAllBytes(path));
         } catch (NoSuchFileException e) {
             return Optional.empty();
         } catch (IOException e) {
@@ -566,16 +567,7 @@ public final class EmbeddedStore implements RegistryStore {
 
     @Override
     public Optional<byte[]> jobTrainingState(String tenant, String id) {
-        if (job(tenant, id).isEmpty()) {
-            return Optional.empty();
-        }
-        try {
-            return Optional.of(Files.readAllBytes(jobStateDir.resolve(id + ".bin")));
-        } catch (NoSuchFileException e) {
-            return Optional.empty();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return job(tenant, id).isEmpty() ? Optional.empty() : readIfPresent(jobStateDir.resolve(id + ".bin"));
     }
 
     /** Only this process uses the store, so its jobs are alive for as long as it runs. */

@@ -9,29 +9,17 @@ import dev.reftserver.intervention.PositionSpec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
  * A run's training state: a run restored from the state another took after k updates takes the same later updates,
  * bit for bit (what lets a job go on on another server), and a state of another run is refused.
  */
-class TrainingStateTest {
-
-    @BeforeAll
-    static void load() {
-        LoreftTrainingReferenceTest.load();
-    }
-
-    @AfterAll
-    static void close() {
-        LoreftTrainingReferenceTest.close();
-    }
+class TrainingStateTest extends ReferenceRunTestSupport {
 
     /** The reference run (30 updates of all 8 examples) with batches of 3, so epochs and batches differ. */
-    static TrainingRun run() {
-        return ValidationLossTest.run(3);
+    static TrainingRun referenceRun() {
+        return run(3);
     }
 
     static List<Double> losses(TrainingRun run, int updates) {
@@ -44,7 +32,8 @@ class TrainingStateTest {
 
     @Test
     void aRestoredRunTakesTheSameUpdatesAsTheOneItsStateCameFrom() {
-        try (TrainingRun whole = run(); TrainingRun first = run(); TrainingRun second = run()) {
+        try (TrainingRun whole = referenceRun(); TrainingRun first = referenceRun();
+                TrainingRun second = referenceRun()) {
             List<Double> wholeLosses = losses(whole, 12);
             List<Double> before = losses(first, 5);
             byte[] state = first.state();
@@ -66,7 +55,7 @@ class TrainingStateTest {
     void aStateOfAnotherRunOrNoStateAtAllIsRefused() {
         BundleContents rank3 = InitialBundle.create(LoreftTrainingReferenceTest.model.config().shape(), "loreft",
                 List.of(3), 3, PositionSpec.parse("l1"), false, 1);
-        try (TrainingRun run = run(); TrainingRun other = TrainingRun.start(LoreftTrainingReferenceTest.model,
+        try (TrainingRun run = referenceRun(); TrainingRun other = TrainingRun.start(LoreftTrainingReferenceTest.model,
                 LoreftTrainingReferenceTest.tokenizer, rank3, TrainingReference.data(), TrainingReference.settings())) {
             other.step();
             byte[] foreign = other.state();

@@ -3,11 +3,6 @@ package dev.reftserver.training;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-import dev.reftserver.intervention.BundleContents;
-import dev.reftserver.intervention.BundleLimits;
-import dev.reftserver.model.TransformerLM;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -16,30 +11,7 @@ import org.junit.jupiter.api.Test;
  * the training examples give, after k updates, the loss pyreft took at update k + 1, whatever batches the
  * validation is evaluated in.
  */
-class ValidationLossTest {
-
-    static final TrainingReference ref = new TrainingReference();
-
-    @BeforeAll
-    static void load() {
-        LoreftTrainingReferenceTest.load();
-    }
-
-    @AfterAll
-    static void close() {
-        LoreftTrainingReferenceTest.close();
-    }
-
-    /** The reference run's first state with batches of {@code batchSize}. */
-    static TrainingRun run(int batchSize) {
-        TransformerLM model = LoreftTrainingReferenceTest.model;
-        BundleContents init = BundleContents.read(TrainingReference.bytes("init/bundle.zip"), model.config().shape(),
-                BundleLimits.defaults());
-        TrainingSettings s = TrainingReference.settings();
-        return TrainingRun.start(model, LoreftTrainingReferenceTest.tokenizer, init, TrainingReference.data(),
-                new TrainingSettings(s.learningRate(), s.weightDecay(), s.steps(), s.warmupSteps(), s.maxGradNorm(),
-                        batchSize, false, 0));
-    }
+class ValidationLossTest extends ReferenceRunTestSupport {
 
     static double validationLoss(TrainingRun run) {
         TrainingRun.Validation v = run.validation(run.examples());
