@@ -144,11 +144,20 @@ public final class FineTuningJobs implements AutoCloseable {
             TrainingFile file = files.get(s.tenant(), spec.trainingFile()).orElseThrow(() ->
                     new IllegalStateException("its training file '" + spec.trainingFile() + "' was deleted"));
             List<TrainingExample> validation = validationExamples(s.tenant(), spec);
-            run = TrainingRun.start(model, initialBundle(s.tenant(), spec), files.tokenize(file),
-                    spec.settings(file.examples().size()));
+            List<TrainingExample> examples = files.tokenize(file);
+            BundleContents init = initialBundle(s.tenant(), spec);
+            run = TrainingRun.start(model, init, examples, spec.settings(file.examples().size()));
             Optional<byte[]> state = store.jobTrainingState(s.tenant(), s.id());
             if (state.isPresent()) {
-                run.restore(state.get());
+                try {
+                    run.restore(state.get());
+                } catch (IllegalArgumentException e) {
+                    // A state this version cannot read: from the start, taking every reported update again.
+                    log.warn("fine-tuning job {}: its kept state is unusable ({}); going on from its start", s.id(),
+                            e.getMessage());
+                    run.close();
+                    run = TrainingRun.start(model, init, examples, spec.settings(file.examples().size()));
+                }
             }
             // Its events say how far it got: a job row and its event are two writes, and a server may have died
             // between them.

@@ -183,6 +183,15 @@ class FineTuningRestartTest {
 
     @Test
     void aCrashedServersJobsGoOnAtTheNextStartAndComeOutAsIfNeverInterrupted() throws Exception {
+        crashAndTakeOver(false);
+    }
+
+    @Test
+    void aKeptStateTheServerCannotReadMakesTheJobGoOnFromItsStartWithTheSameResult() throws Exception {
+        crashAndTakeOver(true);
+    }
+
+    private void crashAndTakeOver(boolean spoilState) throws Exception {
         Path live = tmp.resolve("live");
         Path crashed = tmp.resolve("crashed");
         Midway before;
@@ -197,9 +206,15 @@ class FineTuningRestartTest {
             expected = store.bundle(TENANT, "long", 1).orElseThrow();
             await(before.queued(), x -> x.status().terminal());
         }
+        Path state = crashed.resolve("job-state").resolve(before.running().id() + ".bin");
+        assertThat(state).exists();
+        if (spoilState) {
+            Files.write(state, "written by another version".getBytes());
+        }
         try (EmbeddedStore reopened = new EmbeddedStore(crashed); Server again = Server.open(reopened)) {
             assertTakenOver(again, before, expected);
         }
+        assertThat(crashed.resolve("job-state")).isEmptyDirectory();
     }
 
     @Test
