@@ -6,4 +6,5 @@ ALTER TABLE fine_tuning_jobs
     ADD COLUMN owner            text,
     ADD COLUMN heartbeat_at     timestamptz,
     ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false,
+    ADD COLUMN pause_requested  boolean NOT NULL DEFAULT false,
     ADD COLUMN training_state   bytea;

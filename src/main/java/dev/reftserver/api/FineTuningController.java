@@ -149,6 +149,22 @@ class FineTuningController {
         return JobView.of(jobs.cancel(caller.tenant(), id).snapshot());
     }
 
+    @Operation(summary = "Pause a fine-tuning job", description = """
+            A queued job at once, a running one after its current update, its training state kept; it stays \
+            `paused`, run by no server, until resumed. 409 for a job finished or already paused.""")
+    @PostMapping("/{id}/pause")
+    JobView pause(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
+        return JobView.of(jobs.pause(caller.tenant(), id).snapshot());
+    }
+
+    @Operation(summary = "Resume a paused fine-tuning job", description = """
+            Queued again and taken over by this server (or another sharing the store), it goes on where it was, \
+            as if never paused. 409 for a job not paused.""")
+    @PostMapping("/{id}/resume")
+    JobView resume(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
+        return JobView.of(jobs.resume(caller.tenant(), id).snapshot());
+    }
+
     @Operation(summary = "List a job's events, newest first",
             description = "`metrics` events carry `step`, `total_steps`, `train_loss`, `learning_rate`, `grad_norm` "
                     + "(and `full_valid_loss` where a validation file was scored). A page of `limit` (20) events after "

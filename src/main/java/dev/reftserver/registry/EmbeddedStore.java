@@ -97,6 +97,8 @@ public final class EmbeddedStore implements RegistryStore {
     private final Path jobStateDir;
     /** Jobs whose cancel was asked through {@link #cancelJob} (this process only; a restart fails them anyway). */
     private final Set<String> cancelAsked = ConcurrentHashMap.newKeySet();
+    /** Running jobs whose pause was asked through {@link #pauseJob}, until their replica writes them paused. */
+    private final Set<String> pauseAsked = ConcurrentHashMap.newKeySet();
     private final Object trainingLock = new Object();
     private volatile TrainingState training;
 
@@ -561,7 +563,11 @@ public final class EmbeddedStore implements RegistryStore {
             if (job.terminal()) {
                 deleteQuietly(statePath);
             }
-            return cancelAsked.contains(job.id()) ? JobWrite.CANCEL_REQUESTED : JobWrite.WRITTEN;
+            if (job.status().equals("paused")) {
+                pauseAsked.remove(job.id());
+            }
+            return cancelAsked.contains(job.id()) ? JobWrite.CANCEL_REQUESTED
+                    : pauseAsked.contains(job.id()) ? JobWrite.PAUSE_REQUESTED : JobWrite.WRITTEN;
         }
     }
 
@@ -587,7 +593,7 @@ public final class EmbeddedStore implements RegistryStore {
                 return JobCancel.FINISHED;
             }
             cancelAsked.add(id);
-            if (j.status().equals("queued") || j.status().equals("validating_files")) {
+            if (List.of("queued", "validating_files", "paused").contains(j.status())) {
                 putJob(j.cancelledAt(now));
                 deleteQuietly(jobStateDir.resolve(id + ".bin"));
                 return JobCancel.CANCELLED;
@@ -605,12 +611,52 @@ public final class EmbeddedStore implements RegistryStore {
         synchronized (trainingLock) {
             List<StoredJob> claimed = new ArrayList<>();
             for (StoredJob j : unfinishedJobs()) {
-                if (claimed.size() < max && !Objects.equals(j.owner(), claimant)) {
+                if (claimed.size() < max && !Objects.equals(j.owner(), claimant) && !j.status().equals("paused")) {
                     claimed.add(j.ownedBy(claimant));
                     putJob(claimed.get(claimed.size() - 1));
                 }
             }
             return claimed;
+        }
+    }
+
+    @Override
+    public JobPause pauseJob(String tenant, String id) {
+        synchronized (trainingLock) {
+            Optional<StoredJob> stored = job(tenant, id);
+            if (stored.isEmpty()) {
+                return JobPause.UNKNOWN;
+            }
+            StoredJob j = stored.get();
+            switch (j.status()) {
+                case "queued", "validating_files" -> {
+                    putJob(j.withStatus("paused").ownedBy(null));
+                    return JobPause.DONE;
+                }
+                case "running" -> {
+                    pauseAsked.add(id);
+                    return JobPause.REQUESTED;
+                }
+                default -> {
+                    return JobPause.NOT_APPLICABLE;
+                }
+            }
+        }
+    }
+
+    @Override
+    public JobPause resumeJob(String tenant, String id) {
+        synchronized (trainingLock) {
+            Optional<StoredJob> stored = job(tenant, id);
+            if (stored.isEmpty()) {
+                return JobPause.UNKNOWN;
+            }
+            if (!stored.get().status().equals("paused")) {
+                return JobPause.NOT_APPLICABLE;
+            }
+            pauseAsked.remove(id);
+            putJob(stored.get().withStatus("queued").ownedBy(null));
+            return JobPause.DONE;
         }
     }
 

@@ -457,16 +457,20 @@ public final class PostgresStore implements RegistryStore {
     public JobWrite updateJob(StoredJob job, byte[] trainingState) {
         StoredJob.Error e = job.error();
         // A finished job needs no state; null keeps the one stored.
-        List<Boolean> cancel = jdbc.query("UPDATE fine_tuning_jobs SET status = ?, steps_done = ?, "
+        List<JobWrite> cancel = jdbc.query("UPDATE fine_tuning_jobs SET status = ?, steps_done = ?, "
                 + "trained_tokens = ?, fine_tuned_model = ?, error_code = ?, error_message = ?, error_param = ?, "
                 + "finished_at = ?, heartbeat_at = now(), "
-                + "training_state = CASE WHEN ? THEN NULL ELSE COALESCE(?, training_state) END "
-                + "WHERE id = ? AND tenant = ? AND owner = ? AND " + UNFINISHED + " RETURNING cancel_requested",
-                (rs, i) -> rs.getBoolean(1), job.status(), job.stepsDone(), job.trainedTokens(), job.fineTunedModel(),
+                + "training_state = CASE WHEN ? THEN NULL ELSE COALESCE(?, training_state) END, "
+                + "pause_requested = CASE WHEN ? = 'paused' THEN false ELSE pause_requested END "
+                + "WHERE id = ? AND tenant = ? AND owner = ? AND " + UNFINISHED
+                + " RETURNING cancel_requested, pause_requested",
+                (rs, i) -> rs.getBoolean(1) ? JobWrite.CANCEL_REQUESTED
+                        : rs.getBoolean(2) ? JobWrite.PAUSE_REQUESTED : JobWrite.WRITTEN,
+                job.status(), job.stepsDone(), job.trainedTokens(), job.fineTunedModel(),
                 e == null ? null : e.code(), e == null ? null : e.message(), e == null ? null : e.param(),
                 job.finishedAt() == null ? null : Timestamp.from(job.finishedAt()), job.terminal(), trainingState,
-                job.id(), job.tenant(), job.owner());
-        return cancel.isEmpty() ? JobWrite.REFUSED : cancel.get(0) ? JobWrite.CANCEL_REQUESTED : JobWrite.WRITTEN;
+                job.status(), job.id(), job.tenant(), job.owner());
+        return cancel.isEmpty() ? JobWrite.REFUSED : cancel.get(0);
     }
 
     @Override
@@ -492,7 +496,7 @@ public final class PostgresStore implements RegistryStore {
     public JobCancel cancelJob(String tenant, String id, Instant now) {
         if (jdbc.update("UPDATE fine_tuning_jobs SET status = 'cancelled', finished_at = ?, cancel_requested = true, "
                 + "training_state = NULL "
-                + "WHERE tenant = ? AND id = ? AND status IN ('validating_files', 'queued')",
+                + "WHERE tenant = ? AND id = ? AND status IN ('validating_files', 'queued', 'paused')",
                 Timestamp.from(now), tenant, id) > 0) {
             return JobCancel.CANCELLED;
         }
@@ -510,7 +514,8 @@ public final class PostgresStore implements RegistryStore {
         }
         // The database's clock judges the lease, as it stamped the heartbeats; SKIP LOCKED keeps two replicas
         // claiming at once from taking the same job.
-        String stale = UNFINISHED + " AND (owner IS NULL OR owner <> ?) AND (heartbeat_at IS NULL OR heartbeat_at < "
+        String stale = UNFINISHED + " AND status <> 'paused' AND (owner IS NULL OR owner <> ?) AND (heartbeat_at IS "
+                + "NULL OR heartbeat_at < "
                 + "now() - make_interval(secs => ?))";
         double seconds = lease.toMillis() / 1000.0;
         List<StoredJob> claimed = new ArrayList<>(jdbc.query("UPDATE fine_tuning_jobs SET owner = ?, heartbeat_at = "
@@ -519,6 +524,29 @@ public final class PostgresStore implements RegistryStore {
                 claimant, seconds, max, claimant, seconds));
         claimed.sort(Comparator.comparing(StoredJob::createdAt).thenComparing(StoredJob::id));
         return claimed;
+    }
+
+    @Override
+    public JobPause pauseJob(String tenant, String id) {
+        // A job not started is no replica's once paused: the replica that queued it finds its start refused.
+        if (jdbc.update("UPDATE fine_tuning_jobs SET status = 'paused', owner = NULL, heartbeat_at = NULL "
+                + "WHERE tenant = ? AND id = ? AND status IN ('validating_files', 'queued')", tenant, id) > 0) {
+            return JobPause.DONE;
+        }
+        if (jdbc.update("UPDATE fine_tuning_jobs SET pause_requested = true WHERE tenant = ? AND id = ? AND "
+                + "status = 'running'", tenant, id) > 0) {
+            return JobPause.REQUESTED;
+        }
+        return job(tenant, id).isPresent() ? JobPause.NOT_APPLICABLE : JobPause.UNKNOWN;
+    }
+
+    @Override
+    public JobPause resumeJob(String tenant, String id) {
+        if (jdbc.update("UPDATE fine_tuning_jobs SET status = 'queued', owner = NULL, heartbeat_at = NULL, "
+                + "pause_requested = false WHERE tenant = ? AND id = ? AND status = 'paused'", tenant, id) > 0) {
+            return JobPause.DONE;
+        }
+        return job(tenant, id).isPresent() ? JobPause.NOT_APPLICABLE : JobPause.UNKNOWN;
     }
 
     @Override

@@ -112,6 +112,8 @@ public interface RegistryStore extends AutoCloseable {
         WRITTEN,
         /** Written; a cancel of the job was asked through another replica ({@link #cancelJob}). */
         CANCEL_REQUESTED,
+        /** Written; a pause of the job was asked ({@link #pauseJob}). */
+        PAUSE_REQUESTED,
         /** Not written: the store holds the job finished (cancelled or failed elsewhere) or run by another replica. */
         REFUSED
     }
@@ -151,6 +153,27 @@ public interface RegistryStore extends AutoCloseable {
 
     /** Cancels the tenant's job from any replica (a job cancelled here finishes at {@code now}). */
     JobCancel cancelJob(String tenant, String id, Instant now);
+
+    /** What {@link #pauseJob} or {@link #resumeJob} did. */
+    enum JobPause {
+        /** Done here: a job not started is paused (no replica runs it), a paused one queued for any to take over. */
+        DONE,
+        /** The job is running: the pause is recorded for the replica that runs it, whose next write learns of it. */
+        REQUESTED,
+        /** The job is not in a state this applies to (finished, or already paused; or, to resume, not paused). */
+        NOT_APPLICABLE,
+        /** The tenant has no such job. */
+        UNKNOWN
+    }
+
+    /**
+     * Pauses the tenant's job from any replica: a queued one at once, a running one by its replica at its next
+     * update (which keeps its training state and writes it {@code paused}). Paused jobs are never taken over.
+     */
+    JobPause pauseJob(String tenant, String id);
+
+    /** Queues the tenant's paused job again, run by no replica, for any to take over ({@link #claimAbandonedJobs}). */
+    JobPause resumeJob(String tenant, String id);
 
     /**
      * Makes {@code claimant} the owner of at most {@code max} unfinished jobs, oldest first, that no replica runs:

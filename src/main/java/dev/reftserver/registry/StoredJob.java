@@ -25,6 +25,12 @@ public record StoredJob(String id, String tenant, Instant createdAt, String requ
         return TERMINAL.contains(status);
     }
 
+    /** This job in {@code status}, all else kept. */
+    public StoredJob withStatus(String next) {
+        return new StoredJob(id, tenant, createdAt, request, examples, totalSteps, next, stepsDone, trainedTokens,
+                fineTunedModel, error, finishedAt, owner);
+    }
+
     /** This job run by {@code replica} (null: by none). */
     public StoredJob ownedBy(String replica) {
         return new StoredJob(id, tenant, createdAt, request, examples, totalSteps, status, stepsDone, trainedTokens,

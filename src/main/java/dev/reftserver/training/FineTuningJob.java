@@ -24,7 +24,7 @@ import tools.jackson.databind.json.JsonMapper;
 public final class FineTuningJob {
 
     public enum Status {
-        VALIDATING_FILES, QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED;
+        VALIDATING_FILES, QUEUED, RUNNING, PAUSED, SUCCEEDED, FAILED, CANCELLED;
 
         public String wireName() {
             return name().toLowerCase(Locale.ROOT);
@@ -80,6 +80,8 @@ public final class FineTuningJob {
     private Failure error;
     private Instant finishedAt;
     private volatile boolean cancelRequested;
+    /** A pause was asked ({@link RegistryStore#pauseJob}), as the last write found. */
+    private volatile boolean pauseRequested;
 
     /** A new job, recorded in the store at once. */
     FineTuningJob(RegistryStore store, String id, String tenant, String request, JobSpec spec, int examples,
@@ -158,6 +160,7 @@ public final class FineTuningJob {
         if (w == RegistryStore.JobWrite.CANCEL_REQUESTED) {
             cancelRequested = true;
         }
+        pauseRequested = w == RegistryStore.JobWrite.PAUSE_REQUESTED;
     }
 
     /** Writes the job as it is (its replica still runs it): learns of a cancel asked elsewhere. */
@@ -296,5 +299,9 @@ public final class FineTuningJob {
 
     boolean cancelRequested() {
         return cancelRequested;
+    }
+
+    boolean pauseRequested() {
+        return pauseRequested;
     }
 }

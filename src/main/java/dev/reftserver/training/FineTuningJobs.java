@@ -163,8 +163,10 @@ public final class FineTuningJobs implements AutoCloseable {
             // between them.
             int reported = job.lastReportedStep();
             live.put(job.id(), job);
-            job.event(reported == 0 ? "The server running the job stopped; it starts here"
-                    : "The server running the job stopped; it goes on here after step " + reported);
+            if (s.status().equals("running")) {
+                job.event(reported == 0 ? "The server running the job stopped; it starts here"
+                        : "The server running the job stopped; it goes on here after step " + reported);
+            }
             log.info("fine-tuning job {} of {} taken over after step {} (state kept at update {})", s.id(),
                     s.tenant(), reported, run.stepsDone());
             TrainingRun queued = run;
@@ -361,7 +363,8 @@ public final class FineTuningJobs implements AutoCloseable {
                 return; // a stopping server gives the job up at close, for the next one
             }
             if (job.status() != FineTuningJob.Status.RUNNING) {
-                job.moveTo(FineTuningJob.Status.RUNNING, "Fine-tuning job started");
+                job.moveTo(FineTuningJob.Status.RUNNING, reportedUpTo == 0 ? "Fine-tuning job started"
+                        : "Fine-tuning job resumed after step " + reportedUpTo);
             }
             long kept = System.nanoTime();
             while (!run.finished()) {
@@ -374,6 +377,11 @@ public final class FineTuningJobs implements AutoCloseable {
                     job.keep(run.state());
                     job.event("The server running the job is stopping after step " + run.stepsDone()
                             + "; the job goes on where it is on the next server to take it");
+                    return;
+                }
+                if (job.pauseRequested()) {
+                    job.keep(run.state());
+                    job.moveTo(FineTuningJob.Status.PAUSED, "The job was paused after step " + run.stepsDone());
                     return;
                 }
                 if (!share.awaitTrainingTurn(() -> job.cancelRequested() || stopping)) {
@@ -490,12 +498,54 @@ public final class FineTuningJobs implements AutoCloseable {
         RegistryStore.JobCancel done = store.cancelJob(tenant, id, Instant.now().truncatedTo(ChronoUnit.MILLIS));
         FineTuningJob now = get(tenant, id).orElseThrow(() -> notFound(id));
         switch (done) {
-            case CANCELLED -> now.event("The job was cancelled before it started");
+            case CANCELLED -> now.event(job.status() == FineTuningJob.Status.PAUSED ? "The job was cancelled while "
+                    + "paused, after step " + job.snapshot().stepsDone() : "The job was cancelled before it started");
             case FINISHED -> throw finished(now);
             case UNKNOWN -> throw notFound(id);
             case REQUESTED -> { }
         }
         return now;
+    }
+
+    /**
+     * Pauses a job: a queued one at once, a running one after its current update (its training state kept); it
+     * stays paused, run by no server, until {@link #resume}.
+     *
+     * @throws ServiceException 404 for an unknown job, 409 for one finished or already paused
+     */
+    public FineTuningJob pause(String tenant, String id) {
+        switch (store.pauseJob(tenant, id)) {
+            case UNKNOWN -> throw notFound(id);
+            case NOT_APPLICABLE -> throw ServiceException.conflict("fine-tuning job " + id + " is "
+                    + get(tenant, id).orElseThrow(() -> notFound(id)).status().wireName() + ": only a queued or "
+                    + "running job can be paused");
+            case DONE -> {
+                live.remove(id); // its queued start here will be refused: the store says paused
+                get(tenant, id).orElseThrow(() -> notFound(id)).event("The job was paused before it started");
+            }
+            case REQUESTED -> { }
+        }
+        return get(tenant, id).orElseThrow(() -> notFound(id));
+    }
+
+    /**
+     * Resumes a paused job where it was: queued again, for this server (or another sharing the store) to take over.
+     *
+     * @throws ServiceException 404 for an unknown job, 409 for one not paused
+     */
+    public FineTuningJob resume(String tenant, String id) {
+        switch (store.resumeJob(tenant, id)) {
+            case UNKNOWN -> throw notFound(id);
+            case NOT_APPLICABLE -> throw ServiceException.conflict("fine-tuning job " + id + " is "
+                    + get(tenant, id).orElseThrow(() -> notFound(id)).status().wireName() + ", not paused");
+            default -> { }
+        }
+        try {
+            resumeAbandoned(); // here at once, where there is room; else whichever server next has it
+        } catch (RuntimeException e) {
+            log.warn("cannot take over resumed fine-tuning job {} now: {}", id, e.toString());
+        }
+        return get(tenant, id).orElseThrow(() -> notFound(id));
     }
 
     private static ServiceException finished(FineTuningJob job) {

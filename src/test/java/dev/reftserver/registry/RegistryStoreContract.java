@@ -601,6 +601,49 @@ abstract class RegistryStoreContract {
     }
 
     @Test
+    void pausedJobsAreNoReplicasUntilResumedAndNeverTakenOver() {
+        StoredJob queued = job("ftjob-q", "acme", 0, "queued", "r1");
+        StoredJob running = job("ftjob-r", "acme", 1, "running", "r1");
+        StoredJob done = progress(job("ftjob-d", "acme", 2, "running", "r1"), "succeeded", 6, "r1");
+        for (StoredJob j : List.of(queued, running, done)) {
+            store.putJob(j);
+        }
+        byte[] state = {4, 5, 6};
+
+        // Not started: paused at once, no replica's; its replica's start is refused.
+        assertThat(store.pauseJob("acme", "ftjob-q")).isEqualTo(RegistryStore.JobPause.DONE);
+        assertThat(store.job("acme", "ftjob-q")).contains(queued.withStatus("paused").ownedBy(null));
+        assertThat(store.updateJob(progress(queued, "running", 0, "r1"))).isEqualTo(RegistryStore.JobWrite.REFUSED);
+        // Running: its replica learns of it at its next write and writes it paused with its state.
+        assertThat(store.pauseJob("acme", "ftjob-r")).isEqualTo(RegistryStore.JobPause.REQUESTED);
+        assertThat(store.job("acme", "ftjob-r")).contains(running);
+        assertThat(store.updateJob(progress(running, "running", 3, "r1")))
+                .isEqualTo(RegistryStore.JobWrite.PAUSE_REQUESTED);
+        assertThat(store.updateJob(progress(running, "paused", 3, "r1"), state))
+                .isEqualTo(RegistryStore.JobWrite.WRITTEN);
+        assertThat(store.pauseJob("acme", "ftjob-r")).isEqualTo(RegistryStore.JobPause.NOT_APPLICABLE);
+        assertThat(store.pauseJob("acme", "ftjob-d")).isEqualTo(RegistryStore.JobPause.NOT_APPLICABLE);
+        assertThat(store.pauseJob("other", "ftjob-r")).isEqualTo(RegistryStore.JobPause.UNKNOWN);
+        // Paused jobs are never taken over, however old.
+        store.releaseJobs("r1");
+        assertThat(store.claimAbandonedJobs(Duration.ZERO, "r2", 10)).isEmpty();
+
+        assertThat(store.resumeJob("acme", "ftjob-d")).isEqualTo(RegistryStore.JobPause.NOT_APPLICABLE);
+        assertThat(store.resumeJob("acme", "ftjob-none")).isEqualTo(RegistryStore.JobPause.UNKNOWN);
+        assertThat(store.resumeJob("acme", "ftjob-r")).isEqualTo(RegistryStore.JobPause.DONE);
+        assertThat(store.resumeJob("acme", "ftjob-r")).isEqualTo(RegistryStore.JobPause.NOT_APPLICABLE);
+        assertThat(store.job("acme", "ftjob-r")).contains(progress(running, "queued", 3, null));
+        assertThat(store.jobTrainingState("acme", "ftjob-r")).hasValueSatisfying(b -> assertThat(b).isEqualTo(state));
+        // Resumed, it is any replica's to take over at once, the pause forgotten.
+        assertThat(store.claimAbandonedJobs(Duration.ofHours(1), "r2", 10)).extracting(StoredJob::id)
+                .containsExactly("ftjob-r");
+        assertThat(store.updateJob(progress(running, "running", 4, "r2"))).isEqualTo(RegistryStore.JobWrite.WRITTEN);
+        // A paused job is cancelled at once.
+        assertThat(store.cancelJob("acme", "ftjob-q", T0)).isEqualTo(RegistryStore.JobCancel.CANCELLED);
+        assertThat(store.job("acme", "ftjob-q")).hasValueSatisfying(j -> assertThat(j.status()).isEqualTo("cancelled"));
+    }
+
+    @Test
     void aJobKeepsItsTrainingStateUntilItFinishes() {
         StoredJob running = job("ftjob-a", "acme", 0, "running", "r1");
         store.putJob(running);

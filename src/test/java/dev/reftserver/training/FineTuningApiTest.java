@@ -377,6 +377,86 @@ class FineTuningApiTest {
     }
 
     @Test
+    void aPausedJobStopsWithItsStateAndResumedGoesOnAsIfNeverPaused() throws Exception {
+        String key = newTenant();
+        com.openai.client.OpenAIClient openai = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
+                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        String fileId = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        String job = """
+                {"model": "stories15M", "training_file": "%s", "suffix": "%s", "seed": 5,
+                 "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "rank": 2, "batch_size": 4,
+                   "max_steps": %d}}}}""";
+        int steps = 40;
+        String whole = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, "whole", steps))).get("id")
+                .asString();
+        assertThat(await(key, whole).get("status").asString()).isEqualTo("succeeded");
+        String id = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, "paused", steps))).get("id")
+                .asString();
+        String queued = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, "later", 3))).get("id")
+                .asString();
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        while (json(get(key, "/v1/fine_tuning/jobs/" + id + "/events?limit=100")).get("data").size() < 6) {
+            assertThat(System.nanoTime()).isLessThan(deadline);
+            Thread.sleep(20);
+        }
+
+        // Queued: paused at once. Running: after its current update.
+        assertThat(openai.fineTuning().jobs().pause(queued).status().asString()).isEqualTo("paused");
+        openai.fineTuning().jobs().pause(id);
+        JsonNode paused = awaitStatus(key, id, "paused");
+        assertThat(paused.get("method").get("reft").get("hyperparameters").get("max_steps").asInt()).isEqualTo(steps);
+        int at = reportedSteps(key, id).size();
+        assertThat(at).isBetween(1, steps - 1);
+        Thread.sleep(1000);
+        assertThat(reportedSteps(key, id)).hasSize(at);
+        assertThat(json(get(key, "/v1/fine_tuning/jobs/" + id)).get("status").asString()).isEqualTo("paused");
+        assertThat(post(key, "/v1/fine_tuning/jobs/" + id + "/pause", "").statusCode()).isEqualTo(409);
+        assertThat(post(key, "/v1/fine_tuning/jobs/" + whole + "/resume", "").statusCode()).isEqualTo(409);
+
+        openai.fineTuning().jobs().resume(id);
+        assertThat(await(key, id).get("status").asString()).isEqualTo("succeeded");
+        assertThat(reportedSteps(key, id)).isEqualTo(java.util.stream.IntStream.rangeClosed(1, steps).boxed()
+                .toList());
+        List<String> messages = new ArrayList<>();
+        json(get(key, "/v1/fine_tuning/jobs/" + id + "/events?limit=100")).get("data")
+                .forEach(e -> messages.add(0, e.get("message").asString()));
+        assertThat(messages).contains("The job was paused after step " + at, "Fine-tuning job resumed after step " + at);
+        // Exactly the uninterrupted run's result.
+        assertThat(client.send(request(key, "/v1/interventions/paused/bundle").GET().build(),
+                HttpResponse.BodyHandlers.ofByteArray()).body())
+                .isEqualTo(client.send(request(key, "/v1/interventions/whole/bundle").GET().build(),
+                        HttpResponse.BodyHandlers.ofByteArray()).body());
+
+        // A paused job is cancelled at once.
+        assertThat(post(key, "/v1/fine_tuning/jobs/" + queued + "/cancel", "").statusCode()).isEqualTo(200);
+        assertThat(json(get(key, "/v1/fine_tuning/jobs/" + queued)).get("status").asString()).isEqualTo("cancelled");
+        assertThat(post(key, "/v1/fine_tuning/jobs/" + queued + "/resume", "").statusCode()).isEqualTo(409);
+        assertThat(post(key, "/v1/fine_tuning/jobs/ftjob-nope/pause", "").statusCode()).isEqualTo(404);
+    }
+
+    List<Integer> reportedSteps(String key, String id) {
+        List<Integer> steps = new ArrayList<>();
+        for (JsonNode e : json(get(key, "/v1/fine_tuning/jobs/" + id + "/events?limit=10000")).get("data")) {
+            if (e.get("type").asString().equals("metrics")) {
+                steps.add(0, e.get("data").get("step").asInt());
+            }
+        }
+        return steps;
+    }
+
+    JsonNode awaitStatus(String key, String id, String status) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        while (true) {
+            JsonNode job = json(get(key, "/v1/fine_tuning/jobs/" + id));
+            if (job.get("status").asString().equals(status)) {
+                return job;
+            }
+            assertThat(System.nanoTime()).as("%s still %s", id, job.get("status")).isLessThan(deadline);
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
     void theOpenApiDocumentListsTheFilesAndFineTuningEndpoints() {
         HttpResponse<String> r = send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v3/api-docs")));
         assertThat(r.statusCode()).isEqualTo(200);
