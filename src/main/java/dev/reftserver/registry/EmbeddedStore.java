@@ -30,6 +30,7 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -583,12 +584,7 @@ public final class EmbeddedStore implements RegistryStore {
 
     @Override
     public JobCancel cancelJob(String tenant, String id, Instant now) {
-        synchronized (trainingLock) {
-            Optional<StoredJob> stored = job(tenant, id);
-            if (stored.isEmpty()) {
-                return JobCancel.UNKNOWN;
-            }
-            StoredJob j = stored.get();
+        return withJob(tenant, id, JobCancel.UNKNOWN, j -> {
             if (j.terminal()) {
                 return JobCancel.FINISHED;
             }
@@ -599,6 +595,14 @@ public final class EmbeddedStore implements RegistryStore {
                 return JobCancel.CANCELLED;
             }
             return JobCancel.REQUESTED;
+        });
+    }
+
+    /** {@code action} on the tenant's job under the training lock, or {@code unknown} without such a job. */
+    private <T> T withJob(String tenant, String id, T unknown, Function<StoredJob, T> action) {
+        synchronized (trainingLock) {
+            Optional<StoredJob> stored = job(tenant, id);
+            return stored.isEmpty() ? unknown : action.apply(stored.get());
         }
     }
 
@@ -622,42 +626,29 @@ public final class EmbeddedStore implements RegistryStore {
 
     @Override
     public JobPause pauseJob(String tenant, String id) {
-        synchronized (trainingLock) {
-            Optional<StoredJob> stored = job(tenant, id);
-            if (stored.isEmpty()) {
-                return JobPause.UNKNOWN;
+        return withJob(tenant, id, JobPause.UNKNOWN, j -> switch (j.status()) {
+            case "queued", "validating_files" -> {
+                putJob(j.withStatus("paused").ownedBy(null));
+                yield JobPause.DONE;
             }
-            StoredJob j = stored.get();
-            switch (j.status()) {
-                case "queued", "validating_files" -> {
-                    putJob(j.withStatus("paused").ownedBy(null));
-                    return JobPause.DONE;
-                }
-                case "running" -> {
-                    pauseAsked.add(id);
-                    return JobPause.REQUESTED;
-                }
-                default -> {
-                    return JobPause.NOT_APPLICABLE;
-                }
+            case "running" -> {
+                pauseAsked.add(id);
+                yield JobPause.REQUESTED;
             }
-        }
+            default -> JobPause.NOT_APPLICABLE;
+        });
     }
 
     @Override
     public JobPause resumeJob(String tenant, String id) {
-        synchronized (trainingLock) {
-            Optional<StoredJob> stored = job(tenant, id);
-            if (stored.isEmpty()) {
-                return JobPause.UNKNOWN;
-            }
-            if (!stored.get().status().equals("paused")) {
+        return withJob(tenant, id, JobPause.UNKNOWN, j -> {
+            if (!j.status().equals("paused")) {
                 return JobPause.NOT_APPLICABLE;
             }
             pauseAsked.remove(id);
-            putJob(stored.get().withStatus("queued").ownedBy(null));
+            putJob(j.withStatus("queued").ownedBy(null));
             return JobPause.DONE;
-        }
+        });
     }
 
     @Override
