@@ -7,6 +7,7 @@ import dev.reftserver.training.FineTuningJobs;
 import dev.reftserver.training.JobSpec;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
+import jakarta.servlet.http.HttpServletResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -182,7 +183,7 @@ class FineTuningController {
             once the job has finished.""")
     @GetMapping(path = "/{id}/events", params = "stream=true", produces = MediaType.TEXT_EVENT_STREAM_VALUE)
     ResponseEntity<StreamingResponseBody> stream(@AuthenticationPrincipal TenantPrincipal caller,
-            @PathVariable String id) {
+            @PathVariable String id, HttpServletResponse response) {
         FineTuningJob first = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
         StreamingResponseBody body = out -> {
             int sent = 0;
@@ -204,6 +205,9 @@ class FineTuningController {
                 // A comment when idle also finds clients that left (the write fails).
                 out.write((next.isEmpty() ? ": keep-alive\n\n" : "").getBytes(StandardCharsets.UTF_8));
                 out.flush();
+                // The stream's own flush leaves small writes in the container's buffer (an idle job's events and
+                // keep-alives arrived only with 8 KB behind them, or at the end): send them now.
+                response.flushBuffer();
                 try {
                     Thread.sleep(STREAM_POLL_MS);
                 } catch (InterruptedException e) {

@@ -434,6 +434,49 @@ class FineTuningApiTest {
         assertThat(post(key, "/v1/fine_tuning/jobs/ftjob-nope/pause", "").statusCode()).isEqualTo(404);
     }
 
+    @Test
+    void anIdleJobsLiveStreamSendsItsEventsAndKeepAlivesAtOnce() throws Exception {
+        String key = newTenant();
+        String fileId = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        String job = """
+                {"model": "stories15M", "training_file": "%s",
+                 "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "max_steps": %d}}}}""";
+        String running = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, 5000))).get("id").asString();
+        String queued = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, 3))).get("id").asString();
+        try {
+            // Queued behind the other, the job writes nothing new: what it has must still arrive, and keep-alives.
+            HttpRequest stream = request(key, "/v1/fine_tuning/jobs/" + queued + "/events?stream=true").GET()
+                    .build();
+            java.util.concurrent.CompletableFuture<List<String>> read = java.util.concurrent.CompletableFuture
+                    .supplyAsync(() -> {
+                        List<String> lines = new ArrayList<>();
+                        try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(client.send(stream,
+                                HttpResponse.BodyHandlers.ofInputStream()).body(), StandardCharsets.UTF_8))) {
+                            for (String line = in.readLine(); line != null; line = in.readLine()) {
+                                if (!line.isEmpty()) {
+                                    lines.add(line);
+                                }
+                                if (lines.stream().filter(l -> l.startsWith(": keep-alive")).count() >= 2) {
+                                    return lines;
+                                }
+                            }
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                        return lines;
+                    });
+            List<String> lines = read.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(lines.stream().filter(l -> l.startsWith("data: {")).map(l -> JSON.readTree(l.substring(6))
+                    .get("message").asString())).containsExactly("Validating training file: " + fileId,
+                    "Files validated, moving job to queued state");
+        } finally {
+            post(key, "/v1/fine_tuning/jobs/" + queued + "/cancel", "");
+            post(key, "/v1/fine_tuning/jobs/" + running + "/cancel", "");
+        }
+    }
+
     List<Integer> reportedSteps(String key, String id) {
         List<Integer> steps = new ArrayList<>();
         for (JsonNode e : json(get(key, "/v1/fine_tuning/jobs/" + id + "/events?limit=10000")).get("data")) {
