@@ -1,5 +1,6 @@
 // Training: upload a JSONL file of {prompt, completion} examples, start a ReFT fine-tuning job on the base model,
-// follow its loss live from the job's event stream, cancel it, and open the version it made in the playground.
+// follow its loss live from the job's event stream, pause, resume or cancel it, and open the version it made in the
+// playground.
 
 import {ApiError, errorOf, keys, send, v1} from './api.js';
 import {readEvents} from './sse.js';
@@ -49,12 +50,17 @@ export default {
     }
 
     async function cancel(id) {
+      await act(id, 'cancel', 'Cancelling ' + id + ': it stops within one training step.');
+    }
+
+    // cancel, pause or resume: the job as the server answers, and a line saying what happens next
+    async function act(id, verb, done) {
       try {
-        const job = await v1('/fine_tuning/jobs/' + encodeURIComponent(id) + '/cancel', {method: 'POST'});
-        say('ok', 'Cancelling ' + id + ': it stops within one training step.');
+        const job = await v1('/fine_tuning/jobs/' + encodeURIComponent(id) + '/' + verb, {method: 'POST'});
+        say('ok', done);
         watch.update(job);
       } catch (e) {
-        say('error', 'Cannot cancel ' + id + ': ' + describe(e));
+        say('error', 'Cannot ' + verb + ' ' + id + ': ' + describe(e));
       }
       refreshJobs();
     }
@@ -66,6 +72,8 @@ export default {
     });
     watch.onChange = refreshJobs;
     watch.cancel = cancel;
+    watch.pause = id => act(id, 'pause', 'Pausing ' + id + ': it stops after its current step, where it can resume.');
+    watch.resume = id => act(id, 'resume', 'Resuming ' + id + ': it goes on where it was.');
 
     fill(main, h('div', {class: 'training'},
         h('div', {},
@@ -319,6 +327,8 @@ function jobView() {
     el,
     onChange: () => {},
     cancel: () => {},
+    pause: () => {},
+    resume: () => {},
     stop() {
       if (controller) {
         controller.abort();
@@ -352,6 +362,13 @@ function jobView() {
       const parts = [];
       if (job.fine_tuned_model) {
         parts.push(playgroundLink(job.fine_tuned_model));
+      }
+      if (job.status === 'running' || job.status === 'queued') {
+        parts.push(h('button', {type: 'button', id: 'pause-job', text: 'Pause', onclick: () => view.pause(job.id)}));
+      }
+      if (job.status === 'paused') {
+        parts.push(h('button', {type: 'button', id: 'resume-job', text: 'Resume',
+          onclick: () => view.resume(job.id)}));
       }
       if (!terminal(job.status)) {
         parts.push(h('button', {type: 'button', class: 'danger', id: 'cancel-job', text: 'Cancel job',

@@ -450,6 +450,39 @@ class ConsoleBrowserTest {
     }
 
     @Test
+    void pausesAndResumesARunningJobFromItsPage() {
+        browser = Browser.open(port);
+        String key = api.newTenant(ADMIN_KEY, unique("pause"));
+        String fileId = api.uploadTrainingFile(key, "long.jsonl", """
+                {"prompt": "Tom had a red ball.", "completion": " He threw it high."}
+                """).body().get("id").asString();
+        ConsoleApi.Answer created = api.post("/v1/fine_tuning/jobs", key, """
+                {"model": "stories15M", "training_file": "%s", "suffix": "paused",
+                 "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [3], "max_steps": 5000}}}}"""
+                .formatted(fileId));
+        assertThat(created.status()).as(created.raw().body()).isEqualTo(200);
+        String jobId = created.body().get("id").asString();
+        browser.get("/#/training?job=" + jobId);
+        signIn(key);
+        browser.await("#job[data-job='" + jobId + "']");
+        new WebDriverWait(browser.driver, Duration.ofSeconds(60)).until(d -> !browser.driver
+                .findElements(By.cssSelector("#loss-chart circle")).isEmpty());
+        browser.find("#pause-job").click();
+        new WebDriverWait(browser.driver, Duration.ofSeconds(30))
+                .until(d -> "paused".equals(browser.find("#job").getDomAttribute("data-status")));
+        assertThat(api.get("/v1/fine_tuning/jobs/" + jobId, key).body().get("status").asString())
+                .isEqualTo("paused");
+        assertThat(browser.driver.findElements(By.id("pause-job"))).isEmpty();
+        browser.find("#resume-job").click();
+        new WebDriverWait(browser.driver, Duration.ofSeconds(30))
+                .until(d -> "running".equals(browser.find("#job").getDomAttribute("data-status")));
+        assertThat(browser.driver.findElements(By.id("resume-job"))).isEmpty();
+        browser.find("#cancel-job").click();
+        new WebDriverWait(browser.driver, Duration.ofSeconds(30))
+                .until(d -> "cancelled".equals(browser.find("#job").getDomAttribute("data-status")));
+    }
+
+    @Test
     void adminStatsAnswersTheAdminKeyOnly() {
         assertThat(api.get("/admin/stats", null).status()).isEqualTo(401);
         String key = api.newTenant(ADMIN_KEY, unique("stats"));
