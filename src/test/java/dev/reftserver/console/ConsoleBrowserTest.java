@@ -422,10 +422,10 @@ class ConsoleBrowserTest {
                 .endsWith("#/playground?model=" + version);
     }
 
-    @Test
-    void cancelsARunningJobFromItsPage() {
+    /** A tenant's key and a long job of it, training, its page open with a point drawn. */
+    private String[] runningJobOnItsPage(String tenant) {
         browser = Browser.open(port);
-        String key = api.newTenant(ADMIN_KEY, unique("cancel"));
+        String key = api.newTenant(ADMIN_KEY, unique(tenant));
         String fileId = api.uploadTrainingFile(key, "long.jsonl", """
                 {"prompt": "Tom had a red ball.", "completion": " He threw it high."}
                 """).body().get("id").asString();
@@ -440,9 +440,22 @@ class ConsoleBrowserTest {
         browser.await("#job[data-job='" + jobId + "']");
         new WebDriverWait(browser.driver, Duration.ofSeconds(60)).until(d -> !browser.driver
                 .findElements(By.cssSelector("#loss-chart circle")).isEmpty());
-        browser.find("#cancel-job").click();
+        return new String[] {key, jobId};
+    }
+
+    /** Clicks a button of the job's page and waits until the page shows the job in {@code status}. */
+    private void clickAndAwaitStatus(String button, String status) {
+        browser.find(button).click();
         new WebDriverWait(browser.driver, Duration.ofSeconds(30))
-                .until(d -> "cancelled".equals(browser.find("#job").getDomAttribute("data-status")));
+                .until(d -> status.equals(browser.find("#job").getDomAttribute("data-status")));
+    }
+
+    @Test
+    void cancelsARunningJobFromItsPage() {
+        String[] job = runningJobOnItsPage("cancel");
+        String key = job[0];
+        String jobId = job[1];
+        clickAndAwaitStatus("#cancel-job", "cancelled");
         assertThat(api.get("/v1/fine_tuning/jobs/" + jobId, key).body().get("status").asString())
                 .isEqualTo("cancelled");
         browser.awaitText("#jobs-table tr[data-id='" + jobId + "'] .state", "cancelled");
@@ -451,35 +464,16 @@ class ConsoleBrowserTest {
 
     @Test
     void pausesAndResumesARunningJobFromItsPage() {
-        browser = Browser.open(port);
-        String key = api.newTenant(ADMIN_KEY, unique("pause"));
-        String fileId = api.uploadTrainingFile(key, "long.jsonl", """
-                {"prompt": "Tom had a red ball.", "completion": " He threw it high."}
-                """).body().get("id").asString();
-        ConsoleApi.Answer created = api.post("/v1/fine_tuning/jobs", key, """
-                {"model": "stories15M", "training_file": "%s", "suffix": "paused",
-                 "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [3], "max_steps": 5000}}}}"""
-                .formatted(fileId));
-        assertThat(created.status()).as(created.raw().body()).isEqualTo(200);
-        String jobId = created.body().get("id").asString();
-        browser.get("/#/training?job=" + jobId);
-        signIn(key);
-        browser.await("#job[data-job='" + jobId + "']");
-        new WebDriverWait(browser.driver, Duration.ofSeconds(60)).until(d -> !browser.driver
-                .findElements(By.cssSelector("#loss-chart circle")).isEmpty());
-        browser.find("#pause-job").click();
-        new WebDriverWait(browser.driver, Duration.ofSeconds(30))
-                .until(d -> "paused".equals(browser.find("#job").getDomAttribute("data-status")));
+        String[] job = runningJobOnItsPage("pause");
+        String key = job[0];
+        String jobId = job[1];
+        clickAndAwaitStatus("#pause-job", "paused");
         assertThat(api.get("/v1/fine_tuning/jobs/" + jobId, key).body().get("status").asString())
                 .isEqualTo("paused");
         assertThat(browser.driver.findElements(By.id("pause-job"))).isEmpty();
-        browser.find("#resume-job").click();
-        new WebDriverWait(browser.driver, Duration.ofSeconds(30))
-                .until(d -> "running".equals(browser.find("#job").getDomAttribute("data-status")));
+        clickAndAwaitStatus("#resume-job", "running");
         assertThat(browser.driver.findElements(By.id("resume-job"))).isEmpty();
-        browser.find("#cancel-job").click();
-        new WebDriverWait(browser.driver, Duration.ofSeconds(30))
-                .until(d -> "cancelled".equals(browser.find("#job").getDomAttribute("data-status")));
+        clickAndAwaitStatus("#cancel-job", "cancelled");
     }
 
     @Test
