@@ -316,8 +316,11 @@ function jobView() {
       h('div', {class: 'table-wrap'}, h('table', {id: 'loss-table'},
           h('thead', {}, h('tr', {}, ...['Step', 'Training loss', 'Validation loss', 'Learning rate']
               .map(t => h('th', {scope: 'col', text: t})))), rows)));
+  const checkpointList = h('ul', {class: 'plain', id: 'job-checkpoints'});
+  const checkpoints = h('section', {hidden: true, 'aria-labelledby': 'job-checkpoints-title'},
+      h('h4', {id: 'job-checkpoints-title', text: 'Checkpoints'}), checkpointList);
   const log = h('ol', {class: 'plain log', id: 'job-log', 'aria-label': 'Job events'});
-  const body = h('div', {id: 'job', hidden: true}, title, state, actions, chart.el, table, log);
+  const body = h('div', {id: 'job', hidden: true}, title, state, actions, chart.el, table, checkpoints, log);
   const none = empty('Start a job, or choose Show in the list below, to follow its loss.');
   const el = h('div', {}, none, body);
   let controller = null;
@@ -345,6 +348,8 @@ function jobView() {
       chart.reset(job.method.reft.hyperparameters.max_steps);
       fill(rows);
       fill(log);
+      fill(checkpointList);
+      checkpoints.hidden = true;
       view.update(job);
       follow(job.id);
     },
@@ -384,10 +389,22 @@ function jobView() {
   async function refresh(id) {
     try {
       view.update(await v1('/fine_tuning/jobs/' + encodeURIComponent(id)));
+      showCheckpoints(id, (await v1('/fine_tuning/jobs/' + encodeURIComponent(id) + '/checkpoints')).data);
     } catch (e) {
       fill(actions, notice('error', describe(e)));
     }
     view.onChange();
+  }
+
+  /** The job's checkpoints still kept, newest first, each one click away in the playground. */
+  function showCheckpoints(id, list) {
+    if (id !== current) {
+      return;
+    }
+    checkpoints.hidden = list.length === 0;
+    fill(checkpointList, ...list.map(c => h('li', {'data-step': c.step_number},
+        'Step ' + c.step_number + (c.metrics.train_loss == null ? '' : ', training loss '
+            + c.metrics.train_loss.toFixed(4)) + ' ', playgroundLink(c.fine_tuned_model_checkpoint))));
   }
 
   async function follow(id) {

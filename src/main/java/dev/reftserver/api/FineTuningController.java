@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.reftserver.tenant.TenantPrincipal;
 import dev.reftserver.training.FineTuningJob;
 import dev.reftserver.training.FineTuningJobs;
+import dev.reftserver.training.JobCheckpoints;
 import dev.reftserver.training.JobSpec;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
@@ -100,6 +101,18 @@ class FineTuningController {
         }
     }
 
+    /** OpenAI's checkpoint object. */
+    record CheckpointView(String id, String object, @JsonProperty("created_at") long createdAt,
+            @JsonProperty("fine_tuned_model_checkpoint") String fineTunedModelCheckpoint,
+            @JsonProperty("fine_tuning_job_id") String fineTuningJobId, Map<String, Object> metrics,
+            @JsonProperty("step_number") int stepNumber) {
+
+        static CheckpointView of(String job, JobCheckpoints.Checkpoint c) {
+            return new CheckpointView(c.id(), "fine_tuning.job.checkpoint", c.createdAt().getEpochSecond(),
+                    c.model(), job, c.metrics(), c.step());
+        }
+    }
+
     private final FineTuningJobs jobs;
     private final JsonMapper json;
 
@@ -176,6 +189,21 @@ class FineTuningController {
             @RequestParam(name = "after", required = false) String after) {
         FineTuningJob job = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
         return PageView.of(job.events().stream().map(EventView::of).toList(), limit, after, EventView::id);
+    }
+
+    @Operation(summary = "List a job's checkpoints, newest first", description = """
+            At the end of each epoch but the last, the job registers its interventions as \
+            `<job id>.ckpt-step-<N>@1`, usable at once as a completion's `model`; the newest two stay (older ones \
+            are deleted unless a task routes to one) and the job's result, `fine_tuned_model`, is the last \
+            checkpoint. `metrics` holds the update's `train_loss` (and `full_valid_loss` where a validation file \
+            was scored). A page of `limit` (10) checkpoints after the checkpoint `after`.""")
+    @GetMapping("/{id}/checkpoints")
+    PageView<CheckpointView> checkpoints(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id,
+            @RequestParam(name = "limit", defaultValue = "10") int limit,
+            @RequestParam(name = "after", required = false) String after) {
+        FineTuningJob job = jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id));
+        return PageView.of(jobs.checkpoints(job).stream().map(c -> CheckpointView.of(job.id(), c)).toList(), limit,
+                after, CheckpointView::id);
     }
 
     @Operation(summary = "Follow a job's events live (Server-Sent Events)", description = """

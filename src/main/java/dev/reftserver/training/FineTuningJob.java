@@ -265,6 +265,14 @@ public final class FineTuningJob {
         }, trainingState);
     }
 
+    /** Announces the checkpoint registered as {@code model} after update {@code step} ({@link JobCheckpoints}). */
+    synchronized void checkpointed(int step, String model) {
+        Map<String, Object> data = new LinkedHashMap<>();
+        data.put("step", step);
+        data.put(JobCheckpoints.MODEL_KEY, model);
+        record("message", "Checkpoint created at step " + step + ": " + model, data);
+    }
+
     synchronized void succeeded(String model) {
         fineTunedModel = model;
         try {

@@ -10,6 +10,7 @@ import dev.reftserver.model.TransformerLM;
 import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.InterventionVersion;
 import dev.reftserver.registry.Names;
+import dev.reftserver.registry.QuotaExceededException;
 import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.registry.StoredJob;
 import java.security.SecureRandom;
@@ -36,7 +37,8 @@ import tools.jackson.databind.json.JsonMapper;
  * Fine-tuning jobs: checked when created, then run one at a time on a single background thread beside the
  * engine (both read the same frozen weights). A job that succeeds registers its bundle through the normal upload
  * path as the next version of its suffix, only after its last step, so it is immediately usable and a job that
- * dies earlier never leaves a version behind.
+ * dies earlier never leaves a version of it behind; each epoch but the last leaves a checkpoint of its own
+ * ({@link JobCheckpoints}).
  *
  * <p>Jobs and their events live in the registry store, with each running job's training state ({@link
  * TrainingRun#state}), kept every {@link #KEEP_STATE_NANOS} and at each epoch's end. A job runs in one process at a
@@ -69,6 +71,7 @@ public final class FineTuningJobs implements AutoCloseable {
     private final BundleLimits bundleLimits;
     private final String baseModel;
     private final DeviceTimeShare share;
+    private final JobCheckpoints checkpoints;
     /** {@code reft.training.max-step-memory} in bytes. */
     private final long maxStepBytes;
     /** Jobs this process accepted and has not finished; the store holds every job. */
@@ -96,6 +99,7 @@ public final class FineTuningJobs implements AutoCloseable {
         this.bundleLimits = bundleLimits;
         this.baseModel = baseModel;
         this.share = share;
+        this.checkpoints = new JobCheckpoints(uploads, store, bundleLimits);
         this.maxStepBytes = KvCacheBudget.parseMemory("reft.training.max-step-memory", limits.maxStepMemory(),
                 KvCacheBudget.physicalMemory());
         String host = System.getenv("HOSTNAME");
@@ -400,6 +404,9 @@ public final class FineTuningJobs implements AutoCloseable {
                 boolean epochEnd = r.step() % run.stepsPerEpoch() == 0;
                 Double validLoss = validation != null && (epochEnd || run.finished())
                         ? validate(job, run, validation) : null;
+                if (epochEnd && !run.finished()) {
+                    checkpoints.make(job, run, r.step()); // before the step's report: a takeover finds it made
+                }
                 boolean keep = epochEnd || System.nanoTime() - kept >= KEEP_STATE_NANOS;
                 job.stepped(r, run.lastBatchTokens(), validLoss, keep ? run.state() : null);
                 if (keep) {
@@ -414,7 +421,17 @@ public final class FineTuningJobs implements AutoCloseable {
             }
             String name = job.snapshot().spec().suffix() != null ? job.snapshot().spec().suffix()
                     : job.id().replace("ftjob-", "ft-");
-            InterventionVersion v = uploads.upload(job.tenant(), name, null, zip, null, null);
+            InterventionVersion v;
+            try {
+                v = uploads.upload(job.tenant(), name, null, zip, null, null);
+            } catch (QuotaExceededException e) {
+                // The job's own checkpoints give their room to its result.
+                if (checkpoints.deleteAll(job) == 0) {
+                    throw e;
+                }
+                job.event("The job's checkpoints were deleted to make room for its result in the tenant's quota");
+                v = uploads.upload(job.tenant(), name, null, zip, null, null);
+            }
             try {
                 job.succeeded(v.id());
             } catch (FineTuningJob.Taken t) {
@@ -472,6 +489,11 @@ public final class FineTuningJobs implements AutoCloseable {
             return j.tenant().equals(tenant) ? Optional.of(j) : Optional.empty();
         }
         return id == null ? Optional.empty() : store.job(tenant, id).map(this::load);
+    }
+
+    /** The job's checkpoints still registered, newest first (its result first where it succeeded). */
+    public List<JobCheckpoints.Checkpoint> checkpoints(FineTuningJob job) {
+        return checkpoints.list(job);
     }
 
     /** The tenant's jobs, newest first. */

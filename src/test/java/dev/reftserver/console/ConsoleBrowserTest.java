@@ -409,6 +409,16 @@ class ConsoleBrowserTest {
         assertThat(yLabels.get(yLabels.size() - 1)).isEqualTo(yMax);
         assertThat(browser.textContent("#loss-summary")).startsWith("Step 3 of 3: loss ");
         browser.awaitText("#jobs-table tr[data-id='" + jobId + "'] .state", "succeeded");
+        // each update ended an epoch: the first two left checkpoints, listed with the result, newest first
+        new WebDriverWait(browser.driver, Duration.ofSeconds(10))
+                .until(d -> d.findElements(By.cssSelector("#job-checkpoints li")).size() == 3);
+        assertThat(browser.driver.findElements(By.cssSelector("#job-checkpoints li")).stream()
+                .map(li -> li.getDomAttribute("data-step")).toList()).containsExactly("3", "2", "1");
+        assertThat(browser.driver.findElements(By.cssSelector("#job-checkpoints li a")).stream()
+                .map(a -> a.getDomProperty("textContent")).toList()).containsExactly(
+                        "Open " + version + " in the playground",
+                        "Open " + jobId + ".ckpt-step-2@1 in the playground",
+                        "Open " + jobId + ".ckpt-step-1@1 in the playground");
         browser.screenshot("training");
 
         // the new version, one click away in the playground

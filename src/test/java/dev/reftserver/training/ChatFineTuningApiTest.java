@@ -99,7 +99,13 @@ class ChatFineTuningApiTest {
         assertThat(done.get("trained_tokens").asLong()).isEqualTo(2 * tokens);
         JsonNode events = json(get(key, "/v1/fine_tuning/jobs/" + done.get("id").asString() + "/events"))
                 .get("data");
-        assertThat(events.findValues("step").stream().map(JsonNode::asInt)).containsExactlyInAnyOrder(1, 2);
+        List<Integer> reported = new ArrayList<>();
+        events.forEach(e -> {
+            if (e.get("type").asString().equals("metrics")) {
+                reported.add(e.get("data").get("step").asInt());
+            }
+        });
+        assertThat(reported).containsExactlyInAnyOrder(1, 2);
 
         HttpResponse<String> chat = post(key, "/v1/chat/completions", """
                 {"model": "chatwhale@1", "messages": [{"role": "user", "content": "Tell me about a whale."}],

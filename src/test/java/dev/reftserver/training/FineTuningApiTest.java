@@ -95,9 +95,12 @@ class FineTuningApiTest {
             }
         }
         assertThat(live.body().strip()).endsWith("data: [DONE]");
-        assertThat(streamed).hasSize(6);
-        assertThat(streamed.get(3).get("data").get("step").asInt()).isEqualTo(1);
-        assertThat(streamed.get(5).get("message").asString()).contains("whale@1");
+        // Each update is an epoch (8 examples, batches of 8): the first leaves a checkpoint before its report.
+        assertThat(streamed).hasSize(7);
+        assertThat(streamed.get(3).get("message").asString())
+                .isEqualTo("Checkpoint created at step 1: " + id + ".ckpt-step-1@1");
+        assertThat(streamed.get(4).get("data").get("step").asInt()).isEqualTo(1);
+        assertThat(streamed.get(6).get("message").asString()).contains("whale@1");
 
         JsonNode done = await(key, id);
         assertThat(done.get("status").asString()).as(done.toString()).isEqualTo("succeeded");
@@ -115,11 +118,12 @@ class FineTuningApiTest {
                 messages.add(0, e.get("message").asString());
             }
         }
-        assertThat(messages).hasSize(4);
+        assertThat(messages).hasSize(5);
         assertThat(messages.get(0)).startsWith("Validating training file");
         assertThat(messages.get(1)).contains("queued");
         assertThat(messages.get(2)).contains("started");
-        assertThat(messages.get(3)).contains("whale@1");
+        assertThat(messages.get(3)).startsWith("Checkpoint created at step 1");
+        assertThat(messages.get(4)).contains("whale@1");
         assertThat(metrics).hasSize(2);
         for (int s = 0; s < 2; s++) {
             assertThat(metrics.get(s).get("step").asInt()).isEqualTo(s + 1);
@@ -256,7 +260,8 @@ class FineTuningApiTest {
         String jobId = json(created).get("id").asString();
         try {
             for (String path : List.of("/v1/files/" + fileId, "/v1/files/" + fileId + "/content",
-                    "/v1/fine_tuning/jobs/" + jobId, "/v1/fine_tuning/jobs/" + jobId + "/events")) {
+                    "/v1/fine_tuning/jobs/" + jobId, "/v1/fine_tuning/jobs/" + jobId + "/events",
+                    "/v1/fine_tuning/jobs/" + jobId + "/checkpoints")) {
                 assertThat(get(keyB, path).statusCode()).as(path).isEqualTo(404);
             }
             assertThat(send(request(keyB, "/v1/files/" + fileId).DELETE()).statusCode()).isEqualTo(404);
@@ -374,6 +379,101 @@ class FineTuningApiTest {
         HttpResponse<String> badCursor = get(key, "/v1/fine_tuning/jobs?after=ftjob-nope");
         assertBadRequest(badCursor, "'ftjob-nope' is not in this list");
         assertThat(json(badCursor).get("error").get("param").asString()).isEqualTo("after");
+    }
+
+    @Test
+    void eachEpochLeavesACheckpointOfItsWeightsAndTheLastThreeStay() throws Exception {
+        String key = newTenant();
+        assertThat(upload(key, "/v1/interventions", "bundle", "init.zip", TrainingReference.bytes("init/bundle.zip"),
+                "name", "ck-init").statusCode()).isEqualTo(201);
+        String fileId = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        // The reference protocol: 30 epochs of one update each.
+        String id = json(post(key, "/v1/fine_tuning/jobs", """
+                {"model": "stories15M", "training_file": "%s", "suffix": "ck", "seed": 7,
+                 "method": {"type": "reft", "reft": {"hyperparameters": {
+                   "init_intervention": "ck-init@1", "n_epochs": 30, "batch_size": 8,
+                   "learning_rate": 0.004}}}}""".formatted(fileId))).get("id").asString();
+        JsonNode done = await(key, id);
+        assertThat(done.get("status").asString()).as(done.toString()).isEqualTo("succeeded");
+        assertThat(done.get("fine_tuned_model").asString()).isEqualTo("ck@1");
+
+        com.openai.client.OpenAIClient openai = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
+                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        var checkpoints = openai.fineTuning().jobs().checkpoints().list(id).data();
+        assertThat(checkpoints).extracting(c -> c.stepNumber()).containsExactly(30L, 29L, 28L);
+        assertThat(checkpoints).extracting(c -> c.fineTunedModelCheckpoint())
+                .containsExactly("ck@1", id + ".ckpt-step-29@1", id + ".ckpt-step-28@1");
+        for (var c : checkpoints) {
+            assertThat(c.fineTuningJobId()).isEqualTo(id);
+            assertThat(c._object_().asString()).contains("fine_tuning.job.checkpoint");
+            assertThat(c.metrics().step()).contains((double) c.stepNumber());
+            // The loss reported at update k, before it, is the reference's at update k.
+            double loss = ref.loss((int) c.stepNumber() - 1);
+            assertThat(c.metrics().trainLoss()).hasValueSatisfying(v -> assertThat(v).isCloseTo(loss,
+                    within(1e-4 * loss)));
+        }
+        List<String> paged = new ArrayList<>();
+        for (var c : openai.fineTuning().jobs().checkpoints().list(id,
+                com.openai.models.finetuning.jobs.checkpoints.CheckpointListParams.builder().limit(1).build())
+                .autoPager()) {
+            paged.add(c.id());
+            if (paged.size() > 6) {
+                break;
+            }
+        }
+        assertThat(paged).isEqualTo(checkpoints.stream().map(c -> c.id()).toList());
+
+        // One event per checkpoint made; those before the last three deleted.
+        List<String> announced = new ArrayList<>();
+        json(get(key, "/v1/fine_tuning/jobs/" + id + "/events?limit=100")).get("data").forEach(e -> {
+            if (e.get("message").asString().startsWith("Checkpoint created")) {
+                announced.add(0, e.get("message").asString());
+            }
+        });
+        assertThat(announced).isEqualTo(java.util.stream.IntStream.rangeClosed(1, 29).mapToObj(
+                k -> "Checkpoint created at step " + k + ": " + id + ".ckpt-step-" + k + "@1").toList());
+        assertThat(get(key, "/v1/interventions/" + id + ".ckpt-step-27").statusCode()).isEqualTo(404);
+        assertThat(get(key, "/v1/models/" + id + ".ckpt-step-29@1").statusCode()).isEqualTo(200);
+        HttpResponse<String> completion = post(key, "/v1/completions", "{\"model\":\"" + id
+                + ".ckpt-step-29@1\",\"prompt\":\"Once upon a time\",\"max_tokens\":4,\"temperature\":0}");
+        assertThat(completion.statusCode()).as(completion.body()).isEqualTo(200);
+        assertThat(completion.headers().firstValue("X-Reft-Intervention")).contains(id + ".ckpt-step-29@1");
+
+        // Each checkpoint holds its update's weights: those of the reference run after 28 and 29 updates.
+        LoreftTrainingReferenceTest.load();
+        try (TrainingRun run = ReferenceRunTestSupport.run(8)) {
+            for (int k = 1; k <= 29; k++) {
+                run.step();
+                if (k >= 28) {
+                    byte[] bundle = client.send(request(key, "/v1/interventions/" + id + ".ckpt-step-" + k
+                            + "/bundle").GET().build(), HttpResponse.BodyHandlers.ofByteArray()).body();
+                    assertSameWeights(bundle, run.bundle().toNativeZip(dev.reftserver.intervention.BundleLimits
+                            .defaults()));
+                }
+            }
+        } finally {
+            LoreftTrainingReferenceTest.close();
+        }
+    }
+
+    static void assertSameWeights(byte[] actual, byte[] expected) {
+        var shape = LoreftTrainingReferenceTest.model.config().shape();
+        var limits = dev.reftserver.intervention.BundleLimits.defaults();
+        var a = dev.reftserver.intervention.BundleContents.read(actual, shape, limits).interventions();
+        var e = dev.reftserver.intervention.BundleContents.read(expected, shape, limits).interventions();
+        assertThat(a).hasSameSizeAs(e);
+        for (int i = 0; i < e.size(); i++) {
+            assertThat(a.get(i).tensors().keySet()).isEqualTo(e.get(i).tensors().keySet());
+            for (String name : e.get(i).tensors().keySet()) {
+                float[] want = e.get(i).tensors().get(name).data();
+                float[] got = a.get(i).tensors().get(name).data();
+                float tol = 1e-5f * TrainingReference.maxAbs(want);
+                assertThat(got).as(name).hasSameSizeAs(want);
+                for (int j = 0; j < want.length; j++) {
+                    assertThat(got[j]).as("%s[%d]", name, j).isCloseTo(want[j], within(tol));
+                }
+            }
+        }
     }
 
     @Test
@@ -507,7 +607,7 @@ class FineTuningApiTest {
         for (String[] e : new String[][] {{"post", "/v1/files"}, {"get", "/v1/files"}, {"get", "/v1/files/{id}"},
                 {"delete", "/v1/files/{id}"}, {"post", "/v1/fine_tuning/jobs"}, {"get", "/v1/fine_tuning/jobs"},
                 {"get", "/v1/fine_tuning/jobs/{id}"}, {"post", "/v1/fine_tuning/jobs/{id}/cancel"},
-                {"get", "/v1/fine_tuning/jobs/{id}/events"}}) {
+                {"get", "/v1/fine_tuning/jobs/{id}/events"}, {"get", "/v1/fine_tuning/jobs/{id}/checkpoints"}}) {
             assertThat(paths.path(e[1]).has(e[0])).as("%s %s", e[0], e[1]).isTrue();
         }
     }

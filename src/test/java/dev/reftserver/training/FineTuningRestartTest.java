@@ -13,6 +13,7 @@ import dev.reftserver.model.TransformerLM;
 import dev.reftserver.registry.EmbeddedStore;
 import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.PostgresStore;
+import dev.reftserver.registry.Quotas;
 import dev.reftserver.registry.RegistryStore;
 import dev.reftserver.registry.StoredJob;
 import dev.reftserver.registry.TestPostgres;
@@ -25,7 +26,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Predicate;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
@@ -145,7 +148,7 @@ class FineTuningRestartTest {
      * On the server that took them over: both unfinished jobs succeed, every update reported once, the long one's
      * trained bundle exactly {@code expected}; the finished job and its version untouched.
      */
-    static void assertTakenOver(Server again, Midway before, byte[] expected) throws InterruptedException {
+    static void assertTakenOver(Server again, Midway before, Trained expected) throws InterruptedException {
         FineTuningJob running = again.jobs().get(TENANT, before.running().id()).orElseThrow();
         FineTuningJob.Snapshot s = await(running, x -> x.status().terminal());
         assertThat(s.status()).as(s.toString()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
@@ -154,8 +157,12 @@ class FineTuningRestartTest {
         assertThat(reportedSteps(reloaded)).isEqualTo(IntStream.rangeClosed(1, STEPS).boxed().toList());
         assertThat(messages(reloaded)).anySatisfy(m -> assertThat(m)
                 .matches("The server running the job stopped; it goes on here after step \\d+"));
-        assertThat(again.store().bundle(TENANT, "long", 1))
-                .hasValueSatisfying(b -> assertThat(b).isEqualTo(expected));
+        Trained trained = Trained.of(again, reloaded);
+        assertThat(trained.bundle()).isEqualTo(expected.bundle());
+        // The checkpoints of epochs 10 and 11 of 12 (8 examples, batches of 4), the same bytes.
+        assertThat(trained.checkpoints().keySet()).containsExactly(22, 20);
+        trained.checkpoints().forEach((step, b) -> assertThat(b).as("step %d", step)
+                .isEqualTo(expected.checkpoints().get(step)));
 
         FineTuningJob queued = again.jobs().get(TENANT, before.queued().id()).orElseThrow();
         FineTuningJob.Snapshot q = await(queued, x -> x.status().terminal());
@@ -167,17 +174,55 @@ class FineTuningRestartTest {
         assertThat(messages(done)).isEqualTo(before.doneEvents());
         assertThat(again.store().unfinishedJobs()).isEmpty();
         assertThat(again.store().versions(TENANT)).extracting(v -> v.id())
-                .containsExactlyInAnyOrder(before.model(), "long@1", "later@1");
+                .containsExactlyInAnyOrder(before.model(), "long@1", "later@1",
+                        JobCheckpoints.name(running.id(), 20) + "@1", JobCheckpoints.name(running.id(), 22) + "@1",
+                        JobCheckpoints.name(queued.id(), 2) + "@1");
     }
 
-    /** The trained bundle of a job run start to end, uninterrupted, on a fresh store. */
-    byte[] uninterrupted(String suffix, int steps) throws InterruptedException {
+    /** A job's trained bundle and its checkpoints' bundles by step, read from the store. */
+    record Trained(byte[] bundle, Map<Integer, byte[]> checkpoints) {
+
+        static Trained of(Server server, FineTuningJob job) {
+            Map<Integer, byte[]> checkpoints = new LinkedHashMap<>();
+            String result = job.snapshot().fineTunedModel();
+            for (JobCheckpoints.Checkpoint c : server.jobs().checkpoints(job)) {
+                if (!c.model().equals(result)) {
+                    checkpoints.put(c.step(), server.store().bundle(TENANT, JobCheckpoints.name(job.id(), c.step()), 1)
+                            .orElseThrow());
+                }
+            }
+            String suffix = result.substring(0, result.indexOf('@'));
+            return new Trained(server.store().bundle(TENANT, suffix, 1).orElseThrow(), checkpoints);
+        }
+    }
+
+    /** The trained bundle and checkpoints of a job run start to end, uninterrupted, on a fresh store. */
+    Trained uninterrupted(String suffix, int steps) throws InterruptedException {
         try (EmbeddedStore store = new EmbeddedStore(tmp.resolve("whole-" + suffix)); Server server = Server.open(store)) {
             TrainingFile file = server.files().upload(TENANT, "data.jsonl", "fine-tune",
                     TrainingReference.bytes("data.jsonl"));
             FineTuningJob job = server.create(file.id(), suffix, steps);
             assertThat(await(job, x -> x.status().terminal()).status()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
-            return store.bundle(TENANT, suffix, 1).orElseThrow();
+            return Trained.of(server, job);
+        }
+    }
+
+    @Test
+    void checkpointsNeverCostAJobItsResultInTheTenantsQuota() throws Exception {
+        Quotas two = new Quotas(2, 100, DataSize.ofGigabytes(1), 1000, 16, 64);
+        try (EmbeddedStore store = new EmbeddedStore(tmp.resolve("quota"), two); Server server = Server.open(store)) {
+            TrainingFile file = server.files().upload(TENANT, "data.jsonl", "fine-tune",
+                    TrainingReference.bytes("data.jsonl"));
+            // Epochs end at updates 2, 4 and 6 of 8: two checkpoints fill the quota of two names.
+            FineTuningJob job = server.create(file.id(), "tight", 8);
+            FineTuningJob.Snapshot s = await(job, x -> x.status().terminal());
+            assertThat(s.status()).as(s.toString()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
+            assertThat(s.fineTunedModel()).isEqualTo("tight@1");
+            assertThat(messages(job)).anySatisfy(m -> assertThat(m).startsWith("No checkpoint at step 6: tenant"))
+                    .contains("The job's checkpoints were deleted to make room for its result in the tenant's quota");
+            assertThat(store.versions(TENANT)).extracting(v -> v.id()).containsExactly("tight@1");
+            assertThat(server.jobs().checkpoints(job)).extracting(JobCheckpoints.Checkpoint::model)
+                    .containsExactly("tight@1");
         }
     }
 
@@ -195,7 +240,7 @@ class FineTuningRestartTest {
         Path live = tmp.resolve("live");
         Path crashed = tmp.resolve("crashed");
         Midway before;
-        byte[] expected;
+        Trained expected;
         try (EmbeddedStore store = new EmbeddedStore(live); Server server = Server.open(store)) {
             before = runUntilMidway(server);
             // The disk as a kill -9 leaves it: a copy taken while the job trains and another waits.
@@ -203,7 +248,7 @@ class FineTuningRestartTest {
             // Uninterrupted, the same job on the live store (one server trains at a time in a process).
             assertThat(await(before.running(), x -> x.status().terminal()).status())
                     .isEqualTo(FineTuningJob.Status.SUCCEEDED);
-            expected = store.bundle(TENANT, "long", 1).orElseThrow();
+            expected = Trained.of(server, before.running());
             await(before.queued(), x -> x.status().terminal());
         }
         Path state = crashed.resolve("job-state").resolve(before.running().id() + ".bin");
@@ -219,7 +264,7 @@ class FineTuningRestartTest {
 
     @Test
     void aStoppingServerLeavesItsJobsToTheNextOnTheSameDatabaseWhichFinishesThem() throws Exception {
-        byte[] expected = uninterrupted("long", STEPS);
+        Trained expected = uninterrupted("long", STEPS);
         try (TestPostgres db = TestPostgres.open(); HikariDataSource first = pool(db);
                 HikariDataSource second = pool(db)) {
             Flyway.configure().dataSource(first).locations("classpath:db/migration").load().migrate();
