@@ -65,7 +65,8 @@ class FileController {
 
     @Operation(summary = "Upload a fine-tuning file", description = """
             Every line is validated; the first bad one is named in the 400. Limits: `reft.training.max-file-bytes`, \
-            `reft.training.max-examples`, `reft.training.max-files` per tenant. Files are kept in the registry store.""")
+            `reft.training.max-examples`, `reft.training.max-files` per tenant. Files are kept in the registry store \
+            until deleted: `expires_after` is refused (400).""")
     @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
             mediaType = MediaType.MULTIPART_FORM_DATA_VALUE, schema = @Schema(implementation = UploadForm.class)))
     @PostMapping(consumes = MediaType.MULTIPART_FORM_DATA_VALUE)
@@ -74,6 +75,10 @@ class FileController {
             throws IOException, ServletException {
         // A servlet Part, not a MultipartFile: clients that send bytes without a file name (the OpenAI Java SDK
         // does) would otherwise arrive as a text field.
+        if (request.getParameterMap().keySet().stream().anyMatch(k -> k.startsWith("expires_after"))) {
+            throw ServiceException.invalidRequest("expires_after", "files do not expire on this server: delete one "
+                    + "with DELETE /v1/files/{id} when done");
+        }
         Part file = request.getPart("file");
         if (file == null) {
             throw ServiceException.invalidRequest("file", "a multipart part 'file' is required");

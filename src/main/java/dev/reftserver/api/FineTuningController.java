@@ -7,6 +7,7 @@ import dev.reftserver.training.FineTuningJobs;
 import dev.reftserver.training.JobCheckpoints;
 import dev.reftserver.training.JobSpec;
 import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.Parameter;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletResponse;
 import java.nio.charset.StandardCharsets;
@@ -85,7 +86,7 @@ class FineTuningController {
                     standard, method,
                     s.status().terminal() ? s.trainedTokens() : null,
                     error, spec.seed(), spec.suffix(),
-                    null, List.of(), null);
+                    null, List.of(), spec.metadata() == null ? null : new LinkedHashMap<>(spec.metadata()));
         }
     }
 
@@ -142,13 +143,25 @@ class FineTuningController {
 
     @Operation(summary = "List the caller's fine-tuning jobs, newest first", description = """
             A page of `limit` (20) jobs after the job `after` (a cursor: the last id of the previous page); \
-            `has_more` says whether another page follows.""")
+            `has_more` says whether another page follows. `metadata[KEY]=VALUE` (any number of them) keeps the jobs \
+            whose `metadata` has each pair; `metadata=null` those created without metadata.""")
     @GetMapping
     PageView<JobView> list(@AuthenticationPrincipal TenantPrincipal caller,
             @RequestParam(name = "limit", defaultValue = "20") int limit,
-            @RequestParam(name = "after", required = false) String after) {
-        return PageView.of(jobs.list(caller.tenant()).stream().map(j -> JobView.of(j.snapshot())).toList(), limit,
-                after, JobView::id);
+            @RequestParam(name = "after", required = false) String after,
+            @Parameter(hidden = true) @RequestParam Map<String, String> query) {
+        Map<String, String> wanted = new LinkedHashMap<>();
+        boolean withoutMetadata = "null".equals(query.get("metadata"));
+        query.forEach((k, v) -> {
+            if (k.startsWith("metadata[") && k.endsWith("]")) {
+                wanted.put(k.substring("metadata[".length(), k.length() - 1), v);
+            }
+        });
+        return PageView.of(jobs.list(caller.tenant()).stream().map(j -> JobView.of(j.snapshot()))
+                .filter(j -> withoutMetadata ? j.metadata() == null
+                        : wanted.entrySet().stream().allMatch(e -> j.metadata() != null
+                                && e.getValue().equals(j.metadata().get(e.getKey()))))
+                .toList(), limit, after, JobView::id);
     }
 
     @Operation(summary = "Describe one fine-tuning job")

@@ -6,7 +6,10 @@ import dev.reftserver.intervention.PositionSpec;
 import dev.reftserver.model.ModelShape;
 import dev.reftserver.registry.Names;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import tools.jackson.databind.JsonNode;
 
@@ -19,12 +22,13 @@ import tools.jackson.databind.JsonNode;
  * README example: LoReFT, rank 4, positions {@code f1+l1}, the middle layer, lr 4e-3, batch 8, wd 0, linear
  * schedule, no warmup, gradient norm clipped to 1.
  *
- * @param reft the effective ReFT hyperparameters, as the job shows them back
+ * @param metadata OpenAI's metadata: up to 16 string pairs the job carries (keys up to 64 characters, values up to
+ *                 512), shown back and filtered on when listing; null when none was given
  */
 public record JobSpec(String model, String trainingFile, String validationFile, String suffix, long seed, String type,
         List<Integer> layers, int rank, PositionSpec positions, boolean shareWeights, int epochs, int batchSize,
         double learningRate, double weightDecay, double warmupRatio, Integer maxSteps, double maxGradNorm,
-        String initIntervention) {
+        String initIntervention, Map<String, String> metadata) {
 
     /** pyreft README's learning rate; OpenAI's learning_rate_multiplier scales it. */
     public static final double DEFAULT_LR = 4e-3;
@@ -55,6 +59,13 @@ public record JobSpec(String model, String trainingFile, String validationFile, 
                     + " starting with a letter or digit (it names the trained intervention)");
         }
         long seed = body.hasNonNull("seed") ? integer(body, "seed", "seed", Long.MIN_VALUE, Long.MAX_VALUE) : 42;
+        Map<String, String> metadata = metadata(body.path("metadata"));
+        JsonNode integrations = body.path("integrations");
+        if (!integrations.isMissingNode() && !integrations.isNull()
+                && !(integrations.isArray() && integrations.isEmpty())) {
+            throw bad("integrations", "integrations are not supported: this server reports to no outside service "
+                    + "(follow a job through its events, or GET .../events?stream=true)");
+        }
 
         JsonNode standard = body.path("hyperparameters");
         JsonNode reft = null;
@@ -130,7 +141,7 @@ public record JobSpec(String model, String trainingFile, String validationFile, 
         String init = reft != null && reft.hasNonNull("init_intervention")
                 ? text(reft, "init_intervention", true, p + "init_intervention") : null;
         return new JobSpec(model, file, validation, suffix, seed, type, layers, rank, positions, share, epochs, batch,
-                lr, wd, warmup, maxSteps, clip, init);
+                lr, wd, warmup, maxSteps, clip, init, metadata);
     }
 
     /** Updates for {@code examples} examples: max_steps, or epochs x batches per epoch. */
@@ -263,6 +274,31 @@ public record JobSpec(String model, String trainingFile, String validationFile, 
             throw bad(prefix + field, prefix + field + " must be true or false");
         }
         return v.booleanValue();
+    }
+
+    /** OpenAI's metadata limits: 16 pairs, keys up to 64 characters, values strings up to 512. */
+    private static Map<String, String> metadata(JsonNode n) {
+        if (n.isMissingNode() || n.isNull()) {
+            return null;
+        }
+        if (!n.isObject()) {
+            throw bad("metadata", "metadata must be an object of string values");
+        }
+        if (n.size() > 16) {
+            throw bad("metadata", "metadata holds at most 16 pairs, not " + n.size());
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> e : n.properties()) {
+            if (e.getKey().isEmpty() || e.getKey().length() > 64) {
+                throw bad("metadata", "a metadata key has 1 to 64 characters");
+            }
+            if (!e.getValue().isString() || e.getValue().asString().length() > 512) {
+                throw bad("metadata", "metadata value '" + e.getKey() + "' must be a string of at most 512 "
+                        + "characters");
+            }
+            out.put(e.getKey(), e.getValue().asString());
+        }
+        return Collections.unmodifiableMap(out);
     }
 
     private static ServiceException bad(String param, String message) {

@@ -76,6 +76,38 @@ class HostileRequestsTest extends HostileInputTestSupport {
     }
 
     @Test
+    void requestsTheContainerCannotParseGet400InTheErrorShapeNotAnHtmlPage() throws Exception {
+        String key = newTenant("unparsable");
+        String bigHeader = "X-Big: " + "a".repeat(20_000) + "\r\n";
+        for (String[] raw : new String[][] {{"GET /v1/models?x={ HTTP/1.1\r\n", ""},
+                {"GET /v1/models?x=| HTTP/1.1\r\n", ""}, {"GET /v1/mo%zzdels HTTP/1.1\r\n", ""},
+                {"GET /v1/models HTTP/1.1\r\n", bigHeader}}) {
+            String request = raw[0] + "Host: localhost\r\nAuthorization: Bearer " + key + "\r\n" + raw[1]
+                    + "Connection: close\r\n\r\n";
+            String answer;
+            try (java.net.Socket socket = new java.net.Socket("localhost", port)) {
+                socket.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+                answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            }
+            String what = raw[0].strip() + (raw[1].isEmpty() ? "" : " with a 20 KB header");
+            assertThat(answer).as(what).startsWith("HTTP/1.1 400 ");
+            assertThat(answer.toLowerCase(java.util.Locale.ROOT)).as(what)
+                    .contains("content-type: application/json");
+            JsonNode error = tools.jackson.databind.json.JsonMapper.builder().build()
+                    .readTree(answer.substring(answer.indexOf("\r\n\r\n") + 4)).get("error");
+            assertThat(error.get("type").asString()).as(what).isEqualTo("invalid_request_error");
+            assertThat(error.get("message").asString()).as(what)
+                    .startsWith("the request's line, URL or headers could not be read (HTTP 400)");
+        }
+        // OpenAI's list filters, brackets unencoded, are read.
+        HttpResponse<String> filtered = client.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port
+                + "/v1/fine_tuning/jobs?metadata[team]=a")).header("Authorization", "Bearer " + key).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(filtered.statusCode()).as(filtered.body()).isEqualTo(200);
+        assertStillServing(key);
+    }
+
+    @Test
     void anAcceptHeaderThatExcludesTheAnswerGets406InTheErrorShapeWithoutAnErrorLog(CapturedOutput output)
             throws Exception {
         String key = newTenant("accept");

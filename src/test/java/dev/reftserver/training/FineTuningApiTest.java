@@ -477,6 +477,63 @@ class FineTuningApiTest {
     }
 
     @Test
+    void aJobsMetadataIsKeptShownAndFilteredOnAndWhatCannotBeHonouredIsRefused() throws Exception {
+        String key = newTenant();
+        String fileId = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        String job = """
+                {"model": "stories15M", "training_file": "%s", %s
+                 "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "rank": 2, "max_steps": 1}}}}""";
+        String a = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId,
+                "\"metadata\": {\"team\": \"search\", \"run\": \"7\"},"))).get("id").asString();
+        String b = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId,
+                "\"metadata\": {\"team\": \"ads\"}, \"integrations\": [],"))).get("id").asString();
+        String c = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, ""))).get("id").asString();
+        for (String id : List.of(a, b, c)) {
+            assertThat(await(key, id).get("status").asString()).isEqualTo("succeeded");
+        }
+        assertThat(json(get(key, "/v1/fine_tuning/jobs/" + a)).get("metadata").toString())
+                .isEqualTo("{\"team\":\"search\",\"run\":\"7\"}");
+        assertThat(json(get(key, "/v1/fine_tuning/jobs/" + c)).get("metadata").isNull()).isTrue();
+
+        com.openai.client.OpenAIClient openai = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
+                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        assertThat(openai.fineTuning().jobs().retrieve(a).metadata()).hasValueSatisfying(m -> assertThat(
+                m._additionalProperties().get("team").asString()).contains("search"));
+        assertThat(openai.fineTuning().jobs().list(com.openai.models.finetuning.jobs.JobListParams.builder()
+                .metadata(com.openai.models.finetuning.jobs.JobListParams.Metadata.builder()
+                        .putAdditionalProperty("team", "search").build()).build()).data())
+                .extracting(j -> j.id()).containsExactly(a);
+        for (String[] filter : new String[][] {{"metadata[team]=ads", b}, {"metadata[team]=search&metadata[run]=7", a},
+                {"metadata[team]=search&metadata[run]=8", null}, {"metadata=null", c}}) {
+            List<String> ids = new ArrayList<>();
+            json(get(key, "/v1/fine_tuning/jobs?" + filter[0])).get("data").forEach(j -> ids.add(j.get("id").asString()));
+            assertThat(ids).as(filter[0]).isEqualTo(filter[1] == null ? List.of() : List.of(filter[1]));
+        }
+
+        StringBuilder seventeen = new StringBuilder("{");
+        for (int i = 0; i < 17; i++) {
+            seventeen.append(i == 0 ? "" : ",").append("\"k").append(i).append("\": \"v\"");
+        }
+        for (String[] bad : new String[][] {
+                {"\"metadata\": " + seventeen + "},", "metadata", "at most 16 pairs"},
+                {"\"metadata\": {\"n\": 1},", "metadata", "must be a string"},
+                {"\"metadata\": {\"" + "k".repeat(65) + "\": \"v\"},", "metadata", "1 to 64 characters"},
+                {"\"metadata\": {\"v\": \"" + "x".repeat(513) + "\"},", "metadata", "at most 512"},
+                {"\"metadata\": [],", "metadata", "must be an object"},
+                {"\"integrations\": [{\"type\": \"wandb\", \"wandb\": {\"project\": \"p\"}}],", "integrations",
+                        "integrations are not supported"}}) {
+            HttpResponse<String> r = post(key, "/v1/fine_tuning/jobs", job.formatted(fileId, bad[0]));
+            assertBadRequest(r, bad[2]);
+            assertThat(json(r).get("error").get("param").asString()).isEqualTo(bad[1]);
+        }
+        HttpResponse<String> expiring = upload(key, "/v1/files", "file", "data.jsonl",
+                TrainingReference.bytes("data.jsonl"), "expires_after[seconds]", "3600");
+        assertBadRequest(expiring, "files do not expire");
+        assertThat(json(expiring).get("error").get("param").asString()).isEqualTo("expires_after");
+        assertThat(json(get(key, "/v1/files")).get("data").size()).isEqualTo(1);
+    }
+
+    @Test
     void aPausedJobStopsWithItsStateAndResumedGoesOnAsIfNeverPaused() throws Exception {
         String key = newTenant();
         com.openai.client.OpenAIClient openai = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
