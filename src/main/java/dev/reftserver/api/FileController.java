@@ -15,9 +15,11 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.Part;
 import java.io.IOException;
 import java.io.InputStream;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
@@ -37,11 +39,13 @@ class FileController {
 
     /** OpenAI's file object. */
     record FileView(String id, String object, long bytes, @JsonProperty("created_at") long createdAt,
-            String filename, String purpose, String status, int examples) {
+            @JsonProperty("expires_at") Long expiresAt, String filename, String purpose, String status,
+            int examples) {
 
         static FileView of(TrainingFile f) {
-            return new FileView(f.id(), "file", f.bytes(), f.createdAt().getEpochSecond(), f.filename(),
-                    f.purpose(), "processed", f.examples().size());
+            return new FileView(f.id(), "file", f.bytes(), f.createdAt().getEpochSecond(),
+                    f.expiresAt() == null ? null : f.expiresAt().getEpochSecond(), f.filename(), f.purpose(),
+                    "processed", f.examples().size());
         }
     }
 
@@ -66,7 +70,8 @@ class FileController {
     @Operation(summary = "Upload a fine-tuning file", description = """
             Every line is validated; the first bad one is named in the 400. Limits: `reft.training.max-file-bytes`, \
             `reft.training.max-examples`, `reft.training.max-files` per tenant. Files are kept in the registry store \
-            until deleted: `expires_after` is refused (400).""")
+            until deleted, or with OpenAI's `expires_after[anchor]=created_at` and `expires_after[seconds]` (3600 to \
+            2592000) until `expires_at`: then they are gone for every request (a job that has read one trains on).""")
     @io.swagger.v3.oas.annotations.parameters.RequestBody(required = true, content = @Content(
             mediaType = MediaType.MULTIPART_FORM_DATA_VALUE, schema = @Schema(implementation = UploadForm.class)))
     @PostMapping(consumes = MediaType.MULTIPART_FORM_DATA_VALUE)
@@ -75,18 +80,53 @@ class FileController {
             throws IOException, ServletException {
         // A servlet Part, not a MultipartFile: clients that send bytes without a file name (the OpenAI Java SDK
         // does) would otherwise arrive as a text field.
-        if (request.getParameterMap().keySet().stream().anyMatch(k -> k.startsWith("expires_after"))) {
-            throw ServiceException.invalidRequest("expires_after", "files do not expire on this server: delete one "
-                    + "with DELETE /v1/files/{id} when done");
-        }
+        Duration expiresAfter = expiresAfter(request);
         Part file = request.getPart("file");
         if (file == null) {
             throw ServiceException.invalidRequest("file", "a multipart part 'file' is required");
         }
         try (InputStream in = file.getInputStream()) {
-            return FileView.of(files.upload(caller.tenant(), file.getSubmittedFileName(), purpose, in.readAllBytes()));
+            return FileView.of(files.upload(caller.tenant(), file.getSubmittedFileName(), purpose, in.readAllBytes(),
+                    expiresAfter));
         }
     }
+
+    /** OpenAI's {@code expires_after}: anchor {@code created_at}, 3600 to 2592000 seconds; null when absent. */
+    private static Duration expiresAfter(HttpServletRequest request) {
+        Map<String, String[]> fields = request.getParameterMap();
+        for (String k : fields.keySet()) {
+            if (k.startsWith("expires_after") && !k.equals(ANCHOR) && !k.equals(SECONDS)) {
+                throw ServiceException.invalidRequest("expires_after", "'" + k + "' is not a field of expires_after "
+                        + "(" + ANCHOR + ", " + SECONDS + ")");
+            }
+        }
+        String anchor = request.getParameter(ANCHOR);
+        String seconds = request.getParameter(SECONDS);
+        if (anchor == null && seconds == null) {
+            return null;
+        }
+        if (!"created_at".equals(anchor)) {
+            throw ServiceException.invalidRequest("expires_after.anchor", "expires_after's anchor must be "
+                    + "'created_at', not " + (anchor == null ? "missing" : "'" + anchor + "'"));
+        }
+        long s;
+        try {
+            s = seconds == null ? -1 : Long.parseLong(seconds.strip());
+        } catch (NumberFormatException e) {
+            s = -1;
+        }
+        if (s < MIN_EXPIRY_SECONDS || s > MAX_EXPIRY_SECONDS) {
+            throw ServiceException.invalidRequest("expires_after.seconds", "expires_after's seconds must be a "
+                    + "whole number from " + MIN_EXPIRY_SECONDS + " (an hour) to " + MAX_EXPIRY_SECONDS
+                    + " (30 days), not " + (seconds == null ? "missing" : "'" + seconds + "'"));
+        }
+        return Duration.ofSeconds(s);
+    }
+
+    private static final String ANCHOR = "expires_after[anchor]";
+    private static final String SECONDS = "expires_after[seconds]";
+    static final long MIN_EXPIRY_SECONDS = 3600;
+    static final long MAX_EXPIRY_SECONDS = 2_592_000;
 
     @Operation(summary = "List the caller's files", description = """
             Newest first (`order=asc`: oldest first), only those of `purpose` when given; a page of `limit` \

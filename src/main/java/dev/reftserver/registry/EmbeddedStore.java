@@ -485,14 +485,17 @@ public final class EmbeddedStore implements RegistryStore {
 
     @Override
     public List<StoredFile> files(String tenant) {
-        return training.files().stream().filter(f -> f.tenant().equals(tenant))
+        Instant now = Instant.now();
+        return training.files().stream().filter(f -> f.tenant().equals(tenant) && !f.expired(now))
                 .sorted(Comparator.comparing(StoredFile::createdAt).reversed().thenComparing(StoredFile::id))
                 .toList();
     }
 
     @Override
     public Optional<StoredFile> file(String tenant, String id) {
-        return training.files().stream().filter(f -> f.tenant().equals(tenant) && f.id().equals(id)).findFirst();
+        Instant now = Instant.now();
+        return training.files().stream().filter(f -> f.tenant().equals(tenant) && f.id().equals(id)
+                && !f.expired(now)).findFirst();
     }
 
     @Override
@@ -522,6 +525,22 @@ public final class EmbeddedStore implements RegistryStore {
         }
         deleteQuietly(fileDir.resolve(id + ".jsonl"));
         return true;
+    }
+
+    @Override
+    public List<String> deleteExpiredFiles(Instant now) {
+        List<String> gone;
+        synchronized (trainingLock) {
+            TrainingState t = training;
+            Predicate<StoredFile> expired = f -> f.expired(now);
+            gone = t.files().stream().filter(expired).map(StoredFile::id).toList();
+            if (gone.isEmpty()) {
+                return gone;
+            }
+            writeTraining(new TrainingState(without(t.files(), expired), t.jobs()));
+        }
+        gone.forEach(id -> deleteQuietly(fileDir.resolve(id + ".jsonl")));
+        return gone;
     }
 
     @Override

@@ -394,7 +394,9 @@ public final class PostgresStore implements RegistryStore {
 
     // ---- fine-tuning files and jobs
 
-    private static final String FILE_COLUMNS = "id, tenant, filename, purpose, bytes, created_at";
+    /** A file not expired at the time given as the next parameter. */
+    private static final String LIVE_FILE = "(expires_at IS NULL OR expires_at > ?)";
+    private static final String FILE_COLUMNS = "id, tenant, filename, purpose, bytes, created_at, expires_at";
     private static final String JOB_COLUMNS = "id, tenant, created_at, request, examples, total_steps, status, "
             + "steps_done, trained_tokens, fine_tuned_model, error_code, error_message, error_param, finished_at, "
             + "owner";
@@ -403,33 +405,40 @@ public final class PostgresStore implements RegistryStore {
     @Override
     public StoredFile addFile(StoredFile file, byte[] content) {
         Names.requireSafeId(file.id());
-        jdbc.update("INSERT INTO training_files (" + FILE_COLUMNS + ", content) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        jdbc.update("INSERT INTO training_files (" + FILE_COLUMNS + ", content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 file.id(), file.tenant(), file.filename(), file.purpose(), file.bytes(),
-                Timestamp.from(file.createdAt()), content);
+                Timestamp.from(file.createdAt()),
+                file.expiresAt() == null ? null : Timestamp.from(file.expiresAt()), content);
         return file;
     }
 
     @Override
     public List<StoredFile> files(String tenant) {
-        return jdbc.query("SELECT " + FILE_COLUMNS + " FROM training_files WHERE tenant = ? "
-                + "ORDER BY created_at DESC, id", FILE, tenant);
+        return jdbc.query("SELECT " + FILE_COLUMNS + " FROM training_files WHERE tenant = ? AND " + LIVE_FILE
+                + " ORDER BY created_at DESC, id", FILE, tenant, Timestamp.from(Instant.now()));
     }
 
     @Override
     public Optional<StoredFile> file(String tenant, String id) {
-        return jdbc.query("SELECT " + FILE_COLUMNS + " FROM training_files WHERE tenant = ? AND id = ?", FILE,
-                tenant, id).stream().findFirst();
+        return jdbc.query("SELECT " + FILE_COLUMNS + " FROM training_files WHERE tenant = ? AND id = ? AND "
+                + LIVE_FILE, FILE, tenant, id, Timestamp.from(Instant.now())).stream().findFirst();
     }
 
     @Override
     public Optional<byte[]> fileContent(String tenant, String id) {
-        return jdbc.query("SELECT content FROM training_files WHERE tenant = ? AND id = ?",
-                (rs, i) -> rs.getBytes(1), tenant, id).stream().findFirst();
+        return jdbc.query("SELECT content FROM training_files WHERE tenant = ? AND id = ? AND " + LIVE_FILE,
+                (rs, i) -> rs.getBytes(1), tenant, id, Timestamp.from(Instant.now())).stream().findFirst();
     }
 
     @Override
     public boolean deleteFile(String tenant, String id) {
         return jdbc.update("DELETE FROM training_files WHERE tenant = ? AND id = ?", tenant, id) > 0;
+    }
+
+    @Override
+    public List<String> deleteExpiredFiles(Instant now) {
+        return jdbc.query("DELETE FROM training_files WHERE expires_at <= ? RETURNING id", (rs, i) -> rs.getString(1),
+                Timestamp.from(now));
     }
 
     @Override
@@ -727,7 +736,8 @@ public final class PostgresStore implements RegistryStore {
 
     private static final RowMapper<StoredFile> FILE = (rs, i) -> new StoredFile(rs.getString("id"),
             rs.getString("tenant"), rs.getString("filename"), rs.getString("purpose"), rs.getLong("bytes"),
-            rs.getTimestamp("created_at").toInstant());
+            rs.getTimestamp("created_at").toInstant(),
+            rs.getTimestamp("expires_at") == null ? null : rs.getTimestamp("expires_at").toInstant());
 
     private static final RowMapper<StoredJob> JOB = (rs, i) -> {
         Timestamp finished = rs.getTimestamp("finished_at");

@@ -94,7 +94,7 @@ public interface RegistryStore extends AutoCloseable {
     /** Stores a fine-tuning file with its content; visible only once wholly written. */
     StoredFile addFile(StoredFile file, byte[] content);
 
-    /** The tenant's files, newest first. */
+    /** The tenant's files, newest first; a file past its {@link StoredFile#expiresAt} is gone for every read. */
     List<StoredFile> files(String tenant);
 
     Optional<StoredFile> file(String tenant, String id);
@@ -102,6 +102,9 @@ public interface RegistryStore extends AutoCloseable {
     Optional<byte[]> fileContent(String tenant, String id);
 
     boolean deleteFile(String tenant, String id);
+
+    /** Deletes, content and all, every file of any tenant expired by {@code now}; returns their ids. */
+    List<String> deleteExpiredFiles(Instant now);
 
     /** Creates the job, or replaces the stored state of the tenant's job with that id. */
     void putJob(StoredJob job);

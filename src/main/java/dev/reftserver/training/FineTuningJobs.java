@@ -186,12 +186,16 @@ public final class FineTuningJobs implements AutoCloseable {
         }
     }
 
-    /** Marks this replica's jobs alive and takes over abandoned ones; a store fault waits for next time. */
+    /**
+     * Marks this replica's jobs alive, takes over abandoned ones and deletes expired files; a store fault waits for
+     * next time.
+     */
     private void renewLeases() {
         try {
             // Only jobs a worker still holds: one whose worker gave up (the store failed under it) lapses.
             store.heartbeatJobs(replica, List.copyOf(live.keySet()));
             resumeAbandoned();
+            files.deleteExpired(); // housekeeping beside the leases: expired files' space back
         } catch (RuntimeException e) {
             log.warn("cannot renew the fine-tuning jobs' leases: {}", e.toString());
         }

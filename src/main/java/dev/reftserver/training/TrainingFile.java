@@ -7,10 +7,11 @@ import java.util.Map;
 /**
  * An uploaded fine-tuning file, already validated: its examples in file order.
  *
- * @param examples one per non-blank line
+ * @param expiresAt when the file stops existing, or null: kept until deleted
+ * @param examples  one per non-blank line
  */
 public record TrainingFile(String id, String tenant, String filename, String purpose, long bytes,
-        Instant createdAt, List<Example> examples) {
+        Instant createdAt, Instant expiresAt, List<Example> examples) {
 
     public TrainingFile {
         examples = List.copyOf(examples);

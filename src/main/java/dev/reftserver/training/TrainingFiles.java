@@ -11,6 +11,7 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -71,6 +72,15 @@ public final class TrainingFiles {
      *                          model's chat template cannot render (or the model has none: {@code no_chat_template})
      */
     public TrainingFile upload(String tenant, String filename, String purpose, byte[] content) {
+        return upload(tenant, filename, purpose, content, null);
+    }
+
+    /**
+     * {@link #upload(String, String, String, byte[])} of a file that stops existing {@code expiresAfter} after it
+     * was uploaded (null: kept until deleted).
+     */
+    public TrainingFile upload(String tenant, String filename, String purpose, byte[] content,
+            Duration expiresAfter) {
         if (!PURPOSE.equals(purpose)) {
             throw ServiceException.invalidRequest("purpose", "purpose must be '" + PURPOSE + "', not '" + purpose
                     + "'");
@@ -90,8 +100,9 @@ public final class TrainingFiles {
                     + " files; delete some first");
         }
         String id = "file-" + HexFormat.of().formatHex(randomBytes());
+        Instant now = Instant.now().truncatedTo(ChronoUnit.MILLIS);
         StoredFile stored = store.addFile(new StoredFile(id, tenant, filename == null ? "data.jsonl" : filename,
-                purpose, content.length, Instant.now().truncatedTo(ChronoUnit.MILLIS)), content);
+                purpose, content.length, now, expiresAfter == null ? null : now.plus(expiresAfter)), content);
         parsed.put(id, examples);
         return of(stored, examples);
     }
@@ -253,7 +264,8 @@ public final class TrainingFiles {
     }
 
     private static TrainingFile of(StoredFile f, List<TrainingFile.Example> examples) {
-        return new TrainingFile(f.id(), f.tenant(), f.filename(), f.purpose(), f.bytes(), f.createdAt(), examples);
+        return new TrainingFile(f.id(), f.tenant(), f.filename(), f.purpose(), f.bytes(), f.createdAt(),
+                f.expiresAt(), examples);
     }
 
     private Optional<TrainingFile> load(StoredFile f) {
@@ -282,6 +294,11 @@ public final class TrainingFiles {
     /** The tenant's files, newest first. */
     public List<TrainingFile> list(String tenant) {
         return store.files(tenant).stream().map(this::load).flatMap(Optional::stream).toList();
+    }
+
+    /** Deletes every expired file from the store (reads no longer see them already). */
+    public void deleteExpired() {
+        store.deleteExpiredFiles(Instant.now()).forEach(parsed::remove);
     }
 
     public boolean delete(String tenant, String id) {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -477,11 +478,11 @@ abstract class RegistryStoreContract {
     @Test
     void keepsFineTuningFilesPerTenantNewestFirst() {
         byte[] content = "{\"prompt\":\"a\",\"completion\":\"b\"}\n".getBytes();
-        StoredFile older = store.addFile(new StoredFile("file-1", "acme", "a.jsonl", "fine-tune", content.length, T0),
-                content);
+        StoredFile older = store.addFile(new StoredFile("file-1", "acme", "a.jsonl", "fine-tune", content.length, T0,
+                null), content);
         StoredFile newer = store.addFile(new StoredFile("file-2", "acme", "b.jsonl", "fine-tune", 5,
-                T0.plusSeconds(1)), "12345".getBytes());
-        store.addFile(new StoredFile("file-3", "other", "c.jsonl", "fine-tune", 1, T0), "x".getBytes());
+                T0.plusSeconds(1), null), "12345".getBytes());
+        store.addFile(new StoredFile("file-3", "other", "c.jsonl", "fine-tune", 1, T0, null), "x".getBytes());
 
         assertThat(store.files("acme")).containsExactly(newer, older);
         assertThat(store.file("acme", "file-1")).contains(older);
@@ -495,6 +496,36 @@ abstract class RegistryStoreContract {
         assertThat(store.files("acme")).containsExactly(newer);
         assertThat(store.fileContent("acme", "file-1")).isEmpty();
         assertThat(store.files("other")).extracting(StoredFile::id).containsExactly("file-3");
+    }
+
+    @Test
+    void anExpiredFileIsGoneForEveryReadAndDeletingExpiredFilesTakesOnlyThose() {
+        Instant now = Instant.now().truncatedTo(ChronoUnit.MILLIS);
+        StoredFile expired = new StoredFile("file-p", "acme", "p.jsonl", "fine-tune", 1, now.minusSeconds(7200),
+                now.minusSeconds(10));
+        StoredFile later = new StoredFile("file-f", "acme", "f.jsonl", "fine-tune", 1, now.minusSeconds(60),
+                now.plusSeconds(3600));
+        StoredFile kept = new StoredFile("file-k", "acme", "k.jsonl", "fine-tune", 1, now.minusSeconds(120), null);
+        StoredFile othersExpired = new StoredFile("file-q", "other", "q.jsonl", "fine-tune", 1,
+                now.minusSeconds(7200), now.minusSeconds(1));
+        for (StoredFile f : List.of(expired, later, kept, othersExpired)) {
+            store.addFile(f, "x".getBytes());
+        }
+
+        assertThat(store.files("acme")).containsExactly(later, kept);
+        assertThat(store.file("acme", "file-p")).isEmpty();
+        assertThat(store.fileContent("acme", "file-p")).isEmpty();
+        assertThat(store.file("acme", "file-f")).contains(later);
+        assertThat(store.files("other")).isEmpty();
+
+        assertThat(store.deleteExpiredFiles(now)).containsExactlyInAnyOrder("file-p", "file-q");
+        assertThat(store.deleteExpiredFiles(now)).isEmpty();
+        assertThat(store.deleteFile("acme", "file-p")).isFalse();
+        assertThat(store.files("acme")).containsExactly(later, kept);
+        assertThat(store.deleteExpiredFiles(now.plusSeconds(3600))).containsExactly("file-f");
+        assertThat(store.files("acme")).containsExactly(kept);
+        assertThat(store.fileContent("acme", "file-k")).hasValueSatisfying(b -> assertThat(b).isEqualTo(
+                "x".getBytes()));
     }
 
     @Test
@@ -672,7 +703,7 @@ abstract class RegistryStoreContract {
     @Test
     void fineTuningFilesAndJobsSurviveAReopenAndGoWithTheirTenant() throws Exception {
         store.createTenant("acme", RateLimits.UNLIMITED);
-        store.addFile(new StoredFile("file-1", "acme", "a.jsonl", "fine-tune", 3, T0), "abc".getBytes());
+        store.addFile(new StoredFile("file-1", "acme", "a.jsonl", "fine-tune", 3, T0, null), "abc".getBytes());
         store.putJob(job("ftjob-a", "acme", 0, "running"));
         store.addJobEvent("acme", event("ftjob-a", 0, "started"));
         try (RegistryStore again = reopen()) {

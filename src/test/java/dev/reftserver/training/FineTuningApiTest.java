@@ -526,11 +526,44 @@ class FineTuningApiTest {
             assertBadRequest(r, bad[2]);
             assertThat(json(r).get("error").get("param").asString()).isEqualTo(bad[1]);
         }
-        HttpResponse<String> expiring = upload(key, "/v1/files", "file", "data.jsonl",
-                TrainingReference.bytes("data.jsonl"), "expires_after[seconds]", "3600");
-        assertBadRequest(expiring, "files do not expire");
-        assertThat(json(expiring).get("error").get("param").asString()).isEqualTo("expires_after");
-        assertThat(json(get(key, "/v1/files")).get("data").size()).isEqualTo(1);
+    }
+
+    @Test
+    void aFileUploadedWithExpiresAfterShowsWhenItExpiresAndBadExpiriesAreRefusedByName() throws Exception {
+        String key = newTenant();
+        com.openai.client.OpenAIClient openai = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
+                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        com.openai.models.files.FileObject file = openai.files().create(com.openai.models.files.FileCreateParams
+                .builder().file(TrainingReference.bytes("data.jsonl"))
+                .purpose(com.openai.models.files.FilePurpose.FINE_TUNE)
+                .expiresAfter(com.openai.models.files.FileCreateParams.ExpiresAfter.builder().seconds(7200).build())
+                .build());
+        assertThat(file.expiresAt()).contains(file.createdAt() + 7200);
+        assertThat(json(get(key, "/v1/files/" + file.id())).get("expires_at").asLong())
+                .isEqualTo(file.createdAt() + 7200);
+        String kept = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        assertThat(json(get(key, "/v1/files/" + kept)).get("expires_at").isNull()).isTrue();
+
+        for (String[] bad : new String[][] {{"3599", "created_at", "expires_after.seconds", "from 3600"},
+                {"2592001", "created_at", "expires_after.seconds", "to 2592000"},
+                {"soon", "created_at", "expires_after.seconds", "'soon'"},
+                {"3600", "last_used_at", "expires_after.anchor", "'last_used_at'"},
+                {"3600", null, "expires_after.anchor", "not missing"}}) {
+            Map<String, String> fields = new java.util.LinkedHashMap<>();
+            fields.put("purpose", "fine-tune");
+            fields.put("expires_after[seconds]", bad[0]);
+            if (bad[1] != null) {
+                fields.put("expires_after[anchor]", bad[1]);
+            }
+            HttpResponse<String> r = upload(key, "/v1/files", "file", "data.jsonl", TrainingReference.bytes(
+                    "data.jsonl"), fields);
+            assertBadRequest(r, bad[3]);
+            assertThat(json(r).get("error").get("param").asString()).as(bad[0] + " " + bad[1]).isEqualTo(bad[2]);
+        }
+        HttpResponse<String> unknown = upload(key, "/v1/files", "file", "data.jsonl",
+                TrainingReference.bytes("data.jsonl"), Map.of("purpose", "fine-tune", "expires_after[days]", "2"));
+        assertBadRequest(unknown, "'expires_after[days]' is not a field of expires_after");
+        assertThat(json(get(key, "/v1/files")).get("data").size()).isEqualTo(2);
     }
 
     @Test
@@ -744,10 +777,15 @@ class FineTuningApiTest {
 
     HttpResponse<String> upload(String key, String path, String part, String fileName, byte[] content,
             String field, String value) {
+        return upload(key, path, part, fileName, content, Map.of(field, value));
+    }
+
+    HttpResponse<String> upload(String key, String path, String part, String fileName, byte[] content,
+            Map<String, String> fields) {
         String boundary = "b" + UUID.randomUUID().toString().replace("-", "");
         ByteArrayOutputStream body = new ByteArrayOutputStream();
-        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + field + "\"\r\n\r\n"
-                + value + "\r\n").getBytes(StandardCharsets.UTF_8));
+        fields.forEach((field, value) -> body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; "
+                + "name=\"" + field + "\"\r\n\r\n" + value + "\r\n").getBytes(StandardCharsets.UTF_8)));
         body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + part + "\"; filename=\""
                 + fileName + "\"\r\nContent-Type: application/octet-stream\r\n\r\n").getBytes(StandardCharsets.UTF_8));
         body.writeBytes(content);

@@ -15,6 +15,7 @@ import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.PostgresStore;
 import dev.reftserver.registry.Quotas;
 import dev.reftserver.registry.RegistryStore;
+import dev.reftserver.registry.StoredFile;
 import dev.reftserver.registry.StoredJob;
 import dev.reftserver.registry.TestPostgres;
 import dev.reftserver.registry.UploadMetrics;
@@ -223,6 +224,28 @@ class FineTuningRestartTest {
             assertThat(store.versions(TENANT)).extracting(v -> v.id()).containsExactly("tight@1");
             assertThat(server.jobs().checkpoints(job)).extracting(JobCheckpoints.Checkpoint::model)
                     .containsExactly("tight@1");
+        }
+    }
+
+    @Test
+    void expiredFilesAreDeletedFromTheStoreBesideTheLeases() throws Exception {
+        Path dir = tmp.resolve("expiring");
+        try (EmbeddedStore store = new EmbeddedStore(dir); Server server = Server.open(store, Duration.ofSeconds(1))) {
+            Instant now = Instant.now();
+            store.addFile(new StoredFile("file-old", TENANT, "old.jsonl", "fine-tune", 1, now.minusSeconds(7200),
+                    now.minusSeconds(1)), "x".getBytes());
+            TrainingFile live = server.files().upload(TENANT, "data.jsonl", "fine-tune",
+                    TrainingReference.bytes("data.jsonl"), Duration.ofHours(1));
+            assertThat(live.expiresAt()).isEqualTo(live.createdAt().plusSeconds(3600));
+            assertThat(server.files().list(TENANT)).extracting(TrainingFile::id).containsExactly(live.id());
+            Path content = dir.resolve("files").resolve("file-old.jsonl");
+            assertThat(content).exists();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (Files.exists(content)) {
+                assertThat(System.nanoTime()).as("expired file still stored").isLessThan(deadline);
+                Thread.sleep(50);
+            }
+            assertThat(dir.resolve("files").resolve(live.id() + ".jsonl")).exists();
         }
     }
 
