@@ -408,7 +408,7 @@ public final class FineTuningJobs implements AutoCloseable {
                 boolean epochEnd = r.step() % run.stepsPerEpoch() == 0;
                 Double validLoss = validation != null && (epochEnd || run.finished())
                         ? validate(job, run, validation) : null;
-                if (epochEnd && !run.finished()) {
+                if (JobCheckpoints.due(r.step(), run.stepsPerEpoch(), run.totalSteps())) {
                     checkpoints.make(job, run, r.step()); // before the step's report: a takeover finds it made
                 }
                 boolean keep = epochEnd || System.nanoTime() - kept >= KEEP_STATE_NANOS;

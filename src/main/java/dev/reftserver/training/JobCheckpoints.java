@@ -17,10 +17,12 @@ import java.util.Optional;
 import java.util.TreeMap;
 
 /**
- * A fine-tuning job's checkpoints, as OpenAI keeps them: at the end of each epoch but the last, the run's
- * interventions are registered as an intervention of their own, {@code <job id>.ckpt-step-<N>@1}, usable at once as
- * a completion's {@code model}; the newest {@link #KEPT} of them stay (older ones are deleted, unless a task routes
- * to one), and the job's result is its last checkpoint. A checkpoint is made before its step is reported, so a
+ * A fine-tuning job's checkpoints, as OpenAI keeps them: the interventions at the end of each of the last
+ * {@link #KEPT} epochs before the job's end are registered as an intervention of their own,
+ * {@code <job id>.ckpt-step-<N>@1}, usable at once as a completion's {@code model}, and the job's result is its last
+ * checkpoint: the last three epochs. Earlier epochs' would be deleted as later ones came, so they are never made (a
+ * file of a few examples makes every update an epoch); a job stopped before its last epochs has none. Should more
+ * exist (made before a takeover), those past the newest {@link #KEPT} are deleted, unless a task routes to one. A checkpoint is made before its step is reported, so a
  * server that takes the job over after that step finds it made; one made before a takeover under the same name is
  * used again (the run takes the same updates again, to the same weights). Checkpoints are found from the job's
  * events: each made one is announced by a {@code message} event whose data names it.
@@ -45,6 +47,18 @@ public final class JobCheckpoints {
         this.uploads = uploads;
         this.store = store;
         this.limits = limits;
+    }
+
+    /**
+     * Whether update {@code step} (1-based) ends one of the last {@link #KEPT} epochs before the run's end, the
+     * epochs whose interventions are kept as checkpoints.
+     */
+    static boolean due(int step, int stepsPerEpoch, int totalSteps) {
+        if (step % stepsPerEpoch != 0 || step >= totalSteps) {
+            return false;
+        }
+        int lastEnd = (totalSteps - 1) / stepsPerEpoch * stepsPerEpoch;
+        return lastEnd - step < (long) KEPT * stepsPerEpoch;
     }
 
     /** The intervention name of the job's checkpoint after update {@code step}. */

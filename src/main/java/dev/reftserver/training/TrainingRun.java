@@ -126,6 +126,11 @@ public final class TrainingRun implements AutoCloseable {
         return done >= settings.steps();
     }
 
+    /** The updates the run takes in all. */
+    public int totalSteps() {
+        return settings.steps();
+    }
+
     /** Tokens (prompt and completion) the last update trained on. */
     public long lastBatchTokens() {
         return lastBatchTokens;

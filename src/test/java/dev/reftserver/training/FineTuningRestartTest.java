@@ -210,11 +210,11 @@ class FineTuningRestartTest {
 
     @Test
     void checkpointsNeverCostAJobItsResultInTheTenantsQuota() throws Exception {
-        Quotas two = new Quotas(2, 100, DataSize.ofGigabytes(1), 1000, 16, 64);
-        try (EmbeddedStore store = new EmbeddedStore(tmp.resolve("quota"), two); Server server = Server.open(store)) {
+        Quotas one = new Quotas(1, 100, DataSize.ofGigabytes(1), 1000, 16, 64);
+        try (EmbeddedStore store = new EmbeddedStore(tmp.resolve("quota"), one); Server server = Server.open(store)) {
             TrainingFile file = server.files().upload(TENANT, "data.jsonl", "fine-tune",
                     TrainingReference.bytes("data.jsonl"));
-            // Epochs end at updates 2, 4 and 6 of 8: two checkpoints fill the quota of two names.
+            // Epochs end at updates 2, 4 and 6 of 8; those at 4 and 6 are kept: the first fills the quota of one name.
             FineTuningJob job = server.create(file.id(), "tight", 8);
             FineTuningJob.Snapshot s = await(job, x -> x.status().terminal());
             assertThat(s.status()).as(s.toString()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
