@@ -285,8 +285,7 @@ class FineTuningApiTest {
     @Test
     void theOfficialOpenAiClientCreatesRetrievesListsEventsAndCancels() throws Exception {
         String key = newTenant();
-        com.openai.client.OpenAIClient client = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
-                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        com.openai.client.OpenAIClient client = openai(key);
         com.openai.models.files.FileObject file = client.files().create(com.openai.models.files.FileCreateParams
                 .builder().file(TrainingReference.bytes("data.jsonl"))
                 .purpose(com.openai.models.files.FilePurpose.FINE_TUNE).build());
@@ -397,8 +396,7 @@ class FineTuningApiTest {
         assertThat(done.get("status").asString()).as(done.toString()).isEqualTo("succeeded");
         assertThat(done.get("fine_tuned_model").asString()).isEqualTo("ck@1");
 
-        com.openai.client.OpenAIClient openai = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
-                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        com.openai.client.OpenAIClient openai = openai(key);
         var checkpoints = openai.fineTuning().jobs().checkpoints().list(id).data();
         assertThat(checkpoints).extracting(c -> c.stepNumber()).containsExactly(30L, 29L, 28L);
         assertThat(checkpoints).extracting(c -> c.fineTunedModelCheckpoint())
@@ -495,8 +493,7 @@ class FineTuningApiTest {
                 .isEqualTo("{\"team\":\"search\",\"run\":\"7\"}");
         assertThat(json(get(key, "/v1/fine_tuning/jobs/" + c)).get("metadata").isNull()).isTrue();
 
-        com.openai.client.OpenAIClient openai = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
-                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        com.openai.client.OpenAIClient openai = openai(key);
         assertThat(openai.fineTuning().jobs().retrieve(a).metadata()).hasValueSatisfying(m -> assertThat(
                 m._additionalProperties().get("team").asString()).contains("search"));
         assertThat(openai.fineTuning().jobs().list(com.openai.models.finetuning.jobs.JobListParams.builder()
@@ -531,8 +528,7 @@ class FineTuningApiTest {
     @Test
     void aFileUploadedWithExpiresAfterShowsWhenItExpiresAndBadExpiriesAreRefusedByName() throws Exception {
         String key = newTenant();
-        com.openai.client.OpenAIClient openai = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
-                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        com.openai.client.OpenAIClient openai = openai(key);
         com.openai.models.files.FileObject file = openai.files().create(com.openai.models.files.FileCreateParams
                 .builder().file(TrainingReference.bytes("data.jsonl"))
                 .purpose(com.openai.models.files.FilePurpose.FINE_TUNE)
@@ -569,8 +565,7 @@ class FineTuningApiTest {
     @Test
     void aPausedJobStopsWithItsStateAndResumedGoesOnAsIfNeverPaused() throws Exception {
         String key = newTenant();
-        com.openai.client.OpenAIClient openai = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
-                .baseUrl("http://localhost:" + port + "/v1").apiKey(key).build();
+        com.openai.client.OpenAIClient openai = openai(key);
         String fileId = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
         String job = """
                 {"model": "stories15M", "training_file": "%s", "suffix": "%s", "seed": 5,
@@ -761,6 +756,12 @@ class FineTuningApiTest {
         if (messagePart != null) {
             assertThat(error.get("message").asString()).contains(messagePart);
         }
+    }
+
+    /** The official OpenAI Java client, as the tenant of {@code key}. */
+    com.openai.client.OpenAIClient openai(String key) {
+        return com.openai.client.okhttp.OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1")
+                .apiKey(key).build();
     }
 
     String newTenant() {
