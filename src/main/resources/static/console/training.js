@@ -364,6 +364,12 @@ function jobView() {
           + hp.max_steps + ' steps at learning rate ' + hp.learning_rate
           + (job.trained_tokens !== null && job.trained_tokens !== undefined ? ', ' + job.trained_tokens
               + ' tokens trained' : ''));
+      // The buttons are rebuilt only when what they offer changes: rebuilt under the pointer, a click could be lost.
+      const key = [job.id, job.status, job.fine_tuned_model, job.error && job.error.message].join('\n');
+      if (actions.dataset.key === key) {
+        return;
+      }
+      actions.dataset.key = key;
       const parts = [];
       if (job.fine_tuned_model) {
         parts.push(playgroundLink(job.fine_tuned_model));
@@ -391,6 +397,7 @@ function jobView() {
       view.update(await v1('/fine_tuning/jobs/' + encodeURIComponent(id)));
       showCheckpoints(id, (await v1('/fine_tuning/jobs/' + encodeURIComponent(id) + '/checkpoints')).data);
     } catch (e) {
+      delete actions.dataset.key;
       fill(actions, notice('error', describe(e)));
     }
     view.onChange();
@@ -424,7 +431,8 @@ function jobView() {
           chart.add(e.data);
           rows.append(h('tr', {'data-step': e.data.step}, h('td', {text: e.data.step}),
               h('td', {class: 'loss', text: String(e.data.train_loss)}),
-              h('td', {class: 'valid-loss', text: e.data.full_valid_loss == null ? '' : String(e.data.full_valid_loss)}),
+              h('td', {class: 'valid-loss',
+                text: e.data.full_valid_loss == null ? '' : String(e.data.full_valid_loss)}),
               h('td', {text: String(e.data.learning_rate)})));
         } else {
           log.append(h('li', {}, h('span', {class: 'muted', text: when(e.created_at) + ' '}), e.message));
@@ -434,6 +442,7 @@ function jobView() {
       refresh(id);
     } catch (e) {
       if (e.name !== 'AbortError') {
+        delete actions.dataset.key;
         fill(actions, notice('error', 'Lost the job\'s events: ' + describe(e)));
       }
     } finally {
