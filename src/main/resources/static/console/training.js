@@ -363,7 +363,8 @@ function jobView() {
           + ', layers ' + hp.layers.join(', ') + ', rank ' + hp.rank + ', positions ' + hp.positions + ', '
           + hp.max_steps + ' steps at learning rate ' + hp.learning_rate
           + (job.trained_tokens !== null && job.trained_tokens !== undefined ? ', ' + job.trained_tokens
-              + ' tokens trained' : ''));
+              + ' tokens trained' : '')
+          + (job.estimated_finish ? '; should finish about ' + when(job.estimated_finish) : ''));
       // The buttons are rebuilt only when what they offer changes: rebuilt under the pointer, a click could be lost.
       const key = [job.id, job.status, job.fine_tuned_model, job.error && job.error.message].join('\n');
       if (actions.dataset.key === key) {

@@ -11,6 +11,7 @@ import io.swagger.v3.oas.annotations.Parameter;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import jakarta.servlet.http.HttpServletResponse;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -47,6 +48,16 @@ class FineTuningController {
             Map<String, Object> method, @JsonProperty("trained_tokens") Long trainedTokens, ErrorView error,
             long seed, String suffix, @JsonProperty("estimated_finish") Long estimatedFinish,
             List<Object> integrations, Map<String, Object> metadata) {
+
+        static JobView of(FineTuningJob job) {
+            FineTuningJob.Snapshot s = job.snapshot();
+            JobView v = of(s);
+            Instant finish = s.status() == FineTuningJob.Status.RUNNING ? job.estimatedFinish() : null;
+            return finish == null ? v : new JobView(v.id(), v.object(), v.model(), v.createdAt(), v.finishedAt(),
+                    v.fineTunedModel(), v.organizationId(), v.results(), v.status(), v.trainingFile(),
+                    v.validationFile(), v.hyperparameters(), v.method(), v.trainedTokens(), v.error(), v.seed(),
+                    v.suffix(), finish.getEpochSecond(), v.integrations(), v.metadata());
+        }
 
         static JobView of(FineTuningJob.Snapshot s) {
             JobSpec spec = s.spec();
@@ -138,7 +149,7 @@ class FineTuningController {
             the server.""")
     @PostMapping
     JobView create(@AuthenticationPrincipal TenantPrincipal caller, @RequestBody(required = false) JsonNode body) {
-        return JobView.of(jobs.create(caller.tenant(), body).snapshot());
+        return JobView.of(jobs.create(caller.tenant(), body));
     }
 
     @Operation(summary = "List the caller's fine-tuning jobs, newest first", description = """
@@ -157,7 +168,7 @@ class FineTuningController {
                 wanted.put(k.substring("metadata[".length(), k.length() - 1), v);
             }
         });
-        return PageView.of(jobs.list(caller.tenant()).stream().map(j -> JobView.of(j.snapshot()))
+        return PageView.of(jobs.list(caller.tenant()).stream().map(JobView::of)
                 .filter(j -> withoutMetadata ? j.metadata() == null
                         : wanted.entrySet().stream().allMatch(e -> j.metadata() != null
                                 && e.getValue().equals(j.metadata().get(e.getKey()))))
@@ -167,13 +178,13 @@ class FineTuningController {
     @Operation(summary = "Describe one fine-tuning job")
     @GetMapping("/{id}")
     JobView get(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
-        return JobView.of(jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id)).snapshot());
+        return JobView.of(jobs.get(caller.tenant(), id).orElseThrow(() -> FineTuningJobs.notFound(id)));
     }
 
     @Operation(summary = "Cancel a fine-tuning job", description = "Stops it within one training step.")
     @PostMapping("/{id}/cancel")
     JobView cancel(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
-        return JobView.of(jobs.cancel(caller.tenant(), id).snapshot());
+        return JobView.of(jobs.cancel(caller.tenant(), id));
     }
 
     @Operation(summary = "Pause a fine-tuning job", description = """
@@ -181,7 +192,7 @@ class FineTuningController {
             `paused`, run by no server, until resumed. 409 for a job finished or already paused.""")
     @PostMapping("/{id}/pause")
     JobView pause(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
-        return JobView.of(jobs.pause(caller.tenant(), id).snapshot());
+        return JobView.of(jobs.pause(caller.tenant(), id));
     }
 
     @Operation(summary = "Resume a paused fine-tuning job", description = """
@@ -189,7 +200,7 @@ class FineTuningController {
             as if never paused. 409 for a job not paused.""")
     @PostMapping("/{id}/resume")
     JobView resume(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id) {
-        return JobView.of(jobs.resume(caller.tenant(), id).snapshot());
+        return JobView.of(jobs.resume(caller.tenant(), id));
     }
 
     @Operation(summary = "List a job's events, newest first",

@@ -191,6 +191,46 @@ public final class FineTuningJob {
         return out;
     }
 
+    /**
+     * When a running job should finish, at the pace of its last reported updates (up to {@link #PACE_EVENTS} events
+     * back, since it last started or resumed); null for a job not running or with fewer than two updates to time.
+     */
+    public Instant estimatedFinish() {
+        int count;
+        synchronized (this) {
+            if (status != Status.RUNNING) {
+                return null;
+            }
+            count = eventCount;
+        }
+        List<Event> recent = eventsFrom(Math.max(0, count - PACE_EVENTS));
+        Event first = null;
+        Event last = null;
+        for (Event e : recent) {
+            if (e.type().equals("metrics")) {
+                first = first == null ? e : first;
+                last = e;
+            } else if (e.message().startsWith("Fine-tuning job started")
+                    || e.message().startsWith("Fine-tuning job resumed")) {
+                first = null; // another server or a pause: the pace starts again
+                last = null;
+            }
+        }
+        if (first == null || first == last) {
+            return null;
+        }
+        int steps = ((Number) last.data().get("step")).intValue() - ((Number) first.data().get("step")).intValue();
+        long millis = last.createdAt().toEpochMilli() - first.createdAt().toEpochMilli();
+        if (steps <= 0 || millis <= 0) {
+            return null;
+        }
+        int left = totalSteps - ((Number) last.data().get("step")).intValue();
+        return last.createdAt().plusMillis((long) ((double) millis / steps * left));
+    }
+
+    /** How many of the latest events {@link #estimatedFinish} times the job's pace over. */
+    static final int PACE_EVENTS = 50;
+
     /** The last update a metrics event reported (0 for none): where a server taking the job over goes on. */
     int lastReportedStep() {
         int last = 0;

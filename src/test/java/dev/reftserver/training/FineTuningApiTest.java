@@ -259,6 +259,17 @@ class FineTuningApiTest {
                  "method": {"type": "reft", "reft": {"hyperparameters": {"max_steps": 1000}}}}""".formatted(fileId));
         String jobId = json(created).get("id").asString();
         try {
+            // Running, it says when it should finish: its last updates' pace times the updates left.
+            long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+            while (reportedSteps(keyA, jobId).size() < 5) {
+                assertThat(System.nanoTime()).isLessThan(deadline);
+                Thread.sleep(20);
+            }
+            JsonNode running = json(get(keyA, "/v1/fine_tuning/jobs/" + jobId));
+            long now = System.currentTimeMillis() / 1000;
+            assertThat(running.get("status").asString()).isEqualTo("running");
+            // 995 or more updates left at a pace of well under a second each (about 40 ms here)
+            assertThat(running.get("estimated_finish").asLong()).isBetween(now + 1, now + 1000);
             for (String path : List.of("/v1/files/" + fileId, "/v1/files/" + fileId + "/content",
                     "/v1/fine_tuning/jobs/" + jobId, "/v1/fine_tuning/jobs/" + jobId + "/events",
                     "/v1/fine_tuning/jobs/" + jobId + "/checkpoints")) {
@@ -277,6 +288,7 @@ class FineTuningApiTest {
         JsonNode done = await(keyA, jobId);
         assertThat(done.get("status").asString()).isEqualTo("cancelled");
         assertThat(done.get("fine_tuned_model").isNull()).isTrue();
+        assertThat(done.get("estimated_finish").isNull()).isTrue();
         assertThat(post(keyA, "/v1/fine_tuning/jobs/" + jobId + "/cancel", "").statusCode()).isEqualTo(409);
         assertThat(send(request(keyA, "/v1/files/" + fileId).DELETE()).statusCode()).isEqualTo(200);
         assertThat(get(keyA, "/v1/files/" + fileId).statusCode()).isEqualTo(404);
