@@ -53,10 +53,11 @@ class FineTuningController {
             FineTuningJob.Snapshot s = job.snapshot();
             JobView v = of(s);
             Instant finish = s.status() == FineTuningJob.Status.RUNNING ? job.estimatedFinish() : null;
-            return finish == null ? v : new JobView(v.id(), v.object(), v.model(), v.createdAt(), v.finishedAt(),
-                    v.fineTunedModel(), v.organizationId(), v.results(), v.status(), v.trainingFile(),
-                    v.validationFile(), v.hyperparameters(), v.method(), v.trainedTokens(), v.error(), v.seed(),
-                    v.suffix(), finish.getEpochSecond(), v.integrations(), v.metadata());
+            List<String> results = s.status() == FineTuningJob.Status.SUCCEEDED ? job.resultFiles() : List.of();
+            return new JobView(v.id(), v.object(), v.model(), v.createdAt(), v.finishedAt(), v.fineTunedModel(),
+                    v.organizationId(), results, v.status(), v.trainingFile(), v.validationFile(),
+                    v.hyperparameters(), v.method(), v.trainedTokens(), v.error(), v.seed(), v.suffix(),
+                    finish == null ? null : finish.getEpochSecond(), v.integrations(), v.metadata());
         }
 
         static JobView of(FineTuningJob.Snapshot s) {
@@ -146,7 +147,8 @@ class FineTuningController {
             or dies goes on where it was on the next server (code `resume_failed` where it cannot). 400 (`param: model`) where the base model cannot be trained by \
             this server (a model without a differentiable forward; every architecture served has one). 429 (`too_many_jobs`) past `reft.training.max-queued-jobs` \
             unfinished jobs per tenant, (`training_queue_full`) past `reft.training.max-total-queued-jobs` on \
-            the server.""")
+            the server. A job that succeeds names its results file in `result_files`: a CSV of its metrics per \
+            update (purpose `fine-tune-results`).""")
     @PostMapping
     JobView create(@AuthenticationPrincipal TenantPrincipal caller, @RequestBody(required = false) JsonNode body) {
         return JobView.of(jobs.create(caller.tenant(), body));

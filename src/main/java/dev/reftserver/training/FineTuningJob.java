@@ -231,6 +231,18 @@ public final class FineTuningJob {
     /** How many of the latest events {@link #estimatedFinish} times the job's pace over. */
     static final int PACE_EVENTS = 50;
 
+    /** The id of the results file a job that succeeds keeps ({@link TrainingFiles#keepResults}). */
+    public static String resultsFileId(String jobId) {
+        return jobId.replace("ftjob-", "file-") + "-results";
+    }
+
+    /** OpenAI's {@code result_files}: the job's results file, once it succeeded and while it is kept. */
+    public List<String> resultFiles() {
+        String file = resultsFileId(id);
+        return snapshot().status() == Status.SUCCEEDED && store.file(tenant, file).isPresent() ? List.of(file)
+                : List.of();
+    }
+
     /** The last update a metrics event reported (0 for none): where a server taking the job over goes on. */
     int lastReportedStep() {
         int last = 0;

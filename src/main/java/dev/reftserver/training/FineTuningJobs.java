@@ -145,7 +145,7 @@ public final class FineTuningJobs implements AutoCloseable {
             if (spec == null) {
                 throw new IllegalStateException("it was made for another base model than '" + baseModel + "'");
             }
-            TrainingFile file = files.get(s.tenant(), spec.trainingFile()).orElseThrow(() ->
+            TrainingFile file = files.examples(s.tenant(), spec.trainingFile(), "training_file").orElseThrow(() ->
                     new IllegalStateException("its training file '" + spec.trainingFile() + "' was deleted"));
             List<TrainingExample> validation = validationExamples(s.tenant(), spec);
             List<TrainingExample> examples = files.tokenize(file);
@@ -222,7 +222,7 @@ public final class FineTuningJobs implements AutoCloseable {
                     + "' cannot be trained by this server: " + untrainable);
         }
         JobSpec spec = JobSpec.parse(body, model.config().shape(), baseModel);
-        TrainingFile file = files.get(tenant, spec.trainingFile()).orElseThrow(() -> ServiceException
+        TrainingFile file = files.examples(tenant, spec.trainingFile(), "training_file").orElseThrow(() -> ServiceException
                 .invalidRequest("training_file", "training file '" + spec.trainingFile() + "' not found"));
         int steps = spec.steps(file.examples().size());
         if (steps > limits.maxSteps()) {
@@ -267,7 +267,7 @@ public final class FineTuningJobs implements AutoCloseable {
         if (spec.validationFile() == null) {
             return null;
         }
-        TrainingFile file = files.get(tenant, spec.validationFile()).orElseThrow(() -> ServiceException
+        TrainingFile file = files.examples(tenant, spec.validationFile(), "validation_file").orElseThrow(() -> ServiceException
                 .invalidRequest("validation_file", "validation file '" + spec.validationFile() + "' not found"));
         List<TrainingExample> examples = files.tokenize(file);
         try {
@@ -436,6 +436,8 @@ public final class FineTuningJobs implements AutoCloseable {
                 job.event("The job's checkpoints were deleted to make room for its result in the tenant's quota");
                 v = uploads.upload(job.tenant(), name, null, zip, null, null);
             }
+            files.keepResults(job.tenant(), FineTuningJob.resultsFileId(job.id()), job.id() + "-results.csv",
+                    JobResults.csv(job.eventsFrom(0)));
             try {
                 job.succeeded(v.id());
             } catch (FineTuningJob.Taken t) {

@@ -40,6 +40,9 @@ public final class TrainingFiles {
 
     public static final String PURPOSE = "fine-tune";
 
+    /** The purpose of a job's results file, a CSV of its metrics per update, as OpenAI names it. */
+    public static final String RESULTS_PURPOSE = "fine-tune-results";
+
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final SecureRandom IDS = new SecureRandom();
 
@@ -95,7 +98,7 @@ public final class TrainingFiles {
                 render(chat, "file", "");
             }
         }
-        if (store.files(tenant).size() >= limits.maxFiles()) {
+        if (store.files(tenant).stream().filter(f -> PURPOSE.equals(f.purpose())).count() >= limits.maxFiles()) {
             throw ServiceException.invalidRequest("file", "this tenant already has " + limits.maxFiles()
                     + " files; delete some first");
         }
@@ -269,6 +272,9 @@ public final class TrainingFiles {
     }
 
     private Optional<TrainingFile> load(StoredFile f) {
+        if (!PURPOSE.equals(f.purpose())) {
+            return Optional.of(of(f, List.of())); // a results file: no examples in it
+        }
         List<TrainingFile.Example> examples = parsed.get(f.id());
         if (examples == null) {
             Optional<byte[]> content = store.fileContent(f.tenant(), f.id());
@@ -279,6 +285,33 @@ public final class TrainingFiles {
             parsed.put(f.id(), examples);
         }
         return Optional.of(of(f, examples));
+    }
+
+    /**
+     * The tenant's file of examples to train on: its training files only.
+     *
+     * @param param the request field naming it, for the 400 of a file that is not one
+     * @throws ServiceException 400 for a results file
+     */
+    public Optional<TrainingFile> examples(String tenant, String id, String param) {
+        Optional<TrainingFile> f = get(tenant, id);
+        if (f.isPresent() && !PURPOSE.equals(f.get().purpose())) {
+            throw ServiceException.invalidRequest(param, "file '" + id + "' holds a job's " + f.get().purpose()
+                    + ", not examples to train on");
+        }
+        return f;
+    }
+
+    /**
+     * Keeps a finished job's results (a CSV) as the tenant's file {@code id}, purpose {@link #RESULTS_PURPOSE}; a
+     * file already kept under that id (by a server that finished the job before) stays.
+     */
+    public void keepResults(String tenant, String id, String filename, byte[] csv) {
+        if (store.file(tenant, id).isPresent()) {
+            return;
+        }
+        store.addFile(new StoredFile(id, tenant, filename, RESULTS_PURPOSE, csv.length,
+                Instant.now().truncatedTo(ChronoUnit.MILLIS), null), csv);
     }
 
     /** The tenant's file; another tenant's id is as unknown as one that never existed. */

@@ -133,6 +133,27 @@ class FineTuningApiTest {
         assertThat(metrics.get(0).get("learning_rate").asDouble()).isEqualTo(4e-3);
         assertThat(metrics.get(1).get("learning_rate").asDouble()).isEqualTo(2e-3);
 
+        // Its results file: OpenAI's CSV of metrics per update, listed among the tenant's files.
+        assertThat(done.get("result_files").size()).isEqualTo(1);
+        String results = done.get("result_files").get(0).asString();
+        assertThat(json(get(key, "/v1/files/" + results)).get("purpose").asString()).isEqualTo("fine-tune-results");
+        List<String> lines = get(key, "/v1/files/" + results + "/content").body().lines().toList();
+        assertThat(lines).hasSize(3);
+        assertThat(lines.get(0)).isEqualTo(
+                "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy,full_valid_loss,learning_rate");
+        for (int s = 0; s < 2; s++) {
+            String[] row = lines.get(s + 1).split(",", -1);
+            assertThat(row).hasSize(7);
+            assertThat(Integer.parseInt(row[0])).isEqualTo(s + 1);
+            assertThat(Double.parseDouble(row[1])).isEqualTo(metrics.get(s).get("train_loss").asDouble());
+            assertThat(row[2] + row[3] + row[4] + row[5]).isEmpty();
+            assertThat(Double.parseDouble(row[6])).isEqualTo(metrics.get(s).get("learning_rate").asDouble());
+        }
+        HttpResponse<String> onResults = post(key, "/v1/fine_tuning/jobs",
+                "{\"model\": \"stories15M\", \"training_file\": \"" + results + "\"}");
+        assertBadRequest(onResults, "holds a job's fine-tune-results, not examples to train on");
+        assertThat(json(onResults).get("error").get("param").asString()).isEqualTo("training_file");
+
         assertThat(get(key, "/v1/interventions/whale/versions/1").statusCode()).isEqualTo(200);
         HttpResponse<String> completion = post(key, "/v1/completions",
                 "{\"model\":\"whale@1\",\"prompt\":\"Once upon a time\",\"max_tokens\":4,\"temperature\":0}");
@@ -372,11 +393,20 @@ class FineTuningApiTest {
                     break;
                 }
             }
-            assertThat(fileIds).as("limit %s", limit).containsExactly(second.id(), file.id());
+            // the finished job's results file among them, as OpenAI lists it
+            assertThat(fileIds).as("limit %s", limit).containsExactly(second.id(), done.resultFiles().get(0),
+                    file.id());
         }
         assertThat(client.files().list(com.openai.models.files.FileListParams.builder().limit(1)
                 .order(com.openai.models.files.FileListParams.Order.ASC).build()).data())
                 .extracting(com.openai.models.files.FileObject::id).containsExactly(file.id());
+        assertThat(client.files().list(com.openai.models.files.FileListParams.builder().purpose("fine-tune")
+                .build()).data()).extracting(com.openai.models.files.FileObject::id)
+                .containsExactly(second.id(), file.id());
+        try (com.openai.core.http.HttpResponse results = client.files().content(done.resultFiles().get(0))) {
+            assertThat(new String(results.body().readAllBytes(), StandardCharsets.UTF_8))
+                    .startsWith("step,train_loss,").contains("\n1,");
+        }
         assertThat(client.files().list(com.openai.models.files.FileListParams.builder().purpose("assistants")
                 .build()).data()).isEmpty();
         try (com.openai.core.http.HttpResponse content = client.files().content(file.id())) {

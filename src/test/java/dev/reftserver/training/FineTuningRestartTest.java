@@ -156,6 +156,12 @@ class FineTuningRestartTest {
         assertThat(s.stepsDone()).isEqualTo(STEPS);
         FineTuningJob reloaded = again.jobs().get(TENANT, running.id()).orElseThrow();
         assertThat(reportedSteps(reloaded)).isEqualTo(IntStream.rangeClosed(1, STEPS).boxed().toList());
+        // Its results file lists each update once too.
+        assertThat(reloaded.resultFiles()).containsExactly(FineTuningJob.resultsFileId(running.id()));
+        String csv = new String(again.store().fileContent(TENANT, reloaded.resultFiles().get(0)).orElseThrow(),
+                java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(csv.lines().skip(1).map(l -> Integer.parseInt(l.substring(0, l.indexOf(',')))).toList())
+                .isEqualTo(IntStream.rangeClosed(1, STEPS).boxed().toList());
         assertThat(messages(reloaded)).anySatisfy(m -> assertThat(m)
                 .matches("The server running the job stopped; it goes on here after step \\d+"));
         Trained trained = Trained.of(again, reloaded);
