@@ -221,8 +221,8 @@ class FineTuningController {
             At the end of each of the two epochs before its last, the job registers its interventions as \
             `<job id>.ckpt-step-<N>@1`, usable at once as a completion's `model`; with the job's result, \
             `fine_tuned_model`, the last checkpoint, these are the last three epochs, as OpenAI keeps (a job stopped \
-            before them has none). `metrics` holds the update's `train_loss` (and `full_valid_loss` where a validation file \
-            was scored). A page of `limit` (10) checkpoints after the checkpoint `after`.""")
+            before them has none). `metrics` holds the update's `train_loss` (and `full_valid_loss` where a \
+            validation file was scored). A page of `limit` (10) checkpoints after the checkpoint `after`.""")
     @GetMapping("/{id}/checkpoints")
     PageView<CheckpointView> checkpoints(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id,
             @RequestParam(name = "limit", defaultValue = "10") int limit,

@@ -37,8 +37,8 @@ import tools.jackson.databind.json.JsonMapper;
  * Fine-tuning jobs: checked when created, then run one at a time on a single background thread beside the
  * engine (both read the same frozen weights). A job that succeeds registers its bundle through the normal upload
  * path as the next version of its suffix, only after its last step, so it is immediately usable and a job that
- * dies earlier never leaves a version of it behind; each epoch but the last leaves a checkpoint of its own
- * ({@link JobCheckpoints}).
+ * dies earlier never leaves a version of it behind; the two epochs before its last leave checkpoints of their own
+ * ({@link JobCheckpoints}), and its metrics are kept as its results file ({@link JobResults}).
  *
  * <p>Jobs and their events live in the registry store, with each running job's training state ({@link
  * TrainingRun#state}), kept every {@link #KEEP_STATE_NANOS} and at each epoch's end. A job runs in one process at a
@@ -222,8 +222,9 @@ public final class FineTuningJobs implements AutoCloseable {
                     + "' cannot be trained by this server: " + untrainable);
         }
         JobSpec spec = JobSpec.parse(body, model.config().shape(), baseModel);
-        TrainingFile file = files.examples(tenant, spec.trainingFile(), "training_file").orElseThrow(() -> ServiceException
-                .invalidRequest("training_file", "training file '" + spec.trainingFile() + "' not found"));
+        TrainingFile file = files.examples(tenant, spec.trainingFile(), "training_file").orElseThrow(() ->
+                ServiceException.invalidRequest("training_file", "training file '" + spec.trainingFile()
+                        + "' not found"));
         int steps = spec.steps(file.examples().size());
         if (steps > limits.maxSteps()) {
             throw ServiceException.invalidRequest("method.reft.hyperparameters.max_steps", "the job would take "
@@ -267,8 +268,9 @@ public final class FineTuningJobs implements AutoCloseable {
         if (spec.validationFile() == null) {
             return null;
         }
-        TrainingFile file = files.examples(tenant, spec.validationFile(), "validation_file").orElseThrow(() -> ServiceException
-                .invalidRequest("validation_file", "validation file '" + spec.validationFile() + "' not found"));
+        TrainingFile file = files.examples(tenant, spec.validationFile(), "validation_file").orElseThrow(() ->
+                ServiceException.invalidRequest("validation_file", "validation file '" + spec.validationFile()
+                        + "' not found"));
         List<TrainingExample> examples = files.tokenize(file);
         try {
             TrainingRun.check(model, examples);

@@ -22,10 +22,11 @@ import java.util.TreeMap;
  * {@code <job id>.ckpt-step-<N>@1}, usable at once as a completion's {@code model}, and the job's result is its last
  * checkpoint: the last three epochs. Earlier epochs' would be deleted as later ones came, so they are never made (a
  * file of a few examples makes every update an epoch); a job stopped before its last epochs has none. Should more
- * exist (made before a takeover), those past the newest {@link #KEPT} are deleted, unless a task routes to one. A checkpoint is made before its step is reported, so a
- * server that takes the job over after that step finds it made; one made before a takeover under the same name is
- * used again (the run takes the same updates again, to the same weights). Checkpoints are found from the job's
- * events: each made one is announced by a {@code message} event whose data names it.
+ * exist, those past the newest {@link #KEPT} are deleted, unless a task routes to one. A checkpoint is made before
+ * its step is reported, so a server that takes the job over after that step finds it made; one made before a
+ * takeover under the same name is used again (the run takes the same updates again, to the same weights).
+ * Checkpoints are found from the job's events: each made one is announced by a {@code message} event whose data
+ * names it.
  */
 public final class JobCheckpoints {
 

@@ -522,7 +522,8 @@ class FineTuningApiTest {
         String fileId = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
         String job = """
                 {"model": "stories15M", "training_file": "%s", %s
-                 "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "rank": 2, "max_steps": 1}}}}""";
+                 "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "rank": 2,
+                   "max_steps": 1}}}}""";
         String a = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId,
                 "\"metadata\": {\"team\": \"search\", \"run\": \"7\"},"))).get("id").asString();
         String b = json(post(key, "/v1/fine_tuning/jobs", job.formatted(fileId,
@@ -545,7 +546,8 @@ class FineTuningApiTest {
         for (String[] filter : new String[][] {{"metadata[team]=ads", b}, {"metadata[team]=search&metadata[run]=7", a},
                 {"metadata[team]=search&metadata[run]=8", null}, {"metadata=null", c}}) {
             List<String> ids = new ArrayList<>();
-            json(get(key, "/v1/fine_tuning/jobs?" + filter[0])).get("data").forEach(j -> ids.add(j.get("id").asString()));
+            json(get(key, "/v1/fine_tuning/jobs?" + filter[0])).get("data")
+                    .forEach(j -> ids.add(j.get("id").asString()));
             assertThat(ids).as(filter[0]).isEqualTo(filter[1] == null ? List.of() : List.of(filter[1]));
         }
 
