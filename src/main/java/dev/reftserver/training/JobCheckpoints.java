@@ -20,17 +20,17 @@ import java.util.TreeMap;
  * A fine-tuning job's checkpoints, as OpenAI keeps them: the interventions at the end of each of the last
  * {@link #KEPT} epochs before the job's end are registered as an intervention of their own,
  * {@code <job id>.ckpt-step-<N>@1}, usable at once as a completion's {@code model}, and the job's result is its last
- * checkpoint: the last three epochs. Earlier epochs' would be deleted as later ones came, so they are never made (a
- * file of a few examples makes every update an epoch); a job stopped before its last epochs has none. Should more
- * exist, those past the newest {@link #KEPT} are deleted, unless a task routes to one. A checkpoint is made before
- * its step is reported, so a server that takes the job over after that step finds it made; one made before a
- * takeover under the same name is used again (the run takes the same updates again, to the same weights).
- * Checkpoints are found from the job's events: each made one is announced by a {@code message} event whose data
- * names it.
+ * checkpoint: the last three epochs. Earlier epochs' would only be deleted as later ones came, so they are never
+ * made (a file of a few examples makes every update an epoch); a job stopped before its last epochs has none. When
+ * the job's result does not fit the tenant's quota, its checkpoints are deleted to make room ({@link #deleteAll}),
+ * but for those a task routes to. A checkpoint is made before its step is reported, so a server that takes the job
+ * over after that step finds it made; one made before a takeover under the same name is used again (the run takes
+ * the same updates again, to the same weights). Checkpoints are found from the job's events: each made one is
+ * announced by a {@code message} event whose data names it.
  */
 public final class JobCheckpoints {
 
-    /** How many checkpoints before the job's result stay: with it, the last three epochs, as OpenAI keeps. */
+    /** How many epochs before the last leave a checkpoint: with the job's result, the last three, as OpenAI keeps. */
     static final int KEPT = 2;
 
     /** The key of a checkpoint event's data naming the checkpoint's model. */
@@ -68,9 +68,8 @@ public final class JobCheckpoints {
     }
 
     /**
-     * Registers the run's interventions as the checkpoint after update {@code step} and deletes those past the
-     * newest {@link #KEPT}. A checkpoint the tenant's quota has no room for is skipped, with an event saying why:
-     * the job goes on.
+     * Registers the run's interventions as the checkpoint after update {@code step}. A checkpoint the tenant's quota
+     * has no room for is skipped, with an event saying why: the job goes on.
      */
     void make(FineTuningJob job, TrainingRun run, int step) {
         String name = name(job.id(), step);
@@ -84,18 +83,12 @@ public final class JobCheckpoints {
             return;
         }
         job.checkpointed(step, v.id());
-        List<Checkpoint> kept = list(job, false);
-        delete(job, kept.subList(Math.min(KEPT, kept.size()), kept.size()));
     }
 
     /** Deletes every checkpoint of the job but those a task routes to; returns how many went. */
     int deleteAll(FineTuningJob job) {
-        return delete(job, list(job, false));
-    }
-
-    private int delete(FineTuningJob job, List<Checkpoint> checkpoints) {
         int deleted = 0;
-        for (Checkpoint c : checkpoints) {
+        for (Checkpoint c : list(job, false)) {
             Names.Ref ref = Names.Ref.parse(c.model());
             try {
                 if (store.deleteVersion(job.tenant(), ref.name(), ref.version())) {

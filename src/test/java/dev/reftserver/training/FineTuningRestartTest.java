@@ -15,6 +15,7 @@ import dev.reftserver.registry.InterventionUploads;
 import dev.reftserver.registry.PostgresStore;
 import dev.reftserver.registry.Quotas;
 import dev.reftserver.registry.RegistryStore;
+import dev.reftserver.registry.Route;
 import dev.reftserver.registry.StoredFile;
 import dev.reftserver.registry.StoredJob;
 import dev.reftserver.registry.TestPostgres;
@@ -230,6 +231,24 @@ class FineTuningRestartTest {
             assertThat(store.versions(TENANT)).extracting(v -> v.id()).containsExactly("tight@1");
             assertThat(server.jobs().checkpoints(job)).extracting(JobCheckpoints.Checkpoint::model)
                     .containsExactly("tight@1");
+        }
+    }
+
+    @Test
+    void checkpointsATaskRoutesToStayWhenTheOthersMakeRoom() throws Exception {
+        try (EmbeddedStore store = new EmbeddedStore(tmp.resolve("routed")); Server server = Server.open(store)) {
+            TrainingFile file = server.files().upload(TENANT, "data.jsonl", "fine-tune",
+                    TrainingReference.bytes("data.jsonl"));
+            FineTuningJob job = server.create(file.id(), "routed", 8); // epochs end at 2, 4, 6: checkpoints 4, 6
+            assertThat(await(job, x -> x.status().terminal()).status()).isEqualTo(FineTuningJob.Status.SUCCEEDED);
+            String six = JobCheckpoints.name(job.id(), 6);
+            store.putTask(TENANT, "live", List.of(new Route(six, 1, 1)));
+
+            assertThat(new JobCheckpoints(null, store, BundleLimits.defaults()).deleteAll(job)).isEqualTo(1);
+            assertThat(store.versions(TENANT)).extracting(v -> v.id())
+                    .containsExactlyInAnyOrder("routed@1", six + "@1");
+            assertThat(server.jobs().checkpoints(job)).extracting(JobCheckpoints.Checkpoint::step)
+                    .containsExactly(8, 6);
         }
     }
 
