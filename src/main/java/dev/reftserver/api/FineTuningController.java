@@ -51,24 +51,20 @@ class FineTuningController {
 
         static JobView of(FineTuningJob job) {
             FineTuningJob.Snapshot s = job.snapshot();
-            JobView v = of(s);
-            Instant finish = s.status() == FineTuningJob.Status.RUNNING ? job.estimatedFinish() : null;
-            List<String> results = s.status() == FineTuningJob.Status.SUCCEEDED ? job.resultFiles() : List.of();
-            return new JobView(v.id(), v.object(), v.model(), v.createdAt(), v.finishedAt(), v.fineTunedModel(),
-                    v.organizationId(), results, v.status(), v.trainingFile(), v.validationFile(),
-                    v.hyperparameters(), v.method(), v.trainedTokens(), v.error(), v.seed(), v.suffix(),
-                    finish == null ? null : finish.getEpochSecond(), v.integrations(), v.metadata());
+            Instant finish = job.estimatedFinish();
+            return of(s, job.resultFiles(), finish == null ? null : finish.getEpochSecond());
         }
 
-        static JobView of(FineTuningJob.Snapshot s) {
+        private static JobView of(FineTuningJob.Snapshot s, List<String> results, Long estimatedFinish) {
             JobSpec spec = s.spec();
             FineTuningJob.Failure f = s.error();
             ErrorView error = f == null ? null : new ErrorView(f.code(), f.message(), f.param());
             if (spec == null) { // a stored job accepted for another base model: its hyperparameters no longer apply
                 return new JobView(s.id(), "fine_tuning.job", null, s.createdAt().getEpochSecond(),
                         s.finishedAt() == null ? null : s.finishedAt().getEpochSecond(), s.fineTunedModel(),
-                        s.tenant(), List.of(), s.status().wireName(), null, null, Map.of(), Map.of(),
-                        s.status().terminal() ? s.trainedTokens() : null, error, 0, null, null, List.of(), null);
+                        s.tenant(), results, s.status().wireName(), null, null, Map.of(), Map.of(),
+                        s.status().terminal() ? s.trainedTokens() : null, error, 0, null, estimatedFinish,
+                        List.of(), null);
             }
             Map<String, Object> standard = new LinkedHashMap<>();
             standard.put("n_epochs", spec.epochs());
@@ -94,11 +90,11 @@ class FineTuningController {
             method.put("reft", Map.of("hyperparameters", reft));
             return new JobView(s.id(), "fine_tuning.job", spec.model(), s.createdAt().getEpochSecond(),
                     s.finishedAt() == null ? null : s.finishedAt().getEpochSecond(), s.fineTunedModel(),
-                    s.tenant(), List.of(), s.status().wireName(), spec.trainingFile(), spec.validationFile(),
+                    s.tenant(), results, s.status().wireName(), spec.trainingFile(), spec.validationFile(),
                     standard, method,
                     s.status().terminal() ? s.trainedTokens() : null,
                     error, spec.seed(), spec.suffix(),
-                    null, List.of(), spec.metadata() == null ? null : new LinkedHashMap<>(spec.metadata()));
+                    estimatedFinish, List.of(), spec.metadata() == null ? null : new LinkedHashMap<>(spec.metadata()));
         }
     }
 
@@ -170,11 +166,12 @@ class FineTuningController {
                 wanted.put(k.substring("metadata[".length(), k.length() - 1), v);
             }
         });
-        return PageView.of(jobs.list(caller.tenant()).stream().map(JobView::of)
-                .filter(j -> withoutMetadata ? j.metadata() == null
-                        : wanted.entrySet().stream().allMatch(e -> j.metadata() != null
-                                && e.getValue().equals(j.metadata().get(e.getKey()))))
-                .toList(), limit, after, JobView::id);
+        return PageView.of(jobs.list(caller.tenant()).stream().filter(j -> {
+            JobSpec spec = j.snapshot().spec();
+            Map<String, String> metadata = spec == null ? null : spec.metadata();
+            return withoutMetadata ? metadata == null : wanted.entrySet().stream()
+                    .allMatch(e -> metadata != null && e.getValue().equals(metadata.get(e.getKey())));
+        }).map(JobView::of).toList(), limit, after, JobView::id);
     }
 
     @Operation(summary = "Describe one fine-tuning job")

@@ -210,8 +210,7 @@ public final class FineTuningJob {
             if (e.type().equals("metrics")) {
                 first = first == null ? e : first;
                 last = e;
-            } else if (e.message().startsWith("Fine-tuning job started")
-                    || e.message().startsWith("Fine-tuning job resumed")) {
+            } else if (e.message().equals(STARTED) || e.message().startsWith(RESUMED)) {
                 first = null; // another server or a pause: the pace starts again
                 last = null;
             }
@@ -227,6 +226,10 @@ public final class FineTuningJob {
         int left = totalSteps - ((Number) last.data().get("step")).intValue();
         return last.createdAt().plusMillis((long) ((double) millis / steps * left));
     }
+
+    /** The event of a job's first start, and the start of that of its going on after a takeover or a pause. */
+    static final String STARTED = "Fine-tuning job started";
+    static final String RESUMED = "Fine-tuning job resumed after step ";
 
     /** How many of the latest events {@link #estimatedFinish} times the job's pace over. */
     static final int PACE_EVENTS = 50;

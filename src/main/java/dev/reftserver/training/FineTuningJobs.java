@@ -373,8 +373,8 @@ public final class FineTuningJobs implements AutoCloseable {
                 return; // a stopping server gives the job up at close, for the next one
             }
             if (job.status() != FineTuningJob.Status.RUNNING) {
-                job.moveTo(FineTuningJob.Status.RUNNING, reportedUpTo == 0 ? "Fine-tuning job started"
-                        : "Fine-tuning job resumed after step " + reportedUpTo);
+                job.moveTo(FineTuningJob.Status.RUNNING, reportedUpTo == 0 ? FineTuningJob.STARTED
+                        : FineTuningJob.RESUMED + reportedUpTo);
             }
             long kept = System.nanoTime();
             while (!run.finished()) {
