@@ -26,6 +26,7 @@ public final class EngineMetrics {
     private final Timer tpot;
     private final Timer prefillTime;
     private final Timer decodeTime;
+    private final Timer mixedTime;
     private final DistributionSummary batchSize;
     private final DistributionSummary prefillBatch;
     private final Counter promptTokens;
@@ -54,6 +55,10 @@ public final class EngineMetrics {
                 .register(registry);
         this.decodeTime = Timer.builder("reft.engine.decode.step").description("Duration of one batched decode step")
                 .serviceLevelObjectives(ms(2), ms(5), ms(10), ms(20), ms(50), ms(100))
+                .register(registry);
+        this.mixedTime = Timer.builder("reft.engine.mixed.step")
+                .description("Duration of one step that prefills new rows and decodes the running ones in one pass")
+                .serviceLevelObjectives(ms(5), ms(10), ms(25), ms(50), ms(100), ms(250), ms(1000))
                 .register(registry);
         this.batchSize = DistributionSummary.builder("reft.batch.size").description("Rows per decode step")
                 .serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64).register(registry);
@@ -105,6 +110,14 @@ public final class EngineMetrics {
     void decodeStep(int rows, long nanos) {
         batchSize.record(rows);
         decodeTime.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** A step that prefilled {@code rows} of {@code tokens} prompt tokens and decoded {@code decodeRows}. */
+    void mixedStep(int rows, long tokens, int decodeRows, long nanos) {
+        prefillBatch.record(rows);
+        promptTokens.increment(tokens);
+        batchSize.record(decodeRows);
+        mixedTime.record(nanos, TimeUnit.NANOSECONDS);
     }
 
     void firstToken(String tenant, long nanos, int promptLength) {

@@ -15,10 +15,10 @@ import java.util.List;
 
 /**
  * Executes a step's plan on the model: batched prefill of the newcomers with their per-row intervention plan (and,
- * for echo rows, the logits of every prompt position), one batched decode of the running rows, and sampling with
- * each row's logits processor and log-probabilities. Owns the KV cache and the running batch, whose rows sit in
- * cache slots [0, n): a finished row's slot is refilled at once by moving the last row into it, so decode never
- * gathers the cache. Engine thread only.
+ * for echo rows, the logits of every prompt position), one batched decode of the running rows (in one model call
+ * with the prefill where {@link #canMix}), and sampling with each row's logits processor and log-probabilities. Owns
+ * the KV cache and the running batch, whose rows sit in cache slots [0, n): a finished row's slot is refilled at
+ * once by moving the last row into it, so decode never gathers the cache. Engine thread only.
  */
 final class ModelRunner implements AutoCloseable {
 
@@ -94,6 +94,43 @@ final class ModelRunner implements AutoCloseable {
      * @return the sampled token of {@code rows.get(i)} at index i
      */
     int[] prefill(NDManager step, List<Generation> rows) {
+        return prefill(step, rows, false)[0];
+    }
+
+    /**
+     * Whether the newcomers' prefill can run in one pass with the running rows' decode step
+     * ({@link #prefillAndDecode}): rows are running, and no newcomer wants its prompt's log-probabilities or has a
+     * prompt longer than one prefill pass.
+     */
+    boolean canMix(List<Generation> rows) {
+        if (running.isEmpty()) {
+            return false;
+        }
+        for (Generation g : rows) {
+            if (g.logprobs().prompt() || longPrompt(g)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * {@link #prefill} of the newcomers and {@link #decode} of the running rows in one model call
+     * ({@link CausalLM#prefillAndDecode}: one read of the weights for both where the model can). On failure nothing
+     * of the newcomers' stays in the cache and the running rows' caches are as they were, ready for a decode step.
+     *
+     * @return the newcomers' sampled first tokens (index i for {@code rows.get(i)}), then the running rows' next
+     *     tokens in their order before the call
+     */
+    int[][] prefillAndDecode(NDManager step, List<Generation> rows) {
+        if (!canMix(rows)) {
+            throw new IllegalArgumentException("these rows cannot be prefilled beside a decode step");
+        }
+        return prefill(step, rows, true);
+    }
+
+    /** {@link #prefill}, with the running rows' decode step in the same model call where {@code decode}. */
+    private int[][] prefill(NDManager step, List<Generation> rows, boolean decode) {
         int n = rows.size();
         int base = running.size();
         // Rows with the same prompt, interventions and echo (the choices of one request) are computed once: the
@@ -141,10 +178,23 @@ final class ModelRunner implements AutoCloseable {
             cache.move(partialSlot, base + n);
             partial.slot = base + n;
         }
+        List<Generation> decoding = decode ? List.copyOf(running) : List.of();
+        int[] decodingLengths = new int[decoding.size()];
+        Arrays.setAll(decodingLengths, cache::length);
         long t0 = System.nanoTime();
         int[] next;
+        int[] decoded = null;
+        NDArray decodeLogits = null;
         try {
-            NDArray logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom, new PromptLogprobs(unique));
+            NDArray logits;
+            if (decode) {
+                rebuildDue(step);
+                NDArray all = model.prefillAndDecode(step, prompts, slots, cache, hook, lastTokens());
+                logits = all.get(new NDIndex("0:{}", u));
+                decodeLogits = all.get(new NDIndex("{}:", u));
+            } else {
+                logits = model.prefill(step, prompts, slots, cache, hook, logitsFrom, new PromptLogprobs(unique));
+            }
             if (u < n) {
                 cache.ensure(base + n, longest);
                 long[] from = new long[n];
@@ -161,7 +211,14 @@ final class ModelRunner implements AutoCloseable {
                 logits = logits.get(new NDIndex("{}", step.create(from)));
             }
             next = sample(logits, rows);
+            if (decode) {
+                decoded = sample(decodeLogits, decoding);
+            }
         } catch (Throwable t) {
+            // The running rows keep their cache as it was: what the step wrote past it is written again by the next.
+            for (int i = 0; i < decodingLengths.length; i++) {
+                cache.truncate(i, Math.min(decodingLengths[i], cache.length(i)));
+            }
             for (Generation g : rows) {
                 g.pendingPromptLogprobs = null;
                 g.pendingLogprobs = null;
@@ -175,14 +232,18 @@ final class ModelRunner implements AutoCloseable {
             }
             throw t;
         }
-        metrics.prefill(n, tokens, System.nanoTime() - t0);
+        if (decode) {
+            metrics.mixedStep(n, tokens, decoding.size(), System.nanoTime() - t0);
+        } else {
+            metrics.prefill(n, tokens, System.nanoTime() - t0);
+        }
         for (int i = 0; i < n; i++) {
             Generation g = rows.get(i);
             g.slot = base + i;
             g.state(RowState.DECODING);
             running.add(g);
         }
-        return next;
+        return new int[][] {next, decoded};
     }
 
     /**
@@ -314,24 +375,34 @@ final class ModelRunner implements AutoCloseable {
      * @return the sampled token of {@code running().get(i)} at index i
      */
     int[] decode(NDManager step) {
-        int n = running.size();
-        int[] tokens = new int[n];
-        for (int i = 0; i < n; i++) {
+        int[] tokens = lastTokens();
+        rebuildDue(step);
+        long t0 = System.nanoTime();
+        NDArray logits = model.decode(step, tokens, cache);
+        int[] next = sample(logits, running);
+        metrics.decodeStep(tokens.length, System.nanoTime() - t0);
+        return next;
+    }
+
+    /** The token each running row takes next, in slot order. */
+    private int[] lastTokens() {
+        int[] tokens = new int[running.size()];
+        for (int i = 0; i < tokens.length; i++) {
             tokens[i] = running.get(i).lastToken;
         }
+        return tokens;
+    }
+
+    /** Rebuilds the cache of each running row at the model's rebuild length ({@link CausalLM#rebuildAt()}). */
+    private void rebuildDue(NDManager step) {
         int rebuildAt = model.rebuildAt();
         if (rebuildAt > 0) {
-            for (int i = 0; i < n; i++) {
+            for (int i = 0; i < running.size(); i++) {
                 if (cache.length(i) == rebuildAt) {
                     rebuild(step, running.get(i));
                 }
             }
         }
-        long t0 = System.nanoTime();
-        NDArray logits = model.decode(step, tokens, cache);
-        int[] next = sample(logits, running);
-        metrics.decodeStep(n, System.nanoTime() - t0);
-        return next;
     }
 
     /**

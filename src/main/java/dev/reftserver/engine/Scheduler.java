@@ -16,13 +16,14 @@ import org.slf4j.LoggerFactory;
  * the lock, with no model work): which cancelled or expired rows retire, which waiting rows are admitted (round-robin
  * across tenants, within the batch size and the KV token budget). Then, outside the lock, the {@link ModelRunner}
  * prefills the newcomers together with their per-row intervention plan and runs one decode step for every running
- * row, and the {@link OutputProcessor} streams each row's text and finishes rows. Listeners therefore never run
+ * row (both in one forward pass where it can, {@link ModelRunner#canMix}: the weights are read once, not twice), and
+ * the {@link OutputProcessor} streams each row's text and finishes rows. Listeners therefore never run
  * under the lock, and a slow one delays only the engine, never a caller of {@link #submit}.
  *
  * <p>Faults: any {@link Throwable} in a step fails only the rows it touched, with {@link FinishReason#ERROR}: a
- * failed prefill fails the newcomers, a failed decode the running rows, a failed output or listener its own row;
- * the loop goes on and serves the next requests. {@link #fault()} tells a dead or stuck engine thread from a busy
- * one, for the liveness probe.
+ * failed prefill fails the newcomers (also in a mixed step, whose running rows then take their decode step alone), a
+ * failed decode the running rows, a failed output or listener its own row; the loop goes on and serves the next
+ * requests. {@link #fault()} tells a dead or stuck engine thread from a busy one, for the liveness probe.
  */
 public final class Scheduler implements AutoCloseable {
 
@@ -264,8 +265,9 @@ public final class Scheduler implements AutoCloseable {
             return;
         }
         try (NDManager step = runner.newStep()) {
+            boolean decoded = false;
             if (!plan.prefill().isEmpty()) {
-                prefill(step, plan.prefill());
+                decoded = prefill(step, plan.prefill());
             }
             // A long prompt's passes and the running rows' decode steps share the engine about equally: after a pass
             // that took d, the next waits until the running rows have had about d of decode steps.
@@ -275,13 +277,19 @@ public final class Scheduler implements AutoCloseable {
                 long t1 = System.nanoTime();
                 nextPassNanos = t1 + (t1 - t0);
             }
-            if (!runner.running().isEmpty()) {
+            if (!decoded && !runner.running().isEmpty()) {
                 decode(step);
             }
         }
     }
 
-    private void prefill(NDManager step, List<Generation> admitted) {
+    /**
+     * Prefills the admitted rows (a long prompt starts its passes instead), with the running rows' decode step in the
+     * same pass where the runner can ({@link ModelRunner#canMix}).
+     *
+     * @return whether the running rows had their decode step
+     */
+    private boolean prefill(NDManager step, List<Generation> admitted) {
         List<Generation> rows = new ArrayList<>(admitted.size());
         Generation longRow = null;
         List<Generation> sharing = new ArrayList<>();
@@ -300,12 +308,17 @@ public final class Scheduler implements AutoCloseable {
                 finish(g, FinishReason.ERROR);
             }
         }
-        if (!rows.isEmpty()) {
+        boolean decoded = false;
+        if (!rows.isEmpty() && runner.canMix(rows)) {
+            mixedNow(step, rows);
+            decoded = true;
+        } else if (!rows.isEmpty()) {
             prefillNow(step, rows);
         }
         if (longRow != null) {
             runner.startPartial(longRow, sharing);
         }
+        return decoded;
     }
 
     /**
@@ -345,6 +358,28 @@ public final class Scheduler implements AutoCloseable {
             output.firstToken(g, now);
         }
         acceptAll(rows, next);
+    }
+
+    /** The newcomers' prefill and the running rows' decode step in one pass. */
+    private void mixedNow(NDManager step, List<Generation> rows) {
+        List<Generation> decoding = new ArrayList<>(runner.running());
+        int[][] next;
+        try {
+            next = runner.prefillAndDecode(step, rows);
+        } catch (Throwable t) {
+            // As when a prefill fails on its own: the newcomers fail, the running rows take their step by themselves.
+            log.error("prefill of {} rows (with the decode step of {}) failed; failing them", rows.size(),
+                    decoding.size(), t);
+            failAll(rows);
+            decode(step);
+            return;
+        }
+        long now = System.nanoTime();
+        for (Generation g : rows) {
+            output.firstToken(g, now);
+        }
+        acceptAll(decoding, next[1]);
+        acceptAll(rows, next[0]);
     }
 
     private void decode(NDManager step) {

@@ -78,6 +78,9 @@ public final class Attention {
      * @return [n, T, heads * head_dim], owned by {@code op}
      */
     public long attend(NativeOps op, StepBatch batch, KvCache cache, int layer, int part, long q, long k, long v) {
+        if (batch.isMixed()) {
+            return mixed(op, batch, cache, layer, part, q, k, v);
+        }
         if (scale != null) {
             q = op.mul(q, NativeOps.handle(scale));
         }
@@ -92,6 +95,33 @@ public final class Attention {
             }
         }
         return decode(op, batch, cache, layer, part, q, k, v);
+    }
+
+    /**
+     * A mixed step ({@link StepBatch#mixed}): its prefill's tokens and its decode rows' tokens attended each as their
+     * own step would be, the results in the step's token order.
+     */
+    private long mixed(NativeOps op, StepBatch batch, KvCache cache, int layer, int part, long q, long k, long v) {
+        StepBatch prefill = batch.prefillPart();
+        StepBatch decode = batch.decodePart();
+        long n = prefill.rows();
+        long t = prefill.tokens();
+        long all = batch.tokens();
+        long heads = kvHeads * group;
+        long[] outs = new long[2];
+        outs[0] = attend(op, prefill, cache, layer, part, tokens(op, q, 0, n * t, n, t, heads),
+                tokens(op, k, 0, n * t, n, t, kvHeads), tokens(op, v, 0, n * t, n, t, kvHeads));
+        long d = decode.rows();
+        outs[1] = attend(op, decode, cache, layer, part, tokens(op, q, n * t, all, d, 1, heads),
+                tokens(op, k, n * t, all, d, 1, kvHeads), tokens(op, v, n * t, all, d, 1, kvHeads));
+        outs[0] = op.reshape(outs[0], 1, n * t, heads * headDim);
+        outs[1] = op.reshape(outs[1], 1, d, heads * headDim);
+        return op.cat(outs, 1);
+    }
+
+    /** Tokens [from, to) of a [1, tokens, heads, head_dim] array as [rows, perRow, heads, head_dim]. */
+    private long tokens(NativeOps op, long a, long from, long to, long rows, long perRow, long heads) {
+        return op.reshape(op.slice(a, 1, from, to), rows, perRow, heads, headDim);
     }
 
     /**

@@ -89,6 +89,21 @@ public interface CausalLM extends AutoCloseable {
     NDArray decode(NDManager step, int[] tokens, KvCache cache);
 
     /**
+     * New rows' prefill and the running rows' decode step at once: slots [0, tokens.length) each take
+     * {@code tokens[i]} as {@link #decode} does, and the prompts go into their slots (all after those) as
+     * {@link #prefill(NDManager, int[][], int[], KvCache, BlockHook)} does. A model may run both in one forward pass,
+     * reading its weights once; this default runs the decode step, then the prefill.
+     *
+     * @return [prompts.length + tokens.length, vocab] fp32: each prompt's last position's logits, then each decode
+     *     row's next-token logits
+     */
+    default NDArray prefillAndDecode(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook,
+            int[] tokens) {
+        NDArray decoded = decode(step, tokens, cache);
+        return prefill(step, prompts, slots, cache, hook).concat(decoded, 0);
+    }
+
+    /**
      * The cached length at which a sequence's cache must be computed again ({@link #rebuild}) before its next decode
      * step, or -1 for never. Phi-3 with longrope: a sequence that started within the original context is rotated
      * with the short factors; the step that takes it past that context recomputes every position with the long ones,

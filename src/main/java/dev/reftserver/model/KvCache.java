@@ -221,6 +221,18 @@ public final class KvCache implements AutoCloseable {
         lengths[slot] = 0;
     }
 
+    /**
+     * Takes a slot back to its first {@code length} positions (after a failed step: the positions it wrote past those
+     * are never read, and the next step writes them again).
+     */
+    public void truncate(int slot, int length) {
+        if (length < 0 || length > lengths[slot]) {
+            throw new IllegalArgumentException("slot " + slot + " holds " + lengths[slot] + " positions, not "
+                    + length);
+        }
+        lengths[slot] = length;
+    }
+
     /** Bytes held by the cache on its device. */
     public long bytes() {
         return 2L * k.length * rows * kvHeads * capacity * headDim * dtype.getNumOfBytes();

@@ -20,6 +20,11 @@ import java.util.function.Supplier;
  * always so at batch 1) there is no mask and no index array: the cache takes the step's keys as one strided copy
  * and a sliding window is a narrower slice of keys.
  *
+ * <p>Mixed ({@link #mixed}): a prefill of new rows and a decode step of the running ones in one forward pass, so
+ * the weights are read once for both. The layers see one row of all the step's tokens, the prefill's padded rows
+ * first, then one token per decode row; attention splits them back into its two parts ({@link #prefillPart},
+ * {@link #decodePart}), each with its own masks and cache writes.
+ *
  * <p>Arrays here belong to the step's manager and are created by the thread that drives the step.
  */
 public final class StepBatch {
@@ -47,6 +52,9 @@ public final class StepBatch {
     private NDArray writeSlots;
     private NDArray writePositions;
     private final Map<String, NDArray> memo = new HashMap<>();
+    /** A mixed step's two parts; null otherwise. */
+    private StepBatch prefillPart;
+    private StepBatch decodePart;
 
     private StepBatch(NDManager step, BlockOptions block, boolean prefill, int[] slots, int tokens, int start,
             int keyLength, int samePosition, long[] positions, int[] sequenceLengths, NDArray mask, long[] keyWrite,
@@ -85,11 +93,11 @@ public final class StepBatch {
         }
         int keyLength = start + tokens;
         StepBatch batch = new StepBatch(step, block, true, slots.clone(), tokens, start, keyLength, -1, pos,
-                sequenceLengths.clone(), prefillMask(step, lengths, tokens, start, 0, dtype), keyIndex(cache, slots, tokens, pos),
-                valueIndex(cache, slots, tokens, pos));
+                sequenceLengths.clone(), StepMasks.prefillMask(step, lengths, tokens, start, 0, dtype),
+                StepMasks.keyIndex(cache, slots, tokens, pos), StepMasks.valueIndex(cache, slots, tokens, pos));
         for (int w : block.slidingWindows()) {
             if (w > 0 && w < keyLength && !batch.windowMasks.containsKey(w)) {
-                batch.windowMasks.put(w, prefillMask(step, lengths, tokens, start, w, dtype));
+                batch.windowMasks.put(w, StepMasks.prefillMask(step, lengths, tokens, start, w, dtype));
             }
         }
         return batch;
@@ -127,8 +135,9 @@ public final class StepBatch {
         // Over a bfloat16 cache the attention writes each row's key and value itself, at (slot, position).
         boolean flat = !same && !bucketed;
         StepBatch batch = new StepBatch(step, block, false, slots, 1, 0, keys, same ? maxPos : -1, pos,
-                sequenceLengths, decodeMask(step, pos, keys, 0, dtype), flat ? keyIndex(cache, slots, 1, pos) : null,
-                flat ? valueIndex(cache, slots, 1, pos) : null);
+                sequenceLengths, StepMasks.decodeMask(step, pos, keys, 0, dtype),
+                flat ? StepMasks.keyIndex(cache, slots, 1, pos) : null,
+                flat ? StepMasks.valueIndex(cache, slots, 1, pos) : null);
         if (bucketed) {
             long[] slotValues = new long[n];
             for (int i = 0; i < n; i++) {
@@ -139,88 +148,50 @@ public final class StepBatch {
         }
         for (int w : block.slidingWindows()) {
             if (w > 0 && w < keys && !batch.windowMasks.containsKey(w)) {
-                batch.windowMasks.put(w, decodeMask(step, pos, keys, w, dtype));
+                batch.windowMasks.put(w, StepMasks.decodeMask(step, pos, keys, w, dtype));
             }
         }
         return batch;
     }
 
     /**
-     * Flat indices into a part's keys viewed as one vector: ((slot*kvHeads + head)*headDim + j)*capacity + pos for
-     * row i's t-th position {@code at[i * tokens + t]}, in the order of keys [n, kv_heads, head_dim, tokens].
+     * A prefill ({@link #prefill}, whole prompts from position 0) and a decode step ({@link #decode}) as one step of
+     * {@code prefill.rows() x prefill.tokens() + decode.rows()} tokens in one row, the prefill's first.
      */
-    private static long[] keyIndex(KvCache cache, int[] slots, int tokens, long[] at) {
-        int kvHeads = cache.kvHeads();
-        int hd = cache.headDim();
-        long capacity = cache.capacity();
-        long[] index = new long[slots.length * kvHeads * hd * tokens];
-        int k = 0;
-        for (int i = 0; i < slots.length; i++) {
-            for (int h = 0; h < kvHeads; h++) {
-                long head = (long) slots[i] * kvHeads + h;
-                for (int j = 0; j < hd; j++) {
-                    for (int t = 0; t < tokens; t++) {
-                        index[k++] = (head * hd + j) * capacity + at[i * tokens + t];
-                    }
-                }
-            }
+    static StepBatch mixed(StepBatch prefill, StepBatch decode) {
+        if (!prefill.prefill || prefill.start != 0 || decode.prefill || prefill.step != decode.step) {
+            throw new IllegalArgumentException("a mixed step is a whole-prompt prefill and a decode step");
         }
-        return index;
+        int p = prefill.rows * prefill.tokens;
+        int n = p + decode.rows;
+        long[] pos = new long[n];
+        int[] sequenceLengths = new int[n];
+        for (int k = 0; k < n; k++) {
+            boolean ofPrefill = k < p;
+            pos[k] = ofPrefill ? prefill.positionValues[k] : decode.positionValues[k - p];
+            sequenceLengths[k] = ofPrefill ? prefill.sequenceLengths[k / prefill.tokens]
+                    : decode.sequenceLengths[k - p];
+        }
+        StepBatch batch = new StepBatch(prefill.step, prefill.block, false, new int[] {-1}, n, 0, -1, -1, pos,
+                sequenceLengths, null, null, null);
+        batch.prefillPart = prefill;
+        batch.decodePart = decode;
+        return batch;
     }
 
-    /** Flat row indices into a part's values viewed as [rows * kv_heads * capacity, head_dim]. */
-    private static long[] valueIndex(KvCache cache, int[] slots, int tokens, long[] at) {
-        int kvHeads = cache.kvHeads();
-        long capacity = cache.capacity();
-        long[] index = new long[slots.length * kvHeads * tokens];
-        int k = 0;
-        for (int i = 0; i < slots.length; i++) {
-            for (int h = 0; h < kvHeads; h++) {
-                long head = (long) slots[i] * kvHeads + h;
-                for (int t = 0; t < tokens; t++) {
-                    index[k++] = head * capacity + at[i * tokens + t];
-                }
-            }
-        }
-        return index;
+    /** Whether this step is a prefill and a decode step in one ({@link #mixed}). */
+    public boolean isMixed() {
+        return prefillPart != null;
     }
 
-    /**
-     * Query t of row i (at position start + t) sees keys j &lt;= start + t with j &lt; start + len_i and, in a
-     * layer with a sliding window w (&gt; 0), start + t - w &lt; j (HF's sliding_window_causal mask); padding
-     * queries see the row's keys. Shape [n, 1, 1, tokens, start + tokens]. With every length = tokens, start 0 and
-     * no window, the plain causal mask.
-     */
-    public static NDArray prefillMask(NDManager step, int[] lengths, int tokens, int start, int window,
-            DataType dtype) {
-        int n = lengths.length;
-        int keys = start + tokens;
-        float[] mask = new float[n * tokens * keys];
-        for (int i = 0; i < n; i++) {
-            for (int t = 0; t < tokens; t++) {
-                int q = start + t;
-                for (int j = 0; j < keys; j++) {
-                    // Padding queries (t >= len_i) ignore the window: a row of nothing but -inf would make NaNs,
-                    // which reach real positions through the padding keys in the next layer (NaN + -inf).
-                    boolean visible = j <= q && j < start + lengths[i]
-                            && (window == 0 || q - window < j || t >= lengths[i]);
-                    mask[(i * tokens + t) * keys + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
-                }
-            }
-        }
-        return step.create(mask, new Shape(n, 1, 1, tokens, keys)).toType(dtype, false);
+    /** A mixed step's prefill: its first {@code rows() x tokens()} tokens. */
+    public StepBatch prefillPart() {
+        return prefillPart;
     }
 
-    private static NDArray decodeMask(NDManager step, long[] pos, int keyLength, int window, DataType dtype) {
-        int n = pos.length;
-        float[] m = new float[n * keyLength];
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < keyLength; j++) {
-                boolean visible = j <= pos[i] && (window == 0 || pos[i] - window < j);
-                m[i * keyLength + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
-            }
-        }
-        return step.create(m, new Shape(n, 1, 1, keyLength)).toType(dtype, false);
+    /** A mixed step's decode step: its last {@code rows()} tokens, one per running row. */
+    public StepBatch decodePart() {
+        return decodePart;
     }
 
     /** The additive mask of {@code layer} as a handle (its sliding window's where that matters), or 0 for none. */
@@ -285,7 +256,6 @@ public final class StepBatch {
         return writePositions == null ? 0 : NativeOps.handle(writePositions);
     }
 
-    /** Token positions [rows, tokens] (int64), created on first use. */
     /**
      * Row i's position of token t, {@code [i * tokens + t]}: the same values as {@link #positions()}, on the heap.
      */
@@ -299,9 +269,15 @@ public final class StepBatch {
      * factors by it.
      */
     public int sequenceLength(int i) {
-        return sequenceLengths[i];
+        return sequenceLength(i, 0);
     }
 
+    /** {@link #sequenceLength(int)} of the sequence row i's token t belongs to (in a mixed step, each its own). */
+    public int sequenceLength(int i, int t) {
+        return isMixed() ? sequenceLengths[t] : sequenceLengths[i];
+    }
+
+    /** Token positions [rows, tokens] (int64), created on first use. */
     public NDArray positions() {
         if (positions == null) {
             positions = step.create(positionValues, new Shape(rows, tokens));

@@ -5,16 +5,14 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.reftserver.model.ops.CpuTeam;
 import java.util.Arrays;
-import java.util.List;
 
 /**
- * The forward loop shared by every architecture: embed, run the blocks (calling the hook after each one during
- * prefill), then the head at the positions that need logits. Decode runs the plain model: hooks never see
- * generated tokens.
+ * A causal LM of any {@link Architecture}: its caches, its prefill in passes ({@link Prefill}), its decode steps,
+ * and both at once, each run by the forward loop shared by every architecture ({@link Forward}). Decode runs the
+ * plain model: hooks never see generated tokens.
  */
 public final class TransformerLM implements CausalLM {
 
@@ -25,6 +23,7 @@ public final class TransformerLM implements CausalLM {
     private final String weightDtype;
     private final CpuTeam team;
     private final TrainingForward training;
+    private final Forward forward;
     /** The KV cache's dtype ({@link #useCacheDtype}); set before the engine makes its cache. */
     private volatile DataType cacheDtype;
 
@@ -36,6 +35,7 @@ public final class TransformerLM implements CausalLM {
         this.weightDtype = weightDtype;
         this.team = team;
         this.training = new TrainingForward(arch, config);
+        this.forward = new Forward(arch, dtype, team);
         this.cacheDtype = CacheDtype.choose("auto", weightDtype, dtype);
     }
 
@@ -180,7 +180,7 @@ public final class TransformerLM implements CausalLM {
     private final Prefill.Passes passes = new Prefill.Passes() {
         @Override
         public NDArray hidden(NDManager step, PrefillPass pass, int[] ropeLengths, KvCache cache, BlockHook hook) {
-            return passHidden(step, pass, ropeLengths, cache, hook);
+            return forward.passHidden(step, pass, ropeLengths, cache, hook);
         }
 
         @Override
@@ -189,99 +189,29 @@ public final class TransformerLM implements CausalLM {
         }
     };
 
-    /**
-     * One prefill pass: rows' tokens at positions [start, start + parts[r].length), rotated as sequences of
-     * {@code whole[r]} positions, into their slots; the final hidden states at the pass's positions {@code from[r]}
-     * and after (none for a row whose {@code from[r]} is its part's length), row by row.
-     */
-    private NDArray passHidden(NDManager step, PrefillPass pass, int[] whole, KvCache cache, BlockHook hook) {
-        int[][] parts = pass.parts();
-        int[] from = pass.from();
-        int[] slots = pass.slots();
-        int start = pass.start();
-        int n = parts.length;
-        int[] lengths = new int[n];
-        int tokens = 0;
-        for (int i = 0; i < n; i++) {
-            lengths[i] = parts[i].length;
-            tokens = Math.max(tokens, lengths[i]);
-        }
-        long[] ids = new long[n * tokens];
-        int wanted = 0;
-        for (int i = 0; i < n; i++) {
-            wanted += lengths[i] - from[i];
-        }
-        long[] last = new long[wanted];
-        int k = 0;
-        for (int i = 0; i < n; i++) {
-            for (int t = 0; t < lengths[i]; t++) {
-                ids[i * tokens + t] = parts[i][t];
-            }
-            for (int t = from[i]; t < lengths[i]; t++) {
-                last[k++] = (long) i * tokens + t;
-            }
-        }
-        team.wake();
-        StepBatch batch = StepBatch.prefill(step, config.block(), cache, slots, lengths, whole, tokens, start,
-                dtype);
-        NDArray x = forward(ids, batch, cache, hook);
-        for (int i = 0; i < n; i++) {
-            cache.setLength(slots[i], start + lengths[i]);
-        }
-        return x.reshape((long) n * tokens, config.hiddenSize()).get(new NDIndex("{}", step.create(last)));
-    }
-
-    /** Embeddings, then every block (the hook after each one it touches): the residual stream [n, T, d]. */
-    private NDArray forward(long[] ids, StepBatch batch, KvCache cache, BlockHook hook) {
-        NDArray x = arch.embed(ids, batch);
-        for (int l = 0; l < config.numLayers(); l++) {
-            x = arch.block(l, x, batch, cache);
-            if (hook.touches(l)) {
-                x = hook.afterBlock(l, x);
-            }
-        }
-        return x;
-    }
-
     @Override
     public NDArray decode(NDManager step, int[] tokens, KvCache cache) {
-        int n = tokens.length;
-        for (int i = 0; i < n; i++) {
-            if (cache.length(i) == 0) {
-                throw new IllegalStateException("slot " + i + " was never prefilled");
-            }
-            if (cache.length(i) >= cache.maxTokens()) {
-                throw new IllegalStateException("slot " + i + " is full (" + cache.maxTokens() + " tokens)");
-            }
+        return forward.decode(step, tokens, cache);
+    }
+
+    /**
+     * In one forward pass where every prompt fits one prefill pass ({@link #PREFILL_CHUNK}): the weights are read
+     * once for the prefill and the decode step ({@link StepBatch#mixed}); otherwise one after the other.
+     */
+    @Override
+    public NDArray prefillAndDecode(NDManager step, int[][] prompts, int[] slots, KvCache cache, BlockHook hook,
+            int[] tokens) {
+        int longest = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElse(0);
+        if (prompts.length == 0 || tokens.length == 0 || longest > PREFILL_CHUNK) {
+            return CausalLM.super.prefillAndDecode(step, prompts, slots, cache, hook, tokens);
         }
-        long[] ids = new long[n];
-        int longest = 0;
-        for (int i = 0; i < n; i++) {
-            ids[i] = tokens[i];
-            longest = Math.max(longest, cache.length(i) + 1);
-        }
-        cache.ensure(n, longest);
-        team.wake();
-        StepBatch batch = StepBatch.decode(step, config.block(), cache, n, dtype);
-        NDArray x = forward(ids, batch, cache, BlockHook.NONE);
-        for (int i = 0; i < n; i++) {
-            cache.setLength(i, cache.length(i) + 1);
-        }
-        return arch.head(x.reshape(n, config.hiddenSize())).toType(DataType.FLOAT32, false);
+        return forward.prefillAndDecode(step, prompts, slots, cache, hook, tokens);
     }
 
     @Override
     public NDArray logitsAllPositions(NDManager step, int[] prompt) {
         try (KvCache cache = newCache(1, prompt.length)) {
-            cache.ensure(1, prompt.length);
-            StepBatch batch = StepBatch.prefill(step, config.block(), cache, new int[] {0},
-                    new int[] {prompt.length}, new int[] {prompt.length}, prompt.length, 0, dtype);
-            long[] ids = new long[prompt.length];
-            for (int t = 0; t < prompt.length; t++) {
-                ids[t] = prompt[t];
-            }
-            NDArray x = forward(ids, batch, cache, BlockHook.NONE);
-            return arch.head(x.reshape(prompt.length, config.hiddenSize())).toType(DataType.FLOAT32, false);
+            return forward.logitsAllPositions(step, prompt, cache);
         }
     }
 

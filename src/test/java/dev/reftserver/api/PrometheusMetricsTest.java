@@ -119,7 +119,7 @@ class PrometheusMetricsTest extends OperationsTestSupport {
             "reft_time_to_first_token_seconds_count", "reft_time_to_first_token_seconds_bucket",
             "reft_time_per_output_token_seconds_count", "reft_time_per_output_token_seconds_bucket",
             "reft_engine_prefill_seconds_count", "reft_engine_decode_step_seconds_count",
-            "reft_batch_size_count", "reft_prefill_batch_size_count",
+            "reft_engine_mixed_step_seconds_count", "reft_batch_size_count", "reft_prefill_batch_size_count",
             "reft_prompt_tokens_total", "reft_generated_tokens_total",
             "reft_tenant_prompt_tokens_total", "reft_tenant_generated_tokens_total",
             "reft_queue_depth", "reft_running_rows", "reft_queue_rejected_total", "reft_rows_finished_total",

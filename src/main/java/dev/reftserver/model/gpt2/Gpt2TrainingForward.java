@@ -9,7 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.norm.LayerNorm;
 import dev.reftserver.model.DifferentiableBlocks;
 import dev.reftserver.model.ModelConfig;
-import dev.reftserver.model.StepBatch;
+import dev.reftserver.model.StepMasks;
 import dev.reftserver.model.ops.Constants;
 import dev.reftserver.model.ops.NativeOps;
 
@@ -44,7 +44,7 @@ final class Gpt2TrainingForward implements DifferentiableBlocks {
     public NDArray block(int layer, NDArray x) {
         NDManager step = x.getManager();
         int t = (int) x.getShape().get(1);
-        NDArray mask = StepBatch.prefillMask(step, new int[] {t}, t, 0, 0, x.getDataType()).reshape(1, 1, t, t);
+        NDArray mask = StepMasks.prefillMask(step, new int[] {t}, t, 0, 0, x.getDataType()).reshape(1, 1, t, t);
         NDArray h = layerNorm(x, w.ln1w[layer], w.ln1b[layer]);
         NDArray mid = x;
         for (int a = 0; a < w.attnParts; a++) {

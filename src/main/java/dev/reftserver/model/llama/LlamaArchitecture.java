@@ -234,8 +234,8 @@ public final class LlamaArchitecture implements Architecture {
             // Each row's rows of the table: longrope's long factors for a sequence past the original context.
             long[] at = new long[batch.rows() * batch.tokens()];
             for (int i = 0; i < batch.rows(); i++) {
-                long offset = rope.offset(c.rope(), batch.sequenceLength(i));
                 for (int t = 0; t < batch.tokens(); t++) {
+                    long offset = rope.offset(c.rope(), batch.sequenceLength(i, t));
                     at[i * batch.tokens() + t] = batch.position(i, t) + offset;
                 }
             }

@@ -8,9 +8,9 @@ import ai.djl.ndarray.index.NDIndex;
 import dev.reftserver.model.BlockOptions;
 import dev.reftserver.model.DifferentiableBlocks;
 import dev.reftserver.model.ModelConfig;
+import dev.reftserver.model.StepMasks;
 import dev.reftserver.model.ops.Constants;
 import dev.reftserver.model.ops.NativeOps;
-import dev.reftserver.model.StepBatch;
 import dev.reftserver.model.checkpoint.Checkpoint;
 
 /**
@@ -19,7 +19,7 @@ import dev.reftserver.model.checkpoint.Checkpoint;
  * checkpoint's, {@link Bfloat16TrainingProjections}), in the same order of operations (parts summed in part order),
  * but in plain NDArray ops on the calling thread (autograd records per thread, so a {@code GradientCollector} open
  * there sees the whole graph), with no in-place edits and no cache. Rows start at position 0 and attention is causal
- * ({@link StepBatch#prefillMask}), so right padding never changes a real position.
+ * ({@link StepMasks#prefillMask}), so right padding never changes a real position.
  */
 final class LlamaTrainingForward implements DifferentiableBlocks {
 
@@ -54,7 +54,7 @@ final class LlamaTrainingForward implements DifferentiableBlocks {
         NDIndex rows = new NDIndex(from + ":" + (from + t));
         NDArray cos = rope.cos().get(step, rows).reshape(1, t, 1, hd);
         NDArray sin = rope.sin().get(step, rows).reshape(1, t, 1, hd);
-        NDArray mask = StepBatch.prefillMask(step, new int[] {t}, t, 0, block.window(layer), x.getDataType());
+        NDArray mask = StepMasks.prefillMask(step, new int[] {t}, t, 0, block.window(layer), x.getDataType());
         NDArray h = weighted(rms(x), w.inputNorm, layer);
         NDList attn = new NDList();
         for (int a = 0; a < proj.attnParts(); a++) {
