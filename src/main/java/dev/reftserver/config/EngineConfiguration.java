@@ -115,7 +115,8 @@ public class EngineConfiguration {
         KvCacheBudget budget = KvCacheBudget.resolve(props.kvCacheMemory(), props.maxContext(), model.config(),
                 model.cacheElementBytes(), KvCacheBudget.physicalMemory());
         EngineSettings settings = new EngineSettings(props.maxBatchSize(), props.maxQueue(), budget.tokens(),
-                budget.maxContext(), props.requestTimeout(), props.shutdownGrace(), props.stallTimeout());
+                budget.maxContext(), props.requestTimeout(), props.shutdownGrace(), props.stallTimeout(),
+                props.mixedSteps());
         return new Scheduler(model, tokenizer, settings, metrics, editNorms);
     }
 }

@@ -17,6 +17,8 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param shutdownGrace  how long shutdown lets in-flight rows finish
  * @param maxN           largest {@code n}, and largest {@code n} x prompts, of one request
  * @param stallTimeout   how long rows may wait or run with no engine step completing before liveness goes down
+ * @param mixedSteps     prefill rows that join a running batch in the same forward pass as its decode step (one
+ *     read of the weights for both); false runs the prefill and the decode step one after the other
  */
 @ConfigurationProperties("reft.engine")
 public record EngineProperties(
@@ -27,5 +29,6 @@ public record EngineProperties(
         @DefaultValue("120s") Duration requestTimeout,
         @DefaultValue("30s") Duration shutdownGrace,
         @DefaultValue("16") int maxN,
-        @DefaultValue("120s") Duration stallTimeout) {
+        @DefaultValue("120s") Duration stallTimeout,
+        @DefaultValue("true") boolean mixedSteps) {
 }

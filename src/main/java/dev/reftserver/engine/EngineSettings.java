@@ -13,9 +13,10 @@ import java.time.Duration;
  * @param shutdownGrace    how long shutdown waits for in-flight rows before cutting them
  * @param stallTimeout     how long rows may wait or run with no engine step completing before the engine counts
  *     as stuck (liveness goes down)
+ * @param mixedSteps       prefill rows that join a running batch in the same forward pass as its decode step
  */
 public record EngineSettings(int maxBatchSize, int maxQueue, long kvCacheTokens, int maxContext,
-        Duration requestTimeout, Duration shutdownGrace, Duration stallTimeout) {
+        Duration requestTimeout, Duration shutdownGrace, Duration stallTimeout, boolean mixedSteps) {
 
     public static final Duration DEFAULT_STALL_TIMEOUT = Duration.ofSeconds(120);
 
@@ -24,6 +25,12 @@ public record EngineSettings(int maxBatchSize, int maxQueue, long kvCacheTokens,
             throw new IllegalArgumentException("engine settings need a batch of at least 1 row, a KV budget of at "
                     + "least 1 token and a max context of 0 (the model's) or more");
         }
+    }
+
+    /** Settings with mixed steps. */
+    public EngineSettings(int maxBatchSize, int maxQueue, long kvCacheTokens, int maxContext,
+            Duration requestTimeout, Duration shutdownGrace, Duration stallTimeout) {
+        this(maxBatchSize, maxQueue, kvCacheTokens, maxContext, requestTimeout, shutdownGrace, stallTimeout, true);
     }
 
     /** Settings with the model's context (capped to the budget). */

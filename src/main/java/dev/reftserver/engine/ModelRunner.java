@@ -29,6 +29,7 @@ final class ModelRunner implements AutoCloseable {
     private final NDManager manager;
     private final KvCache cache;
     private final long budgetTokens;
+    private final boolean mixedSteps;
     /** Running rows; index = cache slot. */
     private final List<Generation> running;
     /**
@@ -52,6 +53,7 @@ final class ModelRunner implements AutoCloseable {
         this.cache = model.newCache(maxBatchSize, settings.context(model.config().maxPositions()),
                 settings.kvCacheTokens());
         this.budgetTokens = settings.kvCacheTokens();
+        this.mixedSteps = settings.mixedSteps();
         this.running = new ArrayList<>(maxBatchSize);
     }
 
@@ -99,11 +101,11 @@ final class ModelRunner implements AutoCloseable {
 
     /**
      * Whether the newcomers' prefill can run in one pass with the running rows' decode step
-     * ({@link #prefillAndDecode}): rows are running, and no newcomer wants its prompt's log-probabilities or has a
-     * prompt longer than one prefill pass.
+     * ({@link #prefillAndDecode}): the settings allow it, rows are running, and no newcomer wants its prompt's
+     * log-probabilities or has a prompt longer than one prefill pass.
      */
     boolean canMix(List<Generation> rows) {
-        if (running.isEmpty()) {
+        if (!mixedSteps || running.isEmpty()) {
             return false;
         }
         for (Generation g : rows) {

@@ -39,8 +39,13 @@ class MixedStepSchedulingTest {
     }
 
     private static Scheduler scheduler(SimpleMeterRegistry registry) {
-        return new Scheduler(model, tokenizer, new EngineSettings(4, 16, 4 * 256, Duration.ofMinutes(1),
-                Duration.ofSeconds(5)), new EngineMetrics(registry, t -> t), null);
+        return scheduler(registry, true);
+    }
+
+    private static Scheduler scheduler(SimpleMeterRegistry registry, boolean mixedSteps) {
+        return new Scheduler(model, tokenizer, new EngineSettings(4, 16, 4 * 256, 0, Duration.ofMinutes(1),
+                Duration.ofSeconds(5), EngineSettings.DEFAULT_STALL_TIMEOUT, mixedSteps),
+                new EngineMetrics(registry, t -> t), null);
     }
 
     private static Generation row(String prompt, GenerationListener listener) {
@@ -50,6 +55,16 @@ class MixedStepSchedulingTest {
 
     @Test
     void rowsJoiningARunningRowArePrefilledBesideItsDecodeStepAndReadAsAlone() throws Exception {
+        joinARunningRow(true);
+    }
+
+    /** {@code reft.engine.mixed-steps: false}: the prefill and the decode step one after the other, the same texts. */
+    @Test
+    void withoutMixedStepsTheyArePrefilledApartAndReadTheSame() throws Exception {
+        joinARunningRow(false);
+    }
+
+    private void joinARunningRow(boolean mixedSteps) throws Exception {
         String[] alone = new String[PROMPTS.size()];
         SimpleMeterRegistry quiet = new SimpleMeterRegistry();
         try (Scheduler s = scheduler(quiet)) {
@@ -63,7 +78,7 @@ class MixedStepSchedulingTest {
         assertThat(quiet.get("reft.engine.mixed.step").timer().count()).isZero();
 
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
-        try (Scheduler s = scheduler(registry)) {
+        try (Scheduler s = scheduler(registry, mixedSteps)) {
             CountDownLatch hold = new CountDownLatch(1);
             Collect first = new Collect() {
                 @Override
@@ -88,7 +103,12 @@ class MixedStepSchedulingTest {
                 assertThat(all[i].text.toString()).as(PROMPTS.get(i)).isEqualTo(alone[i]);
             }
         }
-        assertThat(registry.get("reft.engine.mixed.step").timer().count()).isPositive();
+        long mixed = registry.get("reft.engine.mixed.step").timer().count();
+        if (mixedSteps) {
+            assertThat(mixed).isPositive();
+        } else {
+            assertThat(mixed).isZero();
+        }
         assertThat(registry.get("reft.prefill.batch.size").summary().totalAmount()).isEqualTo(3);
     }
 }

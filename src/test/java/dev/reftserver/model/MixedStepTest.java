@@ -171,31 +171,11 @@ class MixedStepTest {
         CpuTeam team = CpuTeam.of(1);
         Architecture arch = new LlamaArchitecture(manager.newSubManager(), ckpt, DataType.FLOAT32, team);
         AtomicInteger blocks = new AtomicInteger();
-        Architecture counting = new Architecture() {
-            @Override
-            public ModelConfig config() {
-                return arch.config();
-            }
-
-            @Override
-            public NDArray embed(long[] ids, StepBatch batch) {
-                return arch.embed(ids, batch);
-            }
-
+        Architecture counting = new DelegatingArchitecture(arch) {
             @Override
             public NDArray block(int layer, NDArray x, StepBatch batch, KvCache cache) {
                 blocks.incrementAndGet();
-                return arch.block(layer, x, batch, cache);
-            }
-
-            @Override
-            public NDArray head(NDArray x) {
-                return arch.head(x);
-            }
-
-            @Override
-            public void close() {
-                arch.close();
+                return super.block(layer, x, batch, cache);
             }
         };
         try (TransformerLM model = new TransformerLM(manager, counting, DataType.FLOAT32, "float32", team);

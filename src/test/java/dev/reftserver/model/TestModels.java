@@ -1,6 +1,5 @@
 package dev.reftserver.model;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.reftserver.model.checkpoint.Checkpoint;
@@ -35,32 +34,7 @@ public final class TestModels {
         Checkpoint ckpt = ModelLoader.read(dir);
         NDManager manager = NDManager.newBaseManager();
         Architecture arch = new LlamaArchitecture(manager.newSubManager(), ckpt, DataType.FLOAT32, CpuTeam.of(1));
-        Architecture refusing = new Architecture() {
-            @Override
-            public ModelConfig config() {
-                return arch.config();
-            }
-
-            @Override
-            public NDArray embed(long[] ids, StepBatch batch) {
-                return arch.embed(ids, batch);
-            }
-
-            @Override
-            public NDArray block(int layer, NDArray x, StepBatch batch, KvCache cache) {
-                return arch.block(layer, x, batch, cache);
-            }
-
-            @Override
-            public NDArray head(NDArray x) {
-                return arch.head(x);
-            }
-
-            @Override
-            public void close() {
-                arch.close();
-            }
-        };
+        Architecture refusing = new DelegatingArchitecture(arch);
         return new TransformerLM(manager, refusing, DataType.FLOAT32, "float32", CpuTeam.of(1));
     }
 }
