@@ -136,8 +136,8 @@ class FineTuningController {
             layers, rank, positions, share_weights, n_epochs, batch_size, learning_rate, weight_decay, lr_scheduler, \
             warmup_ratio, max_steps, max_grad_norm, init_intervention}}}}`; OpenAI's `hyperparameters` (`n_epochs`, \
             `batch_size`, `learning_rate_multiplier`) are accepted too. With a `validation_file`, the metrics event \
-            of each epoch's last update (and of the job's last) carries `full_valid_loss`, the loss over its \
-            examples. Jobs run one at a time, taking at most \
+            of each epoch's last update (and of the job's last) carries `full_valid_loss` and \
+            `full_valid_mean_token_accuracy` over its examples. Jobs run one at a time, taking at most \
             `reft.training.max-share` of the engine's time while completions are served. Jobs and events are kept \
             in the registry store with the running job's training state: a job unfinished when its server stops \
             or dies goes on where it was on the next server (code `resume_failed` where it cannot). 400 (`param: model`) where the base model cannot be trained by \
@@ -203,9 +203,11 @@ class FineTuningController {
     }
 
     @Operation(summary = "List a job's events, newest first",
-            description = "`metrics` events carry `step`, `total_steps`, `train_loss`, `learning_rate`, `grad_norm` "
-                    + "(and `full_valid_loss` where a validation file was scored). A page of `limit` (20) events after "
-                    + "the event `after`, as for jobs.")
+            description = "`metrics` events carry `step`, `total_steps`, `train_loss`, `train_mean_token_accuracy` "
+                    + "(the share of the batch's completion tokens that were the model's most likely next token), "
+                    + "`learning_rate`, `grad_norm` (and `full_valid_loss`, `full_valid_mean_token_accuracy` where a "
+                    + "validation file was scored). A page of `limit` (20) events after the event `after`, as for "
+                    + "jobs.")
     @GetMapping("/{id}/events")
     PageView<EventView> events(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id,
             @RequestParam(name = "limit", defaultValue = "20") int limit,
@@ -218,8 +220,8 @@ class FineTuningController {
             At the end of each of the two epochs before its last, the job registers its interventions as \
             `<job id>.ckpt-step-<N>@1`, usable at once as a completion's `model`; with the job's result, \
             `fine_tuned_model`, the last checkpoint, these are the last three epochs, as OpenAI keeps (a job stopped \
-            before them has none). `metrics` holds the update's `train_loss` (and `full_valid_loss` where a \
-            validation file was scored). A page of `limit` (10) checkpoints after the checkpoint `after`.""")
+            before them has none). `metrics` holds the update's `train_loss` and `train_mean_token_accuracy` (and \
+            `full_valid_loss`, `full_valid_mean_token_accuracy` where a validation file was scored). A page of `limit` (10) checkpoints after the checkpoint `after`.""")
     @GetMapping("/{id}/checkpoints")
     PageView<CheckpointView> checkpoints(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id,
             @RequestParam(name = "limit", defaultValue = "10") int limit,

@@ -292,21 +292,24 @@ public final class FineTuningJob {
     }
 
     /**
-     * @param fullValidLoss the loss over the validation file after this update, or null (not evaluated)
+     * @param valid         the validation file scored after this update, or null (not evaluated)
      * @param trainingState the run's state after this update to keep with the job, or null (the last one stays)
      */
-    synchronized void stepped(TrainingRun.StepReport r, long tokens, Double fullValidLoss, byte[] trainingState) {
+    synchronized void stepped(TrainingRun.StepReport r, long tokens, TrainingRun.Validation valid,
+            byte[] trainingState) {
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("step", r.step());
         data.put("total_steps", totalSteps);
         data.put("train_loss", r.loss());
+        data.put("train_mean_token_accuracy", r.accuracy());
         data.put("learning_rate", r.learningRate());
         data.put("grad_norm", r.gradNorm());
         String message = String.format(Locale.ROOT, "Step %d/%d: training loss=%.4f", r.step(), totalSteps,
                 r.loss());
-        if (fullValidLoss != null) {
-            data.put("full_valid_loss", fullValidLoss);
-            message += String.format(Locale.ROOT, ", validation loss=%.4f", fullValidLoss);
+        if (valid != null) {
+            data.put("full_valid_loss", valid.loss());
+            data.put("full_valid_mean_token_accuracy", valid.accuracy());
+            message += String.format(Locale.ROOT, ", validation loss=%.4f", valid.loss());
         }
         // The report first: a server taking the job over goes on after the last step reported
         // (lastReportedStep), so a process that dies between the two writes has each step reported once.

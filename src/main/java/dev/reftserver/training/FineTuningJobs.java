@@ -408,13 +408,13 @@ public final class FineTuningJobs implements AutoCloseable {
                     continue; // taken again after a takeover: the same update its first server reported
                 }
                 boolean epochEnd = r.step() % run.stepsPerEpoch() == 0;
-                Double validLoss = validation != null && (epochEnd || run.finished())
+                TrainingRun.Validation valid = validation != null && (epochEnd || run.finished())
                         ? validate(job, run, validation) : null;
                 if (JobCheckpoints.due(r.step(), run.stepsPerEpoch(), run.totalSteps())) {
                     checkpoints.make(job, run, r.step()); // before the step's report: a takeover finds it made
                 }
                 boolean keep = epochEnd || System.nanoTime() - kept >= KEEP_STATE_NANOS;
-                job.stepped(r, run.lastBatchTokens(), validLoss, keep ? run.state() : null);
+                job.stepped(r, run.lastBatchTokens(), valid, keep ? run.state() : null);
                 if (keep) {
                     kept = System.nanoTime();
                 }
@@ -469,7 +469,7 @@ public final class FineTuningJobs implements AutoCloseable {
      * The loss over the validation examples at the run's current weights, a batch at a time in the training's share
      * of the device; null when the job is cancelled or the server stops meanwhile.
      */
-    private Double validate(FineTuningJob job, TrainingRun run, List<TrainingExample> examples)
+    private TrainingRun.Validation validate(FineTuningJob job, TrainingRun run, List<TrainingExample> examples)
             throws InterruptedException {
         TrainingRun.Validation v = run.validation(examples);
         while (!v.done()) {
@@ -487,7 +487,7 @@ public final class FineTuningJobs implements AutoCloseable {
                 share.trainingRan(System.nanoTime() - started);
             }
         }
-        return v.loss();
+        return v;
     }
 
     /** The tenant's job; another tenant's id is as unknown as one that never existed. */

@@ -6,8 +6,9 @@ import java.util.Map;
 
 /**
  * A finished job's results file: OpenAI's CSV of metrics per update ({@code step, train_loss, train_accuracy,
- * valid_loss, valid_mean_token_accuracy}), with the validation file's loss and the learning rate after them. Columns
- * this server does not compute (the accuracies, a per-update validation loss) are left empty.
+ * valid_loss, valid_mean_token_accuracy}), with the validation file's loss and the learning rate after them. The
+ * validation file is scored at epochs' ends, not on a batch at each update, so the per-update validation columns
+ * stay empty.
  */
 final class JobResults {
 
@@ -23,7 +24,8 @@ final class JobResults {
         for (FineTuningJob.Event e : events) {
             if (e.type().equals("metrics")) {
                 Map<String, Object> d = e.data();
-                out.append(value(d, "step")).append(',').append(value(d, "train_loss")).append(",,,,")
+                out.append(value(d, "step")).append(',').append(value(d, "train_loss")).append(',')
+                        .append(value(d, "train_mean_token_accuracy")).append(",,,")
                         .append(value(d, "full_valid_loss")).append(',').append(value(d, "learning_rate"))
                         .append('\n');
             }

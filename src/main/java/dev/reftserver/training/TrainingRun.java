@@ -31,12 +31,20 @@ import java.util.Random;
  */
 public final class TrainingRun implements AutoCloseable {
 
-    /** What one update did. */
-    public record StepReport(int step, double loss, double learningRate, double gradNorm) {
+    /**
+     * What one update did.
+     *
+     * @param accuracy the batch's mean token accuracy before the update: the share of its completion tokens that are
+     *                 the model's most likely next token (argmax of the logits at t is the label at t + 1)
+     */
+    public record StepReport(int step, double loss, double accuracy, double learningRate, double gradNorm) {
     }
 
-    /** The loss of one batch and, when asked for, each intervention's gradients. */
-    record Evaluation(double loss, List<List<float[]>> gradients) {
+    /**
+     * The loss of one batch, its mean token accuracy (as {@link StepReport#accuracy}) and, when asked for, each
+     * intervention's gradients.
+     */
+    record Evaluation(double loss, double accuracy, List<List<float[]>> gradients) {
     }
 
     private final TransformerLM model;
@@ -157,7 +165,7 @@ public final class TrainingRun implements AutoCloseable {
         int k = ++done;
         double lr = settings.learningRate(k);
         float norm = optimizer.step(params, grads, lr);
-        return new StepReport(k, eval.loss(), lr, norm);
+        return new StepReport(k, eval.loss(), eval.accuracy(), lr, norm);
     }
 
     /**
@@ -261,6 +269,7 @@ public final class TrainingRun implements AutoCloseable {
         private final List<TrainingExample> examples;
         private int next;
         private double weightedLoss;
+        private double weightedAccuracy;
         private long tokens;
 
         private Validation(List<TrainingExample> examples) {
@@ -276,7 +285,9 @@ public final class TrainingRun implements AutoCloseable {
             int size = Math.min(settings.batchSize(), examples.size());
             List<TrainingExample> batch = examples.subList(next, Math.min(examples.size(), next + size));
             long m = batch.stream().mapToLong(TrainingExample::labelTokens).sum();
-            weightedLoss += evaluate(batch, false).loss() * m;
+            Evaluation eval = evaluate(batch, false);
+            weightedLoss += eval.loss() * m;
+            weightedAccuracy += eval.accuracy() * m;
             tokens += m;
             next += batch.size();
         }
@@ -284,6 +295,11 @@ public final class TrainingRun implements AutoCloseable {
         /** The loss over the examples evaluated so far (all of them once {@link #done}). */
         public double loss() {
             return weightedLoss / tokens;
+        }
+
+        /** The mean token accuracy over the examples evaluated so far, each completion token weighted alike. */
+        public double accuracy() {
+            return weightedAccuracy / tokens;
         }
     }
 
@@ -431,6 +447,7 @@ public final class TrainingRun implements AutoCloseable {
                     new Shape(positions.length, 1));
             NDArray loss = loss(step, logits, target);
             double value = loss.getFloat();
+            double accuracy = (double) logits.argMax(1).eq(target.reshape(-1)).sum().getLong() / positions.length;
             List<List<float[]>> grads = new ArrayList<>();
             if (withGradients) {
                 collector.backward(loss);
@@ -438,7 +455,7 @@ public final class TrainingRun implements AutoCloseable {
                     grads.add(l.gradients());
                 }
             }
-            return new Evaluation(value, grads);
+            return new Evaluation(value, accuracy, grads);
         }
     }
 

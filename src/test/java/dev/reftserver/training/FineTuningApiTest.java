@@ -129,6 +129,8 @@ class FineTuningApiTest {
             assertThat(metrics.get(s).get("step").asInt()).isEqualTo(s + 1);
             assertThat(metrics.get(s).get("train_loss").asDouble()).isCloseTo(ref.loss(s),
                     within(1e-4 * ref.loss(s)));
+            // Its batch's completion tokens that are the model's most likely next token (TokenAccuracyTest).
+            assertThat(metrics.get(s).get("train_mean_token_accuracy").asDouble()).isBetween(0.0, 1.0);
         }
         assertThat(metrics.get(0).get("learning_rate").asDouble()).isEqualTo(4e-3);
         assertThat(metrics.get(1).get("learning_rate").asDouble()).isEqualTo(2e-3);
@@ -146,7 +148,9 @@ class FineTuningApiTest {
             assertThat(row).hasSize(7);
             assertThat(Integer.parseInt(row[0])).isEqualTo(s + 1);
             assertThat(Double.parseDouble(row[1])).isEqualTo(metrics.get(s).get("train_loss").asDouble());
-            assertThat(row[2] + row[3] + row[4] + row[5]).isEmpty();
+            assertThat(Double.parseDouble(row[2]))
+                    .isEqualTo(metrics.get(s).get("train_mean_token_accuracy").asDouble());
+            assertThat(row[3] + row[4] + row[5]).isEmpty();
             assertThat(Double.parseDouble(row[6])).isEqualTo(metrics.get(s).get("learning_rate").asDouble());
         }
         HttpResponse<String> onResults = post(key, "/v1/fine_tuning/jobs",
@@ -451,6 +455,8 @@ class FineTuningApiTest {
             double loss = ref.loss((int) c.stepNumber() - 1);
             assertThat(c.metrics().trainLoss()).hasValueSatisfying(v -> assertThat(v).isCloseTo(loss,
                     within(1e-4 * loss)));
+            assertThat(c.metrics().trainMeanTokenAccuracy()).hasValueSatisfying(v -> assertThat(v).isBetween(0.0,
+                    1.0));
         }
         List<String> paged = new ArrayList<>();
         for (var c : openai.fineTuning().jobs().checkpoints().list(id,
@@ -768,7 +774,10 @@ class FineTuningApiTest {
                 if (e.get("type").asString().equals("metrics")) {
                     steps++;
                     JsonNode v = e.get("data").get("full_valid_loss");
+                    JsonNode accuracy = e.get("data").get("full_valid_mean_token_accuracy");
+                    assertThat(accuracy == null).isEqualTo(v == null);
                     if (v != null) {
+                        assertThat(accuracy.asDouble()).isBetween(0.0, 1.0);
                         scored.put(e.get("data").get("step").asInt(), v.asDouble());
                         assertThat(e.get("message").asString()).contains(String.format(Locale.ROOT,
                                 "validation loss=%.4f", v.asDouble()));
