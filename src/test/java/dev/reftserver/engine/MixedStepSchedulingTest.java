@@ -94,13 +94,15 @@ class MixedStepSchedulingTest {
             }
             Collect second = new Collect();
             Collect third = new Collect();
+            Collect thirdAgain = new Collect();
             s.submit(List.of(row(PROMPTS.get(1), second)));
-            s.submit(List.of(row(PROMPTS.get(2), third)));
+            // Two choices of one request: computed once, the second copying the first's cache.
+            s.submit(List.of(row(PROMPTS.get(2), third), row(PROMPTS.get(2), thirdAgain)));
             hold.countDown();
-            Collect[] all = {first, second, third};
+            Collect[] all = {first, second, third, thirdAgain};
             for (int i = 0; i < all.length; i++) {
                 assertThat(all[i].done.get(30, TimeUnit.SECONDS)).isEqualTo(FinishReason.LENGTH);
-                assertThat(all[i].text.toString()).as(PROMPTS.get(i)).isEqualTo(alone[i]);
+                assertThat(all[i].text.toString()).as("row %d", i).isEqualTo(alone[Math.min(i, 2)]);
             }
         }
         long mixed = registry.get("reft.engine.mixed.step").timer().count();
@@ -109,6 +111,6 @@ class MixedStepSchedulingTest {
         } else {
             assertThat(mixed).isZero();
         }
-        assertThat(registry.get("reft.prefill.batch.size").summary().totalAmount()).isEqualTo(3);
+        assertThat(registry.get("reft.prefill.batch.size").summary().totalAmount()).isEqualTo(4);
     }
 }
