@@ -46,6 +46,22 @@ class ManagementPortTest {
         assertThat(new Http(port).get("/actuator/prometheus", ADMIN_KEY).statusCode()).isEqualTo(404);
     }
 
+    /** A request the management server's container cannot parse is refused in the API's JSON error shape too. */
+    @Test
+    void anUnparsableRequestToTheManagementPortGetsTheErrorShape() throws Exception {
+        String answer;
+        try (java.net.Socket socket = new java.net.Socket("localhost", managementPort)) {
+            String request = "GET /actuator/%zzhealth HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+            socket.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            answer = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+        assertThat(answer).startsWith("HTTP/1.1 400 ");
+        assertThat(answer.toLowerCase(java.util.Locale.ROOT)).contains("content-type: application/json");
+        assertThat(answer.substring(answer.indexOf("\r\n\r\n") + 4))
+                .startsWith("{\"error\":").contains("\"type\":\"invalid_request_error\"")
+                .contains("the request's line, URL or headers could not be read (HTTP 400)");
+    }
+
     @Test
     void probesAnswerOnBothPortsAndOtherActuatorEndpointsStillNeedTheAdminKey() {
         assertThat(new Http(port).get("/livez", null).statusCode()).isEqualTo(200);
