@@ -265,10 +265,15 @@ public final class Scheduler implements AutoCloseable {
             return;
         }
         try (NDManager step = runner.newStep()) {
+            boolean idle = runner.running().isEmpty();
             boolean decoded = false;
             if (!plan.prefill().isEmpty()) {
                 decoded = prefill(step, plan.prefill());
             }
+            // Rows just prefilled on an idle engine, with more rows waiting (the rest of a burst, queued while this
+            // prefill ran): their first decode step waits for the next step, which prefills the waiting rows in the
+            // same pass (a mixed step), rather than reading the weights now for these rows alone.
+            boolean deferred = idle && settings.mixedSteps() && waitingRows > 0;
             // A long prompt's passes and the running rows' decode steps share the engine about equally: after a pass
             // that took d, the next waits until the running rows have had about d of decode steps.
             if (runner.partial() != null && (runner.running().isEmpty() || System.nanoTime() >= nextPassNanos)) {
@@ -277,7 +282,7 @@ public final class Scheduler implements AutoCloseable {
                 long t1 = System.nanoTime();
                 nextPassNanos = t1 + (t1 - t0);
             }
-            if (!decoded && !runner.running().isEmpty()) {
+            if (!decoded && !deferred && !runner.running().isEmpty()) {
                 decode(step);
             }
         }

@@ -64,7 +64,8 @@ class MixedStepSchedulingTest {
         joinARunningRow(false);
     }
 
-    private void joinARunningRow(boolean mixedSteps) throws Exception {
+    /** Each prompt's text, run alone. */
+    private static String[] alone() throws Exception {
         String[] alone = new String[PROMPTS.size()];
         SimpleMeterRegistry quiet = new SimpleMeterRegistry();
         try (Scheduler s = scheduler(quiet)) {
@@ -76,6 +77,40 @@ class MixedStepSchedulingTest {
             }
         }
         assertThat(quiet.get("reft.engine.mixed.step").timer().count()).isZero();
+        return alone;
+    }
+
+    /**
+     * Rows queued while an idle engine prefills the first row of a burst are prefilled in the next step, in the
+     * same pass as that row's first decode step: no step decodes the first row alone. 24 tokens each: the later rows
+     * take their first in the mixed step, then 23 decode steps.
+     */
+    @Test
+    void theRestOfABurstIsPrefilledBesideTheFirstRowsFirstDecodeStep() throws Exception {
+        String[] alone = alone();
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        ControllableModel held = new ControllableModel(model);
+        try (Scheduler s = new Scheduler(held, tokenizer, new EngineSettings(4, 16, 4 * 256, Duration.ofMinutes(1),
+                Duration.ofSeconds(5)), new EngineMetrics(registry, t -> t), null)) {
+            CountDownLatch gate = held.holdNextPrefill();
+            Collect[] all = {new Collect(), new Collect(), new Collect()};
+            s.submit(List.of(row(PROMPTS.get(0), all[0])));
+            assertThat(held.prefillEntered.await(30, TimeUnit.SECONDS)).isTrue();
+            s.submit(List.of(row(PROMPTS.get(1), all[1])));
+            s.submit(List.of(row(PROMPTS.get(2), all[2])));
+            gate.countDown();
+            for (int i = 0; i < all.length; i++) {
+                assertThat(all[i].done.get(30, TimeUnit.SECONDS)).isEqualTo(FinishReason.LENGTH);
+                assertThat(all[i].text.toString()).as(PROMPTS.get(i)).isEqualTo(alone[i]);
+            }
+        }
+        assertThat(registry.get("reft.engine.prefill").timer().count()).isEqualTo(1);
+        assertThat(registry.get("reft.engine.mixed.step").timer().count()).isEqualTo(1);
+        assertThat(registry.get("reft.engine.decode.step").timer().count()).isEqualTo(23);
+    }
+
+    private void joinARunningRow(boolean mixedSteps) throws Exception {
+        String[] alone = alone();
 
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         try (Scheduler s = scheduler(registry, mixedSteps)) {
