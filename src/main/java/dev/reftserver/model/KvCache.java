@@ -13,9 +13,9 @@ import java.util.Arrays;
  * how many of its positions are filled. A slice of rows and positions of either is a strided view that attention
  * multiplies without copying.
  *
- * <p>The arrays start small and grow on demand ({@link #ensure}): rows and positions at least double, bounded by
- * {@link #maxRows()}, {@link #maxTokens()} (a row's context) and the token budget, and the filled part is copied
- * across. So memory follows the rows actually running (padded to the longest) rather than max rows x max context,
+ * <p>The arrays start small and grow on demand ({@link #ensure}, sized by {@link CacheGrowth}): rows and positions at
+ * least double, bounded by {@link #maxRows()}, {@link #maxTokens()} (a row's context) and the token budget, and the
+ * filled part is copied across. So memory follows the rows actually running (padded to the longest) rather than max rows x max context,
  * while decode keeps reading one contiguous view; doubling keeps the copies to an amortised constant per token.
  *
  * <p>The cache holds storage and its growth only; {@link Attention} writes and reads it. Its dtype is the
@@ -29,14 +29,12 @@ import java.util.Arrays;
 public final class KvCache implements AutoCloseable {
 
     /** Positions a fresh cache holds before it first grows. */
-    static final int INITIAL_TOKENS = 256;
+    static final int INITIAL_TOKENS = CacheGrowth.INITIAL_TOKENS;
     private static final long[] ONES = {1, 1, 1, 1};
 
     private final NDManager manager;
     private final DataType dtype;
-    private final int maxRows;
-    private final int maxTokens;
-    private final long budgetTokens;
+    private final CacheGrowth growth;
     private final int parts;
     private final int kvHeads;
     private final int group;
@@ -46,7 +44,6 @@ public final class KvCache implements AutoCloseable {
     private final NDArray[] kFlat;
     private final NDArray[] vFlat;
     private final int[] lengths;
-    private final int initialRows;
     private NDManager arrays;
     private int rows;
     private int capacity;
@@ -61,15 +58,9 @@ public final class KvCache implements AutoCloseable {
         if (parts < 1 || config.numKvHeads() % parts != 0) {
             throw new IllegalArgumentException(config.numKvHeads() + " key/value heads do not split into " + parts);
         }
-        if (maxRows < 1 || maxTokens < 1) {
-            throw new IllegalArgumentException("a cache needs at least one row and one token, got " + maxRows + " x "
-                    + maxTokens);
-        }
+        this.growth = new CacheGrowth(maxRows, maxTokens, budgetTokens);
         this.manager = parent.newSubManager();
         this.dtype = dtype;
-        this.maxRows = maxRows;
-        this.maxTokens = maxTokens;
-        this.budgetTokens = budgetTokens;
         this.parts = parts;
         this.kvHeads = config.numKvHeads() / parts;
         this.group = config.numHeads() / config.numKvHeads();
@@ -80,12 +71,13 @@ public final class KvCache implements AutoCloseable {
         this.kFlat = new NDArray[n];
         this.vFlat = new NDArray[n];
         this.lengths = new int[maxRows];
-        this.initialRows = (int) Math.max(1, Math.min(maxRows, budgetTokens / Math.min(maxTokens, INITIAL_TOKENS)));
-        allocate(initialRows, Math.min(maxTokens, INITIAL_TOKENS));
+        allocate(growth.initial());
     }
 
-    /** (Re)allocates every layer at rows x tokens, copying the filled positions of the rows kept. */
-    private void allocate(int newRows, int newCapacity) {
+    /** (Re)allocates every layer at {@code size}, copying the filled positions of the rows kept. */
+    private void allocate(CacheGrowth.Size size) {
+        int newRows = size.rows();
+        int newCapacity = size.capacity();
         NDManager next = manager.newSubManager();
         int keepRows = Math.min(rows, newRows);
         int filled = 0;
@@ -140,39 +132,17 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
-     * Makes room for slots [0, rowsNeeded) of up to {@code tokensNeeded} positions each, growing by at least double
-     * in the dimension that is short, within the limits. Call before building a step's {@link StepBatch}: the
-     * flat write indices depend on the capacity.
+     * Makes room for slots [0, rowsNeeded) of up to {@code tokensNeeded} positions each ({@link CacheGrowth#next}).
+     * Call before building a step's {@link StepBatch}: the flat write indices depend on the capacity.
      *
      * @throws IllegalArgumentException past {@link #maxRows()} or {@link #maxTokens()}
      */
     public void ensure(int rowsNeeded, int tokensNeeded) {
-        if (rowsNeeded > maxRows || tokensNeeded > maxTokens) {
-            throw new IllegalArgumentException(rowsNeeded + " rows of " + tokensNeeded + " tokens exceed the cache's "
-                    + maxRows + " rows of " + maxTokens);
+        CacheGrowth.Size now = new CacheGrowth.Size(rows, capacity);
+        CacheGrowth.Size next = growth.next(now, lengths, rowsNeeded, tokensNeeded);
+        if (!next.equals(now)) {
+            allocate(next);
         }
-        rowsNeeded = Math.max(1, rowsNeeded);
-        if (rowsNeeded <= rows && tokensNeeded <= capacity) {
-            return;
-        }
-        int newCapacity = capacity;
-        if (tokensNeeded > capacity) {
-            long doubled = Math.min(Math.min(2L * capacity, maxTokens), budgetTokens / rowsNeeded);
-            newCapacity = (int) Math.max(tokensNeeded, doubled);
-        }
-        // Rows double when short. When positions grow, only the rows in use are kept: a lone long prompt does not
-        // lengthen every idle row with it (a 2,048-token prompt on a 16-row cache of a 1B model would take 2 GB
-        // instead of 128 MB). Either way rows give way to longer positions within the budget, but never below the
-        // rows needed (a request larger than the budget still runs, alone) or a row that holds positions.
-        int inUse = rowsNeeded;
-        for (int s = rowsNeeded; s < rows; s++) {
-            if (lengths[s] > 0) {
-                inUse = s + 1;
-            }
-        }
-        long target = rowsNeeded > rows ? Math.min(2L * rows, maxRows) : newCapacity > capacity ? inUse : rows;
-        int newRows = (int) Math.max(Math.max(rowsNeeded, inUse), Math.min(target, budgetTokens / newCapacity));
-        allocate(newRows, newCapacity);
     }
 
     /** Shrinks back to the initial size when no slot holds anything (after a burst of long rows has left). */
@@ -182,9 +152,9 @@ public final class KvCache implements AutoCloseable {
                 return;
             }
         }
-        int initial = Math.min(maxTokens, INITIAL_TOKENS);
-        if (capacity > initial || rows != initialRows) {
-            allocate(initialRows, initial);
+        CacheGrowth.Size initial = growth.initial();
+        if (!initial.equals(new CacheGrowth.Size(rows, capacity))) {
+            allocate(initial);
         }
     }
 
@@ -195,12 +165,12 @@ public final class KvCache implements AutoCloseable {
 
     /** Rows the cache may grow to. */
     public int maxRows() {
-        return maxRows;
+        return growth.maxRows();
     }
 
     /** Positions one row may hold: the context a row is limited to. */
     public int maxTokens() {
-        return maxTokens;
+        return growth.maxTokens();
     }
 
     /** Positions allocated per row now. */
@@ -313,7 +283,7 @@ public final class KvCache implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "KvCache[rows=" + rows + ", capacity=" + capacity + ", maxTokens=" + maxTokens + ", lengths="
+        return "KvCache[rows=" + rows + ", capacity=" + capacity + ", maxTokens=" + maxTokens() + ", lengths="
                 + Arrays.toString(lengths) + "]";
     }
 }
