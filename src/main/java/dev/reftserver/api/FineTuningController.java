@@ -135,9 +135,10 @@ class FineTuningController {
             {intervention_type, \
             layers, rank, positions, share_weights, n_epochs, batch_size, learning_rate, weight_decay, lr_scheduler, \
             warmup_ratio, max_steps, max_grad_norm, init_intervention}}}}`; OpenAI's `hyperparameters` (`n_epochs`, \
-            `batch_size`, `learning_rate_multiplier`) are accepted too. With a `validation_file`, the metrics event \
-            of each epoch's last update (and of the job's last) carries `full_valid_loss` and \
-            `full_valid_mean_token_accuracy` over its examples. Jobs run one at a time, taking at most \
+            `batch_size`, `learning_rate_multiplier`) are accepted too. With a `validation_file`, each metrics event \
+            carries `valid_loss` and `valid_mean_token_accuracy` over the update's batch of its examples (a batch \
+            of `batch_size` each update, cycling through the file in order), and the event of each epoch's last \
+            update (and of the job's last) `full_valid_loss` and `full_valid_mean_token_accuracy` over all of them. Jobs run one at a time, taking at most \
             `reft.training.max-share` of the engine's time while completions are served. Jobs and events are kept \
             in the registry store with the running job's training state: a job unfinished when its server stops \
             or dies goes on where it was on the next server (code `resume_failed` where it cannot). 400 (`param: model`) where the base model cannot be trained by \
@@ -205,8 +206,9 @@ class FineTuningController {
     @Operation(summary = "List a job's events, newest first",
             description = "`metrics` events carry `step`, `total_steps`, `train_loss`, `train_mean_token_accuracy` "
                     + "(the share of the batch's completion tokens that were the model's most likely next token), "
-                    + "`learning_rate`, `grad_norm` (and `full_valid_loss`, `full_valid_mean_token_accuracy` where a "
-                    + "validation file was scored). A page of `limit` (20) events after the event `after`, as for "
+                    + "`learning_rate`, `grad_norm` (with a validation file `valid_loss` and "
+                    + "`valid_mean_token_accuracy` over the update's batch of it, and `full_valid_loss`, "
+                    + "`full_valid_mean_token_accuracy` where all of it was scored). A page of `limit` (20) events after the event `after`, as for "
                     + "jobs.")
     @GetMapping("/{id}/events")
     PageView<EventView> events(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id,
@@ -221,7 +223,8 @@ class FineTuningController {
             `<job id>.ckpt-step-<N>@1`, usable at once as a completion's `model`; with the job's result, \
             `fine_tuned_model`, the last checkpoint, these are the last three epochs, as OpenAI keeps (a job stopped \
             before them has none). `metrics` holds the update's `train_loss` and `train_mean_token_accuracy` (and \
-            `full_valid_loss`, `full_valid_mean_token_accuracy` where a validation file was scored). A page of `limit` (10) checkpoints after the checkpoint `after`.""")
+            with a validation file `valid_loss`, `valid_mean_token_accuracy`, `full_valid_loss`, \
+            `full_valid_mean_token_accuracy`). A page of `limit` (10) checkpoints after the checkpoint `after`.""")
     @GetMapping("/{id}/checkpoints")
     PageView<CheckpointView> checkpoints(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id,
             @RequestParam(name = "limit", defaultValue = "10") int limit,

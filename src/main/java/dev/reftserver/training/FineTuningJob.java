@@ -292,11 +292,12 @@ public final class FineTuningJob {
     }
 
     /**
-     * @param valid         the validation file scored after this update, or null (not evaluated)
+     * @param batch         this update's batch of the validation file scored after it, or null (not evaluated)
+     * @param full          the whole validation file scored after this update, or null (not evaluated)
      * @param trainingState the run's state after this update to keep with the job, or null (the last one stays)
      */
-    synchronized void stepped(TrainingRun.StepReport r, long tokens, TrainingRun.Validation valid,
-            byte[] trainingState) {
+    synchronized void stepped(TrainingRun.StepReport r, long tokens, TrainingRun.Validation batch,
+            TrainingRun.Validation full, byte[] trainingState) {
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("step", r.step());
         data.put("total_steps", totalSteps);
@@ -306,10 +307,15 @@ public final class FineTuningJob {
         data.put("grad_norm", r.gradNorm());
         String message = String.format(Locale.ROOT, "Step %d/%d: training loss=%.4f", r.step(), totalSteps,
                 r.loss());
-        if (valid != null) {
-            data.put("full_valid_loss", valid.loss());
-            data.put("full_valid_mean_token_accuracy", valid.accuracy());
-            message += String.format(Locale.ROOT, ", validation loss=%.4f", valid.loss());
+        if (batch != null) {
+            data.put("valid_loss", batch.loss());
+            data.put("valid_mean_token_accuracy", batch.accuracy());
+            message += String.format(Locale.ROOT, ", validation loss=%.4f", batch.loss());
+        }
+        if (full != null) {
+            data.put("full_valid_loss", full.loss());
+            data.put("full_valid_mean_token_accuracy", full.accuracy());
+            message += String.format(Locale.ROOT, ", full validation loss=%.4f", full.loss());
         }
         // The report first: a server taking the job over goes on after the last step reported
         // (lastReportedStep), so a process that dies between the two writes has each step reported once.

@@ -365,7 +365,8 @@ public final class FineTuningJobs implements AutoCloseable {
      * its last server kept, whose updates up to {@code reportedUpTo} are taken again without a report (that server
      * reported them).
      *
-     * @param validation held-out examples whose loss is reported at each epoch's end and at the last step, or null
+     * @param validation held-out examples, or null: a batch of them is scored at each update, all of them at each
+     *                   epoch's end and at the last update
      */
     private void execute(FineTuningJob job, TrainingRun run, List<TrainingExample> validation, int reportedUpTo) {
         try (run) {
@@ -408,13 +409,15 @@ public final class FineTuningJobs implements AutoCloseable {
                     continue; // taken again after a takeover: the same update its first server reported
                 }
                 boolean epochEnd = r.step() % run.stepsPerEpoch() == 0;
-                TrainingRun.Validation valid = validation != null && (epochEnd || run.finished())
+                TrainingRun.Validation batch = validation != null ? validate(job, run,
+                        TrainingRun.validationBatch(validation, run.settings().batchSize(), r.step())) : null;
+                TrainingRun.Validation full = validation != null && (epochEnd || run.finished())
                         ? validate(job, run, validation) : null;
                 if (JobCheckpoints.due(r.step(), run.stepsPerEpoch(), run.totalSteps())) {
                     checkpoints.make(job, run, r.step()); // before the step's report: a takeover finds it made
                 }
                 boolean keep = epochEnd || System.nanoTime() - kept >= KEEP_STATE_NANOS;
-                job.stepped(r, run.lastBatchTokens(), valid, keep ? run.state() : null);
+                job.stepped(r, run.lastBatchTokens(), batch, full, keep ? run.state() : null);
                 if (keep) {
                     kept = System.nanoTime();
                 }
@@ -466,7 +469,7 @@ public final class FineTuningJobs implements AutoCloseable {
     }
 
     /**
-     * The loss over the validation examples at the run's current weights, a batch at a time in the training's share
+     * The loss over validation examples at the run's current weights, a batch at a time in the training's share
      * of the device; null when the job is cancelled or the server stops meanwhile.
      */
     private TrainingRun.Validation validate(FineTuningJob job, TrainingRun run, List<TrainingExample> examples)

@@ -141,8 +141,8 @@ public final class JobCheckpoints {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
         if (event != null) {
-            for (String key : List.of("train_loss", "train_mean_token_accuracy", "full_valid_loss",
-                    "full_valid_mean_token_accuracy")) {
+            for (String key : List.of("train_loss", "train_mean_token_accuracy", "valid_loss",
+                    "valid_mean_token_accuracy", "full_valid_loss", "full_valid_mean_token_accuracy")) {
                 if (event.get(key) != null) {
                     m.put(key, event.get(key));
                 }

@@ -6,9 +6,9 @@ import java.util.Map;
 
 /**
  * A finished job's results file: OpenAI's CSV of metrics per update ({@code step, train_loss, train_accuracy,
- * valid_loss, valid_mean_token_accuracy}), with the validation file's loss and the learning rate after them. The
- * validation file is scored at epochs' ends, not on a batch at each update, so the per-update validation columns
- * stay empty.
+ * valid_loss, valid_mean_token_accuracy}), with the whole validation file's loss and the learning rate after them.
+ * With a validation file, {@code valid_*} score the update's batch of it and {@code full_valid_loss} all of it at
+ * epochs' ends (empty elsewhere); without one the three are empty.
  */
 final class JobResults {
 
@@ -25,8 +25,9 @@ final class JobResults {
             if (e.type().equals("metrics")) {
                 Map<String, Object> d = e.data();
                 out.append(value(d, "step")).append(',').append(value(d, "train_loss")).append(',')
-                        .append(value(d, "train_mean_token_accuracy")).append(",,,")
-                        .append(value(d, "full_valid_loss")).append(',').append(value(d, "learning_rate"))
+                        .append(value(d, "train_mean_token_accuracy")).append(',')
+                        .append(value(d, "valid_loss")).append(',').append(value(d, "valid_mean_token_accuracy"))
+                        .append(',').append(value(d, "full_valid_loss")).append(',').append(value(d, "learning_rate"))
                         .append('\n');
             }
         }

@@ -303,6 +303,18 @@ public final class TrainingRun implements AutoCloseable {
         }
     }
 
+    /**
+     * The held-out examples update {@code step} (1-based) is scored on, as OpenAI scores a batch of the validation
+     * file at each update: the examples in file order, a batch of {@code batchSize} per update, from the first batch
+     * again after the last (which may be shorter).
+     */
+    static <T> List<T> validationBatch(List<T> examples, int batchSize, int step) {
+        int size = Math.min(batchSize, examples.size());
+        int batches = (examples.size() + size - 1) / size;
+        int from = ((step - 1) % batches) * size;
+        return examples.subList(from, Math.min(examples.size(), from + size));
+    }
+
     /** A validation of {@code examples} (checked as {@link #check} does) at the weights it is evaluated at. */
     Validation validation(List<TrainingExample> examples) {
         if (examples.isEmpty()) {

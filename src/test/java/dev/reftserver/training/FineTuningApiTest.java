@@ -21,6 +21,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.UUID;
+import java.util.stream.IntStream;
 import dev.reftserver.engine.DeviceTimeShare;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -752,6 +753,10 @@ class FineTuningApiTest {
         String key = newTenant();
         String train = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
         String valid = json(uploadFile(key, TrainingReference.bytes("data.jsonl"))).get("id").asString();
+        // Three examples: one batch, so each update's batch of it is all of it.
+        String oneBatch = json(uploadFile(key, String.join("\n", new String(TrainingReference.bytes("data.jsonl"),
+                StandardCharsets.UTF_8).lines().limit(3).toList()).getBytes(StandardCharsets.UTF_8)))
+                .get("id").asString();
         String job = """
                 {"model": "stories15M", "training_file": "%s", "validation_file": "%s",
                  "method": {"type": "reft", "reft": {"hyperparameters": {"layers": [2], "rank": 2,
@@ -769,10 +774,10 @@ class FineTuningApiTest {
             JsonNode done = await(key, id);
             assertThat(done.get("status").asString()).as(done.toString()).isEqualTo("succeeded");
             Map<Integer, Double> scored = new TreeMap<>();
-            int steps = 0;
+            Map<Integer, JsonNode> metrics = new TreeMap<>();
             for (JsonNode e : json(get(key, "/v1/fine_tuning/jobs/" + id + "/events?limit=100")).get("data")) {
                 if (e.get("type").asString().equals("metrics")) {
-                    steps++;
+                    metrics.put(e.get("data").get("step").asInt(), e.get("data"));
                     JsonNode v = e.get("data").get("full_valid_loss");
                     JsonNode accuracy = e.get("data").get("full_valid_mean_token_accuracy");
                     assertThat(accuracy == null).isEqualTo(v == null);
@@ -780,14 +785,55 @@ class FineTuningApiTest {
                         assertThat(accuracy.asDouble()).isBetween(0.0, 1.0);
                         scored.put(e.get("data").get("step").asInt(), v.asDouble());
                         assertThat(e.get("message").asString()).contains(String.format(Locale.ROOT,
-                                "validation loss=%.4f", v.asDouble()));
+                                ", full validation loss=%.4f", v.asDouble()));
                     }
+                    // Every update scores its batch of the file, as OpenAI's valid_loss.
+                    double batch = e.get("data").get("valid_loss").asDouble();
+                    assertThat(batch).isFinite().isPositive();
+                    assertThat(e.get("data").get("valid_mean_token_accuracy").asDouble()).isBetween(0.0, 1.0);
+                    assertThat(e.get("message").asString()).contains(String.format(Locale.ROOT,
+                            ", validation loss=%.4f", batch));
                 }
             }
-            assertThat(steps).isEqualTo(extra.isEmpty() ? 6 : 5);
+            assertThat(metrics.keySet()).containsExactlyElementsOf(
+                    IntStream.rangeClosed(1, extra.isEmpty() ? 6 : 5).boxed().toList());
             assertThat(scored.keySet()).containsExactly(extra.isEmpty() ? new Integer[] {3, 6} : new Integer[] {3, 5});
             assertThat(scored.values()).allSatisfy(v -> assertThat(v).isFinite().isPositive());
+            // Update 3 scores the file's third batch (examples 7 and 8), not all of it.
+            assertThat(metrics.get(3).get("valid_loss").asDouble()).isNotEqualTo(scored.get(3));
+            // The results file's validation columns are the events' figures.
+            String results = done.get("result_files").get(0).asString();
+            List<String> lines = get(key, "/v1/files/" + results + "/content").body().lines().toList();
+            assertThat(lines).hasSize(metrics.size() + 1);
+            for (String line : lines.subList(1, lines.size())) {
+                String[] row = line.split(",", -1);
+                JsonNode m = metrics.get(Integer.parseInt(row[0]));
+                assertThat(Double.parseDouble(row[3])).isEqualTo(m.get("valid_loss").asDouble());
+                assertThat(Double.parseDouble(row[4])).isEqualTo(m.get("valid_mean_token_accuracy").asDouble());
+                if (m.has("full_valid_loss")) {
+                    assertThat(Double.parseDouble(row[5])).isEqualTo(m.get("full_valid_loss").asDouble());
+                } else {
+                    assertThat(row[5]).isEmpty();
+                }
+            }
         }
+
+        // A file of one batch: each update's batch of it is the whole file, at the same weights.
+        HttpResponse<String> created = post(key, "/v1/fine_tuning/jobs", job.formatted(train, oneBatch, ""));
+        assertThat(created.statusCode()).as(created.body()).isEqualTo(200);
+        String id = json(created).get("id").asString();
+        assertThat(await(key, id).get("status").asString()).isEqualTo("succeeded");
+        int whole = 0;
+        for (JsonNode e : json(get(key, "/v1/fine_tuning/jobs/" + id + "/events?limit=100")).get("data")) {
+            JsonNode d = e.get("data");
+            if (e.get("type").asString().equals("metrics") && d.has("full_valid_loss")) {
+                whole++;
+                assertThat(d.get("valid_loss").asDouble()).isEqualTo(d.get("full_valid_loss").asDouble());
+                assertThat(d.get("valid_mean_token_accuracy").asDouble())
+                        .isEqualTo(d.get("full_valid_mean_token_accuracy").asDouble());
+            }
+        }
+        assertThat(whole).isEqualTo(2);
     }
 
     JsonNode await(String key, String id) throws InterruptedException {
