@@ -138,7 +138,8 @@ class FineTuningController {
             `batch_size`, `learning_rate_multiplier`) are accepted too. With a `validation_file`, each metrics event \
             carries `valid_loss` and `valid_mean_token_accuracy` over the update's batch of its examples (a batch \
             of `batch_size` each update, cycling through the file in order), and the event of each epoch's last \
-            update (and of the job's last) `full_valid_loss` and `full_valid_mean_token_accuracy` over all of them. Jobs run one at a time, taking at most \
+            update (and of the job's last) `full_valid_loss` and `full_valid_mean_token_accuracy` over all of them. \
+            Jobs run one at a time, taking at most \
             `reft.training.max-share` of the engine's time while completions are served. Jobs and events are kept \
             in the registry store with the running job's training state: a job unfinished when its server stops \
             or dies goes on where it was on the next server (code `resume_failed` where it cannot). 400 (`param: model`) where the base model cannot be trained by \
@@ -208,7 +209,8 @@ class FineTuningController {
                     + "(the share of the batch's completion tokens that were the model's most likely next token), "
                     + "`learning_rate`, `grad_norm` (with a validation file `valid_loss` and "
                     + "`valid_mean_token_accuracy` over the update's batch of it, and `full_valid_loss`, "
-                    + "`full_valid_mean_token_accuracy` where all of it was scored). A page of `limit` (20) events after the event `after`, as for "
+                    + "`full_valid_mean_token_accuracy` where all of it was scored). A page of `limit` (20) events "
+                    + "after the event `after`, as for "
                     + "jobs.")
     @GetMapping("/{id}/events")
     PageView<EventView> events(@AuthenticationPrincipal TenantPrincipal caller, @PathVariable String id,

@@ -11,8 +11,9 @@ import org.springframework.http.MediaType;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * A completion call's events as Server-Sent Events, for every streaming endpoint: each event as {@code data:} JSON,
- * a keep-alive comment while nothing comes, {@code data: [DONE]} at the end. A failed write means the client left,
+ * A completion call's events as Server-Sent Events, for every streaming endpoint: each event as {@code data:} JSON
+ * (named by an {@code event:} line where the endpoint names them), a keep-alive comment while nothing comes,
+ * {@code data: [DONE]} at the end where the endpoint sends one. A failed write means the client left,
  * which cancels the call's rows.
  */
 final class SseStream {
@@ -32,16 +33,48 @@ final class SseStream {
     }
 
     /**
-     * Sends {@code first}, then drains the call's events until its end.
+     * What an endpoint sends for the call's events: the JSON events for one of them (a completion chunk, or an
+     * error body when the call failed), each under an SSE event name or none, and what closes the stream.
+     */
+    interface Events {
+
+        /** The events to send for one of the call's events, in order. */
+        List<?> of(Object event);
+
+        /** The SSE {@code event:} name of an event to send, or null for a bare {@code data:} line. */
+        default String name(Object event) {
+            return null;
+        }
+
+        /** The events to send after the call's last. */
+        default List<?> end() {
+            return List.of();
+        }
+
+        /** The stream ends with {@code data: [DONE]} (Completions and Chat Completions; not Responses). */
+        default boolean doneMarker() {
+            return true;
+        }
+    }
+
+    /**
+     * Sends {@code first}, then drains the call's events until its end, ending with {@code data: [DONE]}.
      *
      * @param chunk what the endpoint sends for one of the call's completion chunks (its own response shape); other
      *     events (an error body) go out as they are
      */
     static void drain(CompletionCall call, List<?> first, Function<CompletionResponse, ?> chunk, OutputStream out,
             HttpServletResponse response, JsonMapper json) throws IOException {
+        Events events = event -> List.of(event instanceof CompletionResponse r ? chunk.apply(r) : event);
+        drainEvents(call, first, events, out, response, json);
+    }
+
+    /** Sends {@code first}, then drains the call's events until its end, as {@code events} says. */
+    static void drainEvents(CompletionCall call, List<?> first, Events events, OutputStream out,
+            HttpServletResponse response, JsonMapper json) throws IOException {
         try {
             for (Object event : first) {
-                send(out, response, json, event);
+                send(out, response, json, events.name(event), event);
             }
             while (true) {
                 Object event;
@@ -57,11 +90,18 @@ final class SseStream {
                     out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
                     flush(out, response);
                 } else if (event == CompletionCall.END) {
-                    out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-                    flush(out, response);
+                    for (Object last : events.end()) {
+                        send(out, response, json, events.name(last), last);
+                    }
+                    if (events.doneMarker()) {
+                        out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+                        flush(out, response);
+                    }
                     return;
                 } else {
-                    send(out, response, json, event instanceof CompletionResponse r ? chunk.apply(r) : event);
+                    for (Object e : events.of(event)) {
+                        send(out, response, json, events.name(e), e);
+                    }
                 }
             }
         } catch (IOException | RuntimeException e) {
@@ -70,9 +110,10 @@ final class SseStream {
         }
     }
 
-    private static void send(OutputStream out, HttpServletResponse response, JsonMapper json, Object event)
-            throws IOException {
-        out.write(("data: " + json.writeValueAsString(event) + "\n\n").getBytes(StandardCharsets.UTF_8));
+    private static void send(OutputStream out, HttpServletResponse response, JsonMapper json, String name,
+            Object event) throws IOException {
+        String line = "data: " + json.writeValueAsString(event) + "\n\n";
+        out.write((name == null ? line : "event: " + name + "\n" + line).getBytes(StandardCharsets.UTF_8));
         flush(out, response);
     }
 

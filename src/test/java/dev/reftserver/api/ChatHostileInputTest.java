@@ -13,7 +13,8 @@ import tools.jackson.databind.node.ObjectNode;
 /**
  * Hostile chat requests over HTTP, on the chat serving server (Zephyr's template): template syntax in a message is
  * text (never run: a loop of a billion iterations in a message costs nothing), and seeded mutations of a valid chat
- * body, {@code chat_template_kwargs} included, get a 2xx or a 4xx in the API's error shape, never a 5xx.
+ * body, {@code chat_template_kwargs} included, and of a valid Responses body get a 2xx or a 4xx in the API's error
+ * shape, never a 5xx.
  */
 class ChatHostileInputTest extends ChatServingTestSupport {
 
@@ -32,6 +33,18 @@ class ChatHostileInputTest extends ChatServingTestSupport {
         "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"{% raw %}\"}]}]",
         "{\"enable_thinking\":false}", "{\"messages\":[]}", "{\"bos_token\":\"x\"}", "{\"x\":[1,{\"y\":null}]}",
         "{\"add_generation_prompt\":false}", "\"{% for i in range(999999999) %}x{% endfor %}\""};
+
+    private static final String[] RESPONSES_FIELDS = {"model", "input", "instructions", "max_output_tokens",
+        "temperature", "top_p", "stream", "include", "top_logprobs", "text", "metadata", "tools", "tool_choice",
+        "store", "truncation", "stream_options", "chat_template_kwargs", "previous_response_id", "unknown_field"};
+
+    /** Values for Responses fields, beside {@link #VALUES}. */
+    private static final String[] RESPONSES_VALUES = {
+        "[{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"x\"}]}]",
+        "[{\"role\":\"user\",\"content\":[{\"type\":\"input_image\",\"image_url\":\"x\"}]}]",
+        "[{\"type\":\"function_call\",\"name\":\"f\"}]", "[\"message.output_text.logprobs\"]", "[7]",
+        "{\"format\":{\"type\":\"text\"}}", "{\"format\":7}", "{\"include_obfuscation\":false}",
+        "\"disabled\"", "\"auto\"", "{\"k\":\"v\"}", "20"};
 
     /** Contents that would do something if a template ran them. */
     private static final String[] TEMPLATE_TEXT = {"{{ 7*7 }}", "{% for i in range(999999999) %}x{% endfor %}",
@@ -116,5 +129,36 @@ class ChatHostileInputTest extends ChatServingTestSupport {
                     .append(VALUES[random.nextInt(VALUES.length)]);
         }
         return b.append('}').toString();
+    }
+
+    @Test
+    void mutatedResponsesBodiesNeverGetA5xx() {
+        String key = newTenant("responses-fuzz");
+        Random random = new Random(SEED + 1);
+        List<String> failures = new ArrayList<>();
+        int twoHundreds = 0;
+        for (int i = 0; i < TRIES; i++) {
+            StringBuilder b = new StringBuilder("{\"model\":\"" + BASE_MODEL + "\",\"input\":\""
+                    + TEMPLATE_TEXT[random.nextInt(TEMPLATE_TEXT.length)] + "\",\"max_output_tokens\":2,"
+                    + "\"temperature\":0");
+            for (int k = 1 + random.nextInt(3); k > 0; k--) {
+                String[] values = random.nextBoolean() ? VALUES : RESPONSES_VALUES;
+                b.append(",\"").append(RESPONSES_FIELDS[random.nextInt(RESPONSES_FIELDS.length)]).append("\":")
+                        .append(values[random.nextInt(values.length)]);
+            }
+            String body = b.append('}').toString();
+            HttpResponse<String> r = http().post("/v1/responses", key, body);
+            int s = r.statusCode();
+            if (s >= 500 || s < 200 || (s >= 300 && s < 400)) {
+                failures.add("try " + i + " " + body + ": status " + s + ": " + r.body());
+            } else if (s >= 400 && !errorShaped(r)) {
+                failures.add("try " + i + " " + body + ": " + s + " without the error shape: " + r.body());
+            } else if (s < 300) {
+                twoHundreds++;
+            }
+        }
+        assertThat(failures).isEmpty();
+        assertThat(twoHundreds).isBetween(1, TRIES - 1);
+        assertStillServing(key);
     }
 }

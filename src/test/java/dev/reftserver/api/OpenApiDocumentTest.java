@@ -15,6 +15,7 @@ class OpenApiDocumentTest extends OperationsTestSupport {
             List.of("get", "/v1/models"),
             List.of("post", "/v1/completions"),
             List.of("post", "/v1/chat/completions"),
+            List.of("post", "/v1/responses"),
             List.of("post", "/v1/interventions"),
             List.of("get", "/v1/interventions"),
             List.of("get", "/v1/interventions/{name}"),

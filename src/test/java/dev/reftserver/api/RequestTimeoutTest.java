@@ -18,10 +18,11 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * A request that outlives {@code reft.engine.request-timeout} ends with 504 in OpenAI's shape (as an error event
- * when streaming) and frees its rows. The work asked for, 16 rows of 200 tokens, takes far longer than 250 ms.
+ * when streaming; a Responses stream's {@code error} and {@code response.failed}) and frees its rows. The work asked
+ * for, 16 rows of 200 tokens (one row of 230 for the Responses stream), takes far longer than 250 ms.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = "reft.engine.request-timeout=250ms")
+        properties = {"reft.engine.request-timeout=250ms", "reft.model.chat-template=" + ChatServingTestSupport.ZEPHYR})
 class RequestTimeoutTest {
 
     private static final Path STORE = ServingTestSupport.storeDir("request-timeout");
@@ -76,6 +77,30 @@ class RequestTimeoutTest {
         JsonNode error = json.readTree(data.get(data.size() - 2)).get("error");
         assertThat(error).as(r.body()).isNotNull();
         assertThat(error.get("code").asString()).isEqualTo("request_timeout");
+        assertThat(rowsRunningAfterAWhile()).isZero();
+    }
+
+    @Test
+    void aResponsesStreamPastTheTimeoutEndsWithAnErrorAndAFailedResponse() throws InterruptedException {
+        HttpResponse<String> r = new Http(port).post("/v1/responses", null, """
+                {"model":"stories15M","input":"Once upon a time","max_output_tokens":230,"temperature":0,
+                 "stream":true}""");
+        assertThat(r.statusCode()).isEqualTo(200);
+        List<JsonNode> events = new ArrayList<>();
+        for (String line : r.body().split("\n")) {
+            if (line.startsWith("data: ")) {
+                events.add(json.readTree(line.substring(6)));
+            }
+        }
+        assertThat(events).as(r.body()).hasSizeGreaterThan(2);
+        JsonNode error = events.get(events.size() - 2);
+        assertThat(error.get("type").asString()).isEqualTo("error");
+        assertThat(error.get("code").asString()).isEqualTo("request_timeout");
+        JsonNode failed = events.get(events.size() - 1);
+        assertThat(failed.get("type").asString()).isEqualTo("response.failed");
+        assertThat(failed.at("/response/status").asString()).isEqualTo("failed");
+        assertThat(failed.at("/response/error/code").asString()).isEqualTo("request_timeout");
+        assertThat(failed.at("/response/id").asString()).isEqualTo(events.get(0).at("/response/id").asString());
         assertThat(rowsRunningAfterAWhile()).isZero();
     }
 }
