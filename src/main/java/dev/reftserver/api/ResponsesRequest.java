@@ -2,7 +2,7 @@ package dev.reftserver.api;
 
 import dev.reftserver.engine.TokenLogprobs;
 import dev.reftserver.error.ServiceException;
-import java.util.LinkedHashMap;
+import dev.reftserver.training.JobSpec;
 import java.util.Map;
 import java.util.Set;
 import tools.jackson.databind.JsonNode;
@@ -124,12 +124,12 @@ record ResponsesRequest(ObjectNode chat, String instructions, Integer maxOutputT
         checkNoTools(body);
         only(body, "store", "false", v -> v.isBoolean() && !v.booleanValue());
         only(body, "truncation", "\"disabled\"", v -> v.isString() && v.asString().equals("disabled"));
-        Map<String, String> metadata = metadata(body.get("metadata"));
+        Map<String, String> metadata = JobSpec.metadata(body.path("metadata"));
         for (String f : new String[] {"user", "safety_identifier", "prompt_cache_key"}) {
             text(body, f);
         }
         return new ResponsesRequest(chat, instructions, maxOutput, number(body, "temperature"),
-                number(body, "top_p"), metadata, text(body, "user"), logprobs, stream);
+                number(body, "top_p"), metadata == null ? Map.of() : metadata, text(body, "user"), logprobs, stream);
     }
 
     /** Appends {@code input} (a string, or message items) to {@code messages} as chat messages. */
@@ -244,25 +244,6 @@ record ResponsesRequest(ObjectNode chat, String instructions, Integer maxOutputT
             throw ServiceException.invalidRequest("tool_choice", "tool_choice " + choice + " is not supported by "
                     + "this server (it has no tools)");
         }
-    }
-
-    /** OpenAI's metadata: up to 16 string pairs, keys up to 64 characters, values up to 512. */
-    static Map<String, String> metadata(JsonNode metadata) {
-        Map<String, String> out = new LinkedHashMap<>();
-        if (metadata == null || metadata.isNull()) {
-            return out;
-        }
-        if (!metadata.isObject() || metadata.size() > 16) {
-            throw ServiceException.invalidRequest("metadata", "metadata must be an object of at most 16 pairs");
-        }
-        for (Map.Entry<String, JsonNode> e : metadata.properties()) {
-            if (e.getKey().length() > 64 || !e.getValue().isString() || e.getValue().asString().length() > 512) {
-                throw ServiceException.invalidRequest("metadata", "metadata keys are strings of at most 64 "
-                        + "characters and values strings of at most 512");
-            }
-            out.put(e.getKey(), e.getValue().asString());
-        }
-        return out;
     }
 
     private interface Check {

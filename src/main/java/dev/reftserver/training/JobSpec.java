@@ -277,7 +277,11 @@ public record JobSpec(String model, String trainingFile, String validationFile, 
     }
 
     /** OpenAI's metadata limits: 16 pairs, keys up to 64 characters, values strings up to 512. */
-    private static Map<String, String> metadata(JsonNode n) {
+    /**
+     * OpenAI's {@code metadata} (of a job, or of a response): up to 16 pairs, keys of 1 to 64 characters, string
+     * values of at most 512; null when not given.
+     */
+    public static Map<String, String> metadata(JsonNode n) {
         if (n.isMissingNode() || n.isNull()) {
             return null;
         }
