@@ -16,8 +16,11 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestMethod;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.StreamingResponseBody;
 import tools.jackson.databind.JsonNode;
@@ -114,6 +117,17 @@ public class ResponsesController {
         }
         return call.result.thenApply(r -> ResponseEntity.ok().header(CompletionController.INTERVENTION_HEADER,
                 started.target().appliedId()).body(answer.whole(r)));
+    }
+
+    @Operation(summary = "Retrieve, delete or list the input of a stored response: none are stored",
+            description = "Responses are not stored (`store` is always false), so every id is 404 `not_found`.")
+    @ApiResponse(responseCode = "404", description = "No response is stored under any id",
+            content = @Content(mediaType = "application/json", schema = @Schema(implementation = ErrorBody.class)))
+    @RequestMapping(path = {"/v1/responses/{id}", "/v1/responses/{id}/input_items", "/v1/responses/{id}/cancel"},
+            method = {RequestMethod.GET, RequestMethod.DELETE, RequestMethod.POST})
+    public ResponseEntity<ErrorBody> stored(@PathVariable String id) {
+        throw ServiceException.notFound("id", "response '" + id + "' not found: this server does not store "
+                + "responses (store is always false)");
     }
 
     /** A refusal of the chat request it was answered as, naming the Responses field it came from. */

@@ -290,6 +290,16 @@ class ResponsesApiTest extends ChatServingTestSupport {
         assertThatThrownBy(() -> openai(key).responses().create(ResponseCreateParams.builder().model(BASE_MODEL)
                 .input("Hi").previousResponseId("resp_1").build()))
                 .isInstanceOf(BadRequestException.class).hasMessageContaining("previous_response_id");
+        // Nothing is stored: retrieving, deleting or listing a response's input is 404 saying so.
+        for (String[] call : new String[][] {{"GET", "/v1/responses/resp_1"}, {"DELETE", "/v1/responses/resp_1"},
+                {"GET", "/v1/responses/resp_1/input_items"}, {"POST", "/v1/responses/resp_1/cancel"}}) {
+            HttpResponse<String> stored = call[0].equals("GET") ? http().get(call[1], key)
+                    : call[0].equals("DELETE") ? http().delete(call[1], key) : http().post(call[1], key, "{}");
+            assertThat(stored.statusCode()).as("%s %s", call[0], call[1]).isEqualTo(404);
+            assertThat(json(stored).get("error").get("message").asString()).contains("does not store responses");
+        }
+        assertThatThrownBy(() -> openai(key).responses().retrieve("resp_1"))
+                .isInstanceOf(com.openai.errors.NotFoundException.class).hasMessageContaining("does not store");
         assertThat(ResponseIncludable.MESSAGE_OUTPUT_TEXT_LOGPROBS.asString())
                 .isEqualTo(ResponsesRequest.LOGPROBS);
     }
