@@ -314,7 +314,8 @@ function jobView() {
   const rows = h('tbody', {});
   const table = h('details', {class: 'points'}, h('summary', {text: 'Loss by step'}),
       h('div', {class: 'table-wrap'}, h('table', {id: 'loss-table'},
-          h('thead', {}, h('tr', {}, ...['Step', 'Training loss', 'Validation loss', 'Learning rate']
+          h('thead', {}, h('tr', {}, ...['Step', 'Training loss', 'Validation loss', 'Full validation loss',
+            'Learning rate']
               .map(t => h('th', {scope: 'col', text: t})))), rows)));
   const checkpointList = h('ul', {class: 'plain', id: 'job-checkpoints'});
   const checkpoints = h('section', {hidden: true, 'aria-labelledby': 'job-checkpoints-title'},
@@ -432,7 +433,8 @@ function jobView() {
           chart.add(e.data);
           rows.append(h('tr', {'data-step': e.data.step}, h('td', {text: e.data.step}),
               h('td', {class: 'loss', text: String(e.data.train_loss)}),
-              h('td', {class: 'valid-loss',
+              h('td', {class: 'valid-loss', text: e.data.valid_loss == null ? '' : String(e.data.valid_loss)}),
+              h('td', {class: 'full-valid-loss',
                 text: e.data.full_valid_loss == null ? '' : String(e.data.full_valid_loss)}),
               h('td', {text: String(e.data.learning_rate)})));
         } else {
@@ -456,10 +458,11 @@ function jobView() {
 }
 
 /**
- * Training loss against step as a plain SVG: the x axis spans the job's steps, the y axis the losses so far with a
- * little room either side, on round ticks (yScale). A 0-based axis would flatten the drops that matter, such as
- * 8.1 to 7.4. Each point is a circle carrying its step and loss; the svg carries the axis' range as
- * data-y-min and data-y-max.
+ * Training loss against step as a plain SVG, and with a validation file each step's validation loss (its batch of
+ * the file) as a dashed second line: the x axis spans the job's steps, the y axis the losses so far with a little
+ * room either side, on round ticks (yScale). A 0-based axis would flatten the drops that matter, such as 8.1 to 7.4.
+ * Each point is a circle carrying its step and loss (class train, data-loss; class valid, data-valid-loss); the svg
+ * carries the axis' range as data-y-min and data-y-max.
  */
 function lossChart() {
   const W = 640;
@@ -470,7 +473,14 @@ function lossChart() {
   const grid = svgEl('g', {class: 'grid'});
   const line = svgEl('polyline', {class: 'line'});
   const dots = svgEl('g', {class: 'dots'});
-  svg.append(grid, line, dots, svgEl('text', {x: pad.left + (W - pad.left - pad.right) / 2, y: H - 4,
+  const validLine = svgEl('polyline', {class: 'line valid'});
+  const validDots = svgEl('g', {class: 'dots'});
+  const legend = svgEl('g', {class: 'legend', visibility: 'hidden'},
+      svgEl('line', {x1: W - 250, x2: W - 230, y1: 10, y2: 10, class: 'line'}),
+      svgEl('text', {x: W - 225, y: 14}, 'training'),
+      svgEl('line', {x1: W - 160, x2: W - 140, y1: 10, y2: 10, class: 'line valid'}),
+      svgEl('text', {x: W - 135, y: 14}, 'validation (batch)'));
+  svg.append(grid, line, validLine, dots, validDots, legend, svgEl('text', {x: pad.left + (W - pad.left - pad.right) / 2, y: H - 4,
     class: 'axis-title', 'text-anchor': 'middle'}, 'step'), svgEl('text', {x: 12, y: pad.top + (H - pad.top
       - pad.bottom) / 2, class: 'axis-title', 'text-anchor': 'middle', transform: 'rotate(-90 12 '
       + (pad.top + (H - pad.top - pad.bottom) / 2) + ')'}, 'loss'));
@@ -479,7 +489,8 @@ function lossChart() {
   let total = 1;
 
   function draw() {
-    const scale = yScale(points.map(p => p.train_loss));
+    const valid = points.filter(p => Number.isFinite(p.valid_loss));
+    const scale = yScale([...points.map(p => p.train_loss), ...valid.map(p => p.valid_loss)]);
     const x = step => pad.left + (W - pad.left - pad.right) * (total <= 1 ? 0.5 : (step - 1) / (total - 1));
     const y = loss => pad.top + (H - pad.top - pad.bottom) * (1 - (loss - scale.min) / (scale.max - scale.min));
     grid.replaceChildren();
@@ -494,13 +505,21 @@ function lossChart() {
       grid.append(svgEl('text', {x: x(s), y: H - pad.bottom + 16, 'text-anchor': 'middle'}, String(s)));
     }
     line.setAttribute('points', points.map(p => x(p.step).toFixed(1) + ',' + y(p.train_loss).toFixed(1)).join(' '));
-    dots.replaceChildren(...points.map(p => svgEl('circle', {cx: x(p.step), cy: y(p.train_loss), r: 3.5,
-      'data-step': p.step, 'data-loss': p.train_loss}, svgEl('title', {}, 'step ' + p.step + ': loss '
+    dots.replaceChildren(...points.map(p => svgEl('circle', {class: 'train', cx: x(p.step), cy: y(p.train_loss),
+      r: 3.5, 'data-step': p.step, 'data-loss': p.train_loss}, svgEl('title', {}, 'step ' + p.step + ': loss '
         + p.train_loss.toFixed(4)))));
+    validLine.setAttribute('points', valid.map(p => x(p.step).toFixed(1) + ',' + y(p.valid_loss).toFixed(1))
+        .join(' '));
+    validDots.replaceChildren(...valid.map(p => svgEl('circle', {class: 'valid', cx: x(p.step), cy: y(p.valid_loss),
+      r: 3, 'data-step': p.step, 'data-valid-loss': p.valid_loss}, svgEl('title', {}, 'step ' + p.step
+        + ': validation loss ' + p.valid_loss.toFixed(4)))));
+    legend.setAttribute('visibility', valid.length ? 'visible' : 'hidden');
+    svg.setAttribute('aria-label', valid.length ? 'Training and validation loss by step' : 'Training loss by step');
     svg.dataset.points = String(points.length);
     const last = points[points.length - 1];
     summary.textContent = last ? 'Step ' + last.step + ' of ' + total + ': loss ' + last.train_loss.toFixed(4)
         + (points.length > 1 ? ' (from ' + points[0].train_loss.toFixed(4) + ' at step ' + points[0].step + ')' : '')
+        + (Number.isFinite(last.valid_loss) ? ', validation loss ' + last.valid_loss.toFixed(4) : '')
         + ', learning rate ' + last.learning_rate.toExponential(2) + '.' : 'No steps yet.';
   }
 

@@ -139,8 +139,9 @@ public class ResponsesController {
         String field = p.equals("messages") || p.startsWith("messages[") ? "input"
                 : p.equals("max_completion_tokens") || p.equals("max_tokens") ? "max_output_tokens"
                 : p.equals("logprobs") ? "include" : p;
+        String message = e.getMessage().replace("max_completion_tokens", "max_output_tokens");
         return field.equals(p) ? e : new ServiceException(e.status(), e.type(), field, e.code(),
-                e.getMessage().replace("max_completion_tokens", "max_output_tokens"));
+                field.equals("input") && message.startsWith("messages ") ? "input " + message.substring(9) : message);
     }
 
     /** One response: its whole body, or its stream's events in order, each numbered. */

@@ -382,32 +382,45 @@ class ConsoleBrowserTest {
         // the points are the API's metrics events, step by step
         List<Double> apiLosses = new java.util.ArrayList<>();
         List<Double> apiValidLosses = new java.util.ArrayList<>();
+        List<Double> apiFullValidLosses = new java.util.ArrayList<>();
         for (JsonNode e : api.get("/v1/fine_tuning/jobs/" + jobId + "/events?limit=100", key).body().get("data")) {
             if ("metrics".equals(e.get("type").asString())) {
                 apiLosses.add(0, e.get("data").get("train_loss").asDouble());
-                apiValidLosses.add(0, e.get("data").get("full_valid_loss").asDouble());
+                apiValidLosses.add(0, e.get("data").get("valid_loss").asDouble());
+                apiFullValidLosses.add(0, e.get("data").get("full_valid_loss").asDouble());
             }
         }
         assertThat(apiLosses).hasSize(3);
         assertThat(browser.driver.findElements(By.cssSelector("#loss-table td.valid-loss")).stream()
                 .map(c -> Double.parseDouble(c.getDomProperty("textContent"))).toList()).isEqualTo(apiValidLosses);
-        List<Double> drawn = browser.driver.findElements(By.cssSelector("#loss-chart circle")).stream()
+        assertThat(browser.driver.findElements(By.cssSelector("#loss-table td.full-valid-loss")).stream()
+                .map(c -> Double.parseDouble(c.getDomProperty("textContent"))).toList())
+                .isEqualTo(apiFullValidLosses);
+        List<Double> drawn = browser.driver.findElements(By.cssSelector("#loss-chart circle.train")).stream()
                 .map(c -> Double.parseDouble(c.getDomAttribute("data-loss"))).toList();
         assertThat(drawn).isEqualTo(apiLosses);
+        // each step's validation loss (its batch of the file) is the chart's second line
+        List<Double> drawnValid = browser.driver.findElements(By.cssSelector("#loss-chart circle.valid")).stream()
+                .map(c -> Double.parseDouble(c.getDomAttribute("data-valid-loss"))).toList();
+        assertThat(drawnValid).isEqualTo(apiValidLosses);
+        assertThat(browser.find("#loss-chart .legend").getDomAttribute("visibility")).isEqualTo("visible");
         // the loss axis spans the losses with a little room, not 0 to the highest, so their fall shows
-        double low = apiLosses.stream().mapToDouble(Double::doubleValue).min().orElseThrow();
-        double high = apiLosses.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
+        List<Double> all = new java.util.ArrayList<>(apiLosses);
+        all.addAll(apiValidLosses);
+        double low = all.stream().mapToDouble(Double::doubleValue).min().orElseThrow();
+        double high = all.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
         double yMin = Double.parseDouble(browser.find("#loss-chart").getDomAttribute("data-y-min"));
         double yMax = Double.parseDouble(browser.find("#loss-chart").getDomAttribute("data-y-max"));
-        assertThat(yMin).as("axis bottom for losses " + apiLosses).isLessThan(low).isGreaterThan(0);
-        assertThat(yMax).as("axis top for losses " + apiLosses).isGreaterThan(high);
-        assertThat(yMax - yMin).as("axis range for losses " + apiLosses).isLessThan(high);
+        assertThat(yMin).as("axis bottom for losses " + all).isLessThan(low).isGreaterThan(0);
+        assertThat(yMax).as("axis top for losses " + all).isGreaterThan(high);
+        assertThat(yMax - yMin).as("axis range for losses " + all).isLessThan(high);
         List<Double> yLabels = browser.driver.findElements(By.cssSelector("#loss-chart text.y-tick")).stream()
                 .map(t -> Double.parseDouble(t.getText())).toList();
         assertThat(yLabels).hasSizeBetween(3, 6).doesNotHaveDuplicates().isSorted();
         assertThat(yLabels.get(0)).isEqualTo(yMin);
         assertThat(yLabels.get(yLabels.size() - 1)).isEqualTo(yMax);
-        assertThat(browser.textContent("#loss-summary")).startsWith("Step 3 of 3: loss ");
+        assertThat(browser.textContent("#loss-summary")).startsWith("Step 3 of 3: loss ")
+                .contains(String.format(java.util.Locale.ROOT, ", validation loss %.4f,", apiValidLosses.get(2)));
         browser.awaitText("#jobs-table tr[data-id='" + jobId + "'] .state", "succeeded");
         // each update ended an epoch: the first two left checkpoints, listed with the result, newest first
         new WebDriverWait(browser.driver, Duration.ofSeconds(10))
