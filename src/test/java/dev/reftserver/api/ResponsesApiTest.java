@@ -258,6 +258,21 @@ class ResponsesApiTest extends ChatServingTestSupport {
         assertThat(json(r).get("error").get("type").asString()).isEqualTo("invalid_request_error");
     }
 
+    @Test
+    void refusalsOfTheConversationNameInputAndTheTokenLimitMaxOutputTokens() {
+        String key = newTenant("resp-names");
+        HttpResponse<String> big = respond(key, "{\"model\":\"stories15M\",\"input\":\"" + "a".repeat(20_000)
+                + "\"}");
+        assertThat(big.statusCode()).isEqualTo(400);
+        assertThat(json(big).get("error").get("param").asString()).isEqualTo("input");
+        assertThat(json(big).get("error").get("message").asString()).startsWith("input has 20000 bytes");
+        HttpResponse<String> longer = respond(key, "{\"model\":\"stories15M\",\"input\":\"Hi\","
+                + "\"max_output_tokens\":250}");
+        assertThat(json(longer).get("error").get("param").asString()).isEqualTo("max_output_tokens");
+        assertThat(json(longer).get("error").get("message").asString()).contains("with max_output_tokens 250")
+                .doesNotContain("max_completion_tokens");
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
         "[]|input",
