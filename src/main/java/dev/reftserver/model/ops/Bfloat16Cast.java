@@ -1,15 +1,8 @@
 package dev.reftserver.model.ops;
 
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.invoke.MethodHandle;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.zip.CRC32;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipOutputStream;
 
 /**
  * Converts tensors to and from bfloat16 on the native side. DJL 0.36's native library has no bfloat16 in its dtype
@@ -17,7 +10,7 @@ import java.util.zip.ZipOutputStream;
  * {@code to} reached through DJL's dtype number; measured: "terminate called without an active exception"). A
  * TorchScript module names the dtype by libtorch's own number instead, so it runs here: a small module
  * ({@code torch.to(x, 15)}, 15 = ScalarType::BFloat16) written as a TorchScript archive at first use and loaded
- * through DJL's module JNI. Back to float32 goes the same way (DJL's number for float32 maps, but asking DJL for a
+ * through DJL's module JNI ({@link Bfloat16Module}). Back to float32 goes the same way (DJL's number for float32 maps, but asking DJL for a
  * BF16 array's dtype would not). Arrays made here must stay raw handles: DJL's Java side cannot describe them.
  * The same module carries the few other ops DJL's JNI lacks or runs slowly (oneDNN packing, a row-wise argmax).
  */
@@ -42,7 +35,7 @@ final class Bfloat16Cast {
             FROM_LONGS = Jni.bind("iValueFromLongList", long.class, long[].class);
             Path archive = Files.createTempFile("reft-bf16-cast", ".pt");
             try {
-                Files.write(archive, archive());
+                Files.write(archive, Bfloat16Module.archive());
                 MODULE = (long) load.invoke(archive.toString(), new int[] {0, -1}, false, new String[0],
                         new String[0], false);
             } finally {
@@ -188,153 +181,5 @@ final class Bfloat16Cast {
                 throw Jni.rethrow(t);
             }
         }
-    }
-
-    /**
-     * The TorchScript archive torch.jit.save would write for this module: its code, a pickle of the module object
-     * (class {@code __torch__.Convert}, attribute {@code training}), an empty constants table and a format version.
-     */
-    static byte[] archive() {
-        String code = """
-                class Convert(Module):
-                  __parameters__ = []
-                  __buffers__ = []
-                  training : bool
-                  def forward(self: __torch__.Convert,
-                    x: Tensor) -> Tensor:
-                    return torch.to(x, 15)
-                  def back(self: __torch__.Convert,
-                    x: Tensor) -> Tensor:
-                    return torch.to(x, 6)
-                  def linear(self: __torch__.Convert,
-                    x: Tensor,
-                    w: Tensor) -> Tensor:
-                    return torch.to(torch.linear(torch.to(x, 15), w), 6)
-                  def linear2(self: __torch__.Convert,
-                    x: Tensor,
-                    w1: Tensor,
-                    w2: Tensor) -> Tensor:
-                    _0 = torch.to(x, 15)
-                    _1 = [torch.linear(_0, w1), torch.linear(_0, w2)]
-                    return torch.to(torch.cat(_1, -1), 6)
-                  def linear3(self: __torch__.Convert,
-                    x: Tensor,
-                    w1: Tensor,
-                    w2: Tensor,
-                    w3: Tensor) -> Tensor:
-                    _0 = torch.to(x, 15)
-                    _1 = [torch.linear(_0, w1), torch.linear(_0, w2), torch.linear(_0, w3)]
-                    return torch.to(torch.cat(_1, -1), 6)
-                  def pack(self: __torch__.Convert,
-                    w: Tensor) -> Tensor:
-                    return ops.mkldnn._reorder_linear_weight(w, 1)
-                  def packed_linear(self: __torch__.Convert,
-                    x: Tensor,
-                    w: Tensor) -> Tensor:
-                    _0 = ops.mkldnn._linear_pointwise(torch.to(x, 15), w, None, "none",
-                      annotate(List[Optional[number]], []), "")
-                    return torch.to(_0, 6)
-                  def packed_linear_into(self: __torch__.Convert,
-                    x: Tensor,
-                    w: Tensor,
-                    into: Tensor) -> Tensor:
-                    _0 = ops.mkldnn._linear_pointwise(torch.to(x, 15), w, None, "none",
-                      annotate(List[Optional[number]], []), "")
-                    return torch.copy_(into, _0)
-                  def empty_float32(self: __torch__.Convert,
-                    sizes: List[int]) -> Tensor:
-                    return torch.empty(sizes, dtype=6)
-                  def rows(self: __torch__.Convert,
-                    w: Tensor,
-                    ids: Tensor) -> Tensor:
-                    return torch.to(torch.index_select(w, 0, ids), 6)
-                  def copy(self: __torch__.Convert,
-                    x: Tensor) -> Tensor:
-                    return torch.clone(x)
-                  def row_argmax(self: __torch__.Convert,
-                    x: Tensor) -> Tensor:
-                    _0, _1 = torch.max(x, 1)
-                    return _1
-                  def empty(self: __torch__.Convert,
-                    sizes: List[int]) -> Tensor:
-                    return torch.empty(sizes, dtype=15)
-                  def write_attend(self: __torch__.Convert,
-                    q: Tensor,
-                    k: Tensor,
-                    v: Tensor,
-                    keys: Tensor,
-                    values: Tensor,
-                    slots: Tensor,
-                    positions: Tensor,
-                    mask: Tensor) -> Tensor:
-                    _0 = self.write(k, v, keys, values, slots, positions)
-                    n = torch.size(q, 0)
-                    length = torch.size(mask, -1)
-                    _1 = torch.slice(torch.slice(keys, 0, 0, n), 3, 0, length)
-                    _2 = torch.slice(torch.slice(values, 0, 0, n), 2, 0, length)
-                    _3 = torch.add(torch.matmul(torch.to(q, 15), _1), mask)
-                    _4 = torch.to(torch.softmax(_3, -1, 6), 15)
-                    return torch.to(torch.matmul(_4, _2), 6)
-                  def write_attend_capped(self: __torch__.Convert,
-                    q: Tensor,
-                    k: Tensor,
-                    v: Tensor,
-                    keys: Tensor,
-                    values: Tensor,
-                    slots: Tensor,
-                    positions: Tensor,
-                    mask: Tensor,
-                    inverse: Tensor,
-                    cap: Tensor) -> Tensor:
-                    _0 = self.write(k, v, keys, values, slots, positions)
-                    n = torch.size(q, 0)
-                    length = torch.size(mask, -1)
-                    _1 = torch.slice(torch.slice(keys, 0, 0, n), 3, 0, length)
-                    _2 = torch.slice(torch.slice(values, 0, 0, n), 2, 0, length)
-                    _3 = torch.mul(torch.tanh(torch.mul(torch.matmul(torch.to(q, 15), _1), inverse)), cap)
-                    _4 = torch.to(torch.softmax(torch.add(_3, mask), -1, 6), 15)
-                    return torch.to(torch.matmul(_4, _2), 6)
-                  def write(self: __torch__.Convert,
-                    k: Tensor,
-                    v: Tensor,
-                    keys: Tensor,
-                    values: Tensor,
-                    slots: Tensor,
-                    positions: Tensor) -> Tensor:
-                    _0 = annotate(List[Optional[Tensor]], [slots, None, None, positions])
-                    _1 = torch.index_put_(keys, _0, torch.to(torch.squeeze(k, 1), 15))
-                    _2 = annotate(List[Optional[Tensor]], [slots, None, positions])
-                    return torch.index_put_(values, _2, torch.to(torch.squeeze(v, 1), 15))
-                """;
-        ByteArrayOutputStream pickle = new ByteArrayOutputStream();
-        pickle.writeBytes(new byte[] {(byte) 0x80, 2});                                  // PROTO 2
-        pickle.writeBytes("c__torch__\nConvert\n".getBytes(StandardCharsets.US_ASCII)); // GLOBAL
-        pickle.writeBytes(new byte[] {')', (byte) 0x81, '}', '('});                      // (), NEWOBJ, {}, MARK
-        pickle.writeBytes(new byte[] {'X', 8, 0, 0, 0});                                 // BINUNICODE, 8 bytes
-        pickle.writeBytes("training".getBytes(StandardCharsets.US_ASCII));
-        pickle.writeBytes(new byte[] {(byte) 0x88, 'u', 'b', '.'});                      // True, SETITEMS, BUILD, STOP
-        ByteArrayOutputStream zip = new ByteArrayOutputStream();
-        try (ZipOutputStream z = new ZipOutputStream(zip)) {
-            stored(z, "convert/version", "3\n".getBytes(StandardCharsets.US_ASCII));
-            stored(z, "convert/code/__torch__.py", code.getBytes(StandardCharsets.UTF_8));
-            stored(z, "convert/data.pkl", pickle.toByteArray());
-            stored(z, "convert/constants.pkl", new byte[] {(byte) 0x80, 2, ')', '.'});
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return zip.toByteArray();
-    }
-
-    private static void stored(ZipOutputStream z, String name, byte[] data) throws IOException {
-        ZipEntry e = new ZipEntry(name);
-        e.setMethod(ZipEntry.STORED);
-        e.setSize(data.length);
-        e.setCompressedSize(data.length);
-        CRC32 crc = new CRC32();
-        crc.update(data);
-        e.setCrc(crc.getValue());
-        z.putNextEntry(e);
-        z.write(data);
-        z.closeEntry();
     }
 }
