@@ -24,7 +24,8 @@ generate(do_sample=False) with the cache and from an argmax loop without it, top
 transformers' errors), logits_<i>.bin (float32 [T, V], every position), logits_bf16_<i>.bin (the same from
 transformers' bfloat16 forward of the same weights), steplogits_<i>.bin and steplogits_nc_<i>.bin (float32 [8, V],
 each greedy step's logits with and without the cache), steplogits_bf16_<i>.bin (the bfloat16 model's cached steps
-fed the float32 greedy ids).
+fed the float32 greedy ids) and, for longrope, steplogits_bf16_nc_<i>.bin (its steps without a cache, the whole
+sequence each step, fed the float32 no-cache greedy ids).
 Made with transformers 5.18 and torch 2.13 (CPU, float32, eager attention).
 """
 import json, math, os, random, shutil, sys, traceback, warnings
@@ -415,7 +416,8 @@ def build(case_dir, cfg_dict, meta):
         lengths.append(r.choice([1, r.randint(2, 12), r.randint(13, maxp), r.randint(13, maxp), r.randint(40, maxp)]))
     # longrope: one prompt that starts within the original context and whose generation crosses it
     rp = cfg_dict.get("rope_parameters") or cfg_dict.get("rope_scaling") or {}
-    if isinstance(rp, dict) and (rp.get("rope_type") or rp.get("type")) in ("longrope", "su"):
+    longrope = isinstance(rp, dict) and (rp.get("rope_type") or rp.get("type")) in ("longrope", "su")
+    if longrope:
         orig = cfg_dict.get("original_max_position_embeddings") if meta["arch"] == "phi3" else rp.get(
             "original_max_position_embeddings", cfg_dict.get("max_position_embeddings"))
         if orig and orig - 6 >= 1:
@@ -490,6 +492,16 @@ def build(case_dir, cfg_dict, meta):
                         cache = o.past_key_values
                     torch.stack(steps).numpy().astype("<f4").tofile(
                         os.path.join(case_dir, f"steplogits_bf16_{i}.bin"))
+                    if longrope and out["greedy_nocache"][i] is not None:
+                        # longrope: the whole sequence each step (as the no-cache loop, whose ids the server's
+                        # rebuild follows), fed the float32 no-cache greedy ids; row 0 the prompt's last position
+                        seq, steps = list(pr), []
+                        for t in [None] + out["greedy_nocache"][i][:-1]:
+                            if t is not None:
+                                seq.append(t)
+                            steps.append(low(torch.tensor([seq])).logits[0, -1].float())
+                        torch.stack(steps).numpy().astype("<f4").tofile(
+                            os.path.join(case_dir, f"steplogits_bf16_nc_{i}.bin"))
     except Exception as e:
         out.setdefault("hf_errors", []).append(f"bfloat16: {type(e).__name__}: {e}"[:300])
     write_json(os.path.join(case_dir, "ref.json"), out)

@@ -321,18 +321,17 @@ public final class ConfigDiff {
      * {@code --dtype=bfloat16}, decode: every prompt in one batched prefill, then batched decode steps fed
      * transformers' float32 greedy ids, so rows at different positions read the bfloat16 cache. Each row's steps
      * against transformers' float32 logits, the largest and the median departure within twice those of
-     * transformers' own bfloat16 model's cached steps fed the same ids (at least 3%). A Phi-3 longrope row the
-     * engine rebuilds has no such reference (transformers' cached steps there are not the engine's); those cases
-     * are skipped.
+     * transformers' own bfloat16 model's cached steps fed the same ids (at least 3%). A longrope model, whose rows
+     * the engine rebuilds where they reach the original context (as here), is held instead to transformers' steps
+     * without a cache (the whole sequence each step, which the rebuild follows; transformers' cached steps are not
+     * the engine's there), float32 and bfloat16, fed the float32 no-cache greedy ids.
      */
     private static boolean decodeBfloat16(TransformerLM model, JsonObject ref, Path dir, int vocab, JsonObject b)
             throws IOException {
-        if (model.rebuildAt() > 0) {
-            b.addProperty("skipped", "rows rebuilt at the original context");
-            return true;
-        }
+        boolean longrope = model.rebuildAt() > 0;
+        String suffix = longrope ? "_nc_" : "_";
         JsonArray prompts = ref.getAsJsonArray("prompts");
-        JsonArray greedy = ref.getAsJsonArray("greedy");
+        JsonArray greedy = ref.getAsJsonArray(longrope ? "greedy_nocache" : "greedy");
         int n = prompts.size();
         int[][] ids = new int[n][];
         int[][] forced = new int[n][];
@@ -343,14 +342,14 @@ public final class ConfigDiff {
         int longest = 0;
         int count = STEPS;
         for (int i = 0; i < n; i++) {
-            Path lowFile = dir.resolve("steplogits_bf16_" + i + ".bin");
-            if (greedy.get(i).isJsonNull() || !Files.exists(lowFile)) {
+            Path lowFile = dir.resolve("steplogits_bf16" + suffix + i + ".bin");
+            if (greedy == null || greedy.get(i).isJsonNull() || !Files.exists(lowFile)) {
                 b.addProperty("skipped", "no reference for a row");
                 return true;
             }
             ids[i] = ints(prompts.get(i).getAsJsonArray());
             forced[i] = ints(greedy.get(i).getAsJsonArray());
-            steps[i] = floats(dir.resolve("steplogits_" + i + ".bin"));
+            steps[i] = floats(dir.resolve("steplogits" + suffix + i + ".bin"));
             low[i] = floats(lowFile);
             count = Math.min(count, forced[i].length);
             slots[i] = i;
@@ -361,10 +360,16 @@ public final class ConfigDiff {
         double[][] theirs = new double[n][count - 1];
         try (NDManager step = NDManager.newBaseManager(); KvCache cache = model.newCache(n, longest + STEPS)) {
             model.prefill(step, ids, slots, cache, BlockHook.NONE, last);
+            List<List<Integer>> sequences = new ArrayList<>();
+            for (int[] row : ids) {
+                sequences.add(new ArrayList<>(Arrays.stream(row).boxed().toList()));
+            }
             for (int s = 0; s + 1 < count; s++) {
                 int[] next = new int[n];
                 for (int i = 0; i < n; i++) {
                     next[i] = forced[i][s];
+                    rebuildIfDue(model, step, cache, i, sequences.get(i));
+                    sequences.get(i).add(next[i]);
                 }
                 float[] logits;
                 try (NDManager sub = step.newSubManager()) {
@@ -377,16 +382,25 @@ public final class ConfigDiff {
             }
         }
         double worst = 0;
+        JsonArray rows = new JsonArray();
         for (int i = 0; i < n && count > 1; i++) {
             double[] o = ours[i].clone();
             double[] t = theirs[i].clone();
             Arrays.sort(o);
             Arrays.sort(t);
             int m = o.length - 1;
-            worst = Math.max(worst, Math.max(o[m] / Math.max(BFLOAT16_FLOOR, BFLOAT16_FACTOR * t[m]),
-                    o[m / 2] / Math.max(BFLOAT16_FLOOR, BFLOAT16_FACTOR * t[m / 2])));
+            double ratio = Math.max(o[m] / Math.max(BFLOAT16_FLOOR, BFLOAT16_FACTOR * t[m]),
+                    o[m / 2] / Math.max(BFLOAT16_FLOOR, BFLOAT16_FACTOR * t[m / 2]));
+            worst = Math.max(worst, ratio);
+            JsonObject row = new JsonObject();
+            row.add("ours", new Gson().toJsonTree(ours[i]));
+            row.add("transformers", new Gson().toJsonTree(theirs[i]));
+            row.addProperty("bf16_ratio", ratio);
+            rows.add(row);
         }
+        b.add("bf16_rows", rows);
         b.addProperty("bf16_ratio", worst);
+        b.addProperty("rebuilt", longrope);
         b.addProperty("ok", worst <= 1);
         return worst <= 1;
     }
