@@ -34,7 +34,7 @@ final class SseStream {
 
     /**
      * What an endpoint sends for the call's events: the JSON events for one of them (a completion chunk, or an
-     * error body when the call failed), each under an SSE event name or none, and what closes the stream.
+     * error body when the call failed), each under an SSE event name or none, and whether {@code [DONE]} closes it.
      */
     interface Events {
 
@@ -44,11 +44,6 @@ final class SseStream {
         /** The SSE {@code event:} name of an event to send, or null for a bare {@code data:} line. */
         default String name(Object event) {
             return null;
-        }
-
-        /** The events to send after the call's last. */
-        default List<?> end() {
-            return List.of();
         }
 
         /** The stream ends with {@code data: [DONE]} (Completions and Chat Completions; not Responses). */
@@ -90,9 +85,6 @@ final class SseStream {
                     out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
                     flush(out, response);
                 } else if (event == CompletionCall.END) {
-                    for (Object last : events.end()) {
-                        send(out, response, json, events.name(last), last);
-                    }
                     if (events.doneMarker()) {
                         out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
                         flush(out, response);
