@@ -250,9 +250,13 @@ class ResponsesApiTest extends ChatServingTestSupport {
         "\"temperature\":3|temperature",
         "\"frobnicate\":1|frobnicate"})
     void whatThisServerCannotDoIs400NamingTheField(String extra, String param) {
-        String key = newTenant("resp-bad");
-        HttpResponse<String> r = respond(key, """
-                {"model":"stories15M","input":"Hi",%s}""".formatted(extra));
+        assertRefusedNaming("""
+                {"model":"stories15M","input":"Hi",%s}""".formatted(extra), param);
+    }
+
+    /** A 400 invalid_request_error whose {@code param} names the field. */
+    private void assertRefusedNaming(String body, String param) {
+        HttpResponse<String> r = respond(newTenant("resp-bad"), body);
         assertThat(r.statusCode()).as(r.body()).isEqualTo(400);
         assertThat(json(r).get("error").get("param").asString()).isEqualTo(param);
         assertThat(json(r).get("error").get("type").asString()).isEqualTo("invalid_request_error");
@@ -283,11 +287,8 @@ class ResponsesApiTest extends ChatServingTestSupport {
         "[{\"role\":\"user\",\"content\":7}]|input[0].content",
         "[{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[]}]|input[0].tool_calls"})
     void badInputIs400NamingTheItem(String input, String param) {
-        String key = newTenant("resp-input");
-        HttpResponse<String> r = respond(key, """
-                {"model":"stories15M","input":%s}""".formatted(input));
-        assertThat(r.statusCode()).as(r.body()).isEqualTo(400);
-        assertThat(json(r).get("error").get("param").asString()).isEqualTo(param);
+        assertRefusedNaming("""
+                {"model":"stories15M","input":%s}""".formatted(input), param);
     }
 
     @Test
